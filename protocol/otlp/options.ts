@@ -1,0 +1,45 @@
+import { VERSION } from '../version.js';
+
+/** How the agent describes each device as an OTLP Resource (DESIGN.md "OTLP mapping"). */
+export interface EncoderOptions {
+  /** `service.name` of every device Resource; default 'iot-device'. */
+  serviceName?: string;
+  /** `otlp_edge.gateway.id`: the agent's id. */
+  gatewayId: string;
+  /** Further Resource attributes of every device from this gateway, e.g. `{ site: 'plant-7' }`; default none. */
+  attributes?: Record<string, string>;
+  /** Instrumentation scope name; default 'otlp-edge-agent'. */
+  scopeName?: string;
+  /** Instrumentation scope version; default the package version. */
+  scopeVersion?: string;
+  /** Metric names encoded as a monotonic cumulative Sum instead of a Gauge; default none. */
+  counters?: string[];
+}
+
+export const DEFAULT_SERVICE_NAME = 'iot-device';
+export const DEFAULT_SCOPE_NAME = 'otlp-edge-agent';
+/** The gauge that carries each reading's `seq` end to end. */
+export const SEQ_METRIC = 'otlp_edge.device.seq';
+export const ATTR_DEVICE_ID = 'device.id';
+export const ATTR_SERVICE_NAME = 'service.name';
+export const ATTR_GATEWAY_ID = 'otlp_edge.gateway.id';
+
+export interface ResolvedEncoderOptions {
+  serviceName: string;
+  gatewayId: string;
+  attributes: Record<string, string>;
+  scopeName: string;
+  scopeVersion: string;
+  counters: ReadonlySet<string>;
+}
+
+export function resolveEncoderOptions(o: EncoderOptions): ResolvedEncoderOptions {
+  return {
+    serviceName: o.serviceName ?? DEFAULT_SERVICE_NAME,
+    gatewayId: o.gatewayId,
+    attributes: { ...(o.attributes ?? {}) },
+    scopeName: o.scopeName ?? DEFAULT_SCOPE_NAME,
+    scopeVersion: o.scopeVersion ?? VERSION,
+    counters: new Set(o.counters ?? []),
+  };
+}
