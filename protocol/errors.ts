@@ -115,3 +115,20 @@ export class RingError extends OtlpEdgeError {
     this.name = 'RingError';
   }
 }
+
+export const ConfigErrorCodes = {
+  /** The configuration file has unknown keys or invalid values; the message lists each with its key path. */
+  INVALID: 'OTLPEDGE_CONFIG_INVALID',
+  /** The configuration file cannot be read or is not YAML. */
+  UNREADABLE: 'OTLPEDGE_CONFIG_UNREADABLE',
+} as const;
+
+export type ConfigErrorCode = (typeof ConfigErrorCodes)[keyof typeof ConfigErrorCodes];
+
+export class ConfigError extends OtlpEdgeError {
+  declare readonly code: ConfigErrorCode;
+  constructor(code: ConfigErrorCode, message: string) {
+    super(code, message);
+    this.name = 'ConfigError';
+  }
+}

@@ -1,0 +1,188 @@
+import type { DeviceEvent, DeviceEvents, DeviceReadings, Reading } from '../../protocol/payload/types.js';
+import type { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
+import type { LogsEncoder } from '../../protocol/otlp/logs-encoder.js';
+import type { ZstdCompressor } from '../../protocol/compression.js';
+import { Compression, Signal, type CircularBuffer } from './circular-buffer.js';
+
+/** Called once the readings it was given with are durable (err undefined) or could not be stored. */
+export type Done = (err?: Error) => void;
+
+export interface BatcherOptions {
+  /** Longest a reading waits before its batch is committed, ms; default 200 (DESIGN.md `batch.max_delay`). */
+  maxDelayMs: number;
+  /** Points that close a batch at once; default 5,000 (`batch.max_points`). */
+  maxPoints: number;
+  /**
+   * Points held uncommitted before QoS 0 input is refused (disk slower than intake); default 20 × maxPoints.
+   * QoS 1 input is bounded by the devices' own in-flight windows and is never refused here.
+   */
+  maxPendingPoints?: number;
+}
+
+export interface CommitInfo {
+  batches: number;
+  points: number;
+  bytes: number;
+  durationMs: number;
+  droppedBatches: number;
+  droppedPoints: number;
+}
+
+export interface BatcherHooks {
+  onCommit?(info: CommitInfo): void;
+  onCommitError?(err: Error, points: number): void;
+}
+
+/** Points a reading adds to a batch: its metrics, plus the seq gauge when it carries a seq. */
+export function pointsOf(r: Reading): number {
+  return r.names.length + (r.seq >= 0 ? 1 : 0);
+}
+
+/**
+ * Group commit: readings and events accumulate per device; a batch is committed when it reaches maxPoints, when
+ * maxDelay passes, or — whenever acknowledgements are waiting — as soon as the previous write has finished. One write
+ * is in flight at a time, so under QoS 1 load each fsync carries everything that arrived during the one before it:
+ * a single device with 100 messages in flight still gets thousands of acks per second, and an idle QoS 0 stream
+ * still fills batches for compression.
+ */
+export class Batcher {
+  private readings = new Map<string, Reading[]>();
+  private events = new Map<string, DeviceEvent[]>();
+  private points = 0;
+  private waiters: Done[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private writing: Promise<void> | null = null;
+  private readonly maxPending: number;
+
+  constructor(
+    private readonly opts: BatcherOptions,
+    private readonly metricsEncoder: MetricsEncoder,
+    private readonly logsEncoder: LogsEncoder,
+    private readonly compressor: ZstdCompressor,
+    private readonly buffer: CircularBuffer,
+    private readonly hooks: BatcherHooks = {},
+  ) {
+    this.maxPending = opts.maxPendingPoints ?? opts.maxPoints * 20;
+  }
+
+  /** Points waiting for a commit. */
+  get pendingPoints(): number {
+    return this.points;
+  }
+
+  /** False when QoS 0 input should be refused because commits are falling behind. */
+  get acceptsBestEffort(): boolean {
+    return this.points < this.maxPending;
+  }
+
+  addReadings(deviceId: string, readings: Reading[], done: Done | null): void {
+    const list = this.readings.get(deviceId);
+    if (list === undefined) this.readings.set(deviceId, readings);
+    else for (const r of readings) list.push(r);
+    for (const r of readings) this.points += pointsOf(r);
+    this.added(done);
+  }
+
+  addEvents(deviceId: string, events: DeviceEvent[], done: Done | null): void {
+    const list = this.events.get(deviceId);
+    if (list === undefined) this.events.set(deviceId, events);
+    else for (const e of events) list.push(e);
+    this.points += events.length;
+    this.added(done);
+  }
+
+  private added(done: Done | null): void {
+    if (done !== null) this.waiters.push(done);
+    if (this.writing !== null || this.immediate !== null) return; // a commit is already on its way
+    if (this.points >= this.opts.maxPoints || done !== null) {
+      // Let the rest of this socket read (and other ready sockets) join before committing.
+      this.immediate = setImmediate(() => this.commit());
+      return;
+    }
+    if (this.timer === null) this.timer = setTimeout(() => this.commit(), this.opts.maxDelayMs);
+  }
+
+  /** Commits whatever is pending and waits for every write to finish (shutdown uses this). */
+  async flush(): Promise<void> {
+    while (this.writing !== null || this.points > 0 || this.waiters.length > 0) {
+      if (this.writing !== null) await this.writing;
+      else this.commit();
+    }
+  }
+
+  private commit(): void {
+    if (this.immediate !== null) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
+    }
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.writing !== null || (this.points === 0 && this.waiters.length === 0)) return;
+    const readings = this.readings;
+    const events = this.events;
+    const waiters = this.waiters;
+    const points = this.points;
+    this.readings = new Map();
+    this.events = new Map();
+    this.waiters = [];
+    this.points = 0;
+    this.writing = this.write(readings, events, points).then(
+      () => {
+        for (const w of waiters) w();
+      },
+      (err: Error) => {
+        this.hooks.onCommitError?.(err, points);
+        for (const w of waiters) w(err);
+      },
+    ).finally(() => {
+      this.writing = null;
+      if (this.waiters.length > 0 || this.points >= this.opts.maxPoints) this.commit();
+      else if (this.points > 0 && this.timer === null) this.timer = setTimeout(() => this.commit(), this.opts.maxDelayMs);
+    });
+  }
+
+  private async write(readings: Map<string, Reading[]>, events: Map<string, DeviceEvent[]>, points: number): Promise<void> {
+    const start = performance.now();
+    const info: CommitInfo = { batches: 0, points, bytes: 0, durationMs: 0, droppedBatches: 0, droppedPoints: 0 };
+    if (readings.size > 0) {
+      const batch: DeviceReadings[] = [];
+      let n = 0;
+      for (const [deviceId, rs] of readings) {
+        batch.push({ deviceId, readings: rs });
+        for (const r of rs) n += pointsOf(r);
+      }
+      await this.store(Signal.METRICS, this.metricsEncoder.encode(batch), n, info);
+    }
+    if (events.size > 0) {
+      const batch: DeviceEvents[] = [];
+      let n = 0;
+      for (const [deviceId, es] of events) {
+        batch.push({ deviceId, events: es });
+        n += es.length;
+      }
+      await this.store(Signal.LOGS, this.logsEncoder.encode(batch), n, info);
+    }
+    info.durationMs = performance.now() - start;
+    this.hooks.onCommit?.(info);
+  }
+
+  private async store(signal: Signal, request: Uint8Array, points: number, info: CommitInfo): Promise<void> {
+    const payload = this.compressor.compress(request);
+    const r = await this.buffer.append({ signal, compression: Compression.ZSTD, points, payload });
+    info.batches++;
+    info.bytes += payload.length;
+    info.droppedBatches += r.droppedBatches;
+    info.droppedPoints += r.droppedPoints;
+  }
+
+  /** Stops the timers; call flush() first to keep what is pending. */
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.immediate !== null) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+  }
+}

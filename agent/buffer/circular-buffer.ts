@@ -1,0 +1,334 @@
+import { ClassicLevel } from 'classic-level';
+import { mkdirSync } from 'node:fs';
+
+/**
+ * The agent's durable buffer: OTLP batches in LevelDB under a byte cap, oldest dropped first.
+ *
+ * LevelDB layout, format 1 (keys are latin1 strings, values bytes):
+ *
+ *   meta:format          "1"
+ *   meta:state           JSON { nextSeq, droppedBatches, droppedPoints, appendedBatches, appendedPoints }
+ *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 reserved][4 points LE]
+ *                                      [8 created ms, float64 LE] then the compressed OTLP request
+ *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal]
+ *
+ *         oldest                                    newest
+ *   i:  [ seq 41 ][ seq 42 ][ seq 43 ] … [ seq 97 ]           ← read at open: sizes without reading batches
+ *   b:  [ seq 41 ][ seq 42 ][ seq 43 ] … [ seq 97 ]   next = 98 (meta:state, never reused)
+ *
+ * Every change is one atomic, fsync'd LevelDB batch: a new batch, the oldest batches it pushes out past the cap,
+ * and the counters all land together or not at all, so a kill -9 at any moment leaves a consistent buffer.
+ * Sequence numbers are never reused (nextSeq is persisted, not derived from the keys), because the aggregator
+ * deduplicates by (agent, seq): a reused seq would be taken for a retry and dropped.
+ */
+
+export const enum Signal {
+  METRICS = 1,
+  LOGS = 2,
+}
+
+export const enum Compression {
+  NONE = 0,
+  ZSTD = 1,
+  GZIP = 2,
+}
+
+export const FORMAT = 1;
+const HEADER_BYTES = 16;
+const INDEX_PREFIX = 'i:';
+const BATCH_PREFIX = 'b:';
+const STATE_KEY = 'meta:state';
+const FORMAT_KEY = 'meta:format';
+
+export interface BufferOptions {
+  /** Directory of the LevelDB database. */
+  dir: string;
+  /** Cap on stored record bytes; 256 MiB by default (DESIGN.md `buffer.max_bytes`). */
+  maxBytes: number;
+  /** fsync each write; default true. Tests of the cap may turn it off for speed. */
+  sync?: boolean;
+}
+
+export interface StoredBatch {
+  seq: number;
+  signal: Signal;
+  compression: Compression;
+  points: number;
+  createdMs: number;
+  /** The compressed OTLP Export*ServiceRequest, as stored. */
+  payload: Uint8Array;
+}
+
+export interface NewBatch {
+  signal: Signal;
+  compression: Compression;
+  points: number;
+  payload: Uint8Array;
+  createdMs?: number;
+}
+
+export interface BufferState {
+  nextSeq: number;
+  droppedBatches: number;
+  droppedPoints: number;
+  appendedBatches: number;
+  appendedPoints: number;
+}
+
+export interface BufferStats extends BufferState {
+  batches: number;
+  bytes: number;
+  points: number;
+  maxBytes: number;
+  oldestSeq: number | null;
+  newestSeq: number | null;
+}
+
+export interface AppendResult {
+  seq: number;
+  droppedBatches: number;
+  droppedPoints: number;
+}
+
+const key = (prefix: string, seq: number) => prefix + seq.toString(16).padStart(16, '0');
+const seqOf = (k: string) => parseInt(k.slice(2), 16);
+
+/** The in-memory index: parallel arrays from `head`, compacted when the dead prefix grows. */
+class Index {
+  seqs: number[] = [];
+  sizes: number[] = [];
+  points: number[] = [];
+  head = 0;
+  bytes = 0;
+  totalPoints = 0;
+
+  get length(): number {
+    return this.seqs.length - this.head;
+  }
+  push(seq: number, size: number, points: number): void {
+    this.seqs.push(seq);
+    this.sizes.push(size);
+    this.points.push(points);
+    this.bytes += size;
+    this.totalPoints += points;
+  }
+  shift(): void {
+    this.bytes -= this.sizes[this.head];
+    this.totalPoints -= this.points[this.head];
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.seqs.length) {
+      this.seqs = this.seqs.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
+      this.points = this.points.slice(this.head);
+      this.head = 0;
+    }
+  }
+  /** Removes one seq anywhere (uplink acks arrive nearly in order, so this is usually the head). */
+  remove(seq: number): boolean {
+    if (this.length > 0 && this.seqs[this.head] === seq) {
+      this.shift();
+      return true;
+    }
+    const i = this.seqs.indexOf(seq, this.head);
+    if (i < 0) return false;
+    this.bytes -= this.sizes[i];
+    this.totalPoints -= this.points[i];
+    this.seqs.splice(i, 1);
+    this.sizes.splice(i, 1);
+    this.points.splice(i, 1);
+    return true;
+  }
+}
+
+export class CircularBuffer {
+  private readonly index = new Index();
+  /** Writes are applied one at a time, so the in-memory index always matches what is on disk. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  /** Bytes deleted since the last compaction; LevelDB reclaims their space only when it compacts. */
+  private deletedSinceCompact = 0;
+
+  private constructor(
+    private readonly db: ClassicLevel<string, Uint8Array>,
+    private readonly opts: Required<BufferOptions>,
+    private state: BufferState,
+  ) {}
+
+  static async open(options: BufferOptions): Promise<CircularBuffer> {
+    const opts = { sync: true, ...options };
+    mkdirSync(opts.dir, { recursive: true });
+    // Stored batches are zstd already: LevelDB's own compression would spend CPU for nothing. A write buffer much
+    // smaller than the cap keeps the log and memtable from holding more than the cap allows on small gateways.
+    const db = new ClassicLevel<string, Uint8Array>(opts.dir, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+      compression: false,
+      writeBufferSize: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(opts.maxBytes / 16))),
+    });
+    await db.open();
+    const format = await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
+    if (format !== undefined && format !== String(FORMAT)) {
+      await db.close();
+      throw new Error(`buffer at ${opts.dir} has format ${format}; this agent reads format ${FORMAT}`);
+    }
+    const rawState = await db.get(STATE_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
+    const state: BufferState = { nextSeq: 1, droppedBatches: 0, droppedPoints: 0, appendedBatches: 0, appendedPoints: 0, ...(rawState ? JSON.parse(rawState) : {}) };
+    const buffer = new CircularBuffer(db, opts, state);
+    for await (const [k, v] of db.iterator({ gte: INDEX_PREFIX, lt: 'i;' })) {
+      const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+      buffer.index.push(seqOf(k), view.getUint32(0, true), view.getUint32(4, true));
+    }
+    if (buffer.index.length > 0) {
+      const last = buffer.index.seqs[buffer.index.seqs.length - 1];
+      if (last >= state.nextSeq) state.nextSeq = last + 1; // a state record older than its batches: never reuse a seq
+    }
+    if (format === undefined) await db.put(FORMAT_KEY, String(FORMAT) as never, { valueEncoding: 'utf8' } as never);
+    return buffer;
+  }
+
+  /**
+   * Stores one batch durably, dropping the oldest batches in the same atomic write when the cap would be passed.
+   * Resolves after the write is on disk (fsync'd): only then may the readings in it be acknowledged.
+   */
+  append(batch: NewBatch): Promise<AppendResult> {
+    return this.serialize(async () => {
+      const record = encodeRecord(batch);
+      const seq = this.state.nextSeq;
+      const ops: { type: 'put' | 'del'; key: string; value?: Uint8Array }[] = [];
+      let droppedBatches = 0;
+      let droppedPoints = 0;
+      let freed = 0;
+      // Walk the oldest entries that must go, without touching the index until the write has succeeded.
+      const ix = this.index;
+      let i = ix.head;
+      while (i < ix.seqs.length && ix.bytes - freed + record.length > this.opts.maxBytes) {
+        ops.push({ type: 'del', key: key(BATCH_PREFIX, ix.seqs[i]) }, { type: 'del', key: key(INDEX_PREFIX, ix.seqs[i]) });
+        freed += ix.sizes[i];
+        droppedBatches++;
+        droppedPoints += ix.points[i];
+        i++;
+      }
+      const next: BufferState = {
+        ...this.state,
+        nextSeq: seq + 1,
+        droppedBatches: this.state.droppedBatches + droppedBatches,
+        droppedPoints: this.state.droppedPoints + droppedPoints,
+        appendedBatches: this.state.appendedBatches + 1,
+        appendedPoints: this.state.appendedPoints + batch.points,
+      };
+      ops.push(
+        { type: 'put', key: key(BATCH_PREFIX, seq), value: record },
+        { type: 'put', key: key(INDEX_PREFIX, seq), value: encodeIndex(record.length, batch.points, batch.signal) },
+        { type: 'put', key: STATE_KEY, value: Buffer.from(JSON.stringify(next)) },
+      );
+      await this.db.batch(ops as never, { sync: this.opts.sync });
+      for (let d = 0; d < droppedBatches; d++) ix.shift();
+      ix.push(seq, record.length, batch.points);
+      this.state = next;
+      this.deletedSinceCompact += freed;
+      return { seq, droppedBatches, droppedPoints };
+    });
+  }
+
+  /** Deletes batches the uplink has delivered. Unknown seqs are ignored (already dropped by the cap). */
+  remove(seqs: readonly number[]): Promise<number> {
+    return this.serialize(async () => {
+      const ops: { type: 'del'; key: string }[] = [];
+      for (const seq of seqs) ops.push({ type: 'del', key: key(BATCH_PREFIX, seq) }, { type: 'del', key: key(INDEX_PREFIX, seq) });
+      await this.db.batch(ops, { sync: this.opts.sync });
+      let removed = 0;
+      for (const seq of seqs) {
+        const i = this.index.seqs.indexOf(seq, this.index.head);
+        if (i >= 0) this.deletedSinceCompact += this.index.sizes[i];
+        if (this.index.remove(seq)) removed++;
+      }
+      return removed;
+    });
+  }
+
+  /** Oldest stored batches first, at most `limit`, with seq > `afterSeq`. */
+  async read(limit: number, afterSeq = 0): Promise<StoredBatch[]> {
+    const out: StoredBatch[] = [];
+    for await (const [k, v] of this.db.iterator({ gt: key(BATCH_PREFIX, afterSeq), lt: 'b;', limit })) out.push(decodeRecord(seqOf(k), v));
+    return out;
+  }
+
+  /** Every stored batch, oldest first (for `buffer dump`). */
+  async *entries(): AsyncGenerator<StoredBatch> {
+    for await (const [k, v] of this.db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) yield decodeRecord(seqOf(k), v);
+  }
+
+  stats(): BufferStats {
+    const ix = this.index;
+    return {
+      ...this.state,
+      batches: ix.length,
+      bytes: ix.bytes,
+      points: ix.totalPoints,
+      maxBytes: this.opts.maxBytes,
+      oldestSeq: ix.length > 0 ? ix.seqs[ix.head] : null,
+      newestSeq: ix.length > 0 ? ix.seqs[ix.seqs.length - 1] : null,
+    };
+  }
+
+  /** Bytes deleted since LevelDB last compacted; the agent compacts when this grows past a fraction of the cap. */
+  get reclaimable(): number {
+    return this.deletedSinceCompact;
+  }
+
+  /** Compacts the whole key range so deleted batches give their disk space back. */
+  compact(): Promise<void> {
+    return this.serialize(async () => {
+      await this.db.compactRange('\u0000', '\u00ff');
+      this.deletedSinceCompact = 0;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain.catch(() => undefined);
+    await this.db.close();
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('buffer is closed'));
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function encodeRecord(b: NewBatch): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + b.payload.length);
+  const view = new DataView(out.buffer);
+  out[0] = FORMAT;
+  out[1] = b.signal;
+  out[2] = b.compression;
+  view.setUint32(4, b.points, true);
+  view.setFloat64(8, b.createdMs ?? Date.now(), true);
+  out.set(b.payload, HEADER_BYTES);
+  return out;
+}
+
+function decodeRecord(seq: number, v: Uint8Array): StoredBatch {
+  const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  if (v.length < HEADER_BYTES || v[0] !== FORMAT) throw new Error(`stored batch ${seq} is not a format-${FORMAT} record`);
+  return {
+    seq,
+    signal: v[1] as Signal,
+    compression: v[2] as Compression,
+    points: view.getUint32(4, true),
+    createdMs: view.getFloat64(8, true),
+    payload: v.subarray(HEADER_BYTES),
+  };
+}
+
+function encodeIndex(size: number, points: number, signal: Signal): Uint8Array {
+  const out = new Uint8Array(9);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, size, true);
+  view.setUint32(4, points, true);
+  out[8] = signal;
+  return out;
+}

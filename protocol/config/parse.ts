@@ -1,0 +1,20 @@
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigError, ConfigErrorCodes } from '../errors.js';
+import { describeProblems, validateConfig, type Infer, type Spec } from './schema.js';
+
+/**
+ * YAML text → validated, frozen config, or one ConfigError listing every problem. `source` names the file in
+ * messages. The caller reads the file and passes the environment (for `${env:NAME}`).
+ */
+export function parseConfigText<S extends Spec>(spec: S, text: string, source: string, env: Record<string, string | undefined>): Infer<S> {
+  let doc: unknown;
+  try {
+    doc = text.trim() === '' ? {} : parseYaml(text, { prettyErrors: true });
+  } catch (e) {
+    const detail = e instanceof YAMLParseError ? e.message : String(e);
+    throw new ConfigError(ConfigErrorCodes.UNREADABLE, `${source} is not valid YAML: ${detail}`);
+  }
+  const { config, problems } = validateConfig(spec, doc ?? {}, { env });
+  if (problems.length > 0) throw new ConfigError(ConfigErrorCodes.INVALID, describeProblems(source, problems));
+  return config;
+}

@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Batcher, type CommitInfo } from '../../../../agent/buffer/batcher.js';
+import { CircularBuffer, Signal } from '../../../../agent/buffer/circular-buffer.js';
+import { MetricsEncoder } from '../../../../protocol/otlp/metrics-encoder.js';
+import { LogsEncoder } from '../../../../protocol/otlp/logs-encoder.js';
+import { decompress, ZstdCompressor } from '../../../../protocol/compression.js';
+import { decodeLogsRequest, decodeMetricsRequest } from '../../../../protocol/otlp/decode.js';
+import type { Reading } from '../../../../protocol/payload/types.js';
+import { tempDir } from '../../../helpers/tmp.js';
+
+async function setup(t: Parameters<typeof tempDir>[0], maxDelayMs = 200, maxPoints = 5000) {
+  const buffer = await CircularBuffer.open({ dir: tempDir(t), maxBytes: 64 << 20 });
+  const commits: CommitInfo[] = [];
+  const batcher = new Batcher({ maxDelayMs, maxPoints }, new MetricsEncoder({ gatewayId: 'gw' }), new LogsEncoder({ gatewayId: 'gw' }), new ZstdCompressor(3), buffer, {
+    onCommit: (c) => commits.push(c),
+  });
+  t.after(async () => {
+    batcher.stop();
+    await buffer.close();
+  });
+  return { buffer, batcher, commits };
+}
+
+const reading = (seq: number): Reading => ({ ts: 1732280000000 + seq, seq, names: ['temp'], values: [20 + seq / 10], attributes: null });
+
+test('an acknowledgement waits until its reading is on disk', async (t) => {
+  const { buffer, batcher } = await setup(t);
+  let storedAtAck = -1;
+  const acked = new Promise<void>((resolve, reject) => {
+    batcher.addReadings('dev-1', [reading(5)], (err) => {
+      if (err) return reject(err);
+      storedAtAck = buffer.stats().batches;
+      resolve();
+    });
+  });
+  assert.equal(buffer.stats().batches, 0, 'nothing is stored synchronously');
+  await acked;
+  assert.equal(storedAtAck, 1, 'the batch was stored before the ack');
+  const stored = await buffer.read(10);
+  const req = decodeMetricsRequest(decompress(stored[0].payload, 'zstd'));
+  assert.equal(req.resourceMetrics[0].scopeMetrics[0].metrics[0].gauge!.dataPoints[0].asDouble, 20.5);
+});
+
+test('group commit: 1,000 waiting acks from one device take a handful of writes, not 1,000', async (t) => {
+  const { buffer, batcher, commits } = await setup(t, 200);
+  const acked: number[] = [];
+  const all: Promise<void>[] = [];
+  // Arrive in 10 socket reads of 100 messages, as a device with 100 in flight would send them.
+  for (let chunk = 0; chunk < 10; chunk++) {
+    for (let i = 0; i < 100; i++) {
+      const seq = chunk * 100 + i;
+      all.push(new Promise((resolve, reject) => batcher.addReadings('dev-1', [reading(seq)], (err) => (err ? reject(err) : (acked.push(seq), resolve())))));
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  const start = Date.now();
+  await Promise.all(all);
+  assert.equal(acked.length, 1000);
+  assert.ok(commits.length <= 20, `${commits.length} commits`);
+  assert.ok(Date.now() - start < 200 * 5, 'acks do not wait for the batch delay');
+  assert.equal(buffer.stats().points, 2000, 'temp + seq gauge per reading');
+});
+
+test('best-effort (QoS 0) readings wait for max_delay or max_points', async (t) => {
+  const { buffer, batcher, commits } = await setup(t, 100, 50);
+  for (let i = 0; i < 10; i++) batcher.addReadings(`dev-${i}`, [reading(i)], null);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(commits.length, 0, 'below max_points and before max_delay nothing is written');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(commits.length, 1);
+  assert.equal(commits[0].points, 20);
+  for (let i = 0; i < 30; i++) batcher.addReadings('dev-x', [reading(i)], null); // 60 points ≥ 50
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(commits.length, 2, 'max_points commits without waiting for the delay');
+  assert.equal(buffer.stats().batches, 2);
+});
+
+test('events are stored as a separate logs batch in the same commit', async (t) => {
+  const { buffer, batcher } = await setup(t);
+  batcher.addEvents('dev-1', [{ ts: 1732280000000, severityNumber: 13, severityText: 'warn', body: 'door open', attributes: null }], null);
+  batcher.addReadings('dev-1', [reading(1)], null);
+  await batcher.flush();
+  const stored = await buffer.read(10);
+  assert.deepEqual(stored.map((b) => b.signal).sort(), [Signal.METRICS, Signal.LOGS]);
+  const logs = stored.find((b) => b.signal === Signal.LOGS)!;
+  const req = decodeLogsRequest(decompress(logs.payload, 'zstd'));
+  assert.equal(req.resourceLogs[0].scopeLogs[0].logRecords[0].body?.stringValue, 'door open');
+});
+
+test('a failed write fails its waiters instead of acknowledging them', async (t) => {
+  const { buffer, batcher } = await setup(t);
+  await buffer.close();
+  const err = await new Promise<Error | undefined>((resolve) => batcher.addReadings('dev-1', [reading(1)], resolve));
+  assert.ok(err instanceof Error);
+});
