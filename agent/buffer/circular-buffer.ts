@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
  *   meta:state           JSON { nextSeq, droppedBatches, droppedPoints, appendedBatches, appendedPoints }
  *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 reserved][4 points LE]
  *                                      [8 created ms, float64 LE] then the compressed OTLP request
- *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal]
+ *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal][8 created ms, float64 LE]
  *
  *         oldest                                    newest
  *   i:  [ seq 41 ][ seq 42 ][ seq 43 ] … [ seq 97 ]           ← read at open: sizes without reading batches
@@ -82,6 +82,8 @@ export interface BufferStats extends BufferState {
   maxBytes: number;
   oldestSeq: number | null;
   newestSeq: number | null;
+  /** When the oldest stored batch was created (epoch ms), or null when empty: the backlog's age. */
+  oldestCreatedMs: number | null;
 }
 
 export interface AppendResult {
@@ -98,6 +100,7 @@ class Index {
   seqs: number[] = [];
   sizes: number[] = [];
   points: number[] = [];
+  created: number[] = [];
   head = 0;
   bytes = 0;
   totalPoints = 0;
@@ -105,10 +108,11 @@ class Index {
   get length(): number {
     return this.seqs.length - this.head;
   }
-  push(seq: number, size: number, points: number): void {
+  push(seq: number, size: number, points: number, created: number): void {
     this.seqs.push(seq);
     this.sizes.push(size);
     this.points.push(points);
+    this.created.push(created);
     this.bytes += size;
     this.totalPoints += points;
   }
@@ -120,6 +124,7 @@ class Index {
       this.seqs = this.seqs.slice(this.head);
       this.sizes = this.sizes.slice(this.head);
       this.points = this.points.slice(this.head);
+      this.created = this.created.slice(this.head);
       this.head = 0;
     }
   }
@@ -136,6 +141,7 @@ class Index {
     this.seqs.splice(i, 1);
     this.sizes.splice(i, 1);
     this.points.splice(i, 1);
+    this.created.splice(i, 1);
     return true;
   }
 }
@@ -176,7 +182,7 @@ export class CircularBuffer {
     const buffer = new CircularBuffer(db, opts, state);
     for await (const [k, v] of db.iterator({ gte: INDEX_PREFIX, lt: 'i;' })) {
       const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-      buffer.index.push(seqOf(k), view.getUint32(0, true), view.getUint32(4, true));
+      buffer.index.push(seqOf(k), view.getUint32(0, true), view.getUint32(4, true), view.getFloat64(9, true));
     }
     if (buffer.index.length > 0) {
       const last = buffer.index.seqs[buffer.index.seqs.length - 1];
@@ -192,7 +198,8 @@ export class CircularBuffer {
    */
   append(batch: NewBatch): Promise<AppendResult> {
     return this.serialize(async () => {
-      const record = encodeRecord(batch);
+      const createdMs = batch.createdMs ?? Date.now();
+      const record = encodeRecord(batch, createdMs);
       const seq = this.state.nextSeq;
       const ops: { type: 'put' | 'del'; key: string; value?: Uint8Array }[] = [];
       let droppedBatches = 0;
@@ -218,12 +225,12 @@ export class CircularBuffer {
       };
       ops.push(
         { type: 'put', key: key(BATCH_PREFIX, seq), value: record },
-        { type: 'put', key: key(INDEX_PREFIX, seq), value: encodeIndex(record.length, batch.points, batch.signal) },
+        { type: 'put', key: key(INDEX_PREFIX, seq), value: encodeIndex(record.length, batch.points, batch.signal, createdMs) },
         { type: 'put', key: STATE_KEY, value: Buffer.from(JSON.stringify(next)) },
       );
       await this.db.batch(ops as never, { sync: this.opts.sync });
       for (let d = 0; d < droppedBatches; d++) ix.shift();
-      ix.push(seq, record.length, batch.points);
+      ix.push(seq, record.length, batch.points, createdMs);
       this.state = next;
       this.deletedSinceCompact += freed;
       return { seq, droppedBatches, droppedPoints };
@@ -268,6 +275,7 @@ export class CircularBuffer {
       maxBytes: this.opts.maxBytes,
       oldestSeq: ix.length > 0 ? ix.seqs[ix.head] : null,
       newestSeq: ix.length > 0 ? ix.seqs[ix.seqs.length - 1] : null,
+      oldestCreatedMs: ix.length > 0 ? ix.created[ix.head] : null,
     };
   }
 
@@ -299,14 +307,14 @@ export class CircularBuffer {
   }
 }
 
-function encodeRecord(b: NewBatch): Uint8Array {
+function encodeRecord(b: NewBatch, createdMs: number): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + b.payload.length);
   const view = new DataView(out.buffer);
   out[0] = FORMAT;
   out[1] = b.signal;
   out[2] = b.compression;
   view.setUint32(4, b.points, true);
-  view.setFloat64(8, b.createdMs ?? Date.now(), true);
+  view.setFloat64(8, createdMs, true);
   out.set(b.payload, HEADER_BYTES);
   return out;
 }
@@ -324,11 +332,12 @@ function decodeRecord(seq: number, v: Uint8Array): StoredBatch {
   };
 }
 
-function encodeIndex(size: number, points: number, signal: Signal): Uint8Array {
-  const out = new Uint8Array(9);
+function encodeIndex(size: number, points: number, signal: Signal, createdMs: number): Uint8Array {
+  const out = new Uint8Array(17);
   const view = new DataView(out.buffer);
   view.setUint32(0, size, true);
   view.setUint32(4, points, true);
   out[8] = signal;
+  view.setFloat64(9, createdMs, true);
   return out;
 }

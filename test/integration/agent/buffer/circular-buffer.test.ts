@@ -25,6 +25,7 @@ test('stored batches come back oldest first, byte for byte, and leave only when 
   assert.equal(s.batches, 1);
   assert.equal(s.points, 3);
   assert.equal(s.bytes, 16 + 50);
+  assert.equal(s.oldestCreatedMs, 1732280000000, 'the backlog age comes from the index');
   await buf.close();
 });
 
