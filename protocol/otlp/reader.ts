@@ -82,6 +82,15 @@ export class ProtoReader {
     return hi * TWO_32 + lo;
   }
 
+  /** sfixed64 as a double (exact within ±2^53). */
+  sfixed64Number(): number {
+    this.need(8);
+    const lo = this.view.getUint32(this.pos, true);
+    const hi = this.view.getInt32(this.pos + 4, true);
+    this.pos += 8;
+    return hi * TWO_32 + lo;
+  }
+
   fixed64Big(): bigint {
     this.need(8);
     const v = this.view.getBigUint64(this.pos, true);

@@ -1,0 +1,112 @@
+import { ProtoReader } from './reader.js';
+import { ATTR_DEVICE_ID } from './options.js';
+
+/**
+ * A streaming view of an ExportMetricsServiceRequest for the aggregator's hot path: the device id of each Resource
+ * and every number data point (gauge or sum) as (metric, time, value), with no object built per point. Histogram,
+ * exponential histogram and summary points are skipped here (decode.ts reads them in full).
+ *
+ * Protobuf does not fix the order of fields, so a Resource may follow its scope_metrics: the scope ranges are noted
+ * first and visited after the resource's device id is known.
+ */
+export interface MetricsVisitor {
+  /** A ResourceMetrics begins; `deviceId` is its `device.id` attribute, or '' when it has none. */
+  resource(deviceId: string): void;
+  /** One NumberDataPoint of the current resource. `timeMs` is time_unix_nano / 1e6. */
+  point(metric: string, timeMs: number, value: number): void;
+}
+
+
+export function visitMetricsRequest(bytes: Uint8Array, v: MetricsVisitor): void {
+  const r = new ProtoReader(bytes);
+  const scopes: number[] = []; // [start, end, start, end, …] of scope_metrics in the current ResourceMetrics
+  while (r.pos < r.end) {
+    const key = r.varint();
+    if (key !== 0x0a) {
+      r.skip(key & 7);
+      continue;
+    }
+    const rmEnd = r.submessageEnd();
+    let deviceId = '';
+    scopes.length = 0;
+    r.fields(rmEnd, (f, w) => {
+      if (f === 1 && w === 2) deviceId = resourceDeviceId(r, r.submessageEnd());
+      else if (f === 2 && w === 2) {
+        const end = r.submessageEnd();
+        scopes.push(r.pos, end);
+        r.pos = end;
+      } else r.skip(w);
+    });
+    v.resource(deviceId);
+    const after = r.pos;
+    for (let i = 0; i < scopes.length; i += 2) {
+      r.pos = scopes[i];
+      scopeMetrics(r, scopes[i + 1], v);
+    }
+    r.pos = after;
+  }
+}
+
+function resourceDeviceId(r: ProtoReader, end: number): string {
+  let id = '';
+  r.fields(end, (f, w) => {
+    if (f !== 1 || w !== 2) return r.skip(w);
+    let key = '';
+    let value = '';
+    r.fields(r.submessageEnd(), (kf, kw) => {
+      if (kf === 1 && kw === 2) key = r.string();
+      else if (kf === 2 && kw === 2) {
+        r.fields(r.submessageEnd(), (af, aw) => {
+          if (af === 1 && aw === 2) value = r.string();
+          else r.skip(aw);
+        });
+      } else r.skip(kw);
+    });
+    if (key === ATTR_DEVICE_ID) id = value;
+  });
+  return id;
+}
+
+function scopeMetrics(r: ProtoReader, end: number, v: MetricsVisitor): void {
+  r.fields(end, (f, w) => {
+    if (f !== 2 || w !== 2) return r.skip(w);
+    // Metric: the name may come after the data in a hostile or unusual encoding; note the data range, read on.
+    const mEnd = r.submessageEnd();
+    let name = '';
+    let dataStart = -1;
+    let dataEnd = -1;
+    r.fields(mEnd, (mf, mw) => {
+      if (mf === 1 && mw === 2) name = r.string();
+      else if ((mf === 5 || mf === 7) && mw === 2) {
+        dataEnd = r.submessageEnd();
+        dataStart = r.pos;
+        r.pos = dataEnd;
+      } else r.skip(mw);
+    });
+    if (dataStart < 0) return;
+    const after = r.pos;
+    r.pos = dataStart;
+    r.fields(dataEnd, (df, dw) => {
+      if (df === 1 && dw === 2) numberPoint(r, r.submessageEnd(), name, v);
+      else r.skip(dw);
+    });
+    r.pos = after;
+  });
+}
+
+/** NumberDataPoint, read with a plain loop: this runs once per point, so no callback is allocated for it. */
+function numberPoint(r: ProtoReader, end: number, metric: string, v: MetricsVisitor): void {
+  let timeMs = 0;
+  let value = NaN;
+  const outer = r.end;
+  r.end = end;
+  while (r.pos < end) {
+    const key = r.varint();
+    if (key === 0x19) timeMs = r.fixed64Number() / 1e6; // time_unix_nano = 3, fixed64
+    else if (key === 0x21) value = r.double(); // as_double = 4
+    else if (key === 0x31) value = r.sfixed64Number(); // as_int = 6, sfixed64
+    else r.skip(key & 7);
+  }
+  r.end = outer;
+  if (!Number.isNaN(value)) v.point(metric, timeMs, value);
+}

@@ -1,0 +1,149 @@
+import { ProtoReader } from '../otlp/reader.js';
+import { ProtoWriter, Wire } from '../otlp/writer.js';
+
+/**
+ * The uplink and peer messages (protocol/proto/uplink.proto, peer.proto), hand-encoded: they wrap an OTLP payload
+ * that is already compressed, and a generic encoder would copy those bytes twice per batch. Field numbers are the
+ * .proto files'; a test decodes these with protobufjs from the .proto files to keep the two in step.
+ */
+
+export enum UplinkSignal {
+  UNSPECIFIED = 0,
+  METRICS = 1,
+  LOGS = 2,
+}
+
+export enum UplinkCompression {
+  NONE = 0,
+  ZSTD = 1,
+  GZIP = 2,
+}
+
+export enum AckStatus {
+  UNSPECIFIED = 0,
+  OK = 1,
+  RETRY = 2,
+  REJECTED = 3,
+}
+
+/** UplinkBatch { agent_id = 1; seq = 2; signal = 3; compression = 4; payload = 5; points = 6; ring_version = 7 } */
+export interface UplinkBatch {
+  agentId: string;
+  /** Per agent, monotonic; (agentId, seq) is the deduplication key. */
+  seq: number;
+  signal: UplinkSignal;
+  compression: UplinkCompression;
+  payload: Uint8Array;
+  points: number;
+  /** Ring the batch was formed under; 0 = none. */
+  ringVersion: number;
+}
+
+/** UplinkAck { status = 1; retry_after_ms = 2; reason = 3; ring_version = 4 } */
+export interface UplinkAck {
+  status: AckStatus;
+  retryAfterMs: number;
+  reason: string;
+  ringVersion: number;
+}
+
+export interface RingMemberInfo {
+  id: string;
+  address: string;
+  healthy: boolean;
+}
+
+/** RingInfo { version = 1; vnodes = 2; members = 3 (RingMember { id = 1; address = 2; healthy = 3 }) } */
+export interface RingInfo {
+  version: number;
+  vnodes: number;
+  members: RingMemberInfo[];
+}
+
+export function encodeUplinkBatch(b: UplinkBatch): Uint8Array {
+  const w = new ProtoWriter(b.payload.length + 64 + b.agentId.length * 3);
+  if (b.agentId) w.stringField(1, b.agentId);
+  if (b.seq) { w.tag(2, Wire.VARINT); w.varint(b.seq); }
+  if (b.signal) { w.tag(3, Wire.VARINT); w.varint(b.signal); }
+  if (b.compression) { w.tag(4, Wire.VARINT); w.varint(b.compression); }
+  if (b.payload.length) w.bytesField(5, b.payload);
+  if (b.points) { w.tag(6, Wire.VARINT); w.varint(b.points); }
+  if (b.ringVersion) { w.tag(7, Wire.VARINT); w.varint(b.ringVersion); }
+  return w.finish();
+}
+
+/** Decodes an UplinkBatch; `payload` is a view into `bytes` (no copy). Throws ProtoError on malformed input. */
+export function decodeUplinkBatch(bytes: Uint8Array): UplinkBatch {
+  const r = new ProtoReader(bytes);
+  const b: UplinkBatch = { agentId: '', seq: 0, signal: 0, compression: 0, payload: new Uint8Array(0), points: 0, ringVersion: 0 };
+  r.fields(r.end, (f, w) => {
+    if (f === 1 && w === 2) b.agentId = r.string();
+    else if (f === 2 && w === 0) b.seq = r.varint();
+    else if (f === 3 && w === 0) b.signal = r.varint();
+    else if (f === 4 && w === 0) b.compression = r.varint();
+    else if (f === 5 && w === 2) b.payload = r.bytes();
+    else if (f === 6 && w === 0) b.points = r.varint();
+    else if (f === 7 && w === 0) b.ringVersion = r.varint();
+    else r.skip(w);
+  });
+  return b;
+}
+
+export function encodeUplinkAck(a: UplinkAck): Uint8Array {
+  const w = new ProtoWriter(64 + a.reason.length * 3);
+  if (a.status) { w.tag(1, Wire.VARINT); w.varint(a.status); }
+  if (a.retryAfterMs) { w.tag(2, Wire.VARINT); w.varint(a.retryAfterMs); }
+  if (a.reason) w.stringField(3, a.reason);
+  if (a.ringVersion) { w.tag(4, Wire.VARINT); w.varint(a.ringVersion); }
+  return w.finish();
+}
+
+export function decodeUplinkAck(bytes: Uint8Array): UplinkAck {
+  const r = new ProtoReader(bytes);
+  const a: UplinkAck = { status: 0, retryAfterMs: 0, reason: '', ringVersion: 0 };
+  r.fields(r.end, (f, w) => {
+    if (f === 1 && w === 0) a.status = r.varint();
+    else if (f === 2 && w === 0) a.retryAfterMs = r.varint();
+    else if (f === 3 && w === 2) a.reason = r.string();
+    else if (f === 4 && w === 0) a.ringVersion = r.varint();
+    else r.skip(w);
+  });
+  return a;
+}
+
+export function encodeRingInfo(info: RingInfo): Uint8Array {
+  const w = new ProtoWriter(256);
+  if (info.version) { w.tag(1, Wire.VARINT); w.varint(info.version); }
+  if (info.vnodes) { w.tag(2, Wire.VARINT); w.varint(info.vnodes); }
+  for (const m of info.members) {
+    w.fork(3);
+    w.stringField(1, m.id);
+    w.stringField(2, m.address);
+    if (m.healthy) { w.tag(3, Wire.VARINT); w.bool(true); }
+    w.join();
+  }
+  return w.finish();
+}
+
+export function decodeRingInfo(bytes: Uint8Array): RingInfo {
+  const r = new ProtoReader(bytes);
+  const info: RingInfo = { version: 0, vnodes: 0, members: [] };
+  r.fields(r.end, (f, w) => {
+    if (f === 1 && w === 0) info.version = r.varint();
+    else if (f === 2 && w === 0) info.vnodes = r.varint();
+    else if (f === 3 && w === 2) {
+      const m: RingMemberInfo = { id: '', address: '', healthy: false };
+      r.fields(r.submessageEnd(), (mf, mw) => {
+        if (mf === 1 && mw === 2) m.id = r.string();
+        else if (mf === 2 && mw === 2) m.address = r.string();
+        else if (mf === 3 && mw === 0) m.healthy = r.varint() !== 0;
+        else r.skip(mw);
+      });
+      info.members.push(m);
+    } else r.skip(w);
+  });
+  return info;
+}
+
+/** Empty message (RingRequest {}). */
+export const EMPTY = new Uint8Array(0);
