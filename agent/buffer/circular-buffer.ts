@@ -1,5 +1,6 @@
 import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
+import { BatchIndex as Index } from './batch-index.js';
 
 /**
  * The agent's durable buffer: OTLP batches in LevelDB under a byte cap, oldest dropped first.
@@ -11,6 +12,8 @@ import { mkdirSync } from 'node:fs';
  *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 reserved][4 points LE]
  *                                      [8 created ms, float64 LE] then the compressed OTLP request
  *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal][8 created ms, float64 LE]
+ *   x:<seq as 16 hex>    a batch the receiver REJECTED, moved aside (never retried, kept for inspection);
+ *                        bounded to 1/16 of the cap, oldest dropped first; `xr:<seq>` holds the reason text
  *
  *         oldest                                    newest
  *   i:  [ seq 41 ][ seq 42 ][ seq 43 ] … [ seq 97 ]           ← read at open: sizes without reading batches
@@ -37,6 +40,8 @@ export const FORMAT = 1;
 const HEADER_BYTES = 16;
 const INDEX_PREFIX = 'i:';
 const BATCH_PREFIX = 'b:';
+const QUARANTINE_PREFIX = 'x:';
+const REASON_PREFIX = 'xr:';
 const STATE_KEY = 'meta:state';
 const FORMAT_KEY = 'meta:format';
 
@@ -73,6 +78,9 @@ export interface BufferState {
   droppedPoints: number;
   appendedBatches: number;
   appendedPoints: number;
+  /** Batches (and their points) the receiver rejected and that were moved aside. */
+  rejectedBatches: number;
+  rejectedPoints: number;
 }
 
 export interface BufferStats extends BufferState {
@@ -84,6 +92,9 @@ export interface BufferStats extends BufferState {
   newestSeq: number | null;
   /** When the oldest stored batch was created (epoch ms), or null when empty: the backlog's age. */
   oldestCreatedMs: number | null;
+  /** Rejected batches currently kept aside, and their bytes. */
+  quarantinedBatches: number;
+  quarantinedBytes: number;
 }
 
 export interface AppendResult {
@@ -95,59 +106,9 @@ export interface AppendResult {
 const key = (prefix: string, seq: number) => prefix + seq.toString(16).padStart(16, '0');
 const seqOf = (k: string) => parseInt(k.slice(2), 16);
 
-/** The in-memory index: parallel arrays from `head`, compacted when the dead prefix grows. */
-class Index {
-  seqs: number[] = [];
-  sizes: number[] = [];
-  points: number[] = [];
-  created: number[] = [];
-  head = 0;
-  bytes = 0;
-  totalPoints = 0;
-
-  get length(): number {
-    return this.seqs.length - this.head;
-  }
-  push(seq: number, size: number, points: number, created: number): void {
-    this.seqs.push(seq);
-    this.sizes.push(size);
-    this.points.push(points);
-    this.created.push(created);
-    this.bytes += size;
-    this.totalPoints += points;
-  }
-  shift(): void {
-    this.bytes -= this.sizes[this.head];
-    this.totalPoints -= this.points[this.head];
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.seqs.length) {
-      this.seqs = this.seqs.slice(this.head);
-      this.sizes = this.sizes.slice(this.head);
-      this.points = this.points.slice(this.head);
-      this.created = this.created.slice(this.head);
-      this.head = 0;
-    }
-  }
-  /** Removes one seq anywhere (uplink acks arrive nearly in order, so this is usually the head). */
-  remove(seq: number): boolean {
-    if (this.length > 0 && this.seqs[this.head] === seq) {
-      this.shift();
-      return true;
-    }
-    const i = this.seqs.indexOf(seq, this.head);
-    if (i < 0) return false;
-    this.bytes -= this.sizes[i];
-    this.totalPoints -= this.points[i];
-    this.seqs.splice(i, 1);
-    this.sizes.splice(i, 1);
-    this.points.splice(i, 1);
-    this.created.splice(i, 1);
-    return true;
-  }
-}
-
 export class CircularBuffer {
   private readonly index = new Index();
+  private readonly quarantined = new Index();
   /** Writes are applied one at a time, so the in-memory index always matches what is on disk. */
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -178,11 +139,18 @@ export class CircularBuffer {
       throw new Error(`buffer at ${opts.dir} has format ${format}; this agent reads format ${FORMAT}`);
     }
     const rawState = await db.get(STATE_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
-    const state: BufferState = { nextSeq: 1, droppedBatches: 0, droppedPoints: 0, appendedBatches: 0, appendedPoints: 0, ...(rawState ? JSON.parse(rawState) : {}) };
+    const state: BufferState = {
+      nextSeq: 1, droppedBatches: 0, droppedPoints: 0, appendedBatches: 0, appendedPoints: 0, rejectedBatches: 0, rejectedPoints: 0,
+      ...(rawState ? JSON.parse(rawState) : {}),
+    };
     const buffer = new CircularBuffer(db, opts, state);
     for await (const [k, v] of db.iterator({ gte: INDEX_PREFIX, lt: 'i;' })) {
       const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
       buffer.index.push(seqOf(k), view.getUint32(0, true), view.getUint32(4, true), view.getFloat64(9, true));
+    }
+    for await (const [k, v] of db.iterator({ gte: QUARANTINE_PREFIX, lt: 'x;' })) {
+      const r = decodeRecord(seqOf(k), v);
+      buffer.quarantined.push(r.seq, v.length, r.points, r.createdMs);
     }
     if (buffer.index.length > 0) {
       const last = buffer.index.seqs[buffer.index.seqs.length - 1];
@@ -253,6 +221,54 @@ export class CircularBuffer {
     });
   }
 
+  /**
+   * Moves a batch the receiver rejected out of the send queue into quarantine, in one atomic write with the
+   * counters. Quarantine keeps at most 1/16 of the cap; past that its oldest entries are deleted.
+   */
+  quarantine(seq: number, reason: string): Promise<boolean> {
+    return this.serialize(async () => {
+      const i = this.index.seqs.indexOf(seq, this.index.head);
+      if (i < 0) return false;
+      const record = await this.db.get(key(BATCH_PREFIX, seq));
+      if (record === undefined) return false;
+      const points = this.index.points[i];
+      const created = this.index.created[i];
+      const ops: { type: 'put' | 'del'; key: string; value?: Uint8Array }[] = [
+        { type: 'del', key: key(BATCH_PREFIX, seq) },
+        { type: 'del', key: key(INDEX_PREFIX, seq) },
+        { type: 'put', key: key(QUARANTINE_PREFIX, seq), value: record },
+        { type: 'put', key: key(REASON_PREFIX, seq), value: Buffer.from(reason) },
+      ];
+      const q = this.quarantined;
+      const limit = Math.max(64 * 1024, Math.floor(this.opts.maxBytes / 16));
+      let evict = 0;
+      let freed = 0;
+      while (q.head + evict < q.seqs.length && q.bytes - freed + record.length > limit) {
+        const old = q.seqs[q.head + evict];
+        ops.push({ type: 'del', key: key(QUARANTINE_PREFIX, old) }, { type: 'del', key: key(REASON_PREFIX, old) });
+        freed += q.sizes[q.head + evict];
+        evict++;
+      }
+      const next = { ...this.state, rejectedBatches: this.state.rejectedBatches + 1, rejectedPoints: this.state.rejectedPoints + points };
+      ops.push({ type: 'put', key: STATE_KEY, value: Buffer.from(JSON.stringify(next)) });
+      await this.db.batch(ops as never, { sync: this.opts.sync });
+      this.index.remove(seq);
+      for (let e = 0; e < evict; e++) q.shift();
+      q.push(seq, record.length, points, created);
+      this.state = next;
+      return true;
+    });
+  }
+
+  /** Quarantined batches with the reason each was rejected, oldest first. */
+  async *rejected(): AsyncGenerator<StoredBatch & { reason: string }> {
+    for await (const [k, v] of this.db.iterator({ gte: QUARANTINE_PREFIX, lt: 'x;' })) {
+      const seq = seqOf(k);
+      const reason = await this.db.get(key(REASON_PREFIX, seq), { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
+      yield { ...decodeRecord(seq, v), reason: reason ?? '' };
+    }
+  }
+
   /** Oldest stored batches first, at most `limit`, with seq > `afterSeq`. */
   async read(limit: number, afterSeq = 0): Promise<StoredBatch[]> {
     const out: StoredBatch[] = [];
@@ -276,6 +292,8 @@ export class CircularBuffer {
       oldestSeq: ix.length > 0 ? ix.seqs[ix.head] : null,
       newestSeq: ix.length > 0 ? ix.seqs[ix.seqs.length - 1] : null,
       oldestCreatedMs: ix.length > 0 ? ix.created[ix.head] : null,
+      quarantinedBatches: this.quarantined.length,
+      quarantinedBytes: this.quarantined.bytes,
     };
   }
 

@@ -18,3 +18,19 @@ export function parseConfigText<S extends Spec>(spec: S, text: string, source: s
   if (problems.length > 0) throw new ConfigError(ConfigErrorCodes.INVALID, describeProblems(source, problems));
   return config;
 }
+
+/**
+ * Reads `path` with the caller's `read` (the I/O stays with the caller) and validates it; '' gives the defaults.
+ * Throws ConfigError: UNREADABLE for a missing file, INVALID with every problem listed.
+ */
+export function loadConfig<S extends Spec>(spec: S, path: string, env: Record<string, string | undefined>, read: (path: string) => string): Infer<S> {
+  let text = '';
+  if (path !== '') {
+    try {
+      text = read(path);
+    } catch (e) {
+      throw new ConfigError(ConfigErrorCodes.UNREADABLE, `cannot read config file ${path}: ${(e as Error).message}`);
+    }
+  }
+  return parseConfigText(spec, text, path || '(defaults)', env);
+}

@@ -1,0 +1,206 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { MetricsEncoder } from '../protocol/otlp/metrics-encoder.js';
+import { LogsEncoder } from '../protocol/otlp/logs-encoder.js';
+import { ZstdCompressor } from '../protocol/compression.js';
+import { TopicMatcher } from '../protocol/topics.js';
+import { Batcher } from './buffer/batcher.js';
+import { CircularBuffer } from './buffer/circular-buffer.js';
+import { gatewayId, type AgentConfig } from './config.js';
+import { AgentMetrics } from './ops/metrics.js';
+import { OpsServer } from './ops/http.js';
+import { IngestPipeline, type InboundMessage, type RejectionReport } from './pipeline/ingest.js';
+import { DeviceAuthorizer } from './receiver/auth.js';
+import { EmbeddedBroker } from './receiver/broker.js';
+import { BrokerClientReceiver } from './receiver/client.js';
+import { RateLimitedLog } from './receiver/rate-limit.js';
+import type { Done } from './buffer/batcher.js';
+import { GrpcUplinkTransport } from './uplink/grpc-transport.js';
+import { OtlpHttpTransport } from './uplink/http-transport.js';
+import { UplinkSender } from './uplink/sender.js';
+
+/** How often the agent checks whether deleted batches are worth a LevelDB compaction. */
+const COMPACT_CHECK_MS = 60_000;
+
+/** The LevelDB directory of the buffer inside `agent.data_dir`. */
+export const bufferDir = (cfg: AgentConfig) => join(cfg.agent.data_dir, 'buffer');
+
+/**
+ * The gateway process: receivers (embedded broker, broker client) → ingest pipeline → group commit → LevelDB buffer.
+ * The constructor only wires; start() opens storage first and intake last; shutdown() runs the reverse: stop intake,
+ * flush what was accepted, disconnect, close storage.
+ */
+export class Agent {
+  readonly metrics: AgentMetrics;
+  readonly id: string;
+  private buffer: CircularBuffer | null = null;
+  private batcher: Batcher | null = null;
+  private pipeline: IngestPipeline | null = null;
+  private broker: EmbeddedBroker | null = null;
+  private client: BrokerClientReceiver | null = null;
+  private auth: DeviceAuthorizer | null = null;
+  private uplink: UplinkSender | null = null;
+  private ops: OpsServer;
+  private compactTimer: NodeJS.Timeout | null = null;
+  private readonly rejectLog: RateLimitedLog;
+  private stopping: Promise<void> | null = null;
+
+  constructor(readonly cfg: AgentConfig, private readonly log: Logger) {
+    this.id = gatewayId(cfg);
+    this.metrics = new AgentMetrics(() => this.buffer?.stats() ?? null);
+    this.rejectLog = new RateLimitedLog(log);
+    this.ops = new OpsServer({ host: cfg.http.host, port: cfg.http.port, registry: this.metrics.registry, notReady: () => this.notReady() });
+  }
+
+  /** Listening ports (0 where off), for people and tests. */
+  get ports(): { mqtt: number; mqtts: number; ws: number; http: number } {
+    const p = this.broker?.ports ?? {};
+    return { mqtt: p.tcp ?? 0, mqtts: p.tls ?? 0, ws: p.ws ?? 0, http: this.ops.port };
+  }
+
+  get bufferStats() {
+    return this.buffer?.stats() ?? null;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    this.buffer = await CircularBuffer.open({ dir: bufferDir(cfg), maxBytes: cfg.buffer.max_bytes });
+    const encoderOptions = { gatewayId: this.id, attributes: cfg.agent.attributes, serviceName: cfg.agent.service_name, counters: [...cfg.agent.counters] };
+    const m = this.metrics;
+    this.batcher = new Batcher(
+      { maxDelayMs: cfg.batch.max_delay, maxPoints: cfg.batch.max_points },
+      new MetricsEncoder(encoderOptions), new LogsEncoder(encoderOptions), new ZstdCompressor(cfg.buffer.zstd_level), this.buffer,
+      {
+        onCommit: (c) => {
+          m.batchesStored.inc(c.batches);
+          m.pointsStored.inc(c.points);
+          m.bytesStored.inc(c.bytes);
+          m.commitLatency.observe(c.durationMs / 1000);
+          this.uplink?.notify();
+          if (c.droppedBatches > 0) this.rejectLog.warn('buffer_full', { droppedBatches: c.droppedBatches, droppedPoints: c.droppedPoints }, 'buffer cap reached: oldest batches dropped');
+        },
+        onCommitError: (err, points) => {
+          m.commitErrors.inc();
+          this.rejectLog.warn('commit_failed', { err: err.message, points }, 'batch commit failed; QoS 1 messages in it were not acknowledged');
+        },
+      },
+    );
+    const topics = new TopicMatcher(cfg.mqtt.topics);
+    this.pipeline = new IngestPipeline(topics, this.batcher, {
+      onAccepted: (kind, qos, n) => {
+        m.messagesReceived.inc({ qos: String(qos) });
+        (kind === 'telemetry' ? m.readingsReceived : m.eventsReceived).inc({ qos: String(qos) }, n);
+      },
+      onRejected: (r) => this.rejected(r, topics),
+      onDropped: (reason, n) => m.pointsLost.inc({ reason }, n),
+    });
+    const sink = (msg: InboundMessage, done: Done) => this.pipeline!.handle(msg, done);
+
+    this.uplink = this.createUplink(this.buffer);
+    this.uplink?.start();
+    await this.ops.start();
+    const b = cfg.mqtt.broker;
+    if (b.enabled) {
+      if (b.allow_anonymous) this.log.warn('mqtt.broker.allow_anonymous is true: any device can connect and publish without credentials (development only)');
+      const auth = this.auth = await DeviceAuthorizer.create(
+        { allowAnonymous: b.allow_anonymous, credentialsFile: b.credentials_file, requireClientCert: b.tls.require_client_cert },
+        { topics, logger: this.log, onRefusal: (reason) => m.refusals.inc({ reason }) },
+      );
+      this.broker = new EmbeddedBroker(
+        { host: b.tcp.host, tcpPort: b.tcp.port, wsPort: b.ws.port, tls: { port: b.tls.port, cert: b.tls.cert, key: b.tls.key, ca: b.tls.ca, requireClientCert: b.tls.require_client_cert } },
+        auth, sink, this.log, { onClientCount: (n) => m.connectedDevices.set(n) },
+      );
+      await this.broker.start();
+      this.log.info({ ports: this.broker.ports }, 'embedded MQTT broker listening');
+    }
+    const c = cfg.mqtt.client;
+    if (c.enabled) {
+      this.client = new BrokerClientReceiver({
+        url: c.url, username: c.username, password: c.password, ca: c.ca, sharedGroup: c.shared_group,
+        clientId: c.client_id || `otlp-edge-agent-${this.id}`,
+        protocolVersion: c.protocol_version === '4' ? 4 : 5,
+        filters: [topics.subscriptionFor('telemetry'), topics.subscriptionFor('events')],
+      }, sink, this.log);
+      this.client.start();
+    }
+    this.compactTimer = setInterval(() => this.maybeCompact(), COMPACT_CHECK_MS).unref();
+    this.log.info({ id: this.id, dataDir: cfg.agent.data_dir, http: this.ops.port }, 'agent started');
+  }
+
+  /** The uplink of uplink.protocol, or null when uplink.endpoints is empty (store only). */
+  private createUplink(buffer: CircularBuffer): UplinkSender | null {
+    const u = this.cfg.uplink;
+    if (u.endpoints.length === 0) {
+      this.log.warn('uplink.endpoints is empty: batches are stored but not sent anywhere');
+      return null;
+    }
+    const transport = u.protocol === 'otlp_http'
+      ? new OtlpHttpTransport({ endpoint: u.endpoints[0], token: u.token })
+      : new GrpcUplinkTransport({ agentId: this.id, endpoints: u.endpoints, token: u.token, tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify } });
+    const m = this.metrics;
+    return new UplinkSender(buffer, transport, { maxInFlight: u.max_in_flight, maxBytesPerSecond: u.max_bytes_per_second, sendTimeoutMs: u.timeout }, this.log, {
+      onSent: (b) => {
+        m.uplinkBatches.inc({ outcome: 'sent' });
+        m.uplinkPoints.inc({ outcome: 'sent' }, b.points);
+        m.uplinkBytes.inc({ outcome: 'sent' }, b.payload.length);
+      },
+      onResult: (b, r, ms) => {
+        m.uplinkBatches.inc({ outcome: r.kind });
+        m.uplinkLatency.observe(ms / 1000);
+        if (r.kind === 'ok') {
+          m.uplinkPoints.inc({ outcome: 'ok' }, b.points);
+          m.uplinkBytes.inc({ outcome: 'ok' }, b.payload.length);
+        } else if (r.kind === 'rejected') m.uplinkPoints.inc({ outcome: 'rejected' }, b.points);
+      },
+    });
+  }
+
+  /** Re-reads the device credentials file (SIGHUP). */
+  async reload(): Promise<void> {
+    await this.auth?.reload();
+  }
+
+  private notReady(): string | null {
+    if (this.stopping) return 'shutting down';
+    if (this.buffer === null) return 'buffer not open';
+    if (this.cfg.mqtt.client.enabled && !this.client?.connected) return `not connected to ${this.cfg.mqtt.client.url}`;
+    return null;
+  }
+
+  private rejected(r: RejectionReport, topics: TopicMatcher): void {
+    this.metrics.rejected.inc({ reason: r.reason });
+    this.rejectLog.warn(`reject:${r.reason}`, { device: r.deviceId, topic: r.topic, code: r.code }, r.message);
+    if (r.deviceId === '') return;
+    const body = JSON.stringify({ code: r.code, reason: r.reason, message: r.message, topic: r.topic, ts: new Date().toISOString() });
+    const topic = topics.topicFor('errors', r.deviceId);
+    this.broker?.publish(topic, body);
+    this.client?.publish(topic, body);
+  }
+
+  private maybeCompact(): void {
+    const buf = this.buffer;
+    if (buf && buf.reclaimable > this.cfg.buffer.max_bytes / 4) {
+      buf.compact().catch((err: Error) => this.log.warn({ err: err.message }, 'buffer compaction failed'));
+    }
+  }
+
+  /** Idempotent. Stops intake, commits what was accepted, disconnects devices, closes storage. */
+  shutdown(): Promise<void> {
+    this.stopping ??= this.doShutdown();
+    return this.stopping;
+  }
+
+  private async doShutdown(): Promise<void> {
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.pipeline?.close();
+    this.broker?.stopAccepting();
+    await this.batcher?.flush();
+    this.batcher?.stop();
+    await this.uplink?.shutdown();
+    await this.broker?.close();
+    await this.client?.close();
+    await this.ops.close();
+    await this.buffer?.close();
+    this.log.info('agent stopped');
+  }
+}

@@ -1,0 +1,86 @@
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { bool, duration, int, list, map, obj, oneOf, size, str, type Infer } from '../protocol/config/schema.js';
+import { loadConfig } from '../protocol/config/parse.js';
+import { idFromHostName } from '../protocol/config/ids.js';
+import { DEFAULT_TOPICS } from '../protocol/topics.js';
+
+/**
+ * The agent's configuration (`otlp-edge-agent --config agent.yaml`). Key names are a public contract (DESIGN.md
+ * "Command line and configuration"): add keys freely, rename none. Every key has a default; sizes take `256MiB`,
+ * durations `200ms`; strings take `${env:NAME}` (or `${env:NAME:-default}`).
+ */
+
+const port = (d: number, doc: string) => int(d, 0, 65535, doc);
+
+export const agentConfigSpec = obj({
+  agent: obj({
+    id: str('', { pattern: /^$|^[A-Za-z0-9._:-]{1,128}$/, expect: '1–128 characters of [A-Za-z0-9._:-]', doc: 'gateway id; default: the host name' }),
+    data_dir: str('./data/agent', { doc: 'LevelDB buffer and state' }),
+    attributes: map('added to every device Resource, e.g. { site: plant-7 }'),
+    service_name: str('iot-device', { doc: 'service.name of every device Resource' }),
+    counters: list([], { doc: 'metric names sent as monotonic cumulative Sums instead of Gauges' }),
+  }),
+  mqtt: obj({
+    broker: obj({
+      enabled: bool(true, 'run the embedded broker (aedes)'),
+      tcp: obj({ host: str('0.0.0.0'), port: port(1883, 'MQTT over TCP; 0 = off') }),
+      tls: obj({
+        port: port(0, 'MQTT over TLS; 0 = off'),
+        cert: str('', { doc: 'PEM server certificate file' }),
+        key: str('', { doc: 'PEM private key file' }),
+        ca: str('', { doc: 'PEM CA bundle that signs device client certificates' }),
+        require_client_cert: bool(false, 'refuse TLS devices without a client certificate signed by ca'),
+      }),
+      ws: obj({ port: port(0, 'MQTT over WebSocket; 0 = off') }),
+      allow_anonymous: bool(false, 'development only: accept devices without credentials'),
+      credentials_file: str('', { doc: 'lines written by `otlp-edge-agent passwd`' }),
+    }),
+    client: obj({
+      enabled: bool(false, 'subscribe to an existing broker (e.g. mosquitto)'),
+      url: str('mqtt://127.0.0.1:1883', { pattern: /^(mqtts?|wss?|tcp|ssl):\/\/./, expect: 'a URL such as mqtt://host:1883 or mqtts://host:8883' }),
+      username: str(''),
+      password: str(''),
+      client_id: str('', { doc: 'default: otlp-edge-agent-<agent.id>' }),
+      ca: str('', { doc: 'PEM CA bundle for mqtts://' }),
+      shared_group: str('', { pattern: /^[^/+#]*$/, expect: 'a group name without /, + or #', doc: '"$share/<group>/" subscriptions when set' }),
+      protocol_version: oneOf(['4', '5'], '5', 'MQTT protocol level: 4 (3.1.1) or 5'),
+    }),
+    topics: obj({
+      telemetry: str(DEFAULT_TOPICS.telemetry),
+      events: str(DEFAULT_TOPICS.events),
+      errors: str(DEFAULT_TOPICS.errors),
+    }),
+  }),
+  batch: obj({
+    max_delay: duration('200ms', 1, 'longest a reading waits before its batch is committed'),
+    max_points: int(5000, 1, 1_000_000, 'points per batch'),
+  }),
+  buffer: obj({
+    max_bytes: size('256MiB', 64 * 1024, 'cap on stored batch bytes; the oldest batches are dropped past it'),
+    zstd_level: int(3, 1, 19, 'zstd level of stored batches'),
+  }),
+  uplink: obj({
+    protocol: oneOf(['uplink', 'otlp_http'], 'uplink'),
+    endpoints: list(['127.0.0.1:4317']),
+    token: str(''),
+    tls: obj({ enabled: bool(false), ca: str(''), insecure_skip_verify: bool(false) }),
+    max_in_flight: int(4, 1, 256, 'batches sent and not yet acknowledged'),
+    max_bytes_per_second: size('0', undefined, 'payload bytes per second; 0 = unlimited'),
+    timeout: duration('30s', 100, 'how long one send waits for its acknowledgement'),
+  }),
+  http: obj({ host: str('127.0.0.1'), port: port(9464, '/metrics /healthz /readyz; 0 = off') }),
+  log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info') }),
+});
+
+export type AgentConfig = Infer<typeof agentConfigSpec>;
+
+/** The gateway id: `agent.id`, or the host name cut to a valid id. */
+export function gatewayId(cfg: AgentConfig): string {
+  return cfg.agent.id !== '' ? cfg.agent.id : idFromHostName(hostname(), 'gateway');
+}
+
+/** Reads and validates a config file; `path` '' gives the defaults. Throws ConfigError. */
+export function loadAgentConfig(path: string, env: Record<string, string | undefined> = process.env): AgentConfig {
+  return loadConfig(agentConfigSpec, path, env, (p) => readFileSync(p, 'utf8'));
+}

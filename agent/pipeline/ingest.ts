@@ -1,0 +1,100 @@
+import { PayloadError, TopicError } from '../../protocol/errors.js';
+import { decodeEvents, decodeTelemetry } from '../../protocol/payload/decode.js';
+import type { TopicMatcher } from '../../protocol/topics.js';
+import type { Batcher, Done } from '../buffer/batcher.js';
+
+/** One MQTT message as a receiver hands it over. */
+export interface InboundMessage {
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  /** MQTT 5 content-type, when the message carried one. */
+  contentType?: string;
+}
+
+export interface RejectionReport {
+  deviceId: string;
+  topic: string;
+  code: string;
+  reason: string;
+  message: string;
+}
+
+export interface IngestHooks {
+  onAccepted?(kind: 'telemetry' | 'events', qos: number, count: number): void;
+  /** A message rejected as a whole: count it, log it, tell the device on its errors topic. */
+  onRejected?(report: RejectionReport): void;
+  /** A QoS 0 message dropped because commits fell behind or the agent is stopping. */
+  onDropped?(reason: 'overload' | 'shutdown', points: number): void;
+}
+
+/**
+ * The processor stage: topic → device, payload → readings or events, then into the group commit. A QoS 1 (or 2)
+ * message is acknowledged only when its batch is durable; a rejected message is acknowledged at once (sending it
+ * again cannot help) and reported. Nothing here throws at a receiver: every outcome ends in `done`.
+ */
+export class IngestPipeline {
+  private closing = false;
+
+  constructor(
+    private readonly topics: TopicMatcher,
+    private readonly batcher: Batcher,
+    private readonly hooks: IngestHooks = {},
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Stops taking new input: QoS 0 is dropped (counted), and QoS 1 is left unacknowledged so the device or upstream
+   * broker sends it again after the restart. What was accepted before keeps its commit.
+   */
+  close(): void {
+    this.closing = true;
+  }
+
+  handle(msg: InboundMessage, done: Done): void {
+    let match;
+    try {
+      match = this.topics.match(msg.topic);
+    } catch (e) {
+      const message = e instanceof TopicError ? e.message : String(e);
+      this.hooks.onRejected?.({ deviceId: '', topic: msg.topic, code: (e as TopicError).code ?? 'OTLPEDGE_AGENT_INTERNAL', reason: 'bad_device_id', message });
+      return done();
+    }
+    if (match === null || match.kind === 'errors') return done(); // not a device data topic: nothing to store
+
+    if (this.closing) {
+      if (msg.qos === 0) {
+        this.hooks.onDropped?.('shutdown', 1);
+        return done();
+      }
+      return; // never acknowledged: redelivered after restart
+    }
+    const best = msg.qos === 0;
+    if (best && !this.batcher.acceptsBestEffort) {
+      this.hooks.onDropped?.('overload', 1);
+      return done();
+    }
+
+    const opts = { arrivalMs: this.now(), contentType: msg.contentType };
+    try {
+      if (match.kind === 'telemetry') {
+        const readings = decodeTelemetry(msg.payload, opts);
+        this.hooks.onAccepted?.('telemetry', msg.qos, readings.length);
+        this.batcher.addReadings(match.deviceId, readings, best ? null : done);
+      } else {
+        const events = decodeEvents(msg.payload, opts);
+        this.hooks.onAccepted?.('events', msg.qos, events.length);
+        this.batcher.addEvents(match.deviceId, events, best ? null : done);
+      }
+      if (best) done();
+    } catch (e) {
+      // A PayloadError is the device's mistake; anything else is ours, but the message is still answered and the
+      // agent keeps serving.
+      const report = e instanceof PayloadError
+        ? { code: e.code, reason: e.reason, message: e.message }
+        : { code: 'OTLPEDGE_AGENT_INTERNAL', reason: 'internal', message: `internal error while decoding: ${String(e)}` };
+      this.hooks.onRejected?.({ deviceId: match.deviceId, topic: msg.topic, ...report });
+      done();
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { uplinkServiceDefinition } from '../../protocol/uplink/service.js';
+import { AckStatus, UplinkCompression, UplinkSignal, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
+import { Compression, Signal, type StoredBatch } from '../buffer/circular-buffer.js';
+import type { SendResult, UplinkTransport } from './transport.js';
+
+export interface GrpcTransportOptions {
+  agentId: string;
+  /** Aggregator seed endpoints, host:port. */
+  endpoints: readonly string[];
+  /** Bearer token sent as `authorization: Bearer …`; '' = none. */
+  token: string;
+  tls: { enabled: boolean; ca: string; insecureSkipVerify: boolean };
+}
+
+const UplinkClient = grpc.makeGenericClientConstructor(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, 'Uplink');
+type UplinkStub = grpc.Client & {
+  Send(req: UplinkBatch, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: UplinkAck) => void): void;
+  GetRing(req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: RingInfo) => void): void;
+};
+
+/** gRPC statuses that say the request itself is wrong (no retry helps); everything else is backed off and retried. */
+const PERMANENT = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE, grpc.status.UNIMPLEMENTED]);
+
+/**
+ * The uplink gRPC service as a transport. One HTTP/2 channel per endpoint; a failed call moves on to the next seed
+ * endpoint, and grpc-js reconnects channels by itself.
+ */
+export class GrpcUplinkTransport implements UplinkTransport {
+  private readonly clients: UplinkStub[];
+  private current = 0;
+  private readonly metadata = new grpc.Metadata();
+
+  constructor(private readonly opts: GrpcTransportOptions) {
+    const creds = opts.tls.enabled
+      ? grpc.credentials.createSsl(opts.tls.ca ? readFileSync(opts.tls.ca) : null, null, null, opts.tls.insecureSkipVerify ? { checkServerIdentity: () => undefined } : undefined)
+      : grpc.credentials.createInsecure();
+    this.clients = opts.endpoints.map((e) => new UplinkClient(e, creds, {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.max_receive_message_length': 64 << 20,
+      'grpc.max_send_message_length': 64 << 20,
+    }) as unknown as UplinkStub);
+    if (opts.token) this.metadata.set('authorization', `Bearer ${opts.token}`);
+  }
+
+  get target(): string {
+    return this.opts.endpoints[this.current] ?? '(none)';
+  }
+
+  send(batch: StoredBatch, deadlineMs: number): Promise<SendResult> {
+    const req: UplinkBatch = {
+      agentId: this.opts.agentId,
+      seq: batch.seq,
+      signal: batch.signal === Signal.LOGS ? UplinkSignal.LOGS : UplinkSignal.METRICS,
+      compression: batch.compression === Compression.ZSTD ? UplinkCompression.ZSTD : batch.compression === Compression.GZIP ? UplinkCompression.GZIP : UplinkCompression.NONE,
+      payload: batch.payload,
+      points: batch.points,
+      ringVersion: 0,
+    };
+    const client = this.clients[this.current];
+    return new Promise((resolve) => {
+      client.Send(req, this.metadata, { deadline: Date.now() + deadlineMs }, (err, ack) => {
+        if (err) {
+          if (this.clients.length > 1) this.current = (this.current + 1) % this.clients.length;
+          const code = grpc.status[err.code] ?? String(err.code);
+          if (PERMANENT.has(err.code)) return resolve({ kind: 'rejected', reason: `${code}: ${err.details}` });
+          return resolve({ kind: 'failed', code, reason: explain(err) });
+        }
+        resolve(fromAck(ack!));
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.close();
+  }
+}
+
+function fromAck(ack: UplinkAck): SendResult {
+  switch (ack.status) {
+    case AckStatus.OK:
+      return { kind: 'ok', ringVersion: ack.ringVersion };
+    case AckStatus.RETRY:
+      return { kind: 'retry', afterMs: ack.retryAfterMs, reason: ack.reason || 'aggregator asked to retry' };
+    case AckStatus.REJECTED:
+      return { kind: 'rejected', reason: ack.reason || 'rejected without a reason' };
+    default:
+      return { kind: 'failed', code: 'BAD_ACK', reason: `aggregator answered with ack status ${ack.status}` };
+  }
+}
+
+/** A sentence an operator can act on for the failures they will meet. */
+function explain(err: grpc.ServiceError): string {
+  switch (err.code) {
+    case grpc.status.UNAUTHENTICATED:
+      return `the aggregator refused the agent's token (${err.details}); check uplink.token and the aggregator's auth.agent_tokens_file`;
+    case grpc.status.PERMISSION_DENIED:
+      return `the aggregator denied this agent (${err.details})`;
+    case grpc.status.UNAVAILABLE:
+      return `aggregator unavailable (${err.details}); is it running, and do uplink.tls settings match its TLS?`;
+    case grpc.status.DEADLINE_EXCEEDED:
+      return 'the aggregator did not answer in time';
+    default:
+      return `${grpc.status[err.code] ?? err.code}: ${err.details}`;
+  }
+}

@@ -1,0 +1,85 @@
+import { decompress, gzip } from '../../protocol/compression.js';
+import { Compression, Signal, type StoredBatch } from '../buffer/circular-buffer.js';
+import type { SendResult, UplinkTransport } from './transport.js';
+
+export interface OtlpHttpTransportOptions {
+  /** Base URL, e.g. http://collector:4318; requests go to /v1/metrics and /v1/logs. */
+  endpoint: string;
+  /** Sent as `authorization: Bearer …` when set. */
+  token: string;
+}
+
+/** Statuses the OTLP/HTTP specification makes retryable; any other failure status is permanent. */
+const RETRYABLE = new Set([429, 502, 503, 504]);
+/** When the server gives no Retry-After for a retryable status. */
+const DEFAULT_RETRY_MS = 1000;
+
+/**
+ * Stored batches to any OTLP/HTTP endpoint (an OpenTelemetry Collector, a vendor), as `application/x-protobuf`
+ * with `Content-Encoding: zstd` — the bytes as stored. An endpoint that refuses zstd (415, or 400 naming the
+ * encoding) is switched to gzip for the rest of the process; the batch is inflated and gzipped, never re-encoded.
+ */
+export class OtlpHttpTransport implements UplinkTransport {
+  private zstdRefused = false;
+  private readonly base: string;
+
+  constructor(private readonly opts: OtlpHttpTransportOptions) {
+    this.base = opts.endpoint.replace(/\/+$/, '');
+  }
+
+  get target(): string {
+    return this.base;
+  }
+
+  async send(batch: StoredBatch, deadlineMs: number): Promise<SendResult> {
+    const url = `${this.base}${batch.signal === Signal.LOGS ? '/v1/logs' : '/v1/metrics'}`;
+    const useGzip = this.zstdRefused || batch.compression === Compression.GZIP;
+    let body: Uint8Array;
+    let encoding: string | null;
+    try {
+      if (batch.compression === Compression.ZSTD && useGzip) body = gzip(decompress(batch.payload, 'zstd'));
+      else body = batch.payload;
+      encoding = batch.compression === Compression.NONE ? null : useGzip ? 'gzip' : 'zstd';
+    } catch (e) {
+      return { kind: 'rejected', reason: `stored batch ${batch.seq} is unreadable: ${(e as Error).message}` };
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'application/x-protobuf',
+          ...(encoding ? { 'content-encoding': encoding } : {}),
+          ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}),
+        },
+        signal: AbortSignal.timeout(deadlineMs),
+      });
+    } catch (e) {
+      const err = e as Error & { cause?: Error };
+      return { kind: 'failed', code: 'UNREACHABLE', reason: `POST ${url} failed: ${err.cause?.message ?? err.message}` };
+    }
+    const text = res.ok ? '' : await res.text().catch(() => '');
+    if (res.ok) {
+      await res.arrayBuffer().catch(() => undefined);
+      return { kind: 'ok', ringVersion: 0 };
+    }
+    if (encoding === 'zstd' && (res.status === 415 || (res.status === 400 && /zstd|encoding/i.test(text)))) {
+      this.zstdRefused = true;
+      return { kind: 'retry', afterMs: 0, reason: `${url} refused zstd (${res.status}); switching to gzip` };
+    }
+    if (RETRYABLE.has(res.status)) return { kind: 'retry', afterMs: retryAfter(res.headers.get('retry-after')), reason: `HTTP ${res.status} from ${url}` };
+    return { kind: 'rejected', reason: `HTTP ${res.status} from ${url}: ${text.slice(0, 300)}` };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Retry-After as seconds or an HTTP date → ms. */
+export function retryAfter(v: string | null): number {
+  if (!v) return DEFAULT_RETRY_MS;
+  const s = Number(v);
+  if (Number.isFinite(s) && s >= 0) return Math.round(s * 1000);
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? Math.max(0, t - Date.now()) : DEFAULT_RETRY_MS;
+}

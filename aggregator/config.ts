@@ -1,0 +1,53 @@
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { bool, duration, int, list, obj, oneOf, str, type Infer } from '../protocol/config/schema.js';
+import { loadConfig } from '../protocol/config/parse.js';
+import { idFromHostName } from '../protocol/config/ids.js';
+
+/**
+ * The aggregator's configuration (`otlp-edge-aggregator --config aggregator.yaml`). Key names are a public contract
+ * (DESIGN.md "Command line and configuration"); every key has a default; `${env:NAME}` works in strings.
+ */
+
+const port = (d: number, doc: string) => int(d, 0, 65535, doc);
+
+export const aggregatorConfigSpec = obj({
+  node: obj({
+    id: str('', { pattern: /^$|^[A-Za-z0-9._:-]{1,128}$/, expect: '1–128 characters of [A-Za-z0-9._:-]', doc: 'node id; default: the host name' }),
+    data_dir: str('./data/aggregator', { doc: 'LevelDB state' }),
+  }),
+  grpc: obj({ host: str('0.0.0.0'), port: port(4317, 'uplink (+ OTLP/gRPC and peer services)') }),
+  otlp_http: obj({ host: str('0.0.0.0'), port: port(4318, 'OTLP/HTTP; 0 = off') }),
+  api: obj({ host: str('0.0.0.0'), port: port(8080, 'JSON API, /metrics, /healthz, /readyz') }),
+  auth: obj({
+    agent_tokens_file: str('', { doc: 'lines "AGENT_ID TOKEN"; empty = accept any agent (development only)' }),
+    api_tokens_file: str('', { doc: 'lines "TOKEN ROLE [NAME]"; empty = API open (development only)' }),
+  }),
+  tls: obj({ enabled: bool(false), cert: str(''), key: str(''), ca: str('') }),
+  cluster: obj({
+    members: list([], { pattern: /^[A-Za-z0-9._:-]{1,128}=[^\s=]+:\d{1,5}$/, expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
+    dns: str(''),
+    vnodes: int(128, 1, 4096, 'virtual nodes per member'),
+  }),
+  devices: obj({
+    offline_after: duration('60s', 1000, 'silence after which a device counts as offline'),
+    rollup_retention: duration('7d', 60_000, 'how long 1-minute rollups are kept'),
+  }),
+  export: obj({
+    enabled: bool(false),
+    protocol: oneOf(['otlp_http', 'otlp_grpc'], 'otlp_http'),
+    endpoint: str(''),
+    mode: oneOf(['raw', 'rollup'], 'raw'),
+  }),
+  log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info') }),
+});
+
+export type AggregatorConfig = Infer<typeof aggregatorConfigSpec>;
+
+export function nodeId(cfg: AggregatorConfig): string {
+  return cfg.node.id !== '' ? cfg.node.id : idFromHostName(hostname(), 'aggregator');
+}
+
+export function loadAggregatorConfig(path: string, env: Record<string, string | undefined> = process.env): AggregatorConfig {
+  return loadConfig(aggregatorConfigSpec, path, env, (p) => readFileSync(p, 'utf8'));
+}

@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { OtlpEdgeError } from '../../protocol/errors.js';
+import { ID_PATTERN } from '../../protocol/config/ids.js';
+
+/**
+ * Agent tokens (`auth.agent_tokens_file`): one line per agent, `AGENT_ID TOKEN`, `#` comments and blank lines
+ * allowed. A token authenticates one agent id: a batch whose agent_id differs from the token's is refused, so one
+ * gateway cannot write into another's deduplication space.
+ */
+export class AgentTokens {
+  /** sha256(token) → agent id; comparing digests keeps lookups constant-time in the token. */
+  private constructor(private readonly byDigest: Map<string, string> | null) {}
+
+  /** No file: every agent is accepted (development only; the node logs it loudly at start). */
+  static open(): AgentTokens {
+    return new AgentTokens(null);
+  }
+
+  static load(path: string): AgentTokens {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new OtlpEdgeError('OTLPEDGE_AUTH_TOKENS_UNREADABLE', `cannot read auth.agent_tokens_file ${path}: ${(e as Error).message}`);
+    }
+    const map = new Map<string, string>();
+    text.split('\n').forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      const parts = line.split(/\s+/);
+      if (parts.length !== 2 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
+        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of [A-Za-z0-9._:-], a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60))}`);
+      }
+      map.set(digest(parts[1]), parts[0]);
+    });
+    return new AgentTokens(map);
+  }
+
+  get open(): boolean {
+    return this.byDigest === null;
+  }
+
+  /**
+   * Checks the `authorization` metadata of a call for `agentId`: null when allowed, else the reason (for an
+   * UNAUTHENTICATED answer).
+   */
+  check(authorization: string | undefined, agentId: string): string | null {
+    if (this.byDigest === null) return null;
+    if (!authorization) return 'missing token: send "authorization: Bearer <token>" (agent: uplink.token)';
+    const m = /^Bearer\s+(\S+)$/i.exec(authorization);
+    if (!m) return 'malformed authorization header: expected "Bearer <token>"';
+    const d = digest(m[1]);
+    let owner: string | undefined;
+    for (const [k, v] of this.byDigest) if (timingSafeEqual(Buffer.from(k, 'hex'), Buffer.from(d, 'hex'))) owner = v;
+    if (owner === undefined) return 'unknown token';
+    if (owner !== agentId) return `token belongs to agent '${owner}', not '${agentId}'`;
+    return null;
+  }
+}
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}

@@ -1,0 +1,99 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { ProtoError } from '../../protocol/errors.js';
+import { AckStatus, UplinkSignal, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
+import type { AgentTokens } from './tokens.js';
+import { decodeBatch } from './batch-decoder.js';
+import type { DeviceData } from '../state/types.js';
+
+/** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
+export interface BatchSink {
+  /** Resolves when the batch's effect is durable; `duplicate` when (source, seq) was applied before. */
+  apply(batch: DeviceData[], dedup: { source: string; seq: number }): Promise<{ duplicate: boolean; points: number }>;
+}
+
+export interface UplinkIngestHooks {
+  onBatch?(outcome: 'ok' | 'duplicate' | 'rejected' | 'retry' | 'unauthenticated', agentId: string, points: number): void;
+  onTiming?(decodeMs: number, applyMs: number): void;
+}
+
+/** How long an agent waits before resending when this node could not store its batch. */
+const RETRY_AFTER_MS = 1000;
+
+/**
+ * The uplink gRPC service: authenticates the agent, decodes its batch, hands it to the sink and answers OK only
+ * when the sink says the effect is durable. A retried batch (same agent and seq) is acknowledged again without being
+ * applied twice. Unreadable payloads are REJECTED (never worth a retry); storage trouble is RETRY.
+ */
+export class UplinkIngest {
+  private stopping = false;
+
+  constructor(
+    private readonly tokens: AgentTokens,
+    private readonly sink: BatchSink,
+    private readonly ring: () => RingInfo,
+    private readonly log: Logger,
+    private readonly hooks: UplinkIngestHooks = {},
+  ) {}
+
+  /** Further batches are answered RETRY (the node is shutting down; the agent resends elsewhere or later). */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  readonly implementation = {
+    Send: (call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>, cb: grpc.sendUnaryData<UplinkAck>) => {
+      this.send(call).then((ack) => cb(null, ack), (err: grpc.ServiceError) => cb(err));
+    },
+    GetRing: (_call: grpc.ServerUnaryCall<object, RingInfo>, cb: grpc.sendUnaryData<RingInfo>) => cb(null, this.ring()),
+  };
+
+  private ack(status: AckStatus, reason = '', retryAfterMs = 0): UplinkAck {
+    return { status, reason, retryAfterMs, ringVersion: this.ring().version };
+  }
+
+  private async send(call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>): Promise<UplinkAck> {
+    const b = call.request;
+    if (!b.agentId) throw status(grpc.status.INVALID_ARGUMENT, 'agent_id is required');
+    const denied = this.tokens.check(call.metadata.get('authorization')[0] as string | undefined, b.agentId);
+    if (denied !== null) {
+      this.hooks.onBatch?.('unauthenticated', b.agentId, 0);
+      this.log.warn({ agent: b.agentId, peer: call.getPeer(), reason: denied }, 'uplink refused');
+      throw status(grpc.status.UNAUTHENTICATED, denied);
+    }
+    if (!b.seq) throw status(grpc.status.INVALID_ARGUMENT, 'seq is required (agents number batches from 1)');
+    if (this.stopping) return this.ack(AckStatus.RETRY, 'node is shutting down', RETRY_AFTER_MS);
+    if (b.signal !== UplinkSignal.METRICS && b.signal !== UplinkSignal.LOGS) {
+      return this.rejected(b, `unknown signal ${b.signal}; expected METRICS (1) or LOGS (2)`);
+    }
+    const t0 = performance.now();
+    let data: DeviceData[];
+    try {
+      data = decodeBatch(b.signal, b.compression, b.payload);
+    } catch (e) {
+      if (e instanceof ProtoError) return this.rejected(b, `${e.code}: ${e.message}`);
+      throw e;
+    }
+    const t1 = performance.now();
+    try {
+      const r = await this.sink.apply(data, { source: b.agentId, seq: b.seq });
+      this.hooks.onTiming?.(t1 - t0, performance.now() - t1);
+      this.hooks.onBatch?.(r.duplicate ? 'duplicate' : 'ok', b.agentId, r.points);
+      return this.ack(AckStatus.OK);
+    } catch (e) {
+      this.hooks.onBatch?.('retry', b.agentId, 0);
+      this.log.error({ agent: b.agentId, seq: b.seq, err: (e as Error).message }, 'batch could not be stored; agent will retry');
+      return this.ack(AckStatus.RETRY, `could not be stored: ${(e as Error).message}`, RETRY_AFTER_MS);
+    }
+  }
+
+  private rejected(b: UplinkBatch, reason: string): UplinkAck {
+    this.hooks.onBatch?.('rejected', b.agentId, 0);
+    this.log.warn({ agent: b.agentId, seq: b.seq, reason }, 'batch rejected');
+    return this.ack(AckStatus.REJECTED, reason);
+  }
+}
+
+function status(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * `otlp-edge-aggregator`: one node of the cloud tier. Parses the command line, wires signals, owns the exit code.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { ConfigError, OtlpEdgeError } from '../protocol/errors.js';
+import { VERSION } from '../protocol/version.js';
+import { loadAggregatorConfig } from './config.js';
+import { AggregatorNode } from './node.js';
+
+const HELP = `otlp-edge-aggregator ${VERSION} — receives agents' OTLP batches, keeps per-device state, serves the API
+
+Usage:
+  otlp-edge-aggregator --config aggregator.yaml            run a node
+  otlp-edge-aggregator --config aggregator.yaml --check    validate the configuration and exit
+  otlp-edge-aggregator --help | --version
+
+Every key of aggregator.yaml has a default (see DESIGN.md "Command line and configuration"): without a config the
+node takes uplink batches on 0.0.0.0:4317 from any agent (logged loudly) and serves the API on 0.0.0.0:8080:
+  GET /v1/devices  /v1/devices/{id}  /v1/devices/{id}/series?metric=&from=&to=  /v1/ring
+  GET /metrics  /healthz  /readyz
+Logs are pino JSON on stdout. SIGTERM/SIGINT stop cleanly.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: {
+      config: { type: 'string', short: 'c', default: '' },
+      check: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', short: 'v', default: false },
+    } }));
+  } catch (e) {
+    process.stderr.write(`otlp-edge-aggregator: ${(e as Error).message}\nRun 'otlp-edge-aggregator --help' for usage.\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  let cfg;
+  try {
+    cfg = loadAggregatorConfig(values.config);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.code}: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (values.check) {
+    process.stdout.write(`${values.config || '(defaults)'}: configuration is valid\n`);
+    return 0;
+  }
+  const log = pino({ name: 'otlp-edge-aggregator', level: cfg.log.level });
+  const node = new AggregatorNode(cfg, log);
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) process.exit(130);
+    log.info({ signal }, 'stopping');
+    node.shutdown().then(() => process.exit(0), (err: Error) => {
+      log.error({ err: err.message }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await node.start();
+  } catch (e) {
+    const err = e as OtlpEdgeError;
+    log.error({ err: err.message, code: err.code }, 'aggregator failed to start');
+    await node.shutdown().catch(() => undefined);
+    return 1;
+  }
+  return -1;
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exitCode = code;

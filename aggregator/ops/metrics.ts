@@ -1,0 +1,25 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Everything an aggregator node exposes on /metrics (one registry per node). */
+export class AggregatorMetrics {
+  readonly registry = new Registry();
+  readonly batches = new Counter({ name: 'otlp_edge_aggregator_uplink_batches_total', help: 'Uplink batches by outcome (ok, duplicate, rejected, retry, unauthenticated)', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly points = new Counter({ name: 'otlp_edge_aggregator_points_ingested_total', help: 'Data points applied to device state (duplicates excluded)', registers: [this.registry] });
+  readonly decodeSeconds = new Counter({ name: 'otlp_edge_aggregator_decode_seconds_total', help: 'CPU time spent inflating and decoding uplink batches', registers: [this.registry] });
+  readonly applySeconds = new Counter({ name: 'otlp_edge_aggregator_apply_seconds_total', help: 'Time from decoded to durable (state update and disk), summed over batches', registers: [this.registry] });
+  readonly ingestLatency = new Histogram({
+    name: 'otlp_edge_aggregator_ingest_duration_seconds', help: 'Time from an uplink batch arriving to its durable ack',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
+  });
+  readonly offlineTransitions = new Counter({ name: 'otlp_edge_aggregator_device_offline_transitions_total', help: 'Devices that went silent past devices.offline_after', registers: [this.registry] });
+  readonly devices: Gauge;
+  readonly devicesOnline: Gauge;
+  readonly ringVersion: Gauge;
+
+  constructor(read: { devices(): number; online(): number; ringVersion(): number }) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'otlp_edge_aggregator_' });
+    this.devices = new Gauge({ name: 'otlp_edge_aggregator_devices', help: 'Devices whose state this node holds', registers: [this.registry], collect() { this.set(read.devices()); } });
+    this.devicesOnline = new Gauge({ name: 'otlp_edge_aggregator_devices_online', help: 'Devices heard from within devices.offline_after', registers: [this.registry], collect() { this.set(read.online()); } });
+    this.ringVersion = new Gauge({ name: 'otlp_edge_aggregator_ring_version', help: 'Version of the ring this node routes by', registers: [this.registry], collect() { this.set(read.ringVersion()); } });
+  }
+}

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { metricValue, repoRoot, startAgent } from '../../helpers/agent-process.js';
+import { pahoPublish } from '../../helpers/mosquitto.js';
+import { waitFor } from '../../helpers/ports.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { decompress } from '../../../protocol/compression.js';
+import { decodeMetricsRequest } from '../../../protocol/otlp/decode.js';
+import { metricsByDevice } from '../../helpers/otlp-readings.js';
+
+const paho = join(repoRoot, 'test', 'helpers', 'paho_publish.py');
+
+async function body(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+test('otlp_http uplink: batches reach an OTLP/HTTP endpoint as zstd, fall back to gzip when refused, and decode to the readings sent', async (t) => {
+  const dir = tempDir(t);
+  const received: { encoding: string; path: string; request: ReturnType<typeof decodeMetricsRequest> }[] = [];
+  let refuseZstd = true;
+  let throttleOnce = true;
+  const server = createServer(async (req, res) => {
+    const raw = await body(req);
+    const encoding = String(req.headers['content-encoding'] ?? 'identity');
+    if (encoding === 'zstd' && refuseZstd) {
+      res.writeHead(415).end('zstd not supported');
+      return;
+    }
+    if (throttleOnce) {
+      throttleOnce = false;
+      res.writeHead(503, { 'retry-after': '0' }).end();
+      return;
+    }
+    const plain = decompress(raw, encoding === 'gzip' ? 'gzip' : encoding === 'zstd' ? 'zstd' : 'none');
+    received.push({ encoding, path: req.url ?? '', request: decodeMetricsRequest(plain) });
+    res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const port = (server.address() as { port: number }).port;
+
+  const agent = await startAgent(dir, { uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`], timeout: '2s' }, batch: { max_delay: '50ms' } });
+  t.after(() => agent.kill9());
+  assert.equal((await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'http-1', '--count', '10', '--qos', '1'])).acked.length, 10);
+  await waitFor('delivered over OTLP/HTTP', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0 && received.length > 0, 15_000);
+  assert.ok(received.every((r) => r.encoding === 'gzip' && r.path === '/v1/metrics'), 'after a 415 the agent switched to gzip');
+  const temps = metricsByDevice(received.map((r) => r.request)).get('http-1')!.get('temperature')!;
+  assert.deepEqual(temps.map((p) => p.value), Array.from({ length: 10 }, (_, i) => 20 + i / 10));
+  assert.ok(metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_batches_total{outcome="retry"}') >= 2, '415 and 503 were retried');
+
+  refuseZstd = false; // an endpoint that takes zstd gets it once a new agent starts
+  const agent2 = await startAgent(join(dir, 'z'), { uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`] }, batch: { max_delay: '50ms' } });
+  t.after(() => agent2.kill9());
+  await pahoPublish(paho, ['--port', String(agent2.mqttPort), '--device', 'http-2', '--count', '3', '--qos', '1']);
+  await waitFor('zstd delivery', () => received.some((r) => r.encoding === 'zstd'), 10_000);
+});
