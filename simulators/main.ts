@@ -2,13 +2,24 @@
 /**
  * `otlp-edge-sim`: simulators and benchmarks. Each subcommand lives in its own module; this file only dispatches.
  */
+import { parseArgs } from 'node:util';
 import { print } from './bench/report.js';
+
+class UsageError extends Error {}
+
+function positiveInt(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: expected a positive integer, got '${v}'`);
+  return n;
+}
 
 const HELP = `otlp-edge-sim — simulators and benchmarks for otlp-edge
 
 Usage:
   otlp-edge-sim bench protocol     hot paths of the protocol package (payload decode, OTLP encode,
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
+  otlp-edge-sim bench aggregator [--gateways N] [--seconds S]
+                                   points/s one aggregator node ingests over the uplink, and its CPU split
   otlp-edge-sim --help             this text
 
 Benchmarks print one JSON line, then a table with each figure beside its baseline and budget.
@@ -26,11 +37,25 @@ async function main(argv: string[]): Promise<number> {
       print(await benchProtocol());
       return 0;
     }
-    process.stderr.write(`otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol\n`);
+    if (sub === 'aggregator') {
+      const { values } = parseArgs({ args: argv.slice(2), options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '10' } } });
+      const gateways = positiveInt('--gateways', values.gateways);
+      const seconds = positiveInt('--seconds', values.seconds);
+      const { benchAggregator } = await import('./bench/aggregator.js');
+      print(await benchAggregator({ gateways, seconds }));
+      return 0;
+    }
+    process.stderr.write(`otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, aggregator\n`);
     return 2;
   }
   process.stderr.write(`otlp-edge-sim: unknown command '${cmd}'; run 'otlp-edge-sim --help'\n`);
   return 2;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  if (!(e instanceof UsageError) && !(e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw e;
+  process.stderr.write(`otlp-edge-sim: ${(e as Error).message}\n`);
+  process.exitCode = 2;
+}

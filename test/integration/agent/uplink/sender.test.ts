@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { randomBytes } from 'node:crypto';
+import { CircularBuffer, Compression, Signal, type StoredBatch } from '../../../../agent/buffer/circular-buffer.js';
+import { UplinkSender } from '../../../../agent/uplink/sender.js';
+import type { SendResult, UplinkTransport } from '../../../../agent/uplink/transport.js';
+import { Backoff } from '../../../../agent/uplink/backoff.js';
+import { retryAfter } from '../../../../agent/uplink/http-transport.js';
+import { waitFor } from '../../../helpers/ports.js';
+import { tempDir } from '../../../helpers/tmp.js';
+
+const silent = pino({ level: 'silent' });
+
+/** A receiver whose answers the test scripts: `answer(seq, attempt)` decides each outcome. */
+class ScriptedTransport implements UplinkTransport {
+  readonly target = 'scripted';
+  readonly attempts: { seq: number; at: number; bytes: number }[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  constructor(private readonly answer: (seq: number, attempt: number) => SendResult, private readonly delayMs = 5) {}
+  async send(batch: StoredBatch): Promise<SendResult> {
+    const attempt = this.attempts.filter((a) => a.seq === batch.seq).length;
+    this.attempts.push({ seq: batch.seq, at: Date.now(), bytes: batch.payload.length });
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    this.inFlight--;
+    return this.answer(batch.seq, attempt);
+  }
+  async close() {}
+}
+
+async function filled(t: Parameters<typeof tempDir>[0], n: number, bytes = 100) {
+  const buffer = await CircularBuffer.open({ dir: tempDir(t), maxBytes: 64 << 20, sync: false });
+  for (let i = 0; i < n; i++) await buffer.append({ signal: Signal.METRICS, compression: Compression.ZSTD, points: 10, payload: randomBytes(bytes) });
+  t.after(() => buffer.close());
+  return buffer;
+}
+
+test('batches go out oldest first, never more than max_in_flight at once, and are deleted only on OK', async (t) => {
+  const buffer = await filled(t, 20);
+  const transport = new ScriptedTransport(() => ({ kind: 'ok', ringVersion: 7 }));
+  const versions: number[] = [];
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 3, maxBytesPerSecond: 0 }, silent, { onRingVersion: (v) => versions.push(v) });
+  sender.start();
+  await waitFor('all delivered', () => buffer.stats().batches === 0);
+  await sender.shutdown();
+  assert.deepEqual(transport.attempts.map((a) => a.seq), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.equal(transport.maxInFlight, 3);
+  assert.equal(versions[0], 7);
+});
+
+test('RETRY waits the receiver\'s retry-after; a receiver that is down is backed off; nothing is deleted meanwhile', async (t) => {
+  const buffer = await filled(t, 2);
+  const transport = new ScriptedTransport((seq, attempt) => {
+    if (seq === 1 && attempt === 0) return { kind: 'retry', afterMs: 300, reason: 'busy' };
+    if (seq === 2 && attempt < 2) return { kind: 'failed', code: 'UNAVAILABLE', reason: 'down' };
+    return { kind: 'ok', ringVersion: 0 };
+  });
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 2, maxBytesPerSecond: 0 }, silent);
+  sender.start();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(buffer.stats().batches, 2, 'no batch deleted before an OK');
+  await waitFor('delivered after retries', () => buffer.stats().batches === 0, 10_000);
+  await sender.shutdown();
+  const one = transport.attempts.filter((a) => a.seq === 1);
+  assert.ok(one[1].at - one[0].at >= 290, `retry-after honoured (${one[1].at - one[0].at} ms)`);
+  assert.equal(transport.attempts.filter((a) => a.seq === 2).length, 3);
+});
+
+test('REJECTED moves the batch aside, counted and kept, and is never sent again', async (t) => {
+  const buffer = await filled(t, 3);
+  const transport = new ScriptedTransport((seq) => (seq === 2 ? { kind: 'rejected', reason: 'payload is not OTLP' } : { kind: 'ok', ringVersion: 0 }));
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 1, maxBytesPerSecond: 0 }, silent);
+  sender.start();
+  await waitFor('queue empty', () => buffer.stats().batches === 0);
+  await new Promise((r) => setTimeout(r, 50));
+  await sender.shutdown();
+  assert.deepEqual(transport.attempts.map((a) => a.seq), [1, 2, 3]);
+  const s = buffer.stats();
+  assert.equal(s.rejectedBatches, 1);
+  assert.equal(s.rejectedPoints, 10);
+  assert.equal(s.quarantinedBatches, 1);
+  const kept = [];
+  for await (const b of buffer.rejected()) kept.push(b);
+  assert.deepEqual(kept.map((b) => [b.seq, b.reason]), [[2, 'payload is not OTLP']]);
+});
+
+test('the bandwidth cap spaces sends to max_bytes_per_second', async (t) => {
+  const buffer = await filled(t, 6, 1000);
+  const transport = new ScriptedTransport(() => ({ kind: 'ok', ringVersion: 0 }), 0);
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 4, maxBytesPerSecond: 2000 }, silent);
+  const start = Date.now();
+  sender.start();
+  await waitFor('delivered', () => buffer.stats().batches === 0, 10_000);
+  await sender.shutdown();
+  // 6 KB at 2 KB/s with a one-second burst: at least ~2 s.
+  assert.ok(Date.now() - start >= 1800, `took ${Date.now() - start} ms`);
+});
+
+test('backoff grows exponentially to its ceiling, with jitter, and resets', () => {
+  const mid = new Backoff(500, 30_000, () => 0.5);
+  assert.deepEqual([mid.next(), mid.next(), mid.next()], [500, 1000, 2000]);
+  for (let i = 0; i < 10; i++) mid.next();
+  assert.equal(mid.next(), 30_000);
+  mid.reset();
+  assert.equal(mid.next(), 500);
+  const low = new Backoff(500, 30_000, () => 0);
+  assert.equal(low.next(), 400);
+  const high = new Backoff(500, 30_000, () => 1);
+  assert.equal(high.next(), 600);
+});
+
+test('Retry-After is read as seconds or an HTTP date', () => {
+  assert.equal(retryAfter('3'), 3000);
+  assert.equal(retryAfter(null), 1000);
+  const inTwo = new Date(Date.now() + 2000).toUTCString();
+  assert.ok(Math.abs(retryAfter(inTwo) - 2000) <= 1000);
+  assert.equal(retryAfter('garbage'), 1000);
+});
