@@ -1,0 +1,292 @@
+/**
+ * Who a device is and what it may do on the embedded broker (DESIGN.md "Security at the edge").
+ *
+ * Identity, decided once at CONNECT (first rule that applies):
+ * 1. A verified TLS client certificate (the socket says `authorized`): identity = its subject CN, which must be a
+ *    device id. The password is not checked. A username, if sent, must equal the CN (else CONNACK 5).
+ * 2. `requireClientCert` and no verified certificate: refused, CONNACK 5.
+ * 3. A username: it is the device id; the password is checked against the credentials file (CONNACK 4 on any
+ *    failure, even with `allowAnonymous`). Without a credentials file the username is refused (4), or accepted
+ *    unverified as an anonymous client when `allowAnonymous` is on.
+ * 4. Nothing: refused (CONNACK 5) unless `allowAnonymous`, then identity = the MQTT client id.
+ * For 1 and 3 the client id must be the identity or empty (CONNACK 2 otherwise): aedes keys sessions by client id and
+ * disconnects the older connection of an id [MQTT-3.1.4-2], so a device that may choose any client id could knock
+ * any other device off the broker. (An empty id is one aedes generated: `aedes_<uuid>`.)
+ *
+ * ACL. Authenticated devices (certificate or password) may publish only to their own telemetry and events topics —
+ * not to their errors topic, which is the agent's voice — and subscribe only to their own errors topic, exactly.
+ * Anonymous clients (development) may publish to any device's telemetry and events topics and subscribe to anything:
+ * an ACL keyed on an identity nobody verified protects nothing, and simulators publish for many devices.
+ *
+ * Refusals are counted by reason (`counters`, plus `onRefusal` for prom-client) and logged rate-limited.
+ * The hooks never throw and tolerate any input (missing username, non-Buffer password, no socket).
+ */
+import type { AuthenticateError, Client, Subscription } from 'aedes';
+import { isValidDeviceId, TopicMatcher } from '../../protocol/topics.js';
+import { AuthError, AuthErrorCodes, authReason, ConnackCodes, type AuthErrorCode } from './auth-errors.js';
+import { CredentialStore } from './credentials.js';
+import { RateLimitedLog, type RateLimitedLogOptions, type WarnLogger } from './rate-limit.js';
+
+export interface DeviceAuthConfig {
+  /** development only: accept devices without credentials; default false */
+  allowAnonymous: boolean;
+  /** path of the file written by `otlp-edge-agent passwd`; '' = no password logins */
+  credentialsFile: string;
+  /** refuse every connection without a verified TLS client certificate; default false */
+  requireClientCert: boolean;
+}
+
+export type AuthMethod = 'certificate' | 'password' | 'anonymous';
+
+export interface DeviceIdentity {
+  readonly deviceId: string;
+  readonly method: AuthMethod;
+}
+
+export type RefusalReason =
+  | 'bad_credentials'
+  | 'anonymous_refused'
+  | 'client_cert_required'
+  | 'bad_cert_identity'
+  | 'identity_mismatch'
+  | 'internal'
+  | 'publish_denied'
+  | 'subscribe_denied';
+
+export interface DeviceAuthorizerOptions {
+  /** required when `credentialsFile` is set; `DeviceAuthorizer.create` loads it */
+  credentials?: CredentialStore | null;
+  /** the configured topic templates; default: DESIGN.md's defaults */
+  topics?: TopicMatcher;
+  /** where refusals are logged (rate-limited); default: nowhere */
+  logger?: WarnLogger;
+  logRate?: RateLimitedLogOptions;
+  /** called on every refusal, e.g. to count it in prom-client */
+  onRefusal?: (reason: RefusalReason, clientId: string, detail: string) => void;
+}
+
+type AuthenticateDone = (error: AuthenticateError | null, success: boolean | null) => void;
+type SubscribeDone = (error: Error | null, subscription?: Subscription | null) => void;
+
+interface Grant extends DeviceIdentity {
+  /** the two topics this device may publish to; null = any device's telemetry/events (anonymous) */
+  readonly publish: readonly [string, string] | null;
+  /** the one topic it may subscribe to; null = anything (anonymous) */
+  readonly subscribe: string | null;
+}
+
+const GENERATED_CLIENT_ID = /^aedes_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class DeviceAuthorizer {
+  /** refusals since start, by reason */
+  readonly counters: Record<RefusalReason, number> = {
+    bad_credentials: 0,
+    anonymous_refused: 0,
+    client_cert_required: 0,
+    bad_cert_identity: 0,
+    identity_mismatch: 0,
+    internal: 0,
+    publish_denied: 0,
+    subscribe_denied: 0,
+  };
+  /** accepted connections since start, by method */
+  readonly accepted: Record<AuthMethod, number> = { certificate: 0, password: 0, anonymous: 0 };
+
+  private readonly grants = new WeakMap<object, Grant>();
+  private readonly credentials: CredentialStore | null;
+  private readonly topics: TopicMatcher;
+  private readonly log: RateLimitedLog | null;
+  private readonly onRefusal: DeviceAuthorizerOptions['onRefusal'];
+
+  constructor(
+    readonly config: Readonly<DeviceAuthConfig>,
+    options: DeviceAuthorizerOptions = {},
+  ) {
+    this.credentials = options.credentials ?? null;
+    if (config.credentialsFile !== '' && this.credentials === null) {
+      throw new TypeError(`DeviceAuthorizer: credentialsFile is ${JSON.stringify(config.credentialsFile)} but no CredentialStore was given; use DeviceAuthorizer.create()`);
+    }
+    this.topics = options.topics ?? new TopicMatcher();
+    this.log = options.logger ? new RateLimitedLog(options.logger, options.logRate) : null;
+    this.onRefusal = options.onRefusal;
+  }
+
+  /** Loads the credentials file (if any) and wires the authorizer. */
+  static async create(config: DeviceAuthConfig, options: Omit<DeviceAuthorizerOptions, 'credentials'> = {}): Promise<DeviceAuthorizer> {
+    const credentials = config.credentialsFile === '' ? null : await CredentialStore.load(config.credentialsFile);
+    return new DeviceAuthorizer(config, { ...options, credentials });
+  }
+
+  /** Re-reads the credentials file (SIGHUP). Connected devices stay connected; see CredentialStore.reload. */
+  async reload(): Promise<void> {
+    await this.credentials?.reload();
+  }
+
+  identityOf(client: object | null | undefined): string | undefined {
+    return client ? this.grants.get(client)?.deviceId : undefined;
+  }
+
+  authenticationOf(client: object | null | undefined): DeviceIdentity | undefined {
+    const g = client ? this.grants.get(client) : undefined;
+    return g && { deviceId: g.deviceId, method: g.method };
+  }
+
+  /** aedes `authenticate` hook; assign as `broker.authenticate = authorizer.authenticate`. */
+  readonly authenticate = (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AuthenticateDone): void => {
+    this.decide(client, username, password).then(
+      (grant) => {
+        this.grants.set(client, grant);
+        this.accepted[grant.method]++;
+        done(null, true);
+      },
+      (err: unknown) => {
+        const refusal = err instanceof AuthError ? err : new AuthError(AuthErrorCodes.INTERNAL, `authentication failed: ${(err as Error)?.message ?? String(err)}`, { returnCode: ConnackCodes.SERVER_UNAVAILABLE });
+        this.refuse(refusal.code, client, refusal.message);
+        done(refusal as AuthenticateError, null);
+      },
+    );
+  };
+
+  /**
+   * Whether this client may publish to `topic`. The broker wiring calls it inside its own `authorizePublish` (which
+   * also guards `$SYS`); a `false` is already counted and logged here.
+   */
+  mayPublish(client: object | null | undefined, topic: string): boolean {
+    const grant = client ? this.grants.get(client) : undefined;
+    if (grant !== undefined) {
+      if (grant.publish !== null) {
+        if (topic === grant.publish[0] || topic === grant.publish[1]) return true;
+      } else {
+        const m = this.match(topic);
+        if (m !== null && m.kind !== 'errors') return true;
+      }
+    }
+    const who = grant === undefined ? 'an unauthenticated client' : `device ${grant.deviceId}`;
+    this.refuse(AuthErrorCodes.PUBLISH_DENIED, client, `${who} may not publish to ${JSON.stringify(String(topic).slice(0, 300))}`);
+    return false;
+  }
+
+  /** aedes `authorizeSubscribe` hook. A refused subscription gets SUBACK 0x80; the connection stays up. */
+  readonly authorizeSubscribe = (client: Client, sub: Subscription, done: SubscribeDone): void => {
+    const grant = client ? this.grants.get(client) : undefined;
+    const topic = sub?.topic;
+    if (grant !== undefined && (grant.subscribe === null || topic === grant.subscribe)) return done(null, sub);
+    const who = grant === undefined ? 'an unauthenticated client' : `device ${grant.deviceId}`;
+    this.refuse(AuthErrorCodes.SUBSCRIBE_DENIED, client, `${who} may not subscribe to ${JSON.stringify(String(topic).slice(0, 300))}`);
+    done(null, null);
+  };
+
+  private async decide(client: Client, username: unknown, password: unknown): Promise<Grant> {
+    if (client === null || typeof client !== 'object') throw refusal(AuthErrorCodes.INTERNAL, ConnackCodes.SERVER_UNAVAILABLE, 'authenticate was called without a client');
+    const clientId = typeof client?.id === 'string' ? client.id : '';
+    const cert = verifiedPeerCN(client);
+
+    if (cert.verified) {
+      const cn = cert.cn;
+      if (typeof cn !== 'string' || !isValidDeviceId(cn)) {
+        throw refusal(AuthErrorCodes.BAD_CERT_IDENTITY, ConnackCodes.NOT_AUTHORIZED, `client certificate CN ${quote(cn)} is not one device id (1–128 characters of [A-Za-z0-9._:-])`);
+      }
+      if (username !== undefined && username !== cn) {
+        throw refusal(AuthErrorCodes.IDENTITY_MISMATCH, ConnackCodes.NOT_AUTHORIZED, `username ${quote(username)} differs from the client certificate CN ${quote(cn)}`);
+      }
+      this.checkClientId(clientId, cn);
+      return this.grant(cn, 'certificate');
+    }
+    if (this.config.requireClientCert) {
+      throw refusal(AuthErrorCodes.CLIENT_CERT_REQUIRED, ConnackCodes.NOT_AUTHORIZED, `no verified client certificate${cert.problem ? ` (${cert.problem})` : ''}`);
+    }
+    if (username !== undefined) {
+      if (typeof username !== 'string' || !isValidDeviceId(username)) {
+        throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `username ${quote(username)} is not a device id (1–128 characters of [A-Za-z0-9._:-])`);
+      }
+      if (this.credentials === null) {
+        if (this.config.allowAnonymous) return this.grant(username, 'anonymous');
+        throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `device ${username}: no credentials file is configured`);
+      }
+      this.checkClientId(clientId, username); // before scrypt: it is free
+      const pw = Buffer.isBuffer(password) || typeof password === 'string' ? password : undefined;
+      if (!(await this.credentials.verify(username, pw))) {
+        const why = this.credentials.has(username) ? 'wrong password' : 'unknown device';
+        throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `device ${username}: ${why}`);
+      }
+      return this.grant(username, 'password');
+    }
+    if (this.config.allowAnonymous) return this.grant(clientId, 'anonymous');
+    throw refusal(AuthErrorCodes.ANONYMOUS_REFUSED, ConnackCodes.NOT_AUTHORIZED, 'no username and no client certificate, and allow_anonymous is off');
+  }
+
+  private checkClientId(clientId: string, identity: string): void {
+    if (clientId !== identity && !GENERATED_CLIENT_ID.test(clientId)) {
+      throw refusal(AuthErrorCodes.IDENTITY_MISMATCH, ConnackCodes.IDENTIFIER_REJECTED, `client id ${quote(clientId)} differs from device id ${quote(identity)}; connect with client id ${quote(identity)} or an empty one`);
+    }
+  }
+
+  private grant(deviceId: string, method: AuthMethod): Grant {
+    if (method === 'anonymous') return { deviceId, method, publish: null, subscribe: null };
+    return {
+      deviceId,
+      method,
+      publish: [this.topics.topicFor('telemetry', deviceId), this.topics.topicFor('events', deviceId)],
+      subscribe: this.topics.topicFor('errors', deviceId),
+    };
+  }
+
+  private match(topic: string): ReturnType<TopicMatcher['match']> {
+    try {
+      return typeof topic === 'string' ? this.topics.match(topic) : null;
+    } catch {
+      return null; // a topic of the right shape with a malformed device id
+    }
+  }
+
+  private refuse(code: AuthErrorCode, client: object | null | undefined, detail: string): void {
+    const reason = authReason(code) as RefusalReason;
+    this.counters[reason]++;
+    const c = client as { id?: unknown; conn?: { remoteAddress?: unknown } } | null | undefined;
+    const clientId = typeof c?.id === 'string' ? c.id.slice(0, 256) : '';
+    try {
+      this.onRefusal?.(reason, clientId, detail);
+    } catch {
+      /* a metrics callback must not break the broker */
+    }
+    const remote = typeof c?.conn?.remoteAddress === 'string' ? c.conn.remoteAddress : undefined;
+    this.log?.warn(reason, { code, reason, clientId, remote }, `device refused: ${detail}`);
+  }
+}
+
+function refusal(code: AuthErrorCode, returnCode: number, message: string): AuthError {
+  return new AuthError(code, message, { returnCode });
+}
+
+function quote(v: unknown): string {
+  return JSON.stringify(typeof v === 'string' ? v.slice(0, 200) : v === undefined ? 'undefined' : String(v).slice(0, 200));
+}
+
+interface PeerSocket {
+  authorized?: boolean;
+  authorizationError?: unknown;
+  getPeerCertificate?: () => { subject?: { CN?: unknown } } | null;
+}
+
+/**
+ * The CN of the client certificate if the TLS layer verified it against the configured CA. aedes v1 hands our hook
+ * the raw connection: a TLSSocket for mqtts, or (WebSocket over TLS) a stream whose request socket is one.
+ */
+function verifiedPeerCN(client: Client | null | undefined): { verified: boolean; cn?: unknown; problem?: string } {
+  const candidates = [(client as { conn?: unknown } | null)?.conn, (client as { req?: { socket?: unknown } } | null)?.req?.socket];
+  for (const s of candidates) {
+    const sock = s as PeerSocket | null | undefined;
+    if (!sock || typeof sock.getPeerCertificate !== 'function') continue;
+    let cert: { subject?: { CN?: unknown } } | null;
+    try {
+      cert = sock.getPeerCertificate();
+    } catch {
+      cert = null;
+    }
+    const presented = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0;
+    if (!presented) return { verified: false, problem: 'the TLS client sent no certificate' };
+    if (sock.authorized !== true) return { verified: false, problem: `client certificate not verified: ${String(sock.authorizationError)}` };
+    return { verified: true, cn: cert?.subject?.CN };
+  }
+  return { verified: false };
+}
