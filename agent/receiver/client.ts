@@ -32,10 +32,12 @@ type SendPacket = (packet: Packet, cb?: (err?: Error) => void, ...rest: unknown[
  * not acknowledged when the agent died is redelivered by the broker.
  *
  * MQTT.js handles incoming packets one at a time and sends the PUBACK before it reads the next, so holding the ack
- * inside its callbacks would allow one message per disk commit. Instead the PUBACK (PUBREC for QoS 2) that MQTT.js
- * sends is held back here until the message is durable, while MQTT.js goes on reading: every message in flight joins
- * the same group commit, and the acks leave in arrival order, as [MQTT-4.6.0-2] requires. Held acks belong to one
- * connection: after a reconnect they are dropped, and the broker redelivers those messages.
+ * inside its callbacks would allow one message per disk commit (and its `customHandleAcks` hook exists for MQTT 5
+ * only). Instead the PUBACK that MQTT.js sends right after its 'message' event is held back here until the message
+ * is durable, while MQTT.js goes on reading: every message in flight joins the same group commit, and the acks leave
+ * in arrival order, as [MQTT-4.6.0-2] requires. Held acks belong to one connection: after a reconnect they are
+ * dropped, and the broker redelivers those messages. Subscriptions are QoS 1, so the broker downgrades QoS 2
+ * publishes to QoS 1 for the agent (MQTT.js keeps QoS 2 state in memory, which a kill -9 would lose).
  */
 export class BrokerClientReceiver {
   private client: MqttClient | null = null;
@@ -62,7 +64,6 @@ export class BrokerClientReceiver {
       protocolVersion: c.protocolVersion,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
-      customHandleAcks: (topic, message, packet, cb) => this.onReliable(topic, message, packet as { messageId: number; qos: 0 | 1 | 2; properties?: { contentType?: string } }, cb),
       ...(c.username ? { username: c.username } : {}),
       ...(c.password ? { password: c.password } : {}),
       ...(c.ca ? { ca: readFileSync(c.ca) } : {}),
@@ -74,7 +75,7 @@ export class BrokerClientReceiver {
     (client as unknown as { _sendPacket: SendPacket })._sendPacket = (packet, cb, ...rest) => {
       const cmd = packet.cmd;
       const id = (packet as { messageId?: number }).messageId;
-      const entry = (cmd === 'puback' || cmd === 'pubrec') && id !== undefined ? this.held.get(id) : undefined;
+      const entry = cmd === 'puback' && id !== undefined ? this.held.get(id) : undefined;
       if (entry === undefined || entry.durable) {
         if (entry) this.held.delete(id!);
         return send(packet, cb, ...rest);
@@ -102,13 +103,15 @@ export class BrokerClientReceiver {
       this.held.clear();
     });
     client.on('error', (err) => this.log.warn({ err: err.message, url: c.url }, 'broker connection error'));
+    // MQTT.js emits 'message' and then sends the PUBACK, synchronously: registering the message here is what lets
+    // the _sendPacket wrapper above recognise and hold that PUBACK.
     client.on('message', (topic, payload, packet) => {
-      if (packet.qos !== 0) return; // QoS 1 and 2 arrive through onReliable
-      this.sink({ topic, payload, qos: 0, contentType: packet.properties?.contentType }, () => undefined);
+      if (packet.qos === 0) this.sink({ topic, payload, qos: 0, contentType: packet.properties?.contentType }, () => undefined);
+      else this.onReliable(topic, payload, packet as { messageId: number; qos: 1 | 2; properties?: { contentType?: string } });
     });
   }
 
-  private onReliable(topic: string, payload: Buffer, packet: { messageId: number; qos: 0 | 1 | 2; properties?: { contentType?: string } }, cb: (err: Error | number, code?: number) => void): void {
+  private onReliable(topic: string, payload: Buffer, packet: { messageId: number; qos: 1 | 2; properties?: { contentType?: string } }): void {
     const entry = { durable: false, send: null as (() => void) | null };
     this.held.set(packet.messageId, entry);
     const generation = this.generation;
@@ -127,7 +130,6 @@ export class BrokerClientReceiver {
         entry.send();
       }
     });
-    cb(0); // let MQTT.js continue; its PUBACK is held in _sendPacket until durable
   }
 
   publish(topic: string, payload: string | Buffer): void {
