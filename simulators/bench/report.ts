@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /**
  * How every benchmark reports: one JSON document (for scripts and CI history) and one aligned table (for people),
  * each figure beside the baseline measured in the same run, so ratios hold on any machine.
@@ -60,7 +62,7 @@ export function print(report: BenchReport): void {
 }
 
 export function newReport(bench: string): BenchReport {
-  return { bench, node: process.version, cpus: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0, startedAt: new Date().toISOString(), rows: [] };
+  return { bench, node: process.version, cpus: availableParallelism(), startedAt: new Date().toISOString(), rows: [] };
 }
 
 /**
