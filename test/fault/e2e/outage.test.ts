@@ -47,9 +47,13 @@ test('lost ack: the aggregator commits, dies before the agent sees OK; the retry
   t.after(() => agg.kill9());
   const proxy = await startProxy(() => agg.grpcPort);
   t.after(() => proxy.close());
-  const agent = await startAgent(dir, { uplink: { endpoints: [`127.0.0.1:${proxy.port}`], timeout: '1500ms', max_in_flight: 1 }, batch: { max_delay: '50ms' } });
+  const agent = await startAgent(dir, { uplink: { endpoints: [`127.0.0.1:${proxy.port}`], timeout: '1500ms', max_in_flight: 64 }, batch: { max_delay: '50ms' } });
   t.after(() => agent.kill9());
 
+  // Warm up: the agent's HTTP/2 connection is set up before the answers start disappearing.
+  await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'ack-warmup', '--count', '1', '--qos', '1']);
+  await waitFor('warm-up delivered', async () => (await agg.get('/v1/devices/ack-warmup')).status === 200);
+  await waitFor('warm-up acknowledged', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0);
   proxy.setCut(true);
   const r = await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'ack-1', '--count', '20', '--qos', '1']);
   assert.equal(r.acked.length, 20);
