@@ -20,6 +20,9 @@ Usage:
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
   otlp-edge-sim bench aggregator [--gateways N] [--seconds S]
                                    points/s one aggregator node ingests over the uplink, and its CPU split
+  otlp-edge-sim demo [--devices N] [--rate R] [--duration S] [--dir DIR] [--fresh]
+                                   aggregator + agent + simulated devices with live figures (npm start);
+                                   data and logs in DIR (default ./data/demo)
   otlp-edge-sim --help             this text
 
 Benchmarks print one JSON line, then a table with each figure beside its baseline and budget.
@@ -30,6 +33,17 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(HELP);
     return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === 'demo') {
+    const { values } = parseArgs({ args: argv.slice(1), options: {
+      devices: { type: 'string', default: '200' }, rate: { type: 'string' }, duration: { type: 'string', default: '0' },
+      dir: { type: 'string', default: './data/demo' }, fresh: { type: 'boolean', default: false },
+    } });
+    const devices = positiveInt('--devices', values.devices);
+    const rate = values.rate === undefined ? devices : positiveInt('--rate', values.rate);
+    const duration = values.duration === '0' ? 0 : positiveInt('--duration', values.duration);
+    const { runDemo } = await import('./demo.js');
+    return runDemo({ dir: values.dir, devices, rate, duration, fresh: values.fresh });
   }
   if (cmd === 'bench') {
     if (sub === 'protocol') {

@@ -16,11 +16,12 @@ import { benchRing } from './ring.js';
 import { newReport, opsPerSecond, print, type BenchReport } from './report.js';
 
 /** A batch as the agent forms it by default: 5,000 points, here 1,000 devices × one 5-metric reading. */
-export function fleetBatch(devices: number, readingsPerDevice: number, startMs = 1732280000000): { batch: DeviceReadings[]; points: number } {
+export function fleetBatch(devices: number, readingsPerDevice: number, startMs = 1732280000000, firstSeq = 0): { batch: DeviceReadings[]; points: number } {
   const batch: DeviceReadings[] = [];
   let points = 0;
   for (let d = 0; d < devices; d++) {
     const sig = new DeviceSignals(d + 1);
+    sig.seq = firstSeq * readingsPerDevice;
     const readings: Reading[] = [];
     for (let i = 0; i < readingsPerDevice; i++) {
       const ts = startMs + i * 1000 + d;
