@@ -16,6 +16,8 @@ function positiveInt(flag: string, v: string): number {
 const HELP = `otlp-edge-sim — simulators and benchmarks for otlp-edge
 
 Usage:
+  otlp-edge-sim fleet --url mqtt://127.0.0.1:1883 --devices N --rate R [--qos 0|1|2] [...]
+                                   simulated devices over MQTT (otlp-edge-sim fleet --help for every flag)
   otlp-edge-sim bench protocol     hot paths of the protocol package (payload decode, OTLP encode,
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
   otlp-edge-sim bench aggregator [--gateways N] [--seconds S]
@@ -33,6 +35,10 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(HELP);
     return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === 'fleet') {
+    const { runFleetCommand } = await import('./fleet/cli.js');
+    return runFleetCommand(argv.slice(1));
   }
   if (cmd === 'demo') {
     const { values } = parseArgs({ args: argv.slice(1), options: {
