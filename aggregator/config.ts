@@ -26,8 +26,12 @@ export const aggregatorConfigSpec = obj({
   tls: obj({ enabled: bool(false), cert: str(''), key: str(''), ca: str('') }),
   cluster: obj({
     members: list([], { pattern: /^[A-Za-z0-9._:-]{1,128}=[^\s=]+:\d{1,5}$/, expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
-    dns: str(''),
+    dns: str('', { doc: 'a name whose A/AAAA records are the members (a Kubernetes headless Service)' }),
     vnodes: int(128, 1, 4096, 'virtual nodes per member'),
+    probe_interval: duration('1s', 100, 'how often members probe each other'),
+    failure_timeout: duration('5s', 200, 'a member failing probes this long leaves the ring'),
+    dns_interval: duration('10s', 1000, 'how often cluster.dns is resolved again'),
+    dns_server: str('', { pattern: /^$|^[^\s:]+:\d{1,5}$/, expect: 'host:port of a DNS resolver, or empty for the system resolver' }),
   }),
   devices: obj({
     offline_after: duration('60s', 1000, 'silence after which a device counts as offline'),

@@ -6,6 +6,13 @@ import { uplinkServiceDefinition } from '../protocol/uplink/service.js';
 import { nodeId, type AggregatorConfig } from './config.js';
 import { ApiServer, type DeviceQueries } from './api/server.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
+import { ClusterMembership } from './cluster/cluster.js';
+import { ClusterRouter } from './cluster/router.js';
+import { clusterQueries } from './cluster/queries.js';
+import { peerImplementation } from './cluster/peer-server.js';
+import { peerServiceDefinition } from './cluster/peer-service.js';
+import { OtlpEdgeError } from '../protocol/errors.js';
+import type { BatchSink } from './ingest/uplink-service.js';
 import { AgentTokens } from './ingest/tokens.js';
 import { UplinkIngest } from './ingest/uplink-service.js';
 import { AggregatorMetrics } from './ops/metrics.js';
@@ -27,6 +34,7 @@ export class AggregatorNode {
   private ingest: UplinkIngest | null = null;
   private api: ApiServer | null = null;
   private membership: Membership | null = null;
+  private cluster: ClusterMembership | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   grpcPort = 0;
@@ -53,9 +61,37 @@ export class AggregatorNode {
     }));
     const m = this.metrics;
     const advertised = `${cfg.grpc.host === '0.0.0.0' || cfg.grpc.host === '::' ? '127.0.0.1' : cfg.grpc.host}:${cfg.grpc.port}`;
-    const membership = (this.membership = new SingleNode({ id: this.id, address: advertised }, cfg.cluster.vnodes));
+    let membership: Membership;
+    let sink: BatchSink = store;
+    let cluster: ClusterMembership | null = null;
+    if (cfg.cluster.members.length > 0 || cfg.cluster.dns !== '') {
+      const members = cfg.cluster.members.map((entry) => {
+        const at = entry.indexOf('=');
+        return { id: entry.slice(0, at), address: entry.slice(at + 1) };
+      });
+      const me = members.find((m) => m.id === this.id);
+      if (members.length > 0 && cfg.cluster.dns === '' && !me) {
+        throw new OtlpEdgeError('OTLPEDGE_CLUSTER_SELF_MISSING', `node.id '${this.id}' is not among cluster.members (${members.map((m) => m.id).join(', ')}); list this node as "${this.id}=HOST:PORT" or set node.id to one of them`);
+      }
+      cluster = new ClusterMembership({
+        self: { id: this.id, address: me?.address ?? advertised }, members, dns: cfg.cluster.dns, dnsPort: cfg.grpc.port, dnsServer: cfg.cluster.dns_server,
+        vnodes: cfg.cluster.vnodes, probeIntervalMs: cfg.cluster.probe_interval, failureTimeoutMs: cfg.cluster.failure_timeout, dnsIntervalMs: cfg.cluster.dns_interval,
+      }, this.log);
+      membership = cluster;
+      sink = new ClusterRouter(cluster, store, {
+        onForward: (points, bytes, ms) => {
+          m.forwardedPoints.inc(points);
+          m.forwardedBytes.inc(bytes);
+          m.forwardLatency.observe(ms / 1000);
+        },
+      });
+    } else {
+      membership = new SingleNode({ id: this.id, address: advertised }, cfg.cluster.vnodes);
+    }
+    this.membership = membership;
+    this.cluster = cluster;
 
-    this.ingest = new UplinkIngest(tokens, store, () => membership.ringInfo(), this.log, {
+    this.ingest = new UplinkIngest(tokens, sink, () => membership.ringInfo(), this.log, {
       onBatch: (outcome, _agent, points) => {
         m.batches.inc({ outcome });
         if (outcome === 'ok') m.points.inc(points);
@@ -68,13 +104,17 @@ export class AggregatorNode {
     });
     const server = (this.grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20 }));
     server.addService(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, this.ingest.implementation as unknown as grpc.UntypedServiceImplementation);
+    server.addService(peerServiceDefinition as unknown as grpc.ServiceDefinition, peerImplementation({
+      selfId: this.id, ringVersion: () => membership.ringInfo().version, ready: () => !this.stopping, store,
+      owner: (id) => membership.owner(id), log: this.log, onForwarded: (n) => m.points.inc(n),
+    }) as unknown as grpc.UntypedServiceImplementation);
     const creds = cfg.tls.enabled
       ? grpc.ServerCredentials.createSsl(cfg.tls.ca ? readFileSync(cfg.tls.ca) : null, [{ cert_chain: readFileSync(cfg.tls.cert), private_key: readFileSync(cfg.tls.key) }], false)
       : grpc.ServerCredentials.createInsecure();
     this.grpcPort = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${cfg.grpc.host}:${cfg.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
 
-    const queries: DeviceQueries = {
+    const queries: DeviceQueries = cluster ? clusterQueries(cluster, store) : {
       device: async (id) => {
         const d = store.get(id);
         return d && { ...d, owner: membership.owner(id) };
@@ -97,7 +137,8 @@ export class AggregatorNode {
     this.timers.push(setInterval(() => {
       store.pruneExpired(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup pruning failed'));
     }, PRUNE_MS).unref());
-    this.log.info({ id: this.id, grpc: this.grpcPort, api: this.api.port, tls: cfg.tls.enabled }, 'aggregator started');
+    cluster?.start();
+    this.log.info({ id: this.id, grpc: this.grpcPort, api: this.api.port, tls: cfg.tls.enabled, ring: membership.ringInfo().members.map((x) => x.id) }, 'aggregator started');
   }
 
   shutdown(): Promise<void> {
@@ -108,6 +149,7 @@ export class AggregatorNode {
   private async doShutdown(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.ingest?.stop();
+    this.cluster?.stop();
     const server = this.grpcServer;
     if (server) {
       await new Promise<void>((resolve) => {

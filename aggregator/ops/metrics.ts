@@ -12,6 +12,12 @@ export class AggregatorMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
   });
   readonly offlineTransitions = new Counter({ name: 'otlp_edge_aggregator_device_offline_transitions_total', help: 'Devices that went silent past devices.offline_after', registers: [this.registry] });
+  readonly forwardedPoints = new Counter({ name: 'otlp_edge_aggregator_forwarded_points_total', help: 'Points forwarded to the nodes that own their devices', registers: [this.registry] });
+  readonly forwardedBytes = new Counter({ name: 'otlp_edge_aggregator_forwarded_bytes_total', help: 'Compressed bytes forwarded to owner nodes', registers: [this.registry] });
+  readonly forwardLatency = new Histogram({
+    name: 'otlp_edge_aggregator_forward_duration_seconds', help: 'Time for a forwarded part to be durable at its owner',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
+  });
   readonly devices: Gauge;
   readonly devicesOnline: Gauge;
   readonly ringVersion: Gauge;

@@ -1,0 +1,184 @@
+import * as grpc from '@grpc/grpc-js';
+import { Resolver } from 'node:dns/promises';
+import type { Logger } from 'pino';
+import { HashRing, type RingMember } from '../../protocol/ring/ring.js';
+import type { RingInfo } from '../../protocol/uplink/messages.js';
+import type { RingView } from '../api/server.js';
+import type { Membership } from './membership.js';
+import { peerServiceDefinition, type ProbeReply } from './peer-service.js';
+
+export interface ClusterOptions {
+  self: { id: string; address: string };
+  /** Static members `{ id, address }` (cluster.members); may include self. */
+  members: RingMember[];
+  /** A name whose A/AAAA records are the members (cluster.dns); '' = static only. */
+  dns: string;
+  /** gRPC port paired with each DNS address. */
+  dnsPort: number;
+  /** A resolver `host:port` to ask instead of the system's (cluster.dns_server); '' = system. */
+  dnsServer: string;
+  vnodes: number;
+  /** How often peers are probed, ms (cluster.probe_interval). */
+  probeIntervalMs: number;
+  /** A member that fails probes for this long leaves the ring, ms (cluster.failure_timeout). */
+  failureTimeoutMs: number;
+  /** How often the DNS name is resolved again, ms (cluster.dns_interval). */
+  dnsIntervalMs: number;
+}
+
+type PeerStub = grpc.Client & Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: any) => void) => void>;
+const PeerClient = grpc.makeGenericClientConstructor(peerServiceDefinition as unknown as grpc.ServiceDefinition, 'Peer');
+
+interface Peer {
+  address: string;
+  /** Known from static config or learned from its probe reply. */
+  id: string | null;
+  healthy: boolean;
+  lastOk: number;
+  client: PeerStub;
+}
+
+/**
+ * Cluster membership: the configured or DNS-discovered peers, probed over the peer gRPC service. A peer that fails
+ * probes for `failureTimeoutMs` leaves the ring and returns when a probe succeeds again. The ring (and its version)
+ * is rebuilt whenever the healthy set changes; every node with the same view computes the same ring.
+ */
+export class ClusterMembership implements Membership {
+  private peers = new Map<string, Peer>();
+  private ringValue: HashRing;
+  private timers: NodeJS.Timeout[] = [];
+  private listeners: ((ring: HashRing) => void)[] = [];
+  private readonly resolver = new Resolver();
+
+  constructor(private readonly opts: ClusterOptions, private readonly log: Logger) {
+    if (opts.dnsServer) this.resolver.setServers([opts.dnsServer]);
+    // Static members start healthy: a booting cluster begins with the full ring instead of shuffling devices
+    // while the first probes come back. A dead member leaves after failureTimeoutMs like any other.
+    for (const m of opts.members) if (m.id !== opts.self.id) this.addPeer(m.address, m.id, true);
+    this.ringValue = this.buildRing();
+  }
+
+  get self(): { id: string; address: string } {
+    return this.opts.self;
+  }
+
+  get ring(): HashRing {
+    return this.ringValue;
+  }
+
+  onChange(fn: (ring: HashRing) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** The gRPC client of a member, by id (for forwarding and API proxying). */
+  clientOf(id: string): PeerStub | null {
+    for (const p of this.peers.values()) if (p.id === id) return p.client;
+    return null;
+  }
+
+  private addPeer(address: string, id: string | null, healthy: boolean): void {
+    if (this.peers.has(address)) return;
+    const client = new PeerClient(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 }) as unknown as PeerStub;
+    this.peers.set(address, { address, id, healthy, lastOk: healthy ? Date.now() : 0, client });
+  }
+
+  start(): void {
+    this.timers.push(setInterval(() => void this.probeAll(), this.opts.probeIntervalMs));
+    void this.probeAll();
+    if (this.opts.dns) {
+      void this.resolve();
+      this.timers.push(setInterval(() => void this.resolve(), this.opts.dnsIntervalMs));
+    }
+  }
+
+  private async resolve(): Promise<void> {
+    const name = this.opts.dns;
+    let addrs: string[] = [];
+    try {
+      const [v4, v6] = await Promise.all([this.resolver.resolve4(name).catch(() => []), this.resolver.resolve6(name).catch(() => [])]);
+      addrs = [...v4, ...v6.map((a) => `[${a}]`)].map((a) => `${a}:${this.opts.dnsPort}`);
+    } catch (e) {
+      this.log.warn({ dns: name, err: (e as Error).message }, 'cluster DNS lookup failed; keeping the members known');
+      return;
+    }
+    if (addrs.length === 0) return;
+    const wanted = new Set(addrs);
+    for (const a of addrs) this.addPeer(a, null, false);
+    let changed = false;
+    for (const [a, p] of this.peers) {
+      if (!wanted.has(a) && !this.opts.members.some((m) => m.address === a)) {
+        p.client.close();
+        this.peers.delete(a);
+        changed = true;
+      }
+    }
+    if (changed) this.rebuild();
+    void this.probeAll();
+  }
+
+  private async probeAll(): Promise<void> {
+    await Promise.all([...this.peers.values()].map((p) => this.probe(p)));
+    this.rebuild();
+  }
+
+  private probe(p: Peer): Promise<void> {
+    return new Promise((resolve) => {
+      p.client.Probe({ nodeId: this.opts.self.id, ringVersion: this.ringValue.version }, new grpc.Metadata(), { deadline: Date.now() + Math.max(500, this.opts.probeIntervalMs) }, (err, reply: ProbeReply | undefined) => {
+        const now = Date.now();
+        if (!err && reply && reply.ready) {
+          if (reply.nodeId === this.opts.self.id) {
+            // A DNS record pointing at this node itself.
+            p.id = reply.nodeId;
+            p.healthy = false;
+          } else {
+            p.id = reply.nodeId;
+            p.healthy = true;
+            p.lastOk = now;
+          }
+        } else if (p.healthy && now - p.lastOk >= this.opts.failureTimeoutMs) {
+          p.healthy = false;
+          this.log.warn({ member: p.id, address: p.address, err: err?.details }, 'cluster member failed its probes; leaving the ring');
+        }
+        resolve();
+      });
+    });
+  }
+
+  private buildRing(): HashRing {
+    const members: RingMember[] = [this.opts.self];
+    for (const p of this.peers.values()) if (p.healthy && p.id !== null && p.id !== this.opts.self.id) members.push({ id: p.id, address: p.address });
+    return new HashRing(members, this.opts.vnodes);
+  }
+
+  private rebuild(): void {
+    const next = this.buildRing();
+    if (next.version === this.ringValue.version) return;
+    const before = this.ringValue.members.map((m) => m.id);
+    this.ringValue = next;
+    this.log.info({ version: next.version, members: next.members.map((m) => m.id), before }, 'ring changed');
+    for (const fn of this.listeners) fn(next);
+  }
+
+  owner(deviceId: string): string {
+    return this.ringValue.owner(deviceId).id;
+  }
+
+  ringInfo(): RingInfo {
+    return { version: this.ringValue.version, vnodes: this.ringValue.vnodes, members: this.ringValue.members.map((m) => ({ ...m, healthy: true })) };
+  }
+
+  view(): RingView {
+    const share = this.ringValue.share();
+    const members = this.ringValue.members.map((m) => ({ id: m.id, address: m.address, healthy: true, share: share.get(m.id) ?? 0 }));
+    // Known members outside the ring are listed too, unhealthy and owning nothing.
+    for (const p of this.peers.values()) {
+      if (!p.healthy && p.id !== this.opts.self.id) members.push({ id: p.id ?? p.address, address: p.address, healthy: false, share: 0 });
+    }
+    return { version: this.ringValue.version, vnodes: this.ringValue.vnodes, members };
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    for (const p of this.peers.values()) p.client.close();
+  }
+}

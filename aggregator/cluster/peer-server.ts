@@ -1,0 +1,80 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { ProtoError } from '../../protocol/errors.js';
+import { AckStatus } from '../../protocol/uplink/messages.js';
+import { decodeBatch } from '../ingest/batch-decoder.js';
+import type { DeviceStateStore } from '../state/store.js';
+import type { ForwardRequest } from './peer-service.js';
+
+/** Epoch ms → decimal nanoseconds (exact to the microsecond), for the peer messages' fixed64 times. */
+export function nanos(ms: number): string {
+  const whole = Math.floor(ms);
+  return (BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1000) * 1000)).toString();
+}
+
+type Unary = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => void;
+
+/**
+ * The peer service as one node answers it: probes, forwarded parts (applied with the same (agent, seq)
+ * deduplication as uplink batches), and the API's questions about devices this node owns.
+ */
+export function peerImplementation(deps: {
+  selfId: string;
+  ringVersion: () => number;
+  ready: () => boolean;
+  store: DeviceStateStore;
+  owner: (deviceId: string) => string;
+  log: Logger;
+  onForwarded?: (points: number) => void;
+}): Record<string, Unary> {
+  const { store } = deps;
+  return {
+    Probe: (_call, cb) => cb(null, { nodeId: deps.selfId, ringVersion: deps.ringVersion(), ready: deps.ready() }),
+    Forward: (call, cb) => {
+      const r = call.request as ForwardRequest;
+      let data;
+      try {
+        data = decodeBatch(r.signal, r.compression, r.payload);
+      } catch (e) {
+        if (e instanceof ProtoError) return cb(null, { status: AckStatus.REJECTED, reason: e.message, ringVersion: deps.ringVersion() });
+        return cb(e as Error);
+      }
+      store.apply(data, { source: r.originAgentId, seq: r.originSeq }).then(
+        (res) => {
+          deps.onForwarded?.(res.points);
+          cb(null, { status: AckStatus.OK, reason: res.duplicate ? 'duplicate' : '', ringVersion: deps.ringVersion() });
+        },
+        (err: Error) => {
+          deps.log.error({ from: r.fromNode, agent: r.originAgentId, seq: r.originSeq, err: err.message }, 'forwarded part could not be stored');
+          cb(null, { status: AckStatus.RETRY, retryAfterMs: 1000, reason: err.message, ringVersion: deps.ringVersion() });
+        },
+      );
+    },
+    Handoff: (_call, cb) => cb(null, { accepted: 0 }),
+    GetDevice: (call, cb) => {
+      const d = store.get(call.request.deviceId);
+      if (!d) return cb(null, { found: false });
+      cb(null, {
+        found: true,
+        device: {
+          id: d.id, online: d.online, lastSeenUnixNano: nanos(d.lastSeen), owner: deps.selfId,
+          latest: Object.entries(d.latest).map(([metric, v]) => ({ metric, value: v.value, timeUnixNano: nanos(v.ts) })),
+          counts: d.counts,
+        },
+      });
+    },
+    GetDevices: (call, cb) => {
+      const q = call.request as { online?: boolean; limit: number; afterId: string };
+      const page = store.list({ online: q.online ?? undefined, limit: Math.max(1, Math.min(1000, q.limit || 100)), cursor: q.afterId || undefined });
+      cb(null, { devices: page.devices.map((d) => ({ id: d.id, online: d.online, lastSeenUnixNano: nanos(d.lastSeen) })), more: page.next !== null });
+    },
+    GetSeries: (call, cb) => {
+      const q = call.request as { deviceId: string; metric: string; fromUnixNano: number; toUnixNano: number };
+      if (!store.get(q.deviceId)) return cb(null, { found: false });
+      store.series(q.deviceId, q.metric, q.fromUnixNano / 1e6, q.toUnixNano / 1e6).then(
+        (points) => cb(null, { found: true, points: points.map((p) => ({ startUnixNano: nanos(p.start), min: p.min, max: p.max, sum: p.sum, count: p.count, last: p.last })) }),
+        (err: Error) => cb(err),
+      );
+    },
+  };
+}

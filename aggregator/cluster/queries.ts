@@ -1,0 +1,64 @@
+import * as grpc from '@grpc/grpc-js';
+import type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from '../api/server.js';
+import type { DeviceStateStore } from '../state/store.js';
+import type { ClusterMembership } from './cluster.js';
+import { nanos } from './peer-server.js';
+
+const ms = (ns: number) => ns / 1e6;
+
+function call<T>(client: any, method: string, req: object): Promise<T> {
+  return new Promise((resolve, reject) => client[method](req, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null, res: T) => (err ? reject(new Error(`${method} on a peer failed: ${err.details}`)) : resolve(res))));
+}
+
+/**
+ * The API's answers in a cluster: a device is answered by its owner (asked over the peer service when that is
+ * another node); the device list merges every member's page, ordered by id.
+ */
+export function clusterQueries(cluster: ClusterMembership, store: DeviceStateStore): DeviceQueries {
+  const selfId = cluster.self.id;
+  const peer = (id: string) => {
+    const c = cluster.clientOf(id);
+    if (!c) throw new Error(`no connection to ring member '${id}'`);
+    return c;
+  };
+  return {
+    async device(id) {
+      const owner = cluster.owner(id);
+      if (owner === selfId) {
+        const d = store.get(id);
+        return d && { ...d, owner };
+      }
+      const r = await call<{ found: boolean; device?: any }>(peer(owner), 'GetDevice', { deviceId: id });
+      if (!r.found || !r.device) return undefined;
+      const d = r.device;
+      const detail: DeviceDetail = {
+        id: d.id, online: d.online, lastSeen: ms(d.lastSeenUnixNano), owner: d.owner,
+        latest: Object.fromEntries((d.latest ?? []).map((l: any) => [l.metric, { value: l.value, ts: ms(l.timeUnixNano) }])),
+        counts: { received: d.counts?.received ?? 0, duplicates: d.counts?.duplicates ?? 0, missing: d.counts?.missing ?? 0 },
+      };
+      return detail;
+    },
+    async list(opts) {
+      const pages = await Promise.all(cluster.ring.members.map(async (m) => {
+        if (m.id === selfId) {
+          const p = store.list(opts);
+          return { devices: p.devices, more: p.next !== null };
+        }
+        const r = await call<{ devices?: any[]; more: boolean }>(peer(m.id), 'GetDevices', { online: opts.online, limit: opts.limit, afterId: opts.cursor ?? '' });
+        return { devices: (r.devices ?? []).map((d): DeviceSummary => ({ id: d.id, online: d.online, lastSeen: ms(d.lastSeenUnixNano) })), more: r.more };
+      }));
+      const all = pages.flatMap((p) => p.devices).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const devices = all.slice(0, opts.limit);
+      const more = all.length > opts.limit || pages.some((p) => p.more);
+      return { devices, next: more && devices.length > 0 ? devices[devices.length - 1].id : null };
+    },
+    async series(id, metric, fromMs, toMs) {
+      const owner = cluster.owner(id);
+      if (owner === selfId) return store.get(id) ? store.series(id, metric, fromMs, toMs) : undefined;
+      const r = await call<{ found: boolean; points?: any[] }>(peer(owner), 'GetSeries', { deviceId: id, metric, fromUnixNano: nanos(fromMs), toUnixNano: nanos(toMs) });
+      if (!r.found) return undefined;
+      return (r.points ?? []).map((p): RollupView => ({ start: ms(p.startUnixNano), min: p.min, max: p.max, sum: p.sum, count: p.count, last: p.last }));
+    },
+    ring: () => cluster.view(),
+  };
+}

@@ -1,0 +1,81 @@
+import * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
+import { ZstdCompressor } from '../../protocol/compression.js';
+import { AckStatus, UplinkCompression, UplinkSignal, type UplinkAck } from '../../protocol/uplink/messages.js';
+import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
+import type { DeviceData } from '../state/types.js';
+import type { BatchSink } from '../ingest/uplink-service.js';
+import type { ClusterMembership } from './cluster.js';
+
+export interface ForwardHooks {
+  onForward?(points: number, bytes: number, ms: number): void;
+}
+
+/**
+ * Routing of an uplink batch in a cluster: devices this node owns are applied here, the rest are split by owner
+ * and forwarded over the peer service. The sender is answered OK only when every part is durable at its owner;
+ * a part that cannot be placed fails the whole batch (the agent retries it; parts already applied are deduplicated
+ * by (agent, seq) at their owners), so a batch is never partly acknowledged.
+ */
+export class ClusterRouter implements BatchSink {
+  private readonly encoder = new MetricsEncoder({ gatewayId: 'forwarded' });
+  private readonly zstd = new ZstdCompressor(3);
+
+  constructor(private readonly cluster: ClusterMembership, private readonly local: BatchSink, private readonly hooks: ForwardHooks = {}) {}
+
+  async apply(batch: DeviceData[], dedup: { source: string; seq: number }): Promise<{ duplicate: boolean; points: number }> {
+    const ring = this.cluster.ring;
+    const self = this.cluster.self.id;
+    const parts = new Map<string, DeviceData[]>();
+    for (const d of batch) {
+      const owner = ring.owner(d.deviceId).id;
+      const list = parts.get(owner);
+      if (list) list.push(d);
+      else parts.set(owner, [d]);
+    }
+    const mine = parts.get(self);
+    parts.delete(self);
+    const owners = [...parts.keys()].sort();
+    const results = await Promise.all([
+      mine ? this.local.apply(mine, dedup) : Promise.resolve({ duplicate: false, points: 0 }),
+      ...owners.map((owner, i) => this.forward(owner, parts.get(owner)!, dedup, i + 1, ring.version)),
+    ]);
+    return { duplicate: results.every((r) => r.duplicate), points: results.reduce((n, r) => n + r.points, 0) };
+  }
+
+  private async forward(owner: string, data: DeviceData[], dedup: { source: string; seq: number }, part: number, ringVersion: number): Promise<{ duplicate: boolean; points: number }> {
+    const client = this.cluster.clientOf(owner);
+    if (client === null) throw new Error(`no connection to ring member '${owner}'`);
+    const payload = this.zstd.compress(this.encoder.encode(data.map(toReadings)));
+    const points = data.reduce((n, d) => n + d.metric.length + d.seq.length, 0);
+    const ids = data.map((d) => d.deviceId).sort().join('\n');
+    // 48 bits of SHA-256: exact in a JS number, so every node computes the same key.
+    const deviceSetHash = createHash('sha256').update(ids).digest().readUIntBE(0, 6);
+    const start = performance.now();
+    const ack = await new Promise<UplinkAck>((resolve, reject) => client.Forward({
+      originAgentId: dedup.source, originSeq: dedup.seq, part, fromNode: this.cluster.self.id, signal: UplinkSignal.METRICS,
+      compression: UplinkCompression.ZSTD, payload, points, ringVersion, deviceSetHash,
+    }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(new Error(`forward to '${owner}' failed: ${err.details}`)) : resolve(res))));
+    this.hooks.onForward?.(points, payload.length, performance.now() - start);
+    if (ack.status !== AckStatus.OK) throw new Error(`owner '${owner}' answered ${AckStatus[ack.status]}: ${ack.reason}`);
+    return { duplicate: ack.reason === 'duplicate', points };
+  }
+}
+
+/** DeviceData back to readings (one per distinct time) for re-encoding a forwarded part as OTLP. */
+export function toReadings(d: DeviceData): DeviceReadings {
+  const byTs = new Map<number, Reading>();
+  const at = (ts: number) => {
+    let r = byTs.get(ts);
+    if (r === undefined) byTs.set(ts, (r = { ts, seq: -1, names: [], values: [], attributes: null }));
+    return r;
+  };
+  for (let i = 0; i < d.seq.length; i++) at(d.seqTs[i]).seq = d.seq[i];
+  for (let i = 0; i < d.metric.length; i++) {
+    const r = at(d.ts[i]);
+    r.names.push(d.metric[i]);
+    r.values.push(d.value[i]);
+  }
+  return { deviceId: d.deviceId, readings: [...byTs.values()] };
+}

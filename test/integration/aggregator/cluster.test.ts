@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { metricValue, startAgent } from '../../helpers/agent-process.js';
+import { startAggregator, type AggregatorProcess } from '../../helpers/aggregator-process.js';
+import { freePort, waitFor } from '../../helpers/ports.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+/** Publishes `count` QoS 1 readings for each device id through one anonymous connection. */
+async function publish(port: number, devices: string[], firstSeq: number, count: number) {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'cluster-test-feeder' });
+  const all: Promise<unknown>[] = [];
+  for (let s = firstSeq; s < firstSeq + count; s++) {
+    for (const d of devices) all.push(c.publishAsync(`devices/${d}/telemetry`, JSON.stringify({ seq: s, ts: 1732280000000 + s * 1000, temperature: 20 + s })));
+  }
+  await Promise.all(all);
+  await c.endAsync();
+}
+
+async function apiOf(a: AggregatorProcess, path: string) {
+  return (await a.get(path)).body;
+}
+
+test('3 aggregator nodes share devices by the ring; any node answers any device; a killed node leaves and rejoins', async (t) => {
+  const dir = tempDir(t);
+  const ports = await Promise.all(Array.from({ length: 3 }, async () => ({ grpcPort: await freePort(), apiPort: await freePort() })));
+  const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
+  const cluster = { members, probe_interval: '200ms', failure_timeout: '1s' };
+  const nodes: AggregatorProcess[] = [];
+  const startNode = async (i: number) => startAggregator(join(dir, `n${i}`), { node: { id: `agg-${i}` }, cluster }, ports[i]);
+  for (let i = 0; i < 3; i++) nodes.push(await startNode(i));
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
+
+  // Every node sees the same ring of three, each member owning about a third of the device space.
+  const rings = await waitFor('the ring has three members everywhere', async () => {
+    const rs = await Promise.all(nodes.map((n) => apiOf(n, '/v1/ring')));
+    return rs.every((r) => r.members.filter((m: { healthy: boolean }) => m.healthy).length === 3) ? rs : null;
+  });
+  assert.equal(new Set(rings.map((r) => r.version)).size, 1, 'all nodes agree on the ring version');
+  for (const m of rings[0].members) assert.ok(Math.abs(m.share - 1 / 3) <= 0.15 / 3, `${m.id} owns ${m.share}`);
+
+  // An agent that knows only node 0: node 0 forwards what it does not own.
+  const agent = await startAgent(join(dir, 'agent'), { uplink: { endpoints: [`127.0.0.1:${ports[0].grpcPort}`], timeout: '3s' }, batch: { max_delay: '50ms' } });
+  t.after(() => agent.kill9());
+  const devices = Array.from({ length: 60 }, (_, i) => `cl-${String(i).padStart(3, '0')}`);
+  await publish(agent.mqttPort, devices, 0, 5);
+  await waitFor('first readings delivered', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0 && metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_batches_total{outcome="ok"}') > 0, 20_000);
+
+  const owned = await Promise.all(nodes.map(async (n) => metricValue(await (await fetch(`http://127.0.0.1:${n.apiPort}/metrics`)).text(), 'otlp_edge_aggregator_devices')));
+  assert.equal(owned.reduce((a, b) => a + b, 0), devices.length, `each device lives on exactly one node (${owned.join(' + ')})`);
+  assert.ok(owned.every((n) => n > 0), `every node owns some devices (${owned.join(', ')})`);
+  const forwarded = metricValue(await (await fetch(`http://127.0.0.1:${nodes[0].apiPort}/metrics`)).text(), 'otlp_edge_aggregator_forwarded_points_total');
+  assert.ok(forwarded > 0, 'node 0 forwarded the parts it does not own');
+
+  // Any node answers any device, with its owner and exact counts.
+  for (const id of devices.slice(0, 9)) {
+    const viaEach = await Promise.all(nodes.map((n) => n.get(`/v1/devices/${id}`)));
+    for (const r of viaEach) {
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body.counts, { received: 5, duplicates: 0, missing: 0 });
+      assert.equal(r.body.latest.temperature.value, 24);
+    }
+    assert.equal(new Set(viaEach.map((r) => r.body.owner)).size, 1);
+    const series = await nodes[2].get(`/v1/devices/${id}/series?metric=temperature&from=1732279000000&to=1732290000000`);
+    assert.equal(series.body.points.reduce((n: number, p: { count: number }) => n + p.count, 0), 5);
+  }
+  // The device list merges every node's devices, paged by id.
+  const seen: string[] = [];
+  let cursor = '';
+  for (let page = 0; page < 10; page++) {
+    const body = await apiOf(nodes[1], `/v1/devices?limit=25${cursor ? `&cursor=${cursor}` : ''}`);
+    seen.push(...body.devices.map((d: { id: string }) => d.id));
+    if (!body.next) break;
+    cursor = body.next;
+  }
+  assert.deepEqual(seen, devices);
+
+  // kill -9 node 2: the others drop it from the ring; the agent keeps delivering through node 0.
+  const before = rings[0].version;
+  await nodes[2].kill9();
+  const shrunk = await waitFor('node 2 left the ring', async () => {
+    const r = await apiOf(nodes[0], '/v1/ring');
+    return r.members.filter((m: { healthy: boolean }) => m.healthy).length === 2 ? r : null;
+  }, 10_000);
+  assert.notEqual(shrunk.version, before);
+  await waitFor('node 1 agrees on the new ring', async () => (await apiOf(nodes[1], '/v1/ring')).version === shrunk.version, 10_000);
+  await publish(agent.mqttPort, devices, 5, 3);
+  const newest = async () => {
+    const rs = await Promise.all(devices.map((id) => nodes[0].get(`/v1/devices/${id}`)));
+    return rs.map((r, i) => [devices[i], r.status, r.body?.latest?.temperature?.value]).filter(([, st, v]) => st !== 200 || v !== 27);
+  };
+  await waitFor('every device has its newest reading on a surviving owner', async () => (await newest()).length === 0, 20_000).catch(async (e) => {
+    console.log('still behind:', JSON.stringify(await newest()).slice(0, 300), '\nagent:', agent.output().split('\n').slice(-8).join('\n').slice(0, 1500), '\nnode0:', nodes[0].output().split('\n').slice(-8).join('\n').slice(0, 1500));
+    throw e;
+  });
+  // Node 2 comes back with its data and rejoins.
+  nodes[2] = await startNode(2);
+  await waitFor('node 2 rejoined', async () => (await apiOf(nodes[0], '/v1/ring')).version === before, 10_000);
+});
