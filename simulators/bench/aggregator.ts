@@ -29,6 +29,8 @@ export interface AggregatorBenchOptions {
   seconds: number;
   /** Devices per gateway; default 1,000. */
   devices: number;
+  /** Extra node flags for the aggregator process, e.g. ['--cpu-prof'] to profile it; default none. */
+  nodeArgs: string[];
 }
 
 const RECORDED_PER_GATEWAY = 120;
@@ -36,7 +38,7 @@ const RECORDED_PER_GATEWAY = 120;
 type Stub = grpc.Client & { Send(req: UplinkBatch, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: UplinkAck) => void): void };
 
 export async function benchAggregator(o: Partial<AggregatorBenchOptions> = {}): Promise<BenchReport> {
-  const opts: AggregatorBenchOptions = { gateways: 4, inFlight: 4, seconds: 10, devices: 1000, ...o };
+  const opts: AggregatorBenchOptions = { gateways: 4, inFlight: 4, seconds: 10, devices: 1000, nodeArgs: [], ...o };
   const report = newReport('aggregator');
   const dir = mkdtempSync(join(tmpdir(), 'otlp-edge-bench-agg-'));
   const grpcPort = await freeLoopbackPort();
@@ -45,7 +47,7 @@ export async function benchAggregator(o: Partial<AggregatorBenchOptions> = {}): 
     node: { id: 'bench', data_dir: join(dir, 'data') }, grpc: { host: '127.0.0.1', port: grpcPort }, otlp_http: { port: 0 },
     api: { host: '127.0.0.1', port: apiPort }, log: { level: 'warn' },
   }));
-  const child = spawn(process.execPath, [aggregatorMain, '--config', join(dir, 'aggregator.yaml')], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...opts.nodeArgs, aggregatorMain, '--config', join(dir, 'aggregator.yaml')], { stdio: 'inherit' });
   try {
     await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
     // Recorded batches: each gateway replays batches of its own devices (1,000 devices × 1 reading of 5 metrics
