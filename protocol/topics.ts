@@ -1,8 +1,9 @@
 import { TopicError, TopicErrorCodes } from './errors.js';
 
 /**
- * MQTT topic templates: which topics carry a device's telemetry and events, and where the agent reports
- * rejections. A template has exactly one `{deviceId}` placeholder filling a whole topic level.
+ * MQTT topic templates (DESIGN.md "Device → agent"): which topics carry a device's telemetry and events, and where the
+ * agent reports rejections. A template has exactly one `{deviceId}` placeholder filling a whole topic level, no
+ * wildcards and no empty levels, and no two templates may both match one topic.
  */
 
 export type TopicKind = 'telemetry' | 'events' | 'errors';
@@ -20,79 +21,140 @@ export const DEFAULT_TOPICS: Readonly<TopicTemplates> = Object.freeze({
 });
 
 const PLACEHOLDER = '{deviceId}';
-const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const KINDS: readonly TopicKind[] = ['telemetry', 'events', 'errors'];
+export const MAX_DEVICE_ID_LENGTH = 128;
+export const DEVICE_ID_RULE = `1–${MAX_DEVICE_ID_LENGTH} characters of [A-Za-z0-9._:-]`;
+
+/** Allowed device id characters, by char code: [A-Za-z0-9._:-]. */
+const ID_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-') ID_CHAR[c.charCodeAt(0)] = 1;
+
+/** Index of the first character of `s[from, to)` outside [A-Za-z0-9._:-], or -1. */
+function badIdChar(s: string, from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || ID_CHAR[c] === 0) return i;
+  }
+  return -1;
+}
 
 /** 1–128 characters of [A-Za-z0-9._:-] (DESIGN.md "Device → agent"). */
 export function isValidDeviceId(id: string): boolean {
-  return DEVICE_ID.test(id);
+  return id.length >= 1 && id.length <= MAX_DEVICE_ID_LENGTH && badIdChar(id, 0, id.length) < 0;
+}
+
+/** Why `id` is not a valid device id, for messages: "it is empty", "it is 129 characters", "' ' is not allowed". */
+function whyBadId(id: string): string {
+  if (id.length === 0) return 'it is empty';
+  if (id.length > MAX_DEVICE_ID_LENGTH) return `it is ${id.length} characters`;
+  const at = badIdChar(id, 0, id.length);
+  return `${JSON.stringify(String.fromCodePoint(id.codePointAt(at) ?? 0))} at position ${at} is not allowed`;
+}
+
+function badDeviceId(id: string, topic: string | null): TopicError {
+  const shown = JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}…` : id);
+  const where = topic === null ? '' : `topic ${JSON.stringify(topic.length > 200 ? `${topic.slice(0, 200)}…` : topic)}: `;
+  return new TopicError(TopicErrorCodes.BAD_DEVICE_ID, `${where}device id ${shown} must be ${DEVICE_ID_RULE} (${whyBadId(id)})`);
 }
 
 interface Compiled {
   kind: TopicKind;
+  template: string;
+  /** Text before and after the placeholder: a matching topic is prefix + id + suffix, the id without '/'. */
   prefix: string;
   suffix: string;
+  /** Levels, with null for the placeholder: for the overlap check. */
+  levels: (string | null)[];
 }
 
-function compile(kind: TopicKind, template: string): Compiled {
+function compile(kind: TopicKind, template: unknown): Compiled {
   const fail = (why: string): never => {
     throw new TopicError(TopicErrorCodes.BAD_TEMPLATE, `topic template for ${kind} ${JSON.stringify(template)} ${why}; expected e.g. ${JSON.stringify(DEFAULT_TOPICS[kind])}`);
   };
+  if (typeof template !== 'string') return fail('is not a string');
   const at = template.indexOf(PLACEHOLDER);
   if (at < 0) fail('has no {deviceId} placeholder');
   if (template.indexOf(PLACEHOLDER, at + 1) >= 0) fail('has {deviceId} more than once');
   if (/[+#]/.test(template)) fail('contains an MQTT wildcard (+ or #)');
-  if (template.split('/').some((level) => level === '')) fail('has an empty topic level');
-  const prefix = template.slice(0, at);
-  const suffix = template.slice(at + PLACEHOLDER.length);
-  if ((prefix !== '' && !prefix.endsWith('/')) || (suffix !== '' && !suffix.startsWith('/'))) fail('does not give {deviceId} a whole topic level');
+  if (template.includes('\u0000')) fail('contains the character U+0000, which MQTT forbids in topics'); // [MQTT-4.7.3-2]
   if (template.startsWith('$')) fail('starts with $, which MQTT reserves for the broker');
-  return { kind, prefix, suffix };
+  const levels = template.split('/');
+  if (levels.some((level) => level === '')) fail('has an empty topic level');
+  if (!levels.includes(PLACEHOLDER)) fail('does not give {deviceId} a whole topic level');
+  return {
+    kind,
+    template,
+    prefix: template.slice(0, at),
+    suffix: template.slice(at + PLACEHOLDER.length),
+    levels: levels.map((l) => (l === PLACEHOLDER ? null : l)),
+  };
 }
 
-/** A topic that had a template's shape but named an invalid device. */
-function badDevice(topic: string, id: string): TopicError {
-  const shown = id.length > 40 ? `${id.slice(0, 40)}…` : id;
-  return new TopicError(TopicErrorCodes.BAD_DEVICE_ID, `topic ${JSON.stringify(topic.length > 200 ? topic.slice(0, 200) : topic)}: device id ${JSON.stringify(shown)} must be 1–128 characters of [A-Za-z0-9._:-]`);
+/** Whether some topic matches both templates: as many levels, and every level equal or a placeholder in either. */
+function overlap(a: Compiled, b: Compiled): boolean {
+  return a.levels.length === b.levels.length && a.levels.every((l, i) => l === null || b.levels[i] === null || l === b.levels[i]);
+}
+
+export interface TopicMatch {
+  kind: TopicKind;
+  deviceId: string;
 }
 
 export class TopicMatcher {
-  private readonly compiled: Compiled[];
+  private readonly compiled: readonly Compiled[];
+  private readonly byKind: Readonly<Record<TopicKind, Compiled>>;
 
-  /** Throws TopicError (OTLPEDGE_TOPIC_BAD_TEMPLATE) for a malformed template or two kinds sharing one shape. */
+  /** Throws TopicError OTLPEDGE_TOPIC_BAD_TEMPLATE for a malformed template or two templates one topic could match. */
   constructor(readonly templates: Readonly<TopicTemplates> = DEFAULT_TOPICS) {
-    this.compiled = (['telemetry', 'events', 'errors'] as const).map((k) => compile(k, templates[k]));
-    const shapes = new Set(this.compiled.map((c) => `${c.prefix}\u0000${c.suffix}`));
-    if (shapes.size !== 3) throw new TopicError(TopicErrorCodes.BAD_TEMPLATE, 'the telemetry, events and errors topic templates must differ');
+    this.compiled = KINDS.map((k) => compile(k, templates[k]));
+    for (let i = 0; i < this.compiled.length; i++) {
+      for (let j = i + 1; j < this.compiled.length; j++) {
+        const a = this.compiled[i];
+        const b = this.compiled[j];
+        if (overlap(a, b)) {
+          throw new TopicError(TopicErrorCodes.BAD_TEMPLATE, `topic templates for ${a.kind} ${JSON.stringify(a.template)} and ${b.kind} ${JSON.stringify(b.template)} can match the same topic; each kind needs topics of its own`);
+        }
+      }
+    }
+    const [telemetry, events, errors] = this.compiled;
+    this.byKind = { telemetry, events, errors };
   }
 
   /**
-   * The kind and device of `topic`, or null when it matches no template. A topic of a template's shape whose device
-   * level is not a valid id throws TopicError (OTLPEDGE_TOPIC_BAD_DEVICE_ID), so the caller can report it.
-   * Per message, so it compares prefix and suffix in place (no split, no regular expression on the topic).
+   * The kind and device of `topic`, or null when it has none of the templates' shapes (another level count, other
+   * fixed levels). A topic of a template's shape whose device level is not a valid id — including an empty one —
+   * throws TopicError OTLPEDGE_TOPIC_BAD_DEVICE_ID naming the topic and the rule, so the caller can count and log
+   * it. Runs per message, so it compares prefix and suffix in place: no split, no regular expression.
    */
-  match(topic: string): { kind: TopicKind; deviceId: string } | null {
+  match(topic: string): TopicMatch | null {
     for (const c of this.compiled) {
-      if (topic.length <= c.prefix.length + c.suffix.length) continue;
-      if (!topic.startsWith(c.prefix) || !topic.endsWith(c.suffix)) continue;
-      const id = topic.slice(c.prefix.length, topic.length - c.suffix.length);
-      if (id.includes('/')) continue; // more levels than the template has
-      if (!isValidDeviceId(id)) throw badDevice(topic, id);
-      return { kind: c.kind, deviceId: id };
+      const from = c.prefix.length;
+      const to = topic.length - c.suffix.length;
+      if (to < from || !topic.startsWith(c.prefix) || !topic.endsWith(c.suffix)) continue;
+      const slash = topic.indexOf('/', from);
+      if (slash >= 0 && slash < to) continue; // more levels than the template has
+      if (to - from < 1 || to - from > MAX_DEVICE_ID_LENGTH || badIdChar(topic, from, to) >= 0) {
+        throw badDeviceId(topic.slice(from, to), topic);
+      }
+      return { kind: c.kind, deviceId: topic.slice(from, to) };
     }
     return null;
   }
 
+  /** The topic of `kind` for one device. Throws TopicError OTLPEDGE_TOPIC_BAD_DEVICE_ID for an invalid id. */
   topicFor(kind: TopicKind, deviceId: string): string {
-    const c = this.compiled.find((x) => x.kind === kind)!;
+    if (!isValidDeviceId(deviceId)) throw badDeviceId(deviceId, null);
+    const c = this.byKind[kind];
     return c.prefix + deviceId + c.suffix;
   }
 
   /** The MQTT filter of one kind for all devices (`+` in the device level). */
   subscriptionFor(kind: TopicKind): string {
-    return this.topicFor(kind, '+');
+    const c = this.byKind[kind];
+    return `${c.prefix}+${c.suffix}`;
   }
 
-  /** Filters for what devices publish: telemetry and events (broker-client mode subscribes to these). */
+  /** Filters for what devices publish — telemetry and events — which broker-client mode subscribes to. */
   subscriptions(): string[] {
     return [this.subscriptionFor('telemetry'), this.subscriptionFor('events')];
   }

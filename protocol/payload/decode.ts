@@ -1,27 +1,37 @@
 import { isUtf8 } from 'node:buffer';
-import { Decoder } from 'cbor-x';
+import { Decoder, type Options as CborOptions } from 'cbor-x';
 import { PayloadError, PayloadErrorCodes as C } from '../errors.js';
-import { checkCbor } from './cbor-check.js';
+import { checkCbor, utf8ErrorAt } from './cbor-check.js';
 import { toEvents } from './events.js';
 import { toReadings } from './readings.js';
 import { DEFAULT_LIMITS, type DecodeOptions, type DeviceEvent, type PayloadEncoding, type PayloadLimits, type Reading } from './types.js';
 
 /**
- * Device payloads → normalized readings and events. The entry points throw only PayloadError, whose code says what
- * kind of problem it was and whose message says where and what was expected — written for the firmware engineer
- * who reads it on the device's errors topic.
+ * Device payloads → normalized readings and events (DESIGN.md "Device → agent"). The entry points throw only
+ * PayloadError, whose code says what kind of problem it was and whose message says where and what was expected —
+ * written for the firmware engineer who reads it on the device's errors topic. Items are counted from 0 in messages
+ * (`reading 3: metric 'temp' is NaN; expected a finite number`), and a message of one object calls it reading 0.
+ *
+ * Order of checks: size (TOO_LARGE, EMPTY), encoding, then the bytes (BAD_UTF8, BAD_JSON, or the strict CBOR pass of
+ * cbor-check.ts), then the shape, item by item.
  */
 
-// Plain objects (never Maps or records) and no cbor-x extensions: devices send RFC 8949 data.
-const cbor = new Decoder({ mapsAsObjects: true, useRecords: false, structures: undefined } as ConstructorParameters<typeof Decoder>[0]);
+// Plain objects, never Maps or records (cbor-x extensions); 64-bit integers as numbers, as JSON gives them, rather
+// than BigInt. int64AsNumber is read by cbor-x's decoder but missing from its typings.
+const cbor = new Decoder({ mapsAsObjects: true, useRecords: false, int64AsNumber: true } as CborOptions);
 
-/** MQTT 5 content-type wins; otherwise JSON when the first non-blank byte is `{` or `[`, else CBOR. */
+/**
+ * The payload's encoding: the MQTT 5 content-type when there is one (`application/json` or `application/cbor`,
+ * parameters and case ignored; any other type is refused), else JSON when the first byte after optional whitespace
+ * (and a UTF-8 byte order mark) is `{` or `[`, else CBOR.
+ */
 export function detectEncoding(payload: Uint8Array, contentType?: string): PayloadEncoding {
   if (contentType !== undefined && contentType !== '') {
-    const type = contentType.split(';')[0].trim().toLowerCase();
+    const semi = contentType.indexOf(';');
+    const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
     if (type === 'application/json') return 'json';
     if (type === 'application/cbor') return 'cbor';
-    throw new PayloadError(C.BAD_CONTENT_TYPE, `content-type ${JSON.stringify(contentType)} is not decoded here; send application/json or application/cbor (or no content-type)`);
+    throw new PayloadError(C.BAD_CONTENT_TYPE, `content-type ${JSON.stringify(contentType.slice(0, 100))} is not decoded here; send application/json or application/cbor, or no content-type`);
   }
   for (let i = 0; i < payload.length; i++) {
     const b = payload[i];
@@ -35,46 +45,61 @@ export function detectEncoding(payload: Uint8Array, contentType?: string): Paylo
   return 'json';
 }
 
-function parse(payload: Uint8Array, opts: DecodeOptions, limits: PayloadLimits): unknown {
-  if (payload.length > limits.maxBytes) throw new PayloadError(C.TOO_LARGE, `payload is ${payload.length} bytes; the limit is ${limits.maxBytes}`);
-  if (payload.length === 0) throw new PayloadError(C.EMPTY, 'payload is empty; expected a JSON or CBOR reading');
-  if (detectEncoding(payload, opts.contentType) === 'json') {
-    if (!isUtf8(payload)) throw new PayloadError(C.BAD_UTF8, 'JSON payload is not valid UTF-8');
-    let text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (text.trim() === '') throw new PayloadError(C.EMPTY, 'payload is blank; expected a JSON or CBOR reading');
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      if (e instanceof RangeError) throw new PayloadError(C.TOO_DEEP, `JSON nests too deeply; the limit is ${limits.maxDepth} levels`);
-      throw new PayloadError(C.BAD_JSON, `payload is not valid JSON: ${(e as Error).message}`);
-    }
+function parseJson(payload: Uint8Array): unknown {
+  if (!isUtf8(payload)) {
+    const at = utf8ErrorAt(payload, 0, payload.length);
+    throw new PayloadError(C.BAD_UTF8, `JSON payload is not valid UTF-8: byte ${at} (0x${payload[at].toString(16).padStart(2, '0')}) does not start a valid sequence`);
   }
-  checkCbor(payload, limits.maxDepth + 1);
+  // toString() without arguments is Buffer's fastest path (straight to utf8Slice); MQTT payloads are Buffers.
+  let text = Buffer.isBuffer(payload) ? payload.toString() : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString();
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // RFC 8259 §8.1: a byte order mark may be ignored
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    if (e instanceof RangeError) throw new PayloadError(C.TOO_DEEP, 'JSON nests too deeply to read');
+    throw new PayloadError(C.BAD_JSON, `payload is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function parseCbor(payload: Uint8Array, limits: PayloadLimits): unknown {
+  checkCbor(payload, limits.maxDepth);
   try {
     return cbor.decode(payload);
   } catch (e) {
+    // Not expected after checkCbor; kept so that a cbor-x corner case is still a coded rejection.
     throw new PayloadError(C.BAD_CBOR, `payload is not valid CBOR: ${(e as Error).message}`);
   }
 }
 
-/** Guards against anything but a PayloadError leaving (a RangeError from deep recursion, a bug). */
-function guarded<T>(fn: () => T): T {
+function parse(payload: Uint8Array, contentType: string | undefined, limits: PayloadLimits): unknown {
+  if (payload.length > limits.maxBytes) throw new PayloadError(C.TOO_LARGE, `payload is ${payload.length} bytes; the limit is ${limits.maxBytes}`);
+  if (payload.length === 0) throw new PayloadError(C.EMPTY, 'payload is empty; expected a JSON or CBOR reading');
+  return detectEncoding(payload, contentType) === 'json' ? parseJson(payload) : parseCbor(payload, limits);
+}
+
+/** Anything but a PayloadError leaving the codec is a bug; it still leaves as a coded rejection. */
+function asPayloadError(e: unknown): PayloadError {
+  if (e instanceof PayloadError) return e;
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return new PayloadError(C.TOO_DEEP, 'payload nests too deeply to read');
+  return new PayloadError(C.BAD_SHAPE, `payload could not be read: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/** A telemetry message (one reading or a list) → readings. Throws PayloadError only. */
+export function decodeTelemetry(payload: Uint8Array, opts: DecodeOptions): Reading[] {
+  const limits = opts.limits ?? DEFAULT_LIMITS;
   try {
-    return fn();
+    return toReadings(parse(payload, opts.contentType, limits), opts.arrivalMs, limits);
   } catch (e) {
-    if (e instanceof PayloadError) throw e;
-    if (e instanceof RangeError) throw new PayloadError(C.TOO_DEEP, `payload nests too deeply: ${e.message}`);
-    throw new PayloadError(C.BAD_SHAPE, `payload could not be read: ${(e as Error).message}`);
+    throw asPayloadError(e);
   }
 }
 
-export function decodeTelemetry(payload: Uint8Array, opts: DecodeOptions): Reading[] {
-  const limits = opts.limits ?? DEFAULT_LIMITS;
-  return guarded(() => toReadings(parse(payload, opts, limits), opts.arrivalMs, limits));
-}
-
+/** An events message (one event or a list) → events. Throws PayloadError only. */
 export function decodeEvents(payload: Uint8Array, opts: DecodeOptions): DeviceEvent[] {
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  return guarded(() => toEvents(parse(payload, opts, limits), opts.arrivalMs, limits));
+  try {
+    return toEvents(parse(payload, opts.contentType, limits), opts.arrivalMs, limits);
+  } catch (e) {
+    throw asPayloadError(e);
+  }
 }

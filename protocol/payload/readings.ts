@@ -1,153 +1,196 @@
 import { PayloadError, PayloadErrorCodes as C } from '../errors.js';
 import { parseTs } from './timestamp.js';
-import type { PayloadLimits, Reading } from './types.js';
+import {
+  attributeValueError, describe, isGoodAttributeValue, isGoodKey, isPlainObject, keyError, MAX_NAME_LENGTH, nameTooLong,
+  nestsTooDeep, quote, rootItems, tooDeep,
+} from './shape.js';
+import { DEFAULT_LIMITS, type PayloadLimits, type Reading } from './types.js';
 
 /**
- * A decoded JSON or CBOR value → readings (DESIGN.md "Device → agent"). Both shapes:
+ * A decoded JSON or CBOR value → readings (DESIGN.md "Device → agent"). Two shapes:
  *   flat      { "ts"?, "seq"?, "temperature": 21.5, "door_open": false, "env": { "hum": 40 }, "fw": "1.4.2" }
  *   explicit  { "ts"?, "seq"?, "metrics": { "temperature": 21.5 }, "attributes"?: { "fw": "1.4.2" } }
- * Flat: numbers and booleans (0/1) are metrics, nested objects flatten with '.', strings are attributes, null is
- * skipped (a sensor that could not read), an `attributes` object holds attributes. Explicit (chosen by a `metrics`
- * key): `metrics` may nest and flattens the same way; attribute values may be strings, numbers or booleans (kept as
- * their string form); any other key is refused. Each reading is checked whole; the first problem rejects the message.
+ * The explicit form is chosen by the presence of a `metrics` key. `ts`, `seq`, `metrics` and `attributes` are
+ * reserved at the top of a reading.
+ * - Flat: numbers and booleans (as 0/1) are metrics, nested objects flatten with '.', strings are attributes (nested
+ *   ones flatten too), null is skipped (a sensor that could not read), a list is refused; an `attributes` object is
+ *   read as in the explicit form.
+ * - Explicit: `metrics` may nest and flattens the same way but holds only numbers, booleans and null; `attributes`
+ *   values are strings, or numbers and booleans kept in their string form; any other top-level key is refused.
+ * A reading with no metric is refused unless it carries `seq` (a heartbeat). The first problem rejects the message.
+ *
+ * Hot path (the agent decodes readings in the 100,000s per second): per reading only the Reading and its two arrays
+ * are allocated (plus the flattened names of nested metrics); messages, and the `reading N` in them, are built only
+ * on error.
  */
 
-export const MAX_NAME_LENGTH = 255;
-export const MAX_ATTRIBUTE_LENGTH = 4096;
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const EMPTY: never[] = [];
 
-export function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (v instanceof Uint8Array) return 'a byte string';
-  if (v instanceof Date) return 'a date';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
-  return String(v);
+// The reading being built. Module state rather than a builder object or closures: measured ~2x cheaper per reading
+// than a walker class. Safe because decoding is synchronous and nothing it calls can re-enter it.
+let names: string[] = [];
+let values: number[] = [];
+let attributes: string[] | null = null;
+let index = 0;
+let limits: PayloadLimits = DEFAULT_LIMITS;
+
+function where(): string {
+  return `reading ${index}`;
 }
 
-export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof Date);
-
-export function checkName(where: string, name: string): void {
-  if (name.length === 0 || name.length > MAX_NAME_LENGTH || CONTROL.test(name)) {
-    throw new PayloadError(C.BAD_NAME, `${where}: name ${describe(name)} must be 1–${MAX_NAME_LENGTH} characters without control characters`);
-  }
-}
-
-/** The messages's items: one object, or a non-empty list of objects within the limit. */
-export function items(root: unknown, what: 'reading' | 'event', limits: PayloadLimits): Record<string, unknown>[] {
-  if (isPlainObject(root)) return [root];
-  if (!Array.isArray(root)) throw new PayloadError(C.BAD_SHAPE, `message is ${describe(root)}; expected a ${what} object or a list of them`);
-  if (root.length === 0) throw new PayloadError(C.BAD_SHAPE, `message is an empty list; it carries no ${what}s`);
-  if (root.length > limits.maxReadings) throw new PayloadError(C.TOO_MANY_READINGS, `message carries ${root.length} ${what}s; the limit is ${limits.maxReadings}`);
-  for (let i = 0; i < root.length; i++) {
-    if (!isPlainObject(root[i])) throw new PayloadError(C.BAD_SHAPE, `${what} ${i} is ${describe(root[i])}; expected an object`);
-  }
-  return root as Record<string, unknown>[];
-}
-
-class ReadingBuilder {
-  names: string[] = [];
-  values: number[] = [];
-  attributes: string[] | null = null;
-
-  constructor(private readonly where: string, private readonly limits: PayloadLimits) {}
-
-  metric(name: string, v: number): void {
-    if (!Number.isFinite(v)) throw new PayloadError(C.BAD_VALUE, `${this.where}: metric '${name}' is ${v}; expected a finite number`);
-    checkName(this.where, name);
-    if (this.names.length >= this.limits.maxMetrics) throw new PayloadError(C.TOO_MANY_METRICS, `${this.where}: more than ${this.limits.maxMetrics} metrics in one reading`);
-    this.names.push(name);
-    this.values.push(v);
-  }
-
-  attribute(name: string, v: string): void {
-    checkName(this.where, name);
-    if (v.length > MAX_ATTRIBUTE_LENGTH) throw new PayloadError(C.BAD_ATTRIBUTE, `${this.where}: attribute '${name}' is ${v.length} characters; the limit is ${MAX_ATTRIBUTE_LENGTH}`);
-    (this.attributes ??= []).push(name, v);
-  }
-
-  /** Flat form: numbers/booleans → metrics, strings → attributes, objects → deeper, null → skipped. */
-  flat(obj: Record<string, unknown>, prefix: string, depth: number, stringsAreAttributes: boolean): void {
-    if (depth > this.limits.maxDepth) throw new PayloadError(C.TOO_DEEP, `${this.where}: '${prefix.slice(0, -1)}' nests deeper than ${this.limits.maxDepth} levels`);
-    for (const key of Object.keys(obj)) {
+function readReading(obj: Record<string, unknown>, arrivalMs: number): Reading {
+  names = [];
+  values = [];
+  attributes = null;
+  let ts = arrivalMs;
+  let seq = -1;
+  if ('metrics' in obj) {
+    for (const key in obj) {
       const v = obj[key];
-      const name = prefix + key;
-      switch (typeof v) {
-        case 'number':
-          this.metric(name, v);
+      switch (key) {
+        case 'ts':
+          ts = parseTs(v, arrivalMs, 'reading', index);
           break;
-        case 'boolean':
-          this.metric(name, v ? 1 : 0);
+        case 'seq':
+          seq = readSeq(v);
           break;
-        case 'string':
-          if (!stringsAreAttributes) throw new PayloadError(C.BAD_VALUE, `${this.where}: metric '${name}' is ${describe(v)}; expected a number or boolean`);
-          this.attribute(name, v);
-          break;
-        case 'object':
-          if (v === null) break;
-          if (isPlainObject(v)) {
-            this.flat(v, `${name}.`, depth + 1, stringsAreAttributes);
-            break;
+        case 'metrics':
+          if (!isPlainObject(v)) {
+            if (nestsTooDeep(v, 2, limits.maxDepth)) throw tooDeep(where(), 'metrics', limits.maxDepth);
+            throw new PayloadError(C.BAD_SHAPE, `${where()}: 'metrics' is ${describe(v)}; expected an object of numbers`);
           }
-          throw new PayloadError(stringsAreAttributes ? C.BAD_SHAPE : C.BAD_VALUE, `${this.where}: '${name}' is ${describe(v)}; expected a number, boolean${stringsAreAttributes ? ', string' : ''} or object`);
+          readObject(v, '', 2, false);
+          break;
+        case 'attributes':
+          readAttributes(v);
+          break;
         default:
-          throw new PayloadError(C.BAD_VALUE, `${this.where}: '${name}' is ${describe(v)}; expected a number or boolean`);
+          throw new PayloadError(C.BAD_SHAPE, `${where()}: unexpected key ${quote(key)} beside 'metrics'; the explicit form takes only ts, seq, metrics and attributes`);
+      }
+    }
+  } else {
+    for (const key in obj) {
+      const v = obj[key];
+      switch (key) {
+        case 'ts':
+          ts = parseTs(v, arrivalMs, 'reading', index);
+          break;
+        case 'seq':
+          seq = readSeq(v);
+          break;
+        case 'attributes':
+          readAttributes(v);
+          break;
+        default:
+          if (!isGoodKey(key)) throw keyError(key, '', where());
+          readEntry(key, v, 1, true);
       }
     }
   }
+  if (names.length === 0 && seq < 0) {
+    throw new PayloadError(C.NO_METRICS, `${where()} carries no metric (and no seq); expected at least one number or boolean`);
+  }
+  return { ts, seq, names, values, attributes };
+}
 
-  explicitAttributes(attrs: unknown): void {
-    if (attrs === undefined || attrs === null) return;
-    if (!isPlainObject(attrs)) throw new PayloadError(C.BAD_ATTRIBUTE, `${this.where}: 'attributes' is ${describe(attrs)}; expected an object of strings`);
-    for (const key of Object.keys(attrs)) {
-      const v = attrs[key];
-      if (typeof v === 'string') this.attribute(key, v);
-      else if (typeof v === 'number' && Number.isFinite(v)) this.attribute(key, String(v));
-      else if (typeof v === 'boolean') this.attribute(key, String(v));
-      else if (v !== null) throw new PayloadError(C.BAD_ATTRIBUTE, `${this.where}: attribute '${key}' is ${describe(v)}; expected a string, number or boolean`);
-    }
+function readSeq(v: unknown): number {
+  if (typeof v === 'number' && v >= 0 && v <= MAX_SEQ && Math.floor(v) === v) return v + 0; // + 0 turns -0 into 0
+  throw new PayloadError(C.BAD_SEQ, `${where()}: 'seq' is ${describe(v)}; expected an unsigned integer below 2^53`);
+}
+
+/** The members of a nested object (`level` is its nesting level) under `prefix` ('' or a name ending in '.'). */
+function readObject(obj: Record<string, unknown>, prefix: string, level: number, flat: boolean): void {
+  if (level > limits.maxDepth) throw tooDeep(where(), prefix.slice(0, -1), limits.maxDepth);
+  for (const key in obj) {
+    if (!isGoodKey(key)) throw keyError(key, prefix, where());
+    readEntry(prefix === '' ? key : prefix + key, obj[key], level, flat);
   }
 }
 
-function seqOf(v: unknown, where: string): number {
-  if (v === undefined) return -1;
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
-  throw new PayloadError(C.BAD_SEQ, `${where}: 'seq' is ${describe(v)}; expected an unsigned integer below 2^53`);
+/**
+ * One value named `name` inside an object at nesting `level`. `flat`: a flat-form reading, where strings are
+ * attributes; otherwise the explicit form's `metrics`, which holds only numbers and booleans.
+ */
+function readEntry(name: string, v: unknown, level: number, flat: boolean): void {
+  switch (typeof v) {
+    case 'number':
+      return addMetric(name, v);
+    case 'boolean':
+      return addMetric(name, v ? 1 : 0);
+    case 'string':
+      if (flat) return addAttribute(name, v);
+      throw new PayloadError(C.BAD_VALUE, `${where()}: metric ${quote(name)} is ${describe(v)}; expected a number or boolean (strings go in 'attributes')`);
+    case 'object':
+      if (v === null) return;
+      if (isPlainObject(v)) return readObject(v, `${name}.`, level + 1, flat);
+      if (Array.isArray(v)) {
+        if (nestsTooDeep(v, level + 1, limits.maxDepth)) throw tooDeep(where(), name, limits.maxDepth);
+        throw new PayloadError(C.BAD_SHAPE, `${where()}: ${quote(name)} is a list; expected a number, boolean${flat ? ', string' : ''} or object (send one key per value)`);
+      }
+  }
+  throw new PayloadError(C.BAD_VALUE, `${where()}: ${quote(name)} is ${describe(v)}; expected a number, boolean${flat ? ', string' : ''} or object`);
 }
 
-const EXPLICIT_KEYS = new Set(['ts', 'seq', 'metrics', 'attributes']);
+function addMetric(name: string, v: number): void {
+  if (v - v !== 0) throw new PayloadError(C.BAD_VALUE, `${where()}: metric ${quote(name)} is ${v}; expected a finite number`);
+  if (name.length > MAX_NAME_LENGTH) throw nameTooLong(name, where());
+  if (names.length >= limits.maxMetrics) {
+    throw new PayloadError(C.TOO_MANY_METRICS, `${where()} carries more than ${limits.maxMetrics} metrics; the limit is ${limits.maxMetrics} per reading`);
+  }
+  names.push(name);
+  values.push(v);
+}
 
-export function toReadings(root: unknown, arrivalMs: number, limits: PayloadLimits): Reading[] {
-  const list = items(root, 'reading', limits);
-  const out: Reading[] = new Array(list.length);
-  for (let i = 0; i < list.length; i++) {
-    const obj = list[i];
-    const where = `reading ${i}`;
-    const ts = parseTs(obj.ts, where, arrivalMs);
-    const seq = seqOf(obj.seq, where);
-    const b = new ReadingBuilder(where, limits);
-    if ('metrics' in obj) {
-      for (const key of Object.keys(obj)) {
-        if (!EXPLICIT_KEYS.has(key)) throw new PayloadError(C.BAD_SHAPE, `${where}: unexpected key '${key}' beside 'metrics'; the explicit form takes ts, seq, metrics and attributes`);
-      }
-      if (!isPlainObject(obj.metrics)) throw new PayloadError(C.BAD_SHAPE, `${where}: 'metrics' is ${describe(obj.metrics)}; expected an object of numbers`);
-      b.flat(obj.metrics, '', 1, false);
-      b.explicitAttributes(obj.attributes);
-    } else {
-      for (const key of Object.keys(obj)) {
-        if (key === 'ts' || key === 'seq') continue;
-        const v = obj[key];
-        if (key === 'attributes' && isPlainObject(v)) {
-          b.explicitAttributes(v);
+function addAttribute(name: string, v: string): void {
+  if (name.length > MAX_NAME_LENGTH) throw nameTooLong(name, where());
+  if (!isGoodAttributeValue(v)) throw attributeValueError(name, v, where());
+  if (attributes === null) attributes = [name, v];
+  else attributes.push(name, v);
+}
+
+/** An `attributes` object: string values, or numbers and booleans kept as text; null skipped. */
+function readAttributes(attrs: unknown): void {
+  if (attrs === null) return;
+  if (!isPlainObject(attrs)) {
+    if (nestsTooDeep(attrs, 2, limits.maxDepth)) throw tooDeep(where(), 'attributes', limits.maxDepth);
+    throw new PayloadError(C.BAD_ATTRIBUTE, `${where()}: 'attributes' is ${describe(attrs)}; expected an object of strings`);
+  }
+  for (const key in attrs) {
+    if (!isGoodKey(key)) throw keyError(key, '', where());
+    const v = attrs[key];
+    switch (typeof v) {
+      case 'string':
+        addAttribute(key, v);
+        continue;
+      case 'boolean':
+        addAttribute(key, v ? 'true' : 'false');
+        continue;
+      case 'number':
+        if (v - v === 0) {
+          addAttribute(key, String(v));
           continue;
         }
-        b.flat({ [key]: v }, '', 1, true);
-      }
+        break;
+      case 'object':
+        if (v === null) continue;
+        if (nestsTooDeep(v, 3, limits.maxDepth)) throw tooDeep(where(), `attributes.${key}`, limits.maxDepth);
     }
-    if (b.names.length === 0 && seq < 0) throw new PayloadError(C.NO_METRICS, `${where} carries no metric (and no seq); expected at least one number or boolean`);
-    out[i] = { ts, seq, names: b.names, values: b.values, attributes: b.attributes };
+    throw new PayloadError(C.BAD_ATTRIBUTE, `${where()}: attribute ${quote(key)} is ${describe(v)}; expected a string, a finite number or a boolean`);
   }
-  return out;
+}
+
+export function toReadings(root: unknown, arrivalMs: number, messageLimits: PayloadLimits): Reading[] {
+  const list = rootItems(root, 'reading', messageLimits);
+  limits = messageLimits;
+  index = 0;
+  try {
+    if (list === null) return [readReading(root as Record<string, unknown>, arrivalMs)];
+    const out = new Array<Reading>(list.length);
+    for (index = 0; index < list.length; index++) out[index] = readReading(list[index], arrivalMs);
+    return out;
+  } finally {
+    names = values = EMPTY;
+    attributes = null;
+  }
 }

@@ -57,7 +57,10 @@ export interface PayloadLimits {
   maxMetrics: number;
   /** Readings (or events) per message; default 10,000. */
   maxReadings: number;
-  /** Nesting of objects/arrays; default 16. */
+  /**
+   * Nesting of objects/arrays; default 16. Counted from the reading or event object (level 1); a top-level list of
+   * readings is level 0, so a reading may nest as deep in a batch as alone.
+   */
   maxDepth: number;
 }
 
