@@ -18,6 +18,7 @@ import type { Done } from './buffer/batcher.js';
 import { GrpcUplinkTransport } from './uplink/grpc-transport.js';
 import { OtlpHttpTransport } from './uplink/http-transport.js';
 import { UplinkSender } from './uplink/sender.js';
+import { AgentRing } from './uplink/ring.js';
 
 /** How often the agent checks whether deleted batches are worth a LevelDB compaction. */
 const COMPACT_CHECK_MS = 60_000;
@@ -40,6 +41,7 @@ export class Agent {
   private client: BrokerClientReceiver | null = null;
   private auth: DeviceAuthorizer | null = null;
   private uplink: UplinkSender | null = null;
+  private ring: AgentRing | null = null;
   private ops: OpsServer;
   private compactTimer: NodeJS.Timeout | null = null;
   private readonly rejectLog: RateLimitedLog;
@@ -65,10 +67,11 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.cfg;
     this.buffer = await CircularBuffer.open({ dir: bufferDir(cfg), maxBytes: cfg.buffer.max_bytes });
+    this.uplink = this.createUplink(this.buffer);
     const encoderOptions = { gatewayId: this.id, attributes: cfg.agent.attributes, serviceName: cfg.agent.service_name, counters: [...cfg.agent.counters] };
     const m = this.metrics;
     this.batcher = new Batcher(
-      { maxDelayMs: cfg.batch.max_delay, maxPoints: cfg.batch.max_points },
+      { maxDelayMs: cfg.batch.max_delay, maxPoints: cfg.batch.max_points, routeOf: this.ring ? (id) => this.ring!.routeOf(id) : undefined },
       new MetricsEncoder(encoderOptions), new LogsEncoder(encoderOptions), new ZstdCompressor(cfg.buffer.zstd_level), this.buffer,
       {
         onCommit: (c) => {
@@ -96,7 +99,6 @@ export class Agent {
     });
     const sink = (msg: InboundMessage, done: Done) => this.pipeline!.handle(msg, done);
 
-    this.uplink = this.createUplink(this.buffer);
     this.uplink?.start();
     await this.ops.start();
     const b = cfg.mqtt.broker;
@@ -134,11 +136,18 @@ export class Agent {
       this.log.warn('uplink.endpoints is empty: batches are stored but not sent anywhere');
       return null;
     }
-    const transport = u.protocol === 'otlp_http'
-      ? new OtlpHttpTransport({ endpoint: u.endpoints[0], token: u.token })
-      : new GrpcUplinkTransport({ agentId: this.id, endpoints: u.endpoints, token: u.token, tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify } });
+    let transport;
+    if (u.protocol === 'otlp_http') transport = new OtlpHttpTransport({ endpoint: u.endpoints[0], token: u.token });
+    else {
+      const grpcTransport = new GrpcUplinkTransport({ agentId: this.id, endpoints: u.endpoints, token: u.token, tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify } });
+      // Ring-aware: learn the aggregators' ring and store one batch per owner (refreshed when an ack disagrees).
+      this.ring = new AgentRing(() => grpcTransport.getRing(), this.log);
+      void this.ring.refresh();
+      transport = grpcTransport;
+    }
     const m = this.metrics;
     return new UplinkSender(buffer, transport, { maxInFlight: u.max_in_flight, maxBytesPerSecond: u.max_bytes_per_second, sendTimeoutMs: u.timeout }, this.log, {
+      onRingVersion: (v) => this.ring?.noteVersion(v),
       onSent: (b) => {
         m.uplinkBatches.inc({ outcome: 'sent' });
         m.uplinkPoints.inc({ outcome: 'sent' }, b.points);

@@ -2,7 +2,7 @@ import type { DeviceEvent, DeviceEvents, DeviceReadings, Reading } from '../../p
 import type { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import type { LogsEncoder } from '../../protocol/otlp/logs-encoder.js';
 import type { ZstdCompressor } from '../../protocol/compression.js';
-import { Compression, Signal, type CircularBuffer } from './circular-buffer.js';
+import { Compression, Signal, type CircularBuffer, type NewBatch } from './circular-buffer.js';
 
 /** Called once the readings it was given with are durable (err undefined) or could not be stored. */
 export type Done = (err?: Error) => void;
@@ -17,6 +17,11 @@ export interface BatcherOptions {
    * QoS 1 input is bounded by the devices' own in-flight windows and is never refused here.
    */
   maxPendingPoints?: number;
+  /**
+   * Where each device's data should go (the address of its owner on the aggregators' ring), or absent to store one
+   * batch for all: with it, a commit stores one batch per owner so the uplink needs no forwarding.
+   */
+  routeOf?: (deviceId: string) => string;
 }
 
 export interface CommitInfo {
@@ -147,35 +152,42 @@ export class Batcher {
   private async write(readings: Map<string, Reading[]>, events: Map<string, DeviceEvent[]>, points: number): Promise<void> {
     const start = performance.now();
     const info: CommitInfo = { batches: 0, points, bytes: 0, durationMs: 0, droppedBatches: 0, droppedPoints: 0 };
+    const route = this.opts.routeOf ?? (() => '');
+    const batches: NewBatch[] = [];
     if (readings.size > 0) {
-      const batch: DeviceReadings[] = [];
-      let n = 0;
+      const byRoute = new Map<string, { batch: DeviceReadings[]; points: number }>();
       for (const [deviceId, rs] of readings) {
-        batch.push({ deviceId, readings: rs });
-        for (const r of rs) n += pointsOf(r);
+        const key = route(deviceId);
+        let part = byRoute.get(key);
+        if (part === undefined) byRoute.set(key, (part = { batch: [], points: 0 }));
+        part.batch.push({ deviceId, readings: rs });
+        for (const r of rs) part.points += pointsOf(r);
       }
-      await this.store(Signal.METRICS, this.metricsEncoder.encode(batch), n, info);
+      for (const [key, part] of byRoute) batches.push(this.compress(Signal.METRICS, this.metricsEncoder.encode(part.batch), part.points, key));
     }
     if (events.size > 0) {
-      const batch: DeviceEvents[] = [];
-      let n = 0;
+      const byRoute = new Map<string, { batch: DeviceEvents[]; points: number }>();
       for (const [deviceId, es] of events) {
-        batch.push({ deviceId, events: es });
-        n += es.length;
+        const key = route(deviceId);
+        let part = byRoute.get(key);
+        if (part === undefined) byRoute.set(key, (part = { batch: [], points: 0 }));
+        part.batch.push({ deviceId, events: es });
+        part.points += es.length;
       }
-      await this.store(Signal.LOGS, this.logsEncoder.encode(batch), n, info);
+      for (const [key, part] of byRoute) batches.push(this.compress(Signal.LOGS, this.logsEncoder.encode(part.batch), part.points, key));
     }
+    for (const r of await this.buffer.appendMany(batches)) {
+      info.droppedBatches += r.droppedBatches;
+      info.droppedPoints += r.droppedPoints;
+    }
+    info.batches = batches.length;
+    info.bytes = batches.reduce((n, b) => n + b.payload.length, 0);
     info.durationMs = performance.now() - start;
     this.hooks.onCommit?.(info);
   }
 
-  private async store(signal: Signal, request: Uint8Array, points: number, info: CommitInfo): Promise<void> {
-    const payload = this.compressor.compress(request);
-    const r = await this.buffer.append({ signal, compression: Compression.ZSTD, points, payload });
-    info.batches++;
-    info.bytes += payload.length;
-    info.droppedBatches += r.droppedBatches;
-    info.droppedPoints += r.droppedPoints;
+  private compress(signal: Signal, request: Uint8Array, points: number, route: string): NewBatch {
+    return { signal, compression: Compression.ZSTD, points, payload: this.compressor.compress(request), route };
   }
 
   /** Stops the timers; call flush() first to keep what is pending. */

@@ -9,8 +9,9 @@ import { BatchIndex as Index } from './batch-index.js';
  *
  *   meta:format          "1"
  *   meta:state           JSON { nextSeq, droppedBatches, droppedPoints, appendedBatches, appendedPoints }
- *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 reserved][4 points LE]
- *                                      [8 created ms, float64 LE] then the compressed OTLP request
+ *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 route length R][4 points LE]
+ *                                      [8 created ms, float64 LE][R bytes route] then the compressed OTLP request
+ *                        (route: the aggregator address the batch was formed for, '' = any; ring-aware uplink)
  *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal][8 created ms, float64 LE]
  *   x:<seq as 16 hex>    a batch the receiver REJECTED, moved aside (never retried, kept for inspection);
  *                        bounded to 1/16 of the cap, oldest dropped first; `xr:<seq>` holds the reason text
@@ -56,6 +57,8 @@ export interface BufferOptions {
 
 export interface StoredBatch {
   seq: number;
+  /** Aggregator address (host:port) this batch's devices belonged to when it was formed; '' = any seed. */
+  route: string;
   signal: Signal;
   compression: Compression;
   points: number;
@@ -65,6 +68,8 @@ export interface StoredBatch {
 }
 
 export interface NewBatch {
+  /** Aggregator address to send to ('' or absent = any); at most 255 bytes. */
+  route?: string;
   signal: Signal;
   compression: Compression;
   points: number;
@@ -164,44 +169,60 @@ export class CircularBuffer {
    * Stores one batch durably, dropping the oldest batches in the same atomic write when the cap would be passed.
    * Resolves after the write is on disk (fsync'd): only then may the readings in it be acknowledged.
    */
-  append(batch: NewBatch): Promise<AppendResult> {
+  async append(batch: NewBatch): Promise<AppendResult> {
+    return (await this.appendMany([batch]))[0];
+  }
+
+  /** Stores several batches in one atomic, fsync'd write (a group commit split by destination). */
+  appendMany(batches: readonly NewBatch[]): Promise<AppendResult[]> {
     return this.serialize(async () => {
-      const createdMs = batch.createdMs ?? Date.now();
-      const record = encodeRecord(batch, createdMs);
-      const seq = this.state.nextSeq;
-      const ops: { type: 'put' | 'del'; key: string; value?: Uint8Array }[] = [];
-      let droppedBatches = 0;
-      let droppedPoints = 0;
-      let freed = 0;
-      // Walk the oldest entries that must go, without touching the index until the write has succeeded.
       const ix = this.index;
-      let i = ix.head;
-      while (i < ix.seqs.length && ix.bytes - freed + record.length > this.opts.maxBytes) {
-        ops.push({ type: 'del', key: key(BATCH_PREFIX, ix.seqs[i]) }, { type: 'del', key: key(INDEX_PREFIX, ix.seqs[i]) });
-        freed += ix.sizes[i];
-        droppedBatches++;
-        droppedPoints += ix.points[i];
-        i++;
+      const ops: { type: 'put' | 'del'; key: string; value?: Uint8Array }[] = [];
+      const results: AppendResult[] = [];
+      const added: { seq: number; size: number; points: number; created: number }[] = [];
+      let next: BufferState = { ...this.state };
+      // Oldest entries that must go, walked without touching the index until the write has succeeded; batches
+      // added earlier in this same write count toward the cap as well.
+      let drop = 0;
+      let freed = 0;
+      let addedBytes = 0;
+      for (const batch of batches) {
+        const createdMs = batch.createdMs ?? Date.now();
+        const record = encodeRecord(batch, createdMs);
+        const seq = next.nextSeq;
+        let droppedBatches = 0;
+        let droppedPoints = 0;
+        while (ix.head + drop < ix.seqs.length && ix.bytes - freed + addedBytes + record.length > this.opts.maxBytes) {
+          const i = ix.head + drop;
+          ops.push({ type: 'del', key: key(BATCH_PREFIX, ix.seqs[i]) }, { type: 'del', key: key(INDEX_PREFIX, ix.seqs[i]) });
+          freed += ix.sizes[i];
+          droppedBatches++;
+          droppedPoints += ix.points[i];
+          drop++;
+        }
+        next = {
+          ...next,
+          nextSeq: seq + 1,
+          droppedBatches: next.droppedBatches + droppedBatches,
+          droppedPoints: next.droppedPoints + droppedPoints,
+          appendedBatches: next.appendedBatches + 1,
+          appendedPoints: next.appendedPoints + batch.points,
+        };
+        ops.push(
+          { type: 'put', key: key(BATCH_PREFIX, seq), value: record },
+          { type: 'put', key: key(INDEX_PREFIX, seq), value: encodeIndex(record.length, batch.points, batch.signal, createdMs) },
+        );
+        addedBytes += record.length;
+        added.push({ seq, size: record.length, points: batch.points, created: createdMs });
+        results.push({ seq, droppedBatches, droppedPoints });
       }
-      const next: BufferState = {
-        ...this.state,
-        nextSeq: seq + 1,
-        droppedBatches: this.state.droppedBatches + droppedBatches,
-        droppedPoints: this.state.droppedPoints + droppedPoints,
-        appendedBatches: this.state.appendedBatches + 1,
-        appendedPoints: this.state.appendedPoints + batch.points,
-      };
-      ops.push(
-        { type: 'put', key: key(BATCH_PREFIX, seq), value: record },
-        { type: 'put', key: key(INDEX_PREFIX, seq), value: encodeIndex(record.length, batch.points, batch.signal, createdMs) },
-        { type: 'put', key: STATE_KEY, value: Buffer.from(JSON.stringify(next)) },
-      );
+      ops.push({ type: 'put', key: STATE_KEY, value: Buffer.from(JSON.stringify(next)) });
       await this.db.batch(ops as never, { sync: this.opts.sync });
-      for (let d = 0; d < droppedBatches; d++) ix.shift();
-      ix.push(seq, record.length, batch.points, createdMs);
+      for (let d = 0; d < drop; d++) ix.shift();
+      for (const a of added) ix.push(a.seq, a.size, a.points, a.created);
       this.state = next;
       this.deletedSinceCompact += freed;
-      return { seq, droppedBatches, droppedPoints };
+      return results;
     });
   }
 
@@ -326,27 +347,33 @@ export class CircularBuffer {
 }
 
 function encodeRecord(b: NewBatch, createdMs: number): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + b.payload.length);
+  const route = Buffer.from(b.route ?? '');
+  if (route.length > 255) throw new Error(`batch route is ${route.length} bytes; at most 255`);
+  const out = new Uint8Array(HEADER_BYTES + route.length + b.payload.length);
   const view = new DataView(out.buffer);
   out[0] = FORMAT;
   out[1] = b.signal;
   out[2] = b.compression;
+  out[3] = route.length;
   view.setUint32(4, b.points, true);
   view.setFloat64(8, createdMs, true);
-  out.set(b.payload, HEADER_BYTES);
+  out.set(route, HEADER_BYTES);
+  out.set(b.payload, HEADER_BYTES + route.length);
   return out;
 }
 
 function decodeRecord(seq: number, v: Uint8Array): StoredBatch {
   const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
   if (v.length < HEADER_BYTES || v[0] !== FORMAT) throw new Error(`stored batch ${seq} is not a format-${FORMAT} record`);
+  const routeLength = v[3];
   return {
     seq,
+    route: routeLength === 0 ? '' : Buffer.from(v.buffer, v.byteOffset + HEADER_BYTES, routeLength).toString(),
     signal: v[1] as Signal,
     compression: v[2] as Compression,
     points: view.getUint32(4, true),
     createdMs: view.getFloat64(8, true),
-    payload: v.subarray(HEADER_BYTES),
+    payload: v.subarray(HEADER_BYTES + routeLength),
   };
 }
 

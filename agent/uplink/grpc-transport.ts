@@ -27,21 +27,47 @@ const PERMANENT = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PREC
  * The uplink gRPC service as a transport. One HTTP/2 channel per endpoint; a failed call moves on to the next seed
  * endpoint, and grpc-js reconnects channels by itself.
  */
+/** A routed address that failed is skipped (its batches go to a seed, which forwards) for this long. */
+const ROUTE_PENALTY_MS = 10_000;
+
 export class GrpcUplinkTransport implements UplinkTransport {
   private readonly clients: UplinkStub[];
   private current = 0;
   private readonly metadata = new grpc.Metadata();
+  private readonly creds: grpc.ChannelCredentials;
+  /** Channels to ring members by address (ring-aware routing), and when each last failed. */
+  private readonly routed = new Map<string, { client: UplinkStub; failedAt: number }>();
 
   constructor(private readonly opts: GrpcTransportOptions) {
-    const creds = opts.tls.enabled
+    this.creds = opts.tls.enabled
       ? grpc.credentials.createSsl(opts.tls.ca ? readFileSync(opts.tls.ca) : null, null, null, opts.tls.insecureSkipVerify ? { checkServerIdentity: () => undefined } : undefined)
       : grpc.credentials.createInsecure();
-    this.clients = opts.endpoints.map((e) => new UplinkClient(e, creds, {
+    this.clients = opts.endpoints.map((e) => this.channel(e));
+    if (opts.token) this.metadata.set('authorization', `Bearer ${opts.token}`);
+  }
+
+  private channel(address: string): UplinkStub {
+    return new UplinkClient(address, this.creds, {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.max_receive_message_length': 64 << 20,
       'grpc.max_send_message_length': 64 << 20,
-    }) as unknown as UplinkStub);
-    if (opts.token) this.metadata.set('authorization', `Bearer ${opts.token}`);
+    }) as unknown as UplinkStub;
+  }
+
+  /** The ring from the current seed endpoint, or null when it cannot be had. */
+  getRing(): Promise<RingInfo | null> {
+    const client = this.clients[this.current];
+    return new Promise((resolve) => client.GetRing({}, this.metadata, { deadline: Date.now() + 5000 }, (err, info) => resolve(err ? null : info ?? null)));
+  }
+
+  /** The channel for a batch: its route's, unless that failed recently, else the current seed. */
+  private pick(route: string): { client: UplinkStub; routed: string | null } {
+    if (route !== '') {
+      let r = this.routed.get(route);
+      if (r === undefined) this.routed.set(route, (r = { client: this.channel(route), failedAt: 0 }));
+      if (Date.now() - r.failedAt >= ROUTE_PENALTY_MS) return { client: r.client, routed: route };
+    }
+    return { client: this.clients[this.current], routed: null };
   }
 
   get target(): string {
@@ -58,11 +84,12 @@ export class GrpcUplinkTransport implements UplinkTransport {
       points: batch.points,
       ringVersion: 0,
     };
-    const client = this.clients[this.current];
+    const { client, routed } = this.pick(batch.route);
     return new Promise((resolve) => {
       client.Send(req, this.metadata, { deadline: Date.now() + deadlineMs }, (err, ack) => {
         if (err) {
-          if (this.clients.length > 1) this.current = (this.current + 1) % this.clients.length;
+          if (routed !== null) this.routed.get(routed)!.failedAt = Date.now();
+          else if (this.clients.length > 1) this.current = (this.current + 1) % this.clients.length;
           const code = grpc.status[err.code] ?? String(err.code);
           if (PERMANENT.has(err.code)) return resolve({ kind: 'rejected', reason: `${code}: ${err.details}` });
           return resolve({ kind: 'failed', code, reason: explain(err) });
@@ -74,6 +101,7 @@ export class GrpcUplinkTransport implements UplinkTransport {
 
   async close(): Promise<void> {
     for (const c of this.clients) c.close();
+    for (const r of this.routed.values()) r.client.close();
   }
 }
 
