@@ -22,6 +22,8 @@ Usage:
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
   otlp-edge-sim bench aggregator [--gateways N] [--seconds S]
                                    points/s one aggregator node ingests over the uplink, and its CPU split
+  otlp-edge-sim bench cluster [--gateways N] [--seconds S]
+                                   1 node vs a 3-node cluster: points/s and CPU per point
   otlp-edge-sim demo [--devices N] [--rate R] [--duration S] [--dir DIR] [--fresh]
                                    aggregator + agent + simulated devices with live figures (npm start);
                                    data and logs in DIR (default ./data/demo)
@@ -65,7 +67,13 @@ async function main(argv: string[]): Promise<number> {
       print(await benchAggregator({ gateways, seconds }));
       return 0;
     }
-    process.stderr.write(`otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, aggregator\n`);
+    if (sub === 'cluster') {
+      const { values } = parseArgs({ args: argv.slice(2), options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '8' } } });
+      const { benchCluster } = await import('./bench/aggregator.js');
+      print(await benchCluster({ gateways: positiveInt('--gateways', values.gateways), seconds: positiveInt('--seconds', values.seconds) }));
+      return 0;
+    }
+    process.stderr.write(`otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, aggregator, cluster\n`);
     return 2;
   }
   process.stderr.write(`otlp-edge-sim: unknown command '${cmd}'; run 'otlp-edge-sim --help'\n`);
