@@ -1,0 +1,517 @@
+import type { IClientOptions } from 'mqtt';
+import * as hdr from 'hdr-histogram-js';
+import { performance } from 'node:perf_hooks';
+import { DEFAULT_TOPICS, TopicMatcher, type TopicTemplates } from '../../protocol/topics.js';
+import { mulberry32 } from './signals.js';
+import { SimDevice, type AckedSeqs, type DeviceHooks, type DeviceRun } from './device.js';
+import { CONTENT_TYPES, telemetryBuilder, type Encoding, type Shape, type TsFormat } from './payloads.js';
+
+/**
+ * A fleet of simulated devices publishing readings over MQTT, each device on its own connection, for demos, load
+ * tests and the agent's benchmarks and fault tests.
+ *
+ * One scheduler for the whole fleet (not a timer per device, so it scales to 10,000 devices): every TICK_MS it works
+ * out how many messages the fleet owes by now at `rate` and hands turns to devices round-robin. Each device thus
+ * publishes every `devices × readingsPerMessage / rate` seconds, its turns evenly spaced, and consecutive messages
+ * come from different devices; a tick's messages go out as one batch.
+ *
+ *   const fleet = new Fleet({ url, devices: 100, rate: 1000, qos: 1, count: 50 });
+ *   await fleet.start();        // connected (or failed) every device, in waves of connectConcurrency
+ *   await fleet.finished;       // count or duration reached (or stop() called)
+ *   const summary = await fleet.stop();   // waits up to drainTimeout for outstanding acks, then disconnects
+ */
+
+export interface FleetOptions {
+  /** Broker URL: mqtt://, mqtts://, ws:// or wss://; default mqtt://127.0.0.1:1883. */
+  url?: string;
+  /** Number of devices (connections); default 1. */
+  devices?: number;
+  /** Device ids are `prefix` + index, zero-padded to the width of the largest index; default 'sim-'. */
+  prefix?: string;
+  /** Index of the first device, so several processes can share out one fleet; default 0. */
+  firstIndex?: number;
+  /** MQTT password of every device, or a function of the device id; default none (username only). */
+  password?: string | ((deviceId: string) => string);
+  /** 4 (MQTT 3.1.1, default) or 5 (then each message carries its content type). */
+  protocolVersion?: 4 | 5;
+  /** CA certificate(s) (PEM) to verify an mqtts:// or wss:// broker; default the system's. */
+  ca?: string | Buffer;
+  /** Verify the broker's certificate; default true. */
+  rejectUnauthorized?: boolean;
+  /** Readings per second across the whole fleet; default 1 per device. */
+  rate?: number;
+  /** Readings per message (>1 publishes an array); default 1. */
+  readingsPerMessage?: number;
+  /** Seconds of publishing after every device has made its first connection attempt (connecting 10,000 devices
+   *  takes a while, and a run should last this long at full strength); default none. */
+  duration?: number;
+  /** Telemetry messages per device after which it stops publishing; default none. */
+  count?: number;
+  /** 0, 1 (default) or 2. */
+  qos?: 0 | 1 | 2;
+  /** Unacked QoS 1/2 messages per device before it delays its next ones; default 20. */
+  maxInFlight?: number;
+  /** 'json' (default) or 'cbor'. */
+  encoding?: Encoding;
+  /** 'flat' (default) or 'explicit' (`metrics` and `attributes` objects). */
+  shape?: Shape;
+  /** 'ms' (epoch milliseconds, default) or 'rfc3339'. */
+  tsFormat?: TsFormat;
+  /** Probability per reading of also publishing an event; default 0.001. */
+  eventRate?: number;
+  /** Topic templates with `{deviceId}`; default devices/{deviceId}/telemetry, …/events, …/errors. */
+  topics?: Partial<TopicTemplates>;
+  /** Subscribe each device to its errors topic and count what arrives there; default false. */
+  watchErrors?: boolean;
+  /** Connection attempts under way at once while the fleet connects; default 200. */
+  connectConcurrency?: number;
+  /** 10,000 ms to wait for a CONNACK. */
+  connectTimeout?: number;
+  /** 1,000 ms between reconnection attempts, scaled per device by 0.5–1.5 so a broker restart is not met by
+   *  every device in the same millisecond. */
+  reconnectPeriod?: number;
+  /** 60 s MQTT keep-alive. */
+  keepalive?: number;
+  /** 5,000 ms stop() waits for outstanding acks before it disconnects. */
+  drainTimeout?: number;
+  /** Seed of the devices' values (the same seed gives the same readings); default 1. */
+  seed?: number;
+}
+
+export type ResolvedFleetOptions = Readonly<Required<Omit<FleetOptions, 'password' | 'ca' | 'duration' | 'count' | 'topics'>>> & {
+  readonly password: FleetOptions['password'];
+  readonly ca: FleetOptions['ca'];
+  readonly duration: number | undefined;
+  readonly count: number | undefined;
+  readonly topics: Readonly<TopicTemplates>;
+};
+
+/** One invalid option: which, what was expected, what was given. */
+export interface FleetOptionProblem {
+  /** The option's name (`qos`, `topics.events`). */
+  option: string;
+  expected: string;
+  got: unknown;
+}
+
+export class FleetOptionsError extends Error {
+  readonly code = 'OTLPEDGE_SIM_BAD_OPTION';
+  constructor(readonly problems: FleetOptionProblem[]) {
+    super(`invalid fleet options: ${problems.map((p) => `${p.option}: expected ${p.expected}, got ${show(p.got)}`).join('; ')}`);
+    this.name = 'FleetOptionsError';
+  }
+}
+
+const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : typeof v === 'function' ? 'a function' : String(v));
+
+const DEFAULTS = {
+  url: 'mqtt://127.0.0.1:1883', devices: 1, prefix: 'sim-', firstIndex: 0, protocolVersion: 4, rejectUnauthorized: true,
+  readingsPerMessage: 1, qos: 1, maxInFlight: 20, encoding: 'json', shape: 'flat', tsFormat: 'ms', eventRate: 0.001,
+  watchErrors: false, connectConcurrency: 200, connectTimeout: 10_000, reconnectPeriod: 1000, keepalive: 60,
+  drainTimeout: 5000, seed: 1,
+} as const;
+
+/** Applies defaults and checks every option, reporting all problems together. */
+export function resolveFleetOptions(o: FleetOptions): ResolvedFleetOptions {
+  const problems: FleetOptionProblem[] = [];
+  const check = (option: string, got: unknown, ok: boolean, expected: string) => ok || problems.push({ option, expected, got });
+  const int = (option: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+    check(option, v, Number.isInteger(v) && v >= min && v <= max, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
+  const positive = (option: string, v: number) => check(option, v, Number.isFinite(v) && v > 0, 'a number > 0');
+  const oneOf = (option: string, v: unknown, values: readonly unknown[], expected: string) => check(option, v, values.includes(v), expected);
+
+  const r = { ...DEFAULTS, ...definedOnly(o) } as Record<string, unknown> & typeof DEFAULTS & FleetOptions;
+  let scheme = '';
+  try {
+    scheme = new URL(r.url).protocol;
+  } catch { /* reported below */ }
+  check('url', r.url, ['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(scheme), 'an mqtt://, mqtts://, ws:// or wss:// URL');
+  int('devices', r.devices, 1, 1_000_000);
+  int('firstIndex', r.firstIndex, 0);
+  check('prefix', r.prefix, typeof r.prefix === 'string' && /^[A-Za-z0-9._:-]{0,100}$/.test(r.prefix), 'up to 100 characters of [A-Za-z0-9._:-]');
+  check('password', r.password, r.password === undefined || typeof r.password === 'string' || typeof r.password === 'function', 'a string or a function of the device id');
+  oneOf('protocolVersion', r.protocolVersion, [4, 5], '4 or 5');
+  const rate = r.rate ?? (Number.isInteger(r.devices) && r.devices >= 1 ? r.devices : 1);
+  positive('rate', rate);
+  int('readingsPerMessage', r.readingsPerMessage, 1, 10_000);
+  if (r.duration !== undefined) positive('duration', r.duration);
+  if (r.count !== undefined) int('count', r.count, 1);
+  oneOf('qos', r.qos, [0, 1, 2], '0, 1 or 2');
+  int('maxInFlight', r.maxInFlight, 1, 65_535);
+  oneOf('encoding', r.encoding, ['json', 'cbor'], "'json' or 'cbor'");
+  oneOf('shape', r.shape, ['flat', 'explicit'], "'flat' or 'explicit'");
+  oneOf('tsFormat', r.tsFormat, ['ms', 'rfc3339'], "'ms' or 'rfc3339'");
+  check('eventRate', r.eventRate, typeof r.eventRate === 'number' && r.eventRate >= 0 && r.eventRate <= 1, 'a probability from 0 to 1');
+  const topics = { ...DEFAULT_TOPICS, ...definedOnly(o.topics ?? {}) };
+  try {
+    new TopicMatcher(topics);
+  } catch (e) {
+    problems.push({ option: 'topics', expected: 'valid topic templates', got: (e as Error).message });
+  }
+  oneOf('watchErrors', r.watchErrors, [true, false], 'true or false');
+  int('connectConcurrency', r.connectConcurrency, 1);
+  positive('connectTimeout', r.connectTimeout);
+  int('reconnectPeriod', r.reconnectPeriod, 0);
+  int('keepalive', r.keepalive, 0, 65_535);
+  check('drainTimeout', r.drainTimeout, Number.isFinite(r.drainTimeout) && r.drainTimeout >= 0, 'a number of ms >= 0');
+  int('seed', r.seed, 0);
+  if (problems.length > 0) throw new FleetOptionsError(problems);
+  return Object.freeze({ ...r, rate, topics: Object.freeze(topics) }) as ResolvedFleetOptions;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** What the fleet did so far; cheap enough to take every second. */
+export interface FleetTotals {
+  devices: number;
+  connected: number;
+  /** Telemetry messages handed to MQTT.js. */
+  sent: number;
+  /** Telemetry messages acknowledged (PUBACK, or PUBCOMP at QoS 2); 0 at QoS 0. */
+  acked: number;
+  readings: { sent: number; acked: number };
+  events: { sent: number; acked: number };
+  /** Failed publishes and connection errors. */
+  errors: number;
+  /** Messages that arrived on the devices' errors topics (with watchErrors). */
+  rejections: number;
+  /** Turns a device could not publish on time (not connected, maxInFlight unacked, socket full) and sent later. */
+  behind: number;
+  /** Messages waiting for a device to be able to send them. */
+  owed: number;
+  /** Turns due that the fleet's own process has not got to (it is short of CPU): the load generator, not the
+   *  broker, is then what limits the rate. */
+  backlog: number;
+  elapsedMs: number;
+}
+
+/** The record of one device: it sent seqs 0…sent-1; which of them were acknowledged is in `ackedSeqs`. */
+export interface DeviceRecord {
+  /** Readings sent (their seqs are 0…sent-1). */
+  sent: number;
+  /** Readings acknowledged. */
+  acked: number;
+  ackedSeqs: AckedSeqs;
+  rejections: number;
+  connected: boolean;
+}
+
+/** `connected` is the count when sending ended (stop() disconnects every device afterwards). */
+export interface FleetSummary extends FleetTotals {
+  qos: 0 | 1 | 2;
+  /** Sent at QoS 1/2 but never acknowledged: in flight at the end, or lost with a connection. */
+  unconfirmed: number;
+  /** Devices that never connected. */
+  neverConnected: number;
+  /** Readings per second: asked for, and achieved over the run. */
+  rate: { target: number; achieved: number };
+  ackLatencyMs: { p50: number; p99: number; max: number; count: number };
+  lastError: string | null;
+  /** The latest messages received on errors topics (at most 20). */
+  lastRejections: { deviceId: string; message: string }[];
+  perDevice: Map<string, DeviceRecord>;
+}
+
+/** Between wake-ups of the scheduler; small enough that a device's turn is at most this late, large enough that a
+ *  wake-up has a batch of messages to send at high rates. */
+const TICK_MS = 10;
+/** Turns handed out per wake-up before yielding to I/O (acks) when the process is behind its schedule. */
+const MAX_BATCH = 2000;
+const KEEP_REJECTIONS = 20;
+const noop = (): void => undefined;
+
+function histogram(): hdr.Histogram {
+  // Microseconds, 2 significant digits; the pure-JS build (the WebAssembly one needs an async init).
+  return hdr.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 2, useWebAssembly: false });
+}
+
+export class Fleet {
+  readonly options: ResolvedFleetOptions;
+  private readonly devices: SimDevice[] = [];
+  private readonly byId = new Map<string, SimDevice>();
+  private readonly run: DeviceRun;
+  private readonly latency = histogram();
+  private readonly intervalLatency = histogram();
+  private connectedCount = 0;
+  private doneCount = 0;
+  private lastError: string | null = null;
+  private readonly rejectionLog: { deviceId: string; message: string }[] = [];
+  private readonly schedule: TurnSchedule;
+  private t0 = 0;
+  private endedAt = 0;
+  private firstConnectAt = 0;
+  private connectedAtEnd = 0;
+  // the connection ramp
+  private nextToOpen = 0;
+  private opening = 0;
+  private attemptedCount = 0;
+  private rampDone: () => void = () => undefined;
+  private finishRun: () => void = () => undefined;
+  private stopping: Promise<FleetSummary> | null = null;
+  /** Resolves when the run's duration or count is reached, or stop() is called. */
+  readonly finished: Promise<void>;
+
+  constructor(options: FleetOptions = {}) {
+    const o = (this.options = resolveFleetOptions(options));
+    this.finished = new Promise((resolve) => (this.finishRun = resolve));
+    const hooks: DeviceHooks = {
+      acked: (ms) => {
+        const us = Math.max(1, Math.round(ms * 1000));
+        this.latency.recordValue(us);
+        this.intervalLatency.recordValue(us);
+      },
+      attempted: () => this.onAttempted(),
+      connection: (delta) => {
+        this.connectedCount += delta;
+        if (this.firstConnectAt === 0) this.firstConnectAt = performance.now();
+      },
+      done: () => ++this.doneCount === this.devices.length && this.finish(),
+      error: (_d, err) => (this.lastError = err.message),
+      rejected: (d, payload) => {
+        this.rejectionLog.push({ deviceId: d.id, message: payload.toString('utf8') });
+        if (this.rejectionLog.length > KEEP_REJECTIONS) this.rejectionLog.shift();
+      },
+    };
+    const format = { encoding: o.encoding, shape: o.shape, tsFormat: o.tsFormat };
+    this.run = {
+      qos: o.qos,
+      maxInFlight: o.maxInFlight,
+      readingsPerMessage: o.readingsPerMessage,
+      readingIntervalMs: (o.devices / o.rate) * 1000,
+      count: o.count ?? Infinity,
+      eventRate: o.eventRate,
+      watchErrors: o.watchErrors,
+      format,
+      publishOptions: Object.freeze(o.protocolVersion === 5 ? { qos: o.qos, properties: { contentType: CONTENT_TYPES[o.encoding] } } : { qos: o.qos }),
+      builder: telemetryBuilder(format),
+      sending: false,
+      stopping: false,
+      hooks,
+    };
+    this.schedule = new TurnSchedule(o.devices, o.rate / o.readingsPerMessage / 1000, (i) => this.devices[i].tick(), () => this.finish());
+    const topics = new TopicMatcher(o.topics);
+    const width = String(o.firstIndex + o.devices - 1).length;
+    for (let i = 0; i < o.devices; i++) {
+      const index = o.firstIndex + i;
+      const id = o.prefix + String(index).padStart(width, '0');
+      const d = new SimDevice(id, { telemetry: topics.topicFor('telemetry', id), events: topics.topicFor('events', id), errors: topics.topicFor('errors', id) }, o.seed * 1_000_003 + index, this.run);
+      this.devices.push(d);
+      this.byId.set(id, d);
+    }
+  }
+
+  /** Device ids, in index order. */
+  get deviceIds(): string[] {
+    return this.devices.map((d) => d.id);
+  }
+
+  get connected(): number {
+    return this.connectedCount;
+  }
+
+  /**
+   * Starts publishing and connects the devices in waves; resolves once every device has connected or failed its
+   * first attempt (MQTT.js keeps retrying those). A device's schedule begins when it first connects.
+   */
+  async start(): Promise<void> {
+    if (this.t0 !== 0) throw new Error('Fleet.start() was already called');
+    this.t0 = performance.now();
+    this.run.sending = true;
+    const ramp = new Promise<void>((resolve) => (this.rampDone = resolve));
+    this.openMore();
+    this.schedule.start(this.t0);
+    await ramp;
+    if (this.options.duration !== undefined && this.run.sending) this.schedule.endIn(this.options.duration * 1000);
+  }
+
+  /**
+   * Stops publishing, waits up to drainTimeout for outstanding acks, disconnects every device and returns the
+   * summary. Safe to call at any time and more than once.
+   */
+  stop(): Promise<FleetSummary> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<FleetSummary> {
+    this.finish();
+    this.rampDone();
+    const deadline = performance.now() + this.options.drainTimeout;
+    while (this.devices.some((d) => d.inFlight > 0) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.run.stopping = true;
+    await Promise.all(this.devices.map((d) => d.end()));
+    return this.summary();
+  }
+
+  /** The acknowledged seqs of one device, ascending (empty at QoS 0 or for an unknown id). */
+  ackedSeqs(deviceId: string): number[] {
+    return this.byId.get(deviceId)?.acked.toArray() ?? [];
+  }
+
+  totals(): FleetTotals {
+    const t: FleetTotals = {
+      devices: this.devices.length, connected: this.connectedCount, sent: 0, acked: 0, readings: { sent: 0, acked: 0 },
+      events: { sent: 0, acked: 0 }, errors: 0, rejections: 0, behind: 0, owed: 0, backlog: this.schedule.backlog,
+      elapsedMs: this.t0 === 0 ? 0 : (this.endedAt || performance.now()) - this.t0,
+    };
+    for (const d of this.devices) {
+      t.sent += d.messagesSent;
+      t.acked += d.messagesAcked;
+      t.readings.sent += d.seq;
+      t.readings.acked += d.acked.count;
+      t.events.sent += d.eventsSent;
+      t.events.acked += d.eventsAcked;
+      t.errors += d.errors;
+      t.rejections += d.rejections;
+      t.behind += d.behind;
+      t.owed += d.owed;
+    }
+    return t;
+  }
+
+  summary(): FleetSummary {
+    const t = this.totals();
+    // The achieved rate counts from the first connection, not from start(): connecting 10,000 devices takes a while.
+    const sendingMs = this.firstConnectAt === 0 ? 0 : (this.endedAt || performance.now()) - this.firstConnectAt;
+    const perDevice = new Map<string, DeviceRecord>();
+    for (const d of this.devices) perDevice.set(d.id, { sent: d.seq, acked: d.acked.count, ackedSeqs: d.acked, rejections: d.rejections, connected: d.connected });
+    const h = this.latency;
+    // A percentile is its bucket's highest equivalent value, which can lie above the largest value recorded.
+    const ms = (us: number) => Math.round(Math.min(us, h.maxValue)) / 1000;
+    return {
+      ...t,
+      connected: this.endedAt === 0 ? t.connected : this.connectedAtEnd,
+      qos: this.options.qos,
+      unconfirmed: this.options.qos === 0 ? 0 : t.sent - t.acked,
+      neverConnected: this.devices.filter((d) => !d.started).length,
+      rate: { target: this.options.rate, achieved: sendingMs > 0 ? (t.readings.sent * 1000) / sendingMs : 0 },
+      ackLatencyMs: { p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), max: ms(h.maxValue), count: h.totalCount },
+      lastError: this.lastError,
+      lastRejections: [...this.rejectionLog],
+      perDevice,
+    };
+  }
+
+  /** p99 ack latency (ms) since the previous call, or null when nothing was acked; for the live display. */
+  takeIntervalAckLatency(): number | null {
+    const h = this.intervalLatency;
+    const p99 = h.totalCount === 0 ? null : Math.round(h.getValueAtPercentile(99)) / 1000;
+    h.reset();
+    return p99;
+  }
+
+  private clientOptions(d: SimDevice, index: number): IClientOptions {
+    const o = this.options;
+    const jitter = 0.5 + mulberry32(o.seed + index)();
+    return {
+      clientId: d.id,
+      username: d.id,
+      password: typeof o.password === 'function' ? o.password(d.id) : o.password,
+      protocolVersion: o.protocolVersion,
+      clean: true,
+      connectTimeout: o.connectTimeout,
+      reconnectPeriod: Math.round(o.reconnectPeriod * jitter),
+      keepalive: o.keepalive,
+      // By default every PUBACK re-arms the keep-alive timer; a PINGREQ per keepalive period is cheaper.
+      reschedulePings: false,
+      // The device decides what to do while disconnected (owe the message); MQTT.js should not queue QoS 0 for it.
+      queueQoSZero: false,
+      // MQTT.js logs ~15 times per publish through \`debug\`; even disabled that was 6% of the fleet's CPU. DEBUG=mqttjs*
+      // still turns its logs on.
+      ...(process.env.DEBUG ? {} : { log: noop }),
+      ...(o.ca !== undefined ? { ca: o.ca } : {}),
+      rejectUnauthorized: o.rejectUnauthorized,
+    };
+  }
+
+  private openMore(): void {
+    while (this.opening < this.options.connectConcurrency && this.nextToOpen < this.devices.length && !this.run.stopping && this.stopping === null) {
+      const i = this.nextToOpen++;
+      this.opening++;
+      this.devices[i].connect(this.options.url, this.clientOptions(this.devices[i], i));
+    }
+  }
+
+  private onAttempted(): void {
+    this.opening--;
+    if (++this.attemptedCount === this.devices.length) this.rampDone();
+    this.openMore();
+  }
+
+  private finish(): void {
+    this.schedule.stop();
+    this.run.sending = false;
+    if (this.endedAt === 0 && this.t0 !== 0) {
+      this.endedAt = performance.now();
+      this.connectedAtEnd = this.connectedCount;
+    }
+    this.finishRun();
+  }
+}
+
+/**
+ * The fleet's one timer: hands out `perMs` turns per millisecond round-robin over `slots` devices, in batches at each
+ * wake-up. Behind its schedule (the process is busy), it works through what is due in batches of MAX_BATCH with
+ * I/O in between (acks must still be read) instead of skipping turns.
+ */
+class TurnSchedule {
+  private t0 = 0;
+  private endAt = Infinity;
+  private issued = 0;
+  private cursor = 0;
+  private running = false;
+  /** Turns due at the last wake-up that were not handed out yet. */
+  backlog = 0;
+  private timeout: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+
+  constructor(
+    private readonly slots: number,
+    private readonly perMs: number,
+    private readonly turn: (slot: number) => void,
+    /** Called once when the time set by endIn() has come. */
+    private readonly ended: () => void,
+  ) {}
+
+  start(t0: number): void {
+    this.t0 = t0;
+    this.running = true;
+    this.wake();
+  }
+
+  /** Ends the schedule `ms` from now. */
+  endIn(ms: number): void {
+    this.endAt = performance.now() + ms;
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timeout) clearTimeout(this.timeout);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timeout = this.immediate = null;
+  }
+
+  private wake = (): void => {
+    this.timeout = this.immediate = null;
+    const now = performance.now();
+    if (now >= this.endAt) {
+      this.stop();
+      this.ended();
+      return;
+    }
+    const due = Math.floor((now - this.t0) * this.perMs);
+    let budget = MAX_BATCH;
+    // `running` turns false inside a turn when the last device reaches its count
+    while (this.issued < due && budget-- > 0 && this.running) {
+      this.turn(this.cursor);
+      if (++this.cursor === this.slots) this.cursor = 0;
+      this.issued++;
+    }
+    if (!this.running) return;
+    this.backlog = due - this.issued;
+    if (this.issued < due) this.immediate = setImmediate(this.wake);
+    else this.timeout = setTimeout(this.wake, TICK_MS);
+  };
+}
