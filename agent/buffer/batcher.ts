@@ -1,4 +1,4 @@
-import type { DeviceEvent, DeviceEvents, DeviceReadings, Reading } from '../../protocol/payload/types.js';
+import type { DeviceEvent, Reading } from '../../protocol/payload/types.js';
 import type { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import type { LogsEncoder } from '../../protocol/otlp/logs-encoder.js';
 import type { ZstdCompressor } from '../../protocol/compression.js';
@@ -36,6 +36,19 @@ export interface CommitInfo {
 export interface BatcherHooks {
   onCommit?(info: CommitInfo): void;
   onCommitError?(err: Error, points: number): void;
+}
+
+/** Devices' pending data grouped by where it should go (the owner's address, or '' for any). */
+function splitByRoute<T>(byDevice: Map<string, T[]>, route: (deviceId: string) => string, count: (items: T[]) => number): Map<string, { items: [string, T[]][]; points: number }> {
+  const out = new Map<string, { items: [string, T[]][]; points: number }>();
+  for (const [deviceId, items] of byDevice) {
+    const key = route(deviceId);
+    let part = out.get(key);
+    if (part === undefined) out.set(key, (part = { items: [], points: 0 }));
+    part.items.push([deviceId, items]);
+    part.points += count(items);
+  }
+  return out;
 }
 
 /** Points a reading adds to a batch: its metrics, plus the seq gauge when it carries a seq. */
@@ -154,27 +167,11 @@ export class Batcher {
     const info: CommitInfo = { batches: 0, points, bytes: 0, durationMs: 0, droppedBatches: 0, droppedPoints: 0 };
     const route = this.opts.routeOf ?? (() => '');
     const batches: NewBatch[] = [];
-    if (readings.size > 0) {
-      const byRoute = new Map<string, { batch: DeviceReadings[]; points: number }>();
-      for (const [deviceId, rs] of readings) {
-        const key = route(deviceId);
-        let part = byRoute.get(key);
-        if (part === undefined) byRoute.set(key, (part = { batch: [], points: 0 }));
-        part.batch.push({ deviceId, readings: rs });
-        for (const r of rs) part.points += pointsOf(r);
-      }
-      for (const [key, part] of byRoute) batches.push(this.compress(Signal.METRICS, this.metricsEncoder.encode(part.batch), part.points, key));
+    for (const [key, part] of splitByRoute(readings, route, (rs) => rs.reduce((n, r) => n + pointsOf(r), 0))) {
+      batches.push(this.compress(Signal.METRICS, this.metricsEncoder.encode(part.items.map(([deviceId, rs]) => ({ deviceId, readings: rs }))), part.points, key));
     }
-    if (events.size > 0) {
-      const byRoute = new Map<string, { batch: DeviceEvents[]; points: number }>();
-      for (const [deviceId, es] of events) {
-        const key = route(deviceId);
-        let part = byRoute.get(key);
-        if (part === undefined) byRoute.set(key, (part = { batch: [], points: 0 }));
-        part.batch.push({ deviceId, events: es });
-        part.points += es.length;
-      }
-      for (const [key, part] of byRoute) batches.push(this.compress(Signal.LOGS, this.logsEncoder.encode(part.batch), part.points, key));
+    for (const [key, part] of splitByRoute(events, route, (es) => es.length)) {
+      batches.push(this.compress(Signal.LOGS, this.logsEncoder.encode(part.items.map(([deviceId, es]) => ({ deviceId, events: es }))), part.points, key));
     }
     for (const r of await this.buffer.appendMany(batches)) {
       info.droppedBatches += r.droppedBatches;

@@ -23,6 +23,17 @@ async function publish(port: number, devices: string[], firstSeq: number, count:
   await c.endAsync();
 }
 
+/** After convergence every device lives on exactly one node: the nodes' device counts add up to the fleet. */
+async function converged(nodes: AggregatorProcess[], expected: number) {
+  let last: number[] = [];
+  await waitFor(`no device with two live owners (${expected} devices)`, async () => {
+    last = await Promise.all(nodes.map(async (n) => metricValue(await (await fetch(`http://127.0.0.1:${n.apiPort}/metrics`)).text(), 'otlp_edge_aggregator_devices')));
+    return last.reduce((a, b) => a + b, 0) === expected;
+  }, 20_000).catch((e) => {
+    throw new Error(`${(e as Error).message}; per node: ${last.join(' + ')}`);
+  });
+}
+
 async function apiOf(a: AggregatorProcess, path: string) {
   return (await a.get(path)).body;
 }
@@ -31,7 +42,7 @@ test('3 aggregator nodes share devices by the ring; any node answers any device;
   const dir = tempDir(t);
   const ports = await Promise.all(Array.from({ length: 3 }, async () => ({ grpcPort: await freePort(), apiPort: await freePort() })));
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
-  const cluster = { members, probe_interval: '200ms', failure_timeout: '1s' };
+  const cluster = { members, probe_interval: '200ms', failure_timeout: '2500ms' };
   const nodes: AggregatorProcess[] = [];
   const startNode = async (i: number) => startAggregator(join(dir, `n${i}`), { node: { id: `agg-${i}` }, cluster }, ports[i]);
   for (let i = 0; i < 3; i++) nodes.push(await startNode(i));
@@ -122,7 +133,57 @@ test('3 aggregator nodes share devices by the ring; any node answers any device;
     console.log('still behind:', JSON.stringify(await newest()).slice(0, 300), '\nagent:', agent.output().split('\n').slice(-8).join('\n').slice(0, 1500), '\nnode0:', nodes[0].output().split('\n').slice(-8).join('\n').slice(0, 1500));
     throw e;
   });
-  // Node 2 comes back with its data and rejoins.
+  // Node 2 comes back with its data and rejoins; the state built meanwhile for its devices is handed back and
+  // merged, so every device's counts are exact: 8 readings, none missing, none doubled.
   nodes[2] = await startNode(2);
   await waitFor('node 2 rejoined', async () => (await apiOf(nodes[0], '/v1/ring')).version === before, 10_000);
+  await waitFor('state handed back and merged', async () => {
+    const rs = await Promise.all(devices.map((id) => nodes[1].get(`/v1/devices/${id}`)));
+    return rs.every((r) => r.status === 200 && r.body.counts.received === 8 && r.body.counts.missing === 0 && r.body.counts.duplicates === 0 && r.body.latest.temperature.value === 27);
+  }, 30_000);
+  await converged(nodes, devices.length + 6);
+});
+
+test('a 4th node joins under load: about a quarter of the devices move with their state, and counts stay exact', async (t) => {
+  const dir = tempDir(t);
+  const ports = await Promise.all(Array.from({ length: 4 }, async () => ({ grpcPort: await freePort(), apiPort: await freePort() })));
+  const cluster = { members: ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`), probe_interval: '200ms', failure_timeout: '2500ms' };
+  const startNode = (i: number) => startAggregator(join(dir, `n${i}`), { node: { id: `agg-${i}` }, cluster }, ports[i]);
+  const nodes: AggregatorProcess[] = [await startNode(0), await startNode(1), await startNode(2)];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
+  await waitFor('three healthy members', async () => ((await apiOf(nodes[0], '/v1/ring')).members as { healthy: boolean }[]).filter((m) => m.healthy).length === 3, 10_000);
+
+  const agent = await startAgent(join(dir, 'agent'), { uplink: { endpoints: [`127.0.0.1:${ports[0].grpcPort}`], timeout: '3s' }, batch: { max_delay: '50ms' } });
+  t.after(() => agent.kill9());
+  const devices = Array.from({ length: 80 }, (_, i) => `mv-${String(i).padStart(3, '0')}`);
+  let seq = 0;
+  let loading = true;
+  const load = (async () => {
+    while (loading) await publish(agent.mqttPort, devices, seq++, 1);
+  })();
+  await waitFor('load flowing', async () => seq >= 5);
+  const ownersBefore = new Map(await Promise.all(devices.map(async (id) => [id, (await nodes[0].get(`/v1/devices/${id}`)).body.owner] as const)));
+
+  nodes.push(await startNode(3));
+  await waitFor('the 4th node joined everywhere', async () => (await Promise.all(nodes.map((n) => apiOf(n, '/v1/ring')))).every((r) => r.members.filter((m: { healthy: boolean }) => m.healthy).length === 4), 10_000);
+  const joinedAt = seq;
+  await waitFor('load continued after the join', async () => seq >= joinedAt + 5, 20_000);
+  loading = false;
+  await load;
+  const sent = seq;
+  await waitFor('agent backlog delivered', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0, 30_000);
+
+  const after = await waitFor('handoffs settled: every device exact', async () => {
+    const rs = await Promise.all(devices.map((id) => nodes[1].get(`/v1/devices/${id}`)));
+    return rs.every((r) => r.status === 200 && r.body.counts.received === sent && r.body.counts.missing === 0) ? rs : null;
+  }, 30_000).catch(async (e) => {
+    const rs = await Promise.all(devices.slice(0, 5).map((id) => nodes[1].get(`/v1/devices/${id}`)));
+    console.log(`sent ${sent}:`, JSON.stringify(rs.map((r) => [r.status, r.body.owner, r.body.counts])));
+    throw e;
+  });
+  const moved = devices.filter((id, i) => after[i].body.owner !== ownersBefore.get(id));
+  assert.ok(moved.every((id, _) => after[devices.indexOf(id)].body.owner === 'agg-3'), 'devices move only to the new node');
+  assert.ok(moved.length >= 0.1 * devices.length && moved.length <= 0.45 * devices.length, `${moved.length} of ${devices.length} moved (about a quarter)`);
+  for (const r of after) assert.deepEqual(r.body.counts, { received: sent, duplicates: 0, missing: 0 });
+  await converged(nodes, devices.length);
 });
