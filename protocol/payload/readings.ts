@@ -142,11 +142,30 @@ function addMetric(name: string, v: number): void {
   values.push(v);
 }
 
+/**
+ * A reading's attributes are copied onto each of its data points, so their size multiplies by the number of
+ * metrics: without a bound, one 256 KiB message could become over 100 MB of OTLP on a 256 MB gateway.
+ */
+export const MAX_ATTRIBUTES_PER_READING = 64;
+export const MAX_ATTRIBUTE_CHARS_PER_READING = 8192;
+let attributeChars = 0;
+
 function addAttribute(name: string, v: string): void {
   if (name.length > MAX_NAME_LENGTH) throw nameTooLong(name, where());
   if (!isGoodAttributeValue(v)) throw attributeValueError(name, v, where());
-  if (attributes === null) attributes = [name, v];
-  else attributes.push(name, v);
+  if (attributes === null) {
+    attributes = [name, v];
+    attributeChars = 0;
+  } else {
+    if (attributes.length >= 2 * MAX_ATTRIBUTES_PER_READING) {
+      throw new PayloadError(C.BAD_ATTRIBUTE, `${where()}: more than ${MAX_ATTRIBUTES_PER_READING} attributes in one reading; each is copied onto every data point`);
+    }
+    attributes.push(name, v);
+  }
+  attributeChars += name.length + v.length;
+  if (attributeChars > MAX_ATTRIBUTE_CHARS_PER_READING) {
+    throw new PayloadError(C.BAD_ATTRIBUTE, `${where()}: attributes of one reading total more than ${MAX_ATTRIBUTE_CHARS_PER_READING} characters; each is copied onto every data point`);
+  }
 }
 
 /** An `attributes` object: string values, or numbers and booleans kept as text; null skipped. */

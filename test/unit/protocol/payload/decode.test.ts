@@ -334,3 +334,13 @@ test('events: clear refusals naming the event and the field', () => {
   assert.ok(decodeEvents(json({ body }), opts)); // event level 1 + 15 levels of lists = 16
   rejects(() => decodeEvents(json({ body: [body] }), opts), 'TOO_DEEP', /'body(\[0\])+' nests deeper than 16 levels/);
 });
+
+test('attributes per reading are bounded, since each is copied onto every data point', async () => {
+  const { decodeTelemetry: decode } = await import('../../../../protocol/payload/decode.js');
+  const { PayloadError: PE } = await import('../../../../protocol/errors.js');
+  const many = (n: number, len = 1) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`a${i}`, 'x'.repeat(len)]));
+  const opts = { arrivalMs: 1732280000000 };
+  assert.equal(decode(Buffer.from(JSON.stringify({ t: 1, attributes: many(64) })), opts)[0].attributes!.length, 128);
+  assert.throws(() => decode(Buffer.from(JSON.stringify({ t: 1, attributes: many(65) })), opts), (e: unknown) => e instanceof PE && e.code === 'OTLPEDGE_PAYLOAD_BAD_ATTRIBUTE' && /more than 64 attributes/.test(e.message));
+  assert.throws(() => decode(Buffer.from(JSON.stringify({ t: 1, ...many(3, 4000) })), opts), (e: unknown) => e instanceof PE && /total more than 8192 characters/.test(e.message));
+});
