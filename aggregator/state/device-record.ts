@@ -1,68 +1,188 @@
 import { SeqTracker } from './seq-tracker.js';
+import { BUCKET_FIELDS, clearBucket, minuteOf } from './rollups.js';
 
-/** A rollup bucket with its LevelDB key, created once per (device, metric, minute). */
-export class Bucket {
-  /** Generation of the pending write that carries this bucket, 0 when none (then it may leave memory). */
-  pending = 0;
-  constructor(readonly key: string, readonly start: number, readonly v: Float64Array) {}
+/**
+ * A device as the node holds it in memory, and its `s:` record. Per metric the device keeps one slot of SLOT
+ * float64s in one array — [latest value, latest ts, head minute, head bucket × 6] — where the head is the bucket of
+ * the newest minute the metric has: the bucket almost every point lands in, so the hot path touches no LevelDB key
+ * but the device's own record. Older buckets live under `r:` keys (see store.ts); a bucket is in exactly one place.
+ *
+ * Metric names are not kept per device: devices that report the same metrics share one MetricShape (name → slot),
+ * as JS engines share hidden classes, so 100k devices with the same five metrics hold five names, not 500k.
+ */
+export const SLOT = 3 + BUCKET_FIELDS;
+/** Offsets within a slot. */
+export const LATEST_VALUE = 0;
+export const LATEST_TS = 1;
+export const HEAD_MINUTE = 2;
+export const HEAD = 3;
+
+const RECORD_VERSION = 1;
+const HEAD_PRESENT = 1;
+const HEAD_LAST_IS_LATEST = 2;
+const HEAD_MINUTE_OF_LATEST = 4;
+
+export class MetricShape {
+  static readonly EMPTY = new MetricShape([]);
+  readonly index = new Map<string, number>();
+  /** UTF-8 of each name, for records. */
+  readonly bytes: Buffer[];
+  private readonly next = new Map<string, MetricShape>();
+
+  private constructor(readonly names: readonly string[]) {
+    names.forEach((n, i) => this.index.set(n, i));
+    this.bytes = names.map((n) => Buffer.from(n, 'utf8'));
+  }
+
+  /** This shape plus one metric (shared by every device that adds the same metrics in the same order). */
+  with(name: string): MetricShape {
+    let s = this.next.get(name);
+    if (s === undefined) this.next.set(name, (s = new MetricShape([...this.names, name])));
+    return s;
+  }
 }
 
-/** One device's state as the node keeps it in memory. */
-export class DeviceRecord {
+const NO_SLOTS = new Float64Array(0);
+
+export class Device {
+  /** Its LevelDB key. */
+  readonly key: string;
+  /** Epoch ms (server time) its data last arrived. */
   lastSeen = 0;
-  tracker = new SeqTracker();
-  /** Latest value per metric: the point with the newest ts. */
-  readonly latest = new Map<string, { value: number; ts: number }>();
-  /** Recent rollup buckets per metric, by bucket start; older ones live only in LevelDB. */
-  readonly buckets = new Map<string, Map<number, Bucket>>();
+  /** Online as of the last sweep (sweepOnline reports the changes). */
   online = false;
+  shape = MetricShape.EMPTY;
+  /** SLOT float64s per metric of `shape`, in order. */
+  m = NO_SLOTS;
+  seq = new SeqTracker();
+  /** Set when deleted, so a write already gathered skips it. */
+  deleted = false;
 
-  constructor(readonly id: string) {}
-
-  /** [1 format][8 lastSeen][tracker][2 n] then n × ([2 len][name utf8][8 value][8 ts]). */
-  encode(): Uint8Array {
-    const names = [...this.latest.keys()].map((k) => Buffer.from(k));
-    const size = 1 + 8 + SeqTracker.BYTES + 2 + names.reduce((n, b) => n + 2 + b.length + 16, 0);
-    const out = Buffer.allocUnsafe(size);
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    let p = 0;
-    view.setUint8(p, 1);
-    view.setFloat64(p + 1, this.lastSeen, true);
-    p += 9;
-    this.tracker.write(view, p);
-    p += SeqTracker.BYTES;
-    view.setUint16(p, names.length, true);
-    p += 2;
-    let i = 0;
-    for (const { value, ts } of this.latest.values()) {
-      const name = names[i++];
-      view.setUint16(p, name.length, true);
-      out.set(name, p + 2);
-      p += 2 + name.length;
-      view.setFloat64(p, value, true);
-      view.setFloat64(p + 8, ts, true);
-      p += 16;
-    }
-    return out;
+  constructor(readonly id: string) {
+    this.key = `s:${id}`;
   }
 
-  static decode(id: string, bytes: Uint8Array): DeviceRecord {
+  /** Slot of a metric the device has not reported before; -1 for a name that cannot be stored (holds \0). */
+  addMetric(name: string): number {
+    if (name.includes('\u0000')) return -1;
+    const slot = this.shape.names.length;
+    this.shape = this.shape.with(name);
+    const need = (slot + 1) * SLOT;
+    if (this.m.length < need) {
+      const grown = new Float64Array(Math.max(need, Math.ceil(this.m.length / SLOT * 1.5) * SLOT));
+      grown.set(this.m);
+      this.m = grown;
+    }
+    const o = slot * SLOT;
+    this.m[o + LATEST_VALUE] = NaN;
+    this.m[o + LATEST_TS] = -Infinity;
+    this.m[o + HEAD_MINUTE] = -Infinity;
+    clearBucket(this.m, o + HEAD);
+    return slot;
+  }
+
+  slotOf(name: string): number {
+    return this.shape.index.get(name) ?? this.addMetric(name);
+  }
+
+  /** Bytes encode() takes. */
+  encodedSize(): number {
+    let n = 11 + this.seq.encodedSize();
+    const m = this.m;
+    const names = this.shape.bytes;
+    for (let i = 0, o = 0; i < names.length; i++, o += SLOT) {
+      n += 19 + names[i].length;
+      if (m[o + HEAD_MINUTE] !== -Infinity) n += 32 + (m[o + HEAD_MINUTE] === minuteOf(m[o + LATEST_TS]) ? 0 : 8) + (headLastIsLatest(m, o) ? 0 : 16);
+    }
+    return n;
+  }
+
+  /**
+   * The `s:` record, format 1, little-endian:
+   *   [1 version][8 last seen][seq tracker (seq-tracker.ts)][2 n metrics] then per metric
+   *   [2 name length][name UTF-8][1 flags][8 latest value][8 latest ts] and, when flags has 1 (a head bucket),
+   *   [8 head minute, unless flags 4: the minute of the latest ts][8 min][8 max][8 sum][8 count]
+   *   [8 last][8 last ts, unless flags 2: they are the latest value and ts]
+   * The elisions keep a typical record near 60 bytes per metric; it is rewritten on every change.
+   */
+  encode(buf: Buffer, view: DataView, at: number): number {
+    view.setUint8(at, RECORD_VERSION);
+    view.setFloat64(at + 1, this.lastSeen, true);
+    at = this.seq.write(view, at + 9);
+    const names = this.shape.bytes;
+    view.setUint16(at, names.length, true);
+    at += 2;
+    const m = this.m;
+    for (let i = 0, o = 0; i < names.length; i++, o += SLOT) {
+      const name = names[i];
+      view.setUint16(at, name.length, true);
+      buf.set(name, at + 2);
+      at += 2 + name.length;
+      const head = m[o + HEAD_MINUTE];
+      const flagsAt = at;
+      view.setFloat64(at + 1, m[o + LATEST_VALUE], true);
+      view.setFloat64(at + 9, m[o + LATEST_TS], true);
+      at += 17;
+      let flags = 0;
+      if (head !== -Infinity) {
+        flags = HEAD_PRESENT;
+        if (head === minuteOf(m[o + LATEST_TS])) flags |= HEAD_MINUTE_OF_LATEST;
+        else {
+          view.setFloat64(at, head, true);
+          at += 8;
+        }
+        for (let f = 0; f < 4; f++, at += 8) view.setFloat64(at, m[o + HEAD + f], true);
+        if (headLastIsLatest(m, o)) flags |= HEAD_LAST_IS_LATEST;
+        else {
+          view.setFloat64(at, m[o + HEAD + 4], true);
+          view.setFloat64(at + 8, m[o + HEAD + 5], true);
+          at += 16;
+        }
+      }
+      view.setUint8(flagsAt, flags);
+    }
+    return at;
+  }
+
+  static decode(id: string, bytes: Uint8Array): Device {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.getUint8(0) !== 1) throw new Error(`device record of '${id}' has format ${view.getUint8(0)}; this node reads format 1`);
-    const r = new DeviceRecord(id);
-    r.lastSeen = view.getFloat64(1, true);
-    let p = 9;
-    r.tracker = SeqTracker.read(view, p);
-    p += SeqTracker.BYTES;
-    const n = view.getUint16(p, true);
-    p += 2;
+    if (view.getUint8(0) !== RECORD_VERSION) throw new Error(`state record of device '${id}' has version ${view.getUint8(0)}; this node reads ${RECORD_VERSION}`);
+    const d = new Device(id);
+    d.lastSeen = view.getFloat64(1, true);
+    let at = d.seq.read(view, 9);
+    const n = view.getUint16(at, true);
+    at += 2;
+    d.m = new Float64Array(n * SLOT);
     for (let i = 0; i < n; i++) {
-      const len = view.getUint16(p, true);
-      const name = Buffer.from(bytes.buffer, bytes.byteOffset + p + 2, len).toString('utf8');
-      p += 2 + len;
-      r.latest.set(name, { value: view.getFloat64(p, true), ts: view.getFloat64(p + 8, true) });
-      p += 16;
+      const len = view.getUint16(at, true);
+      const name = Buffer.from(bytes.buffer, bytes.byteOffset + at + 2, len).toString('utf8');
+      at += 2 + len;
+      const o = d.addMetric(name) * SLOT;
+      const m = d.m;
+      const flags = view.getUint8(at);
+      m[o + LATEST_VALUE] = view.getFloat64(at + 1, true);
+      m[o + LATEST_TS] = view.getFloat64(at + 9, true);
+      at += 17;
+      if ((flags & HEAD_PRESENT) === 0) continue;
+      if (flags & HEAD_MINUTE_OF_LATEST) m[o + HEAD_MINUTE] = minuteOf(m[o + LATEST_TS]);
+      else {
+        m[o + HEAD_MINUTE] = view.getFloat64(at, true);
+        at += 8;
+      }
+      for (let f = 0; f < 4; f++, at += 8) m[o + HEAD + f] = view.getFloat64(at, true);
+      if (flags & HEAD_LAST_IS_LATEST) {
+        m[o + HEAD + 4] = m[o + LATEST_VALUE];
+        m[o + HEAD + 5] = m[o + LATEST_TS];
+      } else {
+        m[o + HEAD + 4] = view.getFloat64(at, true);
+        m[o + HEAD + 5] = view.getFloat64(at + 8, true);
+        at += 16;
+      }
     }
-    return r;
+    return d;
   }
+}
+
+function headLastIsLatest(m: Float64Array, o: number): boolean {
+  return m[o + HEAD + 5] === m[o + LATEST_TS] && Object.is(m[o + HEAD + 4], m[o + LATEST_VALUE]);
 }

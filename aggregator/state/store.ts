@@ -1,88 +1,91 @@
 import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
+import { BatchApplier } from './apply.js';
+import { Committer } from './commit.js';
 import { SourceDedup } from './dedup.js';
-import { Bucket, DeviceRecord } from './device-record.js';
-import { addPoint, bucketStart, newBucket, BUCKET_MS } from './rollups.js';
-import type { DeviceData, DeviceView, RollupPoint } from './types.js';
+import { Device, HEAD, HEAD_MINUTE, LATEST_TS, LATEST_VALUE, SLOT } from './device-record.js';
+import { copyBucket, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from './rollups.js';
+import { loadState, pruneStored, readBuckets, storedKeys } from './stored.js';
+import { decodeTransfer, encodeRecord, encodeTransfer } from './transfer.js';
+import type {
+  ApplyResult, BatchId, DeviceData, DeviceList, DeviceStateOptions, DeviceView, RollupPoint, SweepResult,
+} from './types.js';
 
 /**
- * An aggregator node's per-device state, durable in LevelDB (DESIGN.md "Per-device state on the owner").
+ * An aggregator node's per-device state (DESIGN.md "Per-device state on the owner"), durable in LevelDB.
  *
- * LevelDB layout, format 1 (utf8 keys, binary values):
+ * LevelDB layout, format 2 (utf8 keys, binary little-endian values):
  *
- *   meta:format                               "1"
- *   s:<device>                                device record: last seen, latest per metric, seq tracker (device-record.ts)
- *   r:<device>\0<metric>\0<start as 12 hex>   1-minute rollup: [min, max, sum, count, last, lastTs] float64 LE
- *   d:<source>                                applied batch seqs of one agent: [floor, seqs above…] float64 LE
+ *   meta:format                                "2"
+ *   s:<device>                                 device record (device-record.ts): last seen, seq tracker, and per
+ *                                              metric its latest value and its newest 1-minute bucket (the "head")
+ *   r:<device>\0<metric>\0<minute as 12 hex>   an older 1-minute bucket: [min, max, sum, count, last, last ts] × f64
+ *   d:<source>                                 applied batch seqs of one agent (dedup.ts): floor + ranges above it
  *
- * Device records are small and all held in memory; rollups only for recent minutes (HOT_MS), older ones are read
- * from LevelDB when a late point or a query needs them. Each apply() changes memory at once and joins the next group
- * commit: one fsync'd LevelDB batch carries every device, bucket and dedup record changed since the previous one,
- * and each caller is answered when the write carrying its changes is on disk.
+ *        s:dev-7  [ … temp: latest, head 12:04 … ]      ← every device record is loaded at open (~100k devices)
+ *        r:dev-7\0temp\0…12:01  …12:02  …12:03          ← read by series(), by a late point, or by prune
+ *
+ * Format 1 (the first layout, all buckets under r:) is not read. A bucket lives in exactly one place: a metric's
+ * newest minute in the device record, older minutes under r:. So the usual batch (points of the current minute)
+ * writes one record per device it touched, the dedup record of its source, and at a minute's turn the closed
+ * buckets — never whole histories.
+ *
+ * Every change is one atomic, fsync'd LevelDB batch (commit.ts: group commit, one write in flight, each caller
+ * answered when the write carrying its change is durable). A batch's dedup mark lands in the same write as its
+ * effect, so a retry after a lost ack is recognised across restarts. If a read or write fails, every caller waiting
+ * is answered with the error (the agents retry), and memory is reloaded from LevelDB before anything else is applied.
  */
+const FORMAT = '2';
+const FORMAT_KEY = 'meta:format';
+/** Highest minute a key can carry (12 hex digits). */
+const MAX_MINUTE = 2 ** 48 - 1;
 
-/** Buckets of the last 15 minutes stay in memory; older ones are dropped from memory once written. */
-const HOT_MS = 15 * 60_000;
-const FORMAT = '1';
-
-export interface StoreOptions {
-  dir: string;
-  /** Silence after which a device counts as offline, ms (devices.offline_after). */
-  offlineAfterMs: number;
-  /** How long rollups are kept, ms (devices.rollup_retention). */
-  rollupRetentionMs: number;
-  /** fsync each write; default true. */
-  sync?: boolean;
-  now?: () => number;
-}
-
-type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
-
-const bucketKey = (device: string, metric: string, start: number) => `r:${device}\u0000${metric}\u0000${start.toString(16).padStart(12, '0')}`;
+type Db = ClassicLevel<string, Uint8Array>;
 
 export class DeviceStateStore {
-  private readonly devices = new Map<string, DeviceRecord>();
-  private readonly dedup = new Map<string, SourceDedup>();
-  /** (source, seq) of batches applied in memory whose write is not yet durable → that write. */
-  private readonly inflight = new Map<string, Promise<void>>();
-  private sortedIds: string[] | null = null;
-  private memory: Promise<unknown> = Promise.resolve();
-  private queue: { ops: Op[]; resolve: () => void; reject: (e: Error) => void; undo: () => void }[] = [];
-  private writing = false;
-  private generation = 1;
-  private readonly openedAt: number;
-  private onlineCountValue = 0;
+  private devices = new Map<string, Device>();
+  /** Device ids, sorted on demand for list(). */
+  private ids: string[] = [];
+  private idsSorted = true;
+  private sources = new Map<string, SourceDedup>();
+  /** Devices whose data arrived while they were offline (or new) since the last sweep. */
   private cameOnline: string[] = [];
-  private lastEvict = 0;
-  /** Writes issued (for tests: group commit must keep this far below the number of batches). */
-  writes = 0;
+  private readonly commit: Committer;
+  private readonly applier: BatchApplier;
+  private readonly now: () => number;
+  private recovering: Promise<void> | null = null;
+  private broken: Error | null = null;
+  private pruning: Promise<number> | null = null;
   private closed = false;
+  /** Reads or writes that failed (each answered its callers with the error and reloaded memory). */
+  failures = 0;
 
-  private constructor(private readonly db: ClassicLevel<string, Uint8Array>, private readonly opts: Required<StoreOptions>) {
-    this.openedAt = opts.now();
+  private constructor(private readonly db: Db, private readonly opts: DeviceStateOptions) {
+    this.now = opts.now ?? Date.now;
+    this.commit = new Committer(db, opts.sync ?? true, (e) => this.fail(e));
+    this.applier = new BatchApplier(this.commit);
   }
 
-  static async open(options: StoreOptions): Promise<DeviceStateStore> {
-    const opts: Required<StoreOptions> = { sync: true, now: Date.now, ...options };
+  static async open(opts: DeviceStateOptions): Promise<DeviceStateStore> {
     mkdirSync(opts.dir, { recursive: true });
-    const db = new ClassicLevel<string, Uint8Array>(opts.dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    // A larger write buffer than LevelDB's 4 MiB: device records are rewritten many times a minute, and each
+    // memtable flush carries every version of them into level 0.
+    const db: Db = new ClassicLevel<string, Uint8Array>(opts.dir, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: 32 << 20 });
     await db.open();
-    const format = await db.get('meta:format', { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
+    const format = await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
     if (format !== undefined && format !== FORMAT) {
       await db.close();
-      throw new Error(`state at ${opts.dir} has format ${format}; this node reads format ${FORMAT}`);
+      throw new Error(`device state at ${opts.dir} has format ${format}; this node reads format ${FORMAT} (move the directory aside to start afresh)`);
     }
-    if (format === undefined) await db.put('meta:format', FORMAT as never, { valueEncoding: 'utf8' } as never);
+    if (format === undefined) await db.put(FORMAT_KEY, FORMAT as never, { valueEncoding: 'utf8' } as never);
     const store = new DeviceStateStore(db, opts);
-    for await (const [k, v] of db.iterator({ gte: 's:', lt: 's;' })) store.devices.set(k.slice(2), DeviceRecord.decode(k.slice(2), v));
-    for await (const [k, v] of db.iterator({ gte: 'd:', lt: 'd;' })) store.dedup.set(k.slice(2), SourceDedup.decode(v));
-    const now = opts.now();
-    for (const r of store.devices.values()) {
-      r.online = now - r.lastSeen < opts.offlineAfterMs;
-      if (r.online) store.onlineCountValue++;
-    }
-    store.lastEvict = now;
+    await store.load();
     return store;
+  }
+
+  /** LevelDB writes done so far (group commit keeps this far below the number of batches applied). */
+  get writes(): number {
+    return this.commit.writes;
   }
 
   get deviceCount(): number {
@@ -90,280 +93,299 @@ export class DeviceStateStore {
   }
 
   get onlineCount(): number {
-    return this.onlineCountValue;
+    const now = this.now();
+    let n = 0;
+    for (const d of this.devices.values()) if (now - d.lastSeen < this.opts.offlineAfterMs) n++;
+    return n;
   }
 
   /**
-   * Applies one batch (all of it or, for a (source, seq) seen before, none of it) and resolves when its effect is
-   * durable. A duplicate of a batch whose write is still in flight waits for that write.
+   * Applies one batch to memory at once and resolves when its whole effect is durable. A batch whose `dedup`
+   * (source, seq) was applied before changes nothing and resolves `{ duplicate: true }` — once the write holding
+   * the first copy is durable, if it is still under way.
    */
-  apply(batch: DeviceData[], dedup: { source: string; seq: number } | null): Promise<{ duplicate: boolean; points: number; readings: number }> {
-    if (this.closed) return Promise.reject(new Error('state store is closed'));
-    const run = this.memory.then(() => this.applyInMemory(batch, dedup));
-    this.memory = run.catch(() => undefined);
-    return run.then(async (r) => {
-      await r.durable;
-      return { duplicate: r.duplicate, points: r.points, readings: r.readings };
-    });
-  }
-
-  private async applyInMemory(batch: DeviceData[], dedup: { source: string; seq: number } | null) {
-    const dedupKey = dedup ? `${dedup.source}\u0000${dedup.seq}` : '';
-    if (dedup) {
-      const pending = this.inflight.get(dedupKey);
-      if (pending) return { duplicate: true, points: 0, readings: 0, durable: pending };
-      if (this.dedup.get(dedup.source)?.has(dedup.seq)) return { duplicate: true, points: 0, readings: 0, durable: Promise.resolve() };
-    }
-    await this.loadColdBuckets(batch);
-    const now = this.opts.now();
-    const gen = this.generation;
-    const ops: Op[] = [];
-    const dirty = new Set<Bucket>();
-    let points = 0;
-    let readings = 0;
-    for (const d of batch) {
-      let rec = this.devices.get(d.deviceId);
-      if (rec === undefined) {
-        rec = new DeviceRecord(d.deviceId);
-        this.devices.set(d.deviceId, rec);
-        this.sortedIds = null;
+  apply(batch: DeviceData[], dedup: BatchId | null): Promise<ApplyResult> {
+    if (this.closed) return Promise.reject(new Error('device state store is closed'));
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.recovering) return this.recovering.then(() => this.apply(batch, dedup));
+    const g = this.commit.pending;
+    try {
+      if (dedup !== null) {
+        let src = this.sources.get(dedup.source);
+        if (src === undefined) this.sources.set(dedup.source, (src = new SourceDedup()));
+        if (src.has(dedup.seq)) return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
+        src.add(dedup.seq);
+        g.sources.set(dedup.source, src);
       }
-      rec.lastSeen = now;
-      if (!rec.online) {
-        rec.online = true;
-        this.onlineCountValue++;
-        this.cameOnline.push(rec.id);
-      }
-      // Readings by time: a point belongs to the reading of the same ts; a duplicate reading's points are skipped.
-      const dupAt = new Map<number, boolean>();
-      for (let i = 0; i < d.seq.length; i++) {
-        const isNew = rec.tracker.observe(d.seq[i]);
-        if (isNew) readings++;
-        dupAt.set(d.seqTs[i], !isNew && dupAt.get(d.seqTs[i]) !== false);
-      }
-      let unsequenced: Set<number> | null = null;
-      for (let i = 0; i < d.metric.length; i++) {
-        const ts = d.ts[i];
-        const dup = dupAt.get(ts);
-        if (dup === true) continue;
-        if (dup === undefined) (unsequenced ??= new Set()).add(ts);
-        const metric = d.metric[i];
-        const value = d.value[i];
-        const latest = rec.latest.get(metric);
-        if (latest === undefined) rec.latest.set(metric, { value, ts });
-        else if (ts >= latest.ts) {
-          latest.value = value;
-          latest.ts = ts;
+      const now = this.now();
+      const ap = this.applier;
+      ap.points = 0;
+      ap.readings = 0;
+      for (const d of batch) {
+        const dev = this.device(d.deviceId);
+        if (dev === null) continue;
+        dev.lastSeen = now;
+        if (!dev.online) {
+          dev.online = true;
+          this.cameOnline.push(dev.id);
         }
-        let byStart = rec.buckets.get(metric);
-        if (byStart === undefined) rec.buckets.set(metric, (byStart = new Map()));
-        const start = bucketStart(ts);
-        let b = byStart.get(start);
-        if (b === undefined) byStart.set(start, (b = new Bucket(bucketKey(d.deviceId, metric, start), start, newBucket())));
-        addPoint(b.v, value, ts);
-        b.pending = gen;
-        dirty.add(b);
-        points++;
+        g.devices.add(dev);
+        ap.applyDevice(dev, d);
       }
-      if (unsequenced !== null) {
-        rec.tracker.counts.received += unsequenced.size;
-        readings += unsequenced.size;
-      }
-      ops.push({ type: 'put', key: `s:${d.deviceId}`, value: rec.encode() });
-    }
-    for (const b of dirty) ops.push({ type: 'put', key: b.key, value: new Uint8Array(b.v.buffer.slice(0)) });
-    let undo = () => {};
-    if (dedup) {
-      let sd = this.dedup.get(dedup.source);
-      if (sd === undefined) this.dedup.set(dedup.source, (sd = new SourceDedup()));
-      sd.add(dedup.seq);
-      ops.push({ type: 'put', key: `d:${dedup.source}`, value: sd.encode() });
-      // A write that fails must not leave the batch marked applied: the agent's retry has to apply it.
-      const marks = sd;
-      undo = () => marks.remove(dedup.seq);
-    }
-    const durable = this.commit(ops, undo);
-    if (dedup) {
-      this.inflight.set(dedupKey, durable.catch(() => undefined));
-      void durable.then(() => this.inflight.delete(dedupKey), () => this.inflight.delete(dedupKey));
-    }
-    return { duplicate: false, points, readings, durable };
-  }
-
-  /** Buckets a batch touches that are not in memory but may be on disk (older than HOT_MS, or from before open). */
-  private async loadColdBuckets(batch: DeviceData[]): Promise<void> {
-    const hotFrom = this.opts.now() - HOT_MS;
-    for (const d of batch) {
-      const rec = this.devices.get(d.deviceId);
-      if (rec === undefined && !(await this.hasAnyBucket(d.deviceId))) continue;
-      for (let i = 0; i < d.metric.length; i++) {
-        const start = bucketStart(d.ts[i]);
-        if (start >= hotFrom && start >= bucketStart(this.openedAt)) continue;
-        if (rec?.buckets.get(d.metric[i])?.has(start)) continue;
-        const key = bucketKey(d.deviceId, d.metric[i], start);
-        const v = await this.db.get(key);
-        if (v === undefined) continue;
-        const target = rec ?? this.devices.get(d.deviceId);
-        if (target === undefined) continue;
-        let byStart = target.buckets.get(d.metric[i]);
-        if (byStart === undefined) target.buckets.set(d.metric[i], (byStart = new Map()));
-        byStart.set(start, new Bucket(key, start, new Float64Array(new Uint8Array(v).buffer)));
-      }
-    }
-  }
-
-  private async hasAnyBucket(deviceId: string): Promise<boolean> {
-    for await (const _ of this.db.keys({ gte: `r:${deviceId}\u0000`, lt: `r:${deviceId}\u0001`, limit: 1 })) return true;
-    return false;
-  }
-
-  private commit(ops: Op[], undo: () => void): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject, undo });
-      this.kick();
-    });
-  }
-
-  private kick(): void {
-    if (this.writing || this.queue.length === 0) return;
-    const q = this.queue;
-    this.queue = [];
-    this.writing = true;
-    const gen = this.generation++;
-    const ops = q.length === 1 ? q[0].ops : q.flatMap((x) => x.ops);
-    this.writes++;
-    this.db.batch(ops as never, { sync: this.opts.sync }).then(
-      () => {
-        for (const x of q) x.resolve();
-        this.releaseGeneration(gen);
-      },
-      (err: Error) => {
-        for (const x of q) {
-          x.undo();
-          x.reject(err);
-        }
-      },
-    ).finally(() => {
-      this.writing = false;
-      this.kick();
-    });
-  }
-
-  /** Buckets whose last change was in generation ≤ gen are on disk now. */
-  private releaseGeneration(gen: number): void {
-    this.releasedUpTo = Math.max(this.releasedUpTo, gen);
-  }
-
-  private releasedUpTo = 0;
-
-  /** Drops rollup buckets older than HOT_MS from memory once they are on disk. */
-  evictCold(): void {
-    const hotFrom = this.opts.now() - HOT_MS;
-    for (const rec of this.devices.values()) {
-      for (const [metric, byStart] of rec.buckets) {
-        for (const [start, b] of byStart) if (start < hotFrom && b.pending <= this.releasedUpTo) byStart.delete(start);
-        if (byStart.size === 0) rec.buckets.delete(metric);
-      }
+      const result: ApplyResult = { duplicate: false, points: ap.points, readings: ap.readings };
+      if (g.empty) return this.commit.barrier().then(() => result);
+      this.commit.schedule();
+      return g.done().then(() => result);
+    } catch (e) {
+      // Memory may hold half of the batch: answer everyone waiting with the error and reload what is durable.
+      this.fail(e as Error);
+      return Promise.reject(e);
     }
   }
 
   get(id: string): DeviceView | undefined {
-    const r = this.devices.get(id);
-    if (r === undefined) return undefined;
-    return {
-      id, online: this.opts.now() - r.lastSeen < this.opts.offlineAfterMs, lastSeen: r.lastSeen,
-      latest: Object.fromEntries([...r.latest].map(([k, v]) => [k, { value: v.value, ts: v.ts }])),
-      counts: { ...r.tracker.counts },
-    };
+    const dev = this.devices.get(id);
+    if (dev === undefined) return undefined;
+    const latest: DeviceView['latest'] = {};
+    const m = dev.m;
+    dev.shape.names.forEach((name, i) => {
+      const o = i * SLOT;
+      const value = { value: m[o + LATEST_VALUE], ts: m[o + LATEST_TS] };
+      if (value.ts !== -Infinity) Object.defineProperty(latest, name, { value, enumerable: true, writable: true, configurable: true });
+    });
+    return { id, online: this.online(dev), lastSeen: dev.lastSeen, latest, counts: { ...dev.seq.counts } };
   }
 
-  list(opts: { online?: boolean; limit: number; cursor?: string }): { devices: { id: string; online: boolean; lastSeen: number }[]; next: string | null } {
-    const ids = (this.sortedIds ??= [...this.devices.keys()].sort());
-    let i = 0;
-    if (opts.cursor !== undefined) {
-      let lo = 0;
-      let hi = ids.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (ids[mid] <= opts.cursor) lo = mid + 1;
-        else hi = mid;
-      }
-      i = lo;
-    }
-    const now = this.opts.now();
-    const out: { id: string; online: boolean; lastSeen: number }[] = [];
-    for (; i < ids.length && out.length < opts.limit; i++) {
-      const r = this.devices.get(ids[i])!;
-      const online = now - r.lastSeen < this.opts.offlineAfterMs;
+  /** Devices ordered by id, after `cursor` (exclusive); `next` is the page's last id when more (matching) remain. */
+  list(opts: { online?: boolean; limit: number; cursor?: string }): DeviceList {
+    const ids = this.sortedIds();
+    let i = opts.cursor === undefined ? 0 : upperBound(ids, opts.cursor);
+    const out: DeviceList['devices'] = [];
+    let more = false;
+    for (; i < ids.length; i++) {
+      const dev = this.devices.get(ids[i])!;
+      const online = this.online(dev);
       if (opts.online !== undefined && online !== opts.online) continue;
-      out.push({ id: r.id, online, lastSeen: r.lastSeen });
-    }
-    // More may remain when the page is full and ids are left (a filter may still find none: the next page is empty).
-    const next = out.length === opts.limit && i < ids.length ? out[out.length - 1].id : null;
-    return { devices: out, next };
-  }
-
-  /** Rollups of one metric in [fromMs, toMs), oldest first; memory wins over disk for buckets not yet written. */
-  async series(id: string, metric: string, fromMs: number, toMs: number): Promise<RollupPoint[]> {
-    const merged = new Map<number, Float64Array>();
-    const from = bucketStart(fromMs);
-    for await (const [k, v] of this.db.iterator({ gte: bucketKey(id, metric, Math.max(0, from)), lt: bucketKey(id, metric, Math.max(0, toMs)) })) {
-      const start = parseInt(k.slice(k.lastIndexOf('\u0000') + 1), 16);
-      merged.set(start, new Float64Array(new Uint8Array(v).buffer));
-    }
-    for (const [start, b] of this.devices.get(id)?.buckets.get(metric) ?? []) if (start >= from && start < toMs) merged.set(start, b.v);
-    return [...merged].sort((a, b) => a[0] - b[0]).filter(([, v]) => v[3] > 0)
-      .map(([start, v]) => ({ start, min: v[0], max: v[1], sum: v[2], count: v[3], last: v[4] }));
-  }
-
-  /** Devices that went offline or came back since the last call (the node emits events and metrics for them). */
-  sweepOnline(): { wentOffline: string[]; wentOnline: string[] } {
-    const now = this.opts.now();
-    const wentOffline: string[] = [];
-    for (const r of this.devices.values()) {
-      if (r.online && now - r.lastSeen >= this.opts.offlineAfterMs) {
-        r.online = false;
-        this.onlineCountValue--;
-        wentOffline.push(r.id);
+      if (out.length === opts.limit) {
+        more = true;
+        break;
       }
+      out.push({ id: dev.id, online, lastSeen: dev.lastSeen });
     }
-    const wentOnline = this.cameOnline;
+    return { devices: out, next: more && out.length > 0 ? out[out.length - 1].id : null };
+  }
+
+  /** One metric's 1-minute rollups overlapping [fromMs, toMs), oldest first. */
+  async series(deviceId: string, metric: string, fromMs: number, toMs: number): Promise<RollupPoint[]> {
+    const fromMin = Math.max(0, Math.floor(fromMs / MINUTE_MS));
+    const toMin = Math.min(MAX_MINUTE, Math.ceil(toMs / MINUTE_MS));
+    if (!(toMin > fromMin) || !this.devices.has(deviceId)) return [];
+    const buckets = await readBuckets(this.db, this.commit, this.devices.get(deviceId), deviceId, metric, fromMin, toMin);
+    return buckets.map((x) => rollupPoint(x.minute, x.b));
+  }
+
+  /**
+   * Devices that went offline, and that came back (or appeared), since the last sweep; the owner calls this every
+   * second. A device comes online the moment its data arrives and goes offline at the first sweep that finds it
+   * silent for offlineAfterMs, so a device that arrived and fell silent between two sweeps is in both lists.
+   */
+  sweepOnline(): SweepResult {
+    const wentOnline = this.cameOnline.filter((id) => this.devices.has(id));
     this.cameOnline = [];
-    if (now - this.lastEvict > 60_000) {
-      this.lastEvict = now;
-      this.evictCold();
+    const wentOffline: string[] = [];
+    const now = this.now();
+    for (const dev of this.devices.values()) {
+      const online = now - dev.lastSeen < this.opts.offlineAfterMs;
+      if (online === dev.online) continue;
+      dev.online = online;
+      if (online) wentOnline.push(dev.id); // state merged in from another node
+      else wentOffline.push(dev.id);
     }
     return { wentOffline, wentOnline };
   }
 
-  /** Deletes rollups older than the retention; returns how many buckets went. */
-  async pruneExpired(nowMs: number): Promise<number> {
-    const cutoff = bucketStart(nowMs - this.opts.rollupRetentionMs);
-    let ops: Op[] = [];
-    let n = 0;
-    for await (const k of this.db.keys({ gte: 'r:', lt: 'r;' })) {
-      const start = parseInt(k.slice(k.lastIndexOf('\u0000') + 1), 16);
-      if (start < cutoff) {
-        ops.push({ type: 'del', key: k });
-        n++;
-        if (ops.length >= 1000) {
-          await this.db.batch(ops as never);
-          ops = [];
-        }
+  /** Deletes rollup buckets older than the retention, as of now. */
+  prune(): Promise<number> {
+    return this.pruneExpired(this.now());
+  }
+
+  /**
+   * Deletes rollup buckets whose minute ended before `nowMs` − retention; resolves with how many, once durable.
+   * One pass over the `r:` keys that seeks past each (device, metric)'s live buckets, so it reads only expired keys
+   * plus one per series. A call while a prune runs joins it.
+   */
+  pruneExpired(nowMs: number): Promise<number> {
+    this.pruning ??= this.doPrune(nowMs).finally(() => (this.pruning = null));
+    return this.pruning;
+  }
+
+  /** The device's full state (record and every rollup bucket) as a versioned value for mergeDevice on another node. */
+  async exportDevice(id: string): Promise<Uint8Array | null> {
+    await this.ready();
+    const dev = this.devices.get(id);
+    if (dev === undefined) return null;
+    // Record and buckets are taken at the same moment: readBuckets() copies memory and opens its LevelDB snapshot
+    // before its first await.
+    const record = encodeRecord(dev);
+    const buckets = await readBuckets(this.db, this.commit, undefined, id, undefined, 0, MAX_MINUTE);
+    return encodeTransfer(id, record, buckets);
+  }
+
+  /**
+   * Merges a device's exported state into this node's (creating the device if new); resolves once durable.
+   * Last seen is the later; latest values the newer by ts; rollup buckets merge min/max/sum/count and last by ts; the
+   * seq trackers merge as SeqTracker.merge documents (exact while each side's seqs span less than its window).
+   * Readings both nodes applied are counted once received and once duplicate, but their points are in both sides'
+   * rollups and count twice there.
+   */
+  async mergeDevice(bytes: Uint8Array): Promise<void> {
+    await this.ready();
+    const { device: inc, buckets } = decodeTransfer(bytes);
+    const dev = this.device(inc.id);
+    if (dev === null) throw new Error(`device id ${JSON.stringify(inc.id)} cannot be stored (empty or holds \\0)`);
+    dev.seq.merge(inc.seq, inc.lastSeen > dev.lastSeen);
+    dev.lastSeen = Math.max(dev.lastSeen, inc.lastSeen);
+    const all = [...buckets];
+    inc.shape.names.forEach((metric, i) => {
+      const slot = dev.slotOf(metric);
+      if (slot < 0) return;
+      const o = i * SLOT;
+      const d = slot * SLOT;
+      if (inc.m[o + LATEST_TS] > dev.m[d + LATEST_TS]) {
+        dev.m[d + LATEST_VALUE] = inc.m[o + LATEST_VALUE];
+        dev.m[d + LATEST_TS] = inc.m[o + LATEST_TS];
       }
+      if (inc.m[o + HEAD_MINUTE] !== -Infinity) all.push({ metric, minute: inc.m[o + HEAD_MINUTE], b: copyBucket(inc.m, o + HEAD) });
+    });
+    all.sort((a, b) => a.minute - b.minute);
+    for (const x of all) this.commit.mergeInto(dev, x.metric, x.minute, x.b);
+    const g = this.commit.pending;
+    g.devices.add(dev);
+    this.commit.schedule();
+    await g.done();
+  }
+
+  /** Deletes a device and all its rollups (after it moved to another node); resolves once durable. */
+  async deleteDevice(id: string): Promise<boolean> {
+    await this.ready();
+    const dev = this.devices.get(id);
+    const { gte, lt } = rollupRange(id);
+    const g = this.commit.pending;
+    for (const k of this.commit.forget(gte, lt)) g.deletes.add(k);
+    if (dev !== undefined) {
+      dev.deleted = true;
+      this.devices.delete(id);
+      g.devices.delete(dev);
+      const ids = this.ids;
+      const i = this.idsSorted ? lowerBound(ids, id) : ids.indexOf(id);
+      if (ids[i] === id) ids.splice(i, 1);
     }
-    if (ops.length) await this.db.batch(ops as never);
-    this.evictCold();
-    return n;
+    g.deletes.add(`s:${id}`);
+    // Keys written meanwhile for a device of the same id (data still arriving) are kept: they are newer.
+    const stored = await storedKeys(this.db, gte, lt);
+    this.commit.deleteStored(stored);
+    await this.commit.barrier();
+    return dev !== undefined || stored.length > 0;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.memory.catch(() => undefined);
-    while (this.writing || this.queue.length) await new Promise((r) => setTimeout(r, 5));
+    await this.recovering?.catch(() => undefined);
+    await this.pruning?.catch(() => undefined);
+    await this.commit.idle();
     await this.db.close();
+  }
+
+  /** The device of an id, created when new; null for an id that cannot be a key (empty, holds \0). */
+  private device(id: string): Device | null {
+    let dev = this.devices.get(id);
+    if (dev !== undefined) return dev;
+    if (typeof id !== 'string' || id === '' || id.includes('\u0000')) return null;
+    this.devices.set(id, (dev = new Device(id)));
+    if (this.idsSorted && this.ids.length > 0 && this.ids[this.ids.length - 1] >= id) this.idsSorted = false;
+    this.ids.push(id);
+    return dev;
+  }
+
+  private online(dev: Device): boolean {
+    return this.now() - dev.lastSeen < this.opts.offlineAfterMs;
+  }
+
+  private sortedIds(): string[] {
+    if (!this.idsSorted) {
+      this.ids.sort();
+      this.idsSorted = true;
+    }
+    return this.ids;
+  }
+
+  private async doPrune(nowMs: number): Promise<number> {
+    await this.ready();
+    return pruneStored(this.db, this.commit, this.devices.values(), minuteOf(nowMs - this.opts.rollupRetentionMs), () => this.closed);
+  }
+
+  /** Waits out a reload after a failure; throws when the store is closed or unusable. */
+  private async ready(): Promise<void> {
+    for (;;) {
+      if (this.closed) throw new Error('device state store is closed');
+      if (this.broken) throw this.broken;
+      if (this.recovering === null) return;
+      await this.recovering;
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.recovering !== null) return;
+    this.failures++;
+    this.commit.reset(err);
+    this.recovering = (async () => {
+      await this.commit.quiet();
+      await this.load();
+    })().then(
+      () => {
+        this.recovering = null;
+      },
+      (e: Error) => {
+        this.broken = new Error(`device state store is unusable: a write failed (${err.message}) and reloading failed (${e.message})`);
+        this.recovering = null;
+      },
+    );
+  }
+
+  /** Reads every device record and dedup record into memory (at open, and after a failure). */
+  private async load(): Promise<void> {
+    const now = this.now();
+    const { devices, sources } = await loadState(this.db);
+    for (const dev of devices.values()) dev.online = now - dev.lastSeen < this.opts.offlineAfterMs;
+    this.devices = devices;
+    this.sources = sources;
+    this.cameOnline = [];
+    this.ids = [...devices.keys()]; // LevelDB order: sorted (as UTF-8; sortedIds() re-sorts as JS strings if needed)
+    this.idsSorted = false;
   }
 }
 
-export { BUCKET_MS };
+/** First index whose id is > key. */
+function upperBound(ids: string[], key: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid] <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose id is ≥ key. */
+function lowerBound(ids: string[], key: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,40 +1,87 @@
+/**
+ * The aggregator node's per-device state: what goes in (DeviceData, produced by the ingest from OTLP) and what
+ * comes out (the shapes of DESIGN.md "Response shapes", with times as epoch ms; the API turns them into RFC 3339).
+ */
+
 /** One device's data from one uplink batch. Parallel arrays, one entry per data point, in arrival order. */
 export interface DeviceData {
   deviceId: string;
-  /** Metric name of each point (the seq gauge `otlp_edge.device.seq` is not among them). */
-  metric: string[];
-  /** Epoch ms of each point (may carry a fraction). */
-  ts: number[];
+  metric: string[];   // metric name of each point (the seq gauge `otlp_edge.device.seq` is NOT among them)
+  ts: number[];       // epoch ms of each point (may carry a fraction)
   value: number[];
   /** The device's readings that carried a seq: their ts and seq, parallel. A point belongs to the reading with the same ts. */
   seqTs: number[];
   seq: number[];
 }
 
+/** Identifies an uplink batch for deduplication: the agent's id and its per-agent batch seq. */
+export interface BatchId {
+  source: string;
+  seq: number;
+}
+
+export interface ApplyResult {
+  /** The batch (source, seq) was applied before; nothing changed. */
+  duplicate: boolean;
+  /** Data points applied (points of duplicate readings and points with a non-finite value or negative ts are not). */
+  points: number;
+  /** Readings newly counted as received (distinct seqs, plus distinct ts of readings without a seq). */
+  readings: number;
+}
+
 export interface DeviceCounts {
-  /** Distinct readings (by seq; readings without seq count once per distinct time). */
+  /** Distinct readings, by seq; readings without a seq count once per distinct ts in a batch. */
   received: number;
-  /** Readings whose seq had been seen before (not applied again). */
+  /** Readings whose seq was seen before (their points are not applied). */
   duplicates: number;
   /** Gaps in seq not (yet) filled. */
   missing: number;
 }
 
-export interface DeviceView {
+export interface DeviceSummary {
   id: string;
   online: boolean;
-  /** Epoch ms (server time) when the device's data last arrived. */
+  /** Epoch ms (server time) when data from the device last arrived. */
   lastSeen: number;
+}
+
+export interface DeviceView extends DeviceSummary {
+  /** Per metric, the point with the newest ts (not the last to arrive). */
   latest: Record<string, { value: number; ts: number }>;
   counts: DeviceCounts;
 }
 
+/** One 1-minute rollup bucket; `start` is the bucket's first epoch ms. */
 export interface RollupPoint {
-  /** Bucket start, epoch ms. */
   start: number;
   min: number;
   max: number;
   sum: number;
   count: number;
+  /** Value of the point with the newest ts in the bucket. */
   last: number;
+}
+
+export interface DeviceList {
+  devices: DeviceSummary[];
+  /** The last id of this page when more devices remain (pass it as `cursor`), else null. */
+  next: string | null;
+}
+
+export interface SweepResult {
+  wentOffline: string[];
+  wentOnline: string[];
+}
+
+export interface DeviceStateOptions {
+  /** Directory of the node's state LevelDB (created when missing). */
+  dir: string;
+  /** A device is online while its data last arrived less than this many ms ago (DESIGN.md `devices.offline_after`). */
+  offlineAfterMs: number;
+  /** 1-minute rollups older than this many ms are deleted by prune (DESIGN.md `devices.rollup_retention`). */
+  rollupRetentionMs: number;
+  /** fsync every write; default true. Only tests that do not test durability turn it off. */
+  sync?: boolean;
+  /** The clock (epoch ms) for last seen, online and retention; default Date.now. */
+  now?: () => number;
 }

@@ -1,99 +1,127 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeviceStateStore } from '../../../../aggregator/state/store.js';
-import type { DeviceData } from '../../../../aggregator/state/types.js';
-import { tempDir } from '../../../helpers/tmp.js';
-
-const T0 = 1732280000000;
-function data(deviceId: string, seqs: number[], metric = 'temp', value = (s: number) => 20 + s): DeviceData {
-  const ts = seqs.map((s) => T0 + s * 1000);
-  return { deviceId, metric: seqs.map(() => metric), ts, value: seqs.map(value), seqTs: ts, seq: seqs };
-}
-
-async function open(t: Parameters<typeof tempDir>[0], dir = tempDir(t), clock = { now: T0 + 3_600_000 }) {
-  const store = await DeviceStateStore.open({ dir, offlineAfterMs: 60_000, rollupRetentionMs: 7 * 86_400_000, now: () => clock.now });
-  return { store, dir, clock };
-}
+import { data, minuteStart, multi, openStore, T0 } from './helpers.js';
 
 test('latest values, counts and rollups follow what devices sent, and survive a reopen', async (t) => {
-  const { store, dir, clock } = await open(t);
-  await store.apply([data('d1', [0, 1, 2]), data('d2', [0])], { source: 'gw-1', seq: 1 });
-  await store.apply([data('d1', [5, 4, 70])], { source: 'gw-1', seq: 2 });
-  const d1 = store.get('d1')!;
+  const o = await openStore(t);
+  await o.store.apply([data('d1', [0, 1, 2]), data('d2', [0])], { source: 'gw-1', seq: 1 });
+  await o.store.apply([data('d1', [5, 4, 70])], { source: 'gw-1', seq: 2 });
+  const d1 = o.store.get('d1')!;
   // 3 and 4 skipped, 4 filled late, then 6..69 skipped: 65 missing.
   assert.deepEqual(d1.counts, { received: 6, duplicates: 0, missing: 65 });
   assert.deepEqual(d1.latest.temp, { value: 90, ts: T0 + 70_000 }, 'latest is the newest by time');
   assert.equal(d1.online, true);
+  assert.equal(d1.lastSeen, o.clock.now);
   // T0 is 20 s into its minute: seqs 0–39 fall in the first bucket, 70 in the second.
-  const first = Math.floor(T0 / 60_000) * 60_000;
-  assert.deepEqual(await store.series('d1', 'temp', T0, T0 + 120_000), [
+  const first = minuteStart(T0);
+  const series = [
     { start: first, min: 20, max: 25, sum: 20 + 21 + 22 + 25 + 24, count: 5, last: 25 },
     { start: first + 60_000, min: 90, max: 90, sum: 90, count: 1, last: 90 },
-  ]);
-  await store.close();
-  const again = await DeviceStateStore.open({ dir, offlineAfterMs: 60_000, rollupRetentionMs: 7 * 86_400_000, now: () => clock.now });
-  t.after(() => again.close());
-  assert.deepEqual(again.get('d1')!.counts, { received: 6, duplicates: 0, missing: 65 });
-  assert.deepEqual(again.get('d1')!.latest, d1.latest);
-  assert.equal((await again.series('d1', 'temp', T0, T0 + 120_000)).reduce((n, b) => n + b.count, 0), 6);
-  // a point landing in a bucket written before the reopen merges with it
+  ];
+  assert.deepEqual(await o.store.series('d1', 'temp', T0, T0 + 120_000), series);
+  const again = await o.reopen();
+  assert.deepEqual(again.get('d1'), d1);
+  assert.deepEqual(again.get('d2')!.counts, { received: 1, duplicates: 0, missing: 0 });
+  assert.deepEqual(await again.series('d1', 'temp', T0, T0 + 120_000), series);
+  // a late point lands in a bucket written before the reopen and merges with it
   await again.apply([data('d1', [3])], { source: 'gw-1', seq: 3 });
-  assert.deepEqual((await again.series('d1', 'temp', T0, T0 + 60_000)).map((b) => b.count), [6, 1]);
+  assert.deepEqual((await again.series('d1', 'temp', T0, T0 + 120_000)).map((b) => b.count), [6, 1]);
   assert.deepEqual(again.get('d1')!.counts, { received: 7, duplicates: 0, missing: 64 });
+  const last = await o.reopen();
+  assert.deepEqual((await last.series('d1', 'temp', T0, T0 + 120_000)).map((b) => [b.count, b.sum]), [[6, 135], [1, 90]]);
 });
 
 test('a retried batch (same source and seq) changes nothing, also after a restart', async (t) => {
-  const { store, dir, clock } = await open(t);
+  const o = await openStore(t);
   const batch = [data('d1', [0, 1, 2])];
-  assert.equal((await store.apply(batch, { source: 'gw-1', seq: 7 })).duplicate, false);
-  assert.equal((await store.apply(batch, { source: 'gw-1', seq: 7 })).duplicate, true);
-  await store.close();
-  const again = await DeviceStateStore.open({ dir, offlineAfterMs: 60_000, rollupRetentionMs: 7 * 86_400_000, now: () => clock.now });
-  t.after(() => again.close());
+  assert.deepEqual(await o.store.apply(batch, { source: 'gw-1', seq: 7 }), { duplicate: false, points: 3, readings: 3 });
+  const writes = o.store.writes;
+  assert.deepEqual(await o.store.apply(batch, { source: 'gw-1', seq: 7 }), { duplicate: true, points: 0, readings: 0 });
+  assert.equal(o.store.writes, writes, 'a duplicate writes nothing');
+  const again = await o.reopen();
   assert.equal((await again.apply(batch, { source: 'gw-1', seq: 7 })).duplicate, true);
-  assert.deepEqual(again.get('d1')!.counts, { received: 3, duplicates: 0, missing: 0 });
-  assert.equal((await again.series('d1', 'temp', T0, T0 + 60_000))[0].count, 3, 'rollups did not double');
-  // the same readings in a different batch are duplicate readings, not applied twice
-  await again.apply(batch, { source: 'gw-2', seq: 1 });
+  assert.equal((await again.apply(batch, { source: 'gw-2', seq: 7 })).duplicate, false, 'dedup is per source');
+  // ...whose readings were seen: duplicate readings, not applied twice
   assert.deepEqual(again.get('d1')!.counts, { received: 3, duplicates: 3, missing: 0 });
-  assert.equal((await again.series('d1', 'temp', T0, T0 + 60_000))[0].count, 3);
+  assert.equal((await again.series('d1', 'temp', T0, T0 + 60_000))[0].count, 3, 'rollups did not double');
 });
 
-test('group commit: 200 concurrent batches take far fewer writes, and each resolves durable', async (t) => {
-  const { store } = await open(t);
-  t.after(() => store.close());
-  const all = Array.from({ length: 200 }, (_, i) => store.apply([data(`dev-${i % 20}`, [Math.floor(i / 20)])], { source: `gw-${i % 4}`, seq: Math.floor(i / 4) + 1 }));
-  const results = await Promise.all(all);
-  assert.ok(results.every((r) => !r.duplicate && r.points === 1));
-  assert.ok(store.writes < 50, `${store.writes} writes for 200 batches`);
-  assert.equal(store.deviceCount, 20);
-  assert.deepEqual(store.get('dev-3')!.counts, { received: 10, duplicates: 0, missing: 0 });
+test('a retry that arrives while the first copy is still being written is answered only once that write is durable', async (t) => {
+  const o = await openStore(t);
+  const first = o.store.apply([data('d1', [0])], { source: 'gw-1', seq: 1 });
+  const retry = o.store.apply([data('d1', [0])], { source: 'gw-1', seq: 1 });
+  let firstDone = false;
+  void first.then(() => (firstDone = true));
+  const r = await retry;
+  assert.equal(r.duplicate, true);
+  await Promise.resolve();
+  assert.ok(firstDone, 'the original was durable before the retry was answered');
+  assert.equal(o.store.writes, 1);
+});
+
+test('every point of a batch of many devices and metrics lands once, readable after reopen', async (t) => {
+  const o = await openStore(t);
+  const metrics = ['temperature', 'humidity', 'pressure', 'battery', 'rssi'];
+  for (let round = 0; round < 3; round++) {
+    const batch = Array.from({ length: 300 }, (_, d) => multi(`dev-${String(d).padStart(3, '0')}`, [round * 50, round * 50 + 1], metrics));
+    const r = await o.store.apply(batch, { source: 'gw-1', seq: round + 1 });
+    assert.deepEqual(r, { duplicate: false, points: 300 * 2 * 5, readings: 600 });
+  }
+  const check = async () => {
+    assert.equal(o.store.deviceCount, 300);
+    const v = o.store.get('dev-123')!;
+    assert.deepEqual(v.counts, { received: 6, duplicates: 0, missing: 96 });
+    assert.deepEqual(Object.keys(v.latest), metrics);
+    assert.deepEqual(v.latest.pressure, { value: 200 + 101, ts: T0 + 101_000 });
+    const s = await o.store.series('dev-123', 'rssi', T0, T0 + 200_000);
+    assert.equal(s.reduce((n, b) => n + b.count, 0), 6);
+    assert.equal(s.reduce((n, b) => n + b.sum, 0), 6 * 400 + 0 + 1 + 50 + 51 + 100 + 101);
+  };
+  await check();
+  await o.reopen();
+  await check();
 });
 
 test('listing pages by id with an online filter; devices go offline after the silence timeout', async (t) => {
-  const { store, clock } = await open(t);
-  t.after(() => store.close());
+  const { store, clock } = await openStore(t);
   await store.apply(['c', 'a', 'b', 'd'].map((id) => data(id, [0])), null);
+  assert.deepEqual(store.sweepOnline(), { wentOffline: [], wentOnline: ['c', 'a', 'b', 'd'] });
   clock.now += 30_000;
   await store.apply([data('b', [1])], null);
   assert.deepEqual(store.list({ limit: 3 }), { devices: ['a', 'b', 'c'].map((id) => ({ id, online: true, lastSeen: id === 'b' ? clock.now : clock.now - 30_000 })), next: 'c' });
-  assert.deepEqual(store.list({ limit: 3, cursor: 'c' }).devices.map((d) => d.id), ['d']);
-  assert.equal(store.list({ limit: 3, cursor: 'c' }).next, null);
+  assert.deepEqual(store.list({ limit: 3, cursor: 'c' }), { devices: [{ id: 'd', online: true, lastSeen: clock.now - 30_000 }], next: null });
+  assert.deepEqual(store.list({ limit: 4 }).next, null, 'an exactly full last page has no next');
   clock.now += 40_000; // a, c, d silent for 70 s
-  assert.deepEqual(store.sweepOnline().wentOffline.sort(), ['a', 'c', 'd']);
-  assert.deepEqual(store.sweepOnline().wentOffline, [], 'reported once');
-  assert.deepEqual(store.list({ limit: 10, online: false }).devices.map((d) => d.id), ['a', 'c', 'd']);
-  assert.deepEqual(store.list({ limit: 10, online: true }).devices.map((d) => d.id), ['b']);
   assert.equal(store.onlineCount, 1);
+  assert.deepEqual(store.sweepOnline(), { wentOffline: ['c', 'a', 'd'], wentOnline: [] });
+  assert.deepEqual(store.sweepOnline(), { wentOffline: [], wentOnline: [] }, 'reported once');
+  assert.deepEqual(store.list({ limit: 10, online: false }).devices.map((d) => d.id), ['a', 'c', 'd']);
+  assert.deepEqual(store.list({ limit: 1, online: false }), { devices: [{ id: 'a', online: false, lastSeen: clock.now - 70_000 }], next: 'a' });
+  assert.deepEqual(store.list({ limit: 1, online: false, cursor: 'c' }), { devices: [{ id: 'd', online: false, lastSeen: clock.now - 70_000 }], next: null });
+  assert.deepEqual(store.list({ limit: 1, online: true }), { devices: [{ id: 'b', online: true, lastSeen: clock.now - 40_000 }], next: null }, 'no next when no more match');
   await store.apply([data('a', [1])], null);
-  assert.deepEqual(store.sweepOnline().wentOnline, ['a']);
+  assert.deepEqual(store.sweepOnline(), { wentOffline: [], wentOnline: ['a'] });
+  clock.now += 60_000;
+  assert.deepEqual(store.sweepOnline().wentOffline.sort(), ['a', 'b']);
+  assert.equal(store.onlineCount, 0);
 });
 
-test('rollups older than the retention are pruned', async (t) => {
-  const { store, clock } = await open(t);
-  t.after(() => store.close());
-  await store.apply([data('d1', [0, 120])], null);
-  clock.now = T0 + 7 * 86_400_000 + 60_000; // the first minute is now past the 7-day retention
-  assert.equal(await store.pruneExpired(clock.now), 1);
-  assert.deepEqual((await store.series('d1', 'temp', T0, T0 + 300_000)).map((b) => b.count), [1]);
+test('the online state after a restart comes from last seen, with no transitions reported for it', async (t) => {
+  const o = await openStore(t);
+  await o.store.apply([data('old', [0])], null);
+  o.clock.now += 50_000;
+  await o.store.apply([data('new', [0])], null);
+  o.store.sweepOnline();
+  o.clock.now += 20_000;
+  await o.reopen();
+  assert.deepEqual(o.store.list({ limit: 10 }).devices.map((d) => [d.id, d.online]), [['new', true], ['old', false]]);
+  assert.deepEqual(o.store.sweepOnline(), { wentOffline: [], wentOnline: [] });
+});
+
+test('device ids and metric names that cannot be keys are skipped, not stored', async (t) => {
+  const { store } = await openStore(t);
+  const r = await store.apply([data('', [0]), data('a\u0000b', [0]), data('ok', [0], 'bad\u0000name'), data('ok', [1])], null);
+  assert.equal(r.points, 1);
+  assert.deepEqual(store.list({ limit: 10 }).devices.map((d) => d.id), ['ok']);
+  assert.deepEqual(Object.keys(store.get('ok')!.latest), ['temp']);
 });
