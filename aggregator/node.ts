@@ -11,6 +11,7 @@ import { ClusterRouter } from './cluster/router.js';
 import { clusterQueries } from './cluster/queries.js';
 import { peerImplementation } from './cluster/peer-server.js';
 import { peerServiceDefinition } from './cluster/peer-service.js';
+import { Rebalancer } from './cluster/rebalance.js';
 import { OtlpEdgeError } from '../protocol/errors.js';
 import type { BatchSink } from './ingest/uplink-service.js';
 import { AgentTokens } from './ingest/tokens.js';
@@ -35,6 +36,7 @@ export class AggregatorNode {
   private api: ApiServer | null = null;
   private membership: Membership | null = null;
   private cluster: ClusterMembership | null = null;
+  private rebalancer: Rebalancer | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   grpcPort = 0;
@@ -90,6 +92,11 @@ export class AggregatorNode {
     }
     this.membership = membership;
     this.cluster = cluster;
+    const rebalancer = cluster ? new Rebalancer(cluster, store, this.log, {
+      onHandedOff: (n) => m.handoffs.inc({ direction: 'out' }, n),
+      onReceived: (n) => m.handoffs.inc({ direction: 'in' }, n),
+    }) : null;
+    this.rebalancer = rebalancer;
 
     this.ingest = new UplinkIngest(tokens, sink, () => membership.ringInfo(), this.log, {
       onBatch: (outcome, _agent, points) => {
@@ -107,6 +114,7 @@ export class AggregatorNode {
     server.addService(peerServiceDefinition as unknown as grpc.ServiceDefinition, peerImplementation({
       selfId: this.id, ringVersion: () => membership.ringInfo().version, ready: () => !this.stopping, store,
       owner: (id) => membership.owner(id), log: this.log, onForwarded: (n) => m.points.inc(n),
+      handoff: rebalancer ? (req) => rebalancer.receive(req) : undefined,
     }) as unknown as grpc.UntypedServiceImplementation);
     const creds = cfg.tls.enabled
       ? grpc.ServerCredentials.createSsl(cfg.tls.ca ? readFileSync(cfg.tls.ca) : null, [{ cert_chain: readFileSync(cfg.tls.cert), private_key: readFileSync(cfg.tls.key) }], false)
@@ -138,6 +146,7 @@ export class AggregatorNode {
       store.pruneExpired(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup pruning failed'));
     }, PRUNE_MS).unref());
     cluster?.start();
+    rebalancer?.start();
     this.log.info({ id: this.id, grpc: this.grpcPort, api: this.api.port, tls: cfg.tls.enabled, ring: membership.ringInfo().members.map((x) => x.id) }, 'aggregator started');
   }
 
@@ -150,6 +159,8 @@ export class AggregatorNode {
     for (const t of this.timers) clearInterval(t);
     this.ingest?.stop();
     this.cluster?.stop();
+    this.rebalancer?.stop();
+    await this.rebalancer?.settle();
     const server = this.grpcServer;
     if (server) {
       await new Promise<void>((resolve) => {

@@ -26,6 +26,8 @@ export function peerImplementation(deps: {
   owner: (deviceId: string) => string;
   log: Logger;
   onForwarded?: (points: number) => void;
+  /** Merges handed-off device state (the cluster's Rebalancer); absent on a single node. */
+  handoff?: (req: { fromNode: string; ringVersion: number; states?: { deviceId: string; state: Uint8Array }[] }) => Promise<{ accepted: number }>;
 }): Record<string, Unary> {
   const { store } = deps;
   return {
@@ -50,7 +52,13 @@ export function peerImplementation(deps: {
         },
       );
     },
-    Handoff: (_call, cb) => cb(null, { accepted: 0 }),
+    Handoff: (call, cb) => {
+      if (!deps.handoff) return cb(null, { accepted: 0 });
+      deps.handoff(call.request).then((r) => cb(null, r), (err: Error) => {
+        deps.log.error({ from: call.request.fromNode, err: err.message }, 'handed-off state could not be merged');
+        cb(null, { accepted: 0 });
+      });
+    },
     GetDevice: (call, cb) => {
       const d = store.get(call.request.deviceId);
       if (!d) return cb(null, { found: false });

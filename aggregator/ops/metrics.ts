@@ -18,6 +18,7 @@ export class AggregatorMetrics {
     name: 'otlp_edge_aggregator_forward_duration_seconds', help: 'Time for a forwarded part to be durable at its owner',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
   });
+  readonly handoffs = new Counter({ name: 'otlp_edge_aggregator_handoff_devices_total', help: 'Device states handed to their new owner (out) or merged from a previous owner (in)', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly devices: Gauge;
   readonly devicesOnline: Gauge;
   readonly ringVersion: Gauge;
