@@ -49,6 +49,10 @@ export class GrpcUplinkTransport implements UplinkTransport {
   private channel(address: string): UplinkStub {
     return new UplinkClient(address, this.creds, {
       'grpc.keepalive_time_ms': 30_000,
+      // The sender has its own backoff with jitter; gRPC's (up to 2 minutes) on top would leave a restarted
+      // aggregator unused long after it is back.
+      'grpc.initial_reconnect_backoff_ms': 500,
+      'grpc.max_reconnect_backoff_ms': 5000,
       'grpc.max_receive_message_length': 64 << 20,
       'grpc.max_send_message_length': 64 << 20,
     }) as unknown as UplinkStub;

@@ -78,7 +78,13 @@ export class ClusterMembership implements Membership {
 
   private addPeer(address: string, id: string | null, healthy: boolean): void {
     if (this.peers.has(address)) return;
-    const client = new PeerClient(address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 }) as unknown as PeerStub;
+    // Peers reconnect fast: gRPC's default backoff (up to 2 minutes) would keep a member that restarted unreachable
+    // long after its probes say it is back.
+    const client = new PeerClient(address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 64 << 20,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    }) as unknown as PeerStub;
     this.peers.set(address, { address, id, healthy, lastOk: healthy ? Date.now() : 0, client });
   }
 

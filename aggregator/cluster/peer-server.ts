@@ -41,7 +41,13 @@ export function peerImplementation(deps: {
         if (e instanceof ProtoError) return cb(null, { status: AckStatus.REJECTED, reason: e.message, ringVersion: deps.ringVersion() });
         return cb(e as Error);
       }
-      store.apply(data, { source: r.originAgentId, seq: r.originSeq }).then(
+      // A part for devices this node does not own (the forwarder's ring is ahead of or behind ours) is refused
+      // with RETRY rather than applied: state must not grow on a node that is not the owner.
+      const stray = data.find((d) => deps.owner(d.deviceId) !== deps.selfId);
+      if (stray) return cb(null, { status: AckStatus.RETRY, retryAfterMs: 500, reason: `device '${stray.deviceId}' is not owned here under ring ${deps.ringVersion()}`, ringVersion: deps.ringVersion() });
+      // A forwarded part is one piece of a split batch: no (agent, seq) key (see ClusterRouter); the devices' seq
+      // accounting skips readings already applied.
+      store.apply(data, null).then(
         (res) => {
           deps.onForwarded?.(res.points);
           cb(null, { status: AckStatus.OK, reason: res.duplicate ? 'duplicate' : '', ringVersion: deps.ringVersion() });

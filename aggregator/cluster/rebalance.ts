@@ -6,7 +6,12 @@ import type { ClusterMembership } from './cluster.js';
 /** Devices per Handoff request: small enough to keep one request well under the gRPC message limit. */
 const CHUNK = 200;
 /** Ownership is re-checked this often even without a ring change (a handoff that failed is tried again). */
-const RECHECK_MS = 5000;
+const RECHECK_MS = 2000;
+/**
+ * A pass waits this long after a ring change: a batch whose owner was decided under the old ring may still be
+ * landing here, and a device exported before it lands and deleted after would lose it.
+ */
+const SETTLE_MS = 1500;
 
 export interface RebalanceHooks {
   onHandedOff?(devices: number): void;
@@ -26,8 +31,13 @@ export class Rebalancer {
 
   constructor(private readonly cluster: ClusterMembership, private readonly store: DeviceStateStore, private readonly log: Logger, private readonly hooks: RebalanceHooks = {}) {}
 
+  private changedAt = 0;
+
   start(): void {
-    this.cluster.onChange(() => this.kick());
+    this.cluster.onChange(() => {
+      this.changedAt = Date.now();
+      setTimeout(() => this.kick(), SETTLE_MS).unref();
+    });
     this.timer = setInterval(() => this.kick(), RECHECK_MS);
     this.timer.unref();
   }
@@ -57,6 +67,7 @@ export class Rebalancer {
   }
 
   private async pass(): Promise<void> {
+    if (Date.now() - this.changedAt < SETTLE_MS) return; // the timer set at the change runs the pass
     const ring = this.cluster.ring;
     const self = this.cluster.self.id;
     const leaving = new Map<string, string[]>();
@@ -72,7 +83,7 @@ export class Rebalancer {
     }
     for (const [owner, ids] of leaving) {
       for (let i = 0; i < ids.length; i += CHUNK) {
-        if (this.cluster.ring.version !== ring.version) return; // the ring moved again: start over
+        if (this.cluster.ring.version !== ring.version || Date.now() - this.changedAt < SETTLE_MS) return; // the ring moved again: start over
         await this.handOff(owner, ids.slice(i, i + CHUNK), ring.version);
       }
     }

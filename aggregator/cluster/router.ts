@@ -37,8 +37,14 @@ export class ClusterRouter implements BatchSink {
     const mine = parts.get(self);
     parts.delete(self);
     const owners = [...parts.keys()].sort();
+
+    // Batch-level deduplication by (agent, seq) holds only while a batch is applied whole: once it is split, a
+    // retry under a changed ring splits it differently, and a part keyed (agent, seq) could be taken for a part
+    // already applied and dropped. Split parts rely on the per-device seq accounting instead, which skips a
+    // reading it has seen (readings without seq may then count twice across a ring change).
+    const whole = owners.length === 0;
     const results = await Promise.all([
-      mine ? this.local.apply(mine, dedup) : Promise.resolve({ duplicate: false, points: 0 }),
+      mine ? this.local.apply(mine, whole ? dedup : null) : Promise.resolve({ duplicate: false, points: 0 }),
       ...owners.map((owner, i) => this.forward(owner, parts.get(owner)!, dedup, i + 1, ring.version)),
     ]);
     return { duplicate: results.every((r) => r.duplicate), points: results.reduce((n, r) => n + r.points, 0) };
@@ -56,7 +62,7 @@ export class ClusterRouter implements BatchSink {
     const ack = await new Promise<UplinkAck>((resolve, reject) => client.Forward({
       originAgentId: dedup.source, originSeq: dedup.seq, part, fromNode: this.cluster.self.id, signal: UplinkSignal.METRICS,
       compression: UplinkCompression.ZSTD, payload, points, ringVersion, deviceSetHash,
-    }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(new Error(`forward to '${owner}' failed: ${err.details}`)) : resolve(res))));
+    }, new grpc.Metadata(), { deadline: Date.now() + 10_000, waitForReady: true } as grpc.CallOptions, (err, res) => (err ? reject(new Error(`forward to '${owner}' failed: ${err.details}`)) : resolve(res))));
     this.hooks.onForward?.(points, payload.length, performance.now() - start);
     if (ack.status !== AckStatus.OK) throw new Error(`owner '${owner}' answered ${AckStatus[ack.status]}: ${ack.reason}`);
     return { duplicate: ack.reason === 'duplicate', points };

@@ -9,7 +9,7 @@ import type { DeviceData } from '../state/types.js';
 /** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
 export interface BatchSink {
   /** Resolves when the batch's effect is durable; `duplicate` when (source, seq) was applied before. */
-  apply(batch: DeviceData[], dedup: { source: string; seq: number }): Promise<{ duplicate: boolean; points: number }>;
+  apply(batch: DeviceData[], dedup: { source: string; seq: number } | null): Promise<{ duplicate: boolean; points: number }>;
 }
 
 export interface UplinkIngestHooks {
