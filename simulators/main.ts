@@ -20,6 +20,9 @@ Usage:
                                    simulated devices over MQTT (otlp-edge-sim fleet --help for every flag)
   otlp-edge-sim bench protocol     hot paths of the protocol package (payload decode, OTLP encode,
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
+  otlp-edge-sim bench agent [--devices N] [--seconds S]
+                                   readings/s the agent stores at QoS 0 and durable QoS 1, ack latency, RSS,
+                                   bytes per reading, beside a bare aedes broker and a mosquitto relay
   otlp-edge-sim bench aggregator [--gateways N] [--seconds S]
                                    points/s one aggregator node ingests over the uplink, and its CPU split
   otlp-edge-sim bench cluster [--gateways N] [--seconds S]
@@ -67,13 +70,19 @@ async function main(argv: string[]): Promise<number> {
       print(await benchAggregator({ gateways, seconds }));
       return 0;
     }
+    if (sub === 'agent') {
+      const { values } = parseArgs({ args: argv.slice(2), options: { devices: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' } } });
+      const { benchAgent } = await import('./bench/agent.js');
+      print(await benchAgent({ devices: positiveInt('--devices', values.devices), seconds: positiveInt('--seconds', values.seconds) }));
+      return 0;
+    }
     if (sub === 'cluster') {
       const { values } = parseArgs({ args: argv.slice(2), options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '8' } } });
       const { benchCluster } = await import('./bench/aggregator.js');
       print(await benchCluster({ gateways: positiveInt('--gateways', values.gateways), seconds: positiveInt('--seconds', values.seconds) }));
       return 0;
     }
-    process.stderr.write(`otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, aggregator, cluster\n`);
+    process.stderr.write(`otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, agent, aggregator, cluster\n`);
     return 2;
   }
   process.stderr.write(`otlp-edge-sim: unknown command '${cmd}'; run 'otlp-edge-sim --help'\n`);
