@@ -38,13 +38,22 @@ export interface BatcherHooks {
   onCommitError?(err: Error, points: number): void;
 }
 
-/** Devices' pending data grouped by where it should go (the owner's address, or '' for any). */
-function splitByRoute<T>(byDevice: Map<string, T[]>, route: (deviceId: string) => string, count: (items: T[]) => number): Map<string, { items: [string, T[]][]; points: number }> {
-  const out = new Map<string, { items: [string, T[]][]; points: number }>();
+/**
+ * Devices' pending data grouped by where it should go (the owner's address, or '' for any), cut into parts of about
+ * `maxPoints` (whole devices; a part grows past it only by one device's data): a commit that gathered more while the
+ * previous write was on disk still stores batches of the configured size, for the uplink and for compression.
+ */
+function splitByRoute<T>(byDevice: Map<string, T[]>, route: (deviceId: string) => string, count: (items: T[]) => number, maxPoints: number): { key: string; items: [string, T[]][]; points: number }[] {
+  const open = new Map<string, { key: string; items: [string, T[]][]; points: number }>();
+  const out: { key: string; items: [string, T[]][]; points: number }[] = [];
   for (const [deviceId, items] of byDevice) {
     const key = route(deviceId);
-    let part = out.get(key);
-    if (part === undefined) out.set(key, (part = { items: [], points: 0 }));
+    let part = open.get(key);
+    if (part === undefined || part.points >= maxPoints) {
+      part = { key, items: [], points: 0 };
+      open.set(key, part);
+      out.push(part);
+    }
     part.items.push([deviceId, items]);
     part.points += count(items);
   }
@@ -167,11 +176,12 @@ export class Batcher {
     const info: CommitInfo = { batches: 0, points, bytes: 0, durationMs: 0, droppedBatches: 0, droppedPoints: 0 };
     const route = this.opts.routeOf ?? (() => '');
     const batches: NewBatch[] = [];
-    for (const [key, part] of splitByRoute(readings, route, (rs) => rs.reduce((n, r) => n + pointsOf(r), 0))) {
-      batches.push(this.compress(Signal.METRICS, this.metricsEncoder.encode(part.items.map(([deviceId, rs]) => ({ deviceId, readings: rs }))), part.points, key));
+    const max = this.opts.maxPoints;
+    for (const part of splitByRoute(readings, route, (rs) => rs.reduce((n, r) => n + pointsOf(r), 0), max)) {
+      batches.push(this.compress(Signal.METRICS, this.metricsEncoder.encode(part.items.map(([deviceId, rs]) => ({ deviceId, readings: rs }))), part.points, part.key));
     }
-    for (const [key, part] of splitByRoute(events, route, (es) => es.length)) {
-      batches.push(this.compress(Signal.LOGS, this.logsEncoder.encode(part.items.map(([deviceId, es]) => ({ deviceId, events: es }))), part.points, key));
+    for (const part of splitByRoute(events, route, (es) => es.length, max)) {
+      batches.push(this.compress(Signal.LOGS, this.logsEncoder.encode(part.items.map(([deviceId, es]) => ({ deviceId, events: es }))), part.points, part.key));
     }
     for (const r of await this.buffer.appendMany(batches)) {
       info.droppedBatches += r.droppedBatches;

@@ -94,3 +94,14 @@ test('a failed write fails its waiters instead of acknowledging them', async (t)
   const err = await new Promise<Error | undefined>((resolve) => batcher.addReadings('dev-1', [reading(1)], resolve));
   assert.ok(err instanceof Error);
 });
+
+test('what piles up while a write is on disk is stored as batches of about max_points, not one huge batch', async (t) => {
+  const { buffer, batcher } = await setup(t, 50, 100);
+  // 200 devices × 2 points = 400 points arrive at once with no write in between.
+  for (let d = 0; d < 200; d++) batcher.addReadings(`dev-${d}`, [reading(d)], null);
+  await batcher.flush();
+  const stored = await buffer.read(100);
+  assert.ok(stored.length >= 4, `${stored.length} batches`);
+  assert.ok(stored.every((b) => b.points <= 100 + 2), `batch sizes ${stored.map((b) => b.points).join(', ')}`);
+  assert.equal(stored.reduce((n, b) => n + b.points, 0), 400);
+});
