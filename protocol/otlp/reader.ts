@@ -115,11 +115,28 @@ export class ProtoReader {
   }
 
   string(): string {
-    const b = this.bytes();
+    const len = this.varint();
+    this.need(len);
+    const buf = this.buf;
+    const start = this.pos;
+    this.pos += len;
+    // Short ASCII strings (attribute keys, device ids, metric names: nearly every string here) are built from char
+    // codes: a TextDecoder call costs more than the loop for strings this short.
+    if (len <= 32) {
+      let s = '';
+      let i = start;
+      const end = start + len;
+      for (; i < end; i++) {
+        const c = buf[i];
+        if (c >= 0x80) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === end) return s;
+    }
     try {
-      return utf8.decode(b);
+      return utf8.decode(buf.subarray(start, start + len));
     } catch {
-      return malformed('string is not valid UTF-8', this.pos - b.length);
+      return malformed('string is not valid UTF-8', start);
     }
   }
 
