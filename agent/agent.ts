@@ -95,7 +95,7 @@ export class Agent {
         (kind === 'telemetry' ? m.readingsReceived : m.eventsReceived).inc({ qos: String(qos) }, n);
       },
       onRejected: (r) => this.rejected(r, topics),
-      onDropped: (reason, n) => m.pointsLost.inc({ reason }, n),
+      onDropped: (reason, n) => m.messagesDropped.inc({ reason }, n),
     });
     const sink = (msg: InboundMessage, done: Done) => this.pipeline!.handle(msg, done);
 

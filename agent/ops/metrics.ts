@@ -18,7 +18,7 @@ export class AgentMetrics {
   readonly pointsStored = new Counter({ name: 'otlp_edge_agent_points_stored_total', help: 'Data points and log records committed to the buffer', registers: [this.registry] });
   readonly bytesStored = new Counter({ name: 'otlp_edge_agent_bytes_stored_total', help: 'Compressed bytes committed to the buffer', registers: [this.registry] });
   readonly commitErrors = new Counter({ name: 'otlp_edge_agent_commit_errors_total', help: 'Batch commits that failed (e.g. disk full); their QoS 1 messages were not acknowledged', registers: [this.registry] });
-  readonly pointsLost = new Counter({ name: 'otlp_edge_agent_points_lost_total', help: 'QoS 0 points that could not be stored, by reason (commit_failed, overload, shutdown)', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly messagesDropped = new Counter({ name: 'otlp_edge_agent_messages_dropped_total', help: 'QoS 0 messages dropped before decoding, by reason (overload: commits fell behind; shutdown)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly commitLatency = new Histogram({
     name: 'otlp_edge_agent_commit_duration_seconds', help: 'Time to encode, compress and durably write one group commit',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],

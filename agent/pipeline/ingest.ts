@@ -25,7 +25,7 @@ export interface IngestHooks {
   /** A message rejected as a whole: count it, log it, tell the device on its errors topic. */
   onRejected?(report: RejectionReport): void;
   /** A QoS 0 message dropped because commits fell behind or the agent is stopping. */
-  onDropped?(reason: 'overload' | 'shutdown', points: number): void;
+  onDropped?(reason: 'overload' | 'shutdown', messages: number): void;
 }
 
 /**

@@ -154,7 +154,7 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
 
 /** What the agent's own /metrics say about the measured window. */
 interface AgentWindow {
-  /** QoS 0 messages/s refused because commits fell behind (points_lost_total counts one per message). */
+  /** QoS 0 messages/s refused because commits fell behind (messages_dropped_total). */
   droppedPerSecond: number;
   pointsPerBatch: number;
   /** Mean time of one group commit: encode, zstd and the fsync'd write, as the agent times it. */
@@ -167,7 +167,7 @@ function agentWindow(before: string, after: string, seconds: number): AgentWindo
   const d = (name: string) => scrapeMetric(after, name) - scrapeMetric(before, name);
   const batches = d('otlp_edge_agent_batches_stored_total');
   return {
-    droppedPerSecond: d('otlp_edge_agent_points_lost_total{reason="overload"}') / seconds,
+    droppedPerSecond: d('otlp_edge_agent_messages_dropped_total{reason="overload"}') / seconds,
     pointsPerBatch: batches > 0 ? d('otlp_edge_agent_points_stored_total') / batches : 0,
     commitMs: (1000 * d('otlp_edge_agent_commit_duration_seconds_sum')) / Math.max(1, d('otlp_edge_agent_commit_duration_seconds_count')),
     lagP99Ms: 1000 * scrapeMetric(after, 'otlp_edge_agent_nodejs_eventloop_lag_p99_seconds'),
