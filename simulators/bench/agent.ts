@@ -17,22 +17,22 @@
  * the devices took to connect under load, the agent's points per stored batch and commit time, and how busy the
  * fleet's own event loop was (near 100%, the fleet rather than the broker set the pace).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
 import { connect as mqttConnect } from 'mqtt';
 import { stringify } from 'yaml';
 import { decodeTelemetry } from '../../protocol/payload/decode.js';
 import { pointsOf } from '../../agent/buffer/batcher.js';
-import { Fleet, type FleetOptions, type FleetSummary, type FleetTotals } from '../fleet/fleet.js';
+import { FleetThreads, type MergedSummary } from './fleet-threads.js';
 import { telemetryBuilder } from '../fleet/payloads.js';
 import { DeviceSignals } from '../fleet/signals.js';
 import { newReport, type BenchReport, type BenchRow } from './report.js';
-import { freeLoopbackPort, scrapeMetric, waitForHttp } from './util.js';
+import { cpuSecondsOf, dirSize, rssOf, startChild, track, type Child } from './processes.js';
+import { freeLoopbackPort, scrapeMetric } from './util.js';
 
 export interface AgentBenchOptions {
   /** Simulated devices, one MQTT connection each; default 1,000. */
@@ -280,44 +280,6 @@ async function relayPhase(opts: AgentBenchOptions, qos: 0 | 1, relay: Child): Pr
 
 // ---- the agent and the baselines as child processes ----
 
-interface Child {
-  readonly child: ChildProcess;
-  readonly url: string;
-  metrics(): Promise<string>;
-  stop(): Promise<void>;
-}
-
-async function startChild(name: string, script: string, args: (mqttPort: number, httpPort: number) => string[], children: Child[], nodeArgs: string[] = []): Promise<Child & { httpPort: number }> {
-  const mqttPort = await freeLoopbackPort();
-  const httpPort = await freeLoopbackPort();
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args(mqttPort, httpPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const c = track(name, child, `mqtt://127.0.0.1:${mqttPort}`, children);
-  const metricsUrl = `http://127.0.0.1:${httpPort}/metrics`;
-  await Promise.race([waitForHttp(metricsUrl), c.exited.then(() => Promise.reject(new Error(`${name} exited during start:\n${c.output()}`)))]);
-  return { ...c, httpPort, metrics: async () => (await fetch(metricsUrl)).text() };
-}
-
-function track(name: string, child: ChildProcess, url: string, children: Child[]) {
-  let out = '';
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  const c: Child & { exited: Promise<void>; output(): string } = {
-    child, url, exited, output: () => out, stop, metrics: () => Promise.reject(new Error(`${name} has no metrics`)),
-  };
-  children.push(c);
-  return c;
-}
-
 async function startAgent(opts: AgentBenchOptions, qos: number, dir: string, children: Child[]) {
   const dataDir = join(dir, `agent-qos${qos}`);
   const config = join(dir, `agent-qos${qos}.yaml`);
@@ -378,34 +340,6 @@ async function startMosquitto(bin: string, dir: string, children: Child[]): Prom
 }
 
 /** Resident set of a process (Linux /proc); 0 where unknown. */
-function rssOf(pid: number | undefined): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** User + system CPU seconds of a process, all its threads (Linux /proc, USER_HZ = 100); 0 where unknown. */
-function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15 (proc(5)).
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-function dirSize(dir: string): number {
-  let total = 0;
-  for (const name of readdirSync(dir)) total += statSync(join(dir, name)).size;
-  return total;
-}
-
-/** What one fleet reading costs: its JSON bytes, and the points the agent stores for it (pointsOf, as counted in
- *  points_stored_total). */
 function sampleReading(): { readonly jsonBytes: number; readonly points: number } {
   const b = telemetryBuilder({ encoding: 'json', shape: 'flat', tsFormat: 'ms' });
   const ts = Date.now();
@@ -430,122 +364,3 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 // ---- the fleet in worker threads ----
 
-const FLEET_WORKER = 'otlp-edge-bench-fleet';
-type ToWorker = { cmd: 'totals' } | { cmd: 'stop' };
-type FromWorker = { type: 'started' } | { type: 'totals'; totals: FleetTotals; elu: EventLoopUtilization } | { type: 'summary'; summary: Omit<FleetSummary, 'perDevice'> } | { type: 'error'; message: string };
-interface FleetSnapshot {
-  sent: number;
-  connected: number;
-  elus: EventLoopUtilization[];
-  busy(earlier: FleetSnapshot): number;
-}
-type MergedSummary = Pick<FleetSummary, 'sent' | 'acked' | 'errors' | 'neverConnected' | 'lastError' | 'ackLatencyMs'>;
-
-/**
- * One fleet shared out over worker threads (devices split by `firstIndex`, the rate split alike), so a fleet that
- * one event loop cannot drive fast enough can use another core. Asks are answered in order, one at a time.
- */
-class FleetThreads {
-  private stopping: Promise<MergedSummary> | null = null;
-
-  private constructor(private readonly workers: Worker[]) {}
-
-  static async start(options: FleetOptions, threads: number): Promise<FleetThreads> {
-    const devices = options.devices ?? 1;
-    const n = Math.max(1, Math.min(threads, devices));
-    const workers: Worker[] = [];
-    let first = 0;
-    for (let i = 0; i < n; i++) {
-      const count = Math.floor(devices / n) + (i < devices % n ? 1 : 0);
-      const part: FleetOptions = { ...options, devices: count, firstIndex: first, rate: ((options.rate ?? devices) * count) / devices, seed: 1 + i };
-      first += count;
-      workers.push(new Worker(new URL(import.meta.url), { workerData: { role: FLEET_WORKER, options: part } }));
-    }
-    const fleet = new FleetThreads(workers);
-    try {
-      await Promise.all(workers.map((w) => reply(w, null, 'started')));
-    } catch (e) {
-      await Promise.all(workers.map((w) => w.terminate()));
-      throw e;
-    }
-    return fleet;
-  }
-
-  /** Telemetry messages handed to MQTT.js so far, devices connected now, all threads; and how busy the threads'
-   *  event loops were since an earlier snapshot (mean over threads, 0–1). */
-  async totals(): Promise<FleetSnapshot> {
-    const all = (await Promise.all(this.workers.map((w) => reply(w, { cmd: 'totals' }, 'totals'))))
-      .map((m) => m as Extract<FromWorker, { type: 'totals' }>);
-    const elus = all.map((m) => m.elu);
-    return {
-      sent: all.reduce((n, m) => n + m.totals.sent, 0),
-      connected: all.reduce((n, m) => n + m.totals.connected, 0),
-      elus,
-      busy: (earlier) => elus.reduce((sum, e, i) => {
-        const active = e.active - earlier.elus[i].active;
-        const idle = e.idle - earlier.elus[i].idle;
-        return sum + (active + idle > 0 ? active / (active + idle) : 0);
-      }, 0) / elus.length,
-    };
-  }
-
-  /** Stops every thread's fleet (draining acks) and merges the summaries; idempotent. */
-  stop(): Promise<MergedSummary> {
-    this.stopping ??= (async () => {
-      const all = (await Promise.all(this.workers.map((w) => reply(w, { cmd: 'stop' }, 'summary'))))
-        .map((m) => (m as Extract<FromWorker, { type: 'summary' }>).summary);
-      await Promise.all(this.workers.map((w) => w.terminate()));
-      const count = all.reduce((n, s) => n + s.ackLatencyMs.count, 0);
-      return {
-        sent: all.reduce((n, s) => n + s.sent, 0),
-        acked: all.reduce((n, s) => n + s.acked, 0),
-        errors: all.reduce((n, s) => n + s.errors, 0),
-        neverConnected: all.reduce((n, s) => n + s.neverConnected, 0),
-        lastError: all.find((s) => s.lastError !== null)?.lastError ?? null,
-        // Exact for one thread; across threads (equal shares of one load) a count-weighted p50 and the worst p99.
-        ackLatencyMs: {
-          p50: count === 0 ? 0 : all.reduce((n, s) => n + s.ackLatencyMs.p50 * s.ackLatencyMs.count, 0) / count,
-          p99: Math.max(...all.map((s) => s.ackLatencyMs.p99)),
-          max: Math.max(...all.map((s) => s.ackLatencyMs.max)),
-          count,
-        },
-      };
-    })();
-    return this.stopping;
-  }
-}
-
-function reply(w: Worker, ask: ToWorker | null, type: FromWorker['type']): Promise<FromWorker> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: FromWorker) => {
-      w.off('error', onError);
-      if (m.type === 'error') reject(new Error(`fleet thread: ${m.message}`));
-      else if (m.type !== type) reject(new Error(`fleet thread answered '${m.type}', expected '${type}'`));
-      else resolve(m);
-    };
-    const onError = (err: Error) => {
-      w.off('message', onMessage);
-      reject(err);
-    };
-    w.once('message', onMessage);
-    w.once('error', onError);
-    if (ask !== null) w.postMessage(ask);
-  });
-}
-
-/** A worker thread's side: runs its share of the fleet and answers the asks. 'started' means connecting began. */
-function fleetThread(port: NonNullable<typeof parentPort>, options: FleetOptions): void {
-  const fleet = new Fleet(options);
-  port.on('message', (m: ToWorker) => {
-    if (m.cmd === 'totals') port.postMessage({ type: 'totals', totals: fleet.totals(), elu: performance.eventLoopUtilization() } satisfies FromWorker);
-    else {
-      void fleet.stop().then(({ perDevice: _, ...summary }) => port.postMessage({ type: 'summary', summary } satisfies FromWorker));
-    }
-  });
-  fleet.start().catch((e: Error) => port.postMessage({ type: 'error', message: e.message } satisfies FromWorker));
-  port.postMessage({ type: 'started' } satisfies FromWorker);
-}
-
-if (!isMainThread && parentPort !== null && (workerData as { role?: string } | null)?.role === FLEET_WORKER) {
-  fleetThread(parentPort, (workerData as { options: FleetOptions }).options);
-}
