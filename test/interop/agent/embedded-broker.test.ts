@@ -41,6 +41,10 @@ test('paho-mqtt and mosquitto_pub readings over TCP are stored exactly as sent',
   }
   assert.deepEqual(p.get('humidity')!.map((x) => x.value), Array.from({ length: 50 }, (_, i) => 40 + i));
 
+  // Seen once under a loaded full-suite run: mosq-1's acknowledged message missing from the dump. Say what was there.
+  const why = () => `devices in the buffer: ${[...devices.keys()].join(', ')}; mosquitto_pub said: ${flat.out.trim() || '(nothing)'}; agent log tail:\n${agent.output().split('\n').slice(-15).join('\n')}`;
+  assert.ok(devices.has('mosq-1'), why());
+  assert.ok(devices.has('mosq-2'), why());
   const m1 = devices.get('mosq-1')!;
   assert.deepEqual([...m1.keys()].sort(), ['door_open', 'env.hum', 'otlp_edge.device.seq', 'temperature']);
   assert.deepEqual(m1.get('temperature'), [{ ts: String(BigInt(Date.UTC(2026, 10, 22, 12, 0, 0, 250)) * 1_000_000n), value: -3.5, attributes: { fw: '1.4.2' } }]);
