@@ -25,8 +25,9 @@ Usage:
                                    bytes per reading, beside a bare aedes broker and a mosquitto relay
   otlp-edge-sim bench aggregator [--gateways N] [--seconds S]
                                    points/s one aggregator node ingests over the uplink, and its CPU split
-  otlp-edge-sim bench cluster [--gateways N] [--seconds S]
-                                   1 node vs a 3-node cluster: points/s and CPU per point
+  otlp-edge-sim bench cluster [--gateways N] [--seconds S] [--repeats R]
+                                   1 node vs a 3-node cluster, measured in turns R times (default 3):
+                                   points/s and CPU per point
   otlp-edge-sim demo [--devices N] [--rate R] [--duration S] [--dir DIR] [--fresh]
                                    aggregator + agent + simulated devices with live figures (npm start);
                                    data and logs in DIR (default ./data/demo)
@@ -77,9 +78,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'cluster') {
-      const { values } = parseArgs({ args: argv.slice(2), options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '8' } } });
+      const { values } = parseArgs({ args: argv.slice(2), options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '8' }, repeats: { type: 'string', default: '3' } } });
       const { benchCluster } = await import('./bench/aggregator.js');
-      print(await benchCluster({ gateways: positiveInt('--gateways', values.gateways), seconds: positiveInt('--seconds', values.seconds) }));
+      print(await benchCluster({ gateways: positiveInt('--gateways', values.gateways), seconds: positiveInt('--seconds', values.seconds), repeats: positiveInt('--repeats', values.repeats) }));
       return 0;
     }
     process.stderr.write(`otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, agent, aggregator, cluster\n`);
