@@ -302,6 +302,15 @@ export class CircularBuffer {
     for await (const [k, v] of this.db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) yield decodeRecord(seqOf(k), v);
   }
 
+  /**
+   * The uplink's low-water mark: every seq below it has been delivered, moved aside or dropped by the cap, and will
+   * never be sent again (the oldest stored seq, or the next seq when nothing is stored).
+   */
+  lowWater(): number {
+    const ix = this.index;
+    return ix.length > 0 ? ix.seqs[ix.head] : this.state.nextSeq;
+  }
+
   stats(): BufferStats {
     const ix = this.index;
     return {

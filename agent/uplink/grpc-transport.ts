@@ -12,6 +12,8 @@ export interface GrpcTransportOptions {
   /** Bearer token sent as `authorization: Bearer …`; '' = none. */
   token: string;
   tls: { enabled: boolean; ca: string; insecureSkipVerify: boolean };
+  /** The buffer's low-water mark, sent with every batch (UplinkBatch.acked_below); absent = not sent. */
+  lowWater?: () => number;
 }
 
 const UplinkClient = grpc.makeGenericClientConstructor(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, 'Uplink');
@@ -23,12 +25,13 @@ type UplinkStub = grpc.Client & {
 /** gRPC statuses that say the request itself is wrong (no retry helps); everything else is backed off and retried. */
 const PERMANENT = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE, grpc.status.UNIMPLEMENTED]);
 
+/** A routed address that failed is skipped (its batches go to a seed, which forwards) for this long. */
+const ROUTE_PENALTY_MS = 10_000;
+
 /**
  * The uplink gRPC service as a transport. One HTTP/2 channel per endpoint; a failed call moves on to the next seed
  * endpoint, and grpc-js reconnects channels by itself.
  */
-/** A routed address that failed is skipped (its batches go to a seed, which forwards) for this long. */
-const ROUTE_PENALTY_MS = 10_000;
 
 export class GrpcUplinkTransport implements UplinkTransport {
   private readonly clients: UplinkStub[];
@@ -87,6 +90,7 @@ export class GrpcUplinkTransport implements UplinkTransport {
       payload: batch.payload,
       points: batch.points,
       ringVersion: 0,
+      ackedBelow: this.opts.lowWater?.() ?? 0,
     };
     const { client, routed } = this.pick(batch.route);
     return new Promise((resolve) => {

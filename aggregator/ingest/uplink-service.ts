@@ -4,12 +4,12 @@ import { ProtoError } from '../../protocol/errors.js';
 import { AckStatus, UplinkSignal, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
 import type { AgentTokens } from './tokens.js';
 import { decodeBatch } from './batch-decoder.js';
-import type { DeviceData } from '../state/types.js';
+import type { BatchId, DeviceData } from '../state/types.js';
 
 /** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
 export interface BatchSink {
   /** Resolves when the batch's effect is durable; `duplicate` when (source, seq) was applied before. */
-  apply(batch: DeviceData[], dedup: { source: string; seq: number } | null): Promise<{ duplicate: boolean; points: number }>;
+  apply(batch: DeviceData[], dedup: BatchId | null): Promise<{ duplicate: boolean; points: number }>;
 }
 
 export interface UplinkIngestHooks {
@@ -76,7 +76,7 @@ export class UplinkIngest {
     }
     const t1 = performance.now();
     try {
-      const r = await this.sink.apply(data, { source: b.agentId, seq: b.seq });
+      const r = await this.sink.apply(data, { source: b.agentId, seq: b.seq, ackedBelow: b.ackedBelow });
       this.hooks.onTiming?.(t1 - t0, performance.now() - t1);
       this.hooks.onBatch?.(r.duplicate ? 'duplicate' : 'ok', b.agentId, r.points);
       return this.ack(AckStatus.OK);

@@ -1,109 +1,146 @@
 /**
  * Which batches of one source (an agent) have been applied, so a batch resent after a lost ack is recognised: every
- * seq ≤ `floor`, plus sorted disjoint ranges of applied seqs above it. Agents send oldest first with a few batches in
- * flight, so in a single-node cluster the ranges are a handful that fold into the floor as the holes fill.
+ * seq ≤ `floor`, plus a bitmap of applied seqs above it.
  *
- * Holes that never fill are normal (a batch an agent sent to another node of the ring, one this node REJECTED), so
- * the ranges are capped at MAX_RANGES: past that, the floor moves up over the oldest range — the trade-off is that a
- * batch whose seq lies in a hole that old (more than MAX_RANGES holes behind) would be taken as applied and dropped.
- * An agent retries its oldest unacknowledged batches first, with a small window in flight, so a retry is never that
- * far behind.
+ * The floor follows the agent's low-water mark (`acked_below` in UplinkBatch: every seq below it has been
+ * acknowledged or moved aside, and will never be sent again). In a cluster each node sees only the seqs routed to it,
+ * so its applied seqs have holes that never fill; without the mark the floor could only guess its way over them, and
+ * a batch resent from an old backlog (its node died, the ring moved its devices here) could fall under a guessed
+ * floor and be dropped as a duplicate although it was never applied. With the mark the floor never passes a seq the
+ * agent may still send, and the bitmap spans only the agent's unacknowledged window: a few bytes when it is healthy,
+ * a bit per batch of backlog when it is not.
  *
- * A seq more than RESTART_DISTANCE below the highest applied cannot be a retry (it would be far outside any agent's
- * window): the agent lost its buffer and numbers from 1 again, so the record starts over (nothing applied but that seq). An agent that
- * restarts its numbering before reaching RESTART_DISTANCE has its first batches taken as duplicates — the agent
- * persists its next seq, so that takes a wiped data directory and a reused agent id.
+ * Bounds: the bitmap spans at most MAX_SPAN seqs; a seq newer than that lifts the floor (a batch in a hole more than
+ * MAX_SPAN seqs behind the newest would then be taken as applied — an agent would have to hold a million unsent
+ * batches). Agents that send no mark get the floor lifted only by filled holes and MAX_SPAN.
+ *
+ * A seq more than RESTART_DISTANCE below the floor cannot be a retry (the agent said it would never resend it): the
+ * agent lost its buffer and numbers from 1 again, so the record starts over. The agent persists its next seq, so that
+ * takes a wiped data directory and a reused agent id.
  */
-export const MAX_RANGES = 1024;
+export const MAX_SPAN = 1 << 20;
 export const RESTART_DISTANCE = 10_000;
-const FORMAT = 1;
+/** Format 1 held sorted ranges; format 2 (written now) holds a bitmap. Both are read. */
+const FORMAT_RANGES = 1;
+const FORMAT_BITMAP = 2;
+/** Whole bytes of bitmap below the floor are dropped once this many have gathered (amortizes the copy). */
+const COMPACT_BYTES = 64;
 
 export class SourceDedup {
-  /** Every seq ≤ floor has been applied (agents number from 1; 0 = none yet). */
+  /** Every seq ≤ floor has been applied or will never be sent again (agents number from 1; 0 = none yet). */
   floor = 0;
-  /** [start, end, start, end, …]: applied seqs above floor + 1, sorted, disjoint, not adjacent. */
-  ranges: number[] = [];
+  /** Seq of bit 0 of `bits` (a multiple of 8, plus 1); ≤ floor + 1. */
+  private base = 1;
+  private bits = new Uint8Array(0);
+  /** Highest seq applied (0 = none). */
+  private top = 0;
 
   get highest(): number {
-    return this.ranges.length > 0 ? this.ranges[this.ranges.length - 1] : this.floor;
+    return Math.max(this.floor, this.top);
   }
 
   has(seq: number): boolean {
-    if (seq + RESTART_DISTANCE < this.highest) return false; // a numbering restart: see add()
-    if (seq <= this.floor) return true;
-    const r = this.ranges;
-    const i = this.rangeAtOrBefore(seq);
-    return i >= 0 && seq <= r[i + 1];
+    if (seq <= this.floor) return seq + RESTART_DISTANCE >= this.floor; // far below: a numbering restart, see add()
+    return this.bit(seq);
   }
 
   /** Marks seq applied (call only after has(seq) was false). */
   add(seq: number): void {
-    if (seq + RESTART_DISTANCE < this.highest) {
+    if (seq <= this.floor) {
+      if (seq + RESTART_DISTANCE >= this.floor) return;
       this.floor = 0;
-      this.ranges = [];
+      this.base = 1;
+      this.bits = new Uint8Array(0);
+      this.top = 0;
     }
-    const r = this.ranges;
-    const i = this.rangeAtOrBefore(seq); // index of the range starting at or before seq, or -2
-    const joinsPrev = i >= 0 ? r[i + 1] + 1 === seq : seq === this.floor + 1;
-    const next = i + 2; // the range after seq
-    const joinsNext = next < r.length && r[next] === seq + 1;
-    if (joinsPrev && joinsNext) {
-      if (i >= 0) r.splice(i + 1, 2); // [a, seq-1] + [seq+1, b] → [a, b]
-      else {
-        this.floor = r[next + 1];
-        r.splice(next, 2);
-      }
-    } else if (joinsPrev) {
-      if (i >= 0) r[i + 1] = seq;
-      else this.floor = seq;
-    } else if (joinsNext) r[next] = seq;
-    else r.splice(next, 0, seq, seq);
-    while (r.length > 2 * MAX_RANGES) {
-      this.floor = r[1];
-      r.splice(0, 2);
+    if (seq - this.base >= MAX_SPAN) this.raise(seq - MAX_SPAN + 1);
+    const i = seq - this.base;
+    if (i >> 3 >= this.bits.length) {
+      const grown = new Uint8Array(Math.max(16, (i >> 3) + 1, this.bits.length * 2));
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    this.bits[i >> 3] |= 1 << (i & 7);
+    if (seq > this.top) this.top = seq;
+    if (seq === this.floor + 1) this.advance();
+  }
+
+  /** The agent's low-water mark: every seq below `ackedBelow` will never be sent again. */
+  raise(ackedBelow: number): void {
+    if (ackedBelow - 1 <= this.floor) return;
+    this.floor = ackedBelow - 1;
+    this.advance();
+  }
+
+  /** Moves the floor over applied seqs just above it and drops bitmap bytes wholly below it. */
+  private advance(): void {
+    while (this.bit(this.floor + 1)) this.floor++;
+    // Seqs reach 2^53: byte counts here can pass 2^31, so no >> on them.
+    const drop = Math.floor((this.floor + 1 - this.base) / 8);
+    if (drop >= this.bits.length) {
+      this.bits = new Uint8Array(0);
+      this.base += drop * 8;
+      if (this.top < this.floor) this.top = this.floor;
+    } else if (drop >= COMPACT_BYTES) {
+      this.bits = this.bits.slice(drop);
+      this.base += drop * 8;
     }
   }
 
-  /** Index of the last range whose start ≤ seq, or -2 when none. */
-  private rangeAtOrBefore(seq: number): number {
-    const r = this.ranges;
-    let lo = 0;
-    let hi = r.length / 2 - 1;
-    let found = -2;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (r[2 * mid] <= seq) {
-        found = 2 * mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+  private bit(seq: number): boolean {
+    const i = seq - this.base;
+    return i >= 0 && i < this.bits.length * 8 && (this.bits[i >> 3] & (1 << (i & 7))) !== 0;
+  }
+
+  /** Bitmap bytes a record carries: from the byte holding floor + 1 to the byte holding the highest seq. */
+  private span(): { from: number; to: number } {
+    const from = Math.min(this.bits.length, Math.floor((this.floor + 1 - this.base) / 8));
+    const to = this.top > this.floor ? Math.min(this.bits.length, Math.floor((this.top - this.base) / 8) + 1) : from;
+    return { from, to };
   }
 
   encodedSize(): number {
-    return 13 + 8 * this.ranges.length;
+    const { from, to } = this.span();
+    return 21 + (to - from);
   }
 
-  /** [1 format][8 floor][4 n ranges] then n × ([8 start][8 end]); little-endian. */
+  /** [1 format 2][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes; little-endian. */
   encode(view: DataView, at: number): number {
-    view.setUint8(at, FORMAT);
+    const { from, to } = this.span();
+    view.setUint8(at, FORMAT_BITMAP);
     view.setFloat64(at + 1, this.floor, true);
-    view.setUint32(at + 9, this.ranges.length / 2, true);
-    at += 13;
-    for (const v of this.ranges) {
-      view.setFloat64(at, v, true);
-      at += 8;
-    }
+    view.setFloat64(at + 9, this.base + from * 8, true);
+    view.setUint32(at + 17, to - from, true);
+    at += 21;
+    for (let i = from; i < to; i++) view.setUint8(at++, this.bits[i]);
     return at;
   }
 
   static decode(bytes: Uint8Array): SourceDedup {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.getUint8(0) !== FORMAT) throw new Error(`dedup record has format ${view.getUint8(0)}; this node reads format ${FORMAT}`);
+    const format = view.getUint8(0);
     const d = new SourceDedup();
+    if (format === FORMAT_RANGES) {
+      // [1][8 floor][4 n ranges] then n × ([8 start][8 end])
+      d.raise(view.getFloat64(1, true) + 1);
+      const n = view.getUint32(9, true);
+      for (let i = 0, at = 13; i < n; i++, at += 16) {
+        for (let s = view.getFloat64(at, true), end = view.getFloat64(at + 8, true); s <= end; s++) if (!d.has(s)) d.add(s);
+      }
+      return d;
+    }
+    if (format !== FORMAT_BITMAP) throw new Error(`dedup record has format ${format}; this node reads formats ${FORMAT_RANGES} and ${FORMAT_BITMAP}`);
     d.floor = view.getFloat64(1, true);
-    const n = view.getUint32(9, true);
-    for (let i = 0, at = 13; i < 2 * n; i++, at += 8) d.ranges.push(view.getFloat64(at, true));
+    d.base = view.getFloat64(9, true);
+    const n = view.getUint32(17, true);
+    d.bits = bytes.slice(21, 21 + n);
+    d.top = d.floor;
+    for (let i = n * 8 - 1; i >= 0; i--) {
+      if (d.bits[i >> 3] & (1 << (i & 7))) {
+        d.top = Math.max(d.floor, d.base + i);
+        break;
+      }
+    }
     return d;
   }
 }

@@ -113,6 +113,8 @@ export class DeviceStateStore {
       if (dedup !== null) {
         let src = this.sources.get(dedup.source);
         if (src === undefined) this.sources.set(dedup.source, (src = new SourceDedup()));
+        // The batch itself is unacknowledged, so a mark above its own seq is an agent's mistake: never past it.
+        if (dedup.ackedBelow) src.raise(Math.min(dedup.ackedBelow, dedup.seq));
         if (src.has(dedup.seq)) return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
         src.add(dedup.seq);
         g.sources.set(dedup.source, src);

@@ -18,6 +18,8 @@ export interface DeviceData {
 export interface BatchId {
   source: string;
   seq: number;
+  /** The agent's low-water mark (UplinkBatch.acked_below): seqs below it will never be sent again; 0 = not said. */
+  ackedBelow?: number;
 }
 
 export interface ApplyResult {

@@ -9,6 +9,10 @@ import { Backoff } from '../../../../agent/uplink/backoff.js';
 import { retryAfter } from '../../../../agent/uplink/http-transport.js';
 import { waitFor } from '../../../helpers/ports.js';
 import { tempDir } from '../../../helpers/tmp.js';
+import * as grpc from '@grpc/grpc-js';
+import { GrpcUplinkTransport } from '../../../../agent/uplink/grpc-transport.js';
+import { uplinkServiceDefinition } from '../../../../protocol/uplink/service.js';
+import { AckStatus, type UplinkBatch } from '../../../../protocol/uplink/messages.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -118,4 +122,38 @@ test('Retry-After is read as seconds or an HTTP date', () => {
   const inTwo = new Date(Date.now() + 2000).toUTCString();
   assert.ok(Math.abs(retryAfter(inTwo) - 2000) <= 1000);
   assert.equal(retryAfter('garbage'), 1000);
+});
+
+test('over gRPC every batch carries the buffer\'s low-water mark: a batch held for retry keeps it down until acknowledged', async (t) => {
+  const seen: { seq: number; ackedBelow: number }[] = [];
+  let retries = 0;
+  const server = new grpc.Server();
+  server.addService(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, {
+    Send: (call: grpc.ServerUnaryCall<UplinkBatch, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      const b = call.request;
+      seen.push({ seq: b.seq, ackedBelow: b.ackedBelow ?? 0 });
+      // Batch 2 is answered RETRY three times while the others go through.
+      if (b.seq === 2 && retries < 3) {
+        retries++;
+        return cb(null, { status: AckStatus.RETRY, retryAfterMs: 30, reason: 'busy', ringVersion: 0 });
+      }
+      cb(null, { status: AckStatus.OK, retryAfterMs: 0, reason: '', ringVersion: 0 });
+    },
+    GetRing: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { version: 0, vnodes: 0, members: [] }),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  t.after(() => server.forceShutdown());
+  const buffer = await filled(t, 12);
+  const transport = new GrpcUplinkTransport({ agentId: 'gw-lw', endpoints: [`127.0.0.1:${port}`], token: '', tls: { enabled: false, ca: '', insecureSkipVerify: false }, lowWater: () => buffer.lowWater() });
+  t.after(() => transport.close());
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 2, maxBytesPerSecond: 0 }, silent);
+  sender.start();
+  await waitFor('all delivered', () => buffer.stats().batches === 0);
+  await sender.shutdown();
+  assert.equal(retries, 3);
+  for (const s of seen) assert.ok(s.ackedBelow >= 1 && s.ackedBelow <= s.seq, `seq ${s.seq} carried acked_below ${s.ackedBelow}`);
+  // While batch 2 waited for its retries, everything sent after it said so.
+  const whileHeld = seen.filter((s) => s.seq > 2 && s.seq <= 4);
+  assert.ok(whileHeld.length > 0 && whileHeld.every((s) => s.ackedBelow <= 2), JSON.stringify(seen));
+  assert.equal(buffer.lowWater(), 13, 'nothing stored: the next seq');
 });

@@ -46,6 +46,21 @@ test('a retried batch (same source and seq) changes nothing, also after a restar
   assert.equal((await again.series('d1', 'temp', T0, T0 + 60_000))[0].count, 3, 'rollups did not double');
 });
 
+test('with the agent\'s low-water mark, a backlog batch this node never saw is applied after thousands of sparse newer ones and a restart', async (t) => {
+  // A ring-aware agent: this node gets every third batch; batch 10 was for a node that died, and is resent here
+  // much later. Readings carry no seq, so only batch dedup can tell a retry from a new batch.
+  const o = await openStore(t);
+  const noSeq = (id: string, at: number) => ({ deviceId: id, metric: ['temp'], value: [at], ts: [T0 + at], seq: [], seqTs: [] });
+  for (let s = 12; s <= 6_000; s += 3) await o.store.apply([noSeq('d-new', s)], { source: 'gw-1', seq: s, ackedBelow: 10 });
+  const again = await o.reopen();
+  assert.deepEqual(await again.apply([noSeq('d-old', 10)], { source: 'gw-1', seq: 10, ackedBelow: 10 }), { duplicate: false, points: 1, readings: 1 });
+  assert.equal((await again.apply([noSeq('d-old', 10)], { source: 'gw-1', seq: 10, ackedBelow: 10 })).duplicate, true, 'and its retry is a duplicate');
+  // The agent moved on: everything below 5,990 acknowledged. A stale copy of batch 5,988 is a duplicate.
+  assert.equal((await again.apply([noSeq('d-new', 6_003)], { source: 'gw-1', seq: 6_003, ackedBelow: 5_990 })).duplicate, false);
+  assert.equal((await again.apply([noSeq('d-new', 5_988)], { source: 'gw-1', seq: 5_988, ackedBelow: 5_988 })).duplicate, true);
+  assert.equal(again.get('d-old')!.latest.temp.value, 10);
+});
+
 test('a retry that arrives while the first copy is still being written is answered only once that write is durable', async (t) => {
   const o = await openStore(t);
   const first = o.store.apply([data('d1', [0])], { source: 'gw-1', seq: 1 });

@@ -1,55 +1,106 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_RANGES, RESTART_DISTANCE, SourceDedup } from '../../../../aggregator/state/dedup.js';
+import { MAX_SPAN, RESTART_DISTANCE, SourceDedup } from '../../../../aggregator/state/dedup.js';
 
 const applied = (d: SourceDedup, seqs: number[]) => seqs.filter((s) => d.has(s));
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const roundTrip = (d: SourceDedup) => {
   const view = new DataView(new ArrayBuffer(d.encodedSize()));
   assert.equal(d.encode(view, 0), d.encodedSize());
   return SourceDedup.decode(new Uint8Array(view.buffer));
 };
 
-test('batches applied out of order are remembered as a floor plus ranges that fold into it', () => {
+test('batches applied out of order are remembered; the floor moves over the holes as they fill', () => {
   const d = new SourceDedup();
   for (const s of [1, 2, 4, 6, 7, 9]) d.add(s);
   assert.equal(d.floor, 2);
-  assert.deepEqual(d.ranges, [4, 4, 6, 7, 9, 9]);
-  assert.deepEqual(applied(d, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [1, 2, 4, 6, 7, 9]);
-  d.add(5); // joins 4 and 6–7
-  assert.deepEqual(d.ranges, [4, 7, 9, 9]);
-  d.add(3); // joins the floor and 4–7
+  assert.deepEqual(applied(d, range(1, 10)), [1, 2, 4, 6, 7, 9]);
+  d.add(5);
+  d.add(3);
   assert.equal(d.floor, 7);
-  assert.deepEqual(d.ranges, [9, 9]);
   d.add(8);
-  assert.deepEqual([d.floor, d.ranges], [9, []]);
+  assert.equal(d.floor, 9);
+  assert.deepEqual(applied(d, range(1, 12)), range(1, 9));
+  assert.equal(d.highest, 9);
 });
 
-test('the record survives its encoding', () => {
+test('the record survives its encoding, including a bitmap that starts mid-byte and seqs past 2^32', () => {
   const d = new SourceDedup();
-  for (const s of [1, 2, 3, 10, 12, 13, 40]) d.add(s);
+  for (const s of [1, 2, 3, 10, 12, 13, 40, 41, 300]) d.add(s);
   const back = roundTrip(d);
-  assert.deepEqual([back.floor, back.ranges], [d.floor, d.ranges]);
-  assert.deepEqual([roundTrip(new SourceDedup()).floor, roundTrip(new SourceDedup()).ranges], [0, []]);
+  assert.deepEqual(applied(back, range(1, 310)), applied(d, range(1, 310)));
+  assert.equal(back.highest, 300);
+  const empty = roundTrip(new SourceDedup());
+  assert.equal(empty.floor, 0);
+  assert.equal(empty.has(1), false);
+
+  const big = new SourceDedup();
+  const high = 2 ** 40;
+  big.raise(high);
+  for (const s of [high + 1, high + 3, high + 70]) big.add(s);
+  const bigBack = roundTrip(big);
+  assert.deepEqual(applied(bigBack, range(high - 2, high + 80)), [high - 2, high - 1, high + 1, high + 3, high + 70]);
 });
 
-test('holes that never fill are bounded: past MAX_RANGES ranges the floor moves over the oldest', () => {
+test('format 1 records (floor + ranges) from an earlier version are read', () => {
+  // [1 format][8 floor][4 n ranges] then n × ([8 start][8 end]): floor 5, ranges 7–8 and 12–12.
+  const view = new DataView(new ArrayBuffer(13 + 32));
+  view.setUint8(0, 1);
+  view.setFloat64(1, 5, true);
+  view.setUint32(9, 2, true);
+  [7, 8, 12, 12].forEach((v, i) => view.setFloat64(13 + 8 * i, v, true));
+  const d = SourceDedup.decode(new Uint8Array(view.buffer));
+  assert.deepEqual(applied(d, range(1, 14)), [1, 2, 3, 4, 5, 7, 8, 12]);
+});
+
+test('a node that sees every third seq of an agent (ring-aware routing) keeps a record of a few bytes when the agent sends its low-water mark', () => {
   const d = new SourceDedup();
-  for (let s = 2; s <= 2 * (MAX_RANGES + 10); s += 2) d.add(s); // every odd seq went to another node
-  assert.equal(d.ranges.length, 2 * MAX_RANGES);
-  assert.equal(d.floor, 20, 'the ten oldest ranges folded into the floor');
-  assert.ok(d.has(19), 'the trade-off: a hole below the floor reads as applied');
-  assert.ok(!d.has(21));
-  assert.ok(d.encodedSize() <= 13 + 16 * MAX_RANGES);
+  let largest = 0;
+  for (let s = 3; s <= 30_000; s += 3) {
+    d.raise(s - 8); // the agent has 4 batches in flight and acked everything below
+    assert.equal(d.has(s), false);
+    d.add(s);
+    largest = Math.max(largest, d.encodedSize());
+  }
+  assert.ok(largest <= 21 + 4, `record grew to ${largest} bytes`);
+  assert.ok(d.has(30_000) && d.has(29_997) && !d.has(29_999) && !d.has(29_998));
+});
+
+test('a batch from an old backlog is never taken for a duplicate while the agent still holds it (no loss after a ring change)', () => {
+  // Batches 100–199 were for a node that died; their devices now belong here. Meanwhile this node applied every
+  // third seq of 50,000 newer ones. The agent's low-water mark stays at 100 until the backlog is acknowledged.
+  const d = new SourceDedup();
+  for (let s = 201; s <= 50_200; s += 3) {
+    d.raise(100);
+    d.add(s);
+  }
+  assert.equal(d.floor, 99);
+  assert.deepEqual(applied(d, range(100, 199)), [], 'every backlog batch is still new here');
+  for (const s of range(100, 199)) d.add(s);
+  assert.deepEqual(applied(d, range(100, 199)), range(100, 199), 'and a retry of any of them is a duplicate');
+  assert.ok(d.encodedSize() < 21 + 50_200 / 8 + 2, 'a bit per seq of the backlog span');
+  const back = roundTrip(d);
+  assert.deepEqual(applied(back, range(90, 400)), applied(d, range(90, 400)));
+});
+
+test('the bitmap spans at most MAX_SPAN seqs: a newer seq lifts the floor', () => {
+  const d = new SourceDedup();
+  d.add(2);
+  d.add(MAX_SPAN + 10);
+  assert.ok(d.floor >= 10, `floor ${d.floor}`);
+  assert.ok(d.has(5), 'the trade-off: a hole that far behind reads as applied');
+  assert.ok(!d.has(MAX_SPAN + 9));
+  assert.ok(d.encodedSize() <= 21 + MAX_SPAN / 8 + 1);
 });
 
 test('an agent that numbers from 1 again (lost its buffer) is not taken for endless duplicates', () => {
   const d = new SourceDedup();
   for (let s = 1; s <= RESTART_DISTANCE + 50; s++) d.add(s);
   assert.ok(d.has(100), 'a seq within reach of a retry is a duplicate');
-  assert.equal(d.has(1), false, 'a seq far below everything applied is a new numbering');
+  assert.equal(d.has(1), false, 'a seq far below the floor is a new numbering');
   d.add(1);
-  assert.deepEqual([d.floor, d.ranges], [1, []]);
-  assert.ok(d.has(1) && !d.has(2));
+  assert.equal(d.floor, 1);
+  assert.ok(d.has(1) && !d.has(2) && !d.has(100));
   d.add(3);
-  assert.deepEqual(d.ranges, [3, 3]);
+  assert.deepEqual(applied(d, range(1, 5)), [1, 3]);
 });
