@@ -45,9 +45,9 @@ export function peerImplementation(deps: {
       // with RETRY rather than applied: state must not grow on a node that is not the owner.
       const stray = data.find((d) => deps.owner(d.deviceId) !== deps.selfId);
       if (stray) return cb(null, { status: AckStatus.RETRY, retryAfterMs: 500, reason: `device '${stray.deviceId}' is not owned here under ring ${deps.ringVersion()}`, ringVersion: deps.ringVersion() });
-      // A forwarded part is one piece of a split batch: no (agent, seq) key (see ClusterRouter); the devices' seq
-      // accounting skips readings already applied.
-      store.apply(data, null).then(
+      // One owner's part of a split batch: deduplicated by (agent, seq, device-set hash), see ClusterRouter.
+      const dedup = r.originAgentId && r.originSeq ? { source: r.originAgentId, seq: r.originSeq, ackedBelow: r.originAckedBelow, part: r.deviceSetHash } : null;
+      store.apply(data, dedup).then(
         (res) => {
           deps.onForwarded?.(res.points);
           cb(null, { status: AckStatus.OK, reason: res.duplicate ? 'duplicate' : '', ringVersion: deps.ringVersion() });

@@ -50,6 +50,8 @@ export interface ForwardRequest {
   points: number;
   ringVersion: number;
   deviceSetHash: number;
+  /** UplinkBatch.acked_below of the batch this part came from. */
+  originAckedBelow: number;
 }
 
 export interface ProbeReply {

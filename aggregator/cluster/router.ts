@@ -4,7 +4,7 @@ import { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import { ZstdCompressor } from '../../protocol/compression.js';
 import { AckStatus, UplinkCompression, UplinkSignal, type UplinkAck } from '../../protocol/uplink/messages.js';
 import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
-import type { DeviceData } from '../state/types.js';
+import type { BatchId, DeviceData } from '../state/types.js';
 import type { BatchSink } from '../ingest/uplink-service.js';
 import type { ClusterMembership } from './cluster.js';
 
@@ -24,7 +24,7 @@ export class ClusterRouter implements BatchSink {
 
   constructor(private readonly cluster: ClusterMembership, private readonly local: BatchSink, private readonly hooks: ForwardHooks = {}) {}
 
-  async apply(batch: DeviceData[], dedup: { source: string; seq: number }): Promise<{ duplicate: boolean; points: number }> {
+  async apply(batch: DeviceData[], dedup: BatchId): Promise<{ duplicate: boolean; points: number }> {
     const ring = this.cluster.ring;
     const self = this.cluster.self.id;
     const parts = new Map<string, DeviceData[]>();
@@ -38,35 +38,42 @@ export class ClusterRouter implements BatchSink {
     parts.delete(self);
     const owners = [...parts.keys()].sort();
 
-    // Batch-level deduplication by (agent, seq) holds only while a batch is applied whole: once it is split, a
-    // retry under a changed ring splits it differently, and a part keyed (agent, seq) could be taken for a part
-    // already applied and dropped. Split parts rely on the per-device seq accounting instead, which skips a
-    // reading it has seen (readings without seq may then count twice across a ring change).
+    // A batch applied whole is deduplicated by (agent, seq). Once split, each part is keyed by (agent, seq, hash of
+    // its device ids): a retry under a changed ring splits differently, and a part keyed by seq alone could be taken
+    // for another part already applied and dropped. Where two tries' device sets overlap without being equal, the
+    // per-device seq accounting keeps a reading from counting twice.
     const whole = owners.length === 0;
     const results = await Promise.all([
-      mine ? this.local.apply(mine, whole ? dedup : null) : Promise.resolve({ duplicate: false, points: 0 }),
+      mine ? this.local.apply(mine, whole ? dedup : { ...dedup, part: deviceSetHash(mine) }) : Promise.resolve({ duplicate: false, points: 0 }),
       ...owners.map((owner, i) => this.forward(owner, parts.get(owner)!, dedup, i + 1, ring.version)),
     ]);
     return { duplicate: results.every((r) => r.duplicate), points: results.reduce((n, r) => n + r.points, 0) };
   }
 
-  private async forward(owner: string, data: DeviceData[], dedup: { source: string; seq: number }, part: number, ringVersion: number): Promise<{ duplicate: boolean; points: number }> {
+  private async forward(owner: string, data: DeviceData[], dedup: BatchId, part: number, ringVersion: number): Promise<{ duplicate: boolean; points: number }> {
     const client = this.cluster.clientOf(owner);
     if (client === null) throw new Error(`no connection to ring member '${owner}'`);
     const payload = this.zstd.compress(this.encoder.encode(data.map(toReadings)));
     const points = data.reduce((n, d) => n + d.metric.length + d.seq.length, 0);
-    const ids = data.map((d) => d.deviceId).sort().join('\n');
-    // 48 bits of SHA-256: exact in a JS number, so every node computes the same key.
-    const deviceSetHash = createHash('sha256').update(ids).digest().readUIntBE(0, 6);
     const start = performance.now();
     const ack = await new Promise<UplinkAck>((resolve, reject) => client.Forward({
-      originAgentId: dedup.source, originSeq: dedup.seq, part, fromNode: this.cluster.self.id, signal: UplinkSignal.METRICS,
-      compression: UplinkCompression.ZSTD, payload, points, ringVersion, deviceSetHash,
+      originAgentId: dedup.source, originSeq: dedup.seq, originAckedBelow: dedup.ackedBelow ?? 0, part, fromNode: this.cluster.self.id, signal: UplinkSignal.METRICS,
+      compression: UplinkCompression.ZSTD, payload, points, ringVersion, deviceSetHash: deviceSetHash(data),
     }, new grpc.Metadata(), { deadline: Date.now() + 10_000, waitForReady: true } as grpc.CallOptions, (err, res) => (err ? reject(new Error(`forward to '${owner}' failed: ${err.details}`)) : resolve(res))));
     this.hooks.onForward?.(points, payload.length, performance.now() - start);
     if (ack.status !== AckStatus.OK) throw new Error(`owner '${owner}' answered ${AckStatus[ack.status]}: ${ack.reason}`);
     return { duplicate: ack.reason === 'duplicate', points };
   }
+}
+
+/**
+ * The key of one owner's part of a split batch: the first 48 bits of SHA-256 over its device ids sorted (UTF-16
+ * order) and joined by "\n" — exact in a JS number, and the same on every node, so a retry through another node
+ * yields the same key.
+ */
+export function deviceSetHash(data: readonly DeviceData[]): number {
+  const ids = data.map((d) => d.deviceId).sort().join('\n');
+  return createHash('sha256').update(ids).digest().readUIntBE(0, 6);
 }
 
 /** DeviceData back to readings (one per distinct time) for re-encoding a forwarded part as OTLP. */

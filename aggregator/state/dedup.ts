@@ -14,6 +14,11 @@
  * MAX_SPAN seqs behind the newest would then be taken as applied — an agent would have to hold a million unsent
  * batches). Agents that send no mark get the floor lifted only by filled holes and MAX_SPAN.
  *
+ * Parts: when a node splits a batch by owner (ClusterRouter), each owner applies its part under (seq, device-set
+ * hash) instead of seq alone — a retry under a changed ring splits differently, and a part keyed by seq alone could
+ * be taken for another part already applied. A part is applied when its seq is (the whole batch was applied here)
+ * or when the same device set of that seq was. Parts above the floor are kept; the floor drops them.
+ *
  * A seq more than RESTART_DISTANCE below the floor cannot be a retry (the agent said it would never resend it): the
  * agent lost its buffer and numbers from 1 again, so the record starts over. The agent persists its next seq, so that
  * takes a wiped data directory and a reused agent id.
@@ -34,6 +39,8 @@ export class SourceDedup {
   private bits = new Uint8Array(0);
   /** Highest seq applied (0 = none). */
   private top = 0;
+  /** Parts of split batches applied here, above the floor: seq → device-set hashes. */
+  private parts = new Map<number, number[]>();
 
   get highest(): number {
     return Math.max(this.floor, this.top);
@@ -44,16 +51,22 @@ export class SourceDedup {
     return this.bit(seq);
   }
 
+  /** Whether the part of batch `seq` holding exactly the devices hashed to `deviceSet` was applied. */
+  hasPart(seq: number, deviceSet: number): boolean {
+    return this.has(seq) || (this.parts.get(seq)?.includes(deviceSet) ?? false);
+  }
+
+  /** Marks a part applied (call only after hasPart was false). */
+  addPart(seq: number, deviceSet: number): void {
+    if (!this.makeRoom(seq)) return;
+    const hashes = this.parts.get(seq);
+    if (hashes) hashes.push(deviceSet);
+    else this.parts.set(seq, [deviceSet]);
+  }
+
   /** Marks seq applied (call only after has(seq) was false). */
   add(seq: number): void {
-    if (seq <= this.floor) {
-      if (seq + RESTART_DISTANCE >= this.floor) return;
-      this.floor = 0;
-      this.base = 1;
-      this.bits = new Uint8Array(0);
-      this.top = 0;
-    }
-    if (seq - this.base >= MAX_SPAN) this.raise(seq - MAX_SPAN + 1);
+    if (!this.makeRoom(seq)) return;
     const i = seq - this.base;
     if (i >> 3 >= this.bits.length) {
       const grown = new Uint8Array(Math.max(16, (i >> 3) + 1, this.bits.length * 2));
@@ -63,6 +76,23 @@ export class SourceDedup {
     this.bits[i >> 3] |= 1 << (i & 7);
     if (seq > this.top) this.top = seq;
     if (seq === this.floor + 1) this.advance();
+  }
+
+  /**
+   * Before marking seq: a seq far below the floor is a numbering restart (the record starts over); a seq past
+   * MAX_SPAN lifts the floor. False when seq is at or below the floor (already covered).
+   */
+  private makeRoom(seq: number): boolean {
+    if (seq <= this.floor) {
+      if (seq + RESTART_DISTANCE >= this.floor) return false;
+      this.floor = 0;
+      this.base = 1;
+      this.bits = new Uint8Array(0);
+      this.top = 0;
+      this.parts.clear();
+    }
+    if (seq - this.base >= MAX_SPAN) this.raise(seq - MAX_SPAN + 1);
+    return seq > this.floor;
   }
 
   /** The agent's low-water mark: every seq below `ackedBelow` will never be sent again. */
@@ -75,6 +105,7 @@ export class SourceDedup {
   /** Moves the floor over applied seqs just above it and drops bitmap bytes wholly below it. */
   private advance(): void {
     while (this.bit(this.floor + 1)) this.floor++;
+    for (const seq of this.parts.keys()) if (seq <= this.floor) this.parts.delete(seq);
     // Seqs reach 2^53: byte counts here can pass 2^31, so no >> on them.
     const drop = Math.floor((this.floor + 1 - this.base) / 8);
     if (drop >= this.bits.length) {
@@ -101,10 +132,15 @@ export class SourceDedup {
 
   encodedSize(): number {
     const { from, to } = this.span();
-    return 21 + (to - from);
+    let n = 25 + (to - from);
+    for (const hashes of this.parts.values()) n += 12 + 8 * hashes.length;
+    return n;
   }
 
-  /** [1 format 2][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes; little-endian. */
+  /**
+   * [1 format 2][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes, [4 n parts] then per part
+   * seq [8 seq][4 n hashes][8 hash]…; little-endian.
+   */
   encode(view: DataView, at: number): number {
     const { from, to } = this.span();
     view.setUint8(at, FORMAT_BITMAP);
@@ -113,6 +149,17 @@ export class SourceDedup {
     view.setUint32(at + 17, to - from, true);
     at += 21;
     for (let i = from; i < to; i++) view.setUint8(at++, this.bits[i]);
+    view.setUint32(at, this.parts.size, true);
+    at += 4;
+    for (const [seq, hashes] of this.parts) {
+      view.setFloat64(at, seq, true);
+      view.setUint32(at + 8, hashes.length, true);
+      at += 12;
+      for (const h of hashes) {
+        view.setFloat64(at, h, true);
+        at += 8;
+      }
+    }
     return at;
   }
 
@@ -134,6 +181,17 @@ export class SourceDedup {
     d.base = view.getFloat64(9, true);
     const n = view.getUint32(17, true);
     d.bits = bytes.slice(21, 21 + n);
+    let at = 21 + n;
+    const parts = view.getUint32(at, true);
+    at += 4;
+    for (let i = 0; i < parts; i++) {
+      const seq = view.getFloat64(at, true);
+      const count = view.getUint32(at + 8, true);
+      at += 12;
+      const hashes: number[] = [];
+      for (let k = 0; k < count; k++, at += 8) hashes.push(view.getFloat64(at, true));
+      d.parts.set(seq, hashes);
+    }
     d.top = d.floor;
     for (let i = n * 8 - 1; i >= 0; i--) {
       if (d.bits[i >> 3] & (1 << (i & 7))) {

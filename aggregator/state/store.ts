@@ -115,8 +115,10 @@ export class DeviceStateStore {
         if (src === undefined) this.sources.set(dedup.source, (src = new SourceDedup()));
         // The batch itself is unacknowledged, so a mark above its own seq is an agent's mistake: never past it.
         if (dedup.ackedBelow) src.raise(Math.min(dedup.ackedBelow, dedup.seq));
-        if (src.has(dedup.seq)) return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
-        src.add(dedup.seq);
+        const part = dedup.part;
+        if (part === undefined ? src.has(dedup.seq) : src.hasPart(dedup.seq, part)) return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
+        if (part === undefined) src.add(dedup.seq);
+        else src.addPart(dedup.seq, part);
         g.sources.set(dedup.source, src);
       }
       const now = this.now();

@@ -20,6 +20,8 @@ export interface BatchId {
   seq: number;
   /** The agent's low-water mark (UplinkBatch.acked_below): seqs below it will never be sent again; 0 = not said. */
   ackedBelow?: number;
+  /** Set when this is one owner's part of a split batch: the hash of its device ids (deviceSetHash). */
+  part?: number;
 }
 
 export interface ApplyResult {

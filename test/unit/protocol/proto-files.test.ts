@@ -86,7 +86,7 @@ test('the peer service forwards with an UplinkAck reply and has probe, handoff a
   // The forward shares the uplink's enums rather than redefining them.
   assert.equal(fwd.fields.signal.resolvedType!.fullName, '.otlp_edge.uplink.v1.Signal');
   assert.equal(fwd.fields.compression.resolvedType!.fullName, '.otlp_edge.uplink.v1.Compression');
-  for (const f of ['origin_agent_id', 'origin_seq', 'part', 'from_node', 'payload', 'points', 'ring_version', 'device_set_hash']) {
+  for (const f of ['origin_agent_id', 'origin_seq', 'part', 'from_node', 'payload', 'points', 'ring_version', 'device_set_hash', 'origin_acked_below']) {
     assert.ok(fwd.fields[f], `ForwardRequest.${f}`);
   }
   assert.equal(fieldType('otlp_edge.peer.v1.DeviceState', 'device_id'), 'string');
