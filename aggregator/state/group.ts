@@ -24,6 +24,8 @@ export class Group {
   readonly buckets = new Map<string, Float64Array>();
   /** `d:` source → record to put. */
   readonly sources = new Map<string, SourceDedup>();
+  /** Other keys to put as they are (h: merge hashes). */
+  readonly puts = new Map<string, Uint8Array>();
   /** Keys to delete (written before the puts, so a put of the same key wins). */
   readonly deletes = new Set<string>();
   /** Buckets whose stored value must be read and merged before this group can be written. */
@@ -33,7 +35,7 @@ export class Group {
   private outcome: { err?: Error } | undefined;
 
   get empty(): boolean {
-    return this.devices.size === 0 && this.buckets.size === 0 && this.sources.size === 0 && this.deletes.size === 0;
+    return this.devices.size === 0 && this.buckets.size === 0 && this.sources.size === 0 && this.deletes.size === 0 && this.puts.size === 0;
   }
 
   /** Resolves when this group's write is durable; rejects when it failed. */
@@ -95,6 +97,7 @@ export class Group {
       b.put(`d:${source}`, buf.subarray(at, end));
       at = end;
     }
+    for (const [key, value] of this.puts) b.put(key, value);
     return b;
   }
 }

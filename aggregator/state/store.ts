@@ -1,4 +1,5 @@
 import { ClassicLevel } from 'classic-level';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { BatchApplier } from './apply.js';
 import { Committer } from './commit.js';
@@ -20,7 +21,9 @@ import type {
  *   s:<device>                                 device record (device-record.ts): last seen, seq tracker, and per
  *                                              metric its latest value and its newest 1-minute bucket (the "head")
  *   r:<device>\0<metric>\0<minute as 12 hex>   an older 1-minute bucket: [min, max, sum, count, last, last ts] × f64
- *   d:<source>                                 applied batch seqs of one agent (dedup.ts): floor + ranges above it
+ *   d:<source>                                 applied batch seqs of one agent (dedup.ts): floor + bitmap above it
+ *   h:<device>                                 hashes of the state exports merged into the device (mergeDevice),
+ *                                              newest last, 8 bytes each: a handoff retried is merged once
  *
  *        s:dev-7  [ … temp: latest, head 12:04 … ]      ← every device record is loaded at open (~100k devices)
  *        r:dev-7\0temp\0…12:01  …12:02  …12:03          ← read by series(), by a late point, or by prune
@@ -36,6 +39,8 @@ import type {
  * is answered with the error (the agents retry), and memory is reloaded from LevelDB before anything else is applied.
  */
 const FORMAT = '2';
+/** Export hashes remembered per device (a device handed back and forth keeps the newest). */
+const MERGES_KEPT = 8;
 const FORMAT_KEY = 'meta:format';
 /** Highest minute a key can carry (12 hex digits). */
 const MAX_MINUTE = 2 ** 48 - 1;
@@ -48,6 +53,8 @@ export class DeviceStateStore {
   private ids: string[] = [];
   private idsSorted = true;
   private sources = new Map<string, SourceDedup>();
+  /** Per device, hashes of the exports merged into it (h: keys), newest last. */
+  private merged = new Map<string, number[]>();
   /** Devices whose data arrived while they were offline (or new) since the last sweep. */
   private cameOnline: string[] = [];
   private readonly commit: Committer;
@@ -240,13 +247,25 @@ export class DeviceStateStore {
    * Last seen is the later; latest values the newer by ts; rollup buckets merge min/max/sum/count and last by ts; the
    * seq trackers merge as SeqTracker.merge documents (exact while each side's seqs span less than its window).
    * Readings both nodes applied are counted once received and once duplicate, but their points are in both sides'
-   * rollups and count twice there.
+   * rollups and count twice there. The same export merged again (a handoff resent) changes nothing.
    */
   async mergeDevice(bytes: Uint8Array): Promise<void> {
     await this.ready();
     const { device: inc, buckets } = decodeTransfer(bytes);
+    // A handoff whose reply was lost is sent again with the same bytes (the sender no longer owns the device, so its
+    // state does not change): merging it twice would count its rollups twice. The export's hash lands in the same
+    // write as the merge.
+    const hash = createHash('sha256').update(bytes).digest().readUIntBE(0, 6);
+    const seen = this.merged.get(inc.id) ?? [];
+    if (seen.includes(hash)) return this.commit.barrier();
     const dev = this.device(inc.id);
     if (dev === null) throw new Error(`device id ${JSON.stringify(inc.id)} cannot be stored (empty or holds \\0)`);
+    const hashes = [...seen, hash].slice(-MERGES_KEPT);
+    this.merged.set(inc.id, hashes);
+    const value = new Uint8Array(8 * hashes.length);
+    const view = new DataView(value.buffer);
+    hashes.forEach((h, i) => view.setFloat64(8 * i, h, true));
+    this.commit.pending.puts.set(`h:${inc.id}`, value);
     dev.seq.merge(inc.seq, inc.lastSeen > dev.lastSeen);
     dev.lastSeen = Math.max(dev.lastSeen, inc.lastSeen);
     const all = [...buckets];
@@ -360,7 +379,8 @@ export class DeviceStateStore {
   /** Reads every device record and dedup record into memory (at open, and after a failure). */
   private async load(): Promise<void> {
     const now = this.now();
-    const { devices, sources } = await loadState(this.db);
+    const { devices, sources, merged } = await loadState(this.db);
+    this.merged = merged;
     for (const dev of devices.values()) dev.online = now - dev.lastSeen < this.opts.offlineAfterMs;
     this.devices = devices;
     this.sources = sources;

@@ -13,12 +13,17 @@ type Db = ClassicLevel<string, Uint8Array>;
 const PRUNE_CHUNK = 10_000;
 
 /** Every device record and dedup record. */
-export async function loadState(db: Db): Promise<{ devices: Map<string, Device>; sources: Map<string, SourceDedup> }> {
+export async function loadState(db: Db): Promise<{ devices: Map<string, Device>; sources: Map<string, SourceDedup>; merged: Map<string, number[]> }> {
   const devices = new Map<string, Device>();
   const sources = new Map<string, SourceDedup>();
+  const merged = new Map<string, number[]>();
   await scan(db, 's:', 's;', (k, v) => devices.set(k.slice(2), Device.decode(k.slice(2), v)));
   await scan(db, 'd:', 'd;', (k, v) => sources.set(k.slice(2), SourceDedup.decode(v)));
-  return { devices, sources };
+  await scan(db, 'h:', 'h;', (k, v) => {
+    const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    merged.set(k.slice(2), Array.from({ length: v.length >> 3 }, (_, i) => view.getFloat64(8 * i, true)));
+  });
+  return { devices, sources, merged };
 }
 
 /**

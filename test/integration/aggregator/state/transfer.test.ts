@@ -93,3 +93,26 @@ test('an export is refused when it is not one', async (t) => {
   const { store } = await openStore(t);
   await assert.rejects(store.mergeDevice(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])), /not a device state export/);
 });
+
+test('an export merged twice (a handoff resent after its reply was lost) counts once, also after a restart', async (t) => {
+  const one = await openStore(t);
+  const a = await openStore(t);
+  const b = await openStore(t);
+  const batches = traffic();
+  for (const [i, batch] of batches.entries()) {
+    await one.store.apply(batch, { source: 'gw', seq: i + 1 });
+    await (i < 5 ? a : b).store.apply(batch, { source: 'gw', seq: i + 1 });
+  }
+  const exported = (await a.store.exportDevice('dev'))!;
+  await b.store.mergeDevice(exported);
+  await b.store.mergeDevice(exported);
+  assert.deepEqual(await snapshot(b.store, 'dev'), await snapshot(one.store, 'dev'));
+  const again = await b.reopen();
+  await again.mergeDevice(exported);
+  assert.deepEqual(await snapshot(again, 'dev'), await snapshot(one.store, 'dev'), 'recognised after a restart too');
+  // A different export (the sender's state changed) is merged.
+  await a.store.apply([multi('dev', [300], METRICS)], null);
+  await one.store.apply([multi('dev', [300], METRICS)], null);
+  await again.mergeDevice((await a.store.exportDevice('dev'))!);
+  assert.equal(again.get('dev')!.latest.temp.ts, one.store.get('dev')!.latest.temp.ts);
+});
