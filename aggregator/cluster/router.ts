@@ -7,6 +7,10 @@ import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
 import type { BatchId, DeviceData } from '../state/types.js';
 import type { BatchSink } from '../ingest/uplink-service.js';
 import type { ClusterMembership } from './cluster.js';
+import type { HashRing } from '../../protocol/ring/ring.js';
+
+/** Devices whose owner the router remembers before it starts over (about 100 MB at most). */
+const OWNERS_KEPT = 1_000_000;
 
 export interface ForwardHooks {
   onForward?(points: number, bytes: number, ms: number): void;
@@ -21,15 +25,23 @@ export interface ForwardHooks {
 export class ClusterRouter implements BatchSink {
   private readonly encoder = new MetricsEncoder({ gatewayId: 'forwarded' });
   private readonly zstd = new ZstdCompressor(3);
+  /** Owner id per device under `ownersRing` (a lookup hashes the id five times; most devices come back every batch). */
+  private owners = new Map<string, string>();
+  private ownersRing: HashRing | null = null;
 
   constructor(private readonly cluster: ClusterMembership, private readonly local: BatchSink, private readonly hooks: ForwardHooks = {}) {}
 
   async apply(batch: DeviceData[], dedup: BatchId): Promise<{ duplicate: boolean; points: number }> {
     const ring = this.cluster.ring;
     const self = this.cluster.self.id;
+    if (ring !== this.ownersRing || this.owners.size > OWNERS_KEPT) {
+      this.owners = new Map();
+      this.ownersRing = ring;
+    }
     const parts = new Map<string, DeviceData[]>();
     for (const d of batch) {
-      const owner = ring.owner(d.deviceId).id;
+      let owner = this.owners.get(d.deviceId);
+      if (owner === undefined) this.owners.set(d.deviceId, (owner = ring.owner(d.deviceId).id));
       const list = parts.get(owner);
       if (list) list.push(d);
       else parts.set(owner, [d]);
