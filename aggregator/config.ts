@@ -27,6 +27,10 @@ export const aggregatorConfigSpec = obj({
   cluster: obj({
     members: list([], { pattern: /^[A-Za-z0-9._:-]{1,128}=[^\s=]+:\d{1,5}$/, expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
     dns: str('', { doc: 'a name whose A/AAAA records are the members (a Kubernetes headless Service)' }),
+    advertise: str('', {
+      pattern: /^$|^[^\s=]+:\d{1,5}$/, expect: 'HOST:PORT other nodes and agents reach this node at, or empty',
+      doc: 'the address this node is known by in the ring; default: its cluster.members entry, else grpc.host:grpc.port, else (grpc.host 0.0.0.0 with cluster.dns) the DNS record that points at it',
+    }),
     vnodes: int(128, 1, 4096, 'virtual nodes per member'),
     probe_interval: duration('1s', 100, 'how often members probe each other'),
     failure_timeout: duration('5s', 200, 'a member failing probes this long leaves the ring'),

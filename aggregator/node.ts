@@ -62,7 +62,8 @@ export class AggregatorNode {
       dir: join(cfg.node.data_dir, 'state'), offlineAfterMs: cfg.devices.offline_after, rollupRetentionMs: cfg.devices.rollup_retention,
     }));
     const m = this.metrics;
-    const advertised = `${cfg.grpc.host === '0.0.0.0' || cfg.grpc.host === '::' ? '127.0.0.1' : cfg.grpc.host}:${cfg.grpc.port}`;
+    const wildcard = cfg.grpc.host === '0.0.0.0' || cfg.grpc.host === '::';
+    const advertised = cfg.cluster.advertise || `${wildcard ? '127.0.0.1' : cfg.grpc.host}:${cfg.grpc.port}`;
     let membership: Membership;
     let sink: BatchSink = store;
     let cluster: ClusterMembership | null = null;
@@ -76,7 +77,7 @@ export class AggregatorNode {
         throw new OtlpEdgeError('OTLPEDGE_CLUSTER_SELF_MISSING', `node.id '${this.id}' is not among cluster.members (${members.map((m) => m.id).join(', ')}); list this node as "${this.id}=HOST:PORT" or set node.id to one of them`);
       }
       cluster = new ClusterMembership({
-        self: { id: this.id, address: me?.address ?? advertised }, members, dns: cfg.cluster.dns, dnsPort: cfg.grpc.port, dnsServer: cfg.cluster.dns_server,
+        self: { id: this.id, address: me?.address ?? advertised }, learnSelfAddress: !me && !cfg.cluster.advertise && wildcard && cfg.cluster.dns !== '', members, dns: cfg.cluster.dns, dnsPort: cfg.grpc.port, dnsServer: cfg.cluster.dns_server,
         vnodes: cfg.cluster.vnodes, probeIntervalMs: cfg.cluster.probe_interval, failureTimeoutMs: cfg.cluster.failure_timeout, dnsIntervalMs: cfg.cluster.dns_interval,
       }, this.log);
       membership = cluster;

@@ -9,6 +9,12 @@ import { peerServiceDefinition, type ProbeReply } from './peer-service.js';
 
 export interface ClusterOptions {
   self: { id: string; address: string };
+  /**
+   * The self address is a stand-in (grpc.host is a wildcard and neither cluster.advertise nor cluster.members names
+   * this node): take the address of the DNS record that turns out to point at this node, so that every node, and
+   * every agent, sees the same members and the same ring version.
+   */
+  learnSelfAddress?: boolean;
   /** Static members `{ id, address }` (cluster.members); may include self. */
   members: RingMember[];
   /** A name whose A/AAAA records are the members (cluster.dns); '' = static only. */
@@ -49,8 +55,11 @@ export class ClusterMembership implements Membership {
   private timers: NodeJS.Timeout[] = [];
   private listeners: ((ring: HashRing) => void)[] = [];
   private readonly resolver = new Resolver();
+  private selfValue: { id: string; address: string };
+  private selfLearned = false;
 
   constructor(private readonly opts: ClusterOptions, private readonly log: Logger) {
+    this.selfValue = opts.self;
     if (opts.dnsServer) this.resolver.setServers([opts.dnsServer]);
     // Static members start healthy: a booting cluster begins with the full ring instead of shuffling devices
     // while the first probes come back. A dead member leaves after failureTimeoutMs like any other.
@@ -59,7 +68,7 @@ export class ClusterMembership implements Membership {
   }
 
   get self(): { id: string; address: string } {
-    return this.opts.self;
+    return this.selfValue;
   }
 
   get ring(): HashRing {
@@ -136,6 +145,13 @@ export class ClusterMembership implements Membership {
             // A DNS record pointing at this node itself.
             p.id = reply.nodeId;
             p.healthy = false;
+            if (this.opts.learnSelfAddress && !this.selfLearned) {
+              this.selfLearned = true;
+              if (p.address !== this.selfValue.address) {
+                this.log.info({ address: p.address, was: this.selfValue.address }, 'this node\'s address learned from its cluster.dns record');
+                this.selfValue = { id: this.selfValue.id, address: p.address };
+              }
+            }
           } else {
             p.id = reply.nodeId;
             p.healthy = true;
@@ -151,7 +167,7 @@ export class ClusterMembership implements Membership {
   }
 
   private buildRing(): HashRing {
-    const members: RingMember[] = [this.opts.self];
+    const members: RingMember[] = [this.selfValue];
     for (const p of this.peers.values()) if (p.healthy && p.id !== null && p.id !== this.opts.self.id) members.push({ id: p.id, address: p.address });
     return new HashRing(members, this.opts.vnodes);
   }

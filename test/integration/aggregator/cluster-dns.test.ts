@@ -33,3 +33,29 @@ test('DNS membership: the ring follows the A records of a headless-Service-style
   await waitFor('the removed record leaves the ring', async () => (await healthyIds(nodes[0])).join() === 'dns-0,dns-2', 10_000);
   assert.notEqual((await nodes[0].get('/v1/ring')).body.version, three.version);
 });
+
+test('a node listening on every address is known in the ring by its own DNS record; cluster.advertise names it outright', async (t) => {
+  const dir = tempDir(t);
+  const dns = await startDnsServer('aggregators.otlp-edge.test', ['127.0.0.5']);
+  t.after(() => dns.close());
+  const grpcPort = await freePort();
+  const learner = await startAggregator(join(dir, 'learner'), {
+    node: { id: 'dns-any' }, grpc: { host: '0.0.0.0' },
+    cluster: { dns: 'aggregators.otlp-edge.test', dns_server: dns.address, dns_interval: '1s', probe_interval: '200ms' },
+  }, { grpcPort, apiPort: await freePort() });
+  t.after(() => learner.kill9());
+  // Other nodes and agents reach it at 127.0.0.5 (the record), not at the 127.0.0.1 a wildcard bind would suggest:
+  // every node must see the same (id, address) pairs, or their ring versions differ and handoffs are refused.
+  await waitFor('the node takes its address from its DNS record', async () => {
+    const ring = (await learner.get('/v1/ring')).body as { members: { id: string; address: string }[] };
+    return ring.members.some((m) => m.id === 'dns-any' && m.address === `127.0.0.5:${grpcPort}`);
+  }, 10_000);
+
+  const named = await startAggregator(join(dir, 'named'), {
+    node: { id: 'dns-named' }, grpc: { host: '0.0.0.0' },
+    cluster: { dns: 'aggregators.otlp-edge.test', dns_server: dns.address, advertise: 'agg-1.aggregators.otlp-edge.test:4317' },
+  });
+  t.after(() => named.kill9());
+  const ring = (await named.get('/v1/ring')).body as { members: { id: string; address: string }[] };
+  assert.equal(ring.members.find((m) => m.id === 'dns-named')?.address, 'agg-1.aggregators.otlp-edge.test:4317');
+});
