@@ -146,7 +146,7 @@ export class Agent {
     let transport;
     if (u.protocol === 'otlp_http') transport = new OtlpHttpTransport({ endpoint: u.endpoints[0], token: u.token });
     else {
-      const grpcTransport = new GrpcUplinkTransport({ agentId: this.id, endpoints: u.endpoints, token: u.token, tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify }, lowWater: () => buffer.lowWater() });
+      const grpcTransport = new GrpcUplinkTransport({ agentId: this.id, endpoints: u.endpoints, token: u.token, tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify }, lowWater: () => buffer.lowWater(), bufferId: buffer.stats().bufferId });
       // Ring-aware: learn the aggregators' ring and store one batch per owner (refreshed when an ack disagrees).
       this.ring = new AgentRing(() => grpcTransport.getRing(), this.log);
       void this.ring.refresh();

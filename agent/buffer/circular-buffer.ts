@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
 import { BatchIndex as Index } from './batch-index.js';
@@ -8,7 +9,7 @@ import { BatchIndex as Index } from './batch-index.js';
  * LevelDB layout, format 1 (keys are latin1 strings, values bytes):
  *
  *   meta:format          "1"
- *   meta:state           JSON { nextSeq, droppedBatches, droppedPoints, appendedBatches, appendedPoints }
+ *   meta:state           JSON { nextSeq, bufferId, droppedBatches, droppedPoints, appendedBatches, appendedPoints, … }
  *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 route length R][4 points LE]
  *                                      [8 created ms, float64 LE][R bytes route] then the compressed OTLP request
  *                        (route: the aggregator address the batch was formed for, '' = any; ring-aware uplink)
@@ -79,6 +80,11 @@ export interface NewBatch {
 
 export interface BufferState {
   nextSeq: number;
+  /**
+   * Random, made with the buffer and sent with every batch (UplinkBatch.buffer_id): a wiped data directory makes a
+   * new one, so the aggregator knows seqs start again from 1 rather than taking them for retries.
+   */
+  bufferId: number;
   droppedBatches: number;
   droppedPoints: number;
   appendedBatches: number;
@@ -145,7 +151,7 @@ export class CircularBuffer {
     }
     const rawState = await db.get(STATE_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
     const state: BufferState = {
-      nextSeq: 1, droppedBatches: 0, droppedPoints: 0, appendedBatches: 0, appendedPoints: 0, rejectedBatches: 0, rejectedPoints: 0,
+      nextSeq: 1, bufferId: 0, droppedBatches: 0, droppedPoints: 0, appendedBatches: 0, appendedPoints: 0, rejectedBatches: 0, rejectedPoints: 0,
       ...(rawState ? JSON.parse(rawState) : {}),
     };
     const buffer = new CircularBuffer(db, opts, state);
@@ -162,6 +168,10 @@ export class CircularBuffer {
       if (last >= state.nextSeq) state.nextSeq = last + 1; // a state record older than its batches: never reuse a seq
     }
     if (format === undefined) await db.put(FORMAT_KEY, String(FORMAT) as never, { valueEncoding: 'utf8' } as never);
+    if (!state.bufferId) {
+      state.bufferId = randomInt(1, 2 ** 48);
+      await db.put(STATE_KEY, Buffer.from(JSON.stringify(state)) as never);
+    }
     return buffer;
   }
 

@@ -14,6 +14,8 @@ export interface GrpcTransportOptions {
   tls: { enabled: boolean; ca: string; insecureSkipVerify: boolean };
   /** The buffer's low-water mark, sent with every batch (UplinkBatch.acked_below); absent = not sent. */
   lowWater?: () => number;
+  /** The buffer's id, sent with every batch (UplinkBatch.buffer_id); absent = not sent. */
+  bufferId?: number;
 }
 
 const UplinkClient = grpc.makeGenericClientConstructor(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, 'Uplink');
@@ -91,6 +93,7 @@ export class GrpcUplinkTransport implements UplinkTransport {
       points: batch.points,
       ringVersion: 0,
       ackedBelow: this.opts.lowWater?.() ?? 0,
+      bufferId: this.opts.bufferId ?? 0,
     };
     const { client, routed } = this.pick(batch.route);
     return new Promise((resolve) => {

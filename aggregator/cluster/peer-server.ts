@@ -46,7 +46,7 @@ export function peerImplementation(deps: {
       const stray = data.find((d) => deps.owner(d.deviceId) !== deps.selfId);
       if (stray) return cb(null, { status: AckStatus.RETRY, retryAfterMs: 500, reason: `device '${stray.deviceId}' is not owned here under ring ${deps.ringVersion()}`, ringVersion: deps.ringVersion() });
       // One owner's part of a split batch: deduplicated by (agent, seq, device-set hash), see ClusterRouter.
-      const dedup = r.originAgentId && r.originSeq ? { source: r.originAgentId, seq: r.originSeq, ackedBelow: r.originAckedBelow, part: r.deviceSetHash } : null;
+      const dedup = r.originAgentId && r.originSeq ? { source: r.originAgentId, seq: r.originSeq, ackedBelow: r.originAckedBelow, bufferId: r.originBufferId, part: r.deviceSetHash } : null;
       store.apply(data, dedup).then(
         (res) => {
           deps.onForwarded?.(res.points);

@@ -52,6 +52,8 @@ export interface ForwardRequest {
   deviceSetHash: number;
   /** UplinkBatch.acked_below of the batch this part came from. */
   originAckedBelow: number;
+  /** UplinkBatch.buffer_id of that batch. */
+  originBufferId: number;
 }
 
 export interface ProbeReply {

@@ -69,7 +69,7 @@ export class ClusterRouter implements BatchSink {
     const points = data.reduce((n, d) => n + d.metric.length + d.seq.length, 0);
     const start = performance.now();
     const ack = await new Promise<UplinkAck>((resolve, reject) => client.Forward({
-      originAgentId: dedup.source, originSeq: dedup.seq, originAckedBelow: dedup.ackedBelow ?? 0, part, fromNode: this.cluster.self.id, signal: UplinkSignal.METRICS,
+      originAgentId: dedup.source, originSeq: dedup.seq, originAckedBelow: dedup.ackedBelow ?? 0, originBufferId: dedup.bufferId ?? 0, part, fromNode: this.cluster.self.id, signal: UplinkSignal.METRICS,
       compression: UplinkCompression.ZSTD, payload, points, ringVersion, deviceSetHash: deviceSetHash(data),
     }, new grpc.Metadata(), { deadline: Date.now() + 10_000, waitForReady: true } as grpc.CallOptions, (err, res) => (err ? reject(new Error(`forward to '${owner}' failed: ${err.details}`)) : resolve(res))));
     this.hooks.onForward?.(points, payload.length, performance.now() - start);

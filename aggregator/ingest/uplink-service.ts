@@ -76,7 +76,7 @@ export class UplinkIngest {
     }
     const t1 = performance.now();
     try {
-      const r = await this.sink.apply(data, { source: b.agentId, seq: b.seq, ackedBelow: b.ackedBelow });
+      const r = await this.sink.apply(data, { source: b.agentId, seq: b.seq, ackedBelow: b.ackedBelow, bufferId: b.bufferId });
       this.hooks.onTiming?.(t1 - t0, performance.now() - t1);
       this.hooks.onBatch?.(r.duplicate ? 'duplicate' : 'ok', b.agentId, r.points);
       return this.ack(AckStatus.OK);

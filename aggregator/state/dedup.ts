@@ -19,9 +19,10 @@
  * be taken for another part already applied. A part is applied when its seq is (the whole batch was applied here)
  * or when the same device set of that seq was. Parts above the floor are kept; the floor drops them.
  *
- * A seq more than RESTART_DISTANCE below the floor cannot be a retry (the agent said it would never resend it): the
- * agent lost its buffer and numbers from 1 again, so the record starts over. The agent persists its next seq, so that
- * takes a wiped data directory and a reused agent id.
+ * An agent whose buffer is new (a wiped data directory, a replaced gateway keeping its agent id) numbers from 1
+ * again. Its batches carry the buffer's id (UplinkBatch.buffer_id, random, made with the buffer): a different id
+ * starts the record over, so not one of the new buffer's batches is taken for a duplicate. For senders that give no
+ * id, a seq more than RESTART_DISTANCE below the floor is taken as the same kind of restart.
  */
 export const MAX_SPAN = 1 << 20;
 export const RESTART_DISTANCE = 10_000;
@@ -32,6 +33,8 @@ const FORMAT_BITMAP = 2;
 const COMPACT_BYTES = 64;
 
 export class SourceDedup {
+  /** The agent buffer these seqs belong to (UplinkBatch.buffer_id); 0 = not known. */
+  bufferId = 0;
   /** Every seq ≤ floor has been applied or will never be sent again (agents number from 1; 0 = none yet). */
   floor = 0;
   /** Seq of bit 0 of `bits` (a multiple of 8, plus 1); ≤ floor + 1. */
@@ -49,6 +52,25 @@ export class SourceDedup {
   has(seq: number): boolean {
     if (seq <= this.floor) return seq + RESTART_DISTANCE >= this.floor; // far below: a numbering restart, see add()
     return this.bit(seq);
+  }
+
+  /**
+   * The buffer a batch comes from: a different one than recorded is a new numbering, and the record starts over.
+   * True when the record changed (it must be written).
+   */
+  useBuffer(bufferId: number): boolean {
+    if (bufferId === 0 || bufferId === this.bufferId) return false;
+    if (this.bufferId !== 0) this.clear();
+    this.bufferId = bufferId;
+    return true;
+  }
+
+  private clear(): void {
+    this.floor = 0;
+    this.base = 1;
+    this.bits = new Uint8Array(0);
+    this.top = 0;
+    this.parts.clear();
   }
 
   /** Whether the part of batch `seq` holding exactly the devices hashed to `deviceSet` was applied. */
@@ -85,11 +107,7 @@ export class SourceDedup {
   private makeRoom(seq: number): boolean {
     if (seq <= this.floor) {
       if (seq + RESTART_DISTANCE >= this.floor) return false;
-      this.floor = 0;
-      this.base = 1;
-      this.bits = new Uint8Array(0);
-      this.top = 0;
-      this.parts.clear();
+      this.clear();
     }
     if (seq - this.base >= MAX_SPAN) this.raise(seq - MAX_SPAN + 1);
     return seq > this.floor;
@@ -132,22 +150,23 @@ export class SourceDedup {
 
   encodedSize(): number {
     const { from, to } = this.span();
-    let n = 25 + (to - from);
+    let n = 33 + (to - from);
     for (const hashes of this.parts.values()) n += 12 + 8 * hashes.length;
     return n;
   }
 
   /**
-   * [1 format 2][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes, [4 n parts] then per part
+   * [1 format 2][8 buffer id][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes, [4 n parts] then per part
    * seq [8 seq][4 n hashes][8 hash]…; little-endian.
    */
   encode(view: DataView, at: number): number {
     const { from, to } = this.span();
     view.setUint8(at, FORMAT_BITMAP);
-    view.setFloat64(at + 1, this.floor, true);
-    view.setFloat64(at + 9, this.base + from * 8, true);
-    view.setUint32(at + 17, to - from, true);
-    at += 21;
+    view.setFloat64(at + 1, this.bufferId, true);
+    view.setFloat64(at + 9, this.floor, true);
+    view.setFloat64(at + 17, this.base + from * 8, true);
+    view.setUint32(at + 25, to - from, true);
+    at += 29;
     for (let i = from; i < to; i++) view.setUint8(at++, this.bits[i]);
     view.setUint32(at, this.parts.size, true);
     at += 4;
@@ -177,11 +196,12 @@ export class SourceDedup {
       return d;
     }
     if (format !== FORMAT_BITMAP) throw new Error(`dedup record has format ${format}; this node reads formats ${FORMAT_RANGES} and ${FORMAT_BITMAP}`);
-    d.floor = view.getFloat64(1, true);
-    d.base = view.getFloat64(9, true);
-    const n = view.getUint32(17, true);
-    d.bits = bytes.slice(21, 21 + n);
-    let at = 21 + n;
+    d.bufferId = view.getFloat64(1, true);
+    d.floor = view.getFloat64(9, true);
+    d.base = view.getFloat64(17, true);
+    const n = view.getUint32(25, true);
+    d.bits = bytes.slice(29, 29 + n);
+    let at = 29 + n;
     const parts = view.getUint32(at, true);
     at += 4;
     for (let i = 0; i < parts; i++) {

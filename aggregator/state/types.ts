@@ -20,6 +20,8 @@ export interface BatchId {
   seq: number;
   /** The agent's low-water mark (UplinkBatch.acked_below): seqs below it will never be sent again; 0 = not said. */
   ackedBelow?: number;
+  /** The agent's buffer id (UplinkBatch.buffer_id); a new one starts the dedup record over. 0 = not said. */
+  bufferId?: number;
   /** Set when this is one owner's part of a split batch: the hash of its device ids (deviceSetHash). */
   part?: number;
 }

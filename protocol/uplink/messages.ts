@@ -26,7 +26,7 @@ export enum AckStatus {
   REJECTED = 3,
 }
 
-/** UplinkBatch { agent_id = 1; seq = 2; signal = 3; compression = 4; payload = 5; points = 6; ring_version = 7; acked_below = 8 } */
+/** UplinkBatch { agent_id = 1; seq = 2; signal = 3; compression = 4; payload = 5; points = 6; ring_version = 7; acked_below = 8; buffer_id = 9 } */
 export interface UplinkBatch {
   agentId: string;
   /** Per agent, monotonic; (agentId, seq) is the deduplication key. */
@@ -39,6 +39,8 @@ export interface UplinkBatch {
   ringVersion: number;
   /** Every seq of this agent below it has been acknowledged or moved aside: never sent again. 0 = not said. */
   ackedBelow?: number;
+  /** The agent's buffer id (random, made with the buffer); a new one means seqs start again from 1. 0 = not said. */
+  bufferId?: number;
 }
 
 /** UplinkAck { status = 1; retry_after_ms = 2; reason = 3; ring_version = 4 } */
@@ -72,13 +74,14 @@ export function encodeUplinkBatch(b: UplinkBatch): Uint8Array {
   if (b.points) { w.tag(6, Wire.VARINT); w.varint(b.points); }
   if (b.ringVersion) { w.tag(7, Wire.VARINT); w.varint(b.ringVersion); }
   if (b.ackedBelow) { w.tag(8, Wire.VARINT); w.varint(b.ackedBelow); }
+  if (b.bufferId) { w.tag(9, Wire.VARINT); w.varint(b.bufferId); }
   return w.finish();
 }
 
 /** Decodes an UplinkBatch; `payload` is a view into `bytes` (no copy). Throws ProtoError on malformed input. */
 export function decodeUplinkBatch(bytes: Uint8Array): UplinkBatch {
   const r = new ProtoReader(bytes);
-  const b: UplinkBatch = { agentId: '', seq: 0, signal: 0, compression: 0, payload: new Uint8Array(0), points: 0, ringVersion: 0, ackedBelow: 0 };
+  const b: UplinkBatch = { agentId: '', seq: 0, signal: 0, compression: 0, payload: new Uint8Array(0), points: 0, ringVersion: 0, ackedBelow: 0, bufferId: 0 };
   r.fields(r.end, (f, w) => {
     if (f === 1 && w === 2) b.agentId = r.string();
     else if (f === 2 && w === 0) b.seq = r.varint();
@@ -88,6 +91,7 @@ export function decodeUplinkBatch(bytes: Uint8Array): UplinkBatch {
     else if (f === 6 && w === 0) b.points = r.varint();
     else if (f === 7 && w === 0) b.ringVersion = r.varint();
     else if (f === 8 && w === 0) b.ackedBelow = r.varint();
+    else if (f === 9 && w === 0) b.bufferId = r.varint();
     else r.skip(w);
   });
   return b;

@@ -211,13 +211,13 @@ test('hand-encoded uplink messages match uplink.proto, both ways', () => {
   const Ring = root.lookupType('otlp_edge.uplink.v1.RingInfo');
   const payload = Buffer.from('compressed-otlp');
 
-  const ours = encodeUplinkBatch({ agentId: 'gw-1', seq: 2 ** 40 + 5, signal: UplinkSignal.LOGS, compression: UplinkCompression.ZSTD, payload, points: 5000, ringVersion: 4_000_000_000, ackedBelow: 2 ** 40 + 1 });
+  const ours = encodeUplinkBatch({ agentId: 'gw-1', seq: 2 ** 40 + 5, signal: UplinkSignal.LOGS, compression: UplinkCompression.ZSTD, payload, points: 5000, ringVersion: 4_000_000_000, ackedBelow: 2 ** 40 + 1, bufferId: 2 ** 47 + 3 });
   assert.deepEqual(Batch.toObject(Batch.decode(ours), toObjectOptions), {
-    agentId: 'gw-1', seq: String(2 ** 40 + 5), signal: 2, compression: 1, payload: payload.toString('base64'), points: 5000, ringVersion: '4000000000', ackedBelow: String(2 ** 40 + 1),
+    agentId: 'gw-1', seq: String(2 ** 40 + 5), signal: 2, compression: 1, payload: payload.toString('base64'), points: 5000, ringVersion: '4000000000', ackedBelow: String(2 ** 40 + 1), bufferId: String(2 ** 47 + 3),
   });
-  const theirs = Batch.encode(Batch.fromObject({ agentId: 'gw-2', seq: 9, signal: 1, compression: 2, payload, points: 3, ringVersion: 7, ackedBelow: 6 })).finish();
+  const theirs = Batch.encode(Batch.fromObject({ agentId: 'gw-2', seq: 9, signal: 1, compression: 2, payload, points: 3, ringVersion: 7, ackedBelow: 6, bufferId: 12345 })).finish();
   const back = decodeUplinkBatch(theirs);
-  assert.deepEqual({ ...back, payload: Buffer.from(back.payload).toString() }, { agentId: 'gw-2', seq: 9, signal: 1, compression: 2, payload: 'compressed-otlp', points: 3, ringVersion: 7, ackedBelow: 6 });
+  assert.deepEqual({ ...back, payload: Buffer.from(back.payload).toString() }, { agentId: 'gw-2', seq: 9, signal: 1, compression: 2, payload: 'compressed-otlp', points: 3, ringVersion: 7, ackedBelow: 6, bufferId: 12345 });
 
   assert.deepEqual(Ack.toObject(Ack.decode(encodeUplinkAck({ status: AckStatus.RETRY, retryAfterMs: 1500, reason: 'busy', ringVersion: 12 })), toObjectOptions),
     { status: 2, retryAfterMs: 1500, reason: 'busy', ringVersion: '12' });

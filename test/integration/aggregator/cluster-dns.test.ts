@@ -38,21 +38,32 @@ test('a node listening on every address is known in the ring by its own DNS reco
   const dir = tempDir(t);
   const dns = await startDnsServer('aggregators.otlp-edge.test', ['127.0.0.5']);
   t.after(() => dns.close());
-  const grpcPort = await freePort();
-  const learner = await startAggregator(join(dir, 'learner'), {
-    node: { id: 'dns-any' }, grpc: { host: '0.0.0.0' },
-    cluster: { dns: 'aggregators.otlp-edge.test', dns_server: dns.address, dns_interval: '1s', probe_interval: '200ms' },
-  }, { grpcPort, apiPort: await freePort() });
-  t.after(() => learner.kill9());
+  // A wildcard bind collides with any socket on its port, including other tests' outgoing connections: a port taken
+  // meanwhile is tried again with another.
+  let grpcPort = 0;
+  let learner: AggregatorProcess | undefined;
+  for (let attempt = 1; learner === undefined; attempt++) {
+    grpcPort = await freePort();
+    try {
+      learner = await startAggregator(join(dir, `learner-${attempt}`), {
+        node: { id: 'dns-any' }, grpc: { host: '0.0.0.0' },
+        cluster: { dns: 'aggregators.otlp-edge.test', dns_server: dns.address, dns_interval: '1s', probe_interval: '200ms' },
+      }, { grpcPort, apiPort: await freePort() });
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+  const started = learner;
+  t.after(() => started.kill9());
   // Other nodes and agents reach it at 127.0.0.5 (the record), not at the 127.0.0.1 a wildcard bind would suggest:
   // every node must see the same (id, address) pairs, or their ring versions differ and handoffs are refused.
   await waitFor('the node takes its address from its DNS record', async () => {
-    const ring = (await learner.get('/v1/ring')).body as { members: { id: string; address: string }[] };
+    const ring = (await started.get('/v1/ring')).body as { members: { id: string; address: string }[] };
     return ring.members.some((m) => m.id === 'dns-any' && m.address === `127.0.0.5:${grpcPort}`);
   }, 10_000);
 
   const named = await startAggregator(join(dir, 'named'), {
-    node: { id: 'dns-named' }, grpc: { host: '0.0.0.0' },
+    node: { id: 'dns-named' }, grpc: { host: '127.0.0.1' },
     cluster: { dns: 'aggregators.otlp-edge.test', dns_server: dns.address, advertise: 'agg-1.aggregators.otlp-edge.test:4317' },
   });
   t.after(() => named.kill9());

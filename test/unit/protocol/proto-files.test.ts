@@ -62,7 +62,7 @@ test('the uplink service has Send and GetRing with the documented messages', () 
   const ids = (t: string) => Object.fromEntries(Object.values(all.lookupType(t).fields).map((f) => [f.name, [f.id, f.type]]));
   assert.deepEqual(ids('otlp_edge.uplink.v1.UplinkBatch'), {
     agent_id: [1, 'string'], seq: [2, 'uint64'], signal: [3, 'Signal'], compression: [4, 'Compression'],
-    payload: [5, 'bytes'], points: [6, 'uint32'], ring_version: [7, 'uint64'], acked_below: [8, 'uint64'],
+    payload: [5, 'bytes'], points: [6, 'uint32'], ring_version: [7, 'uint64'], acked_below: [8, 'uint64'], buffer_id: [9, 'uint64'],
   });
   assert.deepEqual(ids('otlp_edge.uplink.v1.UplinkAck'), {
     status: [1, 'AckStatus'], retry_after_ms: [2, 'uint32'], reason: [3, 'string'], ring_version: [4, 'uint64'],
@@ -86,7 +86,7 @@ test('the peer service forwards with an UplinkAck reply and has probe, handoff a
   // The forward shares the uplink's enums rather than redefining them.
   assert.equal(fwd.fields.signal.resolvedType!.fullName, '.otlp_edge.uplink.v1.Signal');
   assert.equal(fwd.fields.compression.resolvedType!.fullName, '.otlp_edge.uplink.v1.Compression');
-  for (const f of ['origin_agent_id', 'origin_seq', 'part', 'from_node', 'payload', 'points', 'ring_version', 'device_set_hash', 'origin_acked_below']) {
+  for (const f of ['origin_agent_id', 'origin_seq', 'part', 'from_node', 'payload', 'points', 'ring_version', 'device_set_hash', 'origin_acked_below', 'origin_buffer_id']) {
     assert.ok(fwd.fields[f], `ForwardRequest.${f}`);
   }
   assert.equal(fieldType('otlp_edge.peer.v1.DeviceState', 'device_id'), 'string');

@@ -125,13 +125,13 @@ test('Retry-After is read as seconds or an HTTP date', () => {
 });
 
 test('over gRPC every batch carries the buffer\'s low-water mark: a batch held for retry keeps it down until acknowledged', async (t) => {
-  const seen: { seq: number; ackedBelow: number }[] = [];
+  const seen: { seq: number; ackedBelow: number; bufferId: number }[] = [];
   let retries = 0;
   const server = new grpc.Server();
   server.addService(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, {
     Send: (call: grpc.ServerUnaryCall<UplinkBatch, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const b = call.request;
-      seen.push({ seq: b.seq, ackedBelow: b.ackedBelow ?? 0 });
+      seen.push({ seq: b.seq, ackedBelow: b.ackedBelow ?? 0, bufferId: b.bufferId ?? 0 });
       // Batch 2 is answered RETRY three times while the others go through.
       if (b.seq === 2 && retries < 3) {
         retries++;
@@ -144,7 +144,7 @@ test('over gRPC every batch carries the buffer\'s low-water mark: a batch held f
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   t.after(() => server.forceShutdown());
   const buffer = await filled(t, 12);
-  const transport = new GrpcUplinkTransport({ agentId: 'gw-lw', endpoints: [`127.0.0.1:${port}`], token: '', tls: { enabled: false, ca: '', insecureSkipVerify: false }, lowWater: () => buffer.lowWater() });
+  const transport = new GrpcUplinkTransport({ agentId: 'gw-lw', endpoints: [`127.0.0.1:${port}`], token: '', tls: { enabled: false, ca: '', insecureSkipVerify: false }, lowWater: () => buffer.lowWater(), bufferId: buffer.stats().bufferId });
   t.after(() => transport.close());
   const sender = new UplinkSender(buffer, transport, { maxInFlight: 2, maxBytesPerSecond: 0 }, silent);
   sender.start();
@@ -156,4 +156,21 @@ test('over gRPC every batch carries the buffer\'s low-water mark: a batch held f
   const whileHeld = seen.filter((s) => s.seq > 2 && s.seq <= 4);
   assert.ok(whileHeld.length > 0 && whileHeld.every((s) => s.ackedBelow <= 2), JSON.stringify(seen));
   assert.equal(buffer.lowWater(), 13, 'nothing stored: the next seq');
+  const id = buffer.stats().bufferId;
+  assert.ok(id > 0 && seen.every((s) => s.bufferId === id), 'every batch names its buffer');
+});
+
+test('a buffer keeps its id across reopens; a new buffer (wiped data directory) gets another', async (t) => {
+  const dir = tempDir(t);
+  const first = await CircularBuffer.open({ dir, maxBytes: 1 << 20, sync: false });
+  const id = first.stats().bufferId;
+  await first.append({ signal: Signal.METRICS, compression: Compression.ZSTD, points: 1, payload: randomBytes(10) });
+  await first.close();
+  const again = await CircularBuffer.open({ dir, maxBytes: 1 << 20, sync: false });
+  t.after(() => again.close());
+  assert.equal(again.stats().bufferId, id);
+  assert.ok(Number.isSafeInteger(id) && id > 0);
+  const other = await CircularBuffer.open({ dir: tempDir(t), maxBytes: 1 << 20, sync: false });
+  t.after(() => other.close());
+  assert.notEqual(other.stats().bufferId, id);
 });

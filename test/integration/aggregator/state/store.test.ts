@@ -61,6 +61,19 @@ test('with the agent\'s low-water mark, a backlog batch this node never saw is a
   assert.equal(again.get('d-old')!.latest.temp.value, 10);
 });
 
+test('an agent whose buffer was wiped numbers from 1 again under a new buffer id: its batches are applied, not taken for retries', async (t) => {
+  const o = await openStore(t);
+  const noSeq = (at: number) => [{ deviceId: 'd-wiped', metric: ['temp'], value: [at], ts: [T0 + at], seq: [], seqTs: [] }];
+  for (let s = 1; s <= 40; s++) await o.store.apply(noSeq(s), { source: 'gw-w', seq: s, ackedBelow: s, bufferId: 1111 });
+  assert.equal((await o.store.apply(noSeq(40), { source: 'gw-w', seq: 40, ackedBelow: 40, bufferId: 1111 })).duplicate, true, 'a retry of the old buffer');
+  const again = await o.reopen();
+  for (let s = 1; s <= 3; s++) {
+    assert.equal((await again.apply(noSeq(100 + s), { source: 'gw-w', seq: s, ackedBelow: 1, bufferId: 2222 })).duplicate, false, `new buffer, seq ${s}`);
+  }
+  assert.equal((await again.apply(noSeq(103), { source: 'gw-w', seq: 3, ackedBelow: 1, bufferId: 2222 })).duplicate, true, 'and its own retries are duplicates');
+  assert.equal(again.get('d-wiped')!.counts.received, 43);
+});
+
 test('a retry that arrives while the first copy is still being written is answered only once that write is durable', async (t) => {
   const o = await openStore(t);
   const first = o.store.apply([data('d1', [0])], { source: 'gw-1', seq: 1 });

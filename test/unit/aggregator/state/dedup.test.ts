@@ -62,7 +62,7 @@ test('a node that sees every third seq of an agent (ring-aware routing) keeps a 
     d.add(s);
     largest = Math.max(largest, d.encodedSize());
   }
-  assert.ok(largest <= 25 + 4, `record grew to ${largest} bytes`);
+  assert.ok(largest <= 33 + 4, `record grew to ${largest} bytes`);
   assert.ok(d.has(30_000) && d.has(29_997) && !d.has(29_999) && !d.has(29_998));
 });
 
@@ -78,7 +78,7 @@ test('a batch from an old backlog is never taken for a duplicate while the agent
   assert.deepEqual(applied(d, range(100, 199)), [], 'every backlog batch is still new here');
   for (const s of range(100, 199)) d.add(s);
   assert.deepEqual(applied(d, range(100, 199)), range(100, 199), 'and a retry of any of them is a duplicate');
-  assert.ok(d.encodedSize() < 25 + 50_200 / 8 + 2, 'a bit per seq of the backlog span');
+  assert.ok(d.encodedSize() < 33 + 50_200 / 8 + 2, 'a bit per seq of the backlog span');
   const back = roundTrip(d);
   assert.deepEqual(applied(back, range(90, 400)), applied(d, range(90, 400)));
 });
@@ -90,7 +90,7 @@ test('the bitmap spans at most MAX_SPAN seqs: a newer seq lifts the floor', () =
   assert.ok(d.floor >= 10, `floor ${d.floor}`);
   assert.ok(d.has(5), 'the trade-off: a hole that far behind reads as applied');
   assert.ok(!d.has(MAX_SPAN + 9));
-  assert.ok(d.encodedSize() <= 25 + MAX_SPAN / 8 + 1);
+  assert.ok(d.encodedSize() <= 33 + MAX_SPAN / 8 + 1);
 });
 
 test('an agent that numbers from 1 again (lost its buffer) is not taken for endless duplicates', () => {
@@ -120,5 +120,25 @@ test('parts of split batches are applied once per device set; the whole batch co
   d.raise(6); // the agent acknowledged everything below 6: batch 5 is never sent again
   assert.ok(d.hasPart(5, 333));
   assert.equal(d.encodedSize(), roundTrip(d).encodedSize());
-  assert.ok(d.encodedSize() <= 25 + 2, 'parts below the floor are dropped from the record');
+  assert.ok(d.encodedSize() <= 33 + 2, 'parts below the floor are dropped from the record');
+});
+
+test('a batch from a new agent buffer (wiped data directory, same agent id) starts the record over: nothing of it is a duplicate', () => {
+  const d = new SourceDedup();
+  assert.equal(d.useBuffer(77), true, 'the first id is recorded');
+  for (let s = 1; s <= 500; s++) d.add(s);
+  assert.equal(d.useBuffer(77), false);
+  assert.ok(d.has(1) && d.has(500));
+  assert.equal(d.useBuffer(91), true, 'a new buffer numbers from 1 again');
+  assert.deepEqual(applied(d, range(1, 500)), [], 'well within RESTART_DISTANCE, yet nothing is taken for applied');
+  d.add(1);
+  const back = roundTrip(d);
+  assert.equal(back.bufferId, 91);
+  assert.ok(back.has(1) && !back.has(2));
+  assert.equal(back.useBuffer(0), false, 'a sender that gives no id changes nothing');
+  // A record from before buffer ids (0) adopts the first id without forgetting what it holds.
+  const old = new SourceDedup();
+  old.add(1);
+  old.useBuffer(5);
+  assert.ok(old.has(1));
 });
