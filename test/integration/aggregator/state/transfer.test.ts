@@ -20,15 +20,20 @@ async function snapshot(store: DeviceStateStore, id: string) {
   return { latest: view.latest, counts: view.counts, lastSeen: view.lastSeen, series };
 }
 
-test('state split over two nodes merges to exactly what one node that saw everything holds', async (t) => {
+/** The traffic applied whole to `one`, and split between `a` (first five batches) and `b` (the rest). */
+async function splitOverTwo(t: Parameters<typeof openStore>[0]) {
   const one = await openStore(t);
   const a = await openStore(t);
   const b = await openStore(t);
-  const batches = traffic();
-  for (const [i, batch] of batches.entries()) {
+  for (const [i, batch] of traffic().entries()) {
     await one.store.apply(batch, { source: 'gw', seq: i + 1 });
     await (i < 5 ? a : b).store.apply(batch, { source: 'gw', seq: i + 1 });
   }
+  return { one, a, b };
+}
+
+test('state split over two nodes merges to exactly what one node that saw everything holds', async (t) => {
+  const { one, a, b } = await splitOverTwo(t);
   const exported = await a.store.exportDevice('dev');
   assert.ok(exported instanceof Uint8Array);
   await b.store.mergeDevice(exported);
@@ -95,14 +100,7 @@ test('an export is refused when it is not one', async (t) => {
 });
 
 test('an export merged twice (a handoff resent after its reply was lost) counts once, also after a restart', async (t) => {
-  const one = await openStore(t);
-  const a = await openStore(t);
-  const b = await openStore(t);
-  const batches = traffic();
-  for (const [i, batch] of batches.entries()) {
-    await one.store.apply(batch, { source: 'gw', seq: i + 1 });
-    await (i < 5 ? a : b).store.apply(batch, { source: 'gw', seq: i + 1 });
-  }
+  const { one, a, b } = await splitOverTwo(t);
   const exported = (await a.store.exportDevice('dev'))!;
   await b.store.mergeDevice(exported);
   await b.store.mergeDevice(exported);
