@@ -7,6 +7,7 @@ import { SourceDedup } from './dedup.js';
 import { Device, HEAD, HEAD_MINUTE, LATEST_TS, LATEST_VALUE, SLOT } from './device-record.js';
 import { copyBucket, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from './rollups.js';
 import { loadState, pruneStored, readBuckets, storedKeys } from './stored.js';
+import { lowerBound, upperBound } from './sorted.js';
 import { decodeTransfer, encodeRecord, encodeTransfer } from './transfer.js';
 import type {
   ApplyResult, BatchId, DeviceData, DeviceList, DeviceStateOptions, DeviceView, RollupPoint, SweepResult,
@@ -389,28 +390,4 @@ export class DeviceStateStore {
     this.ids = [...devices.keys()]; // LevelDB order: sorted (as UTF-8; sortedIds() re-sorts as JS strings if needed)
     this.idsSorted = false;
   }
-}
-
-/** First index whose id is > key. */
-function upperBound(ids: string[], key: string): number {
-  let lo = 0;
-  let hi = ids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ids[mid] <= key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** First index whose id is ≥ key. */
-function lowerBound(ids: string[], key: string): number {
-  let lo = 0;
-  let hi = ids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ids[mid] < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
