@@ -13,7 +13,7 @@ test('bench cluster feeds 1 node and 3 nodes, every figure finite and positive, 
     assert.ok(r, `no row '${name}'\n${text}`);
     return r;
   };
-  for (const name of ['ingest, 1 node', 'ingest, 3 nodes (same machine)', 'CPU per point, 3 nodes vs 1']) {
+  for (const name of ['ingest, 1 node', 'ingest, 3 nodes (same machine)', 'CPU per point, 3 nodes vs 1', 'CPU per point, 3 nodes, batches unsplit']) {
     const r = row(name);
     assert.ok(Number.isFinite(r.value) && r.value > 0, `${name}: ${r.value}\n${text}`);
     if (r.baseline) assert.ok(Number.isFinite(r.baseline.value) && r.baseline.value > 0, `${name} baseline: ${r.baseline.value}\n${text}`);
