@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { bufferDump, repoRoot, startAgent } from '../../helpers/agent-process.js';
+import { bufferDump, metricValue, repoRoot, startAgent } from '../../helpers/agent-process.js';
 import { mosquittoPub, pahoPublish } from '../../helpers/mosquitto.js';
 import { createTestPki } from '../../helpers/tls.js';
-import { freePort } from '../../helpers/ports.js';
+import { freePort, waitFor } from '../../helpers/ports.js';
 import { metricsByDevice, seqsByDevice } from '../../helpers/otlp-readings.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -25,6 +25,9 @@ test('paho-mqtt and mosquitto_pub readings over TCP are stored exactly as sent',
   const explicit = await mosquittoPub(['-h', '127.0.0.1', '-p', String(agent.mqttPort), '-i', 'mosq-2', '-q', '0', '-t', 'devices/mosq-2/telemetry',
     '-m', '[{"ts":1732280000000,"metrics":{"rpm":1200},"attributes":{"mode":"eco"}},{"ts":1732280001000,"metrics":{"rpm":1250.5}}]']);
   assert.equal(explicit.code, 0, explicit.out);
+  // QoS 0 has no acknowledgement: mosquitto_pub exits once the bytes are sent, maybe before the agent has read them,
+  // and a message still unread at SIGTERM is dropped (counted as shutdown). Wait until the agent has taken it.
+  await waitFor('the agent took the QoS 0 message', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_messages_received_total{qos="0"}') >= 1);
 
   assert.equal(await agent.stop(), 0, 'SIGTERM flushes and exits 0');
   const dump = bufferDump(agent.configPath);
