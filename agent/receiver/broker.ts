@@ -1,4 +1,5 @@
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import { sparseEmitter } from './sparse-emitter.js';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -60,6 +61,7 @@ export class EmbeddedBroker {
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       // Devices publish telemetry, they do not take part in each other's streams: nothing to deliver onward but the
       // agent's own error reports.
+      mq: sparseEmitter(),
       drainTimeout: 30_000,
       heartbeatInterval: 3_600_000,
     });
