@@ -89,18 +89,8 @@ export class Agent {
       },
     );
     const topics = new TopicMatcher(cfg.mqtt.topics);
-    // Counted on every message: the label children are bound once (a labelled inc() hashes its labels each call).
-    const byQos = [0, 1, 2].map((q) => ({
-      messages: m.messagesReceived.labels({ qos: String(q) }),
-      telemetry: m.readingsReceived.labels({ qos: String(q) }),
-      events: m.eventsReceived.labels({ qos: String(q) }),
-    }));
     this.pipeline = new IngestPipeline(topics, this.batcher, {
-      onAccepted: (kind, qos, n) => {
-        const c = byQos[qos];
-        c.messages.inc();
-        c[kind].inc(n);
-      },
+      onAccepted: (kind, qos, n) => m.accepted(kind, qos, n),
       onRejected: (r) => this.rejected(r, topics),
       onDropped: (reason, n) => m.messagesDropped.inc({ reason }, n),
     });

@@ -9,9 +9,21 @@ import type { BufferStats } from '../buffer/circular-buffer.js';
 export class AgentMetrics {
   readonly registry = new Registry();
 
-  readonly readingsReceived = new Counter({ name: 'otlp_edge_agent_readings_received_total', help: 'Readings accepted from devices, by MQTT QoS', labelNames: ['qos'] as const, registers: [this.registry] });
-  readonly eventsReceived = new Counter({ name: 'otlp_edge_agent_events_received_total', help: 'Events accepted from devices, by MQTT QoS', labelNames: ['qos'] as const, registers: [this.registry] });
-  readonly messagesReceived = new Counter({ name: 'otlp_edge_agent_messages_received_total', help: 'MQTT messages received on device topics, by QoS', labelNames: ['qos'] as const, registers: [this.registry] });
+  /**
+   * Per-message counts by QoS (0, 1, 2), tallied in plain numbers and added to their counters when scraped: a
+   * labelled inc() hashes its labels on every call, which cost 3 % of the agent's CPU at 40k messages/s.
+   */
+  private readonly tally = { messages: [0, 0, 0], telemetry: [0, 0, 0], events: [0, 0, 0] };
+
+  readonly readingsReceived = qosCounter(this.registry, 'otlp_edge_agent_readings_received_total', 'Readings accepted from devices, by MQTT QoS', this.tally.telemetry);
+  readonly eventsReceived = qosCounter(this.registry, 'otlp_edge_agent_events_received_total', 'Events accepted from devices, by MQTT QoS', this.tally.events);
+  readonly messagesReceived = qosCounter(this.registry, 'otlp_edge_agent_messages_received_total', 'MQTT messages received on device topics, by QoS', this.tally.messages);
+  /** One device message accepted into the pipeline, with its readings or events. */
+  accepted(kind: 'telemetry' | 'events', qos: number, count: number): void {
+    this.tally.messages[qos]++;
+    this.tally[kind][qos] += count;
+  }
+
   readonly rejected = new Counter({ name: 'otlp_edge_agent_messages_rejected_total', help: 'Device messages rejected as a whole, by reason (bad_json, too_large, …)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly refusals = new Counter({ name: 'otlp_edge_agent_auth_refusals_total', help: 'Connections, publishes and subscriptions refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly batchesStored = new Counter({ name: 'otlp_edge_agent_batches_stored_total', help: 'Batches committed to the buffer', registers: [this.registry] });
@@ -61,4 +73,19 @@ export class AgentMetrics {
     counter('otlp_edge_agent_uplink_rejected_batches_total', 'Batches the receiver rejected, moved aside (persistent)', (s) => s.rejectedBatches);
     counter('otlp_edge_agent_uplink_rejected_points_total', 'Points in batches the receiver rejected (persistent)', (s) => s.rejectedPoints);
   }
+}
+
+/** A counter by QoS whose increments gather in `tally` (index = QoS) and are added at each scrape. */
+function qosCounter(registry: Registry, name: string, help: string, tally: number[]): Counter<'qos'> {
+  const counter: Counter<'qos'> = new Counter({
+    name, help, labelNames: ['qos'] as const, registers: [registry],
+    collect() {
+      for (let q = 0; q < tally.length; q++) {
+        if (tally[q] === 0) continue;
+        counter.inc({ qos: String(q) }, tally[q]);
+        tally[q] = 0;
+      }
+    },
+  });
+  return counter;
 }
