@@ -60,6 +60,10 @@ export class AggregatorNode {
     if (tokens.open) this.log.warn('auth.agent_tokens_file is empty: any agent is accepted without a token (development only)');
     const store = (this.store = await DeviceStateStore.open({
       dir: join(cfg.node.data_dir, 'state'), offlineAfterMs: cfg.devices.offline_after, rollupRetentionMs: cfg.devices.rollup_retention,
+      onNewBuffer: (agent, was, now) => {
+        this.metrics.agentBufferRestarts.inc();
+        this.log.warn({ agent, was, now }, 'agent sends from a new buffer (its data directory was wiped or replaced): its batch numbering starts again from 1');
+      },
     }));
     const m = this.metrics;
     const wildcard = cfg.grpc.host === '0.0.0.0' || cfg.grpc.host === '::';

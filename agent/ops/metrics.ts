@@ -18,12 +18,6 @@ export class AgentMetrics {
   readonly readingsReceived = qosCounter(this.registry, 'otlp_edge_agent_readings_received_total', 'Readings accepted from devices, by MQTT QoS', this.tally.telemetry);
   readonly eventsReceived = qosCounter(this.registry, 'otlp_edge_agent_events_received_total', 'Events accepted from devices, by MQTT QoS', this.tally.events);
   readonly messagesReceived = qosCounter(this.registry, 'otlp_edge_agent_messages_received_total', 'MQTT messages received on device topics, by QoS', this.tally.messages);
-  /** One device message accepted into the pipeline, with its readings or events. */
-  accepted(kind: 'telemetry' | 'events', qos: number, count: number): void {
-    this.tally.messages[qos]++;
-    this.tally[kind][qos] += count;
-  }
-
   readonly rejected = new Counter({ name: 'otlp_edge_agent_messages_rejected_total', help: 'Device messages rejected as a whole, by reason (bad_json, too_large, …)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly refusals = new Counter({ name: 'otlp_edge_agent_auth_refusals_total', help: 'Connections, publishes and subscriptions refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly batchesStored = new Counter({ name: 'otlp_edge_agent_batches_stored_total', help: 'Batches committed to the buffer', registers: [this.registry] });
@@ -72,6 +66,12 @@ export class AgentMetrics {
     counter('otlp_edge_agent_buffer_dropped_points_total', 'Points in batches dropped by the cap (persistent)', (s) => s.droppedPoints);
     counter('otlp_edge_agent_uplink_rejected_batches_total', 'Batches the receiver rejected, moved aside (persistent)', (s) => s.rejectedBatches);
     counter('otlp_edge_agent_uplink_rejected_points_total', 'Points in batches the receiver rejected (persistent)', (s) => s.rejectedPoints);
+  }
+
+  /** One device message accepted into the pipeline, with its readings or events. */
+  accepted(kind: 'telemetry' | 'events', qos: number, count: number): void {
+    this.tally.messages[qos]++;
+    this.tally[kind][qos] += count;
   }
 }
 

@@ -34,7 +34,6 @@ const ROUTE_PENALTY_MS = 10_000;
  * The uplink gRPC service as a transport. One HTTP/2 channel per endpoint; a failed call moves on to the next seed
  * endpoint, and grpc-js reconnects channels by itself.
  */
-
 export class GrpcUplinkTransport implements UplinkTransport {
   private readonly clients: UplinkStub[];
   private current = 0;

@@ -11,6 +11,7 @@ export class AggregatorMetrics {
     name: 'otlp_edge_aggregator_ingest_duration_seconds', help: 'Time from an uplink batch arriving to its durable ack',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
   });
+  readonly agentBufferRestarts = new Counter({ name: 'otlp_edge_aggregator_agent_buffer_restarts_total', help: 'Agents whose batches came from a new buffer (a wiped data directory): their seqs start again from 1', registers: [this.registry] });
   readonly offlineTransitions = new Counter({ name: 'otlp_edge_aggregator_device_offline_transitions_total', help: 'Devices that went silent past devices.offline_after', registers: [this.registry] });
   readonly forwardedPoints = new Counter({ name: 'otlp_edge_aggregator_forwarded_points_total', help: 'Points forwarded to the nodes that own their devices', registers: [this.registry] });
   readonly forwardedBytes = new Counter({ name: 'otlp_edge_aggregator_forwarded_bytes_total', help: 'Compressed bytes forwarded to owner nodes', registers: [this.registry] });

@@ -121,7 +121,8 @@ export class DeviceStateStore {
       if (dedup !== null) {
         let src = this.sources.get(dedup.source);
         if (src === undefined) this.sources.set(dedup.source, (src = new SourceDedup()));
-        if (dedup.bufferId) src.useBuffer(dedup.bufferId);
+        const was = src.bufferId;
+        if (dedup.bufferId && src.useBuffer(dedup.bufferId) && was !== 0) this.opts.onNewBuffer?.(dedup.source, was, dedup.bufferId);
         // The batch itself is unacknowledged, so a mark above its own seq is an agent's mistake: never past it.
         if (dedup.ackedBelow) src.raise(Math.min(dedup.ackedBelow, dedup.seq));
         const part = dedup.part;

@@ -90,4 +90,6 @@ export interface DeviceStateOptions {
   sync?: boolean;
   /** The clock (epoch ms) for last seen, online and retention; default Date.now. */
   now?: () => number;
+  /** An agent's batches name a buffer other than the one recorded (its data directory was wiped): dedup starts over. */
+  onNewBuffer?: (source: string, was: number, now: number) => void;
 }

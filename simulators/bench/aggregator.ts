@@ -85,16 +85,17 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
     // never replays one: a replay would carry seqs the node has seen, and duplicate readings cost less than new ones.
     const recorded = Array.from({ length: opts.gateways }, (_, g) => {
       const out: { address: string; payload: Uint8Array; points: number }[] = [];
+      // With ownedPerGateway, ids are drawn until `devices` of them belong to this gateway's node.
+      const home = opts.ownedPerGateway ? members[g % opts.nodes] : null;
       for (let i = 0; i < RECORDED_PER_GATEWAY; i++) {
         const byOwner = new Map<string, DeviceReadings[]>();
-        // With ownedPerGateway, ids are drawn until `devices` of them belong to this gateway's node.
-        const home = opts.ownedPerGateway ? members[g % opts.nodes].id : null;
         let kept = 0;
         for (const d of fleetBatch(home === null ? opts.devices : opts.devices * opts.nodes * 2, 1, 1732280000000 + i * 1000, i).batch) {
           d.deviceId = `g${g}-${d.deviceId}`;
-          if (home !== null && (kept >= opts.devices || ring.owner(d.deviceId).id !== home)) continue;
+          const owner = ring.owner(d.deviceId);
+          if (home !== null && (kept >= opts.devices || owner.id !== home.id)) continue;
           kept++;
-          const a = ring.owner(d.deviceId).address;
+          const a = owner.address;
           const part = byOwner.get(a);
           if (part) part.push(d);
           else byOwner.set(a, [d]);

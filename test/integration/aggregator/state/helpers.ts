@@ -1,5 +1,5 @@
 import { DeviceStateStore } from '../../../../aggregator/state/store.js';
-import type { DeviceData } from '../../../../aggregator/state/types.js';
+import type { DeviceData, DeviceStateOptions } from '../../../../aggregator/state/types.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
 export const T0 = 1732280000000; // 20 s into its minute
@@ -32,11 +32,11 @@ export interface Opened {
 }
 
 /** A store in a temp dir with a settable clock (starting an hour after T0); closed when the test ends. */
-export async function openStore(t: Parameters<typeof tempDir>[0], opts: { retentionMs?: number; sync?: boolean } = {}): Promise<Opened> {
+export async function openStore(t: Parameters<typeof tempDir>[0], opts: { retentionMs?: number; sync?: boolean; onNewBuffer?: DeviceStateOptions['onNewBuffer'] } = {}): Promise<Opened> {
   const dir = tempDir(t);
   const clock = { now: T0 + 3_600_000 };
   const open = () => DeviceStateStore.open({
-    dir, offlineAfterMs: 60_000, rollupRetentionMs: opts.retentionMs ?? 7 * DAY, sync: opts.sync, now: () => clock.now,
+    dir, offlineAfterMs: 60_000, rollupRetentionMs: opts.retentionMs ?? 7 * DAY, sync: opts.sync, now: () => clock.now, onNewBuffer: opts.onNewBuffer,
   });
   const o: Opened = {
     store: await open(),

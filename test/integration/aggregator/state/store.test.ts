@@ -62,7 +62,8 @@ test('with the agent\'s low-water mark, a backlog batch this node never saw is a
 });
 
 test('an agent whose buffer was wiped numbers from 1 again under a new buffer id: its batches are applied, not taken for retries', async (t) => {
-  const o = await openStore(t);
+  const restarts: [string, number, number][] = [];
+  const o = await openStore(t, { onNewBuffer: (agent, was, now) => restarts.push([agent, was, now]) });
   const noSeq = (at: number) => [{ deviceId: 'd-wiped', metric: ['temp'], value: [at], ts: [T0 + at], seq: [], seqTs: [] }];
   for (let s = 1; s <= 40; s++) await o.store.apply(noSeq(s), { source: 'gw-w', seq: s, ackedBelow: s, bufferId: 1111 });
   assert.equal((await o.store.apply(noSeq(40), { source: 'gw-w', seq: 40, ackedBelow: 40, bufferId: 1111 })).duplicate, true, 'a retry of the old buffer');
@@ -72,6 +73,7 @@ test('an agent whose buffer was wiped numbers from 1 again under a new buffer id
   }
   assert.equal((await again.apply(noSeq(103), { source: 'gw-w', seq: 3, ackedBelow: 1, bufferId: 2222 })).duplicate, true, 'and its own retries are duplicates');
   assert.equal(again.get('d-wiped')!.counts.received, 43);
+  assert.deepEqual(restarts, [['gw-w', 1111, 2222]], 'reported once, not for the first id');
 });
 
 test('a retry that arrives while the first copy is still being written is answered only once that write is durable', async (t) => {
