@@ -13,7 +13,7 @@ import { IngestPipeline, type InboundMessage, type RejectionReport } from './pip
 import { DeviceAuthorizer } from './receiver/auth.js';
 import { EmbeddedBroker } from './receiver/broker.js';
 import { BrokerClientReceiver } from './receiver/client.js';
-import { RateLimitedLog } from './receiver/rate-limit.js';
+import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
 import type { Done } from './buffer/batcher.js';
 import { GrpcUplinkTransport } from './uplink/grpc-transport.js';
 import { OtlpHttpTransport } from './uplink/http-transport.js';

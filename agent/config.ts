@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { bool, duration, int, list, map, obj, oneOf, size, str, type Infer } from '../protocol/config/schema.js';
+import { bool, duration, int, list, map, obj, oneOf, size, str, unavailable, type ConfigProblem, type Infer } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
 import { idFromHostName } from '../protocol/config/ids.js';
 import { DEFAULT_TOPICS } from '../protocol/topics.js';
@@ -34,8 +34,11 @@ export const agentConfigSpec = obj({
       }),
       ws: obj({ port: port(0, 'MQTT over WebSocket; 0 = off') }),
       allow_anonymous: bool(false, 'development only: accept devices without credentials'),
-      credentials_file: str('', { doc: 'lines written by `otlp-edge-agent passwd`' }),
+      credentials_file: str('', { doc: 'lines written by `otlp-edge-agent passwd`; read again on SIGHUP' }),
+      max_connections: int(20_000, 1, 1_000_000, 'open device connections across all listeners; further ones are closed at once'),
+      connect_timeout: duration('10s', 100, 'how long a new connection may take to send CONNECT and be authenticated'),
     }),
+    sparkplug: unavailable('Sparkplug B ingest'),
     client: obj({
       enabled: bool(false, 'subscribe to an existing broker (e.g. mosquitto)'),
       url: str('mqtt://127.0.0.1:1883', { pattern: /^(mqtts?|wss?|tcp|ssl):\/\/./, expect: 'a URL such as mqtt://host:1883 or mqtts://host:8883' }),
@@ -68,7 +71,9 @@ export const agentConfigSpec = obj({
     max_in_flight: int(4, 1, 256, 'batches sent and not yet acknowledged'),
     max_bytes_per_second: size('0', undefined, 'payload bytes per second; 0 = unlimited'),
     timeout: duration('30s', 100, 'how long one send waits for its acknowledgement'),
+    max_delay: unavailable('packing stored batches into larger uplink requests'),
   }),
+  processors: unavailable('memory_limiter, attributes and redaction processors'),
   http: obj({ host: str('127.0.0.1'), port: port(9464, '/metrics /healthz /readyz; 0 = off') }),
   log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info') }),
 });
@@ -82,5 +87,19 @@ export function gatewayId(cfg: AgentConfig): string {
 
 /** Reads and validates a config file; `path` '' gives the defaults. Throws ConfigError. */
 export function loadAgentConfig(path: string, env: Record<string, string | undefined> = process.env): AgentConfig {
-  return loadConfig(agentConfigSpec, path, env, (p) => readFileSync(p, 'utf8'));
+  return loadConfig(agentConfigSpec, path, env, (p) => readFileSync(p, 'utf8'), crossCheck);
+}
+
+/** Rules between keys, reported like any other problem. */
+function crossCheck(cfg: AgentConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const t = cfg.mqtt.broker.tls;
+  if (cfg.mqtt.broker.enabled && t.port > 0) {
+    if (t.cert === '') problems.push({ path: 'mqtt.broker.tls.cert', message: 'required when mqtt.broker.tls.port is set (a PEM certificate file)' });
+    if (t.key === '') problems.push({ path: 'mqtt.broker.tls.key', message: 'required when mqtt.broker.tls.port is set (a PEM private key file)' });
+  }
+  if (t.require_client_cert && t.ca === '') {
+    problems.push({ path: 'mqtt.broker.tls.require_client_cert', message: 'true needs mqtt.broker.tls.ca (the CA that signs device certificates): without it no certificate can be verified and every device is refused' });
+  }
+  return problems;
 }

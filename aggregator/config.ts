@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { bool, duration, int, list, obj, oneOf, str, type Infer } from '../protocol/config/schema.js';
+import { bool, duration, int, list, obj, oneOf, str, unavailable, type Infer } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
+import type { ConfigProblem } from '../protocol/config/schema.js';
 import { idFromHostName } from '../protocol/config/ids.js';
 
 /**
@@ -17,13 +18,18 @@ export const aggregatorConfigSpec = obj({
     data_dir: str('./data/aggregator', { doc: 'LevelDB state' }),
   }),
   grpc: obj({ host: str('0.0.0.0'), port: port(4317, 'uplink (+ OTLP/gRPC and peer services)') }),
-  otlp_http: obj({ host: str('0.0.0.0'), port: port(4318, 'OTLP/HTTP; 0 = off') }),
+  otlp_http: unavailable('OTLP/HTTP ingest on POST /v1/metrics and /v1/logs'),
   api: obj({ host: str('0.0.0.0'), port: port(8080, 'JSON API, /metrics, /healthz, /readyz') }),
   auth: obj({
-    agent_tokens_file: str('', { doc: 'lines "AGENT_ID TOKEN"; empty = accept any agent (development only)' }),
-    api_tokens_file: str('', { doc: 'lines "TOKEN ROLE [NAME]"; empty = API open (development only)' }),
+    agent_tokens_file: str('', { doc: 'lines "AGENT_ID TOKEN [TENANT]"; empty = accept any agent (development only); read again on SIGHUP' }),
+    api_tokens_file: str('', { doc: 'lines "TOKEN ROLE [NAME]", ROLE read | admin; empty = API open (development only); read again on SIGHUP' }),
   }),
-  tls: obj({ enabled: bool(false), cert: str(''), key: str(''), ca: str('') }),
+  tls: obj({
+    enabled: bool(false, 'serve gRPC (uplink, peers) over TLS; peer channels then use TLS too'),
+    cert: str('', { doc: 'PEM certificate file (required with enabled)' }),
+    key: str('', { doc: 'PEM private key file (required with enabled)' }),
+    ca: str('', { doc: 'PEM CA bundle that peer certificates are checked against; empty = the system\'s' }),
+  }),
   cluster: obj({
     members: list([], { pattern: /^[A-Za-z0-9._:-]{1,128}=[^\s=]+:\d{1,5}$/, expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
     dns: str('', { doc: 'a name whose A/AAAA records are the members (a Kubernetes headless Service)' }),
@@ -36,17 +42,17 @@ export const aggregatorConfigSpec = obj({
     failure_timeout: duration('5s', 200, 'a member failing probes this long leaves the ring'),
     dns_interval: duration('10s', 1000, 'how often cluster.dns is resolved again'),
     dns_server: str('', { pattern: /^$|^[^\s:]+:\d{1,5}$/, expect: 'host:port of a DNS resolver, or empty for the system resolver' }),
+    secret_file: str('', { doc: 'a file holding the secret shared by all members (at least 16 bytes); every peer call is signed with it and unsigned calls are refused; required when auth.agent_tokens_file is set' }),
+    tls_server_name: str('', { doc: 'with tls.enabled: the name peer certificates are checked against; default: the host of the member address' }),
   }),
   devices: obj({
     offline_after: duration('60s', 1000, 'silence after which a device counts as offline'),
     rollup_retention: duration('7d', 60_000, 'how long 1-minute rollups are kept'),
+    max_metrics: int(1000, 1, 100_000, 'distinct metric names kept per device; readings of further names are dropped and counted'),
   }),
-  export: obj({
-    enabled: bool(false),
-    protocol: oneOf(['otlp_http', 'otlp_grpc'], 'otlp_http'),
-    endpoint: str(''),
-    mode: oneOf(['raw', 'rollup'], 'raw'),
-  }),
+  export: unavailable('downstream export to OTLP/gRPC, OTLP/HTTP or Prometheus remote write'),
+  alerts: unavailable('alert rules, Alertmanager and webhooks'),
+  processors: unavailable('memory_limiter, attributes, redaction, sampling and quotas processors'),
   log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info') }),
 });
 
@@ -57,5 +63,19 @@ export function nodeId(cfg: AggregatorConfig): string {
 }
 
 export function loadAggregatorConfig(path: string, env: Record<string, string | undefined> = process.env): AggregatorConfig {
-  return loadConfig(aggregatorConfigSpec, path, env, (p) => readFileSync(p, 'utf8'));
+  return loadConfig(aggregatorConfigSpec, path, env, (p) => readFileSync(p, 'utf8'), crossCheck);
+}
+
+/** Rules between keys, reported like any other problem. */
+function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (cfg.tls.enabled) {
+    if (cfg.tls.cert === '') problems.push({ path: 'tls.cert', message: 'required when tls.enabled is true (a PEM certificate file)' });
+    if (cfg.tls.key === '') problems.push({ path: 'tls.key', message: 'required when tls.enabled is true (a PEM private key file)' });
+  }
+  const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
+  if (clustered && cfg.cluster.secret_file === '' && cfg.auth.agent_tokens_file !== '') {
+    problems.push({ path: 'cluster.secret_file', message: 'required in a cluster when auth.agent_tokens_file is set: without it anyone who reaches the gRPC port could forward data as any agent (write one secret, e.g. `openssl rand -hex 32`, to a file every member reads)' });
+  }
+  return problems;
 }

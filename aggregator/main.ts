@@ -59,7 +59,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = pino({ name: 'otlp-edge-aggregator', level: cfg.log.level });
-  const node = new AggregatorNode(cfg, log);
+  // The audit log keeps its own name and always writes at info (refusals, token reloads, admin actions).
+  const audit = pino({ name: 'otlp-edge-aggregator.audit', level: 'info' });
+  const node = new AggregatorNode(cfg, log, audit);
   let signals = 0;
   const stop = (signal: string) => {
     if (++signals > 1) process.exit(130);
@@ -71,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => node.reload());
   try {
     await node.start();
   } catch (e) {

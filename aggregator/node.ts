@@ -13,8 +13,12 @@ import { peerImplementation } from './cluster/peer-server.js';
 import { peerServiceDefinition } from './cluster/peer-service.js';
 import { Rebalancer } from './cluster/rebalance.js';
 import { OtlpEdgeError } from '../protocol/errors.js';
+import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
 import type { BatchSink } from './ingest/uplink-service.js';
 import { AgentTokens } from './ingest/tokens.js';
+import { callAuthInterceptor } from './ingest/call-auth.js';
+import { PeerSecret } from './cluster/peer-auth.js';
+import { ApiTokens } from './api/tokens.js';
 import { UplinkIngest } from './ingest/uplink-service.js';
 import { AggregatorMetrics } from './ops/metrics.js';
 import { DeviceStateStore } from './state/store.js';
@@ -22,6 +26,11 @@ import { DeviceStateStore } from './state/store.js';
 /** How often devices are checked for going offline, and expired rollups pruned. */
 const SWEEP_MS = 1000;
 const PRUNE_MS = 10 * 60_000;
+/**
+ * Largest gRPC message taken in (checked on the frame header, before the message is buffered): an agent's request
+ * is at most a few MB (uplink batches of 5,000 points are ~20-200 KB compressed), a handoff chunk a few MB.
+ */
+export const MAX_GRPC_MESSAGE_BYTES = 16 << 20;
 
 /**
  * One aggregator node: state store, then the gRPC ingest, then the API. Shutdown runs the other way: stop taking
@@ -39,9 +48,16 @@ export class AggregatorNode {
   private rebalancer: Rebalancer | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
+  private agentTokens: AgentTokens = AgentTokens.open();
+  private apiTokens: ApiTokens | null = null;
+  private readonly audit: Logger;
+  private readonly refusalLog: RateLimitedLog;
   grpcPort = 0;
 
-  constructor(readonly cfg: AggregatorConfig, private readonly log: Logger) {
+  constructor(readonly cfg: AggregatorConfig, private readonly log: Logger, audit?: Logger) {
+    // The audit log: its own logger name, one line per refused API request, token reload and admin action.
+    this.audit = audit ?? log.child({ name: 'otlp-edge-aggregator.audit' });
+    this.refusalLog = new RateLimitedLog(log);
     this.id = nodeId(cfg);
     this.metrics = new AggregatorMetrics({
       devices: () => this.store?.deviceCount ?? 0,
@@ -56,8 +72,14 @@ export class AggregatorNode {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
-    const tokens = cfg.auth.agent_tokens_file ? AgentTokens.load(cfg.auth.agent_tokens_file) : AgentTokens.open();
-    if (tokens.open) this.log.warn('auth.agent_tokens_file is empty: any agent is accepted without a token (development only)');
+    this.agentTokens = cfg.auth.agent_tokens_file ? AgentTokens.load(cfg.auth.agent_tokens_file) : AgentTokens.open();
+    if (this.agentTokens.open) this.log.warn('auth.agent_tokens_file is empty: any agent is accepted without a token (development only)');
+    this.apiTokens = cfg.auth.api_tokens_file ? ApiTokens.load(cfg.auth.api_tokens_file) : null;
+    if (this.apiTokens === null) this.log.warn('auth.api_tokens_file is empty: the API and /metrics answer anyone, and anyone may delete devices (development only)');
+    const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
+    const secret = cfg.cluster.secret_file ? PeerSecret.load(cfg.cluster.secret_file) : null;
+    if (clustered && secret === null) this.log.warn('cluster.secret_file is empty: any client that reaches the gRPC port may call the peer service (development only)');
+    const tlsFiles = cfg.tls.enabled ? { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : null } : null;
     const store = (this.store = await DeviceStateStore.open({
       dir: join(cfg.node.data_dir, 'state'), offlineAfterMs: cfg.devices.offline_after, rollupRetentionMs: cfg.devices.rollup_retention,
       onNewBuffer: (agent, was, now) => {
@@ -83,6 +105,7 @@ export class AggregatorNode {
       cluster = new ClusterMembership({
         self: { id: this.id, address: me?.address ?? advertised }, learnSelfAddress: !me && !cfg.cluster.advertise && wildcard && cfg.cluster.dns !== '', members, dns: cfg.cluster.dns, dnsPort: cfg.grpc.port, dnsServer: cfg.cluster.dns_server,
         vnodes: cfg.cluster.vnodes, probeIntervalMs: cfg.cluster.probe_interval, failureTimeoutMs: cfg.cluster.failure_timeout, dnsIntervalMs: cfg.cluster.dns_interval,
+        secret, tls: tlsFiles && { ...tlsFiles, serverName: cfg.cluster.tls_server_name },
       }, this.log);
       membership = cluster;
       sink = new ClusterRouter(cluster, store, {
@@ -103,7 +126,7 @@ export class AggregatorNode {
     }) : null;
     this.rebalancer = rebalancer;
 
-    this.ingest = new UplinkIngest(tokens, sink, () => membership.ringInfo(), this.log, {
+    this.ingest = new UplinkIngest(() => this.agentTokens, sink, () => membership.ringInfo(), this.log, {
       onBatch: (outcome, _agent, points) => {
         m.batches.inc({ outcome });
         if (outcome === 'ok') m.points.inc(points);
@@ -114,15 +137,26 @@ export class AggregatorNode {
         m.ingestLatency.observe((decodeMs + applyMs) / 1000);
       },
     });
-    const server = (this.grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20 }));
+    const server = (this.grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
+      interceptors: [callAuthInterceptor({
+        tokens: () => this.agentTokens, peerSecret: secret, clustered,
+        onRefused: (service, reason, detail, method, peer) => {
+          m.callsRefused.inc({ service, reason });
+          if (method.endsWith('/Send')) m.batches.inc({ outcome: 'unauthenticated' });
+          this.refusalLog.warn(`grpc:${service}:${reason}`, { service, reason, method, peer }, `gRPC call refused: ${detail}`);
+        },
+      })],
+    }));
     server.addService(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, this.ingest.implementation as unknown as grpc.UntypedServiceImplementation);
     server.addService(peerServiceDefinition as unknown as grpc.ServiceDefinition, peerImplementation({
       selfId: this.id, ringVersion: () => membership.ringInfo().version, ready: () => !this.stopping, store,
       owner: (id) => membership.owner(id), log: this.log, onForwarded: (n) => m.points.inc(n),
       handoff: rebalancer ? (req) => rebalancer.receive(req) : undefined,
+      onDeleted: (device, requestedBy, from) => this.audit.info({ audit: 'admin', action: 'delete_device', device, token: requestedBy, via: from, outcome: 'deleted' }, 'admin action (requested at another node)'),
     }) as unknown as grpc.UntypedServiceImplementation);
-    const creds = cfg.tls.enabled
-      ? grpc.ServerCredentials.createSsl(cfg.tls.ca ? readFileSync(cfg.tls.ca) : null, [{ cert_chain: readFileSync(cfg.tls.cert), private_key: readFileSync(cfg.tls.key) }], false)
+    const creds = tlsFiles
+      ? grpc.ServerCredentials.createSsl(tlsFiles.ca, [{ cert_chain: tlsFiles.cert, private_key: tlsFiles.key }], false)
       : grpc.ServerCredentials.createInsecure();
     this.grpcPort = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${cfg.grpc.host}:${cfg.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
@@ -135,8 +169,12 @@ export class AggregatorNode {
       list: async (opts) => store.list(opts),
       series: async (id, metric, from, to) => (store.get(id) ? store.series(id, metric, from, to) : undefined),
       ring: () => membership.view(),
+      remove: async (id) => ({ nodes: (await store.deleteDevice(id)) ? [this.id] : [], missing: [] }),
     };
-    this.api = new ApiServer({ host: cfg.api.host, port: cfg.api.port, registry: m.registry, queries, notReady: () => (this.stopping ? 'shutting down' : null) });
+    this.api = new ApiServer({
+      host: cfg.api.host, port: cfg.api.port, registry: m.registry, queries, notReady: () => this.notReady(),
+      tokens: () => this.apiTokens, audit: this.audit, onRefused: (status) => m.apiRefused.inc({ status: String(status) }),
+    });
     await this.api.start();
 
     this.timers.push(setInterval(() => {
@@ -153,6 +191,31 @@ export class AggregatorNode {
     cluster?.start();
     rebalancer?.start();
     this.log.info({ id: this.id, grpc: this.grpcPort, api: this.api.port, tls: cfg.tls.enabled, ring: membership.ringInfo().members.map((x) => x.id) }, 'aggregator started');
+  }
+
+  private notReady(): string | null {
+    if (this.stopping) return 'shutting down';
+    return this.store === null ? 'state store not open' : this.store.unhealthy();
+  }
+
+  /**
+   * SIGHUP: reads the agent and API token files again. A file that no longer reads or parses keeps the tokens in
+   * force (logged, counted) rather than locking everyone out or opening the door.
+   */
+  reload(): void {
+    const reloadOne = (file: 'agent' | 'api', path: string, load: () => number) => {
+      if (path === '') return;
+      try {
+        const n = load();
+        this.metrics.tokenReloads.inc({ file, outcome: 'ok' });
+        this.audit.info({ audit: 'token_reload', file: path, tokens: n, outcome: 'ok' }, 'tokens reloaded');
+      } catch (e) {
+        this.metrics.tokenReloads.inc({ file, outcome: 'failed' });
+        this.audit.error({ audit: 'token_reload', file: path, outcome: 'failed', err: (e as Error).message }, 'token reload failed; the previous tokens stay in force');
+      }
+    };
+    reloadOne('agent', this.cfg.auth.agent_tokens_file, () => (this.agentTokens = AgentTokens.load(this.cfg.auth.agent_tokens_file)).size);
+    reloadOne('api', this.cfg.auth.api_tokens_file, () => (this.apiTokens = ApiTokens.load(this.cfg.auth.api_tokens_file)).size);
   }
 
   shutdown(): Promise<void> {

@@ -68,7 +68,7 @@ export async function runDemo(o: DemoOptions, out: NodeJS.WritableStream = proce
 
   const agg = start('aggregator', dist('aggregator/main.js'), {
     node: { id: 'demo-agg', data_dir: join(dir, 'aggregator') }, grpc: { host: '127.0.0.1', port: grpcPort },
-    otlp_http: { port: 0 }, api: { host: '127.0.0.1', port: apiPort }, devices: { offline_after: '15s' },
+    api: { host: '127.0.0.1', port: apiPort }, devices: { offline_after: '15s' },
   }, dir);
   const agent = start('agent', dist('agent/main.js'), {
     agent: { id: 'demo-gw', data_dir: join(dir, 'agent'), attributes: { site: 'demo' } },

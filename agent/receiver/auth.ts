@@ -25,7 +25,7 @@ import type { AuthenticateError, Client, Subscription } from 'aedes';
 import { isValidDeviceId, TopicMatcher } from '../../protocol/topics.js';
 import { AuthError, AuthErrorCodes, authReason, ConnackCodes, type AuthErrorCode } from './auth-errors.js';
 import { CredentialStore } from './credentials.js';
-import { RateLimitedLog, type RateLimitedLogOptions, type WarnLogger } from './rate-limit.js';
+import { RateLimitedLog, type RateLimitedLogOptions, type WarnLogger } from '../../runtime/log/rate-limited-log.js';
 
 export interface DeviceAuthConfig {
   /** development only: accept devices without credentials; default false */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CircularBuffer, StoredBatch } from '../buffer/circular-buffer.js';
-import { RateLimitedLog } from '../receiver/rate-limit.js';
+import { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
 import { Backoff } from './backoff.js';
 import type { SendResult, UplinkTransport } from './transport.js';
 

@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { isValidDeviceId } from '../../protocol/topics.js';
+import type { ApiPrincipal, ApiTokens } from './tokens.js';
 
 /** Times in answers are RFC 3339 (DESIGN.md "Response shapes"). */
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString());
@@ -17,9 +19,18 @@ export interface RingView { version: number; vnodes: number; members: { id: stri
 /** What the API reads; a cluster fills it by asking the owner of each device. */
 export interface DeviceQueries {
   device(id: string): Promise<DeviceDetail | undefined>;
-  list(opts: { online?: boolean; limit: number; cursor?: string }): Promise<{ devices: DeviceSummary[]; next: string | null }>;
+  /** `missing`: members that could not be asked (their devices are absent from this page). */
+  list(opts: { online?: boolean; limit: number; cursor?: string }): Promise<{ devices: DeviceSummary[]; next: string | null; missing?: string[] }>;
   series(id: string, metric: string, fromMs: number, toMs: number): Promise<RollupView[] | undefined>;
   ring(): RingView;
+  /** Forgets a device on every member; the ids of the nodes that held state for it (empty: unknown device). */
+  remove(id: string, requestedBy?: string): Promise<{ nodes: string[]; missing: string[] }>;
+}
+
+/** Where the API writes who did what: refused requests and admin actions, with the token's name, never the token. */
+export interface AuditLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
 }
 
 export interface ApiServerOptions {
@@ -28,6 +39,11 @@ export interface ApiServerOptions {
   registry: Registry;
   queries: DeviceQueries;
   notReady: () => string | null;
+  /** The API tokens in force (swapped on SIGHUP); null = the API is open (development only). */
+  tokens: () => ApiTokens | null;
+  audit: AuditLog;
+  /** A request refused with 401 or 403 (counted in /metrics). */
+  onRefused?: (status: 401 | 403) => void;
 }
 
 class ApiError extends Error {
@@ -63,7 +79,8 @@ export class ApiServer {
     const server = createServer((req, res) => {
       this.route(req, res).catch((e: unknown) => {
         const err = e instanceof ApiError ? e : new ApiError(500, 'OTLPEDGE_API_INTERNAL', `internal error: ${(e as Error).message}`);
-        send(res, err.status, { error: { code: err.code, message: err.message } });
+        const headers: Record<string, string> = err.status === 401 ? { 'www-authenticate': 'Bearer realm="otlp-edge-aggregator"' } : {};
+        send(res, err.status, { error: { code: err.code, message: err.message } }, headers);
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -74,16 +91,43 @@ export class ApiServer {
     this.port = (server.address() as AddressInfo).port;
   }
 
+  /**
+   * Who may do this: null when allowed (or the API is open), else throws 401/403 after writing the audit line.
+   * Probes (/healthz, /readyz) are open; reading needs a `read` or `admin` token; changing state needs `admin`.
+   */
+  private authorize(req: IncomingMessage, path: string, needs: 'read' | 'admin'): ApiPrincipal | null {
+    const tokens = this.opts.tokens();
+    if (tokens === null) return null;
+    const who = tokens.authenticate(req.headers.authorization);
+    const remote = req.socket.remoteAddress;
+    if ('refused' in who) {
+      this.opts.onRefused?.(401);
+      this.opts.audit.warn({ audit: 'refused', status: 401, method: req.method, path, remote, reason: who.refused }, 'API request refused: not authenticated');
+      throw new ApiError(401, 'OTLPEDGE_API_UNAUTHENTICATED', `${who.refused} (auth.api_tokens_file lists the tokens)`);
+    }
+    if (needs === 'admin' && who.role !== 'admin') {
+      this.opts.onRefused?.(403);
+      this.opts.audit.warn({ audit: 'refused', status: 403, method: req.method, path, remote, token: who.name, role: who.role }, 'API request refused: role may not');
+      throw new ApiError(403, 'OTLPEDGE_API_FORBIDDEN', `token '${who.name}' has role ${who.role}; ${req.method} ${path} needs an admin token`);
+    }
+    return who;
+  }
+
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://api');
     const path = url.pathname;
     const q = this.opts.queries;
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'OTLPEDGE_API_METHOD', `${req.method} is not supported; the API is read-only (GET)`);
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
+      throw new ApiError(405, 'OTLPEDGE_API_METHOD', `${method} is not supported; the API answers GET (and DELETE /v1/devices/{id} for admins)`);
+    }
     if (path === '/healthz') return text(res, 200, 'ok\n');
     if (path === '/readyz') {
       const reason = this.opts.notReady();
       return text(res, reason === null ? 200 : 503, reason === null ? 'ready\n' : `not ready: ${reason}\n`);
     }
+    const who = this.authorize(req, path, method === 'DELETE' ? 'admin' : 'read');
+    if (method === 'DELETE') return this.remove(req, res, path, who);
     if (path === '/metrics') {
       const body = await this.opts.registry.metrics();
       res.writeHead(200, { 'content-type': this.opts.registry.contentType }).end(body);
@@ -97,11 +141,14 @@ export class ApiServer {
       const limit = limitText === null ? DEFAULT_LIMIT : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new ApiError(400, 'OTLPEDGE_API_BAD_REQUEST', `limit: expected an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(limitText)}`);
       const page = await q.list({ online: online === null ? undefined : online === 'true', limit, cursor: url.searchParams.get('cursor') ?? undefined });
-      return send(res, 200, { devices: page.devices.map((d) => ({ id: d.id, online: d.online, last_seen: iso(d.lastSeen) })), next: page.next });
+      const body: Record<string, unknown> = { devices: page.devices.map((d) => ({ id: d.id, online: d.online, last_seen: iso(d.lastSeen) })), next: page.next };
+      // Members that could not be asked: the page is answered from the others and says whose devices are absent.
+      if (page.missing && page.missing.length > 0) body.missing_members = page.missing;
+      return send(res, 200, body);
     }
     const m = /^\/v1\/devices\/([^/]+)(\/series)?$/.exec(path);
     if (m) {
-      const id = decodeURIComponent(m[1]);
+      const id = deviceIdOf(m[1]);
       if (m[2] === undefined) {
         const d = await q.device(id);
         if (!d) throw new ApiError(404, 'OTLPEDGE_API_DEVICE_NOT_FOUND', `no device '${id}' has sent data to this cluster`);
@@ -120,6 +167,27 @@ export class ApiServer {
     throw new ApiError(404, 'OTLPEDGE_API_NOT_FOUND', `no such endpoint ${path}; try /v1/devices, /v1/devices/{id}, /v1/devices/{id}/series, /v1/ring`);
   }
 
+  /** DELETE /v1/devices/{id} (admin): forgets the device on every member of the cluster. */
+  private async remove(req: IncomingMessage, res: ServerResponse, path: string, who: ApiPrincipal | null): Promise<void> {
+    const m = /^\/v1\/devices\/([^/]+)$/.exec(path);
+    if (!m) throw new ApiError(405, 'OTLPEDGE_API_METHOD', `DELETE is only for /v1/devices/{id}, not ${path}`);
+    const id = deviceIdOf(m[1]);
+    const audit = { audit: 'admin', action: 'delete_device', device: id, token: who?.name ?? '(open API)', remote: req.socket.remoteAddress };
+    let r: { nodes: string[]; missing: string[] };
+    try {
+      r = await this.opts.queries.remove(id, who?.name ?? '');
+    } catch (e) {
+      this.opts.audit.warn({ ...audit, outcome: 'failed', err: (e as Error).message }, 'admin action failed');
+      throw e;
+    }
+    this.opts.audit.info({ ...audit, outcome: r.nodes.length > 0 ? 'deleted' : 'not_found', nodes: r.nodes, missing: r.missing }, 'admin action');
+    if (r.missing.length > 0) {
+      throw new ApiError(503, 'OTLPEDGE_API_MEMBERS_UNREACHABLE', `device '${id}' was deleted on ${r.nodes.length} node(s) but members ${r.missing.join(', ')} could not be reached; try again`);
+    }
+    if (r.nodes.length === 0) throw new ApiError(404, 'OTLPEDGE_API_DEVICE_NOT_FOUND', `no device '${id}' has sent data to this cluster`);
+    send(res, 200, { id, deleted: true, nodes: r.nodes });
+  }
+
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;
@@ -130,8 +198,20 @@ export class ApiServer {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+/** A path segment → a device id, or 400: bad percent-encoding or an id outside the device-id rule. */
+function deviceIdOf(segment: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    throw new ApiError(400, 'OTLPEDGE_API_BAD_REQUEST', `device id: malformed percent-encoding in ${JSON.stringify(segment.slice(0, 200))}`);
+  }
+  if (!isValidDeviceId(id)) throw new ApiError(400, 'OTLPEDGE_API_BAD_REQUEST', `device id: expected 1–128 characters of [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 200))}`);
+  return id;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
 function text(res: ServerResponse, status: number, body: string): void {

@@ -6,6 +6,7 @@ import type { RingInfo } from '../../protocol/uplink/messages.js';
 import type { RingView } from '../api/server.js';
 import type { Membership } from './membership.js';
 import { peerServiceDefinition, type ProbeReply } from './peer-service.js';
+import { peerClientInterceptor, type PeerSecret } from './peer-auth.js';
 
 export interface ClusterOptions {
   self: { id: string; address: string };
@@ -30,6 +31,13 @@ export interface ClusterOptions {
   failureTimeoutMs: number;
   /** How often the DNS name is resolved again, ms (cluster.dns_interval). */
   dnsIntervalMs: number;
+  /** Signs every peer call (cluster.secret_file); null = calls go unsigned (development). */
+  secret: PeerSecret | null;
+  /**
+   * TLS for peer channels (the node serves TLS, so its peers do too): trusted CA (null = the system's), this node's
+   * certificate as client certificate, and the name peer certificates must carry ('' = the host of their address).
+   */
+  tls: { ca: Buffer | null; cert: Buffer; key: Buffer; serverName: string } | null;
 }
 
 type PeerStub = grpc.Client & Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: any) => void) => void>;
@@ -42,6 +50,10 @@ interface Peer {
   healthy: boolean;
   lastOk: number;
   client: PeerStub;
+  /** Has answered a probe at least once (a static member starts in the ring before it was ever reached). */
+  reached: boolean;
+  /** The last probe was refused for its credential (logged once until a probe succeeds). */
+  refused: boolean;
 }
 
 /**
@@ -79,6 +91,13 @@ export class ClusterMembership implements Membership {
     this.listeners.push(fn);
   }
 
+  /** Ids of the members in the ring and of known members outside it (unhealthy, or never reached). */
+  memberIds(): string[] {
+    const ids = new Set(this.ringValue.members.map((m) => m.id));
+    for (const p of this.peers.values()) if (p.id !== null && p.id !== this.opts.self.id) ids.add(p.id);
+    return [...ids];
+  }
+
   /** The gRPC client of a member, by id (for forwarding and API proxying). */
   clientOf(id: string): PeerStub | null {
     for (const p of this.peers.values()) if (p.id === id) return p.client;
@@ -89,12 +108,16 @@ export class ClusterMembership implements Membership {
     if (this.peers.has(address)) return;
     // Peers reconnect fast: gRPC's default backoff (up to 2 minutes) would keep a member that restarted unreachable
     // long after its probes say it is back.
-    const client = new PeerClient(address, grpc.credentials.createInsecure(), {
+    const t = this.opts.tls;
+    const creds = t ? grpc.credentials.createSsl(t.ca, t.key, t.cert) : grpc.credentials.createInsecure();
+    const client = new PeerClient(address, creds, {
       'grpc.max_receive_message_length': 64 << 20,
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
+      ...(t?.serverName ? { 'grpc.ssl_target_name_override': t.serverName } : {}),
+      interceptors: this.opts.secret ? [peerClientInterceptor(this.opts.secret, this.opts.self.id)] : [],
     }) as unknown as PeerStub;
-    this.peers.set(address, { address, id, healthy, lastOk: healthy ? Date.now() : 0, client });
+    this.peers.set(address, { address, id, healthy, lastOk: healthy ? Date.now() : 0, client, refused: false, reached: false });
   }
 
   start(): void {
@@ -140,6 +163,11 @@ export class ClusterMembership implements Membership {
     return new Promise((resolve) => {
       p.client.Probe({ nodeId: this.opts.self.id, ringVersion: this.ringValue.version }, new grpc.Metadata(), { deadline: Date.now() + Math.max(500, this.opts.probeIntervalMs) }, (err, reply: ProbeReply | undefined) => {
         const now = Date.now();
+        const refused = err?.code === grpc.status.UNAUTHENTICATED || err?.code === grpc.status.PERMISSION_DENIED;
+        if (refused && !p.refused) {
+          this.log.error({ member: p.id, address: p.address, err: err?.details }, 'a cluster member refused this node\'s peer credential: every member needs the same cluster.secret_file (and TLS setting)');
+        }
+        p.refused = refused;
         if (!err && reply && reply.ready) {
           if (reply.nodeId === this.opts.self.id) {
             // A DNS record pointing at this node itself.
@@ -155,6 +183,7 @@ export class ClusterMembership implements Membership {
           } else {
             p.id = reply.nodeId;
             p.healthy = true;
+            p.reached = true;
             p.lastOk = now;
           }
         } else if (p.healthy && now - p.lastOk >= this.opts.failureTimeoutMs) {
@@ -191,7 +220,10 @@ export class ClusterMembership implements Membership {
 
   view(): RingView {
     const share = this.ringValue.share();
-    const members = this.ringValue.members.map((m) => ({ id: m.id, address: m.address, healthy: true, share: share.get(m.id) ?? 0 }));
+    // A member in the ring is healthy once it has answered a probe: a static member that was never reached owns its
+    // share (the ring starts full) but is not reported healthy.
+    const reached = (id: string) => id === this.selfValue.id || [...this.peers.values()].some((p) => p.id === id && p.reached);
+    const members = this.ringValue.members.map((m) => ({ id: m.id, address: m.address, healthy: reached(m.id), share: share.get(m.id) ?? 0 }));
     // Known members outside the ring are listed too, unhealthy and owning nothing.
     for (const p of this.peers.values()) {
       if (!p.healthy && p.id !== this.opts.self.id) members.push({ id: p.id ?? p.address, address: p.address, healthy: false, share: 0 });

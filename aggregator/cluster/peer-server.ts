@@ -28,6 +28,8 @@ export function peerImplementation(deps: {
   onForwarded?: (points: number) => void;
   /** Merges handed-off device state (the cluster's Rebalancer); absent on a single node. */
   handoff?: (req: { fromNode: string; ringVersion: number; states?: { deviceId: string; state: Uint8Array }[] }) => Promise<{ accepted: number }>;
+  /** A device forgotten at another node's request (DELETE /v1/devices/{id}); for the audit log. */
+  onDeleted?: (deviceId: string, requestedBy: string, fromPeer: string) => void;
 }): Record<string, Unary> {
   const { store } = deps;
   return {
@@ -81,6 +83,13 @@ export function peerImplementation(deps: {
       const q = call.request as { online?: boolean; limit: number; afterId: string };
       const page = store.list({ online: q.online ?? undefined, limit: Math.max(1, Math.min(1000, q.limit || 100)), cursor: q.afterId || undefined });
       cb(null, { devices: page.devices.map((d) => ({ id: d.id, online: d.online, lastSeenUnixNano: nanos(d.lastSeen) })), more: page.next !== null });
+    },
+    DeleteDevice: (call, cb) => {
+      const q = call.request as { deviceId: string; requestedBy: string };
+      store.deleteDevice(q.deviceId).then((found) => {
+        if (found) deps.onDeleted?.(q.deviceId, q.requestedBy, call.getPeer());
+        cb(null, { found });
+      }, (err: Error) => cb(err));
     },
     GetSeries: (call, cb) => {
       const q = call.request as { deviceId: string; metric: string; fromUnixNano: number; toUnixNano: number };

@@ -37,6 +37,7 @@ export const peerServiceDefinition = {
   GetDevice: method('GetDevice', 'otlp_edge.peer.v1.GetDeviceRequest', 'otlp_edge.peer.v1.GetDeviceReply'),
   GetDevices: method('GetDevices', 'otlp_edge.peer.v1.GetDevicesRequest', 'otlp_edge.peer.v1.GetDevicesReply'),
   GetSeries: method('GetSeries', 'otlp_edge.peer.v1.GetSeriesRequest', 'otlp_edge.peer.v1.GetSeriesReply'),
+  DeleteDevice: method('DeleteDevice', 'otlp_edge.peer.v1.DeleteDeviceRequest', 'otlp_edge.peer.v1.DeleteDeviceReply'),
 };
 
 export interface ForwardRequest {

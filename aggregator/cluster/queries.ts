@@ -39,18 +39,41 @@ export function clusterQueries(cluster: ClusterMembership, store: DeviceStateSto
       return detail;
     },
     async list(opts) {
+      // A member that cannot answer (down but not yet out of the ring) does not fail the page: the others answer
+      // and the page names it, so a caller knows the list is partial.
+      const missing: string[] = [];
       const pages = await Promise.all(cluster.ring.members.map(async (m) => {
         if (m.id === selfId) {
           const p = store.list(opts);
           return { devices: p.devices, more: p.next !== null };
         }
-        const r = await call<{ devices?: any[]; more: boolean }>(peer(m.id), 'GetDevices', { online: opts.online, limit: opts.limit, afterId: opts.cursor ?? '' });
-        return { devices: (r.devices ?? []).map((d): DeviceSummary => ({ id: d.id, online: d.online, lastSeen: ms(d.lastSeenUnixNano) })), more: r.more };
+        try {
+          const r = await call<{ devices?: any[]; more: boolean }>(peer(m.id), 'GetDevices', { online: opts.online, limit: opts.limit, afterId: opts.cursor ?? '' });
+          return { devices: (r.devices ?? []).map((d): DeviceSummary => ({ id: d.id, online: d.online, lastSeen: ms(d.lastSeenUnixNano) })), more: r.more };
+        } catch {
+          missing.push(m.id);
+          return { devices: [], more: false };
+        }
       }));
       const all = pages.flatMap((p) => p.devices).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const devices = all.slice(0, opts.limit);
       const more = all.length > opts.limit || pages.some((p) => p.more);
-      return { devices, next: more && devices.length > 0 ? devices[devices.length - 1].id : null };
+      return { devices, next: more && devices.length > 0 ? devices[devices.length - 1].id : null, missing: missing.sort() };
+    },
+    async remove(id, requestedBy = '') {
+      // Every known member, not only the owner: a node may still hold state from before a ring change.
+      const nodes: string[] = [];
+      const missing: string[] = [];
+      if (await store.deleteDevice(id)) nodes.push(selfId);
+      await Promise.all(cluster.memberIds().filter((m) => m !== selfId).map(async (m) => {
+        try {
+          const r = await call<{ found: boolean }>(peer(m), 'DeleteDevice', { deviceId: id, requestedBy });
+          if (r.found) nodes.push(m);
+        } catch {
+          missing.push(m);
+        }
+      }));
+      return { nodes: nodes.sort(), missing: missing.sort() };
     },
     async series(id, metric, fromMs, toMs) {
       const owner = cluster.owner(id);

@@ -4,9 +4,10 @@ import { OtlpEdgeError } from '../../protocol/errors.js';
 import { ID_PATTERN } from '../../protocol/config/ids.js';
 
 /**
- * Agent tokens (`auth.agent_tokens_file`): one line per agent, `AGENT_ID TOKEN`, `#` comments and blank lines
- * allowed. A token authenticates one agent id: a batch whose agent_id differs from the token's is refused, so one
- * gateway cannot write into another's deduplication space.
+ * Agent tokens (`auth.agent_tokens_file`): one line per agent, `AGENT_ID TOKEN [TENANT]`, `#` comments and blank
+ * lines allowed. A token authenticates one agent id: a batch whose agent_id differs from the token's is refused, so
+ * one gateway cannot write into another's deduplication space. The file is read again on SIGHUP
+ * (`AgentTokens.load` gives a new set; the node swaps it in only when the whole file is valid).
  */
 export class AgentTokens {
   /** sha256(token) → agent id; comparing digests keeps lookups constant-time in the token. */
@@ -29,8 +30,8 @@ export class AgentTokens {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) return;
       const parts = line.split(/\s+/);
-      if (parts.length !== 2 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
-        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of [A-Za-z0-9._:-], a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60))}`);
+      if (parts.length < 2 || parts.length > 3 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
+        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: expected "AGENT_ID TOKEN [TENANT]" (an id of [A-Za-z0-9._:-], a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`);
       }
       map.set(digest(parts[1]), parts[0]);
     });
@@ -41,20 +42,33 @@ export class AgentTokens {
     return this.byDigest === null;
   }
 
+  get size(): number {
+    return this.byDigest?.size ?? 0;
+  }
+
+  /**
+   * The agent an `authorization` metadata value authenticates: `{ agent }` ('' when tokens are off), or the reason
+   * it does not (for an UNAUTHENTICATED answer). Runs before the call's message is read.
+   */
+  agentOf(authorization: string | undefined): { agent: string } | { refused: string } {
+    if (this.byDigest === null) return { agent: '' };
+    if (!authorization) return { refused: 'missing token: send "authorization: Bearer <token>" (agent: uplink.token)' };
+    const m = /^Bearer\s+(\S+)$/i.exec(authorization);
+    if (!m) return { refused: 'malformed authorization header: expected "Bearer <token>"' };
+    const d = Buffer.from(digest(m[1]), 'hex');
+    let owner: string | undefined;
+    for (const [k, v] of this.byDigest) if (timingSafeEqual(Buffer.from(k, 'hex'), d)) owner = v;
+    return owner === undefined ? { refused: 'unknown token' } : { agent: owner };
+  }
+
   /**
    * Checks the `authorization` metadata of a call for `agentId`: null when allowed, else the reason (for an
    * UNAUTHENTICATED answer).
    */
   check(authorization: string | undefined, agentId: string): string | null {
-    if (this.byDigest === null) return null;
-    if (!authorization) return 'missing token: send "authorization: Bearer <token>" (agent: uplink.token)';
-    const m = /^Bearer\s+(\S+)$/i.exec(authorization);
-    if (!m) return 'malformed authorization header: expected "Bearer <token>"';
-    const d = digest(m[1]);
-    let owner: string | undefined;
-    for (const [k, v] of this.byDigest) if (timingSafeEqual(Buffer.from(k, 'hex'), Buffer.from(d, 'hex'))) owner = v;
-    if (owner === undefined) return 'unknown token';
-    if (owner !== agentId) return `token belongs to agent '${owner}', not '${agentId}'`;
+    const r = this.agentOf(authorization);
+    if ('refused' in r) return r.refused;
+    if (this.byDigest !== null && r.agent !== agentId) return `token belongs to agent '${r.agent}', not '${agentId}'`;
     return null;
   }
 }

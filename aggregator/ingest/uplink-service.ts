@@ -29,7 +29,7 @@ export class UplinkIngest {
   private stopping = false;
 
   constructor(
-    private readonly tokens: AgentTokens,
+    private readonly tokens: () => AgentTokens,
     private readonly sink: BatchSink,
     private readonly ring: () => RingInfo,
     private readonly log: Logger,
@@ -45,6 +45,7 @@ export class UplinkIngest {
     Send: (call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>, cb: grpc.sendUnaryData<UplinkAck>) => {
       this.send(call).then((ack) => cb(null, ack), (err: grpc.ServiceError) => cb(err));
     },
+    // The token was checked before the call was read (see call-auth.ts): the ring names member addresses.
     GetRing: (_call: grpc.ServerUnaryCall<object, RingInfo>, cb: grpc.sendUnaryData<RingInfo>) => cb(null, this.ring()),
   };
 
@@ -55,7 +56,7 @@ export class UplinkIngest {
   private async send(call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>): Promise<UplinkAck> {
     const b = call.request;
     if (!b.agentId) throw status(grpc.status.INVALID_ARGUMENT, 'agent_id is required');
-    const denied = this.tokens.check(call.metadata.get('authorization')[0] as string | undefined, b.agentId);
+    const denied = this.tokens().check(call.metadata.get('authorization')[0] as string | undefined, b.agentId);
     if (denied !== null) {
       this.hooks.onBatch?.('unauthenticated', b.agentId, 0);
       this.log.warn({ agent: b.agentId, peer: call.getPeer(), reason: denied }, 'uplink refused');

@@ -20,6 +20,9 @@ export class AggregatorMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
   });
   readonly handoffs = new Counter({ name: 'otlp_edge_aggregator_handoff_devices_total', help: 'Device states handed to their new owner (out) or merged from a previous owner (in)', labelNames: ['direction'] as const, registers: [this.registry] });
+  readonly callsRefused = new Counter({ name: 'otlp_edge_aggregator_calls_refused_total', help: 'gRPC calls refused before their message was read: service (uplink, peer) and reason (agent_token, missing, malformed, bad_signature, clock_skew, not_clustered)', labelNames: ['service', 'reason'] as const, registers: [this.registry] });
+  readonly apiRefused = new Counter({ name: 'otlp_edge_aggregator_api_requests_refused_total', help: 'API requests refused: status 401 (no or unknown token) or 403 (role may not)', labelNames: ['status'] as const, registers: [this.registry] });
+  readonly tokenReloads = new Counter({ name: 'otlp_edge_aggregator_token_reloads_total', help: 'Token file reloads (SIGHUP) by file (agent, api) and outcome (ok, failed)', labelNames: ['file', 'outcome'] as const, registers: [this.registry] });
   readonly devices: Gauge;
   readonly devicesOnline: Gauge;
   readonly ringVersion: Gauge;

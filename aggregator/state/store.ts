@@ -48,6 +48,9 @@ const MAX_MINUTE = 2 ** 48 - 1;
 
 type Db = ClassicLevel<string, Uint8Array>;
 
+/** How long a failed write keeps /readyz at 503 when no write succeeds after it. */
+const UNREADY_AFTER_FAILURE_MS = 30_000;
+
 export class DeviceStateStore {
   private devices = new Map<string, Device>();
   /** Device ids, sorted on demand for list(). */
@@ -67,6 +70,8 @@ export class DeviceStateStore {
   private closed = false;
   /** Reads or writes that failed (each answered its callers with the error and reloaded memory). */
   failures = 0;
+  /** The last failure and the number of successful writes at that time (a later write clears it). */
+  private lastFailure: { message: string; writes: number; at: number } | null = null;
 
   private constructor(private readonly db: Db, private readonly opts: DeviceStateOptions) {
     this.now = opts.now ?? Date.now;
@@ -361,7 +366,22 @@ export class DeviceStateStore {
     }
   }
 
+  /**
+   * Why the store cannot take data now (for /readyz), or null: unusable, reloading after a failed write, or its last
+   * write failed and none has succeeded since (a full disk, a read-only volume).
+   */
+  unhealthy(): string | null {
+    if (this.closed) return 'state store closed';
+    if (this.broken) return this.broken.message;
+    const f = this.lastFailure;
+    if (this.recovering) return `reloading state after a failed write${f ? ` (${f.message})` : ''}`;
+    // Reported for a while only: an unready node gets no new data, so no write could ever clear it.
+    if (f !== null && this.commit.writes === f.writes && Date.now() - f.at < UNREADY_AFTER_FAILURE_MS) return `the last state write failed (${f.message}); none has succeeded since`;
+    return null;
+  }
+
   private fail(err: Error): void {
+    this.lastFailure = { message: err.message, writes: this.commit.writes, at: Date.now() };
     if (this.recovering !== null) return;
     this.failures++;
     this.commit.reset(err);

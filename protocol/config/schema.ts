@@ -17,7 +17,9 @@ export type Spec =
   | { kind: 'enum'; values: readonly string[]; default: string; doc?: string }
   | { kind: 'list'; default: string[]; pattern?: RegExp; expect?: string; doc?: string }
   | { kind: 'map'; default: Record<string, string>; doc?: string }
-  | { kind: 'object'; fields: Record<string, Spec>; doc?: string };
+  | { kind: 'object'; fields: Record<string, Spec>; doc?: string }
+  /** A documented key this version does not implement: any value given stops the process (never silently ignored). */
+  | { kind: 'unavailable'; default: undefined; doc: string };
 
 /** The typed value a spec produces. */
 export type Infer<S extends Spec> = S extends { kind: 'object'; fields: infer F extends Record<string, Spec> }
@@ -27,6 +29,7 @@ export type Infer<S extends Spec> = S extends { kind: 'object'; fields: infer F 
   : S extends { kind: 'bool' } ? boolean
   : S extends { kind: 'list' } ? readonly string[]
   : S extends { kind: 'map' } ? Readonly<Record<string, string>>
+  : S extends { kind: 'unavailable' } ? undefined
   : never;
 
 export const str = (d = '', extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({ kind: 'string' as const, default: d, ...extra });
@@ -38,6 +41,8 @@ export const duration = (d: string, min?: number, doc?: string) => ({ kind: 'dur
 export const oneOf = <V extends string>(values: readonly V[], d: V, doc?: string) => ({ kind: 'enum' as const, values, default: d, doc });
 export const list = (d: string[] = [], extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({ kind: 'list' as const, default: d, ...extra });
 export const map = (doc?: string) => ({ kind: 'map' as const, default: {}, doc });
+/** A key of the public contract that is not built yet: setting it is refused with `what` (what it will do). */
+export const unavailable = (what: string) => ({ kind: 'unavailable' as const, default: undefined, doc: what });
 export const obj = <F extends Record<string, Spec>>(fields: F, doc?: string) => ({ kind: 'object' as const, fields, doc });
 
 export interface ConfigProblem {
@@ -89,6 +94,9 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
     return spec.kind === 'object' ? walk(spec, {}, path, [], opts) : spec.default;
   };
   switch (spec.kind) {
+    case 'unavailable':
+      problems.push({ path, message: `not available yet in this version (${spec.doc}); remove the key` });
+      return undefined;
     case 'object': {
       if (typeof input !== 'object' || Array.isArray(input)) return bad('a mapping');
       const out: Record<string, unknown> = {};
@@ -182,7 +190,7 @@ function deepFreeze<T>(v: T): T {
 export function defaultsOf(spec: Spec): unknown {
   switch (spec.kind) {
     case 'object':
-      return Object.fromEntries(Object.entries(spec.fields).map(([k, s]) => [k, defaultsOf(s)]));
+      return Object.fromEntries(Object.entries(spec.fields).filter(([, s]) => s.kind !== 'unavailable').map(([k, s]) => [k, defaultsOf(s)]));
     case 'size':
       return formatSize(spec.default);
     case 'duration':

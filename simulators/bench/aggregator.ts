@@ -67,7 +67,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
   const members = ports.map((p, i) => ({ id: `bench-${i}`, address: `127.0.0.1:${p.grpc}` }));
   const children = ports.map((p, i) => {
     writeFileSync(join(dir, `aggregator-${i}.yaml`), stringify({
-      node: { id: members[i].id, data_dir: join(dir, `data-${i}`) }, grpc: { host: '127.0.0.1', port: p.grpc }, otlp_http: { port: 0 },
+      node: { id: members[i].id, data_dir: join(dir, `data-${i}`) }, grpc: { host: '127.0.0.1', port: p.grpc },
       api: { host: '127.0.0.1', port: p.api }, log: { level: 'warn' },
       cluster: opts.nodes > 1 ? { members: members.map((m) => `${m.id}=${m.address}`), probe_interval: '500ms' } : {},
     }));

@@ -21,7 +21,6 @@ export async function startAggregator(dir: string, overrides: Record<string, unk
   const config = merge({
     node: { id: 'agg-test', data_dir: dataDir },
     grpc: { host: '127.0.0.1', port: grpcPort },
-    otlp_http: { host: '127.0.0.1', port: 0 },
     api: { host: '127.0.0.1', port: apiPort },
     log: { level: 'info' },
   }, overrides);

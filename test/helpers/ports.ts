@@ -1,7 +1,32 @@
-import { freeLoopbackPort } from '../../simulators/bench/util.js';
+import { createServer } from 'node:net';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it; the caller binds it next). */
-export const freePort = freeLoopbackPort;
+/**
+ * Ports are taken from 20000–32767, below Linux's ephemeral range (32768–60999): a port the OS picked with
+ * `listen(0)` is also where other processes' outgoing connections land, and between "free a moment ago" and the
+ * service binding it, a parallel test's fetch or MQTT client took it (EADDRINUSE). Each test process walks the
+ * range from its own random start, so two processes rarely meet, and a port is checked free before it is handed out.
+ */
+const LOW = 20_000;
+const HIGH = 32_767;
+let next = LOW + Math.floor(Math.random() * (HIGH - LOW));
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago and is handed out once per test process. */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 1000; tries++) {
+    const port = next;
+    next = next >= HIGH ? LOW : next + 1;
+    if (await bindable(port)) return port;
+  }
+  throw new Error('no free loopback port in 20000-32767');
+}
 
 /** Polls `fn` every `everyMs` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {

@@ -5,7 +5,7 @@ import type { Client, Subscription } from 'aedes';
 import { DeviceAuthorizer, type DeviceAuthConfig, type RefusalReason } from '../../../../agent/receiver/auth.js';
 import { AuthErrorCodes } from '../../../../agent/receiver/auth-errors.js';
 import { CredentialStore, upsertCredential } from '../../../../agent/receiver/credentials.js';
-import { RateLimitedLog } from '../../../../agent/receiver/rate-limit.js';
+import { RateLimitedLog } from '../../../../runtime/log/rate-limited-log.js';
 import { TopicMatcher } from '../../../../protocol/topics.js';
 import { pino } from 'pino';
 import { tempDir } from '../../../helpers/tmp.js';

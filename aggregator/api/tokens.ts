@@ -1,0 +1,70 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { OtlpEdgeError } from '../../protocol/errors.js';
+
+/**
+ * API tokens (`auth.api_tokens_file`): one line per token, `TOKEN ROLE [NAME]`, `#` comments and blank lines
+ * allowed. ROLE `read` may GET; `admin` may also change state (DELETE). NAME is what the audit log says (the token
+ * itself is never logged); default `line-<n>`. Read again on SIGHUP: the node swaps in the new set only when the
+ * whole file is valid, and keeps the old one otherwise.
+ */
+
+export type ApiRole = 'read' | 'admin';
+
+export interface ApiPrincipal {
+  name: string;
+  role: ApiRole;
+}
+
+const MIN_TOKEN_CHARS = 16;
+const NAME = /^[A-Za-z0-9._:@-]{1,64}$/;
+
+export class ApiTokens {
+  /** sha256(token) digests with their principal; every lookup compares against all of them in constant time. */
+  private constructor(private readonly entries: { digest: Buffer; who: ApiPrincipal }[]) {}
+
+  static load(path: string): ApiTokens {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new OtlpEdgeError('OTLPEDGE_AUTH_API_TOKENS_UNREADABLE', `cannot read auth.api_tokens_file ${path}: ${(e as Error).message}`);
+    }
+    const entries: { digest: Buffer; who: ApiPrincipal }[] = [];
+    const names = new Set<string>();
+    text.split('\n').forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      const [token, role, name = `line-${i + 1}`, ...rest] = line.split(/\s+/);
+      const where = `${path}:${i + 1}`;
+      const bad = (what: string) => new OtlpEdgeError('OTLPEDGE_AUTH_BAD_API_TOKENS_FILE', `${where}: ${what}; expected "TOKEN ROLE [NAME]" with a token of at least ${MIN_TOKEN_CHARS} characters, ROLE read or admin, NAME of [A-Za-z0-9._:@-]`);
+      if (rest.length > 0 || role === undefined) throw bad(`${rest.length > 0 ? 'too many' : 'too few'} fields`);
+      if (token.length < MIN_TOKEN_CHARS) throw bad(`token of ${token.length} characters`);
+      if (role !== 'read' && role !== 'admin') throw bad(`role ${JSON.stringify(role.slice(0, 20))}`);
+      if (!NAME.test(name)) throw bad(`name ${JSON.stringify(name.slice(0, 70))}`);
+      if (names.has(name)) throw bad(`name '${name}' used twice (the audit log could not tell them apart)`);
+      names.add(name);
+      entries.push({ digest: digest(token), who: { name, role } });
+    });
+    return new ApiTokens(entries);
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** The principal of an `Authorization` header value, or why there is none (for a 401). */
+  authenticate(authorization: string | undefined): ApiPrincipal | { refused: string } {
+    if (!authorization) return { refused: 'missing token: send "Authorization: Bearer <token>"' };
+    const m = /^Bearer\s+(\S+)$/i.exec(authorization);
+    if (!m) return { refused: 'malformed Authorization header: expected "Bearer <token>"' };
+    const d = digest(m[1]);
+    let who: ApiPrincipal | undefined;
+    for (const e of this.entries) if (timingSafeEqual(e.digest, d)) who = e.who;
+    return who ?? { refused: 'unknown token' };
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
