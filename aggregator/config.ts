@@ -48,7 +48,7 @@ export const aggregatorConfigSpec = obj({
   devices: obj({
     offline_after: duration('60s', 1000, 'silence after which a device counts as offline'),
     rollup_retention: duration('7d', 60_000, 'how long 1-minute rollups are kept'),
-    max_metrics: int(1000, 1, 100_000, 'distinct metric names kept per device; readings of further names are dropped and counted'),
+    max_metrics: int(1000, 1, 65_535, 'distinct metric names kept per device; readings of further names are dropped and counted'),
   }),
   export: unavailable('downstream export to OTLP/gRPC, OTLP/HTTP or Prometheus remote write'),
   alerts: unavailable('alert rules, Alertmanager and webhooks'),

@@ -82,6 +82,11 @@ export class AggregatorNode {
     const tlsFiles = cfg.tls.enabled ? { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : null } : null;
     const store = (this.store = await DeviceStateStore.open({
       dir: join(cfg.node.data_dir, 'state'), offlineAfterMs: cfg.devices.offline_after, rollupRetentionMs: cfg.devices.rollup_retention,
+      maxMetrics: cfg.devices.max_metrics,
+      onMetricsDropped: (points, device) => {
+        this.metrics.metricLimitDropped.inc(points);
+        this.refusalLog.warn('max_metrics', { device, points, maxMetrics: cfg.devices.max_metrics }, 'points dropped: the device already has devices.max_metrics distinct metric names');
+      },
       onNewBuffer: (agent, was, now) => {
         this.metrics.agentBufferRestarts.inc();
         this.log.warn({ agent, was, now }, 'agent sends from a new buffer (its data directory was wiped or replaced): its batch numbering starts again from 1');

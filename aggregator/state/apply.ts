@@ -23,13 +23,17 @@ export class BatchApplier {
   /** Points applied and readings counted since the caller last reset them. */
   points = 0;
   readings = 0;
+  /** Points dropped because their device already has `maxMetrics` names, and the last such device. */
+  dropped = 0;
+  droppedDevice = '';
   private accept = new Uint8Array(64);
   private readonly readingAt = new Map<number, number>();
   private readonly unsequenced = new Float64Array(LINEAR);
   private readonly unsequencedSet = new Set<number>();
   private nUnsequenced = 0;
 
-  constructor(private readonly sink: RollupSink) {}
+  /** @param maxMetrics distinct metric names kept per device (devices.max_metrics); default unlimited */
+  constructor(private readonly sink: RollupSink, private readonly maxMetrics = Infinity) {}
 
   applyDevice(dev: Device, d: DeviceData): void {
     const seqTs = d.seqTs;
@@ -146,9 +150,14 @@ export class BatchApplier {
   }
 
   private point(dev: Device, name: string, ts: number, v: number): void {
-    let slot = dev.shape.index.get(name);
-    if (slot === undefined) slot = dev.addMetric(name);
-    if (slot < 0) return;
+    let slot = dev.shape.slotOf(name);
+    if (slot === undefined) slot = dev.addMetric(name, this.maxMetrics);
+    if (slot < 0) {
+      // Past devices.max_metrics (a device inventing names must not grow the node's memory without end).
+      this.dropped++;
+      this.droppedDevice = dev.id;
+      return;
+    }
     const m = dev.m;
     const o = slot * SLOT;
     if (ts >= m[o + LATEST_TS]) {

@@ -36,7 +36,7 @@ export class Committer implements RollupSink {
   ) {}
 
   rolled(dev: Device, slot: number, minute: number): void {
-    const key = rollupKey(dev.id, dev.shape.names[slot], minute);
+    const key = rollupKey(dev.id, dev.shape.name(slot), minute);
     const b = copyBucket(dev.m, slot * SLOT + HEAD);
     const had = this.pending.buckets.get(key);
     if (had !== undefined) mergeBucket(had, b);
@@ -44,7 +44,7 @@ export class Committer implements RollupSink {
   }
 
   late(dev: Device, slot: number, minute: number, value: number, ts: number): void {
-    addPoint(this.bucketFor(rollupKey(dev.id, dev.shape.names[slot], minute)), value, ts);
+    addPoint(this.bucketFor(rollupKey(dev.id, dev.shape.name(slot), minute)), value, ts);
   }
 
   /** The bucket under `key` (older than its metric's head) to change; it goes into the pending write. */

@@ -1,5 +1,6 @@
 import { SeqTracker } from './seq-tracker.js';
 import { BUCKET_FIELDS, clearBucket, minuteOf } from './rollups.js';
+import { isValidName } from '../../protocol/payload/shape.js';
 
 /**
  * A device as the node holds it in memory, and its `s:` record. Per metric the device keeps one slot of SLOT
@@ -22,27 +23,75 @@ const HEAD_PRESENT = 1;
 const HEAD_LAST_IS_LATEST = 2;
 const HEAD_MINUTE_OF_LATEST = 4;
 
-export class MetricShape {
-  static readonly EMPTY = new MetricShape([]);
+/**
+ * The names a chain of shapes lists, in slot order. Shapes made by adding one metric at a time to the newest shape
+ * of a chain share it: a device that reports 1,000 new names holds one list of 1,000 (plus 1,000 small shape
+ * objects), not 1 + 2 + … + 1,000 copies.
+ */
+class ShapeChain {
+  readonly names: string[] = [];
+  readonly bytes: Buffer[] = [];
   readonly index = new Map<string, number>();
-  /** UTF-8 of each name, for records. */
-  readonly bytes: Buffer[];
-  private readonly next = new Map<string, MetricShape>();
 
-  private constructor(readonly names: readonly string[]) {
-    names.forEach((n, i) => this.index.set(n, i));
-    this.bytes = names.map((n) => Buffer.from(n, 'utf8'));
+  push(name: string): void {
+    this.index.set(name, this.names.length);
+    this.names.push(name);
+    this.bytes.push(Buffer.from(name, 'utf8'));
+  }
+}
+
+export class MetricShape {
+  static readonly EMPTY = new MetricShape(new ShapeChain(), 0);
+  /** The shape one metric longer along this shape's chain, once made. */
+  private next: MetricShape | null = null;
+  /** Shapes that add another metric than the chain's next one: each starts its own chain (a copy of this prefix). */
+  private forks: Map<string, MetricShape> | null = null;
+
+  private constructor(private readonly chain: ShapeChain, readonly length: number) {}
+
+  /** The slot of `name`, or undefined when this shape does not hold it. */
+  slotOf(name: string): number | undefined {
+    const s = this.chain.index.get(name);
+    return s !== undefined && s < this.length ? s : undefined;
+  }
+
+  name(slot: number): string {
+    return this.chain.names[slot];
+  }
+
+  /** UTF-8 of the name in `slot`, for records. */
+  bytesOf(slot: number): Buffer {
+    return this.chain.bytes[slot];
+  }
+
+  /** The names in slot order (a copy when the chain runs past this shape). */
+  get names(): readonly string[] {
+    const all = this.chain.names;
+    return all.length === this.length ? all : all.slice(0, this.length);
   }
 
   /** This shape plus one metric (shared by every device that adds the same metrics in the same order). */
   with(name: string): MetricShape {
-    let s = this.next.get(name);
-    if (s === undefined) this.next.set(name, (s = new MetricShape([...this.names, name])));
+    const c = this.chain;
+    if (this.length === c.names.length) {
+      c.push(name);
+      return (this.next = new MetricShape(c, this.length + 1));
+    }
+    if (c.names[this.length] === name) return this.next!;
+    let s = this.forks?.get(name);
+    if (s === undefined) {
+      const fork = new ShapeChain();
+      for (let i = 0; i < this.length; i++) fork.push(c.names[i]);
+      fork.push(name);
+      (this.forks ??= new Map()).set(name, (s = new MetricShape(fork, this.length + 1)));
+    }
     return s;
   }
 }
 
 const NO_SLOTS = new Float64Array(0);
+/** Most metrics one device can hold: the record stores the count in 16 bits. */
+export const MAX_METRICS = 65_535;
 
 export class Device {
   /** Its LevelDB key. */
@@ -62,10 +111,18 @@ export class Device {
     this.key = `s:${id}`;
   }
 
-  /** Slot of a metric the device has not reported before; -1 for a name that cannot be stored (holds \0). */
-  addMetric(name: string): number {
-    if (name.includes('\u0000')) return -1;
-    const slot = this.shape.names.length;
+  /**
+   * Slot of a metric the device has not reported before; -1 for a name that cannot be stored (outside the metric
+   * name rule the agent applies, protocol/payload/shape.ts) or past `maxMetrics` names for this device.
+   */
+  addMetric(name: string, maxMetrics = MAX_METRICS): number {
+    if (this.shape.length >= Math.min(maxMetrics, MAX_METRICS) || !isValidName(name)) return -1;
+    return this.appendMetric(name);
+  }
+
+  /** Adds a slot for `name` with no checks (records read back were checked when written). */
+  private appendMetric(name: string): number {
+    const slot = this.shape.length;
     this.shape = this.shape.with(name);
     const need = (slot + 1) * SLOT;
     if (this.m.length < need) {
@@ -82,16 +139,16 @@ export class Device {
   }
 
   slotOf(name: string): number {
-    return this.shape.index.get(name) ?? this.addMetric(name);
+    return this.shape.slotOf(name) ?? this.addMetric(name);
   }
 
   /** Bytes encode() takes. */
   encodedSize(): number {
     let n = 11 + this.seq.encodedSize();
     const m = this.m;
-    const names = this.shape.bytes;
-    for (let i = 0, o = 0; i < names.length; i++, o += SLOT) {
-      n += 19 + names[i].length;
+    const shape = this.shape;
+    for (let i = 0, o = 0; i < shape.length; i++, o += SLOT) {
+      n += 19 + shape.bytesOf(i).length;
       if (m[o + HEAD_MINUTE] !== -Infinity) n += 32 + (m[o + HEAD_MINUTE] === minuteOf(m[o + LATEST_TS]) ? 0 : 8) + (headLastIsLatest(m, o) ? 0 : 16);
     }
     return n;
@@ -109,12 +166,12 @@ export class Device {
     view.setUint8(at, RECORD_VERSION);
     view.setFloat64(at + 1, this.lastSeen, true);
     at = this.seq.write(view, at + 9);
-    const names = this.shape.bytes;
-    view.setUint16(at, names.length, true);
+    const shape = this.shape;
+    view.setUint16(at, shape.length, true);
     at += 2;
     const m = this.m;
-    for (let i = 0, o = 0; i < names.length; i++, o += SLOT) {
-      const name = names[i];
+    for (let i = 0, o = 0; i < shape.length; i++, o += SLOT) {
+      const name = shape.bytesOf(i);
       view.setUint16(at, name.length, true);
       buf.set(name, at + 2);
       at += 2 + name.length;
@@ -157,7 +214,7 @@ export class Device {
       const len = view.getUint16(at, true);
       const name = Buffer.from(bytes.buffer, bytes.byteOffset + at + 2, len).toString('utf8');
       at += 2 + len;
-      const o = d.addMetric(name) * SLOT;
+      const o = d.appendMetric(name) * SLOT;
       const m = d.m;
       const flags = view.getUint8(at);
       m[o + LATEST_VALUE] = view.getFloat64(at + 1, true);

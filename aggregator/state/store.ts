@@ -76,7 +76,7 @@ export class DeviceStateStore {
   private constructor(private readonly db: Db, private readonly opts: DeviceStateOptions) {
     this.now = opts.now ?? Date.now;
     this.commit = new Committer(db, opts.sync ?? true, (e) => this.fail(e));
-    this.applier = new BatchApplier(this.commit);
+    this.applier = new BatchApplier(this.commit, opts.maxMetrics);
   }
 
   static async open(opts: DeviceStateOptions): Promise<DeviceStateStore> {
@@ -150,6 +150,10 @@ export class DeviceStateStore {
         }
         g.devices.add(dev);
         ap.applyDevice(dev, d);
+      }
+      if (ap.dropped > 0) {
+        this.opts.onMetricsDropped?.(ap.dropped, ap.droppedDevice);
+        ap.dropped = 0;
       }
       const result: ApplyResult = { duplicate: false, points: ap.points, readings: ap.readings };
       if (g.empty) return this.commit.barrier().then(() => result);

@@ -82,7 +82,7 @@ export async function pruneStored(db: Db, commit: Committer, devices: Iterable<D
   const g = commit.pending;
   for (const dev of devices) {
     const m = dev.m;
-    for (let o = 0; o < dev.shape.names.length * SLOT; o += SLOT) {
+    for (let o = 0; o < dev.shape.length * SLOT; o += SLOT) {
       if (m[o + HEAD_MINUTE] === -Infinity || m[o + HEAD_MINUTE] >= cutoff) continue;
       m[o + HEAD_MINUTE] = -Infinity;
       clearBucket(m, o + HEAD);

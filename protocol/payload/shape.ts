@@ -65,6 +65,15 @@ export function isGoodKey(key: string): boolean {
   return true;
 }
 
+/**
+ * The metric name rule, one for both ends: a (flattened) name of 1–255 characters that passes isGoodKey. The agent
+ * refuses a reading that breaks it; the aggregator refuses a batch that carries one (only a hostile or broken
+ * sender can), so a name always fits the 16-bit length fields of stored records.
+ */
+export function isValidName(name: string): boolean {
+  return typeof name === 'string' && name.length <= MAX_NAME_LENGTH && isGoodKey(name);
+}
+
 const GOOD_KEYS_MAX = 4096;
 const goodKeys = new Set<string>();
 

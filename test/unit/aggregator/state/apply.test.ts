@@ -33,13 +33,13 @@ function setup() {
   };
   /** Every bucket of a metric, head included, oldest first. */
   const series = (metric: string) => {
-    const slot = dev.shape.index.get(metric)!;
+    const slot = dev.shape.slotOf(metric)!;
     const out = [...sink.buckets].filter(([k]) => k.startsWith(`${metric}@`)).map(([k, b]) => rollupPoint(Number(k.split('@')[1]), b));
     out.push(rollupPoint(dev.m[slot * SLOT + HEAD_MINUTE], dev.m, slot * SLOT + HEAD));
     return out.sort((a, b) => a.start - b.start);
   };
   const latest = (metric: string) => {
-    const o = dev.shape.index.get(metric)! * SLOT;
+    const o = dev.shape.slotOf(metric)! * SLOT;
     return { value: dev.m[o + LATEST_VALUE], ts: dev.m[o + LATEST_TS] };
   };
   return { dev, apply, series, latest };
