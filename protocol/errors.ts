@@ -55,6 +55,10 @@ export const ProtoErrorCodes = {
   MALFORMED: 'OTLPEDGE_PROTO_MALFORMED',
   /** A compressed payload could not be decompressed, or names an unknown compression. */
   BAD_COMPRESSION: 'OTLPEDGE_PROTO_BAD_COMPRESSION',
+  /** A well-formed message carries a value outside the rules both ends share (a device id, a metric name). */
+  BAD_FIELD: 'OTLPEDGE_PROTO_BAD_FIELD',
+  /** An AnyValue nests arrays or key-value lists deeper than the decoder follows (64 levels). */
+  TOO_DEEP: 'OTLPEDGE_PROTO_TOO_DEEP',
 } as const;
 
 export const RingErrorCodes = {

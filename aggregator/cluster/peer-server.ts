@@ -40,8 +40,8 @@ export function peerImplementation(deps: {
       try {
         data = decodeBatch(r.signal, r.compression, r.payload);
       } catch (e) {
-        if (e instanceof ProtoError) return cb(null, { status: AckStatus.REJECTED, reason: e.message, ringVersion: deps.ringVersion() });
-        return cb(e as Error);
+        const reason = e instanceof ProtoError ? `${e.code}: ${e.message}` : `OTLPEDGE_PROTO_MALFORMED: payload could not be decoded: ${(e as Error).message}`;
+        return cb(null, { status: AckStatus.REJECTED, reason, ringVersion: deps.ringVersion() });
       }
       // A part for devices this node does not own (the forwarder's ring is ahead of or behind ours) is refused
       // with RETRY rather than applied: state must not grow on a node that is not the owner.

@@ -1,41 +1,62 @@
-import { decompress, type CompressionName } from '../../protocol/compression.js';
-import { visitMetricsRequest } from '../../protocol/otlp/visit.js';
-import { decodeLogsRequest } from '../../protocol/otlp/decode.js';
-import { SEQ_METRIC, ATTR_DEVICE_ID } from '../../protocol/otlp/options.js';
-import { UplinkCompression, UplinkSignal } from '../../protocol/uplink/messages.js';
+import { decompress } from '../../protocol/compression.js';
+import { ProtoError, ProtoErrorCodes } from '../../protocol/errors.js';
+import { visitLogsDeviceIds, visitMetricsRequest } from '../../protocol/otlp/visit.js';
+import { SEQ_METRIC } from '../../protocol/otlp/options.js';
+import { isValidName } from '../../protocol/payload/shape.js';
+import { isValidDeviceId } from '../../protocol/topics.js';
+import { compressionName, UplinkSignal, type UplinkCompression } from '../../protocol/uplink/messages.js';
 import type { DeviceData } from '../state/types.js';
 
-/** Largest OTLP request one batch may inflate to (a 5,000-point batch is ~200 KB). */
-export const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest OTLP request one batch may inflate to, per signal. A 5,000-point metrics batch is ~350 KB of OTLP; logs
+ * batches carry text bodies and are smaller in count. Both stay far above what agents send and far below what would
+ * strain a node's memory.
+ */
+export const MAX_INFLATED_BYTES = { metrics: 32 << 20, logs: 16 << 20 } as const;
+/**
+ * Inflation ratio past which a payload is a bomb, not telemetry: agent batches inflate ~20× (OTLP + zstd), a highly
+ * repetitive one under 100×; a 16 KB gzip of zeros inflating to 16 MiB is 1,000×. Payloads under 1 MiB inflated are
+ * never refused for their ratio.
+ */
+export const MAX_INFLATION_RATIO = 200;
+const RATIO_FLOOR_BYTES = 1 << 20;
 
-const COMPRESSION: Record<number, CompressionName> = {
-  [UplinkCompression.NONE]: 'none',
-  [UplinkCompression.ZSTD]: 'zstd',
-  [UplinkCompression.GZIP]: 'gzip',
-};
+/** The most `compressedBytes` of `signal` may inflate to. */
+export function inflationLimit(signal: UplinkSignal, compressedBytes: number): number {
+  const cap = signal === UplinkSignal.LOGS ? MAX_INFLATED_BYTES.logs : MAX_INFLATED_BYTES.metrics;
+  return Math.min(cap, Math.max(RATIO_FLOOR_BYTES, compressedBytes * MAX_INFLATION_RATIO));
+}
+
+function badField(what: string): never {
+  throw new ProtoError(ProtoErrorCodes.BAD_FIELD, what);
+}
 
 /**
  * An uplink batch → one DeviceData per device. Metrics are walked with the allocation-free visitor; the seq gauge
- * becomes the device's (ts, seq) pairs. Logs only tell that their devices were heard from. Throws ProtoError for a
- * payload that cannot be read (the caller answers REJECTED: sending it again cannot help).
+ * becomes the device's (ts, seq) pairs. Logs only tell that their devices were heard from, so only their resources
+ * are read (bodies are skipped by length). Device ids and metric names must follow the rules the agent applies
+ * (protocol/): a batch that breaks them came from a broken or hostile sender. Throws ProtoError for a payload that
+ * cannot be read or breaks a rule (the caller answers REJECTED: sending it again cannot help).
  */
 export function decodeBatch(signal: UplinkSignal, compression: UplinkCompression, payload: Uint8Array): DeviceData[] {
-  const name = COMPRESSION[compression];
-  const raw = decompress(payload, name ?? (String(compression) as CompressionName), MAX_INFLATED_BYTES);
+  const raw = decompress(payload, compressionName(compression), inflationLimit(signal, payload.length));
   const byDevice = new Map<string, DeviceData>();
   const get = (id: string) => {
     let d = byDevice.get(id);
-    if (d === undefined) byDevice.set(id, (d = { deviceId: id, metric: [], ts: [], value: [], seqTs: [], seq: [] }));
+    if (d === undefined) {
+      if (!isValidDeviceId(id)) badField(`device.id ${JSON.stringify(id.slice(0, 140))} is not a device id (1–128 characters of [A-Za-z0-9._:-])`);
+      byDevice.set(id, (d = { deviceId: id, metric: [], ts: [], value: [], seqTs: [], seq: [] }));
+    }
     return d;
   };
   if (signal === UplinkSignal.LOGS) {
-    for (const rl of decodeLogsRequest(raw).resourceLogs) {
-      const id = rl.resource?.attributes.find((a) => a.key === ATTR_DEVICE_ID)?.value.stringValue;
-      if (id) get(id);
-    }
+    visitLogsDeviceIds(raw, (id) => {
+      if (id !== '') get(id);
+    });
     return [...byDevice.values()];
   }
   let current: DeviceData | null = null;
+  let checked = ''; // the last metric name found valid: points of one metric share its name
   visitMetricsRequest(raw, {
     resource: (id) => {
       current = id === '' ? null : get(id);
@@ -46,11 +67,15 @@ export function decodeBatch(signal: UplinkSignal, compression: UplinkCompression
       if (metric === SEQ_METRIC) {
         d.seqTs.push(ts);
         d.seq.push(value);
-      } else {
-        d.metric.push(metric);
-        d.ts.push(ts);
-        d.value.push(value);
+        return;
       }
+      if (metric !== checked) {
+        if (!isValidName(metric)) badField(`metric name ${JSON.stringify(metric.slice(0, 80))} (${metric.length} characters) of device '${d.deviceId}' breaks the rule: 1–255 printable characters`);
+        checked = metric;
+      }
+      d.metric.push(metric);
+      d.ts.push(ts);
+      d.value.push(value);
     },
   });
   return [...byDevice.values()];

@@ -73,7 +73,10 @@ export class UplinkIngest {
       data = decodeBatch(b.signal, b.compression, b.payload);
     } catch (e) {
       if (e instanceof ProtoError) return this.rejected(b, `${e.code}: ${e.message}`);
-      throw e;
+      // Anything else thrown while reading untrusted bytes (a RangeError, say) is still this payload's doing:
+      // answered REJECTED with the reason, not as a gRPC UNKNOWN the agent would retry forever.
+      this.log.error({ agent: b.agentId, seq: b.seq, err: (e as Error).message }, 'batch could not be decoded');
+      return this.rejected(b, `OTLPEDGE_PROTO_MALFORMED: payload could not be decoded: ${(e as Error).message}`);
     }
     const t1 = performance.now();
     try {

@@ -1,4 +1,5 @@
 import { ProtoReader } from './reader.js';
+import { ProtoError, ProtoErrorCodes } from '../errors.js';
 import type {
   AnyValueJson, ExemplarJson, ExponentialHistogramDataPointJson, HistogramDataPointJson, KeyValueJson, LogRecordJson,
   MetricJson, NumberDataPointJson, OtlpLogsRequestJson, OtlpMetricsRequestJson, ResourceJson, ResourceLogsJson,
@@ -37,26 +38,32 @@ const int64 = (r: ProtoReader): string => BigInt.asIntN(64, r.varintBig()).toStr
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const zigzag32 = (n: number): number => (n >>> 1) ^ -(n & 1);
 
-export function anyValue(r: ProtoReader, end: number): AnyValueJson {
+/** Deepest AnyValue nesting followed; deeper input is refused (TOO_DEEP) rather than overflowing the stack. */
+export const MAX_ANY_VALUE_DEPTH = 64;
+
+export function anyValue(r: ProtoReader, end: number, depth = 0): AnyValueJson {
+  if (depth > MAX_ANY_VALUE_DEPTH) {
+    throw new ProtoError(ProtoErrorCodes.TOO_DEEP, `AnyValue at byte ${r.pos} nests arrays or key-value lists more than ${MAX_ANY_VALUE_DEPTH} levels deep`);
+  }
   const v: AnyValueJson = {};
   r.fields(end, (f, w) => {
     if (f === 1 && w === 2) v.stringValue = r.string();
     else if (f === 2 && w === 0) v.boolValue = r.varint() !== 0;
     else if (f === 3 && w === 0) v.intValue = int64(r);
     else if (f === 4 && w === 1) v.doubleValue = r.double();
-    else if (f === 5 && w === 2) v.arrayValue = { values: repeated(r, r.submessageEnd(), 1, anyValue) };
-    else if (f === 6 && w === 2) v.kvlistValue = { values: repeated(r, r.submessageEnd(), 1, keyValue) };
+    else if (f === 5 && w === 2) v.arrayValue = { values: repeated(r, r.submessageEnd(), 1, (rr, e) => anyValue(rr, e, depth + 1)) };
+    else if (f === 6 && w === 2) v.kvlistValue = { values: repeated(r, r.submessageEnd(), 1, (rr, e) => keyValue(rr, e, depth + 1)) };
     else if (f === 7 && w === 2) v.bytesValue = Buffer.from(r.bytes()).toString('base64');
     else r.skip(w);
   });
   return v;
 }
 
-export function keyValue(r: ProtoReader, end: number): KeyValueJson {
+export function keyValue(r: ProtoReader, end: number, depth = 0): KeyValueJson {
   const kv: KeyValueJson = { key: '', value: {} };
   r.fields(end, (f, w) => {
     if (f === 1 && w === 2) kv.key = r.string();
-    else if (f === 2 && w === 2) kv.value = anyValue(r, r.submessageEnd());
+    else if (f === 2 && w === 2) kv.value = anyValue(r, r.submessageEnd(), depth);
     else r.skip(w);
   });
   return kv;

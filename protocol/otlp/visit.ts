@@ -47,6 +47,29 @@ export function visitMetricsRequest(bytes: Uint8Array, v: MetricsVisitor): void 
   }
 }
 
+/**
+ * The `device.id` of every ResourceLogs of an ExportLogsServiceRequest, in order ('' for a resource without one).
+ * Log records and their bodies are skipped by length, never decoded: a request of deeply nested or huge bodies
+ * costs one pass over its bytes and no allocation beyond the ids.
+ */
+export function visitLogsDeviceIds(bytes: Uint8Array, onResource: (deviceId: string) => void): void {
+  const r = new ProtoReader(bytes);
+  while (r.pos < r.end) {
+    const key = r.varint();
+    if (key !== 0x0a) {
+      r.skip(key & 7);
+      continue;
+    }
+    const rlEnd = r.submessageEnd();
+    let deviceId = '';
+    r.fields(rlEnd, (f, w) => {
+      if (f === 1 && w === 2) deviceId = resourceDeviceId(r, r.submessageEnd());
+      else r.skip(w);
+    });
+    onResource(deviceId);
+  }
+}
+
 function resourceDeviceId(r: ProtoReader, end: number): string {
   let id = '';
   r.fields(end, (f, w) => {

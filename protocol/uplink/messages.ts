@@ -1,5 +1,6 @@
 import { ProtoReader } from '../otlp/reader.js';
 import { ProtoWriter, Wire } from '../otlp/writer.js';
+import type { CompressionName } from '../compression.js';
 
 /**
  * The uplink and peer messages (protocol/proto/uplink.proto, peer.proto), hand-encoded: they wrap an OTLP payload
@@ -17,6 +18,16 @@ export enum UplinkCompression {
   NONE = 0,
   ZSTD = 1,
   GZIP = 2,
+}
+
+/** The compression module's name of an uplink compression; an unknown number is refused by decompress(). */
+export function compressionName(c: UplinkCompression): CompressionName {
+  switch (c) {
+    case UplinkCompression.NONE: return 'none';
+    case UplinkCompression.ZSTD: return 'zstd';
+    case UplinkCompression.GZIP: return 'gzip';
+    default: return `compression ${Number(c)}` as CompressionName;
+  }
 }
 
 export enum AckStatus {

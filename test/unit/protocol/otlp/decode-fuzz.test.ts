@@ -35,3 +35,11 @@ test('the OTLP decoders answer corrupt input only with ProtoError, never another
   }
   assert.ok(rejected > 1000, `most corrupt inputs are rejected (${rejected})`);
 });
+
+test('an AnyValue nested deeper than 64 levels is refused as TOO_DEEP, not a stack overflow', async () => {
+  const { deepLogsRequest } = await import('../../../helpers/otlp-bytes.js');
+  const { decodeLogsRequest } = await import('../../../../protocol/otlp/decode.js');
+  assert.throws(() => decodeLogsRequest(deepLogsRequest('d', 50_000)), (e: Error & { code?: string }) => e.code === 'OTLPEDGE_PROTO_TOO_DEEP');
+  const ok = decodeLogsRequest(deepLogsRequest('d', 60));
+  assert.equal(ok.resourceLogs.length, 1);
+});
