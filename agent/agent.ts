@@ -106,8 +106,22 @@ export class Agent {
         { topics, logger: this.log, onRefusal: (reason) => m.refusals.inc({ reason }) },
       );
       this.broker = new EmbeddedBroker(
-        { host: b.tcp.host, tcpPort: b.tcp.port, wsPort: b.ws.port, tls: { port: b.tls.port, cert: b.tls.cert, key: b.tls.key, ca: b.tls.ca, requireClientCert: b.tls.require_client_cert } },
-        auth, sink, this.log, { onClientCount: (n) => m.connectedDevices.set(n) },
+        {
+          host: b.tcp.host, tcpPort: b.tcp.port, wsPort: b.ws.port, maxConnections: b.max_connections, connectTimeoutMs: b.connect_timeout,
+          tls: { port: b.tls.port, cert: b.tls.cert, key: b.tls.key, ca: b.tls.ca, requireClientCert: b.tls.require_client_cert },
+        },
+        auth, sink, this.log, {
+          onClientCount: (n) => m.connectedDevices.set(n),
+          onConnectionRefused: (reason) => {
+            m.connectionsRefused.inc({ reason });
+            this.rejectLog.warn(`connection:${reason}`, { reason, maxConnections: b.max_connections }, reason === 'max_connections' ? 'connection closed: mqtt.broker.max_connections reached' : 'connection closed: an MQTT packet over the size limit');
+          },
+          onRetainCleared: () => m.retainCleared.inc(),
+          // Counted and logged by the authorizer; the device hears why on its own errors topic.
+          onPublishRefused: (deviceId, topic) => {
+            if (deviceId !== undefined) this.reportToDevice(deviceId, topics, { code: 'OTLPEDGE_AUTH_PUBLISH_DENIED', reason: 'publish_denied', message: `this device may not publish to ${JSON.stringify(topic.slice(0, 300))}; it may publish to ${topics.topicFor('telemetry', deviceId)} and ${topics.topicFor('events', deviceId)}; the message was acknowledged and dropped`, topic });
+          },
+        },
       );
       await this.broker.start();
       this.log.info({ ports: this.broker.ports }, 'embedded MQTT broker listening');
@@ -161,9 +175,14 @@ export class Agent {
     });
   }
 
-  /** Re-reads the device credentials file (SIGHUP). */
+  /** Re-reads the device credentials file (SIGHUP) and disconnects devices whose password it no longer holds. */
   async reload(): Promise<void> {
     await this.auth?.reload();
+    const n = this.broker?.disconnectRevoked() ?? 0;
+    if (n > 0) {
+      this.metrics.revokedDisconnects.inc(n);
+      this.log.info({ devices: n }, 'credentials reloaded: devices whose password was removed or replaced were disconnected');
+    }
   }
 
   private notReady(): string | null {
@@ -177,8 +196,13 @@ export class Agent {
     this.metrics.rejected.inc({ reason: r.reason });
     this.rejectLog.warn(`reject:${r.reason}`, { device: r.deviceId, topic: r.topic, code: r.code }, r.message);
     if (r.deviceId === '') return;
+    this.reportToDevice(r.deviceId, topics, r);
+  }
+
+  /** Tells a device why its message was refused, on its own errors topic (QoS 0, not retained). */
+  private reportToDevice(deviceId: string, topics: TopicMatcher, r: { code: string; reason: string; message: string; topic: string }): void {
     const body = JSON.stringify({ code: r.code, reason: r.reason, message: r.message, topic: r.topic, ts: new Date().toISOString() });
-    const topic = topics.topicFor('errors', r.deviceId);
+    const topic = topics.topicFor('errors', deviceId);
     this.broker?.publish(topic, body);
     this.client?.publish(topic, body);
   }

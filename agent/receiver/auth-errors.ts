@@ -30,6 +30,10 @@ export const AuthErrorCodes = {
   IDENTITY_MISMATCH: 'OTLPEDGE_AUTH_IDENTITY_MISMATCH',
   /** [3] Authentication itself failed (e.g. scrypt threw); the device may retry. */
   INTERNAL: 'OTLPEDGE_AUTH_INTERNAL',
+  /** [3] Too many password checks are waiting (a flood of logins): the device retries later. */
+  BUSY: 'OTLPEDGE_AUTH_BUSY',
+  /** [4] This address failed too many logins lately; refused without a password check until the window ends. */
+  THROTTLED: 'OTLPEDGE_AUTH_THROTTLED',
   /** A device published to a topic that is not its own telemetry or events topic. */
   PUBLISH_DENIED: 'OTLPEDGE_AUTH_PUBLISH_DENIED',
   /** A device subscribed to a topic other than its own errors topic (SUBACK 0x80). */

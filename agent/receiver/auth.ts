@@ -50,6 +50,8 @@ export type RefusalReason =
   | 'bad_cert_identity'
   | 'identity_mismatch'
   | 'internal'
+  | 'busy'
+  | 'throttled'
   | 'publish_denied'
   | 'subscribe_denied';
 
@@ -73,6 +75,8 @@ interface Grant extends DeviceIdentity {
   readonly publish: readonly [string, string] | null;
   /** the one topic it may subscribe to; null = anything (anonymous) */
   readonly subscribe: string | null;
+  /** for a password login: the stored hash it was checked against (a reload that changes it ends the session) */
+  readonly credential?: Buffer;
 }
 
 const GENERATED_CLIENT_ID = /^aedes_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -86,6 +90,8 @@ export class DeviceAuthorizer {
     bad_cert_identity: 0,
     identity_mismatch: 0,
     internal: 0,
+    busy: 0,
+    throttled: 0,
     publish_denied: 0,
     subscribe_denied: 0,
   };
@@ -93,6 +99,9 @@ export class DeviceAuthorizer {
   readonly accepted: Record<AuthMethod, number> = { certificate: 0, password: 0, anonymous: 0 };
 
   private readonly grants = new WeakMap<object, Grant>();
+  /** Clients whose CONNECT carried an empty client id (aedes then made one up). */
+  private readonly emptyClientIds = new WeakSet<object>();
+  private readonly failures = new LoginFailures();
   private readonly credentials: CredentialStore | null;
   private readonly topics: TopicMatcher;
   private readonly log: RateLimitedLog | null;
@@ -117,9 +126,20 @@ export class DeviceAuthorizer {
     return new DeviceAuthorizer(config, { ...options, credentials });
   }
 
-  /** Re-reads the credentials file (SIGHUP). Connected devices stay connected; see CredentialStore.reload. */
+  /**
+   * Re-reads the credentials file (SIGHUP); see CredentialStore.reload. Devices that logged in with a password that
+   * the new file no longer holds (removed, or replaced) must be disconnected: `stillValid` tells which.
+   */
   async reload(): Promise<void> {
     await this.credentials?.reload();
+  }
+
+  /** False for a client whose password login the current credentials file no longer backs. */
+  stillValid(client: object): boolean {
+    const g = this.grants.get(client);
+    if (g === undefined || g.method !== 'password') return true;
+    const now = this.credentials?.credentialOf(g.deviceId);
+    return now !== undefined && g.credential !== undefined && now.equals(g.credential);
   }
 
   identityOf(client: object | null | undefined): string | undefined {
@@ -130,6 +150,12 @@ export class DeviceAuthorizer {
     const g = client ? this.grants.get(client) : undefined;
     return g && { deviceId: g.deviceId, method: g.method };
   }
+
+  /** aedes `preConnect` hook: notes a CONNECT with an empty client id before aedes replaces it with its own. */
+  readonly preConnect = (client: Client, packet: { clientId?: unknown }, done: (err: Error | null, ok: boolean) => void): void => {
+    if (client && packet?.clientId === '') this.emptyClientIds.add(client);
+    done(null, true);
+  };
 
   /** aedes `authenticate` hook; assign as `broker.authenticate = authorizer.authenticate`. */
   readonly authenticate = (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AuthenticateDone): void => {
@@ -189,7 +215,7 @@ export class DeviceAuthorizer {
       if (username !== undefined && username !== cn) {
         throw refusal(AuthErrorCodes.IDENTITY_MISMATCH, ConnackCodes.NOT_AUTHORIZED, `username ${quote(username)} differs from the client certificate CN ${quote(cn)}`);
       }
-      this.checkClientId(clientId, cn);
+      this.checkClientId(client, clientId, cn);
       return this.grant(cn, 'certificate');
     }
     if (this.config.requireClientCert) {
@@ -203,20 +229,31 @@ export class DeviceAuthorizer {
         if (this.config.allowAnonymous) return this.grant(username, 'anonymous');
         throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `device ${username}: no credentials file is configured`);
       }
-      this.checkClientId(clientId, username); // before scrypt: it is free
+      this.checkClientId(client, clientId, username); // before scrypt: it is free
       const pw = Buffer.isBuffer(password) || typeof password === 'string' ? password : undefined;
+      const remote = remoteAddressOf(client);
+      // An address that keeps failing is refused without a password check for a while, unless this very password
+      // was accepted before (free to check): a flood of bad logins cannot hold the scrypt threads.
+      const until = this.failures.blockedUntil(remote);
+      if (until > 0 && !this.credentials.acceptedBefore(username, pw)) {
+        throw refusal(AuthErrorCodes.THROTTLED, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `device ${username}: ${remote} failed ${LOGIN_FAILURES_MAX} logins within ${LOGIN_WINDOW_MS / 1000} s; refused without a check for ${Math.ceil((until - Date.now()) / 1000)} s more`);
+      }
       if (!(await this.credentials.verify(username, pw))) {
+        this.failures.note(remote);
         const why = this.credentials.has(username) ? 'wrong password' : 'unknown device';
         throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `device ${username}: ${why}`);
       }
-      return this.grant(username, 'password');
+      return { ...this.grant(username, 'password'), credential: this.credentials.credentialOf(username) };
     }
     if (this.config.allowAnonymous) return this.grant(clientId, 'anonymous');
     throw refusal(AuthErrorCodes.ANONYMOUS_REFUSED, ConnackCodes.NOT_AUTHORIZED, 'no username and no client certificate, and allow_anonymous is off');
   }
 
-  private checkClientId(clientId: string, identity: string): void {
-    if (clientId !== identity && !GENERATED_CLIENT_ID.test(clientId)) {
+  private checkClientId(client: Client, clientId: string, identity: string): void {
+    // An id of aedes' pattern counts as empty only when aedes made it: a device that sends a look-alike could take
+    // the session of a client whose id aedes generated.
+    const generated = this.emptyClientIds.has(client) && GENERATED_CLIENT_ID.test(clientId);
+    if (clientId !== identity && !generated) {
       throw refusal(AuthErrorCodes.IDENTITY_MISMATCH, ConnackCodes.IDENTIFIER_REJECTED, `client id ${quote(clientId)} differs from device id ${quote(identity)}; connect with client id ${quote(identity)} or an empty one`);
     }
   }
@@ -252,6 +289,42 @@ export class DeviceAuthorizer {
     const remote = typeof c?.conn?.remoteAddress === 'string' ? c.conn.remoteAddress : undefined;
     this.log?.warn(reason, { code, reason, clientId, remote }, `device refused: ${detail}`);
   }
+}
+
+/** Failed password logins from one address within LOGIN_WINDOW_MS after which it is refused unchecked. */
+const LOGIN_FAILURES_MAX = 20;
+const LOGIN_WINDOW_MS = 10_000;
+/** Addresses tracked at once; the table starts over when full (bounded memory under a spoofed flood). */
+const LOGIN_ADDRESSES_MAX = 10_000;
+
+/** Failed logins per source address, in fixed windows. */
+class LoginFailures {
+  private readonly byAddress = new Map<string, { start: number; n: number }>();
+
+  note(address: string): void {
+    const now = Date.now();
+    let w = this.byAddress.get(address);
+    if (w === undefined || now - w.start >= LOGIN_WINDOW_MS) {
+      if (this.byAddress.size >= LOGIN_ADDRESSES_MAX) this.byAddress.clear();
+      this.byAddress.set(address, (w = { start: now, n: 0 }));
+    }
+    w.n++;
+  }
+
+  /** The time until which `address` is refused unchecked, or 0. */
+  blockedUntil(address: string): number {
+    const w = this.byAddress.get(address);
+    if (w === undefined || w.n < LOGIN_FAILURES_MAX) return 0;
+    const until = w.start + LOGIN_WINDOW_MS;
+    return until > Date.now() ? until : 0;
+  }
+}
+
+/** The remote address of a client's connection (TCP/TLS socket, or the HTTP socket under a WebSocket). */
+function remoteAddressOf(client: Client): string {
+  const c = client as unknown as { conn?: { remoteAddress?: unknown }; req?: { socket?: { remoteAddress?: unknown } } };
+  const a = c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress;
+  return typeof a === 'string' ? a : 'unknown';
 }
 
 function refusal(code: AuthErrorCode, returnCode: number, message: string): AuthError {

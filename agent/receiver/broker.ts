@@ -1,21 +1,27 @@
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
-import { sparseEmitter } from './sparse-emitter.js';
+import { DROPPED_TOPIC, sparseEmitter } from './sparse-emitter.js';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { InboundMessage } from '../pipeline/ingest.js';
 import type { Done } from '../buffer/batcher.js';
 
 /** What the embedded broker needs from device security (agent/receiver/auth.ts implements it). */
 export interface BrokerAuth {
+  preConnect(client: Client, packet: { clientId?: unknown }, done: (err: Error | null, ok: boolean) => void): void;
   authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void;
   authorizeSubscribe(client: Client, sub: { topic: string; qos: number }, done: (err: Error | null, sub?: { topic: string; qos: number } | null) => void): void;
   /** True when this client may publish to `topic` (its own telemetry/events topics). */
   mayPublish(client: Client, topic: string): boolean;
+  /** The device id a client authenticated as. */
+  identityOf(client: object): string | undefined;
+  /** False once the credentials behind a client's login were removed or replaced (after a reload). */
+  stillValid(client: object): boolean;
 }
 
 export interface EmbeddedBrokerConfig {
@@ -25,10 +31,28 @@ export interface EmbeddedBrokerConfig {
   tls: { port: number; cert: string; key: string; ca: string; requireClientCert: boolean };
   /** MQTT over WebSocket (path /, subprotocol mqtt); 0 = off. */
   wsPort: number;
+  /** Open connections across all listeners; more are closed at once. */
+  maxConnections: number;
+  /** ms a connection may take to send CONNECT. */
+  connectTimeoutMs: number;
 }
 
+/**
+ * Largest MQTT packet taken in: the 256 KiB payload limit plus room for a topic (up to 64 KiB) and properties.
+ * The check runs on the fixed header's length field, so a packet that claims more is refused before its bytes are
+ * buffered (a CONNECT claiming 200 MiB used to be read into memory before any login).
+ */
+export const MAX_PACKET_BYTES = 256 * 1024 + 68 * 1024;
+
+
+export type ConnectionRefusal = 'max_connections' | 'packet_too_large';
+
 export interface BrokerHooks {
-  onRefused?(reason: 'acl_publish', clientId: string, topic: string): void;
+  /** A publish acknowledged and dropped: the client may not publish to `topic` (already counted by the auth). */
+  onPublishRefused?(deviceId: string | undefined, topic: string): void;
+  /** A publish sent with the retain flag: its data is taken, the flag dropped (the agent keeps no retained store). */
+  onRetainCleared?(clientId: string): void;
+  onConnectionRefused?(reason: ConnectionRefusal): void;
   onClientCount?(n: number): void;
 }
 
@@ -44,6 +68,7 @@ export class EmbeddedBroker {
   private aedes: Aedes | null = null;
   private servers: (NetServer | HttpServer)[] = [];
   private wss: WebSocketServer | null = null;
+  private connections = 0;
   readonly ports: { tcp?: number; tls?: number; ws?: number } = {};
 
   constructor(
@@ -56,6 +81,7 @@ export class EmbeddedBroker {
 
   async start(): Promise<void> {
     const aedes = await Aedes.createBroker({
+      preConnect: (client, packet, done) => this.auth.preConnect(client, packet as { clientId?: unknown }, done),
       authenticate: (client, username, password, done) => this.auth.authenticate(client, username, password as Buffer | undefined, done),
       authorizeSubscribe: (client, sub, done) => this.auth.authorizeSubscribe(client, sub, done as never),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
@@ -64,6 +90,7 @@ export class EmbeddedBroker {
       mq: sparseEmitter(),
       drainTimeout: 30_000,
       heartbeatInterval: 3_600_000,
+      connectTimeout: this.cfg.connectTimeoutMs,
     });
     this.aedes = aedes;
     const count = () => this.hooks.onClientCount?.(aedes.connectedClients);
@@ -73,7 +100,8 @@ export class EmbeddedBroker {
     aedes.on('connectionError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'connection error'));
 
     const { host } = this.cfg;
-    if (this.cfg.tcpPort > 0) this.ports.tcp = await this.listen(createNetServer(aedes.handle), this.cfg.tcpPort, host);
+    const handle = (conn: Duplex, req?: unknown) => this.accept(aedes, conn, req);
+    if (this.cfg.tcpPort > 0) this.ports.tcp = await this.listen(createNetServer(handle), this.cfg.tcpPort, host);
     const t = this.cfg.tls;
     if (t.port > 0) {
       const server = createTlsServer({
@@ -81,15 +109,51 @@ export class EmbeddedBroker {
         key: readFileSync(t.key),
         ...(t.ca ? { ca: readFileSync(t.ca), requestCert: true } : {}),
         rejectUnauthorized: t.requireClientCert,
-      }, aedes.handle as (socket: TLSSocket) => void);
+      }, handle as (socket: TLSSocket) => void);
       this.ports.tls = await this.listen(server, t.port, host);
     }
     if (this.cfg.wsPort > 0) {
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect with subprotocol mqtt\n'));
-      this.wss = new WebSocketServer({ server: http, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false) });
-      this.wss.on('connection', (ws) => aedes.handle(createWebSocketStream(ws) as never));
+      this.wss = new WebSocketServer({
+        server: http, maxPayload: MAX_PACKET_BYTES,
+        handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+      });
+      this.wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req));
       this.ports.ws = await this.listen(http, this.cfg.wsPort, host);
     }
+  }
+
+  /** A new connection on any listener: counted against max_connections, its packets bounded, then handed to aedes. */
+  private accept(aedes: Aedes, conn: Duplex, req: unknown): void {
+    if (this.connections >= this.cfg.maxConnections) {
+      this.hooks.onConnectionRefused?.('max_connections');
+      conn.destroy();
+      return;
+    }
+    this.connections++;
+    let counted = true;
+    const release = () => {
+      if (counted) this.connections--;
+      counted = false;
+    };
+    conn.once('close', release);
+    conn.once('error', release);
+    const client = (aedes.handle as (c: Duplex, r?: unknown) => unknown)(conn, req);
+    limitPacketSize(client, MAX_PACKET_BYTES, () => this.hooks.onConnectionRefused?.('packet_too_large'));
+  }
+
+  /** Closes the connections of devices whose credentials were removed or replaced (after a reload). */
+  disconnectRevoked(): number {
+    const aedes = this.aedes;
+    if (!aedes) return 0;
+    let n = 0;
+    for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
+      if (!this.auth.stillValid(client)) {
+        n++;
+        client.close();
+      }
+    }
+    return n;
   }
 
   private listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
@@ -105,9 +169,19 @@ export class EmbeddedBroker {
 
   private authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
     if (client === null) return done(null); // the broker's own publishes (error reports)
+    if (packet.retain) {
+      // Nothing is retained here: a retained publish would be stored by aedes and replayed to later subscribers.
+      packet.retain = false;
+      this.hooks.onRetainCleared?.(client.id);
+    }
     if (!this.auth.mayPublish(client, packet.topic)) {
-      this.hooks.onRefused?.('acl_publish', client.id, packet.topic);
-      return done(new Error(`client ${client.id} may not publish to ${packet.topic}`));
+      // Acknowledged and dropped, as mosquitto does in MQTT 3.1.1: closing the connection made the client resend the
+      // same message on every reconnect, and none of its later readings ever arrived. The device learns why on its
+      // errors topic (onPublishRefused).
+      const topic = packet.topic;
+      packet.topic = DROPPED_TOPIC;
+      this.hooks.onPublishRefused?.(this.auth.identityOf(client), topic);
+      return done(null);
     }
     const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
     this.sink({ topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, contentType }, (err) => done(err ?? null));
@@ -132,4 +206,27 @@ export class EmbeddedBroker {
     for (const s of this.servers) (s as NetServer & { closeAllConnections?: () => void }).closeAllConnections?.();
     this.servers = [];
   }
+}
+
+/**
+ * Bounds the packets of one aedes client: mqtt-packet reads the fixed header's remaining length before it buffers
+ * the body, and this wraps that step to refuse a length over `max` (the connection then closes as for any protocol
+ * error). aedes exposes no option for it; the hook is its parser's own state function, checked to exist so an aedes
+ * upgrade that changes it fails at start, not silently.
+ */
+function limitPacketSize(client: unknown, max: number, onRefused: () => void): void {
+  const parser = (client as { _parser?: { _parseLength?: () => boolean; _emitError?: (e: Error) => void; packet?: { cmd?: string; length: number } } })._parser;
+  if (!parser || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function') {
+    throw new Error('aedes client has no mqtt-packet parser with _parseLength/_emitError: the packet size bound cannot be applied (aedes or mqtt-packet changed)');
+  }
+  const parseLength = parser._parseLength;
+  parser._parseLength = function (this: typeof parser) {
+    const done = parseLength.call(this);
+    if (done && this!.packet!.length > max) {
+      onRefused();
+      this!._emitError!(new Error(`${this!.packet!.cmd ?? 'packet'} of ${this!.packet!.length} bytes exceeds the ${max}-byte limit`));
+      return false;
+    }
+    return done;
+  };
 }

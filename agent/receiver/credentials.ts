@@ -25,7 +25,7 @@ import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { open, readFile, rename, unlink, chmod } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isValidDeviceId } from '../../protocol/topics.js';
-import { AuthError, AuthErrorCodes } from './auth-errors.js';
+import { AuthError, AuthErrorCodes, ConnackCodes } from './auth-errors.js';
 
 export interface ScryptParams {
   /** CPU/memory cost, a power of two; default 16384 */
@@ -69,6 +69,11 @@ export async function verifyPassword(encoded: string, password: string | Buffer)
 export interface CredentialStoreOptions {
   /** scrypt computations allowed at once, so a reconnect storm leaves libuv threads to LevelDB; default 2 */
   maxConcurrentHashes?: number;
+  /**
+   * scrypt computations allowed to wait; past it a login is refused at once (OTLPEDGE_AUTH_BUSY) instead of queuing
+   * behind a flood; default 64 (about 1.5 s of work at 2 at once)
+   */
+  maxWaitingHashes?: number;
 }
 
 /** The credentials file in memory; see the format at the top of this module. */
@@ -86,7 +91,7 @@ export class CredentialStore {
   private constructor(path: string, entries: Map<string, ParsedHash>, options: CredentialStoreOptions) {
     this.path = path;
     this.entries = entries;
-    this.gate = new Gate(Math.max(1, options.maxConcurrentHashes ?? 2));
+    this.gate = new Gate(Math.max(1, options.maxConcurrentHashes ?? 2), Math.max(0, options.maxWaitingHashes ?? 64));
   }
 
   /** Reads and validates the whole file; a malformed line stops loading (OTLPEDGE_AUTH_BAD_CREDENTIALS_FILE). */
@@ -113,9 +118,21 @@ export class CredentialStore {
     return this.entries.has(deviceId);
   }
 
+  /** The stored hash of a device's credential (changes when its password is replaced), or undefined. */
+  credentialOf(deviceId: string): Buffer | undefined {
+    return this.entries.get(deviceId)?.hash;
+  }
+
   /** Work done so far, for tests and metrics: scrypt computations and logins answered from the cache. */
   get stats(): { scrypt: number; cacheHits: number; cached: number } {
     return { scrypt: this.scryptCount, cacheHits: this.cacheHitCount, cached: this.accepted.size };
+  }
+
+  /** True when this password was accepted for this device before (no scrypt): a login that costs nothing. */
+  acceptedBefore(deviceId: string, password: Buffer | string | undefined | null): boolean {
+    const cached = typeof deviceId === 'string' ? this.accepted.get(deviceId) : undefined;
+    if (cached === undefined) return false;
+    return timingSafeEqual(cached, createHmac('sha256', this.cacheKey).update(toBuffer(password ?? Buffer.alloc(0))).digest());
   }
 
   async verify(deviceId: string, password: Buffer | string | undefined | null): Promise<boolean> {
@@ -123,7 +140,7 @@ export class CredentialStore {
     const entry = typeof deviceId === 'string' ? this.entries.get(deviceId) : undefined;
     if (entry === undefined) {
       // Same cost as a real check, so response time does not tell which devices exist.
-      await this.scrypt(pw, DUMMY.salt, DEFAULT_SCRYPT_PARAMS, KEY_BYTES);
+      await this.scrypt(pw, DUMMY.salt, DEFAULT_SCRYPT_PARAMS, KEY_BYTES, false);
       return false;
     }
     const digest = createHmac('sha256', this.cacheKey).update(pw).digest();
@@ -133,18 +150,19 @@ export class CredentialStore {
       return true;
     }
     const generation = this.generation;
-    const key = await this.scrypt(pw, entry.salt, entry.params, entry.hash.length);
+    const key = await this.scrypt(pw, entry.salt, entry.params, entry.hash.length, true);
     const ok = timingSafeEqual(key, entry.hash);
     // A reload while scrypt ran may have changed this device's password: do not cache against the new file.
     if (ok && generation === this.generation) this.accepted.set(deviceId, digest);
     return ok;
   }
 
-  private scrypt(password: Buffer, salt: Buffer, params: ScryptParams, keylen: number): Promise<Buffer> {
+  /** `known`: the id is in the file; such checks go ahead of checks for unknown ids (a flood of made-up ids). */
+  private scrypt(password: Buffer, salt: Buffer, params: ScryptParams, keylen: number, known: boolean): Promise<Buffer> {
     return this.gate.run(() => {
       this.scryptCount++;
       return scryptKey(password, salt, params, keylen);
-    });
+    }, known);
   }
 }
 
@@ -315,18 +333,29 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 /** At most `limit` tasks at once, the rest wait in order. */
+/**
+ * At most `limit` tasks at once and `maxWaiting` waiting; tasks marked first go ahead of the others. A task that
+ * finds the waiting room full is refused at once (AuthError BUSY) rather than queued behind a flood.
+ */
 class Gate {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly limit: number) {}
+  private readonly first: Array<() => void> = [];
+  private readonly rest: Array<() => void> = [];
+  constructor(private readonly limit: number, private readonly maxWaiting: number) {}
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  async run<T>(task: () => Promise<T>, first: boolean): Promise<T> {
     if (this.active < this.limit) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // the finishing task hands over its slot
+    else {
+      if (this.first.length + this.rest.length >= this.maxWaiting) {
+        throw new AuthError(AuthErrorCodes.BUSY, `${this.maxWaiting} password checks are already waiting; try again later`, { returnCode: ConnackCodes.SERVER_UNAVAILABLE });
+      }
+      // The finishing task hands over its slot.
+      await new Promise<void>((resolve) => (first ? this.first : this.rest).push(resolve));
+    }
     try {
       return await task();
     } finally {
-      const next = this.waiting.shift();
+      const next = this.first.shift() ?? this.rest.shift();
       if (next !== undefined) next();
       else this.active--;
     }

@@ -1,5 +1,8 @@
 import mqemitter from 'mqemitter';
 
+/** Where the broker sends publishes it acknowledges and drops; never delivered (kept here: broker.ts imports this). */
+export const DROPPED_TOPIC = '$otlp-edge/dropped';
+
 type Emitter = mqemitter.MQEmitter & { removeAllListeners?(topic: string, done?: () => void): unknown };
 
 /** Topics remembered before the cache starts over (one per device and kind; a few MB at most). */
@@ -69,6 +72,7 @@ export function sparseEmitter(opts: { concurrency?: number } = {}): mqemitter.MQ
     };
   }
   mq.emit = (message, cb) => {
+    if (message.topic === DROPPED_TOPIC) return cb?.(); // acknowledged and dropped (broker.ts)
     if (canReach(message.topic)) return emit(message, cb);
     cb?.();
   };

@@ -69,8 +69,44 @@ test('the client id must be the device id or empty, so no device can take over a
   assert.equal(store.stats.scrypt, 0, 'refused before any scrypt');
 
   const generated = fakeClient('aedes_0b7e3a52-1c4f-4f7e-9a51-1d2b3c4d5e6f');
+  auth.preConnect(generated, { clientId: '' }, () => undefined); // CONNECT with an empty id: aedes made this one
   assert.equal((await connect(auth, generated, 'dev-1', Buffer.from('pw1'))).ok, true, 'an empty client id (aedes generated one) is fine');
   assert.equal(auth.identityOf(generated), 'dev-1');
+
+  // The same pattern sent by the device itself is not empty: it could take the session of a client aedes named.
+  const lookAlike = fakeClient('aedes_0b7e3a52-1c4f-4f7e-9a51-1d2b3c4d5e6f');
+  auth.preConnect(lookAlike, { clientId: 'aedes_0b7e3a52-1c4f-4f7e-9a51-1d2b3c4d5e6f' }, () => undefined);
+  const r = await connect(auth, lookAlike, 'dev-1', Buffer.from('pw1'));
+  assert.deepEqual([r.code, r.returnCode], [AuthErrorCodes.IDENTITY_MISMATCH, 2]);
+});
+
+test('a flood of bad logins from one address is throttled without scrypt; a known password still logs in', async (t) => {
+  const { file, store } = await storeWith(t, { 'dev-1': 'pw1' });
+  const auth = new DeviceAuthorizer({ ...STRICT, credentialsFile: file }, { credentials: store });
+  assert.equal((await connect(auth, fakeClient('dev-1'), 'dev-1', Buffer.from('pw1'))).ok, true);
+  for (let i = 0; i < 20; i++) assert.equal((await connect(auth, fakeClient('dev-1'), 'dev-1', Buffer.from(`bad-${i}`))).code, AuthErrorCodes.BAD_CREDENTIALS);
+  const scrypts = store.stats.scrypt;
+  const throttled = await connect(auth, fakeClient('dev-1'), 'dev-1', Buffer.from('bad-again'));
+  assert.deepEqual([throttled.code, throttled.returnCode], [AuthErrorCodes.THROTTLED, 4]);
+  assert.match(throttled.message!, /failed 20 logins within 10 s/);
+  assert.equal(store.stats.scrypt, scrypts, 'refused without a password check');
+  assert.equal((await connect(auth, fakeClient('dev-1'), 'dev-1', Buffer.from('pw1'))).ok, true, 'a password accepted before still logs in');
+  assert.equal(auth.counters.throttled, 1);
+});
+
+test('password checks beyond the waiting room are refused at once (BUSY), known devices go first', async (t) => {
+  const { file } = await storeWith(t, { 'dev-1': 'pw1' });
+  const { CredentialStore } = await import('../../../../agent/receiver/credentials.js');
+  const store = await CredentialStore.load(file, { maxConcurrentHashes: 1, maxWaitingHashes: 4 });
+  const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.verify(`ghost-${i}`, 'x').then(() => 'checked', (e: { code?: string }) => e.code)));
+  assert.equal(results.filter((r) => r === 'checked').length, 5, '1 running + 4 waiting');
+  assert.equal(results.filter((r) => r === AuthErrorCodes.BUSY).length, 5);
+  // A real device queued behind unknown ids is checked before them.
+  const order: string[] = [];
+  const ghosts = Array.from({ length: 3 }, (_, i) => store.verify(`ghost-b${i}`, 'x').then(() => order.push('ghost')));
+  const real = store.verify('dev-1', 'pw1').then((ok) => order.push(ok ? 'real' : 'real-failed'));
+  await Promise.all([...ghosts, real]);
+  assert.equal(order.indexOf('real'), 1, `order ${order.join(',')}`);
 });
 
 test('anonymous clients are refused with CONNACK 5 unless allowAnonymous, then the client id is the identity', async (t) => {
