@@ -25,7 +25,13 @@ type UplinkStub = grpc.Client & {
 };
 
 /** gRPC statuses that say the request itself is wrong (no retry helps); everything else is backed off and retried. */
-const PERMANENT = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION, grpc.status.OUT_OF_RANGE, grpc.status.UNIMPLEMENTED]);
+/**
+ * Statuses that prove the batch itself cannot be taken: it is moved aside. Everything else — a refused token, an
+ * endpoint that does not serve the uplink (UNIMPLEMENTED), a server not set up for it (FAILED_PRECONDITION) — is a
+ * matter of configuration that an operator fixes: the batch stays and is retried with backoff, and the failure is
+ * logged and counted (a rotated token must not discard the backlog).
+ */
+const PERMANENT = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.OUT_OF_RANGE]);
 
 /** A routed address that failed is skipped (its batches go to a seed, which forwards) for this long. */
 const ROUTE_PENALTY_MS = 10_000;
@@ -139,6 +145,10 @@ function explain(err: grpc.ServiceError): string {
       return `aggregator unavailable (${err.details}); is it running, and do uplink.tls settings match its TLS?`;
     case grpc.status.DEADLINE_EXCEEDED:
       return 'the aggregator did not answer in time';
+    case grpc.status.UNIMPLEMENTED:
+      return `the endpoint does not serve the otlp-edge uplink (${err.details}); check uplink.endpoints (an aggregator's gRPC port) and uplink.protocol`;
+    case grpc.status.FAILED_PRECONDITION:
+      return `the aggregator cannot take batches yet (${err.details}); the batch is kept and retried`;
     default:
       return `${grpc.status[err.code] ?? err.code}: ${err.details}`;
   }

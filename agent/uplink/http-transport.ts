@@ -9,8 +9,14 @@ export interface OtlpHttpTransportOptions {
   token: string;
 }
 
-/** Statuses the OTLP/HTTP specification makes retryable; any other failure status is permanent. */
+/** Statuses the OTLP/HTTP specification makes retryable: retried after the server's Retry-After. */
 const RETRYABLE = new Set([429, 502, 503, 504]);
+/**
+ * Statuses that prove the request itself is malformed: the batch is moved aside. Any other failure (401/403 a
+ * refused or rotated token, 404/405 a wrong URL, 413 a proxy's size limit, 5xx) is a matter of configuration or of
+ * the server: the batch stays and is retried with backoff, logged and counted, so no backlog is discarded for it.
+ */
+const MALFORMED = new Set([400, 422]);
 /** When the server gives no Retry-After for a retryable status. */
 const DEFAULT_RETRY_MS = 1000;
 
@@ -69,10 +75,20 @@ export class OtlpHttpTransport implements UplinkTransport {
       return { kind: 'retry', afterMs: 0, reason: `${url} refused zstd (${res.status}); switching to gzip` };
     }
     if (RETRYABLE.has(res.status)) return { kind: 'retry', afterMs: retryAfter(res.headers.get('retry-after')), reason: `HTTP ${res.status} from ${url}` };
-    return { kind: 'rejected', reason: `HTTP ${res.status} from ${url}: ${text.slice(0, 300)}` };
+    if (MALFORMED.has(res.status)) return { kind: 'rejected', reason: `HTTP ${res.status} from ${url}: ${text.slice(0, 300)}` };
+    return { kind: 'failed', code: `HTTP_${res.status}`, reason: `${explainStatus(res.status)} (HTTP ${res.status} from ${url}: ${text.slice(0, 200)}); the batch is kept and retried` };
   }
 
   async close(): Promise<void> {}
+}
+
+/** What an operator should check for a status that is not the batch's fault. */
+function explainStatus(status: number): string {
+  if (status === 401 || status === 403) return 'the endpoint refused the credentials: check uplink.token';
+  if (status === 404 || status === 405) return 'the endpoint has no OTLP/HTTP receiver at this path: check uplink.endpoints (a base URL such as http://collector:4318)';
+  if (status === 413) return 'the endpoint (or a proxy before it) refuses requests this large';
+  if (status >= 500) return 'the endpoint failed';
+  return 'the endpoint refused the request';
 }
 
 /** Retry-After as seconds or an HTTP date → ms. */

@@ -59,3 +59,36 @@ test('otlp_http uplink: batches reach an OTLP/HTTP endpoint as zstd, fall back t
   await pahoPublish(paho, ['--port', String(agent2.mqttPort), '--device', 'http-2', '--count', '3', '--qos', '1']);
   await waitFor('zstd delivery', () => received.some((r) => r.encoding === 'zstd'), 10_000);
 });
+
+test('otlp_http uplink: a refused token (401), a wrong path (404) or a 413 keep the backlog and retry it; only a 400 moves a batch aside', async (t) => {
+  const dir = tempDir(t);
+  const script = [401, 404, 413]; // the first three requests, then 200 (the token was fixed meanwhile)
+  let answer = 0;
+  const delivered: string[] = [];
+  const server = createServer(async (req, res) => {
+    await body(req);
+    const status = answer || script.shift() || 200;
+    if (status !== 200) {
+      res.writeHead(status).end(`status ${status}`);
+      return;
+    }
+    delivered.push(req.url ?? '');
+    res.writeHead(200).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const agent = await startAgent(dir, { uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`], timeout: '2s', max_in_flight: 1 }, batch: { max_delay: '50ms' } });
+  t.after(() => agent.kill9());
+  assert.equal((await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'rot-1', '--count', '5', '--qos', '1'])).acked.length, 5);
+  await waitFor('backlog delivered after 401, 404 and 413', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0 && script.length === 0, 30_000);
+  const m = await agent.metrics();
+  assert.equal(metricValue(m, 'otlp_edge_agent_uplink_batches_total{outcome="failed"}'), 3, 'each refusal counted as a failure');
+  assert.equal(metricValue(m, 'otlp_edge_agent_uplink_batches_total{outcome="rejected"}'), 0, 'nothing moved aside');
+  assert.match(agent.output(), /check uplink\.token/);
+  assert.ok(delivered.length >= 1);
+
+  answer = 400;
+  await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'rot-2', '--count', '1', '--qos', '1']);
+  await waitFor('a 400 moves the batch aside', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_batches_total{outcome="rejected"}') === 1, 15_000);
+});

@@ -76,9 +76,10 @@ test('the uplink service has Send and GetRing with the documented messages', () 
   });
 });
 
-test('the peer service forwards with an UplinkAck reply and has probe, handoff and API proxy methods', () => {
+test('the peer service forwards with an UplinkAck reply and has probe, handoff, API proxy and device deletion methods', () => {
   const svc = all.lookupService('otlp_edge.peer.v1.Peer');
-  assert.deepEqual(Object.keys(svc.methods).sort(), ['Forward', 'GetDevice', 'GetDevices', 'GetSeries', 'Handoff', 'Probe']);
+  assert.deepEqual(Object.keys(svc.methods).sort(), ['DeleteDevice', 'Forward', 'GetDevice', 'GetDevices', 'GetSeries', 'Handoff', 'Probe']);
+  assert.equal(svc.methods.DeleteDevice.resolvedResponseType!.fullName, '.otlp_edge.peer.v1.DeleteDeviceReply');
   assert.equal(svc.methods.Forward.resolvedResponseType!.fullName, '.otlp_edge.uplink.v1.UplinkAck');
   assert.equal(svc.methods.Probe.resolvedRequestType!.fullName, '.otlp_edge.peer.v1.ProbeRequest');
   assert.equal(svc.methods.Handoff.resolvedResponseType!.fullName, '.otlp_edge.peer.v1.HandoffReply');
