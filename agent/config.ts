@@ -91,7 +91,7 @@ export function loadAgentConfig(path: string, env: Record<string, string | undef
 }
 
 /** Rules between keys, reported like any other problem. */
-function crossCheck(cfg: AgentConfig): ConfigProblem[] {
+export function crossCheck(cfg: AgentConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const t = cfg.mqtt.broker.tls;
   if (cfg.mqtt.broker.enabled && t.port > 0) {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { bool, duration, int, list, obj, oneOf, str, unavailable, type Infer } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
 import type { ConfigProblem } from '../protocol/config/schema.js';
+import { isValidAddress, MAX_ADDRESS_BYTES } from '../protocol/ring/ring.js';
 import { idFromHostName } from '../protocol/config/ids.js';
 
 /**
@@ -67,11 +68,18 @@ export function loadAggregatorConfig(path: string, env: Record<string, string | 
 }
 
 /** Rules between keys, reported like any other problem. */
-function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
+export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (cfg.tls.enabled) {
     if (cfg.tls.cert === '') problems.push({ path: 'tls.cert', message: 'required when tls.enabled is true (a PEM certificate file)' });
     if (cfg.tls.key === '') problems.push({ path: 'tls.key', message: 'required when tls.enabled is true (a PEM private key file)' });
+  }
+  cfg.cluster.members.forEach((entry, i) => {
+    const address = entry.slice(entry.indexOf('=') + 1);
+    if (!isValidAddress(address)) problems.push({ path: `cluster.members[${i}]`, message: `address ${JSON.stringify(address.slice(0, 300))} is not HOST:PORT of at most ${MAX_ADDRESS_BYTES} bytes` });
+  });
+  if (cfg.cluster.advertise !== '' && !isValidAddress(cfg.cluster.advertise)) {
+    problems.push({ path: 'cluster.advertise', message: `expected HOST:PORT of at most ${MAX_ADDRESS_BYTES} bytes, got ${JSON.stringify(cfg.cluster.advertise.slice(0, 300))}` });
   }
   const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
   if (clustered && cfg.cluster.secret_file === '' && cfg.auth.agent_tokens_file !== '') {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { HashRing } from '../../protocol/ring/ring.js';
+import { isValidDeviceId } from '../../protocol/topics.js';
+import { HashRing, isValidAddress } from '../../protocol/ring/ring.js';
 import type { RingInfo } from '../../protocol/uplink/messages.js';
 
 /** Refreshes are spaced at least this far apart, however many acks report a newer ring. */
@@ -40,6 +41,12 @@ export class AgentRing {
       try {
         const info = await this.fetchRing();
         if (info === null || info.members.length === 0) return;
+        // A ring from the wire is checked before it routes anything: a bad address would make every commit fail.
+        const bad = info.members.find((m) => !isValidAddress(m.address) || !isValidDeviceId(m.id));
+        if (bad) {
+          this.log.error({ member: String(bad.id).slice(0, 140), address: String(bad.address).slice(0, 300) }, 'the aggregator ring names a member with an invalid id or address (HOST:PORT, at most 255 bytes); keeping the previous ring');
+          return;
+        }
         const next = new HashRing(info.members.filter((m) => m.healthy).map((m) => ({ id: m.id, address: m.address })), info.vnodes || undefined);
         if (next.version !== this.version) {
           this.log.info({ version: next.version, members: next.members.map((m) => `${m.id}=${m.address}`) }, 'aggregator ring learned');

@@ -35,6 +35,20 @@ export interface RingMember {
   readonly address: string;
 }
 
+/**
+ * A member address: `host:port` (a name, an IPv4 address or a bracketed IPv6 address), at most 255 bytes — agents
+ * store it with each batch they route (a 1-byte length), and nodes compare it in ring versions. Checked where an
+ * address enters: the aggregator's cluster config, and the ring an agent learns.
+ */
+export const MAX_ADDRESS_BYTES = 255;
+const ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/;
+
+export function isValidAddress(address: string): boolean {
+  if (typeof address !== 'string' || Buffer.byteLength(address) > MAX_ADDRESS_BYTES || !ADDRESS.test(address)) return false;
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  return port >= 1 && port <= 65535;
+}
+
 export const DEFAULT_VNODES = 128;
 /** Upper bound on vnodes per member: owner indices and positions are packed into 16 + 32 bits of a float64. */
 export const MAX_VNODES = 65_535;

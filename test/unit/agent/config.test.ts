@@ -57,3 +57,14 @@ test('otlp-edge-agent stops at start with the config problems and exit code 2', 
   assert.match(help.stdout, /otlp-edge-agent passwd --file devices\.passwd DEVICE_ID/);
   assert.match(help.stdout, /buffer stats\|dump/);
 });
+
+test('keys of the contract that are not built yet, and settings that could never work, stop the agent at start', () => {
+  assert.throws(() => loadAgentConfig(testdata('not-built.yaml'), {}), (e: unknown) => e instanceof ConfigError
+    && /mqtt\.sparkplug: not available yet .*Sparkplug/.test(e.message)
+    && /uplink\.max_delay: not available yet/.test(e.message)
+    && /processors: not available yet/.test(e.message));
+  assert.throws(() => loadAgentConfig(testdata('client-cert-no-ca.yaml'), {}), (e: unknown) => e instanceof ConfigError
+    && /mqtt\.broker\.tls\.cert: required/.test(e.message)
+    && /mqtt\.broker\.tls\.require_client_cert: true needs mqtt\.broker\.tls\.ca/.test(e.message));
+  assert.equal(loadAgentConfig(testdata('full.yaml'), { OTLP_EDGE_TOKEN: 'x' }).mqtt.broker.max_connections, 20000);
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { DEFAULT_VNODES, HashRing, PROBES, type RingMember } from '../../../../protocol/ring/ring.js';
+import { DEFAULT_VNODES, HashRing, isValidAddress, PROBES, type RingMember } from '../../../../protocol/ring/ring.js';
 import { fmix32, murmur3 } from '../../../../protocol/ring/hash.js';
 import { RingError, RingErrorCodes } from '../../../../protocol/errors.js';
 
@@ -191,4 +191,9 @@ test('an empty ring, empty or duplicate ids and bad vnodes are coded errors that
   for (const bad of [0, -1, 1.5, Number.NaN, 65_536]) assert.throws(() => new HashRing(ten, bad), coded(RingErrorCodes.BAD_MEMBER, new RegExp(`vnodes .* got ${String(bad)}`)));
   assert.throws(() => new HashRing(ten, '128' as unknown as number), coded(RingErrorCodes.BAD_MEMBER, /got "128"/));
   assert.equal(new HashRing(members(['solo'])).owner('anything').id, 'solo');
+});
+
+test('member addresses are HOST:PORT of at most 255 bytes (agents store them in a 1-byte length)', () => {
+  for (const ok of ['10.0.0.1:4317', 'agg-0.aggs.ns.svc.cluster.local:4317', '[fd00::1]:4317', `${'h'.repeat(249)}:4317`]) assert.ok(isValidAddress(ok), ok);
+  for (const bad of ['10.0.0.1', ':4317', '10.0.0.1:0', '10.0.0.1:70000', 'a b:1', `${'h'.repeat(251)}:4317`, 'ü'.repeat(126) + ':1']) assert.ok(!isValidAddress(bad), bad);
 });
