@@ -14,6 +14,7 @@ import { DeviceAuthorizer } from './receiver/auth.js';
 import { EmbeddedBroker } from './receiver/broker.js';
 import { BrokerClientReceiver } from './receiver/client.js';
 import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
+import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import type { Done } from './buffer/batcher.js';
 import { GrpcUplinkTransport } from './uplink/grpc-transport.js';
 import { OtlpHttpTransport } from './uplink/http-transport.js';
@@ -46,6 +47,10 @@ export class Agent {
   private compactTimer: NodeJS.Timeout | null = null;
   private readonly rejectLog: RateLimitedLog;
   private stopping: Promise<void> | null = null;
+  /** Why the buffer could not be opened yet, while retrying. */
+  private openFailure: string | null = null;
+  /** The last commit's error, until a commit succeeds (reported by /readyz). */
+  private commitFailure: string | null = null;
 
   constructor(readonly cfg: AgentConfig, private readonly log: Logger) {
     this.id = gatewayId(cfg);
@@ -66,7 +71,17 @@ export class Agent {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
-    this.buffer = await CircularBuffer.open({ dir: bufferDir(cfg), maxBytes: cfg.buffer.max_bytes });
+    // Ops first: while the buffer cannot be opened (a full disk), /metrics and /readyz say why.
+    await this.ops.start();
+    this.buffer = await openWithRetry(bufferDir(cfg), () => CircularBuffer.open({ dir: bufferDir(cfg), maxBytes: cfg.buffer.max_bytes }), {
+      stopped: () => this.stopping !== null,
+      onFailure: (err, detail, retryInMs) => {
+        this.openFailure = detail;
+        this.metrics.bufferOpenFailures.inc();
+        this.log.error({ err: err.message, retryInMs }, `the buffer cannot be opened; retrying: ${detail}`);
+      },
+    });
+    this.openFailure = null;
     this.uplink = this.createUplink(this.buffer);
     const encoderOptions = { gatewayId: this.id, attributes: cfg.agent.attributes, serviceName: cfg.agent.service_name, counters: [...cfg.agent.counters] };
     const m = this.metrics;
@@ -75,6 +90,7 @@ export class Agent {
       new MetricsEncoder(encoderOptions), new LogsEncoder(encoderOptions), new ZstdCompressor(cfg.buffer.zstd_level), this.buffer,
       {
         onCommit: (c) => {
+          this.commitFailure = null;
           m.batchesStored.inc(c.batches);
           m.pointsStored.inc(c.points);
           m.bytesStored.inc(c.bytes);
@@ -83,6 +99,7 @@ export class Agent {
           if (c.droppedBatches > 0) this.rejectLog.warn('buffer_full', { droppedBatches: c.droppedBatches, droppedPoints: c.droppedPoints }, 'buffer cap reached: oldest batches dropped');
         },
         onCommitError: (err, points) => {
+          this.commitFailure = err.message;
           m.commitErrors.inc();
           this.rejectLog.warn('commit_failed', { err: err.message, points }, 'batch commit failed; QoS 1 messages in it were not acknowledged');
         },
@@ -97,7 +114,6 @@ export class Agent {
     const sink = (msg: InboundMessage, done: Done) => this.pipeline!.handle(msg, done);
 
     this.uplink?.start();
-    await this.ops.start();
     const b = cfg.mqtt.broker;
     if (b.enabled) {
       if (b.allow_anonymous) this.log.warn('mqtt.broker.allow_anonymous is true: any device can connect and publish without credentials (development only)');
@@ -187,7 +203,8 @@ export class Agent {
 
   private notReady(): string | null {
     if (this.stopping) return 'shutting down';
-    if (this.buffer === null) return 'buffer not open';
+    if (this.buffer === null) return `buffer not open${this.openFailure ? `: ${this.openFailure}` : ''}`;
+    if (this.commitFailure !== null) return `the last commit failed (${this.commitFailure}); QoS 1 messages are not acknowledged until one succeeds`;
     if (this.cfg.mqtt.client.enabled && !this.client?.connected) return `not connected to ${this.cfg.mqtt.client.url}`;
     return null;
   }

@@ -23,6 +23,7 @@ export class AgentMetrics {
   readonly connectionsRefused = new Counter({ name: 'otlp_edge_agent_connections_refused_total', help: 'Device connections closed by the broker, by reason (max_connections, packet_too_large)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly retainCleared = new Counter({ name: 'otlp_edge_agent_retain_cleared_total', help: 'Publishes sent with the retain flag: taken as data, never stored as retained messages', registers: [this.registry] });
   readonly revokedDisconnects = new Counter({ name: 'otlp_edge_agent_revoked_disconnects_total', help: 'Devices disconnected because a credentials reload removed or replaced their password', registers: [this.registry] });
+  readonly bufferOpenFailures = new Counter({ name: 'otlp_edge_agent_buffer_open_failures_total', help: 'Attempts to open the buffer that failed (e.g. a full disk); the agent keeps trying', registers: [this.registry] });
   readonly batchesStored = new Counter({ name: 'otlp_edge_agent_batches_stored_total', help: 'Batches committed to the buffer', registers: [this.registry] });
   readonly pointsStored = new Counter({ name: 'otlp_edge_agent_points_stored_total', help: 'Data points and log records committed to the buffer', registers: [this.registry] });
   readonly bytesStored = new Counter({ name: 'otlp_edge_agent_bytes_stored_total', help: 'Compressed bytes committed to the buffer', registers: [this.registry] });
