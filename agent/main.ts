@@ -21,7 +21,7 @@ Usage:
                                                    inspect the buffer (dump: one OTLP/JSON request per batch per line)
   otlp-edge-agent --help | --version
 
-Configuration is YAML (see DESIGN.md "Command line and configuration"); every key has a default, so an empty
+Configuration is YAML (keys: the README's configuration section); every key has a default, so an empty
 file or no --config runs an embedded broker on 0.0.0.0:1883 that refuses anonymous devices, with /metrics,
 /healthz and /readyz on 127.0.0.1:9464. Logs are pino JSON on stdout.
 

@@ -16,11 +16,14 @@ Usage:
   otlp-edge-aggregator --config aggregator.yaml --check    validate the configuration and exit
   otlp-edge-aggregator --help | --version
 
-Every key of aggregator.yaml has a default (see DESIGN.md "Command line and configuration"): without a config the
-node takes uplink batches on 0.0.0.0:4317 from any agent (logged loudly) and serves the API on 0.0.0.0:8080:
+Every key of aggregator.yaml has a default (keys: the README's configuration section): without a config the
+node takes uplink batches on 0.0.0.0:4317 from any agent and serves the API on 0.0.0.0:8080 to anyone (both logged
+loudly; set auth.agent_tokens_file and auth.api_tokens_file, see SECURITY.md):
   GET /v1/devices  /v1/devices/{id}  /v1/devices/{id}/series?metric=&from=&to=  /v1/ring
+  DELETE /v1/devices/{id} (admin token)
   GET /metrics  /healthz  /readyz
-Logs are pino JSON on stdout. SIGTERM/SIGINT stop cleanly.
+Logs are pino JSON on stdout; the audit log (refused requests, token reloads, admin actions) is the logger
+otlp-edge-aggregator.audit. SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the token files.
 `;
 
 async function main(argv: string[]): Promise<number> {
