@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { uplinkServiceDefinition } from '../protocol/uplink/service.js';
 import { nodeId, type AggregatorConfig } from './config.js';
-import { ApiServer, type DeviceQueries } from './api/server.js';
+import { ApiError, ApiServer, type DeviceQueries } from './api/server.js';
+import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
 import { ClusterMembership } from './cluster/cluster.js';
 import { ClusterRouter } from './cluster/router.js';
@@ -49,6 +50,8 @@ export class AggregatorNode {
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private agentTokens: AgentTokens = AgentTokens.open();
+  /** Why the state store could not be opened yet, while retrying. */
+  private openFailure: string | null = null;
   private apiTokens: ApiTokens | null = null;
   private readonly audit: Logger;
   private readonly refusalLog: RateLimitedLog;
@@ -80,8 +83,28 @@ export class AggregatorNode {
     const secret = cfg.cluster.secret_file ? PeerSecret.load(cfg.cluster.secret_file) : null;
     if (clustered && secret === null) this.log.warn('cluster.secret_file is empty: any client that reaches the gRPC port may call the peer service (development only)');
     const tlsFiles = cfg.tls.enabled ? { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : null } : null;
-    const store = (this.store = await DeviceStateStore.open({
-      dir: join(cfg.node.data_dir, 'state'), offlineAfterMs: cfg.devices.offline_after, rollupRetentionMs: cfg.devices.rollup_retention,
+    // The API (with /metrics and /readyz) listens first: while the state store cannot be opened (a full disk), the
+    // node stays up, says why, and keeps trying. Device queries answer 503 until the store is open.
+    let queries: DeviceQueries | null = null;
+    const ready = (): DeviceQueries => {
+      if (queries === null) throw new ApiError(503, 'OTLPEDGE_API_NOT_READY', `this node is not ready: ${this.notReady() ?? 'starting'}`);
+      return queries;
+    };
+    this.api = new ApiServer({
+      host: cfg.api.host, port: cfg.api.port, registry: this.metrics.registry, notReady: () => this.notReady(),
+      queries: {
+        device: (id) => ready().device(id),
+        list: (o) => ready().list(o),
+        series: (id, metric, from, to) => ready().series(id, metric, from, to),
+        ring: () => ready().ring(),
+        remove: (id, by) => ready().remove(id, by),
+      },
+      tokens: () => this.apiTokens, audit: this.audit, onRefused: (status) => this.metrics.apiRefused.inc({ status: String(status) }),
+    });
+    await this.api.start();
+    const stateDir = join(cfg.node.data_dir, 'state');
+    const store = (this.store = await openWithRetry(stateDir, () => DeviceStateStore.open({
+      dir: stateDir, offlineAfterMs: cfg.devices.offline_after, rollupRetentionMs: cfg.devices.rollup_retention,
       maxMetrics: cfg.devices.max_metrics,
       onMetricsDropped: (points, device) => {
         this.metrics.metricLimitDropped.inc(points);
@@ -91,7 +114,15 @@ export class AggregatorNode {
         this.metrics.agentBufferRestarts.inc();
         this.log.warn({ agent, was, now }, 'agent sends from a new buffer (its data directory was wiped or replaced): its batch numbering starts again from 1');
       },
+    }), {
+      stopped: () => this.stopping !== null,
+      onFailure: (err, detail, retryInMs) => {
+        this.openFailure = detail;
+        this.metrics.stateOpenFailures.inc();
+        this.log.error({ err: err.message, retryInMs }, `the state store cannot be opened; retrying: ${detail}`);
+      },
     }));
+    this.openFailure = null;
     const m = this.metrics;
     const wildcard = cfg.grpc.host === '0.0.0.0' || cfg.grpc.host === '::';
     const advertised = cfg.cluster.advertise || `${wildcard ? '127.0.0.1' : cfg.grpc.host}:${cfg.grpc.port}`;
@@ -166,7 +197,7 @@ export class AggregatorNode {
     this.grpcPort = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${cfg.grpc.host}:${cfg.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
 
-    const queries: DeviceQueries = cluster ? clusterQueries(cluster, store) : {
+    queries = cluster ? clusterQueries(cluster, store) : {
       device: async (id) => {
         const d = store.get(id);
         return d && { ...d, owner: membership.owner(id) };
@@ -176,11 +207,6 @@ export class AggregatorNode {
       ring: () => membership.view(),
       remove: async (id) => ({ nodes: (await store.deleteDevice(id)) ? [this.id] : [], missing: [] }),
     };
-    this.api = new ApiServer({
-      host: cfg.api.host, port: cfg.api.port, registry: m.registry, queries, notReady: () => this.notReady(),
-      tokens: () => this.apiTokens, audit: this.audit, onRefused: (status) => m.apiRefused.inc({ status: String(status) }),
-    });
-    await this.api.start();
 
     this.timers.push(setInterval(() => {
       const t = store.sweepOnline();
@@ -200,7 +226,8 @@ export class AggregatorNode {
 
   private notReady(): string | null {
     if (this.stopping) return 'shutting down';
-    return this.store === null ? 'state store not open' : this.store.unhealthy();
+    if (this.store === null) return `state store not open${this.openFailure ? `: ${this.openFailure}` : ''}`;
+    return this.store.unhealthy();
   }
 
   /**

@@ -46,7 +46,8 @@ export interface ApiServerOptions {
   onRefused?: (status: 401 | 403) => void;
 }
 
-class ApiError extends Error {
+/** An answer other than 200: status, stable code, message (the body is `{ "error": { "code", "message" } }`). */
+export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
   }

@@ -24,6 +24,7 @@ export class AggregatorMetrics {
   readonly apiRefused = new Counter({ name: 'otlp_edge_aggregator_api_requests_refused_total', help: 'API requests refused: status 401 (no or unknown token) or 403 (role may not)', labelNames: ['status'] as const, registers: [this.registry] });
   readonly tokenReloads = new Counter({ name: 'otlp_edge_aggregator_token_reloads_total', help: 'Token file reloads (SIGHUP) by file (agent, api) and outcome (ok, failed)', labelNames: ['file', 'outcome'] as const, registers: [this.registry] });
   readonly metricLimitDropped = new Counter({ name: 'otlp_edge_aggregator_points_dropped_max_metrics_total', help: 'Points dropped because their device already had devices.max_metrics distinct metric names', registers: [this.registry] });
+  readonly stateOpenFailures = new Counter({ name: 'otlp_edge_aggregator_state_open_failures_total', help: 'Attempts to open the state store that failed (e.g. a full disk); the node keeps trying', registers: [this.registry] });
   readonly devices: Gauge;
   readonly devicesOnline: Gauge;
   readonly ringVersion: Gauge;
