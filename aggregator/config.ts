@@ -22,7 +22,7 @@ export const aggregatorConfigSpec = obj({
   otlp_http: unavailable('OTLP/HTTP ingest on POST /v1/metrics and /v1/logs'),
   api: obj({ host: str('0.0.0.0'), port: port(8080, 'JSON API, /metrics, /healthz, /readyz') }),
   auth: obj({
-    agent_tokens_file: str('', { doc: 'lines "AGENT_ID TOKEN [TENANT]"; empty = accept any agent (development only); read again on SIGHUP' }),
+    agent_tokens_file: str('', { doc: 'lines "AGENT_ID TOKEN" (a TENANT column is refused until tenants exist); empty = accept any agent (development only); read again on SIGHUP' }),
     api_tokens_file: str('', { doc: 'lines "TOKEN ROLE [NAME]", ROLE read | admin; empty = API open (development only); read again on SIGHUP' }),
   }),
   tls: obj({

@@ -4,8 +4,8 @@ import { OtlpEdgeError } from '../../protocol/errors.js';
 import { ID_PATTERN } from '../../protocol/config/ids.js';
 
 /**
- * Agent tokens (`auth.agent_tokens_file`): one line per agent, `AGENT_ID TOKEN [TENANT]`, `#` comments and blank
- * lines allowed. A token authenticates one agent id: a batch whose agent_id differs from the token's is refused, so
+ * Agent tokens (`auth.agent_tokens_file`): one line per agent, `AGENT_ID TOKEN`, `#` comments and blank lines
+ * allowed (a third TENANT column is refused until tenants are isolated). A token authenticates one agent id: a batch whose agent_id differs from the token's is refused, so
  * one gateway cannot write into another's deduplication space. The file is read again on SIGHUP
  * (`AgentTokens.load` gives a new set; the node swaps it in only when the whole file is valid).
  */
@@ -30,8 +30,12 @@ export class AgentTokens {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) return;
       const parts = line.split(/\s+/);
-      if (parts.length < 2 || parts.length > 3 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
-        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: expected "AGENT_ID TOKEN [TENANT]" (an id of [A-Za-z0-9._:-], a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`);
+      if (parts.length === 3) {
+        // Accepting a tenant and ignoring it would promise an isolation that is not there.
+        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: a TENANT column is not available yet in this version (tenants are not isolated); write "AGENT_ID TOKEN"`);
+      }
+      if (parts.length !== 2 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
+        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of [A-Za-z0-9._:-], a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`);
       }
       map.set(digest(parts[1]), parts[0]);
     });

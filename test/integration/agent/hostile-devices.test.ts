@@ -5,9 +5,10 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { WebSocket } from 'ws';
 import { bufferDump, metricValue, startAgent } from '../../helpers/agent-process.js';
 import { seqsByDevice } from '../../helpers/otlp-readings.js';
-import { waitFor } from '../../helpers/ports.js';
+import { freePort, waitFor } from '../../helpers/ports.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { upsertCredential } from '../../../agent/receiver/credentials.js';
 
@@ -118,6 +119,19 @@ test('a CONNECT that claims 200 MiB is dropped at its header with bounded memory
   assert.equal(metricValue(await agent.metrics(), 'otlp_edge_agent_connections_refused_total{reason="max_connections"}'), 1);
   clients[0].end(true);
   await waitFor('a slot is free again', async () => (await rawConnect(agent.mqttPort, 'c5')) === 'connack');
+});
+
+test('a WebSocket frame over the packet bound closes the connection before it is taken in', async (t) => {
+  const dir = tempDir(t);
+  const wsPort = await freePort();
+  const agent = await startAgent(dir, { mqtt: { broker: { ws: { port: wsPort } } } });
+  t.after(() => agent.kill9());
+  const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/`, 'mqtt');
+  ws.on('error', () => undefined);
+  await once(ws, 'open');
+  const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
+  ws.send(Buffer.alloc(8 * 1024 * 1024, 0x30));
+  assert.equal(await closed, 1009, 'closed with "message too big"');
 });
 
 test('a credentials reload disconnects devices whose password was removed; the others stay', async (t) => {

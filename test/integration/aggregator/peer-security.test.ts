@@ -127,6 +127,28 @@ test('cluster peers sign their calls: forged Forward and Handoff are refused wit
   assert.deepEqual(((await del.json()) as any).nodes, ['agg-0']);
   for (const n of nodes) assert.equal((await n.get(`/v1/devices/${remote[0]}`)).status, 404);
   assert.equal((await nodes[0].get(`/v1/devices/${remote[1] ?? devices.find((d) => d !== remote[0])}`)).status, 200);
+
+  // A member that died but is not yet out of the ring (failure_timeout 5 s): the device list is answered from the
+  // members that can be asked and names the missing one.
+  await nodes[0].kill9();
+  const page = await nodes[1].get('/v1/devices');
+  assert.equal(page.status, 200);
+  assert.deepEqual(page.body.missing_members, ['agg-0']);
+  assert.ok(page.body.devices.length > 0 && page.body.devices.every((d: { id: string }) => owners[devices.indexOf(d.id)] === 'agg-1'));
+});
+
+test('a static member that was never reached owns its share of the ring but is not reported healthy', async (t) => {
+  const dir = tempDir(t);
+  const secretFile = join(dir, 'cluster.secret');
+  writeFileSync(secretFile, 'a-cluster-secret-of-enough-bytes');
+  const p = { grpcPort: await freePort(), apiPort: await freePort() };
+  const agg = await startAggregator(dir, { node: { id: 'agg-0' }, cluster: { members: [`agg-0=127.0.0.1:${p.grpcPort}`, 'ghost=127.0.0.1:9'], secret_file: secretFile } }, p);
+  t.after(() => agg.kill9());
+  const ring = (await agg.get('/v1/ring')).body;
+  const ghost = ring.members.find((m: { id: string }) => m.id === 'ghost');
+  assert.equal(ghost.healthy, false);
+  assert.ok(ghost.share > 0.2, 'it still owns its share until failure_timeout');
+  assert.equal(ring.members.find((m: { id: string }) => m.id === 'agg-0').healthy, true);
 });
 
 test('a cluster with agent tokens but no cluster.secret_file does not start', async (t) => {

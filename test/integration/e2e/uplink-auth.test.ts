@@ -8,6 +8,9 @@ import { pahoPublish } from '../../helpers/mosquitto.js';
 import { waitFor } from '../../helpers/ports.js';
 import { createTestPki } from '../../helpers/tls.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { metricsPayload, sendBatch } from '../../helpers/uplink-client.js';
+import { AckStatus } from '../../../protocol/uplink/messages.js';
+import * as grpc from '@grpc/grpc-js';
 
 const paho = join(repoRoot, 'test', 'helpers', 'paho_publish.py');
 
@@ -59,4 +62,26 @@ test('TLS: an agent with the CA delivers; a plaintext agent against the TLS port
   assert.match(plain.output(), /aggregator unavailable|UNAVAILABLE|did not answer/);
   assert.equal((await agg.get('/v1/devices/plain-1')).status, 404);
   assert.ok(metricValue(await plain.metrics(), 'otlp_edge_agent_uplink_backlog_batches') >= 1);
+});
+
+test('agent tokens are read again on SIGHUP: a new agent is let in, a removed one refused; a broken file keeps the old tokens', async (t) => {
+  const dir = tempDir(t);
+  const tokens = join(dir, 'agents.tokens');
+  writeFileSync(tokens, 'gw-old token-of-old-gateway\n');
+  const agg = await startAggregator(dir, { auth: { agent_tokens_file: tokens } });
+  t.after(() => agg.kill9());
+  const at = `127.0.0.1:${agg.grpcPort}`;
+  const send = (agentId: string, token: string, seq: number) => sendBatch(at, { agentId, seq, payload: metricsPayload([`${agentId}-dev`], { t: 1 }), points: 2 }, token);
+  assert.equal((await send('gw-new', 'token-of-new-gateway', 1)).err?.code, grpc.status.UNAUTHENTICATED);
+  assert.equal((await send('gw-old', 'token-of-old-gateway', 1)).ack?.status, AckStatus.OK);
+
+  writeFileSync(tokens, 'gw-new token-of-new-gateway\n');
+  agg.child.kill('SIGHUP');
+  await waitFor('the new token is in force', async () => (await send('gw-new', 'token-of-new-gateway', 2)).ack?.status === AckStatus.OK);
+  assert.equal((await send('gw-old', 'token-of-old-gateway', 2)).err?.code, grpc.status.UNAUTHENTICATED, 'the removed agent is refused');
+
+  writeFileSync(tokens, 'gw-new short\n');
+  agg.child.kill('SIGHUP');
+  await waitFor('the failed reload is logged', () => /token reload failed; the previous tokens stay in force/.test(agg.output()));
+  assert.equal((await send('gw-new', 'token-of-new-gateway', 3)).ack?.status, AckStatus.OK);
 });
