@@ -106,6 +106,10 @@ export class AggregatorNode {
     const store = (this.store = await openWithRetry(stateDir, () => DeviceStateStore.open({
       dir: stateDir, offlineAfterMs: cfg.devices.offline_after, rollupRetentionMs: cfg.devices.rollup_retention,
       maxMetrics: cfg.devices.max_metrics,
+      onReopenFailure: (err, detail) => {
+        this.metrics.stateOpenFailures.inc();
+        this.log.error({ err: err.message }, `the state store cannot be reopened after a failed write; retrying: ${detail}`);
+      },
       onMetricsDropped: (points, device) => {
         this.metrics.metricLimitDropped.inc(points);
         this.refusalLog.warn('max_metrics', { device, points, maxMetrics: cfg.devices.max_metrics }, 'points dropped: the device already has devices.max_metrics distinct metric names');

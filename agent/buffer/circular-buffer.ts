@@ -119,22 +119,41 @@ const key = (prefix: string, seq: number) => prefix + seq.toString(16).padStart(
 const seqOf = (k: string) => parseInt(k.slice(2), 16);
 
 export class CircularBuffer {
-  private readonly index = new Index();
-  private readonly quarantined = new Index();
+  private index = new Index();
+  private quarantined = new Index();
   /** Writes are applied one at a time, so the in-memory index always matches what is on disk. */
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** Bytes deleted since the last compaction; LevelDB reclaims their space only when it compacts. */
   private deletedSinceCompact = 0;
+  /**
+   * A write failed: LevelDB's log may now hold a torn record. LevelDB keeps appending after a failed append (only a
+   * failed sync stops it), and on the next open it drops the torn record together with whatever follows it in the
+   * same log block — batches acknowledged after the failure would be lost (measured on a full disk). So the next
+   * operation first reopens the database (recovery ends the torn log and starts a new one) and reloads the index.
+   */
+  private suspect = false;
 
   private constructor(
-    private readonly db: ClassicLevel<string, Uint8Array>,
+    private db: ClassicLevel<string, Uint8Array>,
     private readonly opts: Required<BufferOptions>,
     private state: BufferState,
   ) {}
 
   static async open(options: BufferOptions): Promise<CircularBuffer> {
     const opts = { sync: true, ...options };
+    const db = await CircularBuffer.openDb(opts);
+    const buffer = new CircularBuffer(db, opts, null as unknown as BufferState);
+    try {
+      await buffer.load();
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+    return buffer;
+  }
+
+  private static async openDb(opts: Required<BufferOptions>): Promise<ClassicLevel<string, Uint8Array>> {
     mkdirSync(opts.dir, { recursive: true });
     // Stored batches are zstd already: LevelDB's own compression would spend CPU for nothing. A write buffer much
     // smaller than the cap keeps the log and memtable from holding more than the cap allows on small gateways.
@@ -145,9 +164,14 @@ export class CircularBuffer {
       writeBufferSize: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(opts.maxBytes / 16))),
     });
     await db.open();
+    return db;
+  }
+
+  /** Reads the format, the state and both indexes from the database (at open, and after a reopen). */
+  private async load(): Promise<void> {
+    const { db, opts } = this;
     const format = await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
     if (format !== undefined && format !== String(FORMAT)) {
-      await db.close();
       throw new Error(`buffer at ${opts.dir} has format ${format}; this agent reads format ${FORMAT}`);
     }
     const rawState = await db.get(STATE_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
@@ -155,25 +179,38 @@ export class CircularBuffer {
       nextSeq: 1, bufferId: 0, droppedBatches: 0, droppedPoints: 0, appendedBatches: 0, appendedPoints: 0, rejectedBatches: 0, rejectedPoints: 0,
       ...(rawState ? JSON.parse(rawState) : {}),
     };
-    const buffer = new CircularBuffer(db, opts, state);
+    const index = new Index();
+    const quarantined = new Index();
     for await (const [k, v] of db.iterator({ gte: INDEX_PREFIX, lt: 'i;' })) {
       const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-      buffer.index.push(seqOf(k), view.getUint32(0, true), view.getUint32(4, true), view.getFloat64(9, true));
+      index.push(seqOf(k), view.getUint32(0, true), view.getUint32(4, true), view.getFloat64(9, true));
     }
     for await (const [k, v] of db.iterator({ gte: QUARANTINE_PREFIX, lt: 'x;' })) {
       const r = decodeRecord(seqOf(k), v);
-      buffer.quarantined.push(r.seq, v.length, r.points, r.createdMs);
+      quarantined.push(r.seq, v.length, r.points, r.createdMs);
     }
-    if (buffer.index.length > 0) {
-      const last = buffer.index.seqs[buffer.index.seqs.length - 1];
+    if (index.length > 0) {
+      const last = index.seqs[index.seqs.length - 1];
       if (last >= state.nextSeq) state.nextSeq = last + 1; // a state record older than its batches: never reuse a seq
     }
+    // A reopen after a failed write keeps the counters this process advanced and never goes back on a seq.
+    if (this.state) state.nextSeq = Math.max(state.nextSeq, this.state.nextSeq);
     if (format === undefined) await db.put(FORMAT_KEY, String(FORMAT) as never, { valueEncoding: 'utf8' } as never);
     if (!state.bufferId) {
       state.bufferId = randomInt(1, 2 ** 48);
       await db.put(STATE_KEY, Buffer.from(JSON.stringify(state)) as never);
     }
-    return buffer;
+    this.state = state;
+    this.index = index;
+    this.quarantined = quarantined;
+  }
+
+  /** Closes and opens the database again after a failed write (see `suspect`), then reloads what it holds. */
+  private async reopen(): Promise<void> {
+    await this.db.close().catch(() => undefined);
+    this.db = await CircularBuffer.openDb(this.opts);
+    await this.load();
+    this.suspect = false;
   }
 
   /**
@@ -360,7 +397,16 @@ export class CircularBuffer {
 
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('buffer is closed'));
-    const run = this.chain.then(fn, fn);
+    const guarded = async () => {
+      if (this.suspect) await this.reopen();
+      try {
+        return await fn();
+      } catch (e) {
+        this.suspect = true;
+        throw e;
+      }
+    };
+    const run = this.chain.then(guarded, guarded);
     this.chain = run.catch(() => undefined);
     return run;
   }

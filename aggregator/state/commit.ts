@@ -30,7 +30,8 @@ export class Committer implements RollupSink {
   private io: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly db: ClassicLevel<string, Uint8Array>,
+    /** Replaced when the store reopens its database after a failed write. */
+    public db: ClassicLevel<string, Uint8Array>,
     private readonly sync: boolean,
     private readonly onFailure: (err: Error) => void,
   ) {}

@@ -1,6 +1,7 @@
 import { ClassicLevel } from 'classic-level';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { openWithRetry } from '../../runtime/storage/open-with-retry.js';
 import { BatchApplier } from './apply.js';
 import { Committer } from './commit.js';
 import { SourceDedup } from './dedup.js';
@@ -48,6 +49,16 @@ const MAX_MINUTE = 2 ** 48 - 1;
 
 type Db = ClassicLevel<string, Uint8Array>;
 
+/** Opens (creating) the node's state database. */
+async function openDb(dir: string): Promise<Db> {
+  mkdirSync(dir, { recursive: true });
+  // A larger write buffer than LevelDB's 4 MiB: device records are rewritten many times a minute, and each
+  // memtable flush carries every version of them into level 0.
+  const db: Db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: 32 << 20 });
+  await db.open();
+  return db;
+}
+
 /** How long a failed write keeps /readyz at 503 when no write succeeds after it. */
 const UNREADY_AFTER_FAILURE_MS = 30_000;
 
@@ -73,18 +84,14 @@ export class DeviceStateStore {
   /** The last failure and the number of successful writes at that time (a later write clears it). */
   private lastFailure: { message: string; writes: number; at: number } | null = null;
 
-  private constructor(private readonly db: Db, private readonly opts: DeviceStateOptions) {
+  private constructor(private db: Db, private readonly opts: DeviceStateOptions) {
     this.now = opts.now ?? Date.now;
     this.commit = new Committer(db, opts.sync ?? true, (e) => this.fail(e));
     this.applier = new BatchApplier(this.commit, opts.maxMetrics);
   }
 
   static async open(opts: DeviceStateOptions): Promise<DeviceStateStore> {
-    mkdirSync(opts.dir, { recursive: true });
-    // A larger write buffer than LevelDB's 4 MiB: device records are rewritten many times a minute, and each
-    // memtable flush carries every version of them into level 0.
-    const db: Db = new ClassicLevel<string, Uint8Array>(opts.dir, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: 32 << 20 });
-    await db.open();
+    const db = await openDb(opts.dir);
     const format = await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
     if (format !== undefined && format !== FORMAT) {
       await db.close();
@@ -203,6 +210,7 @@ export class DeviceStateStore {
     const fromMin = Math.max(0, Math.floor(fromMs / MINUTE_MS));
     const toMin = Math.min(MAX_MINUTE, Math.ceil(toMs / MINUTE_MS));
     if (!(toMin > fromMin) || !this.devices.has(deviceId)) return [];
+    await this.ready(); // not while the database is being reopened
     const buckets = await readBuckets(this.db, this.commit, this.devices.get(deviceId), deviceId, metric, fromMin, toMin);
     return buckets.map((x) => rollupPoint(x.minute, x.b));
   }
@@ -391,6 +399,19 @@ export class DeviceStateStore {
     this.commit.reset(err);
     this.recovering = (async () => {
       await this.commit.quiet();
+      // LevelDB keeps appending to its log after a failed append, and its next open drops the torn record with
+      // whatever follows it in the same block: writes acknowledged after the failure would be lost. Reopening
+      // ends that log (recovery starts a new one) before anything else is written.
+      await this.db.close().catch(() => undefined);
+      // On a full disk the open itself fails (it writes a new log): keep trying, the store says why meanwhile.
+      this.db = await openWithRetry(this.opts.dir, () => openDb(this.opts.dir), {
+        stopped: () => this.closed,
+        onFailure: (e, detail) => {
+          this.lastFailure = { message: detail, writes: this.commit.writes, at: Date.now() };
+          this.opts.onReopenFailure?.(e, detail);
+        },
+      });
+      this.commit.db = this.db;
       await this.load();
     })().then(
       () => {

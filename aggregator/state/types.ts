@@ -92,6 +92,8 @@ export interface DeviceStateOptions {
   now?: () => number;
   /** An agent's batches name a buffer other than the one recorded (its data directory was wiped): dedup starts over. */
   onNewBuffer?: (source: string, was: number, now: number) => void;
+  /** The database could not be reopened after a failed write (it is retried with backoff). */
+  onReopenFailure?: (err: Error, detail: string) => void;
   /** Distinct metric names kept per device (DESIGN.md `devices.max_metrics`); default unlimited. */
   maxMetrics?: number;
   /** Points of a batch dropped because a device reached maxMetrics (`device` is the last such device). */

@@ -5,13 +5,13 @@ import { UplinkCompression, UplinkSignal, type UplinkAck, type UplinkBatch } fro
 
 const UplinkClient = grpc.makeGenericClientConstructor(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, 'Uplink');
 
-/** An uncompressed OTLP metrics payload: `count` readings of `metrics` per device, seq 1…count, one second apart. */
-export function metricsPayload(devices: string[], metrics: Record<string, number>, count = 1, startMs = Date.now() - 60_000): Uint8Array {
+/** An uncompressed OTLP metrics payload: `count` readings of `metrics` per device, seq firstSeq…, one second apart. */
+export function metricsPayload(devices: string[], metrics: Record<string, number>, count = 1, startMs = Date.now() - 60_000, firstSeq = 1): Uint8Array {
   const names = Object.keys(metrics);
   const values = Object.values(metrics);
   return new MetricsEncoder({ gatewayId: 'test-gw' }).encode(devices.map((deviceId) => ({
     deviceId,
-    readings: Array.from({ length: count }, (_, i) => ({ ts: startMs + i * 1000, seq: i + 1, names, values, attributes: null })),
+    readings: Array.from({ length: count }, (_, i) => ({ ts: startMs + i * 1000, seq: firstSeq + i, names, values, attributes: null })),
   })));
 }
 

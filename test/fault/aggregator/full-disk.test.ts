@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fill, smallDisk } from '../../helpers/disk.js';
 import { metricValue } from '../../helpers/agent-process.js';
 import { aggregatorMain, startAggregator } from '../../helpers/aggregator-process.js';
 import { freePort, waitFor } from '../../helpers/ports.js';
@@ -11,30 +10,6 @@ import { startService, type ServiceProcess } from '../../helpers/process.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { metricsPayload, sendBatch } from '../../helpers/uplink-client.js';
 import { AckStatus } from '../../../protocol/uplink/messages.js';
-
-/** A 16 MiB tmpfs: a real filesystem that fills up (the suites run as root, as CI does). */
-function smallDisk(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'otlp-edge-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', dir]);
-  t.after(() => {
-    execFileSync('umount', ['-l', dir]);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
-
-/** Writes a file until the filesystem is full. */
-function fill(path: string): void {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 7);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function readyz(apiPort: number): Promise<{ status: number; text: string }> {
   const r = await fetch(`http://127.0.0.1:${apiPort}/readyz`);
@@ -66,8 +41,28 @@ test('a full disk: batches are answered RETRY (never OK), /readyz says why, and 
   assert.equal(r.status, 503);
   assert.match(r.text, /the last state write failed|reloading state after a failed write/);
 
-  // Restart while the disk is full: the node stays up and keeps trying to open its store.
+  // Space freed: the node takes batches again, and what it acknowledges now survives a kill -9 (LevelDB is reopened
+  // after the failed write; appending after a torn log record would lose these on the next open).
+  rmSync(join(disk, 'filler'));
+  const after = Array.from({ length: 50 }, (_, i) => `after-${i}`);
+  await waitFor('a batch is stored again', async () => {
+    const x = await sendBatch(at, { agentId: 'gw', seq: seq++, payload: metricsPayload(after, { t: 1 }, 3), points: 300 });
+    return x.ack?.status === AckStatus.OK;
+  }, 30_000);
+  for (let i = 0; i < 5; i++) {
+    const x = await sendBatch(at, { agentId: 'gw', seq: seq++, payload: metricsPayload(after, { u: i }, 3, Date.now() - 30_000 + i * 5000, 10 + i * 3), points: 300 });
+    assert.equal(x.ack?.status, AckStatus.OK);
+  }
+  await waitFor('ready again', async () => (await readyz(ports.apiPort)).status === 200);
   await first.kill9();
+  const second = await startAggregator(join(dir, 'second'), { node: { data_dir: dataDir } }, ports);
+  current = second;
+  for (const id of ['disk-1', 'after-0', 'after-49']) assert.equal((await second.get(`/v1/devices/${id}`)).status, 200, `${id} survived`);
+  assert.equal((await second.get('/v1/devices/after-7')).body.latest.u.value, 4, 'the last acknowledged batch survived');
+
+  // Restart on a full disk: the node stays up and keeps trying to open its store.
+  fill(join(disk, 'filler'));
+  await second.kill9();
   fill(join(disk, 'filler-2')); // whatever the kill freed
   const config = { node: { id: 'agg-test', data_dir: dataDir }, grpc: { host: '127.0.0.1', port: ports.grpcPort }, api: { host: '127.0.0.1', port: ports.apiPort } };
   const restarted = await startService(join(dir, 'restart'), 'aggregator', aggregatorMain, config, `http://127.0.0.1:${ports.apiPort}/healthz`);
@@ -85,11 +80,6 @@ test('a full disk: batches are answered RETRY (never OK), /readyz says why, and 
   rmSync(join(disk, 'filler'));
   rmSync(join(disk, 'filler-2'));
   await waitFor('ready once space is freed', async () => (await readyz(ports.apiPort)).status === 200, 45_000);
-  const ok = await waitFor('a batch is stored again', async () => {
-    const x = await sendBatch(at, { agentId: 'gw', seq: seq++, payload: metricsPayload(['disk-2'], { t: 1 }), points: 2 });
-    return x.ack?.status === AckStatus.OK ? x : null;
-  }, 20_000);
-  assert.equal(ok.ack?.status, AckStatus.OK);
-  const before = await fetch(`http://127.0.0.1:${ports.apiPort}/v1/devices/disk-1`);
-  assert.equal(before.status, 200, 'what was stored before the disk filled is kept');
+  const r2 = await fetch(`http://127.0.0.1:${ports.apiPort}/v1/devices/after-0`);
+  assert.equal(r2.status, 200, 'what was stored is kept');
 });
