@@ -47,6 +47,8 @@ export class Agent {
   private compactTimer: NodeJS.Timeout | null = null;
   private readonly rejectLog: RateLimitedLog;
   private stopping: Promise<void> | null = null;
+  /** start() has finished: every listener is open. */
+  private started = false;
   /** Why the buffer could not be opened yet, while retrying. */
   private openFailure: string | null = null;
   /** The last commit's error, until a commit succeeds (reported by /readyz). */
@@ -153,6 +155,7 @@ export class Agent {
       this.client.start();
     }
     this.compactTimer = setInterval(() => this.maybeCompact(), COMPACT_CHECK_MS).unref();
+    this.started = true;
     this.log.info({ id: this.id, dataDir: cfg.agent.data_dir, http: this.ops.port }, 'agent started');
   }
 
@@ -204,6 +207,7 @@ export class Agent {
   private notReady(): string | null {
     if (this.stopping) return 'shutting down';
     if (this.buffer === null) return `buffer not open${this.openFailure ? `: ${this.openFailure}` : ''}`;
+    if (!this.started) return 'starting (listeners not open yet)';
     if (this.commitFailure !== null) return `the last commit failed (${this.commitFailure}); QoS 1 messages are not acknowledged until one succeeds`;
     if (this.cfg.mqtt.client.enabled && !this.client?.connected) return `not connected to ${this.cfg.mqtt.client.url}`;
     return null;

@@ -50,6 +50,8 @@ export class AggregatorNode {
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   private agentTokens: AgentTokens = AgentTokens.open();
+  /** start() has finished: gRPC listens and the cluster runs. */
+  private started = false;
   /** Why the state store could not be opened yet, while retrying. */
   private openFailure: string | null = null;
   private apiTokens: ApiTokens | null = null;
@@ -225,12 +227,14 @@ export class AggregatorNode {
     }, PRUNE_MS).unref());
     cluster?.start();
     rebalancer?.start();
+    this.started = true;
     this.log.info({ id: this.id, grpc: this.grpcPort, api: this.api.port, tls: cfg.tls.enabled, ring: membership.ringInfo().members.map((x) => x.id) }, 'aggregator started');
   }
 
   private notReady(): string | null {
     if (this.stopping) return 'shutting down';
     if (this.store === null) return `state store not open${this.openFailure ? `: ${this.openFailure}` : ''}`;
+    if (!this.started) return 'starting (gRPC not listening yet)';
     return this.store.unhealthy();
   }
 

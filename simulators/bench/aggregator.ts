@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,11 +66,14 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
   const dir = mkdtempSync(join(tmpdir(), 'otlp-edge-bench-agg-'));
   const ports = await Promise.all(Array.from({ length: opts.nodes }, async () => ({ grpc: await freeLoopbackPort(), api: await freeLoopbackPort() })));
   const members = ports.map((p, i) => ({ id: `bench-${i}`, address: `127.0.0.1:${p.grpc}` }));
+  // Peer calls are signed as in production, so the signing is part of what the cluster costs.
+  const secretFile = join(dir, 'cluster.secret');
+  writeFileSync(secretFile, randomBytes(32).toString('hex'));
   const children = ports.map((p, i) => {
     writeFileSync(join(dir, `aggregator-${i}.yaml`), stringify({
       node: { id: members[i].id, data_dir: join(dir, `data-${i}`) }, grpc: { host: '127.0.0.1', port: p.grpc },
       api: { host: '127.0.0.1', port: p.api }, log: { level: 'warn' },
-      cluster: opts.nodes > 1 ? { members: members.map((m) => `${m.id}=${m.address}`), probe_interval: '500ms' } : {},
+      cluster: opts.nodes > 1 ? { members: members.map((m) => `${m.id}=${m.address}`), probe_interval: '500ms', secret_file: secretFile } : {},
     }));
     return spawn(process.execPath, [...opts.nodeArgs, aggregatorMain, '--config', join(dir, `aggregator-${i}.yaml`)], { stdio: 'inherit' });
   });

@@ -58,7 +58,7 @@ test('lost ack: the aggregator commits, dies before the agent sees OK; the retry
   const r = await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'ack-1', '--count', '20', '--qos', '1']);
   assert.equal(r.acked.length, 20);
   // The aggregator has the readings durably; the agent never heard so.
-  await waitFor('aggregator committed', async () => (await agg.get('/v1/devices/ack-1')).body?.counts?.received === 20);
+  await waitFor('aggregator committed', async () => (await agg.get('/v1/devices/ack-1')).body?.counts?.received === 20, 30_000);
   await agg.kill9();
   agg = await startAggregator(dir, {}, { grpcPort: agg.grpcPort, apiPort: agg.apiPort });
   proxy.reset();
