@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { bool, duration, int, list, map, obj, oneOf, size, str, unavailable, type ConfigProblem, type Infer } from '../protocol/config/schema.js';
+import { bool, duration, id, int, list, map, obj, oneOf, size, str, unavailable, type ConfigProblem, type Infer } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
-import { idFromHostName } from '../protocol/config/ids.js';
+import { idFromHostName } from '../protocol/ids.js';
 import { DEFAULT_TOPICS } from '../protocol/topics.js';
 
 /**
@@ -15,7 +15,7 @@ const port = (d: number, doc: string) => int(d, 0, 65535, doc);
 
 export const agentConfigSpec = obj({
   agent: obj({
-    id: str('', { pattern: /^$|^[A-Za-z0-9._:-]{1,128}$/, expect: '1–128 characters of [A-Za-z0-9._:-]', doc: 'gateway id; default: the host name' }),
+    id: id('gateway id; default: the host name'),
     data_dir: str('./data/agent', { doc: 'LevelDB buffer and state' }),
     attributes: map('added to every device Resource, e.g. { site: plant-7 }'),
     service_name: str('iot-device', { doc: 'service.name of every device Resource' }),

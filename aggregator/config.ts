@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { bool, duration, int, list, obj, oneOf, str, unavailable, type Infer } from '../protocol/config/schema.js';
+import { bool, duration, id, int, list, obj, oneOf, str, unavailable, type Infer } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
 import type { ConfigProblem } from '../protocol/config/schema.js';
 import { isValidAddress, MAX_ADDRESS_BYTES } from '../protocol/ring/ring.js';
-import { idFromHostName } from '../protocol/config/ids.js';
+import { ID_CHARS, idFromHostName, MAX_ID_LENGTH } from '../protocol/ids.js';
 
 /**
  * The aggregator's configuration (`otlp-edge-aggregator --config aggregator.yaml`). Key names are a public contract
@@ -15,7 +15,7 @@ const port = (d: number, doc: string) => int(d, 0, 65535, doc);
 
 export const aggregatorConfigSpec = obj({
   node: obj({
-    id: str('', { pattern: /^$|^[A-Za-z0-9._:-]{1,128}$/, expect: '1–128 characters of [A-Za-z0-9._:-]', doc: 'node id; default: the host name' }),
+    id: id('node id; default: the host name'),
     data_dir: str('./data/aggregator', { doc: 'LevelDB state' }),
   }),
   grpc: obj({ host: str('0.0.0.0'), port: port(4317, 'uplink (+ OTLP/gRPC and peer services)') }),
@@ -32,7 +32,7 @@ export const aggregatorConfigSpec = obj({
     ca: str('', { doc: 'PEM CA bundle that peer certificates are checked against; empty = the system\'s' }),
   }),
   cluster: obj({
-    members: list([], { pattern: /^[A-Za-z0-9._:-]{1,128}=[^\s=]+:\d{1,5}$/, expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
+    members: list([], { pattern: new RegExp(`^${ID_CHARS}{1,${MAX_ID_LENGTH}}=[^\\s=]+:\\d{1,5}$`), expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
     dns: str('', { doc: 'a name whose A/AAAA records are the members (a Kubernetes headless Service)' }),
     advertise: str('', {
       pattern: /^$|^[^\s=]+:\d{1,5}$/, expect: 'HOST:PORT other nodes and agents reach this node at, or empty',

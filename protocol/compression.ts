@@ -11,7 +11,12 @@ import { ProtoError, ProtoErrorCodes } from './errors.js';
  * hostile or corrupt frame cannot exhaust a 256 MB gateway or an aggregator.
  */
 
-export type CompressionName = 'none' | 'zstd' | 'gzip';
+/** How a batch's bytes are compressed: the agent's stored records and uplink.proto `Compression` (same numbers). */
+export enum Compression {
+  NONE = 0,
+  ZSTD = 1,
+  GZIP = 2,
+}
 
 /** Default ceiling on one decompressed batch: 64 MiB. */
 export const DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024;
@@ -30,21 +35,21 @@ export class ZstdCompressor {
 
 const CHUNK = 256 * 1024;
 
-export function decompress(data: Uint8Array, compression: CompressionName, maxBytes = DEFAULT_MAX_DECOMPRESSED): Uint8Array {
+export function decompress(data: Uint8Array, compression: Compression, maxBytes = DEFAULT_MAX_DECOMPRESSED): Uint8Array {
   switch (compression) {
-    case 'none':
+    case Compression.NONE:
       if (data.length > maxBytes) tooLarge(maxBytes);
       return data;
-    case 'gzip':
+    case Compression.GZIP:
       try {
         return gunzipSync(data, { maxOutputLength: maxBytes });
       } catch (e) {
         throw new ProtoError(ProtoErrorCodes.BAD_COMPRESSION, `gzip payload could not be inflated within ${maxBytes} bytes: ${(e as Error).message}`);
       }
-    case 'zstd':
+    case Compression.ZSTD:
       return unzstd(data, maxBytes);
     default:
-      throw new ProtoError(ProtoErrorCodes.BAD_COMPRESSION, `unknown compression '${String(compression)}'; expected none, zstd or gzip`);
+      throw new ProtoError(ProtoErrorCodes.BAD_COMPRESSION, `unknown compression ${String(compression)}; expected 0 (none), 1 (zstd) or 2 (gzip)`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { TopicError, TopicErrorCodes } from './errors.js';
+import { badIdChar, ID_RULE, isValidId, MAX_ID_LENGTH, whyBadId } from './ids.js';
 
 /**
  * MQTT topic templates (DESIGN.md "Device → agent"): which topics carry a device's telemetry and events, and where the
@@ -22,39 +23,10 @@ export const DEFAULT_TOPICS: Readonly<TopicTemplates> = Object.freeze({
 
 const PLACEHOLDER = '{deviceId}';
 const KINDS: readonly TopicKind[] = ['telemetry', 'events', 'errors'];
-export const MAX_DEVICE_ID_LENGTH = 128;
-export const DEVICE_ID_RULE = `1–${MAX_DEVICE_ID_LENGTH} characters of [A-Za-z0-9._:-]`;
-
-/** Allowed device id characters, by char code: [A-Za-z0-9._:-]. */
-const ID_CHAR = new Uint8Array(128);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-') ID_CHAR[c.charCodeAt(0)] = 1;
-
-/** Index of the first character of `s[from, to)` outside [A-Za-z0-9._:-], or -1. */
-function badIdChar(s: string, from: number, to: number): number {
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || ID_CHAR[c] === 0) return i;
-  }
-  return -1;
-}
-
-/** 1–128 characters of [A-Za-z0-9._:-] (DESIGN.md "Device → agent"). */
-export function isValidDeviceId(id: string): boolean {
-  return id.length >= 1 && id.length <= MAX_DEVICE_ID_LENGTH && badIdChar(id, 0, id.length) < 0;
-}
-
-/** Why `id` is not a valid device id, for messages: "it is empty", "it is 129 characters", "' ' is not allowed". */
-function whyBadId(id: string): string {
-  if (id.length === 0) return 'it is empty';
-  if (id.length > MAX_DEVICE_ID_LENGTH) return `it is ${id.length} characters`;
-  const at = badIdChar(id, 0, id.length);
-  return `${JSON.stringify(String.fromCodePoint(id.codePointAt(at) ?? 0))} at position ${at} is not allowed`;
-}
-
 function badDeviceId(id: string, topic: string | null): TopicError {
   const shown = JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}…` : id);
   const where = topic === null ? '' : `topic ${JSON.stringify(topic.length > 200 ? `${topic.slice(0, 200)}…` : topic)}: `;
-  return new TopicError(TopicErrorCodes.BAD_DEVICE_ID, `${where}device id ${shown} must be ${DEVICE_ID_RULE} (${whyBadId(id)})`);
+  return new TopicError(TopicErrorCodes.BAD_DEVICE_ID, `${where}device id ${shown} must be ${ID_RULE} (${whyBadId(id)})`);
 }
 
 interface Compiled {
@@ -133,7 +105,7 @@ export class TopicMatcher {
       if (to < from || !topic.startsWith(c.prefix) || !topic.endsWith(c.suffix)) continue;
       const slash = topic.indexOf('/', from);
       if (slash >= 0 && slash < to) continue; // more levels than the template has
-      if (to - from < 1 || to - from > MAX_DEVICE_ID_LENGTH || badIdChar(topic, from, to) >= 0) {
+      if (to - from < 1 || to - from > MAX_ID_LENGTH || badIdChar(topic, from, to) >= 0) {
         throw badDeviceId(topic.slice(from, to), topic);
       }
       return { kind: c.kind, deviceId: topic.slice(from, to) };
@@ -143,7 +115,7 @@ export class TopicMatcher {
 
   /** The topic of `kind` for one device. Throws TopicError OTLPEDGE_TOPIC_BAD_DEVICE_ID for an invalid id. */
   topicFor(kind: TopicKind, deviceId: string): string {
-    if (!isValidDeviceId(deviceId)) throw badDeviceId(deviceId, null);
+    if (!isValidId(deviceId)) throw badDeviceId(deviceId, null);
     const c = this.byKind[kind];
     return c.prefix + deviceId + c.suffix;
   }

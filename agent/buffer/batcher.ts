@@ -1,8 +1,10 @@
+import { Signal } from '../../protocol/otlp/signal.js';
 import type { DeviceEvent, Reading } from '../../protocol/payload/types.js';
+import { pointsOf } from '../../protocol/otlp/metrics-encoder.js';
 import type { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import type { LogsEncoder } from '../../protocol/otlp/logs-encoder.js';
-import type { ZstdCompressor } from '../../protocol/compression.js';
-import { Compression, Signal, type CircularBuffer, type NewBatch } from './circular-buffer.js';
+import { Compression, type ZstdCompressor } from '../../protocol/compression.js';
+import { type CircularBuffer, type NewBatch } from './circular-buffer.js';
 
 /** Called once the readings it was given with are durable (err undefined) or could not be stored. */
 export type Done = (err?: Error) => void;
@@ -60,10 +62,6 @@ function splitByRoute<T>(byDevice: Map<string, T[]>, route: (deviceId: string) =
   return out;
 }
 
-/** Points a reading adds to a batch: its metrics, plus the seq gauge when it carries a seq. */
-export function pointsOf(r: Reading): number {
-  return r.names.length + (r.seq >= 0 ? 1 : 0);
-}
 
 /**
  * Group commit: readings and events accumulate per device; a batch is committed when it reaches maxPoints, when

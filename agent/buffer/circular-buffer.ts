@@ -3,6 +3,8 @@ import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
 import { BatchIndex as Index } from './batch-index.js';
 import { decodeRecord, encodeIndex, encodeRecord, FORMAT } from './record.js';
+import type { Compression } from '../../protocol/compression.js';
+import type { Signal } from '../../protocol/otlp/signal.js';
 
 export { FORMAT } from './record.js';
 
@@ -29,17 +31,6 @@ export { FORMAT } from './record.js';
  * Sequence numbers are never reused (nextSeq is persisted, not derived from the keys), because the aggregator
  * deduplicates by (agent, seq): a reused seq would be taken for a retry and dropped.
  */
-
-export const enum Signal {
-  METRICS = 1,
-  LOGS = 2,
-}
-
-export const enum Compression {
-  NONE = 0,
-  ZSTD = 1,
-  GZIP = 2,
-}
 
 const INDEX_PREFIX = 'i:';
 const BATCH_PREFIX = 'b:';

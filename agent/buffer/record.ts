@@ -1,4 +1,6 @@
-import type { Compression, NewBatch, Signal, StoredBatch } from './circular-buffer.js';
+import { Compression } from '../../protocol/compression.js';
+import { Signal } from '../../protocol/otlp/signal.js';
+import type { NewBatch, StoredBatch } from './circular-buffer.js';
 
 /**
  * The values of the buffer's `b:` (batch record) and `i:` (index entry) keys; the layout is drawn in

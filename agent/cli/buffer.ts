@@ -1,8 +1,9 @@
+import { Signal } from '../../protocol/otlp/signal.js';
 import { parseArgs } from 'node:util';
 import { decompress } from '../../protocol/compression.js';
 import { decodeLogsRequest, decodeMetricsRequest } from '../../protocol/otlp/decode.js';
 import { formatSize } from '../../protocol/config/units.js';
-import { CircularBuffer, Compression, Signal } from '../buffer/circular-buffer.js';
+import { CircularBuffer } from '../buffer/circular-buffer.js';
 import { loadAgentConfig } from '../config.js';
 import { bufferDir } from '../agent.js';
 
@@ -88,7 +89,7 @@ export async function runBuffer(argv: string[], io: Io = process): Promise<numbe
     let n = 0;
     for await (const b of buf.entries()) {
       if (n++ >= limit) break;
-      const raw = decompress(b.payload, b.compression === Compression.ZSTD ? 'zstd' : b.compression === Compression.GZIP ? 'gzip' : 'none');
+      const raw = decompress(b.payload, b.compression);
       const request = b.signal === Signal.LOGS ? decodeLogsRequest(raw) : decodeMetricsRequest(raw);
       const line = values.meta
         ? { seq: b.seq, signal: b.signal === Signal.LOGS ? 'logs' : 'metrics', points: b.points, created: new Date(b.createdMs).toISOString(), request }

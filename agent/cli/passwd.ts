@@ -3,6 +3,7 @@
  * The password is the first line of stdin; on a terminal it is prompted for twice without echo.
  * Exit codes: 0 done, 1 the file could not be read or written (or is malformed), 2 usage error, 130 interrupted.
  */
+import { ID_RULE } from '../../protocol/ids.js';
 import { parseArgs } from 'node:util';
 import { AuthError, AuthErrorCodes } from '../receiver/auth-errors.js';
 import { checkDeviceId, upsertCredential } from '../receiver/credentials.js';
@@ -22,7 +23,7 @@ FILE is created if missing and always written with mode 0600; other lines and co
   -f, --file FILE   credentials file to update (required)
   -h, --help        show this help
 
-DEVICE_ID: 1–128 characters of [A-Za-z0-9._:-]. The agent re-reads FILE on SIGHUP.
+DEVICE_ID: ${ID_RULE}. The agent re-reads FILE on SIGHUP.
 Example: printf '%s\\n' "$PW" | otlp-edge-agent passwd --file /etc/otlp-edge/devices.passwd sensor-0042
 `;
 

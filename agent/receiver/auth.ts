@@ -22,7 +22,8 @@
  * The hooks never throw and tolerate any input (missing username, non-Buffer password, no socket).
  */
 import type { AuthenticateError, Client, Subscription } from 'aedes';
-import { isValidDeviceId, TopicMatcher } from '../../protocol/topics.js';
+import { TopicMatcher } from '../../protocol/topics.js';
+import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import { AuthError, AuthErrorCodes, authReason, ConnackCodes, type AuthErrorCode } from './auth-errors.js';
 import { CredentialStore } from './credentials.js';
 import { RateLimitedLog, type RateLimitedLogOptions, type WarnLogger } from '../../runtime/log/rate-limited-log.js';
@@ -209,8 +210,8 @@ export class DeviceAuthorizer {
 
     if (cert.verified) {
       const cn = cert.cn;
-      if (typeof cn !== 'string' || !isValidDeviceId(cn)) {
-        throw refusal(AuthErrorCodes.BAD_CERT_IDENTITY, ConnackCodes.NOT_AUTHORIZED, `client certificate CN ${quote(cn)} is not one device id (1–128 characters of [A-Za-z0-9._:-])`);
+      if (typeof cn !== 'string' || !isValidId(cn)) {
+        throw refusal(AuthErrorCodes.BAD_CERT_IDENTITY, ConnackCodes.NOT_AUTHORIZED, `client certificate CN ${quote(cn)} is not one device id (${ID_RULE})`);
       }
       if (username !== undefined && username !== cn) {
         throw refusal(AuthErrorCodes.IDENTITY_MISMATCH, ConnackCodes.NOT_AUTHORIZED, `username ${quote(username)} differs from the client certificate CN ${quote(cn)}`);
@@ -222,8 +223,8 @@ export class DeviceAuthorizer {
       throw refusal(AuthErrorCodes.CLIENT_CERT_REQUIRED, ConnackCodes.NOT_AUTHORIZED, `no verified client certificate${cert.problem ? ` (${cert.problem})` : ''}`);
     }
     if (username !== undefined) {
-      if (typeof username !== 'string' || !isValidDeviceId(username)) {
-        throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `username ${quote(username)} is not a device id (1–128 characters of [A-Za-z0-9._:-])`);
+      if (typeof username !== 'string' || !isValidId(username)) {
+        throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `username ${quote(username)} is not a device id (${ID_RULE})`);
       }
       if (this.credentials === null) {
         if (this.config.allowAnonymous) return this.grant(username, 'anonymous');

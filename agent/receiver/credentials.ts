@@ -24,7 +24,7 @@
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { open, readFile, rename, unlink, chmod } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isValidDeviceId } from '../../protocol/topics.js';
+import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import { AuthError, AuthErrorCodes, ConnackCodes } from './auth-errors.js';
 
 export interface ScryptParams {
@@ -41,7 +41,6 @@ const SALT_BYTES = 16;
 const KEY_BYTES = 32;
 const MAX_SCRYPT_MEMORY = 64 * 1024 * 1024;
 const EXPECTED_LINE = 'DEVICE_ID:$scrypt$N=16384,r=8,p=1$SALT$HASH as written by `otlp-edge-agent passwd`';
-const DEVICE_ID_RULE = '1–128 characters of [A-Za-z0-9._:-]';
 
 interface ParsedHash {
   params: ScryptParams;
@@ -196,8 +195,8 @@ export async function upsertCredential(
 
 /** Throws OTLPEDGE_AUTH_BAD_DEVICE_ID naming the value and the rule. */
 export function checkDeviceId(deviceId: string): void {
-  if (typeof deviceId !== 'string' || !isValidDeviceId(deviceId)) {
-    throw new AuthError(AuthErrorCodes.BAD_DEVICE_ID, `device id ${JSON.stringify(String(deviceId).slice(0, 200))} is invalid; expected ${DEVICE_ID_RULE}`);
+  if (typeof deviceId !== 'string' || !isValidId(deviceId)) {
+    throw new AuthError(AuthErrorCodes.BAD_DEVICE_ID, `device id ${JSON.stringify(String(deviceId).slice(0, 200))} is invalid; expected ${ID_RULE}`);
   }
 }
 
@@ -227,7 +226,7 @@ function parseLines(text: string, file: string): Line[] {
     const dollar = content.indexOf('$');
     if (dollar < 1 || content[dollar - 1] !== ':') fail('no DEVICE_ID:$… separator');
     const deviceId = content.slice(0, dollar - 1);
-    if (!isValidDeviceId(deviceId)) fail(`device id ${JSON.stringify(deviceId.slice(0, 140))} is not ${DEVICE_ID_RULE}`);
+    if (!isValidId(deviceId)) fail(`device id ${JSON.stringify(deviceId.slice(0, 140))} is not ${ID_RULE}`);
     const earlier = seen.get(deviceId);
     if (earlier !== undefined) fail(`device ${deviceId} is already defined on line ${earlier}`);
     seen.set(deviceId, i + 1);

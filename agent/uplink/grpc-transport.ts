@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { uplinkServiceDefinition } from '../../protocol/uplink/service.js';
-import { AckStatus, UplinkCompression, UplinkSignal, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
-import { Compression, Signal, type StoredBatch } from '../buffer/circular-buffer.js';
+import { AckStatus, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
+import { type StoredBatch } from '../buffer/circular-buffer.js';
 import type { SendResult, UplinkTransport } from './transport.js';
 
 export interface GrpcTransportOptions {
@@ -92,8 +92,8 @@ export class GrpcUplinkTransport implements UplinkTransport {
     const req: UplinkBatch = {
       agentId: this.opts.agentId,
       seq: batch.seq,
-      signal: batch.signal === Signal.LOGS ? UplinkSignal.LOGS : UplinkSignal.METRICS,
-      compression: batch.compression === Compression.ZSTD ? UplinkCompression.ZSTD : batch.compression === Compression.GZIP ? UplinkCompression.GZIP : UplinkCompression.NONE,
+      signal: batch.signal,
+      compression: batch.compression,
       payload: batch.payload,
       points: batch.points,
       ringVersion: 0,

@@ -1,5 +1,6 @@
-import { decompress, gzip } from '../../protocol/compression.js';
-import { Compression, Signal, type StoredBatch } from '../buffer/circular-buffer.js';
+import { Signal } from '../../protocol/otlp/signal.js';
+import { decompress, gzip, Compression } from '../../protocol/compression.js';
+import { type StoredBatch } from '../buffer/circular-buffer.js';
 import type { SendResult, UplinkTransport } from './transport.js';
 
 export interface OtlpHttpTransportOptions {
@@ -43,7 +44,7 @@ export class OtlpHttpTransport implements UplinkTransport {
     let body: Uint8Array;
     let encoding: string | null;
     try {
-      if (batch.compression === Compression.ZSTD && useGzip) body = gzip(decompress(batch.payload, 'zstd'));
+      if (batch.compression === Compression.ZSTD && useGzip) body = gzip(decompress(batch.payload, Compression.ZSTD));
       else body = batch.payload;
       encoding = batch.compression === Compression.NONE ? null : useGzip ? 'gzip' : 'zstd';
     } catch (e) {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { isValidDeviceId } from '../../protocol/topics.js';
+import { isValidId } from '../../protocol/ids.js';
 import { HashRing, isValidAddress } from '../../protocol/ring/ring.js';
 import type { RingInfo } from '../../protocol/uplink/messages.js';
 
@@ -42,7 +42,7 @@ export class AgentRing {
         const info = await this.fetchRing();
         if (info === null || info.members.length === 0) return;
         // A ring from the wire is checked before it routes anything: a bad address would make every commit fail.
-        const bad = info.members.find((m) => !isValidAddress(m.address) || !isValidDeviceId(m.id));
+        const bad = info.members.find((m) => !isValidAddress(m.address) || !isValidId(m.id));
         if (bad) {
           this.log.error({ member: String(bad.id).slice(0, 140), address: String(bad.address).slice(0, 300) }, 'the aggregator ring names a member with an invalid id or address (HOST:PORT, at most 255 bytes); keeping the previous ring');
           return;

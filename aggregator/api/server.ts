@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { isValidDeviceId } from '../../protocol/topics.js';
+import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import type { ApiPrincipal, ApiTokens } from './tokens.js';
 
 /** Times in answers are RFC 3339 (DESIGN.md "Response shapes"). */
@@ -207,7 +207,7 @@ function deviceIdOf(segment: string): string {
   } catch {
     throw new ApiError(400, 'OTLPEDGE_API_BAD_REQUEST', `device id: malformed percent-encoding in ${JSON.stringify(segment.slice(0, 200))}`);
   }
-  if (!isValidDeviceId(id)) throw new ApiError(400, 'OTLPEDGE_API_BAD_REQUEST', `device id: expected 1–128 characters of [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 200))}`);
+  if (!isValidId(id)) throw new ApiError(400, 'OTLPEDGE_API_BAD_REQUEST', `device id: expected ${ID_RULE}, got ${JSON.stringify(id.slice(0, 200))}`);
   return id;
 }
 

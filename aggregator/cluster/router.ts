@@ -1,8 +1,9 @@
+import { Signal } from '../../protocol/otlp/signal.js';
 import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
-import { ZstdCompressor } from '../../protocol/compression.js';
-import { AckStatus, UplinkCompression, UplinkSignal, type UplinkAck } from '../../protocol/uplink/messages.js';
+import { ZstdCompressor, Compression } from '../../protocol/compression.js';
+import { AckStatus, type UplinkAck } from '../../protocol/uplink/messages.js';
 import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
 import type { BatchId, DeviceData } from '../state/types.js';
 import type { BatchSink } from '../ingest/uplink-service.js';
@@ -69,8 +70,8 @@ export class ClusterRouter implements BatchSink {
     const points = data.reduce((n, d) => n + d.metric.length + d.seq.length, 0);
     const start = performance.now();
     const ack = await new Promise<UplinkAck>((resolve, reject) => client.Forward({
-      originAgentId: dedup.source, originSeq: dedup.seq, originAckedBelow: dedup.ackedBelow ?? 0, originBufferId: dedup.bufferId ?? 0, part, fromNode: this.cluster.self.id, signal: UplinkSignal.METRICS,
-      compression: UplinkCompression.ZSTD, payload, points, ringVersion, deviceSetHash: deviceSetHash(data),
+      originAgentId: dedup.source, originSeq: dedup.seq, originAckedBelow: dedup.ackedBelow ?? 0, originBufferId: dedup.bufferId ?? 0, part, fromNode: this.cluster.self.id, signal: Signal.METRICS,
+      compression: Compression.ZSTD, payload, points, ringVersion, deviceSetHash: deviceSetHash(data),
     }, new grpc.Metadata(), { deadline: Date.now() + 10_000, waitForReady: true } as grpc.CallOptions, (err, res) => (err ? reject(new Error(`forward to '${owner}' failed: ${err.details}`)) : resolve(res))));
     this.hooks.onForward?.(points, payload.length, performance.now() - start);
     if (ack.status !== AckStatus.OK) throw new Error(`owner '${owner}' answered ${AckStatus[ack.status]}: ${ack.reason}`);

@@ -1,10 +1,11 @@
-import { decompress } from '../../protocol/compression.js';
+import { Signal } from '../../protocol/otlp/signal.js';
+import { decompress, Compression } from '../../protocol/compression.js';
 import { ProtoError, ProtoErrorCodes } from '../../protocol/errors.js';
 import { visitLogsDeviceIds, visitMetricsRequest } from '../../protocol/otlp/visit.js';
 import { SEQ_METRIC } from '../../protocol/otlp/options.js';
 import { isValidName } from '../../protocol/payload/shape.js';
-import { isValidDeviceId } from '../../protocol/topics.js';
-import { compressionName, UplinkSignal, type UplinkCompression } from '../../protocol/uplink/messages.js';
+import { ID_RULE, isValidId } from '../../protocol/ids.js';
+
 import type { DeviceData } from '../state/types.js';
 
 /**
@@ -22,8 +23,8 @@ export const MAX_INFLATION_RATIO = 200;
 const RATIO_FLOOR_BYTES = 1 << 20;
 
 /** The most `compressedBytes` of `signal` may inflate to. */
-export function inflationLimit(signal: UplinkSignal, compressedBytes: number): number {
-  const cap = signal === UplinkSignal.LOGS ? MAX_INFLATED_BYTES.logs : MAX_INFLATED_BYTES.metrics;
+export function inflationLimit(signal: Signal, compressedBytes: number): number {
+  const cap = signal === Signal.LOGS ? MAX_INFLATED_BYTES.logs : MAX_INFLATED_BYTES.metrics;
   return Math.min(cap, Math.max(RATIO_FLOOR_BYTES, compressedBytes * MAX_INFLATION_RATIO));
 }
 
@@ -38,18 +39,18 @@ function badField(what: string): never {
  * (protocol/): a batch that breaks them came from a broken or hostile sender. Throws ProtoError for a payload that
  * cannot be read or breaks a rule (the caller answers REJECTED: sending it again cannot help).
  */
-export function decodeBatch(signal: UplinkSignal, compression: UplinkCompression, payload: Uint8Array): DeviceData[] {
-  const raw = decompress(payload, compressionName(compression), inflationLimit(signal, payload.length));
+export function decodeBatch(signal: Signal, compression: Compression, payload: Uint8Array): DeviceData[] {
+  const raw = decompress(payload, compression, inflationLimit(signal, payload.length));
   const byDevice = new Map<string, DeviceData>();
   const get = (id: string) => {
     let d = byDevice.get(id);
     if (d === undefined) {
-      if (!isValidDeviceId(id)) badField(`device.id ${JSON.stringify(id.slice(0, 140))} is not a device id (1–128 characters of [A-Za-z0-9._:-])`);
+      if (!isValidId(id)) badField(`device.id ${JSON.stringify(id.slice(0, 140))} is not a device id (${ID_RULE})`);
       byDevice.set(id, (d = { deviceId: id, metric: [], ts: [], value: [], seqTs: [], seq: [] }));
     }
     return d;
   };
-  if (signal === UplinkSignal.LOGS) {
+  if (signal === Signal.LOGS) {
     visitLogsDeviceIds(raw, (id) => {
       if (id !== '') get(id);
     });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { OtlpEdgeError } from '../../protocol/errors.js';
-import { ID_PATTERN } from '../../protocol/config/ids.js';
+import { ID_PATTERN, ID_RULE } from '../../protocol/ids.js';
 
 /**
  * Agent tokens (`auth.agent_tokens_file`): one line per agent, `AGENT_ID TOKEN`, `#` comments and blank lines
@@ -35,7 +35,7 @@ export class AgentTokens {
         throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: a TENANT column is not available yet in this version (tenants are not isolated); write "AGENT_ID TOKEN"`);
       }
       if (parts.length !== 2 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
-        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of [A-Za-z0-9._:-], a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`);
+        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of ${ID_RULE}, a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`);
       }
       map.set(digest(parts[1]), parts[0]);
     });

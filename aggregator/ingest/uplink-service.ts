@@ -1,7 +1,8 @@
+import { Signal } from '../../protocol/otlp/signal.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ProtoError } from '../../protocol/errors.js';
-import { AckStatus, UplinkSignal, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
+import { AckStatus, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
 import type { AgentTokens } from './tokens.js';
 import { decodeBatch } from './batch-decoder.js';
 import type { BatchId, DeviceData } from '../state/types.js';
@@ -64,7 +65,7 @@ export class UplinkIngest {
     }
     if (!b.seq) throw status(grpc.status.INVALID_ARGUMENT, 'seq is required (agents number batches from 1)');
     if (this.stopping) return this.ack(AckStatus.RETRY, 'node is shutting down', RETRY_AFTER_MS);
-    if (b.signal !== UplinkSignal.METRICS && b.signal !== UplinkSignal.LOGS) {
+    if (b.signal !== Signal.METRICS && b.signal !== Signal.LOGS) {
       return this.rejected(b, `unknown signal ${b.signal}; expected METRICS (1) or LOGS (2)`);
     }
     const t0 = performance.now();

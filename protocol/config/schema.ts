@@ -1,4 +1,5 @@
 import { formatDuration, formatSize, parseDuration, parseSize } from './units.js';
+import { ID_PATTERN, ID_RULE } from '../ids.js';
 
 /**
  * A small typed schema for YAML configuration. A schema describes every key with its default and its rule;
@@ -43,6 +44,8 @@ export const list = (d: string[] = [], extra: Partial<{ pattern: RegExp; expect:
 export const map = (doc?: string) => ({ kind: 'map' as const, default: {}, doc });
 /** A key of the public contract that is not built yet: setting it is refused with `what` (what it will do). */
 export const unavailable = (what: string) => ({ kind: 'unavailable' as const, default: undefined, doc: what });
+/** An id key (node.id, agent.id): empty = a default taken elsewhere (the host name), else the id rule. */
+export const id = (doc: string) => str('', { pattern: new RegExp(`^$|${ID_PATTERN.source}`), expect: ID_RULE, doc });
 export const obj = <F extends Record<string, Spec>>(fields: F, doc?: string) => ({ kind: 'object' as const, fields, doc });
 
 export interface ConfigProblem {

@@ -19,6 +19,11 @@ import { ProtoWriter, Wire } from './writer.js';
  * One encoder is reused batch after batch: its writer buffer and grouping tables are kept, so encoding allocates
  * only the returned bytes.
  */
+/** Data points a reading becomes in OTLP: one per metric, plus the seq gauge when it carries a seq. */
+export function pointsOf(r: Reading): number {
+  return r.names.length + (r.seq >= 0 ? 1 : 0);
+}
+
 export class MetricsEncoder {
   private readonly opts: ResolvedEncoderOptions;
   private readonly template: ResourceTemplate;

@@ -1,34 +1,14 @@
+import { Compression } from '../compression.js';
 import { ProtoReader } from '../otlp/reader.js';
 import { ProtoWriter, Wire } from '../otlp/writer.js';
-import type { CompressionName } from '../compression.js';
+
+import type { Signal } from '../otlp/signal.js';
 
 /**
  * The uplink and peer messages (protocol/proto/uplink.proto, peer.proto), hand-encoded: they wrap an OTLP payload
  * that is already compressed, and a generic encoder would copy those bytes twice per batch. Field numbers are the
  * .proto files'; a test decodes these with protobufjs from the .proto files to keep the two in step.
  */
-
-export enum UplinkSignal {
-  UNSPECIFIED = 0,
-  METRICS = 1,
-  LOGS = 2,
-}
-
-export enum UplinkCompression {
-  NONE = 0,
-  ZSTD = 1,
-  GZIP = 2,
-}
-
-/** The compression module's name of an uplink compression; an unknown number is refused by decompress(). */
-export function compressionName(c: UplinkCompression): CompressionName {
-  switch (c) {
-    case UplinkCompression.NONE: return 'none';
-    case UplinkCompression.ZSTD: return 'zstd';
-    case UplinkCompression.GZIP: return 'gzip';
-    default: return `compression ${Number(c)}` as CompressionName;
-  }
-}
 
 export enum AckStatus {
   UNSPECIFIED = 0,
@@ -42,8 +22,8 @@ export interface UplinkBatch {
   agentId: string;
   /** Per agent, monotonic; (agentId, seq) is the deduplication key. */
   seq: number;
-  signal: UplinkSignal;
-  compression: UplinkCompression;
+  signal: Signal;
+  compression: Compression;
   payload: Uint8Array;
   points: number;
   /** Ring the batch was formed under; 0 = none. */

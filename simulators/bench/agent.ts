@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { connect as mqttConnect } from 'mqtt';
 import { stringify } from 'yaml';
 import { decodeTelemetry } from '../../protocol/payload/decode.js';
-import { pointsOf } from '../../agent/buffer/batcher.js';
+import { pointsOf } from '../../protocol/otlp/metrics-encoder.js';
 import { FleetThreads, type MergedSummary } from './fleet-threads.js';
 import { telemetryBuilder } from '../fleet/payloads.js';
 import { DeviceSignals } from '../fleet/signals.js';

@@ -3,6 +3,7 @@
  * recorded agent batches over the real uplink gRPC service by several simulated gateways at once, and where the
  * node's time goes (decode vs state+disk, from its own /metrics). Budget: 250,000 points/s; goal 1,000,000.
  */
+import { Signal } from '../../protocol/otlp/signal.js';
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,9 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
-import { ZstdCompressor } from '../../protocol/compression.js';
+import { ZstdCompressor, Compression } from '../../protocol/compression.js';
 import { uplinkServiceDefinition } from '../../protocol/uplink/service.js';
-import { AckStatus, UplinkCompression, UplinkSignal, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
+import { AckStatus, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
 import { fleetBatch } from './protocol.js';
 import { HashRing } from '../../protocol/ring/ring.js';
 import type { DeviceReadings } from '../../protocol/payload/types.js';
@@ -123,7 +124,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
           const r = batches[seq % batches.length];
           seq++;
           const ack = await new Promise<UplinkAck>((resolve, reject) => clients.get(r.address)!.Send({
-            agentId: `bench-gw-${g}`, seq, signal: UplinkSignal.METRICS, compression: UplinkCompression.ZSTD, payload: r.payload, points: r.points, ringVersion: 0,
+            agentId: `bench-gw-${g}`, seq, signal: Signal.METRICS, compression: Compression.ZSTD, payload: r.payload, points: r.points, ringVersion: 0,
           }, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err, res) => (err ? reject(err) : resolve(res!))));
           if (ack.status !== AckStatus.OK) throw new Error(`aggregator answered ${AckStatus[ack.status]}: ${ack.reason}`);
           if (!counting) continue;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import { decodeMetricsRequest } from '../../protocol/otlp/decode.js';
-import { decompress, ZstdCompressor } from '../../protocol/compression.js';
+import { Compression, decompress, ZstdCompressor } from '../../protocol/compression.js';
 import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
 import { DeviceSignals } from '../fleet/signals.js';
 import { benchPayloadDecode } from './payload.js';
@@ -67,7 +67,7 @@ export async function benchProtocol(): Promise<BenchReport> {
     const z = zstd.compress(bytes);
     const gz = gzipSync(bytes);
     rows.push({ name: `zstd-3 compress, ${label}`, value: opsPerSecond(() => zstd.compress(bytes), points), unit: 'points/s' });
-    rows.push({ name: `zstd decompress, ${label}`, value: opsPerSecond(() => decompress(z, 'zstd'), points), unit: 'points/s' });
+    rows.push({ name: `zstd decompress, ${label}`, value: opsPerSecond(() => decompress(z, Compression.ZSTD), points), unit: 'points/s' });
     rows.push({
       name: `stored/uplinked size, ${label}`, value: z.length / points, unit: 'B/point',
       baseline: { name: 'OTLP+gzip', value: gz.length / points }, budget: '<= 0.75x baseline', note: `raw OTLP ${(bytes.length / points).toFixed(1)} B/point`,

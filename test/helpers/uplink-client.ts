@@ -1,7 +1,9 @@
+import { Compression } from '../../protocol/compression.js';
+import { Signal } from '../../protocol/otlp/signal.js';
 import * as grpc from '@grpc/grpc-js';
 import { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import { uplinkServiceDefinition } from '../../protocol/uplink/service.js';
-import { UplinkCompression, UplinkSignal, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
+import { type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
 
 const UplinkClient = grpc.makeGenericClientConstructor(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, 'Uplink');
 
@@ -20,7 +22,7 @@ export async function sendBatch(address: string, batch: Partial<UplinkBatch> & {
   const client = new UplinkClient(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Send: (b: UplinkBatch, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, a?: UplinkAck) => void) => void };
   const md = new grpc.Metadata();
   if (token) md.set('authorization', `Bearer ${token}`);
-  const full: UplinkBatch = { agentId: 'test-gw', seq: 1, signal: UplinkSignal.METRICS, compression: UplinkCompression.NONE, points: 0, ringVersion: 0, ...batch };
+  const full: UplinkBatch = { agentId: 'test-gw', seq: 1, signal: Signal.METRICS, compression: Compression.NONE, points: 0, ringVersion: 0, ...batch };
   try {
     return await new Promise((resolve) => client.Send(full, md, { deadline: Date.now() + 10_000 }, (err, ack) => resolve(err ? { err } : { ack })));
   } finally {

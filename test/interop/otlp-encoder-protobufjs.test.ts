@@ -1,12 +1,11 @@
+import { Compression } from '../../protocol/compression.js';
+import { Signal } from '../../protocol/otlp/signal.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import { LogsEncoder } from '../../protocol/otlp/logs-encoder.js';
 import { decodeLogsRequest, decodeMetricsRequest } from '../../protocol/otlp/decode.js';
-import {
-  AckStatus, decodeRingInfo, decodeUplinkAck, decodeUplinkBatch, encodeRingInfo, encodeUplinkAck, encodeUplinkBatch,
-  UplinkCompression, UplinkSignal,
-} from '../../protocol/uplink/messages.js';
+import { AckStatus, decodeRingInfo, decodeUplinkAck, decodeUplinkBatch, encodeRingInfo, encodeUplinkAck, encodeUplinkBatch } from '../../protocol/uplink/messages.js';
 import type { DeviceEvent, Reading } from '../../protocol/payload/types.js';
 import { VERSION } from '../../protocol/version.js';
 import { loadProtos, toObjectOptions } from '../helpers/protos.js';
@@ -211,7 +210,7 @@ test('hand-encoded uplink messages match uplink.proto, both ways', () => {
   const Ring = root.lookupType('otlp_edge.uplink.v1.RingInfo');
   const payload = Buffer.from('compressed-otlp');
 
-  const ours = encodeUplinkBatch({ agentId: 'gw-1', seq: 2 ** 40 + 5, signal: UplinkSignal.LOGS, compression: UplinkCompression.ZSTD, payload, points: 5000, ringVersion: 4_000_000_000, ackedBelow: 2 ** 40 + 1, bufferId: 2 ** 47 + 3 });
+  const ours = encodeUplinkBatch({ agentId: 'gw-1', seq: 2 ** 40 + 5, signal: Signal.LOGS, compression: Compression.ZSTD, payload, points: 5000, ringVersion: 4_000_000_000, ackedBelow: 2 ** 40 + 1, bufferId: 2 ** 47 + 3 });
   assert.deepEqual(Batch.toObject(Batch.decode(ours), toObjectOptions), {
     agentId: 'gw-1', seq: String(2 ** 40 + 5), signal: 2, compression: 1, payload: payload.toString('base64'), points: 5000, ringVersion: '4000000000', ackedBelow: String(2 ** 40 + 1), bufferId: String(2 ** 47 + 3),
   });

@@ -1,3 +1,4 @@
+import { Signal } from '../../../protocol/otlp/signal.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -9,9 +10,9 @@ import { tempDir } from '../../helpers/tmp.js';
 import * as grpc from '@grpc/grpc-js';
 import { MetricsEncoder } from '../../../protocol/otlp/metrics-encoder.js';
 import { HashRing } from '../../../protocol/ring/ring.js';
-import { ZstdCompressor } from '../../../protocol/compression.js';
+import { ZstdCompressor, Compression } from '../../../protocol/compression.js';
 import { uplinkServiceDefinition } from '../../../protocol/uplink/service.js';
-import { AckStatus, UplinkCompression, UplinkSignal, type UplinkAck } from '../../../protocol/uplink/messages.js';
+import { AckStatus, type UplinkAck } from '../../../protocol/uplink/messages.js';
 
 /** Publishes `count` QoS 1 readings for each device id through one anonymous connection. */
 async function publish(port: number, devices: string[], firstSeq: number, count: number) {
@@ -83,7 +84,7 @@ test('3 aggregator nodes share devices by the ring; any node answers any device;
   const sendVia = async (node: number) => {
     const client = new Client(`127.0.0.1:${ports[node].grpcPort}`, grpc.credentials.createInsecure()) as unknown as { Send: Function; close(): void };
     try {
-      return await new Promise<UplinkAck>((resolve, reject) => client.Send({ agentId: 'ringless-gw', seq: 1, signal: UplinkSignal.METRICS, compression: UplinkCompression.ZSTD, payload, points: 6, ringVersion: 0, ackedBelow: 1 },
+      return await new Promise<UplinkAck>((resolve, reject) => client.Send({ agentId: 'ringless-gw', seq: 1, signal: Signal.METRICS, compression: Compression.ZSTD, payload, points: 6, ringVersion: 0, ackedBelow: 1 },
         new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err: Error | null, res: UplinkAck) => (err ? reject(err) : resolve(res))));
     } finally {
       client.close();

@@ -1,3 +1,5 @@
+import { Compression } from '../../../protocol/compression.js';
+import { Signal } from '../../../protocol/otlp/signal.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
@@ -9,7 +11,7 @@ import { startAggregator, type AggregatorProcess } from '../../helpers/aggregato
 import { tempDir } from '../../helpers/tmp.js';
 import { metricsPayload, sendBatch } from '../../helpers/uplink-client.js';
 import { deepLogsRequest, tinyLogsRequest } from '../../helpers/otlp-bytes.js';
-import { AckStatus, UplinkCompression, UplinkSignal } from '../../../protocol/uplink/messages.js';
+import { AckStatus } from '../../../protocol/uplink/messages.js';
 
 async function rss(agg: AggregatorProcess): Promise<number> {
   return metricValue(await (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text(), 'otlp_edge_aggregator_process_resident_memory_bytes');
@@ -27,21 +29,21 @@ test('a gzip bomb and a logs bomb are refused or walked with bounded memory; dee
   // 16 MiB of tiny log records gzip to a few KB: a ratio no telemetry has.
   const bomb = gzipSync(tinyLogsRequest('bomb-dev', (16 * MiB) / 7));
   assert.ok(bomb.length < 200 * 1024, `bomb is ${bomb.length} bytes`);
-  const r1 = await sendBatch(at, { agentId: 'gw-x', seq: 1, signal: UplinkSignal.LOGS, compression: UplinkCompression.GZIP, payload: bomb, points: 1 });
+  const r1 = await sendBatch(at, { agentId: 'gw-x', seq: 1, signal: Signal.LOGS, compression: Compression.GZIP, payload: bomb, points: 1 });
   assert.equal(r1.ack?.status, AckStatus.REJECTED);
   assert.match(r1.ack!.reason, /OTLPEDGE_PROTO_BAD_COMPRESSION: .*inflated within/);
   const zeros = gzipSync(Buffer.alloc(64 * MiB));
-  const r2 = await sendBatch(at, { agentId: 'gw-x', seq: 2, compression: UplinkCompression.GZIP, payload: zeros, points: 1 });
+  const r2 = await sendBatch(at, { agentId: 'gw-x', seq: 2, compression: Compression.GZIP, payload: zeros, points: 1 });
   assert.equal(r2.ack?.status, AckStatus.REJECTED);
 
   // 12 MiB of 1.8 M log records, uncompressed: within the limits, so it is walked — by resource, without a tree.
   const flood = tinyLogsRequest('flood-dev', Math.floor((12 * MiB) / 7));
-  const r3 = await sendBatch(at, { agentId: 'gw-x', seq: 3, signal: UplinkSignal.LOGS, payload: flood, points: 1 });
+  const r3 = await sendBatch(at, { agentId: 'gw-x', seq: 3, signal: Signal.LOGS, payload: flood, points: 1 });
   assert.equal(r3.ack?.status, AckStatus.OK, r3.err?.message);
   assert.equal((await agg.get('/v1/devices/flood-dev')).status, 200);
 
   // A body nested 20,000 deep (a RangeError in a recursive decoder) gets an answer, never a gRPC UNKNOWN.
-  const r4 = await sendBatch(at, { agentId: 'gw-x', seq: 4, signal: UplinkSignal.LOGS, payload: deepLogsRequest('deep-dev', 20_000), points: 1 });
+  const r4 = await sendBatch(at, { agentId: 'gw-x', seq: 4, signal: Signal.LOGS, payload: deepLogsRequest('deep-dev', 20_000), points: 1 });
   assert.equal(r4.err, undefined, r4.err?.message);
   assert.ok(r4.ack!.status === AckStatus.OK || r4.ack!.status === AckStatus.REJECTED);
 

@@ -1,3 +1,5 @@
+import { Compression } from '../../../protocol/compression.js';
+import { Signal } from '../../../protocol/otlp/signal.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { peerServiceDefinition } from '../../../aggregator/cluster/peer-service.
 import { PeerSecret, peerClientInterceptor } from '../../../aggregator/cluster/peer-auth.js';
 import { uplinkServiceDefinition } from '../../../protocol/uplink/service.js';
 import { MetricsEncoder } from '../../../protocol/otlp/metrics-encoder.js';
-import { AckStatus, UplinkCompression, UplinkSignal } from '../../../protocol/uplink/messages.js';
+import { AckStatus } from '../../../protocol/uplink/messages.js';
 import { metricsPayload, sendBatch } from '../../helpers/uplink-client.js';
 
 const PeerClient = grpc.makeGenericClientConstructor(peerServiceDefinition as unknown as grpc.ServiceDefinition, 'Peer');
@@ -28,7 +30,7 @@ function call(client: Stub, method: string, req: object): Promise<{ err: grpc.Se
 function forwardOf(device: string, tsMs: number) {
   const payload = new MetricsEncoder({ gatewayId: 'forger' }).encode([{ deviceId: device, readings: [{ ts: tsMs, seq: 1, names: ['temp'], values: [99], attributes: null }] }]);
   return {
-    originAgentId: 'gw-victim', originSeq: 5, part: 0, fromNode: 'agg-x', signal: UplinkSignal.METRICS, compression: UplinkCompression.NONE,
+    originAgentId: 'gw-victim', originSeq: 5, part: 0, fromNode: 'agg-x', signal: Signal.METRICS, compression: Compression.NONE,
     payload: Buffer.from(payload), points: 2, ringVersion: 0, deviceSetHash: 1, originAckedBelow: 1_000_000, originBufferId: 7,
   };
 }

@@ -6,7 +6,7 @@ import { metricValue, repoRoot, startAgent } from '../../helpers/agent-process.j
 import { pahoPublish } from '../../helpers/mosquitto.js';
 import { waitFor } from '../../helpers/ports.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { decompress } from '../../../protocol/compression.js';
+import { Compression, decompress } from '../../../protocol/compression.js';
 import { decodeMetricsRequest } from '../../../protocol/otlp/decode.js';
 import { metricsByDevice } from '../../helpers/otlp-readings.js';
 
@@ -35,7 +35,7 @@ test('otlp_http uplink: batches reach an OTLP/HTTP endpoint as zstd, fall back t
       res.writeHead(503, { 'retry-after': '0' }).end();
       return;
     }
-    const plain = decompress(raw, encoding === 'gzip' ? 'gzip' : encoding === 'zstd' ? 'zstd' : 'none');
+    const plain = decompress(raw, encoding === 'gzip' ? Compression.GZIP : encoding === 'zstd' ? Compression.ZSTD : Compression.NONE);
     received.push({ encoding, path: req.url ?? '', request: decodeMetricsRequest(plain) });
     res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
   });

@@ -11,7 +11,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { Fleet, type FleetOptions } from '../../../simulators/fleet/fleet.js';
 import { runFleetCommand } from '../../../simulators/fleet/cli.js';
-import { isValidDeviceId } from '../../../protocol/topics.js';
+import { isValidId } from '../../../protocol/ids.js';
 import { waitFor } from '../../helpers/ports.js';
 import { mosquittoPath, startMosquitto } from '../../helpers/mosquitto.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -117,7 +117,7 @@ test('a subscriber receives exactly what the fleet sent, in every encoding, shap
         const by = readingsByDevice(got);
         assert.deepEqual([...by.keys()].sort(), ['dev-0', 'dev-1', 'dev-2'], what);
         for (const [id, readings] of by) {
-          assert.ok(isValidDeviceId(id));
+          assert.ok(isValidId(id));
           assert.deepEqual(readings.map((r) => r.seq), range(count), `${what}: ${id} seqs`);
           assert.deepEqual(fleet.ackedSeqs(id), range(count));
           for (const r of readings) {

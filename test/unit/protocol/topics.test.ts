@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_TOPICS, isValidDeviceId, TopicMatcher } from '../../../protocol/topics.js';
+import { DEFAULT_TOPICS, TopicMatcher } from '../../../protocol/topics.js';
+import { isValidId } from '../../../protocol/ids.js';
 import { TopicError } from '../../../protocol/errors.js';
 
 const isTopicError = (code: string, message?: RegExp) => (e: unknown): boolean => {
@@ -44,8 +45,8 @@ test('a topic of a template\'s shape with an invalid device id is a coded error 
 });
 
 test('isValidDeviceId: 1–128 characters of [A-Za-z0-9._:-]', () => {
-  for (const ok of ['a', 'A-Z_0.9:x', 'x'.repeat(128), 'urn:dev:mac:0024befffe804ff1']) assert.equal(isValidDeviceId(ok), true, ok);
-  for (const bad of ['', 'x'.repeat(129), 'a/b', 'a+b', 'a#', 'a b', 'ü', '😀', 'a\n', '{deviceId}']) assert.equal(isValidDeviceId(bad), false, bad);
+  for (const ok of ['a', 'A-Z_0.9:x', 'x'.repeat(128), 'urn:dev:mac:0024befffe804ff1']) assert.equal(isValidId(ok), true, ok);
+  for (const bad of ['', 'x'.repeat(129), 'a/b', 'a+b', 'a#', 'a b', 'ü', '😀', 'a\n', '{deviceId}']) assert.equal(isValidId(bad), false, bad);
 });
 
 test('topicFor builds a device\'s topics and refuses an invalid id; subscriptions use + for the device level', () => {

@@ -1,10 +1,11 @@
+import { Signal } from '../../../../protocol/otlp/signal.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Batcher, type CommitInfo } from '../../../../agent/buffer/batcher.js';
-import { CircularBuffer, Signal } from '../../../../agent/buffer/circular-buffer.js';
+import { CircularBuffer } from '../../../../agent/buffer/circular-buffer.js';
 import { MetricsEncoder } from '../../../../protocol/otlp/metrics-encoder.js';
 import { LogsEncoder } from '../../../../protocol/otlp/logs-encoder.js';
-import { decompress, ZstdCompressor } from '../../../../protocol/compression.js';
+import { Compression, decompress, ZstdCompressor } from '../../../../protocol/compression.js';
 import { decodeLogsRequest, decodeMetricsRequest } from '../../../../protocol/otlp/decode.js';
 import type { Reading } from '../../../../protocol/payload/types.js';
 import { tempDir } from '../../../helpers/tmp.js';
@@ -38,7 +39,7 @@ test('an acknowledgement waits until its reading is on disk', async (t) => {
   await acked;
   assert.equal(storedAtAck, 1, 'the batch was stored before the ack');
   const stored = await buffer.read(10);
-  const req = decodeMetricsRequest(decompress(stored[0].payload, 'zstd'));
+  const req = decodeMetricsRequest(decompress(stored[0].payload, Compression.ZSTD));
   assert.equal(req.resourceMetrics[0].scopeMetrics[0].metrics[0].gauge!.dataPoints[0].asDouble, 20.5);
 });
 
@@ -84,7 +85,7 @@ test('events are stored as a separate logs batch in the same commit', async (t) 
   const stored = await buffer.read(10);
   assert.deepEqual(stored.map((b) => b.signal).sort(), [Signal.METRICS, Signal.LOGS]);
   const logs = stored.find((b) => b.signal === Signal.LOGS)!;
-  const req = decodeLogsRequest(decompress(logs.payload, 'zstd'));
+  const req = decodeLogsRequest(decompress(logs.payload, Compression.ZSTD));
   assert.equal(req.resourceLogs[0].scopeLogs[0].logRecords[0].body?.stringValue, 'door open');
 });
 

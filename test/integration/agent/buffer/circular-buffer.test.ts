@@ -1,7 +1,9 @@
+import { Compression } from '../../../../protocol/compression.js';
+import { Signal } from '../../../../protocol/otlp/signal.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { CircularBuffer, Compression, Signal } from '../../../../agent/buffer/circular-buffer.js';
+import { CircularBuffer } from '../../../../agent/buffer/circular-buffer.js';
 import { diskUsage, tempDir } from '../../../helpers/tmp.js';
 
 const batch = (bytes: number, points = 10) => ({ signal: Signal.METRICS, compression: Compression.ZSTD, points, payload: randomBytes(bytes) });

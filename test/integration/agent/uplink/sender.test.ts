@@ -1,8 +1,10 @@
+import { Compression } from '../../../../protocol/compression.js';
+import { Signal } from '../../../../protocol/otlp/signal.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { randomBytes } from 'node:crypto';
-import { CircularBuffer, Compression, Signal, type StoredBatch } from '../../../../agent/buffer/circular-buffer.js';
+import { CircularBuffer, type StoredBatch } from '../../../../agent/buffer/circular-buffer.js';
 import { UplinkSender } from '../../../../agent/uplink/sender.js';
 import type { SendResult, UplinkTransport } from '../../../../agent/uplink/transport.js';
 import { Backoff } from '../../../../agent/uplink/backoff.js';
