@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MetricsEncoder } from '../protocol/otlp/metrics-encoder.js';
 import { LogsEncoder } from '../protocol/otlp/logs-encoder.js';
@@ -6,7 +5,7 @@ import { ZstdCompressor } from '../protocol/compression.js';
 import { TopicMatcher } from '../protocol/topics.js';
 import { Batcher } from './buffer/batcher.js';
 import { CircularBuffer } from './buffer/circular-buffer.js';
-import { gatewayId, type AgentConfig } from './config.js';
+import { bufferDir, gatewayId, type AgentConfig } from './config.js';
 import { AgentMetrics } from './ops/metrics.js';
 import { OpsServer } from './ops/http.js';
 import { IngestPipeline, type InboundMessage, type RejectionReport } from './pipeline/ingest.js';
@@ -24,8 +23,6 @@ import { AgentRing } from './uplink/ring.js';
 /** How often the agent checks whether deleted batches are worth a LevelDB compaction. */
 const COMPACT_CHECK_MS = 60_000;
 
-/** The LevelDB directory of the buffer inside `agent.data_dir`. */
-export const bufferDir = (cfg: AgentConfig) => join(cfg.agent.data_dir, 'buffer');
 
 /**
  * The gateway process: receivers (embedded broker, broker client) → ingest pipeline → group commit → LevelDB buffer.

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { bool, duration, id, int, list, map, obj, oneOf, size, str, unavailable, type ConfigProblem, type Infer } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
 import { idFromHostName } from '../protocol/ids.js';
@@ -84,6 +85,9 @@ export type AgentConfig = Infer<typeof agentConfigSpec>;
 export function gatewayId(cfg: AgentConfig): string {
   return cfg.agent.id !== '' ? cfg.agent.id : idFromHostName(hostname(), 'gateway');
 }
+
+/** The LevelDB directory of the buffer inside `agent.data_dir`. */
+export const bufferDir = (cfg: AgentConfig) => join(cfg.agent.data_dir, 'buffer');
 
 /** Reads and validates a config file; `path` '' gives the defaults. Throws ConfigError. */
 export function loadAgentConfig(path: string, env: Record<string, string | undefined> = process.env): AgentConfig {

@@ -7,7 +7,7 @@ import { nodeId, type AggregatorConfig } from './config.js';
 import { ApiError, ApiServer, type DeviceQueries } from './api/server.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
-import { ClusterMembership } from './cluster/cluster.js';
+import { ClusterMembership } from './cluster/cluster-membership.js';
 import { ClusterRouter } from './cluster/router.js';
 import { clusterQueries } from './cluster/queries.js';
 import { peerImplementation } from './cluster/peer-server.js';

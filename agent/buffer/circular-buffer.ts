@@ -2,11 +2,9 @@ import { randomInt } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
 import { BatchIndex as Index } from './batch-index.js';
-import { decodeRecord, encodeIndex, encodeRecord, FORMAT } from './record.js';
-import type { Compression } from '../../protocol/compression.js';
-import type { Signal } from '../../protocol/otlp/signal.js';
+import { decodeRecord, encodeIndex, encodeRecord, FORMAT, type NewBatch, type StoredBatch } from './record.js';
 
-export { FORMAT } from './record.js';
+export { FORMAT, type NewBatch, type StoredBatch } from './record.js';
 
 /**
  * The agent's durable buffer: OTLP batches in LevelDB under a byte cap, oldest dropped first.
@@ -46,28 +44,6 @@ export interface BufferOptions {
   maxBytes: number;
   /** fsync each write; default true. Tests of the cap may turn it off for speed. */
   sync?: boolean;
-}
-
-export interface StoredBatch {
-  seq: number;
-  /** Aggregator address (host:port) this batch's devices belonged to when it was formed; '' = any seed. */
-  route: string;
-  signal: Signal;
-  compression: Compression;
-  points: number;
-  createdMs: number;
-  /** The compressed OTLP Export*ServiceRequest, as stored. */
-  payload: Uint8Array;
-}
-
-export interface NewBatch {
-  /** Aggregator address to send to ('' or absent = any); at most 255 bytes. */
-  route?: string;
-  signal: Signal;
-  compression: Compression;
-  points: number;
-  payload: Uint8Array;
-  createdMs?: number;
 }
 
 export interface BufferState {

@@ -1,6 +1,29 @@
-import { Compression } from '../../protocol/compression.js';
-import { Signal } from '../../protocol/otlp/signal.js';
-import type { NewBatch, StoredBatch } from './circular-buffer.js';
+import type { Compression } from '../../protocol/compression.js';
+import type { Signal } from '../../protocol/otlp/signal.js';
+
+/** A batch as the buffer hands it out (to the uplink, to `buffer dump`). */
+export interface StoredBatch {
+  seq: number;
+  /** Aggregator address (host:port) this batch's devices belonged to when it was formed; '' = any seed. */
+  route: string;
+  signal: Signal;
+  compression: Compression;
+  points: number;
+  createdMs: number;
+  /** The compressed OTLP Export*ServiceRequest, as stored. */
+  payload: Uint8Array;
+}
+
+/** A batch to store: the group commit's output. */
+export interface NewBatch {
+  /** Aggregator address to send to ('' or absent = any); at most 255 bytes. */
+  route?: string;
+  signal: Signal;
+  compression: Compression;
+  points: number;
+  payload: Uint8Array;
+  createdMs?: number;
+}
 
 /**
  * The values of the buffer's `b:` (batch record) and `i:` (index entry) keys; the layout is drawn in

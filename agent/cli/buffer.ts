@@ -4,8 +4,7 @@ import { decompress } from '../../protocol/compression.js';
 import { decodeLogsRequest, decodeMetricsRequest } from '../../protocol/otlp/decode.js';
 import { formatSize } from '../../protocol/config/units.js';
 import { CircularBuffer } from '../buffer/circular-buffer.js';
-import { loadAgentConfig } from '../config.js';
-import { bufferDir } from '../agent.js';
+import { bufferDir, loadAgentConfig } from '../config.js';
 
 const HELP = `Usage:
   otlp-edge-agent buffer stats --config agent.yaml [--json]

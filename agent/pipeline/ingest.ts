@@ -2,15 +2,9 @@ import { PayloadError, TopicError } from '../../protocol/errors.js';
 import { decodeEvents, decodeTelemetry } from '../../protocol/payload/decode.js';
 import type { TopicMatcher } from '../../protocol/topics.js';
 import type { Batcher, Done } from '../buffer/batcher.js';
+import type { InboundMessage } from '../receiver/message.js';
 
-/** One MQTT message as a receiver hands it over. */
-export interface InboundMessage {
-  topic: string;
-  payload: Uint8Array;
-  qos: 0 | 1 | 2;
-  /** MQTT 5 content-type, when the message carried one. */
-  contentType?: string;
-}
+export type { InboundMessage } from '../receiver/message.js';
 
 export interface RejectionReport {
   deviceId: string;

@@ -8,8 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { InboundMessage } from '../pipeline/ingest.js';
-import type { Done } from '../buffer/batcher.js';
+import type { InboundMessage, Settled } from './message.js';
 
 /** What the embedded broker needs from device security (agent/receiver/auth.ts implements it). */
 export interface BrokerAuth {
@@ -74,7 +73,7 @@ export class EmbeddedBroker {
   constructor(
     private readonly cfg: EmbeddedBrokerConfig,
     private readonly auth: BrokerAuth,
-    private readonly sink: (msg: InboundMessage, done: Done) => void,
+    private readonly sink: (msg: InboundMessage, done: Settled) => void,
     private readonly log: Logger,
     private readonly hooks: BrokerHooks = {},
   ) {}

@@ -1,8 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { InboundMessage } from '../pipeline/ingest.js';
-import type { Done } from '../buffer/batcher.js';
+import type { InboundMessage, Settled } from './message.js';
 
 export interface BrokerClientConfig {
   /** mqtt://, mqtts://, ws:// or wss:// URL of the broker to subscribe to. */
@@ -47,7 +46,7 @@ export class BrokerClientReceiver {
 
   constructor(
     private readonly cfg: BrokerClientConfig,
-    private readonly sink: (msg: InboundMessage, done: Done) => void,
+    private readonly sink: (msg: InboundMessage, done: Settled) => void,
     private readonly log: Logger,
   ) {}
 

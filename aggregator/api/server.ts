@@ -3,29 +3,11 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import type { ApiPrincipal, ApiTokens } from './tokens.js';
+import type { DeviceQueries } from './device-queries.js';
+export type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from './device-queries.js';
 
 /** Times in answers are RFC 3339 (DESIGN.md "Response shapes"). */
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString());
-
-export interface DeviceSummary { id: string; online: boolean; lastSeen: number }
-export interface DeviceDetail extends DeviceSummary {
-  owner: string;
-  latest: Record<string, { value: number; ts: number }>;
-  counts: { received: number; duplicates: number; missing: number };
-}
-export interface RollupView { start: number; min: number; max: number; sum: number; count: number; last: number }
-export interface RingView { version: number; vnodes: number; members: { id: string; address: string; healthy: boolean; share: number }[] }
-
-/** What the API reads; a cluster fills it by asking the owner of each device. */
-export interface DeviceQueries {
-  device(id: string): Promise<DeviceDetail | undefined>;
-  /** `missing`: members that could not be asked (their devices are absent from this page). */
-  list(opts: { online?: boolean; limit: number; cursor?: string }): Promise<{ devices: DeviceSummary[]; next: string | null; missing?: string[] }>;
-  series(id: string, metric: string, fromMs: number, toMs: number): Promise<RollupView[] | undefined>;
-  ring(): RingView;
-  /** Forgets a device on every member; the ids of the nodes that held state for it (empty: unknown device). */
-  remove(id: string, requestedBy?: string): Promise<{ nodes: string[]; missing: string[] }>;
-}
 
 /** Where the API writes who did what: refused requests and admin actions, with the token's name, never the token. */
 export interface AuditLog {

@@ -1,9 +1,15 @@
 import { HashRing } from '../../protocol/ring/ring.js';
 import type { RingInfo } from '../../protocol/uplink/messages.js';
-import type { RingView } from '../api/server.js';
+
+/** The ring as GET /v1/ring shows it: each member, whether it answers, and the share of devices it owns. */
+export interface RingView {
+  version: number;
+  vnodes: number;
+  members: { id: string; address: string; healthy: boolean; share: number }[];
+}
 
 /**
- * Who owns which device. `SingleNode` owns everything; `ClusterMembership` (cluster.ts) fills the same seam with a
+ * Who owns which device. `SingleNode` owns everything; `ClusterMembership` (cluster-membership.ts) fills the same seam with a
  * consistent-hash ring over healthy members, so ingest and the API never ask how ownership is decided.
  */
 export interface Membership {

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
-import type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from '../api/server.js';
+import type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from '../api/device-queries.js';
 import type { DeviceStateStore } from '../state/store.js';
-import type { ClusterMembership } from './cluster.js';
+import type { ClusterMembership } from './cluster-membership.js';
 import { nanos } from './peer-server.js';
 
 const ms = (ns: number) => ns / 1e6;

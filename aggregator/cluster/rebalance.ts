@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { DeviceStateStore } from '../state/store.js';
-import type { ClusterMembership } from './cluster.js';
+import type { ClusterMembership } from './cluster-membership.js';
 
 /** Devices per Handoff request: small enough to keep one request well under the gRPC message limit. */
 const CHUNK = 200;

@@ -7,7 +7,7 @@ import { AckStatus, type UplinkAck } from '../../protocol/uplink/messages.js';
 import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
 import type { BatchId, DeviceData } from '../state/types.js';
 import type { BatchSink } from '../ingest/uplink-service.js';
-import type { ClusterMembership } from './cluster.js';
+import type { ClusterMembership } from './cluster-membership.js';
 import type { HashRing } from '../../protocol/ring/ring.js';
 
 /** Devices whose owner the router remembers before it starts over (about 100 MB at most). */

@@ -1,8 +1,9 @@
+import { SEQ_METRIC } from '../../protocol/otlp/semconv.js';
 import { Signal } from '../../protocol/otlp/signal.js';
 import { decompress, Compression } from '../../protocol/compression.js';
 import { ProtoError, ProtoErrorCodes } from '../../protocol/errors.js';
 import { visitLogsDeviceIds, visitMetricsRequest } from '../../protocol/otlp/visit.js';
-import { SEQ_METRIC } from '../../protocol/otlp/options.js';
+
 import { isValidName } from '../../protocol/payload/shape.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 

@@ -7,7 +7,7 @@ import { Committer } from './commit.js';
 import { SourceDedup } from './dedup.js';
 import { Device, HEAD, HEAD_MINUTE, LATEST_TS, LATEST_VALUE, SLOT } from './device-record.js';
 import { copyBucket, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from './rollups.js';
-import { loadState, pruneStored, readBuckets, storedKeys } from './stored.js';
+import { loadState, pruneStored, readBuckets, storedKeys } from './reads.js';
 import { lowerBound, upperBound } from './sorted.js';
 import { decodeTransfer, encodeRecord, encodeTransfer } from './transfer.js';
 import type {

@@ -1,5 +1,6 @@
 import type { DeviceReadings, Reading } from '../payload/types.js';
-import { resolveEncoderOptions, SEQ_METRIC, type EncoderOptions, type ResolvedEncoderOptions } from './options.js';
+import { resolveEncoderOptions, type EncoderOptions, type ResolvedEncoderOptions } from './options.js';
+import { SEQ_METRIC } from './semconv.js';
 import { ResourceTemplate, writeStringKeyValue } from './resource.js';
 import { ProtoWriter, Wire } from './writer.js';
 

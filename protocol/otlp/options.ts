@@ -1,4 +1,5 @@
 import { VERSION } from '../version.js';
+import { DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME } from './semconv.js';
 
 /** How the agent describes each device as an OTLP Resource (DESIGN.md "OTLP mapping"). */
 export interface EncoderOptions {
@@ -16,13 +17,6 @@ export interface EncoderOptions {
   counters?: string[];
 }
 
-export const DEFAULT_SERVICE_NAME = 'iot-device';
-export const DEFAULT_SCOPE_NAME = 'otlp-edge-agent';
-/** The gauge that carries each reading's `seq` end to end. */
-export const SEQ_METRIC = 'otlp_edge.device.seq';
-export const ATTR_DEVICE_ID = 'device.id';
-export const ATTR_SERVICE_NAME = 'service.name';
-export const ATTR_GATEWAY_ID = 'otlp_edge.gateway.id';
 
 export interface ResolvedEncoderOptions {
   serviceName: string;

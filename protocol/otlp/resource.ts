@@ -1,5 +1,6 @@
 import { ProtoWriter } from './writer.js';
-import { ATTR_DEVICE_ID, ATTR_GATEWAY_ID, ATTR_SERVICE_NAME, type ResolvedEncoderOptions } from './options.js';
+import type { ResolvedEncoderOptions } from './options.js';
+import { ATTR_DEVICE_ID, ATTR_GATEWAY_ID, ATTR_SERVICE_NAME } from './semconv.js';
 
 /**
  * The parts of a device's Resource and Scope that are the same for every device of a gateway, encoded once when the

@@ -1,5 +1,5 @@
 import { ProtoReader } from './reader.js';
-import { ATTR_DEVICE_ID } from './options.js';
+import { ATTR_DEVICE_ID } from './semconv.js';
 
 /**
  * A streaming view of an ExportMetricsServiceRequest for the aggregator's hot path: the device id of each Resource

@@ -3,8 +3,7 @@ import { Resolver } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import { HashRing, type RingMember } from '../../protocol/ring/ring.js';
 import type { RingInfo } from '../../protocol/uplink/messages.js';
-import type { RingView } from '../api/server.js';
-import type { Membership } from './membership.js';
+import type { Membership, RingView } from './membership.js';
 import { peerServiceDefinition, type ProbeReply } from './peer-service.js';
 import { peerClientInterceptor, type PeerSecret } from './peer-auth.js';
 
