@@ -7,7 +7,7 @@ import { Batcher } from './buffer/batcher.js';
 import { CircularBuffer } from './buffer/circular-buffer.js';
 import { bufferDir, gatewayId, type AgentConfig } from './config.js';
 import { AgentMetrics } from './ops/metrics.js';
-import { OpsServer } from './ops/http.js';
+import { OpsServer } from '../runtime/ops/ops-server.js';
 import { IngestPipeline, type InboundMessage, type RejectionReport } from './pipeline/ingest.js';
 import { DeviceAuthorizer } from './receiver/auth.js';
 import { EmbeddedBroker } from './receiver/broker.js';
@@ -26,7 +26,7 @@ const COMPACT_CHECK_MS = 60_000;
 
 /**
  * The gateway process: receivers (embedded broker, broker client) → ingest pipeline → group commit → LevelDB buffer.
- * The constructor only wires; start() opens storage first and intake last; shutdown() runs the reverse: stop intake,
+ * The constructor only wires; start() opens storage first and intake last; stop() runs the reverse: stop intake,
  * flush what was accepted, disconnect, close storage.
  */
 export class Agent {
@@ -194,6 +194,7 @@ export class Agent {
   /** Re-reads the device credentials file (SIGHUP) and disconnects devices whose password it no longer holds. */
   async reload(): Promise<void> {
     await this.auth?.reload();
+    this.log.info('credentials reloaded');
     const n = this.broker?.disconnectRevoked() ?? 0;
     if (n > 0) {
       this.metrics.revokedDisconnects.inc(n);
@@ -233,21 +234,21 @@ export class Agent {
   }
 
   /** Idempotent. Stops intake, commits what was accepted, disconnects devices, closes storage. */
-  shutdown(): Promise<void> {
-    this.stopping ??= this.doShutdown();
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
     return this.stopping;
   }
 
-  private async doShutdown(): Promise<void> {
+  private async doStop(): Promise<void> {
     if (this.compactTimer) clearInterval(this.compactTimer);
     this.pipeline?.close();
     this.broker?.stopAccepting();
     await this.batcher?.flush();
     this.batcher?.stop();
-    await this.uplink?.shutdown();
-    await this.broker?.close();
-    await this.client?.close();
-    await this.ops.close();
+    await this.uplink?.stop();
+    await this.broker?.stop();
+    await this.client?.stop();
+    await this.ops.stop();
     await this.buffer?.close();
     this.log.info('agent stopped');
   }

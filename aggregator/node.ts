@@ -258,12 +258,12 @@ export class AggregatorNode {
     reloadOne('api', this.cfg.auth.api_tokens_file, () => (this.apiTokens = ApiTokens.load(this.cfg.auth.api_tokens_file)).size);
   }
 
-  shutdown(): Promise<void> {
-    this.stopping ??= this.doShutdown();
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
     return this.stopping;
   }
 
-  private async doShutdown(): Promise<void> {
+  private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.ingest?.stop();
     this.cluster?.stop();
@@ -279,7 +279,7 @@ export class AggregatorNode {
         });
       });
     }
-    await this.api?.close();
+    await this.api?.stop();
     await this.store?.close();
     this.log.info('aggregator stopped');
   }

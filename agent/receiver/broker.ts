@@ -191,12 +191,12 @@ export class EmbeddedBroker {
     this.aedes?.publish({ cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: 0, retain: false, dup: false }, () => undefined);
   }
 
-  /** Stops accepting connections (listeners close); connected devices stay until close(). */
+  /** Stops accepting connections (listeners close); connected devices stay until stop(). */
   stopAccepting(): void {
     for (const s of this.servers) s.close();
   }
 
-  async close(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopAccepting();
     this.wss?.close();
     const aedes = this.aedes;

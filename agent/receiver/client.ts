@@ -135,7 +135,7 @@ export class BrokerClientReceiver {
     if (this.client?.connected) this.client.publish(topic, payload, { qos: 0, retain: false });
   }
 
-  async close(): Promise<void> {
+  async stop(): Promise<void> {
     const client = this.client;
     this.client = null;
     if (client) await client.endAsync(false);

@@ -145,7 +145,7 @@ export class UplinkSender {
   }
 
   /** Stops sending; batches in flight stay stored and go out again after a restart. */
-  async shutdown(): Promise<void> {
+  async stop(): Promise<void> {
     this.running = false;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { answerMetrics, answerProbe } from '../../runtime/ops/endpoints.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import type { ApiPrincipal, ApiTokens } from './tokens.js';
 import type { DeviceQueries } from './device-queries.js';
@@ -104,18 +105,10 @@ export class ApiServer {
     if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
       throw new ApiError(405, 'OTLPEDGE_API_METHOD', `${method} is not supported; the API answers GET (and DELETE /v1/devices/{id} for admins)`);
     }
-    if (path === '/healthz') return text(res, 200, 'ok\n');
-    if (path === '/readyz') {
-      const reason = this.opts.notReady();
-      return text(res, reason === null ? 200 : 503, reason === null ? 'ready\n' : `not ready: ${reason}\n`);
-    }
+    if (answerProbe(path, res, this.opts.notReady)) return;
     const who = this.authorize(req, path, method === 'DELETE' ? 'admin' : 'read');
     if (method === 'DELETE') return this.remove(req, res, path, who);
-    if (path === '/metrics') {
-      const body = await this.opts.registry.metrics();
-      res.writeHead(200, { 'content-type': this.opts.registry.contentType }).end(body);
-      return;
-    }
+    if (path === '/metrics') return answerMetrics(res, this.opts.registry);
     if (path === '/v1/ring') return send(res, 200, q.ring());
     if (path === '/v1/devices') {
       const online = url.searchParams.get('online');
@@ -171,7 +164,7 @@ export class ApiServer {
     send(res, 200, { id, deleted: true, nodes: r.nodes });
   }
 
-  async close(): Promise<void> {
+  async stop(): Promise<void> {
     const s = this.server;
     this.server = null;
     if (s) {
@@ -195,8 +188,4 @@ function deviceIdOf(segment: string): string {
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
-}
-
-function text(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
 }

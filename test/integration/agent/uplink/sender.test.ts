@@ -51,7 +51,7 @@ test('batches go out oldest first, never more than max_in_flight at once, and ar
   const sender = new UplinkSender(buffer, transport, { maxInFlight: 3, maxBytesPerSecond: 0 }, silent, { onRingVersion: (v) => versions.push(v) });
   sender.start();
   await waitFor('all delivered', () => buffer.stats().batches === 0);
-  await sender.shutdown();
+  await sender.stop();
   assert.deepEqual(transport.attempts.map((a) => a.seq), Array.from({ length: 20 }, (_, i) => i + 1));
   assert.equal(transport.maxInFlight, 3);
   assert.equal(versions[0], 7);
@@ -69,7 +69,7 @@ test('RETRY waits the receiver\'s retry-after; a receiver that is down is backed
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(buffer.stats().batches, 2, 'no batch deleted before an OK');
   await waitFor('delivered after retries', () => buffer.stats().batches === 0, 10_000);
-  await sender.shutdown();
+  await sender.stop();
   const one = transport.attempts.filter((a) => a.seq === 1);
   assert.ok(one[1].at - one[0].at >= 290, `retry-after honoured (${one[1].at - one[0].at} ms)`);
   assert.equal(transport.attempts.filter((a) => a.seq === 2).length, 3);
@@ -82,7 +82,7 @@ test('REJECTED moves the batch aside, counted and kept, and is never sent again'
   sender.start();
   await waitFor('queue empty', () => buffer.stats().batches === 0);
   await new Promise((r) => setTimeout(r, 50));
-  await sender.shutdown();
+  await sender.stop();
   assert.deepEqual(transport.attempts.map((a) => a.seq), [1, 2, 3]);
   const s = buffer.stats();
   assert.equal(s.rejectedBatches, 1);
@@ -100,7 +100,7 @@ test('the bandwidth cap spaces sends to max_bytes_per_second', async (t) => {
   const start = Date.now();
   sender.start();
   await waitFor('delivered', () => buffer.stats().batches === 0, 10_000);
-  await sender.shutdown();
+  await sender.stop();
   // 6 KB at 2 KB/s with a one-second burst: at least ~2 s.
   assert.ok(Date.now() - start >= 1800, `took ${Date.now() - start} ms`);
 });
@@ -151,7 +151,7 @@ test('over gRPC every batch carries the buffer\'s low-water mark: a batch held f
   const sender = new UplinkSender(buffer, transport, { maxInFlight: 2, maxBytesPerSecond: 0 }, silent);
   sender.start();
   await waitFor('all delivered', () => buffer.stats().batches === 0);
-  await sender.shutdown();
+  await sender.stop();
   assert.equal(retries, 3);
   for (const s of seen) assert.ok(s.ackedBelow >= 1 && s.ackedBelow <= s.seq, `seq ${s.seq} carried acked_below ${s.ackedBelow}`);
   // While batch 2 waited for its retries, everything sent after it said so.

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { answerMetrics, answerProbe } from './endpoints.js';
 
 export interface OpsServerOptions {
   host: string;
@@ -11,10 +12,7 @@ export interface OpsServerOptions {
   notReady: () => string | null;
 }
 
-/**
- * The agent's local operations endpoint: `/metrics` (Prometheus text), `/healthz` (the process answers),
- * `/readyz` (storage open and intake listening; 503 with the reason otherwise).
- */
+/** A local operations port with `/metrics`, `/healthz` and `/readyz` only (the agent's `http` keys). */
 export class OpsServer {
   private server: Server | null = null;
   port = 0;
@@ -29,19 +27,9 @@ export class OpsServer {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
         return;
       }
-      if (path === '/metrics') {
-        this.opts.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': this.opts.registry.contentType }).end(text),
-          (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`),
-        );
-      } else if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      } else if (path === '/readyz') {
-        const reason = this.opts.notReady();
-        res.writeHead(reason === null ? 200 : 503, { 'content-type': 'text/plain' }).end(reason === null ? 'ready\n' : `not ready: ${reason}\n`);
-      } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
-      }
+      if (answerProbe(path, res, this.opts.notReady)) return;
+      if (path === '/metrics') void answerMetrics(res, this.opts.registry);
+      else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -51,7 +39,7 @@ export class OpsServer {
     this.port = (server.address() as AddressInfo).port;
   }
 
-  async close(): Promise<void> {
+  async stop(): Promise<void> {
     const s = this.server;
     this.server = null;
     if (s) {
