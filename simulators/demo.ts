@@ -4,14 +4,13 @@
  * The aggregator and agent run as their real binaries (child processes); their logs go to files in the data folder
  * so the terminal keeps one live line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import { Fleet } from './fleet/fleet.js';
-import { freeLoopbackPort, scrapeMetric, waitForHttp } from './bench/util.js';
+import { freeLoopbackPort, scrapeMetric } from './bench/util.js';
+import { startBinary, type ChildService } from '../runtime/process/child.js';
 
 export interface DemoOptions {
   /** Folder for the demo's data and logs; default ./data/demo. */
@@ -38,16 +37,6 @@ async function port(preferred: number): Promise<number> {
   return free ? preferred : freeLoopbackPort();
 }
 
-function start(name: string, main: string, config: object, dir: string): { child: ChildProcess; exited: Promise<number | null> } {
-  const configPath = join(dir, `${name}.yaml`);
-  writeFileSync(configPath, stringify(config));
-  const log = createWriteStream(join(dir, `${name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, [main, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  return { child, exited: new Promise((r) => child.once('exit', (code) => r(code))) };
-}
-
 async function metrics(url: string): Promise<string> {
   return fetch(url).then((r) => r.text(), () => '');
 }
@@ -66,15 +55,26 @@ export async function runDemo(o: DemoOptions, out: NodeJS.WritableStream = proce
   say(`  data         ${dir}`);
   say('  WARNING: the demo agent accepts devices WITHOUT credentials (mqtt.broker.allow_anonymous: true) — development only.');
 
-  const agg = start('aggregator', dist('aggregator/main.js'), {
-    node: { id: 'demo-agg', data_dir: join(dir, 'aggregator') }, grpc: { host: '127.0.0.1', port: grpcPort },
-    api: { host: '127.0.0.1', port: apiPort }, devices: { offline_after: '15s' },
-  }, dir);
-  const agent = start('agent', dist('agent/main.js'), {
-    agent: { id: 'demo-gw', data_dir: join(dir, 'agent'), attributes: { site: 'demo' } },
-    mqtt: { broker: { tcp: { host: '127.0.0.1', port: mqttPort }, allow_anonymous: true } },
-    uplink: { endpoints: [`127.0.0.1:${grpcPort}`] }, http: { host: '127.0.0.1', port: agentHttp },
-  }, dir);
+  let agg: ChildService;
+  let agent: ChildService;
+  try {
+    // Logs go to files in the data folder, so the terminal keeps one live line.
+    agg = await startBinary(dir, 'aggregator', dist('aggregator/main.js'), {
+      node: { id: 'demo-agg', data_dir: join(dir, 'aggregator') }, grpc: { host: '127.0.0.1', port: grpcPort },
+      api: { host: '127.0.0.1', port: apiPort }, devices: { offline_after: '15s' },
+    }, `http://127.0.0.1:${apiPort}/readyz`, { logFile: join(dir, 'aggregator.log'), keepOutput: 20_000 });
+    agent = await startBinary(dir, 'agent', dist('agent/main.js'), {
+      agent: { id: 'demo-gw', data_dir: join(dir, 'agent'), attributes: { site: 'demo' } },
+      mqtt: { broker: { tcp: { host: '127.0.0.1', port: mqttPort }, allow_anonymous: true } },
+      uplink: { endpoints: [`127.0.0.1:${grpcPort}`] }, http: { host: '127.0.0.1', port: agentHttp },
+    }, `http://127.0.0.1:${agentHttp}/readyz`, { logFile: join(dir, 'agent.log'), keepOutput: 20_000 }).catch(async (e) => {
+      await agg.stop();
+      throw e;
+    });
+  } catch (e) {
+    say(`could not start: ${(e as Error).message.split('\n')[0]}; see the logs in ${dir}`);
+    return 1;
+  }
   const children = [agg, agent];
   let fleet: Fleet | null = null;
   let stopping: Promise<number> | null = null;
@@ -87,19 +87,12 @@ export async function runDemo(o: DemoOptions, out: NodeJS.WritableStream = proce
       const s = await fleet.stop();
       say(`devices sent ${s.sent} readings, ${s.acked} acknowledged by the agent`);
     }
-    for (const c of [agent, agg]) c.child.kill('SIGTERM');
-    await Promise.all(children.map((c) => c.exited));
+    await agent.stop();
+    await agg.stop();
     say(`stopped. Data kept in ${dir} (npm start -- --fresh starts over).`);
     return code;
   })());
 
-  try {
-    await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
-    await waitForHttp(`http://127.0.0.1:${agentHttp}/readyz`);
-  } catch (e) {
-    say(`could not start: ${(e as Error).message}; see the logs in ${dir}`);
-    return stop(1);
-  }
   fleet = new Fleet({ url: `mqtt://127.0.0.1:${mqttPort}`, devices: o.devices, rate: o.rate, qos: 1, prefix: 'demo-', eventRate: 0.002 });
   await fleet.start();
   say('');

@@ -17,8 +17,7 @@
  * the devices took to connect under load, the agent's points per stored batch and commit time, and how busy the
  * fleet's own event loop was (near 100%, the fleet rather than the broker set the pace).
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { connect as mqttConnect } from 'mqtt';
 import { stringify } from 'yaml';
 import { decodeTelemetry } from '../../protocol/payload/decode.js';
+import { mosquittoPath, startMosquitto as runMosquitto } from '../../runtime/process/mosquitto.js';
 import { pointsOf } from '../../protocol/otlp/metrics-encoder.js';
 import { FleetThreads, type MergedSummary } from './fleet-threads.js';
 import { telemetryBuilder } from '../fleet/payloads.js';
@@ -70,7 +70,6 @@ export const AGENT_BENCH_DEFAULTS: Readonly<AgentBenchOptions> = Object.freeze({
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 const AGENT_MAIN = here('../../agent/main.js');
 const BARE_AEDES = here('./bare-aedes.js');
-const MOSQUITTO_PATHS = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/local/bin/mosquitto'];
 /** 15 s from the fleet's start after which the window opens with whichever devices are connected by then. */
 const CONNECT_BUDGET_MS = 15_000;
 /** 3 s a stopping fleet waits for outstanding acks. */
@@ -116,11 +115,11 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
   const opts: AgentBenchOptions = { ...AGENT_BENCH_DEFAULTS, ...definedOnly(o) };
   const report = newReport('agent');
   const dir = mkdtempSync(join(tmpdir(), 'otlp-edge-bench-agent-'));
-  const mosquittoBin = opts.mosquitto ? MOSQUITTO_PATHS.find((p) => existsSync(p)) : undefined;
+  const mosquittoBin = opts.mosquitto ? mosquittoPath() : null;
   const children: Child[] = [];
   try {
     const aedes = await startChild('bare aedes', BARE_AEDES, (mqtt, http) => [String(mqtt), String(http)], children);
-    const relay = mosquittoBin ? await startMosquitto(mosquittoBin, dir, children) : null;
+    const relay = mosquittoBin ? await startMosquitto(dir, children) : null;
     for (const qos of opts.qos) {
       const bare = await runPhase(opts, qos, {
         name: 'bare aedes', url: aedes.url, pid: aedes.child.pid,
@@ -314,29 +313,11 @@ async function startAgent(opts: AgentBenchOptions, qos: number, dir: string, chi
   };
 }
 
-async function startMosquitto(bin: string, dir: string, children: Child[]): Promise<Child> {
-  const port = await freeLoopbackPort();
-  const conf = join(dir, 'mosquitto.conf');
+async function startMosquitto(dir: string, children: Child[]): Promise<Child> {
   // max_inflight_messages: mosquitto's default of 20 unacked QoS 1 messages towards the one subscriber would make
   // the relay a measure of that subscriber's round trip, not of mosquitto.
-  writeFileSync(conf, [
-    `listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest none',
-    'max_inflight_messages 1000', 'max_queued_messages 1000000', '',
-  ].join('\n'));
-  const c = track('mosquitto', spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }), `mqtt://127.0.0.1:${port}`, children);
-  for (let i = 0; i < 100; i++) {
-    if (c.child.exitCode !== null) throw new Error(`mosquitto exited during start:\n${c.output()}`);
-    const probe = mqttConnect(c.url, { reconnectPeriod: 0, connectTimeout: 1000 });
-    const ok = await new Promise<boolean>((resolve) => {
-      probe.once('connect', () => resolve(true));
-      probe.once('error', () => resolve(false));
-      probe.once('close', () => resolve(false));
-    });
-    probe.end(true);
-    if (ok) return c;
-    await sleep(100);
-  }
-  throw new Error(`mosquitto did not accept connections on ${port}:\n${c.output()}`);
+  const m = await runMosquitto(dir, await freeLoopbackPort(), ['log_dest none', 'max_inflight_messages 1000', 'max_queued_messages 1000000']);
+  return track('mosquitto', m.child, m.url, children);
 }
 
 /** Resident set of a process (Linux /proc); 0 where unknown. */

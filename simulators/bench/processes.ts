@@ -2,10 +2,11 @@
  * The processes a benchmark runs and measures: child processes it starts and waits for, and their RSS, CPU time
  * and disk use read from /proc and the file system (so the figures are the target's own, not the benchmark's).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { startChild as runChild } from '../../runtime/process/child.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { freeLoopbackPort, waitForHttp } from './util.js';
+import { freeLoopbackPort } from './util.js';
 
 export interface Child {
   readonly child: ChildProcess;
@@ -17,10 +18,9 @@ export interface Child {
 export async function startChild(name: string, script: string, args: (mqttPort: number, httpPort: number) => string[], children: Child[], nodeArgs: string[] = []): Promise<Child & { httpPort: number }> {
   const mqttPort = await freeLoopbackPort();
   const httpPort = await freeLoopbackPort();
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args(mqttPort, httpPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const c = track(name, child, `mqtt://127.0.0.1:${mqttPort}`, children);
   const metricsUrl = `http://127.0.0.1:${httpPort}/metrics`;
-  await Promise.race([waitForHttp(metricsUrl), c.exited.then(() => Promise.reject(new Error(`${name} exited during start:\n${c.output()}`)))]);
+  const started = await runChild({ name, command: process.execPath, args: [...nodeArgs, script, ...args(mqttPort, httpPort)], readyUrl: metricsUrl, keepOutput: 20_000 });
+  const c = track(name, started.child, `mqtt://127.0.0.1:${mqttPort}`, children);
   return { ...c, httpPort, metrics: async () => (await fetch(metricsUrl)).text() };
 }
 

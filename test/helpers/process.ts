@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import { waitFor } from './ports.js';
+import { startBinary } from '../../runtime/process/child.js';
 
 /** The repository root, from the compiled helper at dist/test/helpers/. */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -32,33 +29,6 @@ export interface ServiceProcess {
  * with the process's output if it exits first).
  */
 export async function startService(dir: string, name: string, main: string, config: Record<string, unknown>, readyUrl: string): Promise<ServiceProcess> {
-  mkdirSync(dir, { recursive: true });
-  const configPath = join(dir, `${name}.yaml`);
-  writeFileSync(configPath, stringify(config));
-  const child = spawn(process.execPath, [main, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  let dead = false;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    dead = true;
-    resolve(code);
-  }));
-  await waitFor(`${name} ${readyUrl}`, async () => {
-    if (dead) throw new Error(`${name} exited during start:\n${out}`);
-    const r = await fetch(readyUrl).catch(() => null);
-    return r?.status === 200;
-  }, 15_000);
-  return {
-    child, configPath,
-    output: () => out,
-    stop: async () => {
-      if (!dead) child.kill('SIGTERM');
-      return exited;
-    },
-    kill9: async () => {
-      if (!dead) child.kill('SIGKILL');
-      await exited;
-    },
-  };
+  const c = await startBinary(dir, name, main, config, readyUrl, { timeoutMs: 15_000 });
+  return { child: c.child, configPath: c.configPath, output: c.output, stop: () => c.stop(), kill9: c.kill9 };
 }

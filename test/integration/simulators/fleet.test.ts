@@ -13,7 +13,7 @@ import { Fleet, type FleetOptions } from '../../../simulators/fleet/fleet.js';
 import { runFleetCommand } from '../../../simulators/fleet/cli.js';
 import { isValidId } from '../../../protocol/ids.js';
 import { waitFor } from '../../helpers/ports.js';
-import { mosquittoPath, startMosquitto } from '../../helpers/mosquitto.js';
+import { startMosquitto } from '../../helpers/mosquitto.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { createTestPki } from '../../helpers/tls.js';
 
@@ -309,7 +309,7 @@ test('over mqtts:// devices verify the broker with --ca, and without it refuse a
   assert.equal((await insecure.stop()).acked, 1);
 });
 
-test('with MQTT 5 every message carries its content type', { skip: mosquittoPath() === 'mosquitto' && 'mosquitto is not installed' }, async (t) => {
+test('with MQTT 5 every message carries its content type', async (t) => {
   const mosquitto = await startMosquitto(tempDir(t));
   t.after(() => mosquitto.stop());
   const url = `mqtt://127.0.0.1:${mosquitto.port}`;
