@@ -7,6 +7,8 @@ import type { RollupPoint } from './types.js';
  * batches and state moved between nodes all give the same answer.
  */
 export const MINUTE_MS = 60_000;
+/** Highest minute a rollup key can carry (12 hex digits). */
+export const MAX_MINUTE = 2 ** 48 - 1;
 export const BUCKET_FIELDS = 6;
 /** A bucket stored as a LevelDB value: the six fields, float64 little-endian. */
 export const BUCKET_BYTES = BUCKET_FIELDS * 8;

@@ -1,14 +1,13 @@
-import { ClassicLevel } from 'classic-level';
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { openWithRetry } from '../../runtime/storage/open-with-retry.js';
+import { openStateDb, type Db } from './db.js';
 import { BatchApplier } from './apply.js';
 import { Committer } from './commit.js';
 import { SourceDedup } from './dedup.js';
 import { Device, HEAD, HEAD_MINUTE, LATEST_TS, LATEST_VALUE, SLOT } from './device-record.js';
-import { copyBucket, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from './rollups.js';
+import { copyBucket, MAX_MINUTE, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from './rollups.js';
 import { loadState, pruneStored, readBuckets, storedKeys } from './reads.js';
-import { lowerBound, upperBound } from './sorted.js';
+import { SortedIds, upperBound } from './sorted.js';
 import { decodeTransfer, encodeRecord, encodeTransfer } from './transfer.js';
 import type {
   ApplyResult, BatchId, DeviceData, DeviceList, DeviceStateOptions, DeviceView, RollupPoint, SweepResult,
@@ -40,24 +39,8 @@ import type {
  * effect, so a retry after a lost ack is recognised across restarts. If a read or write fails, every caller waiting
  * is answered with the error (the agents retry), and memory is reloaded from LevelDB before anything else is applied.
  */
-const FORMAT = '2';
 /** Export hashes remembered per device (a device handed back and forth keeps the newest). */
 const MERGES_KEPT = 8;
-const FORMAT_KEY = 'meta:format';
-/** Highest minute a key can carry (12 hex digits). */
-const MAX_MINUTE = 2 ** 48 - 1;
-
-type Db = ClassicLevel<string, Uint8Array>;
-
-/** Opens (creating) the node's state database. */
-async function openDb(dir: string): Promise<Db> {
-  mkdirSync(dir, { recursive: true });
-  // A larger write buffer than LevelDB's 4 MiB: device records are rewritten many times a minute, and each
-  // memtable flush carries every version of them into level 0.
-  const db: Db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: 32 << 20 });
-  await db.open();
-  return db;
-}
 
 /** How long a failed write keeps /readyz at 503 when no write succeeds after it. */
 const UNREADY_AFTER_FAILURE_MS = 30_000;
@@ -65,8 +48,7 @@ const UNREADY_AFTER_FAILURE_MS = 30_000;
 export class DeviceStateStore {
   private devices = new Map<string, Device>();
   /** Device ids, sorted on demand for list(). */
-  private ids: string[] = [];
-  private idsSorted = true;
+  private readonly ids = new SortedIds();
   private sources = new Map<string, SourceDedup>();
   /** Per device, hashes of the exports merged into it (h: keys), newest last. */
   private merged = new Map<string, number[]>();
@@ -91,13 +73,7 @@ export class DeviceStateStore {
   }
 
   static async open(opts: DeviceStateOptions): Promise<DeviceStateStore> {
-    const db = await openDb(opts.dir);
-    const format = await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
-    if (format !== undefined && format !== FORMAT) {
-      await db.close();
-      throw new Error(`device state at ${opts.dir} has format ${format}; this node reads format ${FORMAT} (move the directory aside to start afresh)`);
-    }
-    if (format === undefined) await db.put(FORMAT_KEY, FORMAT as never, { valueEncoding: 'utf8' } as never);
+    const db = await openStateDb(opts.dir);
     const store = new DeviceStateStore(db, opts);
     await store.load();
     return store;
@@ -188,7 +164,7 @@ export class DeviceStateStore {
 
   /** Devices ordered by id, after `cursor` (exclusive); `next` is the page's last id when more (matching) remain. */
   list(opts: { online?: boolean; limit: number; cursor?: string }): DeviceList {
-    const ids = this.sortedIds();
+    const ids = this.ids.all();
     let i = opts.cursor === undefined ? 0 : upperBound(ids, opts.cursor);
     const out: DeviceList['devices'] = [];
     let more = false;
@@ -246,7 +222,9 @@ export class DeviceStateStore {
    * plus one per series. A call while a prune runs joins it.
    */
   pruneExpired(nowMs: number): Promise<number> {
-    this.pruning ??= this.doPrune(nowMs).finally(() => (this.pruning = null));
+    this.pruning ??= this.ready()
+      .then(() => pruneStored(this.db, this.commit, this.devices.values(), minuteOf(nowMs - this.opts.rollupRetentionMs), () => this.closed))
+      .finally(() => (this.pruning = null));
     return this.pruning;
   }
 
@@ -319,9 +297,7 @@ export class DeviceStateStore {
       dev.deleted = true;
       this.devices.delete(id);
       g.devices.delete(dev);
-      const ids = this.ids;
-      const i = this.idsSorted ? lowerBound(ids, id) : ids.indexOf(id);
-      if (ids[i] === id) ids.splice(i, 1);
+      this.ids.remove(id);
     }
     g.deletes.add(`s:${id}`);
     // Keys written meanwhile for a device of the same id (data still arriving) are kept: they are newer.
@@ -346,26 +322,12 @@ export class DeviceStateStore {
     if (dev !== undefined) return dev;
     if (typeof id !== 'string' || id === '' || id.includes('\u0000')) return null;
     this.devices.set(id, (dev = new Device(id)));
-    if (this.idsSorted && this.ids.length > 0 && this.ids[this.ids.length - 1] >= id) this.idsSorted = false;
-    this.ids.push(id);
+    this.ids.add(id);
     return dev;
   }
 
   private online(dev: Device): boolean {
     return this.now() - dev.lastSeen < this.opts.offlineAfterMs;
-  }
-
-  private sortedIds(): string[] {
-    if (!this.idsSorted) {
-      this.ids.sort();
-      this.idsSorted = true;
-    }
-    return this.ids;
-  }
-
-  private async doPrune(nowMs: number): Promise<number> {
-    await this.ready();
-    return pruneStored(this.db, this.commit, this.devices.values(), minuteOf(nowMs - this.opts.rollupRetentionMs), () => this.closed);
   }
 
   /** Waits out a reload after a failure; throws when the store is closed or unusable. */
@@ -404,7 +366,7 @@ export class DeviceStateStore {
       // ends that log (recovery starts a new one) before anything else is written.
       await this.db.close().catch(() => undefined);
       // On a full disk the open itself fails (it writes a new log): keep trying, the store says why meanwhile.
-      this.db = await openWithRetry(this.opts.dir, () => openDb(this.opts.dir), {
+      this.db = await openWithRetry(this.opts.dir, () => openStateDb(this.opts.dir), {
         stopped: () => this.closed,
         onFailure: (e, detail) => {
           this.lastFailure = { message: detail, writes: this.commit.writes, at: Date.now() };
@@ -433,7 +395,6 @@ export class DeviceStateStore {
     this.devices = devices;
     this.sources = sources;
     this.cameOnline = [];
-    this.ids = [...devices.keys()]; // LevelDB order: sorted (as UTF-8; sortedIds() re-sorts as JS strings if needed)
-    this.idsSorted = false;
+    this.ids.reset([...devices.keys()]); // LevelDB order: sorted as UTF-8; all() sorts again as JS strings
   }
 }
