@@ -25,7 +25,7 @@ export const agentConfigSpec = obj({
   mqtt: obj({
     broker: obj({
       enabled: bool(true, 'run the embedded broker (aedes)'),
-      tcp: obj({ host: str('0.0.0.0'), port: port(1883, 'MQTT over TCP; 0 = off') }),
+      tcp: obj({ host: str('0.0.0.0', { doc: 'address the MQTT listeners bind (TCP, TLS and WebSocket)' }), port: port(1883, 'MQTT over TCP; 0 = off') }),
       tls: obj({
         port: port(0, 'MQTT over TLS; 0 = off'),
         cert: str('', { doc: 'PEM server certificate file' }),
@@ -42,18 +42,18 @@ export const agentConfigSpec = obj({
     sparkplug: unavailable('Sparkplug B ingest'),
     client: obj({
       enabled: bool(false, 'subscribe to an existing broker (e.g. mosquitto)'),
-      url: str('mqtt://127.0.0.1:1883', { pattern: /^(mqtts?|wss?|tcp|ssl):\/\/./, expect: 'a URL such as mqtt://host:1883 or mqtts://host:8883' }),
-      username: str(''),
-      password: str(''),
+      url: str('mqtt://127.0.0.1:1883', { doc: 'the broker to subscribe to', pattern: /^(mqtts?|wss?|tcp|ssl):\/\/./, expect: 'a URL such as mqtt://host:1883 or mqtts://host:8883' }),
+      username: str('', { doc: 'login at the upstream broker' }),
+      password: str('', { doc: 'its password; e.g. ${env:MQTT_PASSWORD}' }),
       client_id: str('', { doc: 'default: otlp-edge-agent-<agent.id>' }),
       ca: str('', { doc: 'PEM CA bundle for mqtts://' }),
       shared_group: str('', { pattern: /^[^/+#]*$/, expect: 'a group name without /, + or #', doc: '"$share/<group>/" subscriptions when set' }),
       protocol_version: oneOf(['4', '5'], '5', 'MQTT protocol level: 4 (3.1.1) or 5'),
     }),
     topics: obj({
-      telemetry: str(DEFAULT_TOPICS.telemetry),
-      events: str(DEFAULT_TOPICS.events),
-      errors: str(DEFAULT_TOPICS.errors),
+      telemetry: str(DEFAULT_TOPICS.telemetry, { doc: 'where devices publish readings; one {deviceId} level' }),
+      events: str(DEFAULT_TOPICS.events, { doc: 'where devices publish events' }),
+      errors: str(DEFAULT_TOPICS.errors, { doc: 'where the agent tells a device why a message was refused' }),
     }),
   }),
   batch: obj({
@@ -65,18 +65,22 @@ export const agentConfigSpec = obj({
     zstd_level: int(3, 1, 19, 'zstd level of stored batches'),
   }),
   uplink: obj({
-    protocol: oneOf(['uplink', 'otlp_http'], 'uplink'),
-    endpoints: list(['127.0.0.1:4317']),
-    token: str(''),
-    tls: obj({ enabled: bool(false), ca: str(''), insecure_skip_verify: bool(false) }),
+    protocol: oneOf(['uplink', 'otlp_http'], 'uplink', 'uplink: gRPC to aggregators; otlp_http: standard OTLP/HTTP to any endpoint'),
+    endpoints: list(['127.0.0.1:4317'], { doc: 'uplink: seed aggregators (host:port), the ring is learned from them; otlp_http: one base URL such as http://collector:4318' }),
+    token: str('', { doc: 'sent as "authorization: Bearer …"; e.g. ${env:OTLP_EDGE_TOKEN}' }),
+    tls: obj({
+      enabled: bool(false, 'TLS to the aggregators'),
+      ca: str('', { doc: 'PEM CA bundle the aggregators\' certificates are checked against; empty = the system\'s' }),
+      insecure_skip_verify: bool(false, 'do not check the server certificate (tests only)'),
+    }),
     max_in_flight: int(4, 1, 256, 'batches sent and not yet acknowledged'),
     max_bytes_per_second: size('0', undefined, 'payload bytes per second; 0 = unlimited'),
     timeout: duration('30s', 100, 'how long one send waits for its acknowledgement'),
     max_delay: unavailable('packing stored batches into larger uplink requests'),
   }),
   processors: unavailable('memory_limiter, attributes and redaction processors'),
-  http: obj({ host: str('127.0.0.1'), port: port(9464, '/metrics /healthz /readyz; 0 = off') }),
-  log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info') }),
+  http: obj({ host: str('127.0.0.1', { doc: 'address of the operations port' }), port: port(9464, '/metrics /healthz /readyz; 0 = off') }),
+  log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info', 'pino JSON logs on stdout at this level and above') }),
 });
 
 export type AgentConfig = Infer<typeof agentConfigSpec>;

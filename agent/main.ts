@@ -19,7 +19,7 @@ Usage:
                                                    inspect the buffer (dump: one OTLP/JSON request per batch per line)
   otlp-edge-agent --help | --version
 
-Configuration is YAML (keys: the README's configuration section); every key has a default, so an empty
+Configuration is YAML (every key at its default: deploy/agent.yaml), so an empty
 file or no --config runs an embedded broker on 0.0.0.0:1883 that refuses anonymous devices, with /metrics,
 /healthz and /readyz on 127.0.0.1:9464. Logs are pino JSON on stdout.
 

@@ -18,9 +18,9 @@ export const aggregatorConfigSpec = obj({
     id: id('node id; default: the host name'),
     data_dir: str('./data/aggregator', { doc: 'LevelDB state' }),
   }),
-  grpc: obj({ host: str('0.0.0.0'), port: port(4317, 'uplink (+ OTLP/gRPC and peer services)') }),
+  grpc: obj({ host: str('0.0.0.0', { doc: 'address the gRPC port binds' }), port: port(4317, 'uplink and peer services') }),
   otlp_http: unavailable('OTLP/HTTP ingest on POST /v1/metrics and /v1/logs'),
-  api: obj({ host: str('0.0.0.0'), port: port(8080, 'JSON API, /metrics, /healthz, /readyz') }),
+  api: obj({ host: str('0.0.0.0', { doc: 'address the HTTP API binds' }), port: port(8080, 'JSON API, /metrics, /healthz, /readyz') }),
   auth: obj({
     agent_tokens_file: str('', { doc: 'lines "AGENT_ID TOKEN" (a TENANT column is refused until tenants exist); empty = accept any agent (development only); read again on SIGHUP' }),
     api_tokens_file: str('', { doc: 'lines "TOKEN ROLE [NAME]", ROLE read | admin; empty = API open (development only); read again on SIGHUP' }),
@@ -32,7 +32,7 @@ export const aggregatorConfigSpec = obj({
     ca: str('', { doc: 'PEM CA bundle that peer certificates are checked against; empty = the system\'s' }),
   }),
   cluster: obj({
-    members: list([], { pattern: new RegExp(`^${ID_CHARS}{1,${MAX_ID_LENGTH}}=[^\\s=]+:\\d{1,5}$`), expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
+    members: list([], { doc: 'static membership, this node included; empty with no dns = a single node',  pattern: new RegExp(`^${ID_CHARS}{1,${MAX_ID_LENGTH}}=[^\\s=]+:\\d{1,5}$`), expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
     dns: str('', { doc: 'a name whose A/AAAA records are the members (a Kubernetes headless Service)' }),
     advertise: str('', {
       pattern: /^$|^[^\s=]+:\d{1,5}$/, expect: 'HOST:PORT other nodes and agents reach this node at, or empty',
@@ -42,7 +42,7 @@ export const aggregatorConfigSpec = obj({
     probe_interval: duration('1s', 100, 'how often members probe each other'),
     failure_timeout: duration('5s', 200, 'a member failing probes this long leaves the ring'),
     dns_interval: duration('10s', 1000, 'how often cluster.dns is resolved again'),
-    dns_server: str('', { pattern: /^$|^[^\s:]+:\d{1,5}$/, expect: 'host:port of a DNS resolver, or empty for the system resolver' }),
+    dns_server: str('', { doc: 'the DNS resolver cluster.dns is asked at', pattern: /^$|^[^\s:]+:\d{1,5}$/, expect: 'host:port of a DNS resolver, or empty for the system resolver' }),
     secret_file: str('', { doc: 'a file holding the secret shared by all members (at least 16 bytes); every peer call is signed with it and unsigned calls are refused; required when auth.agent_tokens_file is set' }),
     tls_server_name: str('', { doc: 'with tls.enabled: the name peer certificates are checked against; default: the host of the member address' }),
   }),
@@ -54,7 +54,7 @@ export const aggregatorConfigSpec = obj({
   export: unavailable('downstream export to OTLP/gRPC, OTLP/HTTP or Prometheus remote write'),
   alerts: unavailable('alert rules, Alertmanager and webhooks'),
   processors: unavailable('memory_limiter, attributes, redaction, sampling and quotas processors'),
-  log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info') }),
+  log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info', 'pino JSON logs on stdout at this level and above (the audit log always writes)') }),
 });
 
 export type AggregatorConfig = Infer<typeof aggregatorConfigSpec>;

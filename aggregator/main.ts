@@ -16,7 +16,7 @@ Usage:
   otlp-edge-aggregator --config aggregator.yaml --check    validate the configuration and exit
   otlp-edge-aggregator --help | --version
 
-Every key of aggregator.yaml has a default (keys: the README's configuration section): without a config the
+Every key of aggregator.yaml has a default (all of them: deploy/aggregator.yaml): without a config the
 node takes uplink batches on 0.0.0.0:4317 from any agent and serves the API on 0.0.0.0:8080 to anyone (both logged
 loudly; set auth.agent_tokens_file and auth.api_tokens_file, see SECURITY.md):
   GET /v1/devices  /v1/devices/{id}  /v1/devices/{id}/series?metric=&from=&to=  /v1/ring
