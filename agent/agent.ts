@@ -23,7 +23,6 @@ import { AgentRing } from './uplink/ring.js';
 /** How often the agent checks whether deleted batches are worth a LevelDB compaction. */
 const COMPACT_CHECK_MS = 60_000;
 
-
 /**
  * The gateway process: receivers (embedded broker, broker client) → ingest pipeline → group commit → LevelDB buffer.
  * The constructor only wires; start() opens storage first and intake last; stop() runs the reverse: stop intake,
@@ -51,11 +50,19 @@ export class Agent {
   /** The last commit's error, until a commit succeeds (reported by /readyz). */
   private commitFailure: string | null = null;
 
-  constructor(readonly cfg: AgentConfig, private readonly log: Logger) {
+  constructor(
+    readonly cfg: AgentConfig,
+    private readonly log: Logger,
+  ) {
     this.id = gatewayId(cfg);
     this.metrics = new AgentMetrics(() => this.buffer?.stats() ?? null);
     this.rejectLog = new RateLimitedLog(log);
-    this.ops = new OpsServer({ host: cfg.http.host, port: cfg.http.port, registry: this.metrics.registry, notReady: () => this.notReady() });
+    this.ops = new OpsServer({
+      host: cfg.http.host,
+      port: cfg.http.port,
+      registry: this.metrics.registry,
+      notReady: () => this.notReady(),
+    });
   }
 
   /** Listening ports (0 where off), for people and tests. */
@@ -72,21 +79,37 @@ export class Agent {
     const cfg = this.cfg;
     // Ops first: while the buffer cannot be opened (a full disk), /metrics and /readyz say why.
     await this.ops.start();
-    this.buffer = await openWithRetry(bufferDir(cfg), () => CircularBuffer.open({ dir: bufferDir(cfg), maxBytes: cfg.buffer.max_bytes }), {
-      stopped: () => this.stopping !== null,
-      onFailure: (err, detail, retryInMs) => {
-        this.openFailure = detail;
-        this.metrics.bufferOpenFailures.inc();
-        this.log.error({ err: err.message, retryInMs }, `the buffer cannot be opened; retrying: ${detail}`);
+    this.buffer = await openWithRetry(
+      bufferDir(cfg),
+      () => CircularBuffer.open({ dir: bufferDir(cfg), maxBytes: cfg.buffer.max_bytes }),
+      {
+        stopped: () => this.stopping !== null,
+        onFailure: (err, detail, retryInMs) => {
+          this.openFailure = detail;
+          this.metrics.bufferOpenFailures.inc();
+          this.log.error({ err: err.message, retryInMs }, `the buffer cannot be opened; retrying: ${detail}`);
+        },
       },
-    });
+    );
     this.openFailure = null;
     this.uplink = this.createUplink(this.buffer);
-    const encoderOptions = { gatewayId: this.id, attributes: cfg.agent.attributes, serviceName: cfg.agent.service_name, counters: [...cfg.agent.counters] };
+    const encoderOptions = {
+      gatewayId: this.id,
+      attributes: cfg.agent.attributes,
+      serviceName: cfg.agent.service_name,
+      counters: [...cfg.agent.counters],
+    };
     const m = this.metrics;
     this.batcher = new Batcher(
-      { maxDelayMs: cfg.batch.max_delay, maxPoints: cfg.batch.max_points, routeOf: this.ring ? (id) => this.ring!.routeOf(id) : undefined },
-      new MetricsEncoder(encoderOptions), new LogsEncoder(encoderOptions), new ZstdCompressor(cfg.buffer.zstd_level), this.buffer,
+      {
+        maxDelayMs: cfg.batch.max_delay,
+        maxPoints: cfg.batch.max_points,
+        routeOf: this.ring ? (id) => this.ring!.routeOf(id) : undefined,
+      },
+      new MetricsEncoder(encoderOptions),
+      new LogsEncoder(encoderOptions),
+      new ZstdCompressor(cfg.buffer.zstd_level),
+      this.buffer,
       {
         onCommit: (c) => {
           this.commitFailure = null;
@@ -95,12 +118,21 @@ export class Agent {
           m.bytesStored.inc(c.bytes);
           m.commitLatency.observe(c.durationMs / 1000);
           this.uplink?.notify();
-          if (c.droppedBatches > 0) this.rejectLog.warn('buffer_full', { droppedBatches: c.droppedBatches, droppedPoints: c.droppedPoints }, 'buffer cap reached: oldest batches dropped');
+          if (c.droppedBatches > 0)
+            this.rejectLog.warn(
+              'buffer_full',
+              { droppedBatches: c.droppedBatches, droppedPoints: c.droppedPoints },
+              'buffer cap reached: oldest batches dropped',
+            );
         },
         onCommitError: (err, points) => {
           this.commitFailure = err.message;
           m.commitErrors.inc();
-          this.rejectLog.warn('commit_failed', { err: err.message, points }, 'batch commit failed; QoS 1 messages in it were not acknowledged');
+          this.rejectLog.warn(
+            'commit_failed',
+            { err: err.message, points },
+            'batch commit failed; QoS 1 messages in it were not acknowledged',
+          );
         },
       },
     );
@@ -115,26 +147,58 @@ export class Agent {
     this.uplink?.start();
     const b = cfg.mqtt.broker;
     if (b.enabled) {
-      if (b.allow_anonymous) this.log.warn('mqtt.broker.allow_anonymous is true: any device can connect and publish without credentials (development only)');
-      const auth = this.auth = await DeviceAuthorizer.create(
-        { allowAnonymous: b.allow_anonymous, credentialsFile: b.credentials_file, requireClientCert: b.tls.require_client_cert },
+      if (b.allow_anonymous)
+        this.log.warn(
+          'mqtt.broker.allow_anonymous is true: any device can connect and publish without credentials (development only)',
+        );
+      const auth = (this.auth = await DeviceAuthorizer.create(
+        {
+          allowAnonymous: b.allow_anonymous,
+          credentialsFile: b.credentials_file,
+          requireClientCert: b.tls.require_client_cert,
+        },
         { topics, logger: this.log, onRefusal: (reason) => m.refusals.inc({ reason }) },
-      );
+      ));
       this.broker = new EmbeddedBroker(
         {
-          host: b.tcp.host, tcpPort: b.tcp.port, wsPort: b.ws.port, maxConnections: b.max_connections, connectTimeoutMs: b.connect_timeout,
-          tls: { port: b.tls.port, cert: b.tls.cert, key: b.tls.key, ca: b.tls.ca, requireClientCert: b.tls.require_client_cert },
+          host: b.tcp.host,
+          tcpPort: b.tcp.port,
+          wsPort: b.ws.port,
+          maxConnections: b.max_connections,
+          connectTimeoutMs: b.connect_timeout,
+          tls: {
+            port: b.tls.port,
+            cert: b.tls.cert,
+            key: b.tls.key,
+            ca: b.tls.ca,
+            requireClientCert: b.tls.require_client_cert,
+          },
         },
-        auth, sink, this.log, {
+        auth,
+        sink,
+        this.log,
+        {
           onClientCount: (n) => m.connectedDevices.set(n),
           onConnectionRefused: (reason) => {
             m.connectionsRefused.inc({ reason });
-            this.rejectLog.warn(`connection:${reason}`, { reason, maxConnections: b.max_connections }, reason === 'max_connections' ? 'connection closed: mqtt.broker.max_connections reached' : 'connection closed: an MQTT packet over the size limit');
+            this.rejectLog.warn(
+              `connection:${reason}`,
+              { reason, maxConnections: b.max_connections },
+              reason === 'max_connections'
+                ? 'connection closed: mqtt.broker.max_connections reached'
+                : 'connection closed: an MQTT packet over the size limit',
+            );
           },
           onRetainCleared: () => m.retainCleared.inc(),
           // Counted and logged by the authorizer; the device hears why on its own errors topic.
           onPublishRefused: (deviceId, topic) => {
-            if (deviceId !== undefined) this.reportToDevice(deviceId, topics, { code: 'OTLPEDGE_AUTH_PUBLISH_DENIED', reason: 'publish_denied', message: `this device may not publish to ${JSON.stringify(topic.slice(0, 300))}; it may publish to ${topics.topicFor('telemetry', deviceId)} and ${topics.topicFor('events', deviceId)}; the message was acknowledged and dropped`, topic });
+            if (deviceId !== undefined)
+              this.reportToDevice(deviceId, topics, {
+                code: 'OTLPEDGE_AUTH_PUBLISH_DENIED',
+                reason: 'publish_denied',
+                message: `this device may not publish to ${JSON.stringify(topic.slice(0, 300))}; it may publish to ${topics.topicFor('telemetry', deviceId)} and ${topics.topicFor('events', deviceId)}; the message was acknowledged and dropped`,
+                topic,
+              });
           },
         },
       );
@@ -143,12 +207,20 @@ export class Agent {
     }
     const c = cfg.mqtt.client;
     if (c.enabled) {
-      this.client = new BrokerClientReceiver({
-        url: c.url, username: c.username, password: c.password, ca: c.ca, sharedGroup: c.shared_group,
-        clientId: c.client_id || `otlp-edge-agent-${this.id}`,
-        protocolVersion: c.protocol_version === '4' ? 4 : 5,
-        filters: [topics.subscriptionFor('telemetry'), topics.subscriptionFor('events')],
-      }, sink, this.log);
+      this.client = new BrokerClientReceiver(
+        {
+          url: c.url,
+          username: c.username,
+          password: c.password,
+          ca: c.ca,
+          sharedGroup: c.shared_group,
+          clientId: c.client_id || `otlp-edge-agent-${this.id}`,
+          protocolVersion: c.protocol_version === '4' ? 4 : 5,
+          filters: [topics.subscriptionFor('telemetry'), topics.subscriptionFor('events')],
+        },
+        sink,
+        this.log,
+      );
       this.client.start();
     }
     this.compactTimer = setInterval(() => this.maybeCompact(), COMPACT_CHECK_MS).unref();
@@ -166,29 +238,42 @@ export class Agent {
     let transport;
     if (u.protocol === 'otlp_http') transport = new OtlpHttpTransport({ endpoint: u.endpoints[0], token: u.token });
     else {
-      const grpcTransport = new GrpcUplinkTransport({ agentId: this.id, endpoints: u.endpoints, token: u.token, tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify }, lowWater: () => buffer.lowWater(), bufferId: buffer.stats().bufferId });
+      const grpcTransport = new GrpcUplinkTransport({
+        agentId: this.id,
+        endpoints: u.endpoints,
+        token: u.token,
+        tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify },
+        lowWater: () => buffer.lowWater(),
+        bufferId: buffer.stats().bufferId,
+      });
       // Ring-aware: learn the aggregators' ring and store one batch per owner (refreshed when an ack disagrees).
       this.ring = new AgentRing(() => grpcTransport.getRing(), this.log);
       void this.ring.refresh();
       transport = grpcTransport;
     }
     const m = this.metrics;
-    return new UplinkSender(buffer, transport, { maxInFlight: u.max_in_flight, maxBytesPerSecond: u.max_bytes_per_second, sendTimeoutMs: u.timeout }, this.log, {
-      onRingVersion: (v) => this.ring?.noteVersion(v),
-      onSent: (b) => {
-        m.uplinkBatches.inc({ outcome: 'sent' });
-        m.uplinkPoints.inc({ outcome: 'sent' }, b.points);
-        m.uplinkBytes.inc({ outcome: 'sent' }, b.payload.length);
+    return new UplinkSender(
+      buffer,
+      transport,
+      { maxInFlight: u.max_in_flight, maxBytesPerSecond: u.max_bytes_per_second, sendTimeoutMs: u.timeout },
+      this.log,
+      {
+        onRingVersion: (v) => this.ring?.noteVersion(v),
+        onSent: (b) => {
+          m.uplinkBatches.inc({ outcome: 'sent' });
+          m.uplinkPoints.inc({ outcome: 'sent' }, b.points);
+          m.uplinkBytes.inc({ outcome: 'sent' }, b.payload.length);
+        },
+        onResult: (b, r, ms) => {
+          m.uplinkBatches.inc({ outcome: r.kind });
+          m.uplinkLatency.observe(ms / 1000);
+          if (r.kind === 'ok') {
+            m.uplinkPoints.inc({ outcome: 'ok' }, b.points);
+            m.uplinkBytes.inc({ outcome: 'ok' }, b.payload.length);
+          } else if (r.kind === 'rejected') m.uplinkPoints.inc({ outcome: 'rejected' }, b.points);
+        },
       },
-      onResult: (b, r, ms) => {
-        m.uplinkBatches.inc({ outcome: r.kind });
-        m.uplinkLatency.observe(ms / 1000);
-        if (r.kind === 'ok') {
-          m.uplinkPoints.inc({ outcome: 'ok' }, b.points);
-          m.uplinkBytes.inc({ outcome: 'ok' }, b.payload.length);
-        } else if (r.kind === 'rejected') m.uplinkPoints.inc({ outcome: 'rejected' }, b.points);
-      },
-    });
+    );
   }
 
   /** Re-reads the device credentials file (SIGHUP) and disconnects devices whose password it no longer holds. */
@@ -198,7 +283,10 @@ export class Agent {
     const n = this.broker?.disconnectRevoked() ?? 0;
     if (n > 0) {
       this.metrics.revokedDisconnects.inc(n);
-      this.log.info({ devices: n }, 'credentials reloaded: devices whose password was removed or replaced were disconnected');
+      this.log.info(
+        { devices: n },
+        'credentials reloaded: devices whose password was removed or replaced were disconnected',
+      );
     }
   }
 
@@ -206,7 +294,8 @@ export class Agent {
     if (this.stopping) return 'shutting down';
     if (this.buffer === null) return `buffer not open${this.openFailure ? `: ${this.openFailure}` : ''}`;
     if (!this.started) return 'starting (listeners not open yet)';
-    if (this.commitFailure !== null) return `the last commit failed (${this.commitFailure}); QoS 1 messages are not acknowledged until one succeeds`;
+    if (this.commitFailure !== null)
+      return `the last commit failed (${this.commitFailure}); QoS 1 messages are not acknowledged until one succeeds`;
     if (this.cfg.mqtt.client.enabled && !this.client?.connected) return `not connected to ${this.cfg.mqtt.client.url}`;
     return null;
   }
@@ -219,8 +308,18 @@ export class Agent {
   }
 
   /** Tells a device why its message was refused, on its own errors topic (QoS 0, not retained). */
-  private reportToDevice(deviceId: string, topics: TopicMatcher, r: { code: string; reason: string; message: string; topic: string }): void {
-    const body = JSON.stringify({ code: r.code, reason: r.reason, message: r.message, topic: r.topic, ts: new Date().toISOString() });
+  private reportToDevice(
+    deviceId: string,
+    topics: TopicMatcher,
+    r: { code: string; reason: string; message: string; topic: string },
+  ): void {
+    const body = JSON.stringify({
+      code: r.code,
+      reason: r.reason,
+      message: r.message,
+      topic: r.topic,
+      ts: new Date().toISOString(),
+    });
     const topic = topics.topicFor('errors', deviceId);
     this.broker?.publish(topic, body);
     this.client?.publish(topic, body);

@@ -1,7 +1,21 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bool, duration, id, int, list, map, obj, oneOf, size, str, unavailable, type ConfigProblem, type Infer } from '../protocol/config/schema.js';
+import {
+  bool,
+  duration,
+  id,
+  int,
+  list,
+  map,
+  obj,
+  oneOf,
+  size,
+  str,
+  unavailable,
+  type ConfigProblem,
+  type Infer,
+} from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
 import { idFromHostName } from '../protocol/ids.js';
 import { DEFAULT_TOPICS } from '../protocol/topics.js';
@@ -25,7 +39,10 @@ export const agentConfigSpec = obj({
   mqtt: obj({
     broker: obj({
       enabled: bool(true, 'run the embedded broker (aedes)'),
-      tcp: obj({ host: str('0.0.0.0', { doc: 'address the MQTT listeners bind (TCP, TLS and WebSocket)' }), port: port(1883, 'MQTT over TCP; 0 = off') }),
+      tcp: obj({
+        host: str('0.0.0.0', { doc: 'address the MQTT listeners bind (TCP, TLS and WebSocket)' }),
+        port: port(1883, 'MQTT over TCP; 0 = off'),
+      }),
       tls: obj({
         port: port(0, 'MQTT over TLS; 0 = off'),
         cert: str('', { doc: 'PEM server certificate file' }),
@@ -36,18 +53,31 @@ export const agentConfigSpec = obj({
       ws: obj({ port: port(0, 'MQTT over WebSocket; 0 = off') }),
       allow_anonymous: bool(false, 'development only: accept devices without credentials'),
       credentials_file: str('', { doc: 'lines written by `otlp-edge-agent passwd`; read again on SIGHUP' }),
-      max_connections: int(20_000, 1, 1_000_000, 'open device connections across all listeners; further ones are closed at once'),
+      max_connections: int(
+        20_000,
+        1,
+        1_000_000,
+        'open device connections across all listeners; further ones are closed at once',
+      ),
       connect_timeout: duration('10s', 100, 'how long a new connection may take to send CONNECT and be authenticated'),
     }),
     sparkplug: unavailable('Sparkplug B ingest'),
     client: obj({
       enabled: bool(false, 'subscribe to an existing broker (e.g. mosquitto)'),
-      url: str('mqtt://127.0.0.1:1883', { doc: 'the broker to subscribe to', pattern: /^(mqtts?|wss?|tcp|ssl):\/\/./, expect: 'a URL such as mqtt://host:1883 or mqtts://host:8883' }),
+      url: str('mqtt://127.0.0.1:1883', {
+        doc: 'the broker to subscribe to',
+        pattern: /^(mqtts?|wss?|tcp|ssl):\/\/./,
+        expect: 'a URL such as mqtt://host:1883 or mqtts://host:8883',
+      }),
       username: str('', { doc: 'login at the upstream broker' }),
       password: str('', { doc: 'its password; e.g. ${env:MQTT_PASSWORD}' }),
       client_id: str('', { doc: 'default: otlp-edge-agent-<agent.id>' }),
       ca: str('', { doc: 'PEM CA bundle for mqtts://' }),
-      shared_group: str('', { pattern: /^[^/+#]*$/, expect: 'a group name without /, + or #', doc: '"$share/<group>/" subscriptions when set' }),
+      shared_group: str('', {
+        pattern: /^[^/+#]*$/,
+        expect: 'a group name without /, + or #',
+        doc: '"$share/<group>/" subscriptions when set',
+      }),
       protocol_version: oneOf(['4', '5'], '5', 'MQTT protocol level: 4 (3.1.1) or 5'),
     }),
     topics: obj({
@@ -65,12 +95,18 @@ export const agentConfigSpec = obj({
     zstd_level: int(3, 1, 19, 'zstd level of stored batches'),
   }),
   uplink: obj({
-    protocol: oneOf(['uplink', 'otlp_http'], 'uplink', 'uplink: gRPC to aggregators; otlp_http: standard OTLP/HTTP to any endpoint'),
-    endpoints: list(['127.0.0.1:4317'], { doc: 'uplink: seed aggregators (host:port), the ring is learned from them; otlp_http: one base URL such as http://collector:4318' }),
+    protocol: oneOf(
+      ['uplink', 'otlp_http'],
+      'uplink',
+      'uplink: gRPC to aggregators; otlp_http: standard OTLP/HTTP to any endpoint',
+    ),
+    endpoints: list(['127.0.0.1:4317'], {
+      doc: 'uplink: seed aggregators (host:port), the ring is learned from them; otlp_http: one base URL such as http://collector:4318',
+    }),
     token: str('', { doc: 'sent as "authorization: Bearer …"; e.g. ${env:OTLP_EDGE_TOKEN}' }),
     tls: obj({
       enabled: bool(false, 'TLS to the aggregators'),
-      ca: str('', { doc: 'PEM CA bundle the aggregators\' certificates are checked against; empty = the system\'s' }),
+      ca: str('', { doc: "PEM CA bundle the aggregators' certificates are checked against; empty = the system's" }),
       insecure_skip_verify: bool(false, 'do not check the server certificate (tests only)'),
     }),
     max_in_flight: int(4, 1, 256, 'batches sent and not yet acknowledged'),
@@ -79,8 +115,17 @@ export const agentConfigSpec = obj({
     max_delay: unavailable('packing stored batches into larger uplink requests'),
   }),
   processors: unavailable('memory_limiter, attributes and redaction processors'),
-  http: obj({ host: str('127.0.0.1', { doc: 'address of the operations port' }), port: port(9464, '/metrics /healthz /readyz; 0 = off') }),
-  log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info', 'pino JSON logs on stdout at this level and above') }),
+  http: obj({
+    host: str('127.0.0.1', { doc: 'address of the operations port' }),
+    port: port(9464, '/metrics /healthz /readyz; 0 = off'),
+  }),
+  log: obj({
+    level: oneOf(
+      ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+      'info',
+      'pino JSON logs on stdout at this level and above',
+    ),
+  }),
 });
 
 export type AgentConfig = Infer<typeof agentConfigSpec>;
@@ -103,11 +148,23 @@ export function crossCheck(cfg: AgentConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const t = cfg.mqtt.broker.tls;
   if (cfg.mqtt.broker.enabled && t.port > 0) {
-    if (t.cert === '') problems.push({ path: 'mqtt.broker.tls.cert', message: 'required when mqtt.broker.tls.port is set (a PEM certificate file)' });
-    if (t.key === '') problems.push({ path: 'mqtt.broker.tls.key', message: 'required when mqtt.broker.tls.port is set (a PEM private key file)' });
+    if (t.cert === '')
+      problems.push({
+        path: 'mqtt.broker.tls.cert',
+        message: 'required when mqtt.broker.tls.port is set (a PEM certificate file)',
+      });
+    if (t.key === '')
+      problems.push({
+        path: 'mqtt.broker.tls.key',
+        message: 'required when mqtt.broker.tls.port is set (a PEM private key file)',
+      });
   }
   if (t.require_client_cert && t.ca === '') {
-    problems.push({ path: 'mqtt.broker.tls.require_client_cert', message: 'true needs mqtt.broker.tls.ca (the CA that signs device certificates): without it no certificate can be verified and every device is refused' });
+    problems.push({
+      path: 'mqtt.broker.tls.require_client_cert',
+      message:
+        'true needs mqtt.broker.tls.ca (the CA that signs device certificates): without it no certificate can be verified and every device is refused',
+    });
   }
   return problems;
 }

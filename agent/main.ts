@@ -26,15 +26,18 @@ file or no --config runs an embedded broker on 0.0.0.0:1883 that refuses anonymo
 Signals: SIGTERM/SIGINT commit the open batch and stop cleanly; SIGHUP re-reads the credentials file.
 `;
 
-const code = await runBinary({
-  name: 'otlp-edge-agent',
-  help: HELP,
-  loadConfig: (path) => loadAgentConfig(path),
-  logLevel: (cfg) => cfg.log.level,
-  create: (cfg, log) => new Agent(cfg, log),
-  subcommands: {
-    passwd: async (argv) => (await import('./cli/passwd.js')).runPasswd(argv),
-    buffer: async (argv) => (await import('./cli/buffer.js')).runBuffer(argv),
+const code = await runBinary(
+  {
+    name: 'otlp-edge-agent',
+    help: HELP,
+    loadConfig: (path) => loadAgentConfig(path),
+    logLevel: (cfg) => cfg.log.level,
+    create: (cfg, log) => new Agent(cfg, log),
+    subcommands: {
+      passwd: async (argv) => (await import('./cli/passwd.js')).runPasswd(argv),
+      buffer: async (argv) => (await import('./cli/buffer.js')).runBuffer(argv),
+    },
   },
-}, process.argv.slice(2));
+  process.argv.slice(2),
+);
 if (code >= 0) process.exitCode = code;

@@ -18,43 +18,77 @@ export const aggregatorConfigSpec = obj({
     id: id('node id; default: the host name'),
     data_dir: str('./data/aggregator', { doc: 'LevelDB state' }),
   }),
-  grpc: obj({ host: str('0.0.0.0', { doc: 'address the gRPC port binds' }), port: port(4317, 'uplink and peer services') }),
+  grpc: obj({
+    host: str('0.0.0.0', { doc: 'address the gRPC port binds' }),
+    port: port(4317, 'uplink and peer services'),
+  }),
   otlp_http: unavailable('OTLP/HTTP ingest on POST /v1/metrics and /v1/logs'),
-  api: obj({ host: str('0.0.0.0', { doc: 'address the HTTP API binds' }), port: port(8080, 'JSON API, /metrics, /healthz, /readyz') }),
+  api: obj({
+    host: str('0.0.0.0', { doc: 'address the HTTP API binds' }),
+    port: port(8080, 'JSON API, /metrics, /healthz, /readyz'),
+  }),
   auth: obj({
-    agent_tokens_file: str('', { doc: 'lines "AGENT_ID TOKEN" (a TENANT column is refused until tenants exist); empty = accept any agent (development only); read again on SIGHUP' }),
-    api_tokens_file: str('', { doc: 'lines "TOKEN ROLE [NAME]", ROLE read | admin; empty = API open (development only); read again on SIGHUP' }),
+    agent_tokens_file: str('', {
+      doc: 'lines "AGENT_ID TOKEN" (a TENANT column is refused until tenants exist); empty = accept any agent (development only); read again on SIGHUP',
+    }),
+    api_tokens_file: str('', {
+      doc: 'lines "TOKEN ROLE [NAME]", ROLE read | admin; empty = API open (development only); read again on SIGHUP',
+    }),
   }),
   tls: obj({
     enabled: bool(false, 'serve gRPC (uplink, peers) over TLS; peer channels then use TLS too'),
     cert: str('', { doc: 'PEM certificate file (required with enabled)' }),
     key: str('', { doc: 'PEM private key file (required with enabled)' }),
-    ca: str('', { doc: 'PEM CA bundle that peer certificates are checked against; empty = the system\'s' }),
+    ca: str('', { doc: "PEM CA bundle that peer certificates are checked against; empty = the system's" }),
   }),
   cluster: obj({
-    members: list([], { doc: 'static membership, this node included; empty with no dns = a single node',  pattern: new RegExp(`^${ID_CHARS}{1,${MAX_ID_LENGTH}}=[^\\s=]+:\\d{1,5}$`), expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317' }),
+    members: list([], {
+      doc: 'static membership, this node included; empty with no dns = a single node',
+      pattern: new RegExp(`^${ID_CHARS}{1,${MAX_ID_LENGTH}}=[^\\s=]+:\\d{1,5}$`),
+      expect: 'ID=HOST:PORT, e.g. agg-0=10.0.0.1:4317',
+    }),
     dns: str('', { doc: 'a name whose A/AAAA records are the members (a Kubernetes headless Service)' }),
     advertise: str('', {
-      pattern: /^$|^[^\s=]+:\d{1,5}$/, expect: 'HOST:PORT other nodes and agents reach this node at, or empty',
+      pattern: /^$|^[^\s=]+:\d{1,5}$/,
+      expect: 'HOST:PORT other nodes and agents reach this node at, or empty',
       doc: 'the address this node is known by in the ring; default: its cluster.members entry, else grpc.host:grpc.port, else (grpc.host 0.0.0.0 with cluster.dns) the DNS record that points at it',
     }),
     vnodes: int(128, 1, 4096, 'virtual nodes per member'),
     probe_interval: duration('1s', 100, 'how often members probe each other'),
     failure_timeout: duration('5s', 200, 'a member failing probes this long leaves the ring'),
     dns_interval: duration('10s', 1000, 'how often cluster.dns is resolved again'),
-    dns_server: str('', { doc: 'the DNS resolver cluster.dns is asked at', pattern: /^$|^[^\s:]+:\d{1,5}$/, expect: 'host:port of a DNS resolver, or empty for the system resolver' }),
-    secret_file: str('', { doc: 'a file holding the secret shared by all members (at least 16 bytes); every peer call is signed with it and unsigned calls are refused; required when auth.agent_tokens_file is set' }),
-    tls_server_name: str('', { doc: 'with tls.enabled: the name peer certificates are checked against; default: the host of the member address' }),
+    dns_server: str('', {
+      doc: 'the DNS resolver cluster.dns is asked at',
+      pattern: /^$|^[^\s:]+:\d{1,5}$/,
+      expect: 'host:port of a DNS resolver, or empty for the system resolver',
+    }),
+    secret_file: str('', {
+      doc: 'a file holding the secret shared by all members (at least 16 bytes); every peer call is signed with it and unsigned calls are refused; required when auth.agent_tokens_file is set',
+    }),
+    tls_server_name: str('', {
+      doc: 'with tls.enabled: the name peer certificates are checked against; default: the host of the member address',
+    }),
   }),
   devices: obj({
     offline_after: duration('60s', 1000, 'silence after which a device counts as offline'),
     rollup_retention: duration('7d', 60_000, 'how long 1-minute rollups are kept'),
-    max_metrics: int(1000, 1, 65_535, 'distinct metric names kept per device; readings of further names are dropped and counted'),
+    max_metrics: int(
+      1000,
+      1,
+      65_535,
+      'distinct metric names kept per device; readings of further names are dropped and counted',
+    ),
   }),
   export: unavailable('downstream export to OTLP/gRPC, OTLP/HTTP or Prometheus remote write'),
   alerts: unavailable('alert rules, Alertmanager and webhooks'),
   processors: unavailable('memory_limiter, attributes, redaction, sampling and quotas processors'),
-  log: obj({ level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info', 'pino JSON logs on stdout at this level and above (the audit log always writes)') }),
+  log: obj({
+    level: oneOf(
+      ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+      'info',
+      'pino JSON logs on stdout at this level and above (the audit log always writes)',
+    ),
+  }),
 });
 
 export type AggregatorConfig = Infer<typeof aggregatorConfigSpec>;
@@ -63,7 +97,10 @@ export function nodeId(cfg: AggregatorConfig): string {
   return cfg.node.id !== '' ? cfg.node.id : idFromHostName(hostname(), 'aggregator');
 }
 
-export function loadAggregatorConfig(path: string, env: Record<string, string | undefined> = process.env): AggregatorConfig {
+export function loadAggregatorConfig(
+  path: string,
+  env: Record<string, string | undefined> = process.env,
+): AggregatorConfig {
   return loadConfig(aggregatorConfigSpec, path, env, (p) => readFileSync(p, 'utf8'), crossCheck);
 }
 
@@ -71,19 +108,32 @@ export function loadAggregatorConfig(path: string, env: Record<string, string | 
 export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (cfg.tls.enabled) {
-    if (cfg.tls.cert === '') problems.push({ path: 'tls.cert', message: 'required when tls.enabled is true (a PEM certificate file)' });
-    if (cfg.tls.key === '') problems.push({ path: 'tls.key', message: 'required when tls.enabled is true (a PEM private key file)' });
+    if (cfg.tls.cert === '')
+      problems.push({ path: 'tls.cert', message: 'required when tls.enabled is true (a PEM certificate file)' });
+    if (cfg.tls.key === '')
+      problems.push({ path: 'tls.key', message: 'required when tls.enabled is true (a PEM private key file)' });
   }
   cfg.cluster.members.forEach((entry, i) => {
     const address = entry.slice(entry.indexOf('=') + 1);
-    if (!isValidAddress(address)) problems.push({ path: `cluster.members[${i}]`, message: `address ${JSON.stringify(address.slice(0, 300))} is not HOST:PORT of at most ${MAX_ADDRESS_BYTES} bytes` });
+    if (!isValidAddress(address))
+      problems.push({
+        path: `cluster.members[${i}]`,
+        message: `address ${JSON.stringify(address.slice(0, 300))} is not HOST:PORT of at most ${MAX_ADDRESS_BYTES} bytes`,
+      });
   });
   if (cfg.cluster.advertise !== '' && !isValidAddress(cfg.cluster.advertise)) {
-    problems.push({ path: 'cluster.advertise', message: `expected HOST:PORT of at most ${MAX_ADDRESS_BYTES} bytes, got ${JSON.stringify(cfg.cluster.advertise.slice(0, 300))}` });
+    problems.push({
+      path: 'cluster.advertise',
+      message: `expected HOST:PORT of at most ${MAX_ADDRESS_BYTES} bytes, got ${JSON.stringify(cfg.cluster.advertise.slice(0, 300))}`,
+    });
   }
   const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
   if (clustered && cfg.cluster.secret_file === '' && cfg.auth.agent_tokens_file !== '') {
-    problems.push({ path: 'cluster.secret_file', message: 'required in a cluster when auth.agent_tokens_file is set: without it anyone who reaches the gRPC port could forward data as any agent (write one secret, e.g. `openssl rand -hex 32`, to a file every member reads)' });
+    problems.push({
+      path: 'cluster.secret_file',
+      message:
+        'required in a cluster when auth.agent_tokens_file is set: without it anyone who reaches the gRPC port could forward data as any agent (write one secret, e.g. `openssl rand -hex 32`, to a file every member reads)',
+    });
   }
   return problems;
 }

@@ -26,12 +26,15 @@ Logs are pino JSON on stdout; the audit log (refused requests, token reloads, ad
 otlp-edge-aggregator.audit. SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the token files.
 `;
 
-const code = await runBinary({
-  name: 'otlp-edge-aggregator',
-  help: HELP,
-  loadConfig: (path) => loadAggregatorConfig(path),
-  logLevel: (cfg) => cfg.log.level,
-  // The audit log keeps its own name and always writes at info (refusals, token reloads, admin actions).
-  create: (cfg, log) => new AggregatorNode(cfg, log, createLogger('otlp-edge-aggregator.audit', 'info')),
-}, process.argv.slice(2));
+const code = await runBinary(
+  {
+    name: 'otlp-edge-aggregator',
+    help: HELP,
+    loadConfig: (path) => loadAggregatorConfig(path),
+    logLevel: (cfg) => cfg.log.level,
+    // The audit log keeps its own name and always writes at info (refusals, token reloads, admin actions).
+    create: (cfg, log) => new AggregatorNode(cfg, log, createLogger('otlp-edge-aggregator.audit', 'info')),
+  },
+  process.argv.slice(2),
+);
 if (code >= 0) process.exitCode = code;

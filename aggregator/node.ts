@@ -59,7 +59,11 @@ export class AggregatorNode {
   private readonly refusalLog: RateLimitedLog;
   grpcPort = 0;
 
-  constructor(readonly cfg: AggregatorConfig, private readonly log: Logger, audit?: Logger) {
+  constructor(
+    readonly cfg: AggregatorConfig,
+    private readonly log: Logger,
+    audit?: Logger,
+  ) {
     // The audit log: its own logger name, one line per refused API request, token reload and admin action.
     this.audit = audit ?? log.child({ name: 'otlp-edge-aggregator.audit' });
     this.refusalLog = new RateLimitedLog(log);
@@ -78,22 +82,39 @@ export class AggregatorNode {
   async start(): Promise<void> {
     const cfg = this.cfg;
     this.agentTokens = cfg.auth.agent_tokens_file ? AgentTokens.load(cfg.auth.agent_tokens_file) : AgentTokens.open();
-    if (this.agentTokens.open) this.log.warn('auth.agent_tokens_file is empty: any agent is accepted without a token (development only)');
+    if (this.agentTokens.open)
+      this.log.warn('auth.agent_tokens_file is empty: any agent is accepted without a token (development only)');
     this.apiTokens = cfg.auth.api_tokens_file ? ApiTokens.load(cfg.auth.api_tokens_file) : null;
-    if (this.apiTokens === null) this.log.warn('auth.api_tokens_file is empty: the API and /metrics answer anyone, and anyone may delete devices (development only)');
+    if (this.apiTokens === null)
+      this.log.warn(
+        'auth.api_tokens_file is empty: the API and /metrics answer anyone, and anyone may delete devices (development only)',
+      );
     const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
     const secret = cfg.cluster.secret_file ? PeerSecret.load(cfg.cluster.secret_file) : null;
-    if (clustered && secret === null) this.log.warn('cluster.secret_file is empty: any client that reaches the gRPC port may call the peer service (development only)');
-    const tlsFiles = cfg.tls.enabled ? { cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : null } : null;
+    if (clustered && secret === null)
+      this.log.warn(
+        'cluster.secret_file is empty: any client that reaches the gRPC port may call the peer service (development only)',
+      );
+    const tlsFiles = cfg.tls.enabled
+      ? {
+          cert: readFileSync(cfg.tls.cert),
+          key: readFileSync(cfg.tls.key),
+          ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : null,
+        }
+      : null;
     // The API (with /metrics and /readyz) listens first: while the state store cannot be opened (a full disk), the
     // node stays up, says why, and keeps trying. Device queries answer 503 until the store is open.
     let queries: DeviceQueries | null = null;
     const ready = (): DeviceQueries => {
-      if (queries === null) throw new ApiError(503, 'OTLPEDGE_API_NOT_READY', `this node is not ready: ${this.notReady() ?? 'starting'}`);
+      if (queries === null)
+        throw new ApiError(503, 'OTLPEDGE_API_NOT_READY', `this node is not ready: ${this.notReady() ?? 'starting'}`);
       return queries;
     };
     this.api = new ApiServer({
-      host: cfg.api.host, port: cfg.api.port, registry: this.metrics.registry, notReady: () => this.notReady(),
+      host: cfg.api.host,
+      port: cfg.api.port,
+      registry: this.metrics.registry,
+      notReady: () => this.notReady(),
       queries: {
         device: (id) => ready().device(id),
         list: (o) => ready().list(o),
@@ -101,33 +122,52 @@ export class AggregatorNode {
         ring: () => ready().ring(),
         remove: (id, by) => ready().remove(id, by),
       },
-      tokens: () => this.apiTokens, audit: this.audit, onRefused: (status) => this.metrics.apiRefused.inc({ status: String(status) }),
+      tokens: () => this.apiTokens,
+      audit: this.audit,
+      onRefused: (status) => this.metrics.apiRefused.inc({ status: String(status) }),
     });
     await this.api.start();
     const stateDir = join(cfg.node.data_dir, 'state');
-    const store = (this.store = await openWithRetry(stateDir, () => DeviceStateStore.open({
-      dir: stateDir, offlineAfterMs: cfg.devices.offline_after, rollupRetentionMs: cfg.devices.rollup_retention,
-      maxMetrics: cfg.devices.max_metrics,
-      onReopenFailure: (err, detail) => {
-        this.metrics.stateOpenFailures.inc();
-        this.log.error({ err: err.message }, `the state store cannot be reopened after a failed write; retrying: ${detail}`);
+    const store = (this.store = await openWithRetry(
+      stateDir,
+      () =>
+        DeviceStateStore.open({
+          dir: stateDir,
+          offlineAfterMs: cfg.devices.offline_after,
+          rollupRetentionMs: cfg.devices.rollup_retention,
+          maxMetrics: cfg.devices.max_metrics,
+          onReopenFailure: (err, detail) => {
+            this.metrics.stateOpenFailures.inc();
+            this.log.error(
+              { err: err.message },
+              `the state store cannot be reopened after a failed write; retrying: ${detail}`,
+            );
+          },
+          onMetricsDropped: (points, device) => {
+            this.metrics.metricLimitDropped.inc(points);
+            this.refusalLog.warn(
+              'max_metrics',
+              { device, points, maxMetrics: cfg.devices.max_metrics },
+              'points dropped: the device already has devices.max_metrics distinct metric names',
+            );
+          },
+          onNewBuffer: (agent, was, now) => {
+            this.metrics.agentBufferRestarts.inc();
+            this.log.warn(
+              { agent, was, now },
+              'agent sends from a new buffer (its data directory was wiped or replaced): its batch numbering starts again from 1',
+            );
+          },
+        }),
+      {
+        stopped: () => this.stopping !== null,
+        onFailure: (err, detail, retryInMs) => {
+          this.openFailure = detail;
+          this.metrics.stateOpenFailures.inc();
+          this.log.error({ err: err.message, retryInMs }, `the state store cannot be opened; retrying: ${detail}`);
+        },
       },
-      onMetricsDropped: (points, device) => {
-        this.metrics.metricLimitDropped.inc(points);
-        this.refusalLog.warn('max_metrics', { device, points, maxMetrics: cfg.devices.max_metrics }, 'points dropped: the device already has devices.max_metrics distinct metric names');
-      },
-      onNewBuffer: (agent, was, now) => {
-        this.metrics.agentBufferRestarts.inc();
-        this.log.warn({ agent, was, now }, 'agent sends from a new buffer (its data directory was wiped or replaced): its batch numbering starts again from 1');
-      },
-    }), {
-      stopped: () => this.stopping !== null,
-      onFailure: (err, detail, retryInMs) => {
-        this.openFailure = detail;
-        this.metrics.stateOpenFailures.inc();
-        this.log.error({ err: err.message, retryInMs }, `the state store cannot be opened; retrying: ${detail}`);
-      },
-    }));
+    ));
     this.openFailure = null;
     const m = this.metrics;
     const wildcard = cfg.grpc.host === '0.0.0.0' || cfg.grpc.host === '::';
@@ -142,13 +182,28 @@ export class AggregatorNode {
       });
       const me = members.find((m) => m.id === this.id);
       if (members.length > 0 && cfg.cluster.dns === '' && !me) {
-        throw new OtlpEdgeError('OTLPEDGE_CLUSTER_SELF_MISSING', `node.id '${this.id}' is not among cluster.members (${members.map((m) => m.id).join(', ')}); list this node as "${this.id}=HOST:PORT" or set node.id to one of them`);
+        throw new OtlpEdgeError(
+          'OTLPEDGE_CLUSTER_SELF_MISSING',
+          `node.id '${this.id}' is not among cluster.members (${members.map((m) => m.id).join(', ')}); list this node as "${this.id}=HOST:PORT" or set node.id to one of them`,
+        );
       }
-      cluster = new ClusterMembership({
-        self: { id: this.id, address: me?.address ?? advertised }, learnSelfAddress: !me && !cfg.cluster.advertise && wildcard && cfg.cluster.dns !== '', members, dns: cfg.cluster.dns, dnsPort: cfg.grpc.port, dnsServer: cfg.cluster.dns_server,
-        vnodes: cfg.cluster.vnodes, probeIntervalMs: cfg.cluster.probe_interval, failureTimeoutMs: cfg.cluster.failure_timeout, dnsIntervalMs: cfg.cluster.dns_interval,
-        secret, tls: tlsFiles && { ...tlsFiles, serverName: cfg.cluster.tls_server_name },
-      }, this.log);
+      cluster = new ClusterMembership(
+        {
+          self: { id: this.id, address: me?.address ?? advertised },
+          learnSelfAddress: !me && !cfg.cluster.advertise && wildcard && cfg.cluster.dns !== '',
+          members,
+          dns: cfg.cluster.dns,
+          dnsPort: cfg.grpc.port,
+          dnsServer: cfg.cluster.dns_server,
+          vnodes: cfg.cluster.vnodes,
+          probeIntervalMs: cfg.cluster.probe_interval,
+          failureTimeoutMs: cfg.cluster.failure_timeout,
+          dnsIntervalMs: cfg.cluster.dns_interval,
+          secret,
+          tls: tlsFiles && { ...tlsFiles, serverName: cfg.cluster.tls_server_name },
+        },
+        this.log,
+      );
       membership = cluster;
       sink = new ClusterRouter(cluster, store, {
         onForward: (points, bytes, ms) => {
@@ -162,73 +217,123 @@ export class AggregatorNode {
     }
     this.membership = membership;
     this.cluster = cluster;
-    const rebalancer = cluster ? new Rebalancer(cluster, store, this.log, {
-      onHandedOff: (n) => m.handoffs.inc({ direction: 'out' }, n),
-      onReceived: (n) => m.handoffs.inc({ direction: 'in' }, n),
-    }) : null;
+    const rebalancer = cluster
+      ? new Rebalancer(cluster, store, this.log, {
+          onHandedOff: (n) => m.handoffs.inc({ direction: 'out' }, n),
+          onReceived: (n) => m.handoffs.inc({ direction: 'in' }, n),
+        })
+      : null;
     this.rebalancer = rebalancer;
 
-    this.ingest = new UplinkIngest(() => this.agentTokens, sink, () => membership.ringInfo(), this.log, {
-      onBatch: (outcome, _agent, points) => {
-        m.batches.inc({ outcome });
-        if (outcome === 'ok') m.points.inc(points);
+    this.ingest = new UplinkIngest(
+      () => this.agentTokens,
+      sink,
+      () => membership.ringInfo(),
+      this.log,
+      {
+        onBatch: (outcome, _agent, points) => {
+          m.batches.inc({ outcome });
+          if (outcome === 'ok') m.points.inc(points);
+        },
+        onTiming: (decodeMs, applyMs) => {
+          m.decodeSeconds.inc(decodeMs / 1000);
+          m.applySeconds.inc(applyMs / 1000);
+          m.ingestLatency.observe((decodeMs + applyMs) / 1000);
+        },
       },
-      onTiming: (decodeMs, applyMs) => {
-        m.decodeSeconds.inc(decodeMs / 1000);
-        m.applySeconds.inc(applyMs / 1000);
-        m.ingestLatency.observe((decodeMs + applyMs) / 1000);
-      },
-    });
+    );
     const server = (this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
-      interceptors: [callAuthInterceptor({
-        tokens: () => this.agentTokens, peerSecret: secret, clustered,
-        onRefused: (service, reason, detail, method, peer) => {
-          m.callsRefused.inc({ service, reason });
-          if (method.endsWith('/Send')) m.batches.inc({ outcome: 'unauthenticated' });
-          this.refusalLog.warn(`grpc:${service}:${reason}`, { service, reason, method, peer }, `gRPC call refused: ${detail}`);
-        },
-      })],
+      interceptors: [
+        callAuthInterceptor({
+          tokens: () => this.agentTokens,
+          peerSecret: secret,
+          clustered,
+          onRefused: (service, reason, detail, method, peer) => {
+            m.callsRefused.inc({ service, reason });
+            if (method.endsWith('/Send')) m.batches.inc({ outcome: 'unauthenticated' });
+            this.refusalLog.warn(
+              `grpc:${service}:${reason}`,
+              { service, reason, method, peer },
+              `gRPC call refused: ${detail}`,
+            );
+          },
+        }),
+      ],
     }));
-    server.addService(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, this.ingest.implementation as unknown as grpc.UntypedServiceImplementation);
-    server.addService(peerServiceDefinition as unknown as grpc.ServiceDefinition, peerImplementation({
-      selfId: this.id, ringVersion: () => membership.ringInfo().version, ready: () => !this.stopping, store,
-      owner: (id) => membership.owner(id), log: this.log, onForwarded: (n) => m.points.inc(n),
-      handoff: rebalancer ? (req) => rebalancer.receive(req) : undefined,
-      onDeleted: (device, requestedBy, from) => this.audit.info({ audit: 'admin', action: 'delete_device', device, token: requestedBy, via: from, outcome: 'deleted' }, 'admin action (requested at another node)'),
-    }) as unknown as grpc.UntypedServiceImplementation);
+    server.addService(
+      uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
+      this.ingest.implementation as unknown as grpc.UntypedServiceImplementation,
+    );
+    server.addService(
+      peerServiceDefinition as unknown as grpc.ServiceDefinition,
+      peerImplementation({
+        selfId: this.id,
+        ringVersion: () => membership.ringInfo().version,
+        ready: () => !this.stopping,
+        store,
+        owner: (id) => membership.owner(id),
+        log: this.log,
+        onForwarded: (n) => m.points.inc(n),
+        handoff: rebalancer ? (req) => rebalancer.receive(req) : undefined,
+        onDeleted: (device, requestedBy, from) =>
+          this.audit.info(
+            { audit: 'admin', action: 'delete_device', device, token: requestedBy, via: from, outcome: 'deleted' },
+            'admin action (requested at another node)',
+          ),
+      }) as unknown as grpc.UntypedServiceImplementation,
+    );
     const creds = tlsFiles
       ? grpc.ServerCredentials.createSsl(tlsFiles.ca, [{ cert_chain: tlsFiles.cert, private_key: tlsFiles.key }], false)
       : grpc.ServerCredentials.createInsecure();
     this.grpcPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${cfg.grpc.host}:${cfg.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
+      server.bindAsync(`${cfg.grpc.host}:${cfg.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
+    );
 
-    queries = cluster ? clusterQueries(cluster, store) : {
-      device: async (id) => {
-        const d = store.get(id);
-        return d && { ...d, owner: membership.owner(id) };
-      },
-      list: async (opts) => store.list(opts),
-      series: async (id, metric, from, to) => (store.get(id) ? store.series(id, metric, from, to) : undefined),
-      ring: () => membership.view(),
-      remove: async (id) => ({ nodes: (await store.deleteDevice(id)) ? [this.id] : [], missing: [] }),
-    };
+    queries = cluster
+      ? clusterQueries(cluster, store)
+      : {
+          device: async (id) => {
+            const d = store.get(id);
+            return d && { ...d, owner: membership.owner(id) };
+          },
+          list: async (opts) => store.list(opts),
+          series: async (id, metric, from, to) => (store.get(id) ? store.series(id, metric, from, to) : undefined),
+          ring: () => membership.view(),
+          remove: async (id) => ({ nodes: (await store.deleteDevice(id)) ? [this.id] : [], missing: [] }),
+        };
 
-    this.timers.push(setInterval(() => {
-      const t = store.sweepOnline();
-      for (const id of t.wentOffline) {
-        m.offlineTransitions.inc();
-        this.log.warn({ event: 'device_offline', device: id, offlineAfterMs: cfg.devices.offline_after }, 'device went offline');
-      }
-      for (const id of t.wentOnline) this.log.info({ event: 'device_online', device: id }, 'device back online');
-    }, SWEEP_MS).unref());
-    this.timers.push(setInterval(() => {
-      store.pruneExpired(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup pruning failed'));
-    }, PRUNE_MS).unref());
+    this.timers.push(
+      setInterval(() => {
+        const t = store.sweepOnline();
+        for (const id of t.wentOffline) {
+          m.offlineTransitions.inc();
+          this.log.warn(
+            { event: 'device_offline', device: id, offlineAfterMs: cfg.devices.offline_after },
+            'device went offline',
+          );
+        }
+        for (const id of t.wentOnline) this.log.info({ event: 'device_online', device: id }, 'device back online');
+      }, SWEEP_MS).unref(),
+    );
+    this.timers.push(
+      setInterval(() => {
+        store.pruneExpired(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup pruning failed'));
+      }, PRUNE_MS).unref(),
+    );
     cluster?.start();
     rebalancer?.start();
     this.started = true;
-    this.log.info({ id: this.id, grpc: this.grpcPort, api: this.api.port, tls: cfg.tls.enabled, ring: membership.ringInfo().members.map((x) => x.id) }, 'aggregator started');
+    this.log.info(
+      {
+        id: this.id,
+        grpc: this.grpcPort,
+        api: this.api.port,
+        tls: cfg.tls.enabled,
+        ring: membership.ringInfo().members.map((x) => x.id),
+      },
+      'aggregator started',
+    );
   }
 
   private notReady(): string | null {
@@ -251,11 +356,22 @@ export class AggregatorNode {
         this.audit.info({ audit: 'token_reload', file: path, tokens: n, outcome: 'ok' }, 'tokens reloaded');
       } catch (e) {
         this.metrics.tokenReloads.inc({ file, outcome: 'failed' });
-        this.audit.error({ audit: 'token_reload', file: path, outcome: 'failed', err: (e as Error).message }, 'token reload failed; the previous tokens stay in force');
+        this.audit.error(
+          { audit: 'token_reload', file: path, outcome: 'failed', err: (e as Error).message },
+          'token reload failed; the previous tokens stay in force',
+        );
       }
     };
-    reloadOne('agent', this.cfg.auth.agent_tokens_file, () => (this.agentTokens = AgentTokens.load(this.cfg.auth.agent_tokens_file)).size);
-    reloadOne('api', this.cfg.auth.api_tokens_file, () => (this.apiTokens = ApiTokens.load(this.cfg.auth.api_tokens_file)).size);
+    reloadOne(
+      'agent',
+      this.cfg.auth.agent_tokens_file,
+      () => (this.agentTokens = AgentTokens.load(this.cfg.auth.agent_tokens_file)).size,
+    );
+    reloadOne(
+      'api',
+      this.cfg.auth.api_tokens_file,
+      () => (this.apiTokens = ApiTokens.load(this.cfg.auth.api_tokens_file)).size,
+    );
   }
 
   stop(): Promise<void> {

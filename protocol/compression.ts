@@ -35,7 +35,11 @@ export class ZstdCompressor {
 
 const CHUNK = 256 * 1024;
 
-export function decompress(data: Uint8Array, compression: Compression, maxBytes = DEFAULT_MAX_DECOMPRESSED): Uint8Array {
+export function decompress(
+  data: Uint8Array,
+  compression: Compression,
+  maxBytes = DEFAULT_MAX_DECOMPRESSED,
+): Uint8Array {
   switch (compression) {
     case Compression.NONE:
       if (data.length > maxBytes) tooLarge(maxBytes);
@@ -44,12 +48,18 @@ export function decompress(data: Uint8Array, compression: Compression, maxBytes 
       try {
         return gunzipSync(data, { maxOutputLength: maxBytes });
       } catch (e) {
-        throw new ProtoError(ProtoErrorCodes.BAD_COMPRESSION, `gzip payload could not be inflated within ${maxBytes} bytes: ${(e as Error).message}`);
+        throw new ProtoError(
+          ProtoErrorCodes.BAD_COMPRESSION,
+          `gzip payload could not be inflated within ${maxBytes} bytes: ${(e as Error).message}`,
+        );
       }
     case Compression.ZSTD:
       return unzstd(data, maxBytes);
     default:
-      throw new ProtoError(ProtoErrorCodes.BAD_COMPRESSION, `unknown compression ${String(compression)}; expected 0 (none), 1 (zstd) or 2 (gzip)`);
+      throw new ProtoError(
+        ProtoErrorCodes.BAD_COMPRESSION,
+        `unknown compression ${String(compression)}; expected 0 (none), 1 (zstd) or 2 (gzip)`,
+      );
   }
 }
 
@@ -95,7 +105,10 @@ function unzstd(data: Uint8Array, maxBytes: number): Uint8Array {
     return Buffer.concat(chunks, total);
   } catch (e) {
     if (e instanceof ProtoError) throw e;
-    throw new ProtoError(ProtoErrorCodes.BAD_COMPRESSION, `zstd payload could not be decompressed: ${(e as Error).message}`);
+    throw new ProtoError(
+      ProtoErrorCodes.BAD_COMPRESSION,
+      `zstd payload could not be decompressed: ${(e as Error).message}`,
+    );
   }
 }
 

@@ -30,7 +30,7 @@ export function isValidId(id: string): boolean {
   return typeof id === 'string' && id.length >= 1 && id.length <= MAX_ID_LENGTH && badIdChar(id, 0, id.length) < 0;
 }
 
-/** Why `id` breaks the rule, for messages: "it is empty", "it is 129 characters", "' ' at position 3 is not allowed". */
+/** Why `id` breaks the rule, for messages: "it is empty", "it is 129 characters", "' ' at position 3 …". */
 export function whyBadId(id: string): string {
   if (id.length === 0) return 'it is empty';
   if (id.length > MAX_ID_LENGTH) return `it is ${id.length} characters`;

@@ -25,8 +25,12 @@ const PLACEHOLDER = '{deviceId}';
 const KINDS: readonly TopicKind[] = ['telemetry', 'events', 'errors'];
 function badDeviceId(id: string, topic: string | null): TopicError {
   const shown = JSON.stringify(id.length > 40 ? `${id.slice(0, 40)}…` : id);
-  const where = topic === null ? '' : `topic ${JSON.stringify(topic.length > 200 ? `${topic.slice(0, 200)}…` : topic)}: `;
-  return new TopicError(TopicErrorCodes.BAD_DEVICE_ID, `${where}device id ${shown} must be ${ID_RULE} (${whyBadId(id)})`);
+  const where =
+    topic === null ? '' : `topic ${JSON.stringify(topic.length > 200 ? `${topic.slice(0, 200)}…` : topic)}: `;
+  return new TopicError(
+    TopicErrorCodes.BAD_DEVICE_ID,
+    `${where}device id ${shown} must be ${ID_RULE} (${whyBadId(id)})`,
+  );
 }
 
 interface Compiled {
@@ -41,7 +45,10 @@ interface Compiled {
 
 function compile(kind: TopicKind, template: unknown): Compiled {
   const fail = (why: string): never => {
-    throw new TopicError(TopicErrorCodes.BAD_TEMPLATE, `topic template for ${kind} ${JSON.stringify(template)} ${why}; expected e.g. ${JSON.stringify(DEFAULT_TOPICS[kind])}`);
+    throw new TopicError(
+      TopicErrorCodes.BAD_TEMPLATE,
+      `topic template for ${kind} ${JSON.stringify(template)} ${why}; expected e.g. ${JSON.stringify(DEFAULT_TOPICS[kind])}`,
+    );
   };
   if (typeof template !== 'string') return fail('is not a string');
   const at = template.indexOf(PLACEHOLDER);
@@ -64,7 +71,10 @@ function compile(kind: TopicKind, template: unknown): Compiled {
 
 /** Whether some topic matches both templates: as many levels, and every level equal or a placeholder in either. */
 function overlap(a: Compiled, b: Compiled): boolean {
-  return a.levels.length === b.levels.length && a.levels.every((l, i) => l === null || b.levels[i] === null || l === b.levels[i]);
+  return (
+    a.levels.length === b.levels.length &&
+    a.levels.every((l, i) => l === null || b.levels[i] === null || l === b.levels[i])
+  );
 }
 
 export interface TopicMatch {
@@ -84,7 +94,10 @@ export class TopicMatcher {
         const a = this.compiled[i];
         const b = this.compiled[j];
         if (overlap(a, b)) {
-          throw new TopicError(TopicErrorCodes.BAD_TEMPLATE, `topic templates for ${a.kind} ${JSON.stringify(a.template)} and ${b.kind} ${JSON.stringify(b.template)} can match the same topic; each kind needs topics of its own`);
+          throw new TopicError(
+            TopicErrorCodes.BAD_TEMPLATE,
+            `topic templates for ${a.kind} ${JSON.stringify(a.template)} and ${b.kind} ${JSON.stringify(b.template)} can match the same topic; each kind needs topics of its own`,
+          );
         }
       }
     }

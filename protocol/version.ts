@@ -1,2 +1,5 @@
-/** The package version, written into every OTLP scope (`otlp-edge-agent` + this). A unit test keeps it equal to package.json's. */
+/**
+ * The package version, written into every OTLP scope (`otlp-edge-agent` + this). A unit test keeps it equal to
+ * package.json's.
+ */
 export const VERSION = '0.1.0';

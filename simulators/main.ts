@@ -47,10 +47,16 @@ async function main(argv: string[]): Promise<number> {
     return runFleetCommand(argv.slice(1));
   }
   if (cmd === 'demo') {
-    const { values } = parseArgs({ args: argv.slice(1), options: {
-      devices: { type: 'string', default: '200' }, rate: { type: 'string' }, duration: { type: 'string', default: '0' },
-      dir: { type: 'string', default: './data/demo' }, fresh: { type: 'boolean', default: false },
-    } });
+    const { values } = parseArgs({
+      args: argv.slice(1),
+      options: {
+        devices: { type: 'string', default: '200' },
+        rate: { type: 'string' },
+        duration: { type: 'string', default: '0' },
+        dir: { type: 'string', default: './data/demo' },
+        fresh: { type: 'boolean', default: false },
+      },
+    });
     const devices = positiveInt('--devices', values.devices);
     const rate = values.rate === undefined ? devices : positiveInt('--rate', values.rate);
     const duration = values.duration === '0' ? 0 : positiveInt('--duration', values.duration);
@@ -64,7 +70,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'aggregator') {
-      const { values } = parseArgs({ args: argv.slice(2), options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '10' } } });
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '10' } },
+      });
       const gateways = positiveInt('--gateways', values.gateways);
       const seconds = positiveInt('--seconds', values.seconds);
       const { benchAggregator } = await import('./bench/aggregator.js');
@@ -72,18 +81,41 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'agent') {
-      const { values } = parseArgs({ args: argv.slice(2), options: { devices: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' } } });
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: { devices: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' } },
+      });
       const { benchAgent } = await import('./bench/agent.js');
-      print(await benchAgent({ devices: positiveInt('--devices', values.devices), seconds: positiveInt('--seconds', values.seconds) }));
+      print(
+        await benchAgent({
+          devices: positiveInt('--devices', values.devices),
+          seconds: positiveInt('--seconds', values.seconds),
+        }),
+      );
       return 0;
     }
     if (sub === 'cluster') {
-      const { values } = parseArgs({ args: argv.slice(2), options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '8' }, repeats: { type: 'string', default: '3' } } });
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: {
+          gateways: { type: 'string', default: '4' },
+          seconds: { type: 'string', default: '8' },
+          repeats: { type: 'string', default: '3' },
+        },
+      });
       const { benchCluster } = await import('./bench/aggregator.js');
-      print(await benchCluster({ gateways: positiveInt('--gateways', values.gateways), seconds: positiveInt('--seconds', values.seconds), repeats: positiveInt('--repeats', values.repeats) }));
+      print(
+        await benchCluster({
+          gateways: positiveInt('--gateways', values.gateways),
+          seconds: positiveInt('--seconds', values.seconds),
+          repeats: positiveInt('--repeats', values.repeats),
+        }),
+      );
       return 0;
     }
-    process.stderr.write(`otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, agent, aggregator, cluster\n`);
+    process.stderr.write(
+      `otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, agent, aggregator, cluster\n`,
+    );
     return 2;
   }
   process.stderr.write(`otlp-edge-sim: unknown command '${cmd}'; run 'otlp-edge-sim --help'\n`);

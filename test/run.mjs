@@ -24,9 +24,14 @@ const files = find(dir)
   .filter((f) => filters.length === 0 || filters.some((w) => relative(dir, f).includes(w)))
   .sort();
 if (files.length === 0) {
-  console.error(`no test files under ${dir}${filters.length ? ` matching ${filters.join(', ')}` : ''}; run 'npm run build' first`);
+  console.error(
+    `no test files under ${dir}${filters.length ? ` matching ${filters.join(', ')}` : ''}; run 'npm run build' first`,
+  );
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', cwd: root });
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], {
+  stdio: 'inherit',
+  cwd: root,
+});
 process.exit(r.status ?? 1);

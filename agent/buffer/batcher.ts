@@ -45,7 +45,12 @@ export interface BatcherHooks {
  * `maxPoints` (whole devices; a part grows past it only by one device's data): a commit that gathered more while the
  * previous write was on disk still stores batches of the configured size, for the uplink and for compression.
  */
-function splitByRoute<T>(byDevice: Map<string, T[]>, route: (deviceId: string) => string, count: (items: T[]) => number, maxPoints: number): { key: string; items: [string, T[]][]; points: number }[] {
+function splitByRoute<T>(
+  byDevice: Map<string, T[]>,
+  route: (deviceId: string) => string,
+  count: (items: T[]) => number,
+  maxPoints: number,
+): { key: string; items: [string, T[]][]; points: number }[] {
   const open = new Map<string, { key: string; items: [string, T[]][]; points: number }>();
   const out: { key: string; items: [string, T[]][]; points: number }[] = [];
   for (const [deviceId, items] of byDevice) {
@@ -61,7 +66,6 @@ function splitByRoute<T>(byDevice: Map<string, T[]>, route: (deviceId: string) =
   }
   return out;
 }
-
 
 /**
  * Group commit: readings and events accumulate per device; a batch is committed when it reaches maxPoints, when
@@ -154,32 +158,53 @@ export class Batcher {
     this.events = new Map();
     this.waiters = [];
     this.points = 0;
-    this.writing = this.write(readings, events, points).then(
-      () => {
-        for (const w of waiters) w();
-      },
-      (err: Error) => {
-        this.hooks.onCommitError?.(err, points);
-        for (const w of waiters) w(err);
-      },
-    ).finally(() => {
-      this.writing = null;
-      if (this.waiters.length > 0 || this.points >= this.opts.maxPoints) this.commit();
-      else if (this.points > 0 && this.timer === null) this.timer = setTimeout(() => this.commit(), this.opts.maxDelayMs);
-    });
+    this.writing = this.write(readings, events, points)
+      .then(
+        () => {
+          for (const w of waiters) w();
+        },
+        (err: Error) => {
+          this.hooks.onCommitError?.(err, points);
+          for (const w of waiters) w(err);
+        },
+      )
+      .finally(() => {
+        this.writing = null;
+        if (this.waiters.length > 0 || this.points >= this.opts.maxPoints) this.commit();
+        else if (this.points > 0 && this.timer === null)
+          this.timer = setTimeout(() => this.commit(), this.opts.maxDelayMs);
+      });
   }
 
-  private async write(readings: Map<string, Reading[]>, events: Map<string, DeviceEvent[]>, points: number): Promise<void> {
+  private async write(
+    readings: Map<string, Reading[]>,
+    events: Map<string, DeviceEvent[]>,
+    points: number,
+  ): Promise<void> {
     const start = performance.now();
     const info: CommitInfo = { batches: 0, points, bytes: 0, durationMs: 0, droppedBatches: 0, droppedPoints: 0 };
     const route = this.opts.routeOf ?? (() => '');
     const batches: NewBatch[] = [];
     const max = this.opts.maxPoints;
     for (const part of splitByRoute(readings, route, (rs) => rs.reduce((n, r) => n + pointsOf(r), 0), max)) {
-      batches.push(this.compress(Signal.METRICS, this.metricsEncoder.encode(part.items.map(([deviceId, rs]) => ({ deviceId, readings: rs }))), part.points, part.key));
+      batches.push(
+        this.compress(
+          Signal.METRICS,
+          this.metricsEncoder.encode(part.items.map(([deviceId, rs]) => ({ deviceId, readings: rs }))),
+          part.points,
+          part.key,
+        ),
+      );
     }
     for (const part of splitByRoute(events, route, (es) => es.length, max)) {
-      batches.push(this.compress(Signal.LOGS, this.logsEncoder.encode(part.items.map(([deviceId, es]) => ({ deviceId, events: es }))), part.points, part.key));
+      batches.push(
+        this.compress(
+          Signal.LOGS,
+          this.logsEncoder.encode(part.items.map(([deviceId, es]) => ({ deviceId, events: es }))),
+          part.points,
+          part.key,
+        ),
+      );
     }
     for (const r of await this.buffer.appendMany(batches)) {
       info.droppedBatches += r.droppedBatches;

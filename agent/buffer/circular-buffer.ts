@@ -137,13 +137,20 @@ export class CircularBuffer {
   /** Reads the format, the state and both indexes from the database (at open, and after a reopen). */
   private async load(): Promise<void> {
     const { db, opts } = this;
-    const format = await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
+    const format = (await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
     if (format !== undefined && format !== String(FORMAT)) {
       throw new Error(`buffer at ${opts.dir} has format ${format}; this agent reads format ${FORMAT}`);
     }
-    const rawState = await db.get(STATE_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
+    const rawState = (await db.get(STATE_KEY, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
     const state: BufferState = {
-      nextSeq: 1, bufferId: 0, droppedBatches: 0, droppedPoints: 0, appendedBatches: 0, appendedPoints: 0, rejectedBatches: 0, rejectedPoints: 0,
+      nextSeq: 1,
+      bufferId: 0,
+      droppedBatches: 0,
+      droppedPoints: 0,
+      appendedBatches: 0,
+      appendedPoints: 0,
+      rejectedBatches: 0,
+      rejectedPoints: 0,
       ...(rawState ? JSON.parse(rawState) : {}),
     };
     const index = new Index();
@@ -209,7 +216,10 @@ export class CircularBuffer {
         let droppedPoints = 0;
         while (ix.head + drop < ix.seqs.length && ix.bytes - freed + addedBytes + record.length > this.opts.maxBytes) {
           const i = ix.head + drop;
-          ops.push({ type: 'del', key: key(BATCH_PREFIX, ix.seqs[i]) }, { type: 'del', key: key(INDEX_PREFIX, ix.seqs[i]) });
+          ops.push(
+            { type: 'del', key: key(BATCH_PREFIX, ix.seqs[i]) },
+            { type: 'del', key: key(INDEX_PREFIX, ix.seqs[i]) },
+          );
           freed += ix.sizes[i];
           droppedBatches++;
           droppedPoints += ix.points[i];
@@ -225,7 +235,11 @@ export class CircularBuffer {
         };
         ops.push(
           { type: 'put', key: key(BATCH_PREFIX, seq), value: record },
-          { type: 'put', key: key(INDEX_PREFIX, seq), value: encodeIndex(record.length, batch.points, batch.signal, createdMs) },
+          {
+            type: 'put',
+            key: key(INDEX_PREFIX, seq),
+            value: encodeIndex(record.length, batch.points, batch.signal, createdMs),
+          },
         );
         addedBytes += record.length;
         added.push({ seq, size: record.length, points: batch.points, created: createdMs });
@@ -245,7 +259,8 @@ export class CircularBuffer {
   remove(seqs: readonly number[]): Promise<number> {
     return this.serialize(async () => {
       const ops: { type: 'del'; key: string }[] = [];
-      for (const seq of seqs) ops.push({ type: 'del', key: key(BATCH_PREFIX, seq) }, { type: 'del', key: key(INDEX_PREFIX, seq) });
+      for (const seq of seqs)
+        ops.push({ type: 'del', key: key(BATCH_PREFIX, seq) }, { type: 'del', key: key(INDEX_PREFIX, seq) });
       await this.db.batch(ops, { sync: this.opts.sync });
       let removed = 0;
       for (const seq of seqs) {
@@ -285,7 +300,11 @@ export class CircularBuffer {
         freed += q.sizes[q.head + evict];
         evict++;
       }
-      const next = { ...this.state, rejectedBatches: this.state.rejectedBatches + 1, rejectedPoints: this.state.rejectedPoints + points };
+      const next = {
+        ...this.state,
+        rejectedBatches: this.state.rejectedBatches + 1,
+        rejectedPoints: this.state.rejectedPoints + points,
+      };
       ops.push({ type: 'put', key: STATE_KEY, value: Buffer.from(JSON.stringify(next)) });
       await this.db.batch(ops as never, { sync: this.opts.sync });
       this.index.remove(seq);
@@ -300,7 +319,8 @@ export class CircularBuffer {
   async *rejected(): AsyncGenerator<StoredBatch & { reason: string }> {
     for await (const [k, v] of this.db.iterator({ gte: QUARANTINE_PREFIX, lt: 'x;' })) {
       const seq = seqOf(k);
-      const reason = await this.db.get(key(REASON_PREFIX, seq), { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
+      const reason = (await this.db.get(key(REASON_PREFIX, seq), { valueEncoding: 'utf8' } as never)) as unknown as
+        string | undefined;
       yield { ...decodeRecord(seq, v), reason: reason ?? '' };
     }
   }
@@ -308,7 +328,8 @@ export class CircularBuffer {
   /** Oldest stored batches first, at most `limit`, with seq > `afterSeq`. */
   async read(limit: number, afterSeq = 0): Promise<StoredBatch[]> {
     const out: StoredBatch[] = [];
-    for await (const [k, v] of this.db.iterator({ gt: key(BATCH_PREFIX, afterSeq), lt: 'b;', limit })) out.push(decodeRecord(seqOf(k), v));
+    for await (const [k, v] of this.db.iterator({ gt: key(BATCH_PREFIX, afterSeq), lt: 'b;', limit }))
+      out.push(decodeRecord(seqOf(k), v));
     return out;
   }
 

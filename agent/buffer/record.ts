@@ -50,7 +50,8 @@ export function encodeRecord(b: NewBatch, createdMs: number): Uint8Array {
 
 export function decodeRecord(seq: number, v: Uint8Array): StoredBatch {
   const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  if (v.length < HEADER_BYTES || v[0] !== FORMAT) throw new Error(`stored batch ${seq} is not a format-${FORMAT} record`);
+  if (v.length < HEADER_BYTES || v[0] !== FORMAT)
+    throw new Error(`stored batch ${seq} is not a format-${FORMAT} record`);
   const routeLength = v[3];
   return {
     seq,

@@ -28,13 +28,17 @@ interface Io {
 export async function runBuffer(argv: string[], io: Io = process): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: {
-      config: { type: 'string', short: 'c', default: '' },
-      json: { type: 'boolean', default: false },
-      meta: { type: 'boolean', default: false },
-      limit: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    } });
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c', default: '' },
+        json: { type: 'boolean', default: false },
+        meta: { type: 'boolean', default: false },
+        limit: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
   } catch (e) {
     io.stderr.write(`otlp-edge-agent buffer: ${(e as Error).message}\n\n${HELP}`);
     return 2;
@@ -62,9 +66,11 @@ export async function runBuffer(argv: string[], io: Io = process): Promise<numbe
   } catch (e) {
     const err = e as Error & { cause?: Error };
     const locked = /lock/i.test(`${err.message} ${err.cause?.message ?? ''}`);
-    io.stderr.write(locked
-      ? `OTLPEDGE_AGENT_BUFFER_LOCKED: the buffer at ${dir} is in use by a running agent; stop it first, or read its /metrics\n`
-      : `OTLPEDGE_AGENT_BUFFER_UNREADABLE: cannot open the buffer at ${dir}: ${err.message}${err.cause ? ` (${err.cause.message})` : ''}\n`);
+    io.stderr.write(
+      locked
+        ? `OTLPEDGE_AGENT_BUFFER_LOCKED: the buffer at ${dir} is in use by a running agent; stop it first, or read its /metrics\n`
+        : `OTLPEDGE_AGENT_BUFFER_UNREADABLE: cannot open the buffer at ${dir}: ${err.message}${err.cause ? ` (${err.cause.message})` : ''}\n`,
+    );
     return 1;
   }
   try {
@@ -76,7 +82,7 @@ export async function runBuffer(argv: string[], io: Io = process): Promise<numbe
           ['directory', dir],
           ['batches', String(s.batches)],
           ['points', String(s.points)],
-          ['bytes', `${s.bytes} (${(100 * s.bytes / s.maxBytes).toFixed(1)}% of the ${formatSize(s.maxBytes)} cap)`],
+          ['bytes', `${s.bytes} (${((100 * s.bytes) / s.maxBytes).toFixed(1)}% of the ${formatSize(s.maxBytes)} cap)`],
           ['sequence', s.batches ? `${s.oldestSeq} … ${s.newestSeq} (next ${s.nextSeq})` : `empty (next ${s.nextSeq})`],
           ['stored since creation', `${s.appendedBatches} batches, ${s.appendedPoints} points`],
           ['dropped by the cap', `${s.droppedBatches} batches, ${s.droppedPoints} points`],
@@ -91,7 +97,13 @@ export async function runBuffer(argv: string[], io: Io = process): Promise<numbe
       const raw = decompress(b.payload, b.compression);
       const request = b.signal === Signal.LOGS ? decodeLogsRequest(raw) : decodeMetricsRequest(raw);
       const line = values.meta
-        ? { seq: b.seq, signal: b.signal === Signal.LOGS ? 'logs' : 'metrics', points: b.points, created: new Date(b.createdMs).toISOString(), request }
+        ? {
+            seq: b.seq,
+            signal: b.signal === Signal.LOGS ? 'logs' : 'metrics',
+            points: b.points,
+            created: new Date(b.createdMs).toISOString(),
+            request,
+          }
         : request;
       if (!io.stdout.write(JSON.stringify(line) + '\n')) await new Promise((r) => io.stdout.once('drain', r));
     }

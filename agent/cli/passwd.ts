@@ -34,7 +34,10 @@ class UsageError extends Error {}
 class Interrupted extends Error {}
 
 /** `argv` are the arguments after `passwd`. */
-export async function runPasswd(argv: string[], io: PasswdIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function runPasswd(
+  argv: string[],
+  io: PasswdIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   let file: string;
   let deviceId: string;
   try {
@@ -65,7 +68,10 @@ export async function runPasswd(argv: string[], io: PasswdIo = { stdin: process.
     return usage(io, (err as Error).message);
   }
   if (password.length === 0) {
-    return usage(io, `the password for device ${JSON.stringify(deviceId)} is empty; expected a non-empty first line on stdin`);
+    return usage(
+      io,
+      `the password for device ${JSON.stringify(deviceId)} is empty; expected a non-empty first line on stdin`,
+    );
   }
 
   try {
@@ -74,7 +80,8 @@ export async function runPasswd(argv: string[], io: PasswdIo = { stdin: process.
     return 0;
   } catch (err) {
     const e = err as Error;
-    if (e instanceof AuthError && (e.code === AuthErrorCodes.BAD_DEVICE_ID || e.code === AuthErrorCodes.EMPTY_PASSWORD)) return usage(io, e.message);
+    if (e instanceof AuthError && (e.code === AuthErrorCodes.BAD_DEVICE_ID || e.code === AuthErrorCodes.EMPTY_PASSWORD))
+      return usage(io, e.message);
     io.stderr.write(`otlp-edge-agent passwd: ${e instanceof AuthError ? `${e.code}: ` : ''}${e.message}\n`);
     return 1;
   }
@@ -112,7 +119,10 @@ function readFirstLine(stdin: NodeJS.ReadableStream): Promise<Buffer> {
       const nl = line.indexOf(0x0a);
       if (nl >= 0) line = line.subarray(0, nl);
       if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
-      if (line.length > MAX_PASSWORD_BYTES) return reject(new UsageError(`the password is ${line.length} bytes; MQTT allows at most ${MAX_PASSWORD_BYTES}`));
+      if (line.length > MAX_PASSWORD_BYTES)
+        return reject(
+          new UsageError(`the password is ${line.length} bytes; MQTT allows at most ${MAX_PASSWORD_BYTES}`),
+        );
       resolve(line);
     };
     const onData = (chunk: Buffer | string): void => {

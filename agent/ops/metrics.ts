@@ -15,61 +15,177 @@ export class AgentMetrics {
    */
   private readonly tally = { messages: [0, 0, 0], telemetry: [0, 0, 0], events: [0, 0, 0] };
 
-  readonly readingsReceived = qosCounter(this.registry, 'otlp_edge_agent_readings_received_total', 'Readings accepted from devices, by MQTT QoS', this.tally.telemetry);
-  readonly eventsReceived = qosCounter(this.registry, 'otlp_edge_agent_events_received_total', 'Events accepted from devices, by MQTT QoS', this.tally.events);
-  readonly messagesReceived = qosCounter(this.registry, 'otlp_edge_agent_messages_received_total', 'MQTT messages received on device topics, by QoS', this.tally.messages);
-  readonly rejected = new Counter({ name: 'otlp_edge_agent_messages_rejected_total', help: 'Device messages rejected as a whole, by reason (bad_json, too_large, …)', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly refusals = new Counter({ name: 'otlp_edge_agent_auth_refusals_total', help: 'Connections, publishes and subscriptions refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly connectionsRefused = new Counter({ name: 'otlp_edge_agent_connections_refused_total', help: 'Device connections closed by the broker, by reason (max_connections, packet_too_large)', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly retainCleared = new Counter({ name: 'otlp_edge_agent_retain_cleared_total', help: 'Publishes sent with the retain flag: taken as data, never stored as retained messages', registers: [this.registry] });
-  readonly revokedDisconnects = new Counter({ name: 'otlp_edge_agent_revoked_disconnects_total', help: 'Devices disconnected because a credentials reload removed or replaced their password', registers: [this.registry] });
-  readonly bufferOpenFailures = new Counter({ name: 'otlp_edge_agent_buffer_open_failures_total', help: 'Attempts to open the buffer that failed (e.g. a full disk); the agent keeps trying', registers: [this.registry] });
-  readonly batchesStored = new Counter({ name: 'otlp_edge_agent_batches_stored_total', help: 'Batches committed to the buffer', registers: [this.registry] });
-  readonly pointsStored = new Counter({ name: 'otlp_edge_agent_points_stored_total', help: 'Data points and log records committed to the buffer', registers: [this.registry] });
-  readonly bytesStored = new Counter({ name: 'otlp_edge_agent_bytes_stored_total', help: 'Compressed bytes committed to the buffer', registers: [this.registry] });
-  readonly commitErrors = new Counter({ name: 'otlp_edge_agent_commit_errors_total', help: 'Batch commits that failed (e.g. disk full); their QoS 1 messages were not acknowledged', registers: [this.registry] });
-  readonly messagesDropped = new Counter({ name: 'otlp_edge_agent_messages_dropped_total', help: 'QoS 0 messages dropped before decoding, by reason (overload: commits fell behind; shutdown)', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly readingsReceived = qosCounter(
+    this.registry,
+    'otlp_edge_agent_readings_received_total',
+    'Readings accepted from devices, by MQTT QoS',
+    this.tally.telemetry,
+  );
+  readonly eventsReceived = qosCounter(
+    this.registry,
+    'otlp_edge_agent_events_received_total',
+    'Events accepted from devices, by MQTT QoS',
+    this.tally.events,
+  );
+  readonly messagesReceived = qosCounter(
+    this.registry,
+    'otlp_edge_agent_messages_received_total',
+    'MQTT messages received on device topics, by QoS',
+    this.tally.messages,
+  );
+  readonly rejected = new Counter({
+    name: 'otlp_edge_agent_messages_rejected_total',
+    help: 'Device messages rejected as a whole, by reason (bad_json, too_large, …)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly refusals = new Counter({
+    name: 'otlp_edge_agent_auth_refusals_total',
+    help: 'Connections, publishes and subscriptions refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'otlp_edge_agent_connections_refused_total',
+    help: 'Device connections closed by the broker, by reason (max_connections, packet_too_large)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly retainCleared = new Counter({
+    name: 'otlp_edge_agent_retain_cleared_total',
+    help: 'Publishes sent with the retain flag: taken as data, never stored as retained messages',
+    registers: [this.registry],
+  });
+  readonly revokedDisconnects = new Counter({
+    name: 'otlp_edge_agent_revoked_disconnects_total',
+    help: 'Devices disconnected because a credentials reload removed or replaced their password',
+    registers: [this.registry],
+  });
+  readonly bufferOpenFailures = new Counter({
+    name: 'otlp_edge_agent_buffer_open_failures_total',
+    help: 'Attempts to open the buffer that failed (e.g. a full disk); the agent keeps trying',
+    registers: [this.registry],
+  });
+  readonly batchesStored = new Counter({
+    name: 'otlp_edge_agent_batches_stored_total',
+    help: 'Batches committed to the buffer',
+    registers: [this.registry],
+  });
+  readonly pointsStored = new Counter({
+    name: 'otlp_edge_agent_points_stored_total',
+    help: 'Data points and log records committed to the buffer',
+    registers: [this.registry],
+  });
+  readonly bytesStored = new Counter({
+    name: 'otlp_edge_agent_bytes_stored_total',
+    help: 'Compressed bytes committed to the buffer',
+    registers: [this.registry],
+  });
+  readonly commitErrors = new Counter({
+    name: 'otlp_edge_agent_commit_errors_total',
+    help: 'Batch commits that failed (e.g. disk full); their QoS 1 messages were not acknowledged',
+    registers: [this.registry],
+  });
+  readonly messagesDropped = new Counter({
+    name: 'otlp_edge_agent_messages_dropped_total',
+    help: 'QoS 0 messages dropped before decoding, by reason (overload: commits fell behind; shutdown)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly commitLatency = new Histogram({
-    name: 'otlp_edge_agent_commit_duration_seconds', help: 'Time to encode, compress and durably write one group commit',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
+    name: 'otlp_edge_agent_commit_duration_seconds',
+    help: 'Time to encode, compress and durably write one group commit',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
   });
-  readonly uplinkBatches = new Counter({ name: 'otlp_edge_agent_uplink_batches_total', help: 'Uplink send attempts by outcome (sent, ok, retry, rejected, failed)', labelNames: ['outcome'] as const, registers: [this.registry] });
-  readonly uplinkPoints = new Counter({ name: 'otlp_edge_agent_uplink_points_total', help: 'Points in uplink batches by outcome (sent, ok, rejected)', labelNames: ['outcome'] as const, registers: [this.registry] });
-  readonly uplinkBytes = new Counter({ name: 'otlp_edge_agent_uplink_bytes_total', help: 'Payload bytes by outcome (sent, ok)', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly uplinkBatches = new Counter({
+    name: 'otlp_edge_agent_uplink_batches_total',
+    help: 'Uplink send attempts by outcome (sent, ok, retry, rejected, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly uplinkPoints = new Counter({
+    name: 'otlp_edge_agent_uplink_points_total',
+    help: 'Points in uplink batches by outcome (sent, ok, rejected)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly uplinkBytes = new Counter({
+    name: 'otlp_edge_agent_uplink_bytes_total',
+    help: 'Payload bytes by outcome (sent, ok)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly uplinkLatency = new Histogram({
-    name: 'otlp_edge_agent_uplink_duration_seconds', help: 'Time from sending a batch to the receiver\'s answer',
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+    name: 'otlp_edge_agent_uplink_duration_seconds',
+    help: "Time from sending a batch to the receiver's answer",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
   });
-  readonly connectedDevices = new Gauge({ name: 'otlp_edge_agent_connected_devices', help: 'Devices connected to the embedded broker', registers: [this.registry] });
+  readonly connectedDevices = new Gauge({
+    name: 'otlp_edge_agent_connected_devices',
+    help: 'Devices connected to the embedded broker',
+    registers: [this.registry],
+  });
 
   constructor(bufferStats: () => BufferStats | null) {
     collectDefaultMetrics({ register: this.registry, prefix: 'otlp_edge_agent_' });
     const gauge = (name: string, help: string, read: (s: BufferStats) => number) =>
-      new Gauge({ name, help, registers: [this.registry], collect() {
-        const s = bufferStats();
-        if (s) this.set(read(s));
-      } });
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const s = bufferStats();
+          if (s) this.set(read(s));
+        },
+      });
     gauge('otlp_edge_agent_buffer_bytes', 'Bytes of batches held in the buffer', (s) => s.bytes);
     gauge('otlp_edge_agent_buffer_max_bytes', 'The buffer cap (buffer.max_bytes)', (s) => s.maxBytes);
     gauge('otlp_edge_agent_buffer_batches', 'Batches held in the buffer', (s) => s.batches);
     gauge('otlp_edge_agent_buffer_points', 'Points held in the buffer', (s) => s.points);
     gauge('otlp_edge_agent_uplink_backlog_batches', 'Stored batches not yet delivered', (s) => s.batches);
     gauge('otlp_edge_agent_uplink_backlog_bytes', 'Bytes of stored batches not yet delivered', (s) => s.bytes);
-    gauge('otlp_edge_agent_uplink_backlog_oldest_age_seconds', 'Age of the oldest batch not yet delivered (0 when none)', (s) => (s.oldestCreatedMs === null ? 0 : Math.max(0, (Date.now() - s.oldestCreatedMs) / 1000)));
+    gauge(
+      'otlp_edge_agent_uplink_backlog_oldest_age_seconds',
+      'Age of the oldest batch not yet delivered (0 when none)',
+      (s) => (s.oldestCreatedMs === null ? 0 : Math.max(0, (Date.now() - s.oldestCreatedMs) / 1000)),
+    );
     gauge('otlp_edge_agent_uplink_quarantined_batches', 'Rejected batches kept aside', (s) => s.quarantinedBatches);
     // Persisted across restarts by the buffer itself; exposed as counters so rate() works.
     const counter = (name: string, help: string, read: (s: BufferStats) => number) =>
-      new Counter({ name, help, registers: [this.registry], collect() {
-        const s = bufferStats();
-        if (s) {
-          this.reset();
-          this.inc(read(s));
-        }
-      } });
-    counter('otlp_edge_agent_buffer_dropped_batches_total', 'Oldest batches dropped to keep the buffer within its cap (persistent)', (s) => s.droppedBatches);
-    counter('otlp_edge_agent_buffer_dropped_points_total', 'Points in batches dropped by the cap (persistent)', (s) => s.droppedPoints);
-    counter('otlp_edge_agent_uplink_rejected_batches_total', 'Batches the receiver rejected, moved aside (persistent)', (s) => s.rejectedBatches);
-    counter('otlp_edge_agent_uplink_rejected_points_total', 'Points in batches the receiver rejected (persistent)', (s) => s.rejectedPoints);
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const s = bufferStats();
+          if (s) {
+            this.reset();
+            this.inc(read(s));
+          }
+        },
+      });
+    counter(
+      'otlp_edge_agent_buffer_dropped_batches_total',
+      'Oldest batches dropped to keep the buffer within its cap (persistent)',
+      (s) => s.droppedBatches,
+    );
+    counter(
+      'otlp_edge_agent_buffer_dropped_points_total',
+      'Points in batches dropped by the cap (persistent)',
+      (s) => s.droppedPoints,
+    );
+    counter(
+      'otlp_edge_agent_uplink_rejected_batches_total',
+      'Batches the receiver rejected, moved aside (persistent)',
+      (s) => s.rejectedBatches,
+    );
+    counter(
+      'otlp_edge_agent_uplink_rejected_points_total',
+      'Points in batches the receiver rejected (persistent)',
+      (s) => s.rejectedPoints,
+    );
   }
 
   /** One device message accepted into the pipeline, with its readings or events. */
@@ -82,7 +198,10 @@ export class AgentMetrics {
 /** A counter by QoS whose increments gather in `tally` (index = QoS) and are added at each scrape. */
 function qosCounter(registry: Registry, name: string, help: string, tally: number[]): Counter<'qos'> {
   const counter: Counter<'qos'> = new Counter({
-    name, help, labelNames: ['qos'] as const, registers: [registry],
+    name,
+    help,
+    labelNames: ['qos'] as const,
+    registers: [registry],
     collect() {
       for (let q = 0; q < tally.length; q++) {
         if (tally[q] === 0) continue;

@@ -51,7 +51,13 @@ export class IngestPipeline {
       match = this.topics.match(msg.topic);
     } catch (e) {
       const message = e instanceof TopicError ? e.message : String(e);
-      this.hooks.onRejected?.({ deviceId: '', topic: msg.topic, code: (e as TopicError).code ?? 'OTLPEDGE_AGENT_INTERNAL', reason: 'bad_device_id', message });
+      this.hooks.onRejected?.({
+        deviceId: '',
+        topic: msg.topic,
+        code: (e as TopicError).code ?? 'OTLPEDGE_AGENT_INTERNAL',
+        reason: 'bad_device_id',
+        message,
+      });
       return done();
     }
     if (match === null || match.kind === 'errors') return done(); // not a device data topic: nothing to store
@@ -84,9 +90,14 @@ export class IngestPipeline {
     } catch (e) {
       // A PayloadError is the device's mistake; anything else is ours, but the message is still answered and the
       // agent keeps serving.
-      const report = e instanceof PayloadError
-        ? { code: e.code, reason: e.reason, message: e.message }
-        : { code: 'OTLPEDGE_AGENT_INTERNAL', reason: 'internal', message: `internal error while decoding: ${String(e)}` };
+      const report =
+        e instanceof PayloadError
+          ? { code: e.code, reason: e.reason, message: e.message }
+          : {
+              code: 'OTLPEDGE_AGENT_INTERNAL',
+              reason: 'internal',
+              message: `internal error while decoding: ${String(e)}`,
+            };
       this.hooks.onRejected?.({ deviceId: match.deviceId, topic: msg.topic, ...report });
       done();
     }

@@ -114,7 +114,9 @@ export class DeviceAuthorizer {
   ) {
     this.credentials = options.credentials ?? null;
     if (config.credentialsFile !== '' && this.credentials === null) {
-      throw new TypeError(`DeviceAuthorizer: credentialsFile is ${JSON.stringify(config.credentialsFile)} but no CredentialStore was given; use DeviceAuthorizer.create()`);
+      throw new TypeError(
+        `DeviceAuthorizer: credentialsFile is ${JSON.stringify(config.credentialsFile)} but no CredentialStore was given; use DeviceAuthorizer.create()`,
+      );
     }
     this.topics = options.topics ?? new TopicMatcher();
     this.log = options.logger ? new RateLimitedLog(options.logger, options.logRate) : null;
@@ -122,7 +124,10 @@ export class DeviceAuthorizer {
   }
 
   /** Loads the credentials file (if any) and wires the authorizer. */
-  static async create(config: DeviceAuthConfig, options: Omit<DeviceAuthorizerOptions, 'credentials'> = {}): Promise<DeviceAuthorizer> {
+  static async create(
+    config: DeviceAuthConfig,
+    options: Omit<DeviceAuthorizerOptions, 'credentials'> = {},
+  ): Promise<DeviceAuthorizer> {
     const credentials = config.credentialsFile === '' ? null : await CredentialStore.load(config.credentialsFile);
     return new DeviceAuthorizer(config, { ...options, credentials });
   }
@@ -153,13 +158,22 @@ export class DeviceAuthorizer {
   }
 
   /** aedes `preConnect` hook: notes a CONNECT with an empty client id before aedes replaces it with its own. */
-  readonly preConnect = (client: Client, packet: { clientId?: unknown }, done: (err: Error | null, ok: boolean) => void): void => {
+  readonly preConnect = (
+    client: Client,
+    packet: { clientId?: unknown },
+    done: (err: Error | null, ok: boolean) => void,
+  ): void => {
     if (client && packet?.clientId === '') this.emptyClientIds.add(client);
     done(null, true);
   };
 
   /** aedes `authenticate` hook; assign as `broker.authenticate = authorizer.authenticate`. */
-  readonly authenticate = (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AuthenticateDone): void => {
+  readonly authenticate = (
+    client: Client,
+    username: Readonly<string | undefined>,
+    password: Readonly<Buffer | undefined>,
+    done: AuthenticateDone,
+  ): void => {
     this.decide(client, username, password).then(
       (grant) => {
         this.grants.set(client, grant);
@@ -167,7 +181,14 @@ export class DeviceAuthorizer {
         done(null, true);
       },
       (err: unknown) => {
-        const refusal = err instanceof AuthError ? err : new AuthError(AuthErrorCodes.INTERNAL, `authentication failed: ${(err as Error)?.message ?? String(err)}`, { returnCode: ConnackCodes.SERVER_UNAVAILABLE });
+        const refusal =
+          err instanceof AuthError
+            ? err
+            : new AuthError(
+                AuthErrorCodes.INTERNAL,
+                `authentication failed: ${(err as Error)?.message ?? String(err)}`,
+                { returnCode: ConnackCodes.SERVER_UNAVAILABLE },
+              );
         this.refuse(refusal.code, client, refusal.message);
         done(refusal as AuthenticateError, null);
       },
@@ -189,7 +210,11 @@ export class DeviceAuthorizer {
       }
     }
     const who = grant === undefined ? 'an unauthenticated client' : `device ${grant.deviceId}`;
-    this.refuse(AuthErrorCodes.PUBLISH_DENIED, client, `${who} may not publish to ${JSON.stringify(String(topic).slice(0, 300))}`);
+    this.refuse(
+      AuthErrorCodes.PUBLISH_DENIED,
+      client,
+      `${who} may not publish to ${JSON.stringify(String(topic).slice(0, 300))}`,
+    );
     return false;
   }
 
@@ -199,36 +224,65 @@ export class DeviceAuthorizer {
     const topic = sub?.topic;
     if (grant !== undefined && (grant.subscribe === null || topic === grant.subscribe)) return done(null, sub);
     const who = grant === undefined ? 'an unauthenticated client' : `device ${grant.deviceId}`;
-    this.refuse(AuthErrorCodes.SUBSCRIBE_DENIED, client, `${who} may not subscribe to ${JSON.stringify(String(topic).slice(0, 300))}`);
+    this.refuse(
+      AuthErrorCodes.SUBSCRIBE_DENIED,
+      client,
+      `${who} may not subscribe to ${JSON.stringify(String(topic).slice(0, 300))}`,
+    );
     done(null, null);
   };
 
   private async decide(client: Client, username: unknown, password: unknown): Promise<Grant> {
-    if (client === null || typeof client !== 'object') throw refusal(AuthErrorCodes.INTERNAL, ConnackCodes.SERVER_UNAVAILABLE, 'authenticate was called without a client');
+    if (client === null || typeof client !== 'object')
+      throw refusal(
+        AuthErrorCodes.INTERNAL,
+        ConnackCodes.SERVER_UNAVAILABLE,
+        'authenticate was called without a client',
+      );
     const clientId = typeof client?.id === 'string' ? client.id : '';
     const cert = verifiedPeerCN(client);
 
     if (cert.verified) {
       const cn = cert.cn;
       if (typeof cn !== 'string' || !isValidId(cn)) {
-        throw refusal(AuthErrorCodes.BAD_CERT_IDENTITY, ConnackCodes.NOT_AUTHORIZED, `client certificate CN ${quote(cn)} is not one device id (${ID_RULE})`);
+        throw refusal(
+          AuthErrorCodes.BAD_CERT_IDENTITY,
+          ConnackCodes.NOT_AUTHORIZED,
+          `client certificate CN ${quote(cn)} is not one device id (${ID_RULE})`,
+        );
       }
       if (username !== undefined && username !== cn) {
-        throw refusal(AuthErrorCodes.IDENTITY_MISMATCH, ConnackCodes.NOT_AUTHORIZED, `username ${quote(username)} differs from the client certificate CN ${quote(cn)}`);
+        throw refusal(
+          AuthErrorCodes.IDENTITY_MISMATCH,
+          ConnackCodes.NOT_AUTHORIZED,
+          `username ${quote(username)} differs from the client certificate CN ${quote(cn)}`,
+        );
       }
       this.checkClientId(client, clientId, cn);
       return this.grant(cn, 'certificate');
     }
     if (this.config.requireClientCert) {
-      throw refusal(AuthErrorCodes.CLIENT_CERT_REQUIRED, ConnackCodes.NOT_AUTHORIZED, `no verified client certificate${cert.problem ? ` (${cert.problem})` : ''}`);
+      throw refusal(
+        AuthErrorCodes.CLIENT_CERT_REQUIRED,
+        ConnackCodes.NOT_AUTHORIZED,
+        `no verified client certificate${cert.problem ? ` (${cert.problem})` : ''}`,
+      );
     }
     if (username !== undefined) {
       if (typeof username !== 'string' || !isValidId(username)) {
-        throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `username ${quote(username)} is not a device id (${ID_RULE})`);
+        throw refusal(
+          AuthErrorCodes.BAD_CREDENTIALS,
+          ConnackCodes.BAD_USERNAME_OR_PASSWORD,
+          `username ${quote(username)} is not a device id (${ID_RULE})`,
+        );
       }
       if (this.credentials === null) {
         if (this.config.allowAnonymous) return this.grant(username, 'anonymous');
-        throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `device ${username}: no credentials file is configured`);
+        throw refusal(
+          AuthErrorCodes.BAD_CREDENTIALS,
+          ConnackCodes.BAD_USERNAME_OR_PASSWORD,
+          `device ${username}: no credentials file is configured`,
+        );
       }
       this.checkClientId(client, clientId, username); // before scrypt: it is free
       const pw = Buffer.isBuffer(password) || typeof password === 'string' ? password : undefined;
@@ -237,17 +291,29 @@ export class DeviceAuthorizer {
       // was accepted before (free to check): a flood of bad logins cannot hold the scrypt threads.
       const until = this.failures.blockedUntil(remote);
       if (until > 0 && !this.credentials.acceptedBefore(username, pw)) {
-        throw refusal(AuthErrorCodes.THROTTLED, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `device ${username}: ${remote} failed ${LOGIN_FAILURES_MAX} logins within ${LOGIN_WINDOW_MS / 1000} s; refused without a check for ${Math.ceil((until - Date.now()) / 1000)} s more`);
+        throw refusal(
+          AuthErrorCodes.THROTTLED,
+          ConnackCodes.BAD_USERNAME_OR_PASSWORD,
+          `device ${username}: ${remote} failed ${LOGIN_FAILURES_MAX} logins within ${LOGIN_WINDOW_MS / 1000} s; refused without a check for ${Math.ceil((until - Date.now()) / 1000)} s more`,
+        );
       }
       if (!(await this.credentials.verify(username, pw))) {
         this.failures.note(remote);
         const why = this.credentials.has(username) ? 'wrong password' : 'unknown device';
-        throw refusal(AuthErrorCodes.BAD_CREDENTIALS, ConnackCodes.BAD_USERNAME_OR_PASSWORD, `device ${username}: ${why}`);
+        throw refusal(
+          AuthErrorCodes.BAD_CREDENTIALS,
+          ConnackCodes.BAD_USERNAME_OR_PASSWORD,
+          `device ${username}: ${why}`,
+        );
       }
       return { ...this.grant(username, 'password'), credential: this.credentials.credentialOf(username) };
     }
     if (this.config.allowAnonymous) return this.grant(clientId, 'anonymous');
-    throw refusal(AuthErrorCodes.ANONYMOUS_REFUSED, ConnackCodes.NOT_AUTHORIZED, 'no username and no client certificate, and allow_anonymous is off');
+    throw refusal(
+      AuthErrorCodes.ANONYMOUS_REFUSED,
+      ConnackCodes.NOT_AUTHORIZED,
+      'no username and no client certificate, and allow_anonymous is off',
+    );
   }
 
   private checkClientId(client: Client, clientId: string, identity: string): void {
@@ -255,7 +321,11 @@ export class DeviceAuthorizer {
     // the session of a client whose id aedes generated.
     const generated = this.emptyClientIds.has(client) && GENERATED_CLIENT_ID.test(clientId);
     if (clientId !== identity && !generated) {
-      throw refusal(AuthErrorCodes.IDENTITY_MISMATCH, ConnackCodes.IDENTIFIER_REJECTED, `client id ${quote(clientId)} differs from device id ${quote(identity)}; connect with client id ${quote(identity)} or an empty one`);
+      throw refusal(
+        AuthErrorCodes.IDENTITY_MISMATCH,
+        ConnackCodes.IDENTIFIER_REJECTED,
+        `client id ${quote(clientId)} differs from device id ${quote(identity)}; connect with client id ${quote(identity)} or an empty one`,
+      );
     }
   }
 
@@ -333,7 +403,9 @@ function refusal(code: AuthErrorCode, returnCode: number, message: string): Auth
 }
 
 function quote(v: unknown): string {
-  return JSON.stringify(typeof v === 'string' ? v.slice(0, 200) : v === undefined ? 'undefined' : String(v).slice(0, 200));
+  return JSON.stringify(
+    typeof v === 'string' ? v.slice(0, 200) : v === undefined ? 'undefined' : String(v).slice(0, 200),
+  );
 }
 
 interface PeerSocket {
@@ -347,7 +419,10 @@ interface PeerSocket {
  * the raw connection: a TLSSocket for mqtts, or (WebSocket over TLS) a stream whose request socket is one.
  */
 function verifiedPeerCN(client: Client | null | undefined): { verified: boolean; cn?: unknown; problem?: string } {
-  const candidates = [(client as { conn?: unknown } | null)?.conn, (client as { req?: { socket?: unknown } } | null)?.req?.socket];
+  const candidates = [
+    (client as { conn?: unknown } | null)?.conn,
+    (client as { req?: { socket?: unknown } } | null)?.req?.socket,
+  ];
   for (const s of candidates) {
     const sock = s as PeerSocket | null | undefined;
     if (!sock || typeof sock.getPeerCertificate !== 'function') continue;
@@ -359,7 +434,8 @@ function verifiedPeerCN(client: Client | null | undefined): { verified: boolean;
     }
     const presented = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0;
     if (!presented) return { verified: false, problem: 'the TLS client sent no certificate' };
-    if (sock.authorized !== true) return { verified: false, problem: `client certificate not verified: ${String(sock.authorizationError)}` };
+    if (sock.authorized !== true)
+      return { verified: false, problem: `client certificate not verified: ${String(sock.authorizationError)}` };
     return { verified: true, cn: cert?.subject?.CN };
   }
   return { verified: false };

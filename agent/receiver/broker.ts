@@ -13,8 +13,17 @@ import type { InboundMessage, Settled } from './message.js';
 /** What the embedded broker needs from device security (agent/receiver/auth.ts implements it). */
 export interface BrokerAuth {
   preConnect(client: Client, packet: { clientId?: unknown }, done: (err: Error | null, ok: boolean) => void): void;
-  authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void;
-  authorizeSubscribe(client: Client, sub: { topic: string; qos: number }, done: (err: Error | null, sub?: { topic: string; qos: number } | null) => void): void;
+  authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (err: AuthenticateError | null, ok: boolean | null) => void,
+  ): void;
+  authorizeSubscribe(
+    client: Client,
+    sub: { topic: string; qos: number },
+    done: (err: Error | null, sub?: { topic: string; qos: number } | null) => void,
+  ): void;
   /** True when this client may publish to `topic` (its own telemetry/events topics). */
   mayPublish(client: Client, topic: string): boolean;
   /** The device id a client authenticated as. */
@@ -42,7 +51,6 @@ export interface EmbeddedBrokerConfig {
  * buffered (a CONNECT claiming 200 MiB used to be read into memory before any login).
  */
 export const MAX_PACKET_BYTES = 256 * 1024 + 68 * 1024;
-
 
 export type ConnectionRefusal = 'max_connections' | 'packet_too_large';
 
@@ -81,7 +89,8 @@ export class EmbeddedBroker {
   async start(): Promise<void> {
     const aedes = await Aedes.createBroker({
       preConnect: (client, packet, done) => this.auth.preConnect(client, packet as { clientId?: unknown }, done),
-      authenticate: (client, username, password, done) => this.auth.authenticate(client, username, password as Buffer | undefined, done),
+      authenticate: (client, username, password, done) =>
+        this.auth.authenticate(client, username, password as Buffer | undefined, done),
       authorizeSubscribe: (client, sub, done) => this.auth.authorizeSubscribe(client, sub, done as never),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       // Devices publish telemetry, they do not take part in each other's streams: nothing to deliver onward but the
@@ -96,26 +105,37 @@ export class EmbeddedBroker {
     aedes.on('clientReady', count);
     aedes.on('clientDisconnect', count);
     aedes.on('clientError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'client error'));
-    aedes.on('connectionError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'connection error'));
+    aedes.on('connectionError', (client, err) =>
+      this.log.debug({ client: client?.id, err: err.message }, 'connection error'),
+    );
 
     const { host } = this.cfg;
     const handle = (conn: Duplex, req?: unknown) => this.accept(aedes, conn, req);
     if (this.cfg.tcpPort > 0) this.ports.tcp = await this.listen(createNetServer(handle), this.cfg.tcpPort, host);
     const t = this.cfg.tls;
     if (t.port > 0) {
-      const server = createTlsServer({
-        cert: readFileSync(t.cert),
-        key: readFileSync(t.key),
-        ...(t.ca ? { ca: readFileSync(t.ca), requestCert: true } : {}),
-        rejectUnauthorized: t.requireClientCert,
-      }, handle as (socket: TLSSocket) => void);
+      const server = createTlsServer(
+        {
+          cert: readFileSync(t.cert),
+          key: readFileSync(t.key),
+          ...(t.ca ? { ca: readFileSync(t.ca), requestCert: true } : {}),
+          rejectUnauthorized: t.requireClientCert,
+        },
+        handle as (socket: TLSSocket) => void,
+      );
       this.ports.tls = await this.listen(server, t.port, host);
     }
     if (this.cfg.wsPort > 0) {
-      const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect with subprotocol mqtt\n'));
+      const http = createHttpServer((_req, res) =>
+        res
+          .writeHead(426, { 'content-type': 'text/plain' })
+          .end('MQTT over WebSocket: connect with subprotocol mqtt\n'),
+      );
       this.wss = new WebSocketServer({
-        server: http, maxPayload: MAX_PACKET_BYTES,
-        handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+        server: http,
+        maxPayload: MAX_PACKET_BYTES,
+        handleProtocols: (protocols) =>
+          protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false,
       });
       this.wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req));
       this.ports.ws = await this.listen(http, this.cfg.wsPort, host);
@@ -183,12 +203,24 @@ export class EmbeddedBroker {
       return done(null);
     }
     const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
-    this.sink({ topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, contentType }, (err) => done(err ?? null));
+    this.sink({ topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, contentType }, (err) =>
+      done(err ?? null),
+    );
   }
 
   /** Publishes one message from the agent itself (QoS 0, not retained): rejection reports on errors topics. */
   publish(topic: string, payload: string | Buffer): void {
-    this.aedes?.publish({ cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: 0, retain: false, dup: false }, () => undefined);
+    this.aedes?.publish(
+      {
+        cmd: 'publish',
+        topic,
+        payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+        qos: 0,
+        retain: false,
+        dup: false,
+      },
+      () => undefined,
+    );
   }
 
   /** Stops accepting connections (listeners close); connected devices stay until stop(). */
@@ -214,16 +246,28 @@ export class EmbeddedBroker {
  * upgrade that changes it fails at start, not silently.
  */
 function limitPacketSize(client: unknown, max: number, onRefused: () => void): void {
-  const parser = (client as { _parser?: { _parseLength?: () => boolean; _emitError?: (e: Error) => void; packet?: { cmd?: string; length: number } } })._parser;
+  const parser = (
+    client as {
+      _parser?: {
+        _parseLength?: () => boolean;
+        _emitError?: (e: Error) => void;
+        packet?: { cmd?: string; length: number };
+      };
+    }
+  )._parser;
   if (!parser || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function') {
-    throw new Error('aedes client has no mqtt-packet parser with _parseLength/_emitError: the packet size bound cannot be applied (aedes or mqtt-packet changed)');
+    throw new Error(
+      'aedes client has no mqtt-packet parser with _parseLength/_emitError: the packet size bound cannot be applied (aedes or mqtt-packet changed)',
+    );
   }
   const parseLength = parser._parseLength;
   parser._parseLength = function (this: typeof parser) {
     const done = parseLength.call(this);
     if (done && this!.packet!.length > max) {
       onRefused();
-      this!._emitError!(new Error(`${this!.packet!.cmd ?? 'packet'} of ${this!.packet!.length} bytes exceeds the ${max}-byte limit`));
+      this!._emitError!(
+        new Error(`${this!.packet!.cmd ?? 'packet'} of ${this!.packet!.length} bytes exceeds the ${max}-byte limit`),
+      );
       return false;
     }
     return done;

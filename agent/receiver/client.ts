@@ -105,12 +105,22 @@ export class BrokerClientReceiver {
     // MQTT.js emits 'message' and then sends the PUBACK, synchronously: registering the message here is what lets
     // the _sendPacket wrapper above recognise and hold that PUBACK.
     client.on('message', (topic, payload, packet) => {
-      if (packet.qos === 0) this.sink({ topic, payload, qos: 0, contentType: packet.properties?.contentType }, () => undefined);
-      else this.onReliable(topic, payload, packet as { messageId: number; qos: 1 | 2; properties?: { contentType?: string } });
+      if (packet.qos === 0)
+        this.sink({ topic, payload, qos: 0, contentType: packet.properties?.contentType }, () => undefined);
+      else
+        this.onReliable(
+          topic,
+          payload,
+          packet as { messageId: number; qos: 1 | 2; properties?: { contentType?: string } },
+        );
     });
   }
 
-  private onReliable(topic: string, payload: Buffer, packet: { messageId: number; qos: 1 | 2; properties?: { contentType?: string } }): void {
+  private onReliable(
+    topic: string,
+    payload: Buffer,
+    packet: { messageId: number; qos: 1 | 2; properties?: { contentType?: string } },
+  ): void {
     const entry = { durable: false, send: null as (() => void) | null };
     this.held.set(packet.messageId, entry);
     const generation = this.generation;

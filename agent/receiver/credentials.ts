@@ -49,7 +49,10 @@ interface ParsedHash {
 }
 
 /** Hashes a password into the self-describing string stored after `DEVICE_ID:`. */
-export async function hashPassword(password: string | Buffer, params: ScryptParams = DEFAULT_SCRYPT_PARAMS): Promise<string> {
+export async function hashPassword(
+  password: string | Buffer,
+  params: ScryptParams = DEFAULT_SCRYPT_PARAMS,
+): Promise<string> {
   const problem = paramsProblem(params);
   if (problem !== null) throw new AuthError(AuthErrorCodes.BAD_HASH_PARAMS, `scrypt parameters: ${problem}`);
   const salt = randomBytes(SALT_BYTES);
@@ -131,7 +134,12 @@ export class CredentialStore {
   acceptedBefore(deviceId: string, password: Buffer | string | undefined | null): boolean {
     const cached = typeof deviceId === 'string' ? this.accepted.get(deviceId) : undefined;
     if (cached === undefined) return false;
-    return timingSafeEqual(cached, createHmac('sha256', this.cacheKey).update(toBuffer(password ?? Buffer.alloc(0))).digest());
+    return timingSafeEqual(
+      cached,
+      createHmac('sha256', this.cacheKey)
+        .update(toBuffer(password ?? Buffer.alloc(0)))
+        .digest(),
+    );
   }
 
   async verify(deviceId: string, password: Buffer | string | undefined | null): Promise<boolean> {
@@ -157,7 +165,13 @@ export class CredentialStore {
   }
 
   /** `known`: the id is in the file; such checks go ahead of checks for unknown ids (a flood of made-up ids). */
-  private scrypt(password: Buffer, salt: Buffer, params: ScryptParams, keylen: number, known: boolean): Promise<Buffer> {
+  private scrypt(
+    password: Buffer,
+    salt: Buffer,
+    params: ScryptParams,
+    keylen: number,
+    known: boolean,
+  ): Promise<Buffer> {
     return this.gate.run(() => {
       this.scryptCount++;
       return scryptKey(password, salt, params, keylen);
@@ -177,7 +191,11 @@ export async function upsertCredential(
   params: ScryptParams = DEFAULT_SCRYPT_PARAMS,
 ): Promise<'added' | 'replaced'> {
   checkDeviceId(deviceId);
-  if (toBuffer(password).length === 0) throw new AuthError(AuthErrorCodes.EMPTY_PASSWORD, `the password for device ${JSON.stringify(deviceId)} is empty; expected at least one character`);
+  if (toBuffer(password).length === 0)
+    throw new AuthError(
+      AuthErrorCodes.EMPTY_PASSWORD,
+      `the password for device ${JSON.stringify(deviceId)} is empty; expected at least one character`,
+    );
   let text: string | null = null;
   try {
     text = await readText(path);
@@ -196,7 +214,10 @@ export async function upsertCredential(
 /** Throws OTLPEDGE_AUTH_BAD_DEVICE_ID naming the value and the rule. */
 export function checkDeviceId(deviceId: string): void {
   if (typeof deviceId !== 'string' || !isValidId(deviceId)) {
-    throw new AuthError(AuthErrorCodes.BAD_DEVICE_ID, `device id ${JSON.stringify(String(deviceId).slice(0, 200))} is invalid; expected ${ID_RULE}`);
+    throw new AuthError(
+      AuthErrorCodes.BAD_DEVICE_ID,
+      `device id ${JSON.stringify(String(deviceId).slice(0, 200))} is invalid; expected ${ID_RULE}`,
+    );
   }
 }
 
@@ -221,7 +242,10 @@ function parseLines(text: string, file: string): Line[] {
     const content = raw.trim();
     if (content === '' || content.startsWith('#')) return { raw };
     const fail = (problem: string): never => {
-      throw new AuthError(AuthErrorCodes.BAD_CREDENTIALS_FILE, `${file}:${i + 1}: ${problem}; expected ${EXPECTED_LINE}`);
+      throw new AuthError(
+        AuthErrorCodes.BAD_CREDENTIALS_FILE,
+        `${file}:${i + 1}: ${problem}; expected ${EXPECTED_LINE}`,
+      );
     };
     const dollar = content.indexOf('$');
     if (dollar < 1 || content[dollar - 1] !== ':') fail('no DEVICE_ID:$… separator');
@@ -253,7 +277,8 @@ function parseHash(encoded: string): ParsedHash | string {
   const parts = encoded.split('$');
   // '', 'scrypt', 'N=…,r=…,p=…', salt, hash
   if (parts.length !== 5 || parts[0] !== '') return 'the hash is not $SCHEME$PARAMS$SALT$HASH';
-  if (parts[1] !== 'scrypt') return `unknown hash scheme ${JSON.stringify(parts[1].slice(0, 20))} (only "scrypt" is supported)`;
+  if (parts[1] !== 'scrypt')
+    return `unknown hash scheme ${JSON.stringify(parts[1].slice(0, 20))} (only "scrypt" is supported)`;
   const m = /^N=(\d{1,8}),r=(\d{1,3}),p=(\d{1,3})$/.exec(parts[2]);
   if (m === null) return 'scrypt parameters are not N=<int>,r=<int>,p=<int>';
   const params = { N: Number(m[1]), r: Number(m[2]), p: Number(m[3]) };
@@ -268,10 +293,12 @@ function parseHash(encoded: string): ParsedHash | string {
 }
 
 function paramsProblem({ N, r, p }: ScryptParams): string | null {
-  if (!Number.isInteger(N) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0) return `N=${N} is not a power of two in [2, 1048576]`;
+  if (!Number.isInteger(N) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0)
+    return `N=${N} is not a power of two in [2, 1048576]`;
   if (!Number.isInteger(r) || r < 1 || r > 32) return `r=${r} is not in [1, 32]`;
   if (!Number.isInteger(p) || p < 1 || p > 16) return `p=${p} is not in [1, 16]`;
-  if (128 * N * r > MAX_SCRYPT_MEMORY) return `N=${N},r=${r} needs ${(128 * N * r) / 2 ** 20} MiB; at most 64 MiB is allowed`;
+  if (128 * N * r > MAX_SCRYPT_MEMORY)
+    return `N=${N},r=${r} needs ${(128 * N * r) / 2 ** 20} MiB; at most 64 MiB is allowed`;
   return null;
 }
 
@@ -281,7 +308,9 @@ const DUMMY = { salt: randomBytes(SALT_BYTES) };
 
 function scryptKey(password: Buffer, salt: Buffer, { N, r, p }: ScryptParams, keylen: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(password, salt, keylen, { N, r, p, maxmem: 128 * (N + p + 2) * r + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
+    scrypt(password, salt, keylen, { N, r, p, maxmem: 128 * (N + p + 2) * r + 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    );
   });
 }
 
@@ -298,7 +327,11 @@ async function readText(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new AuthError(AuthErrorCodes.CREDENTIALS_UNREADABLE, `cannot read credentials file ${path}: ${(err as Error).message}`, { cause: err });
+    throw new AuthError(
+      AuthErrorCodes.CREDENTIALS_UNREADABLE,
+      `cannot read credentials file ${path}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -316,7 +349,11 @@ async function writeAtomically(path: string, text: string): Promise<void> {
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
-    throw new AuthError(AuthErrorCodes.CREDENTIALS_UNREADABLE, `cannot write credentials file ${path}: ${(err as Error).message}`, { cause: err });
+    throw new AuthError(
+      AuthErrorCodes.CREDENTIALS_UNREADABLE,
+      `cannot write credentials file ${path}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   // Make the rename itself durable; not every platform lets a directory be opened, hence best effort.
   try {
@@ -340,13 +377,20 @@ class Gate {
   private active = 0;
   private readonly first: Array<() => void> = [];
   private readonly rest: Array<() => void> = [];
-  constructor(private readonly limit: number, private readonly maxWaiting: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly maxWaiting: number,
+  ) {}
 
   async run<T>(task: () => Promise<T>, first: boolean): Promise<T> {
     if (this.active < this.limit) this.active++;
     else {
       if (this.first.length + this.rest.length >= this.maxWaiting) {
-        throw new AuthError(AuthErrorCodes.BUSY, `${this.maxWaiting} password checks are already waiting; try again later`, { returnCode: ConnackCodes.SERVER_UNAVAILABLE });
+        throw new AuthError(
+          AuthErrorCodes.BUSY,
+          `${this.maxWaiting} password checks are already waiting; try again later`,
+          { returnCode: ConnackCodes.SERVER_UNAVAILABLE },
+        );
       }
       // The finishing task hands over its slot.
       await new Promise<void>((resolve) => (first ? this.first : this.rest).push(resolve));

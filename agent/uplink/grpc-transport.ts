@@ -18,10 +18,23 @@ export interface GrpcTransportOptions {
   bufferId?: number;
 }
 
-const UplinkClient = grpc.makeGenericClientConstructor(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, 'Uplink');
+const UplinkClient = grpc.makeGenericClientConstructor(
+  uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
+  'Uplink',
+);
 type UplinkStub = grpc.Client & {
-  Send(req: UplinkBatch, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: UplinkAck) => void): void;
-  GetRing(req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: RingInfo) => void): void;
+  Send(
+    req: UplinkBatch,
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: UplinkAck) => void,
+  ): void;
+  GetRing(
+    req: object,
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: RingInfo) => void,
+  ): void;
 };
 
 /** gRPC statuses that say the request itself is wrong (no retry helps); everything else is backed off and retried. */
@@ -50,7 +63,12 @@ export class GrpcUplinkTransport implements UplinkTransport {
 
   constructor(private readonly opts: GrpcTransportOptions) {
     this.creds = opts.tls.enabled
-      ? grpc.credentials.createSsl(opts.tls.ca ? readFileSync(opts.tls.ca) : null, null, null, opts.tls.insecureSkipVerify ? { checkServerIdentity: () => undefined } : undefined)
+      ? grpc.credentials.createSsl(
+          opts.tls.ca ? readFileSync(opts.tls.ca) : null,
+          null,
+          null,
+          opts.tls.insecureSkipVerify ? { checkServerIdentity: () => undefined } : undefined,
+        )
       : grpc.credentials.createInsecure();
     this.clients = opts.endpoints.map((e) => this.channel(e));
     if (opts.token) this.metadata.set('authorization', `Bearer ${opts.token}`);
@@ -71,7 +89,11 @@ export class GrpcUplinkTransport implements UplinkTransport {
   /** The ring from the current seed endpoint, or null when it cannot be had. */
   getRing(): Promise<RingInfo | null> {
     const client = this.clients[this.current];
-    return new Promise((resolve) => client.GetRing({}, this.metadata, { deadline: Date.now() + 5000 }, (err, info) => resolve(err ? null : info ?? null)));
+    return new Promise((resolve) =>
+      client.GetRing({}, this.metadata, { deadline: Date.now() + 5000 }, (err, info) =>
+        resolve(err ? null : (info ?? null)),
+      ),
+    );
   }
 
   /** The channel for a batch: its route's, unless that failed recently, else the current seed. */

@@ -64,7 +64,11 @@ export class OtlpHttpTransport implements UplinkTransport {
       });
     } catch (e) {
       const err = e as Error & { cause?: Error };
-      return { kind: 'failed', code: 'UNREACHABLE', reason: `POST ${url} failed: ${err.cause?.message ?? err.message}` };
+      return {
+        kind: 'failed',
+        code: 'UNREACHABLE',
+        reason: `POST ${url} failed: ${err.cause?.message ?? err.message}`,
+      };
     }
     const text = res.ok ? '' : await res.text().catch(() => '');
     if (res.ok) {
@@ -75,9 +79,19 @@ export class OtlpHttpTransport implements UplinkTransport {
       this.zstdRefused = true;
       return { kind: 'retry', afterMs: 0, reason: `${url} refused zstd (${res.status}); switching to gzip` };
     }
-    if (RETRYABLE.has(res.status)) return { kind: 'retry', afterMs: retryAfter(res.headers.get('retry-after')), reason: `HTTP ${res.status} from ${url}` };
-    if (MALFORMED.has(res.status)) return { kind: 'rejected', reason: `HTTP ${res.status} from ${url}: ${text.slice(0, 300)}` };
-    return { kind: 'failed', code: `HTTP_${res.status}`, reason: `${explainStatus(res.status)} (HTTP ${res.status} from ${url}: ${text.slice(0, 200)}); the batch is kept and retried` };
+    if (RETRYABLE.has(res.status))
+      return {
+        kind: 'retry',
+        afterMs: retryAfter(res.headers.get('retry-after')),
+        reason: `HTTP ${res.status} from ${url}`,
+      };
+    if (MALFORMED.has(res.status))
+      return { kind: 'rejected', reason: `HTTP ${res.status} from ${url}: ${text.slice(0, 300)}` };
+    return {
+      kind: 'failed',
+      code: `HTTP_${res.status}`,
+      reason: `${explainStatus(res.status)} (HTTP ${res.status} from ${url}: ${text.slice(0, 200)}); the batch is kept and retried`,
+    };
   }
 
   async close(): Promise<void> {}
@@ -86,7 +100,8 @@ export class OtlpHttpTransport implements UplinkTransport {
 /** What an operator should check for a status that is not the batch's fault. */
 function explainStatus(status: number): string {
   if (status === 401 || status === 403) return 'the endpoint refused the credentials: check uplink.token';
-  if (status === 404 || status === 405) return 'the endpoint has no OTLP/HTTP receiver at this path: check uplink.endpoints (a base URL such as http://collector:4318)';
+  if (status === 404 || status === 405)
+    return 'the endpoint has no OTLP/HTTP receiver at this path: check uplink.endpoints (a base URL such as http://collector:4318)';
   if (status === 413) return 'the endpoint (or a proxy before it) refuses requests this large';
   if (status >= 500) return 'the endpoint failed';
   return 'the endpoint refused the request';

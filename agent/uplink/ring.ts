@@ -18,7 +18,10 @@ export class AgentRing {
   private refreshing: Promise<void> | null = null;
   private lastRefresh = 0;
 
-  constructor(private readonly fetchRing: () => Promise<RingInfo | null>, private readonly log: Logger) {}
+  constructor(
+    private readonly fetchRing: () => Promise<RingInfo | null>,
+    private readonly log: Logger,
+  ) {}
 
   get version(): number {
     return this.ring?.version ?? 0;
@@ -32,7 +35,8 @@ export class AgentRing {
 
   /** An aggregator answered with ring `version`: refresh when it differs from ours. */
   noteVersion(version: number): void {
-    if (version !== 0 && version !== this.version && Date.now() - this.lastRefresh >= MIN_REFRESH_MS) void this.refresh();
+    if (version !== 0 && version !== this.version && Date.now() - this.lastRefresh >= MIN_REFRESH_MS)
+      void this.refresh();
   }
 
   refresh(): Promise<void> {
@@ -44,14 +48,26 @@ export class AgentRing {
         // A ring from the wire is checked before it routes anything: a bad address would make every commit fail.
         const bad = info.members.find((m) => !isValidAddress(m.address) || !isValidId(m.id));
         if (bad) {
-          this.log.error({ member: String(bad.id).slice(0, 140), address: String(bad.address).slice(0, 300) }, 'the aggregator ring names a member with an invalid id or address (HOST:PORT, at most 255 bytes); keeping the previous ring');
+          this.log.error(
+            { member: String(bad.id).slice(0, 140), address: String(bad.address).slice(0, 300) },
+            'the aggregator ring names a member with an invalid id or address (HOST:PORT, at most 255 bytes); keeping the previous ring',
+          );
           return;
         }
-        const next = new HashRing(info.members.filter((m) => m.healthy).map((m) => ({ id: m.id, address: m.address })), info.vnodes || undefined);
+        const next = new HashRing(
+          info.members.filter((m) => m.healthy).map((m) => ({ id: m.id, address: m.address })),
+          info.vnodes || undefined,
+        );
         if (next.version !== this.version) {
-          this.log.info({ version: next.version, members: next.members.map((m) => `${m.id}=${m.address}`) }, 'aggregator ring learned');
+          this.log.info(
+            { version: next.version, members: next.members.map((m) => `${m.id}=${m.address}`) },
+            'aggregator ring learned',
+          );
           if (info.version !== 0 && next.version !== info.version) {
-            this.log.warn({ ours: next.version, theirs: info.version }, 'ring version computed here differs from the aggregator\'s; routing may need forwarding');
+            this.log.warn(
+              { ours: next.version, theirs: info.version },
+              "ring version computed here differs from the aggregator's; routing may need forwarding",
+            );
           }
         }
         this.ring = next;

@@ -107,22 +107,39 @@ export class UplinkSender {
       case 'ok':
         this.backoff.reset();
         if (result.ringVersion) this.hooks.onRingVersion?.(result.ringVersion);
-        await this.buffer.remove([batch.seq]).catch((e: Error) => this.warn.warn('remove', { err: e.message }, 'could not delete a delivered batch; it will be sent again'));
+        await this.buffer
+          .remove([batch.seq])
+          .catch((e: Error) =>
+            this.warn.warn('remove', { err: e.message }, 'could not delete a delivered batch; it will be sent again'),
+          );
         this.inFlight.delete(batch.seq);
         return this.fill();
       case 'retry':
-        this.warn.warn('retry', { seq: batch.seq, afterMs: result.afterMs, reason: result.reason }, 'receiver asked to retry');
+        this.warn.warn(
+          'retry',
+          { seq: batch.seq, afterMs: result.afterMs, reason: result.reason },
+          'receiver asked to retry',
+        );
         return this.later(result.afterMs, () => void this.dispatch(batch));
       case 'rejected':
-        this.log.error({ seq: batch.seq, points: batch.points, reason: result.reason }, 'receiver rejected a batch; moved aside, it will not be retried');
-        await this.buffer.quarantine(batch.seq, result.reason).catch((e: Error) => this.log.error({ err: e.message }, 'could not move a rejected batch aside'));
+        this.log.error(
+          { seq: batch.seq, points: batch.points, reason: result.reason },
+          'receiver rejected a batch; moved aside, it will not be retried',
+        );
+        await this.buffer
+          .quarantine(batch.seq, result.reason)
+          .catch((e: Error) => this.log.error({ err: e.message }, 'could not move a rejected batch aside'));
         this.inFlight.delete(batch.seq);
         return this.fill();
       case 'failed': {
         // One pause for the whole sender: every batch in flight waits for the same receiver to come back.
         const delay = this.backoff.next();
         this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
-        this.warn.warn(`failed:${result.code}`, { target: this.transport.target, code: result.code, retryInMs: delay, failures: this.backoff.failures }, result.reason);
+        this.warn.warn(
+          `failed:${result.code}`,
+          { target: this.transport.target, code: result.code, retryInMs: delay, failures: this.backoff.failures },
+          result.reason,
+        );
         return this.later(this.pausedUntil - Date.now(), () => void this.dispatch(batch));
       }
     }

@@ -28,7 +28,10 @@ export class ApiTokens {
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
-      throw new OtlpEdgeError('OTLPEDGE_AUTH_API_TOKENS_UNREADABLE', `cannot read auth.api_tokens_file ${path}: ${(e as Error).message}`);
+      throw new OtlpEdgeError(
+        'OTLPEDGE_AUTH_API_TOKENS_UNREADABLE',
+        `cannot read auth.api_tokens_file ${path}: ${(e as Error).message}`,
+      );
     }
     const entries: { digest: Buffer; who: ApiPrincipal }[] = [];
     const names = new Set<string>();
@@ -37,7 +40,11 @@ export class ApiTokens {
       if (line === '' || line.startsWith('#')) return;
       const [token, role, name = `line-${i + 1}`, ...rest] = line.split(/\s+/);
       const where = `${path}:${i + 1}`;
-      const bad = (what: string) => new OtlpEdgeError('OTLPEDGE_AUTH_BAD_API_TOKENS_FILE', `${where}: ${what}; expected "TOKEN ROLE [NAME]" with a token of at least ${MIN_TOKEN_CHARS} characters, ROLE read or admin, NAME of [A-Za-z0-9._:@-]`);
+      const bad = (what: string) =>
+        new OtlpEdgeError(
+          'OTLPEDGE_AUTH_BAD_API_TOKENS_FILE',
+          `${where}: ${what}; expected "TOKEN ROLE [NAME]" with a token of at least ${MIN_TOKEN_CHARS} characters, ROLE read or admin, NAME of [A-Za-z0-9._:@-]`,
+        );
       if (rest.length > 0 || role === undefined) throw bad(`${rest.length > 0 ? 'too many' : 'too few'} fields`);
       if (token.length < MIN_TOKEN_CHARS) throw bad(`token of ${token.length} characters`);
       if (role !== 'read' && role !== 'admin') throw bad(`role ${JSON.stringify(role.slice(0, 20))}`);

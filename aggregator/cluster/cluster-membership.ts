@@ -39,8 +39,20 @@ export interface ClusterOptions {
   tls: { ca: Buffer | null; cert: Buffer; key: Buffer; serverName: string } | null;
 }
 
-type PeerStub = grpc.Client & Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: any) => void) => void>;
-const PeerClient = grpc.makeGenericClientConstructor(peerServiceDefinition as unknown as grpc.ServiceDefinition, 'Peer');
+type PeerStub = grpc.Client &
+  Record<
+    string,
+    (
+      req: object,
+      md: grpc.Metadata,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res?: any) => void,
+    ) => void
+  >;
+const PeerClient = grpc.makeGenericClientConstructor(
+  peerServiceDefinition as unknown as grpc.ServiceDefinition,
+  'Peer',
+);
 
 interface Peer {
   address: string;
@@ -69,7 +81,10 @@ export class ClusterMembership implements Membership {
   private selfValue: { id: string; address: string };
   private selfLearned = false;
 
-  constructor(private readonly opts: ClusterOptions, private readonly log: Logger) {
+  constructor(
+    private readonly opts: ClusterOptions,
+    private readonly log: Logger,
+  ) {
     this.selfValue = opts.self;
     if (opts.dnsServer) this.resolver.setServers([opts.dnsServer]);
     // Static members start healthy: a booting cluster begins with the full ring instead of shuffling devices
@@ -116,7 +131,15 @@ export class ClusterMembership implements Membership {
       ...(t?.serverName ? { 'grpc.ssl_target_name_override': t.serverName } : {}),
       interceptors: this.opts.secret ? [peerClientInterceptor(this.opts.secret, this.opts.self.id)] : [],
     }) as unknown as PeerStub;
-    this.peers.set(address, { address, id, healthy, lastOk: healthy ? Date.now() : 0, client, refused: false, reached: false });
+    this.peers.set(address, {
+      address,
+      id,
+      healthy,
+      lastOk: healthy ? Date.now() : 0,
+      client,
+      refused: false,
+      reached: false,
+    });
   }
 
   start(): void {
@@ -132,7 +155,10 @@ export class ClusterMembership implements Membership {
     const name = this.opts.dns;
     let addrs: string[] = [];
     try {
-      const [v4, v6] = await Promise.all([this.resolver.resolve4(name).catch(() => []), this.resolver.resolve6(name).catch(() => [])]);
+      const [v4, v6] = await Promise.all([
+        this.resolver.resolve4(name).catch(() => []),
+        this.resolver.resolve6(name).catch(() => []),
+      ]);
       addrs = [...v4, ...v6.map((a) => `[${a}]`)].map((a) => `${a}:${this.opts.dnsPort}`);
     } catch (e) {
       this.log.warn({ dns: name, err: (e as Error).message }, 'cluster DNS lookup failed; keeping the members known');
@@ -160,43 +186,58 @@ export class ClusterMembership implements Membership {
 
   private probe(p: Peer): Promise<void> {
     return new Promise((resolve) => {
-      p.client.Probe({ nodeId: this.opts.self.id, ringVersion: this.ringValue.version }, new grpc.Metadata(), { deadline: Date.now() + Math.max(500, this.opts.probeIntervalMs) }, (err, reply: ProbeReply | undefined) => {
-        const now = Date.now();
-        const refused = err?.code === grpc.status.UNAUTHENTICATED || err?.code === grpc.status.PERMISSION_DENIED;
-        if (refused && !p.refused) {
-          this.log.error({ member: p.id, address: p.address, err: err?.details }, 'a cluster member refused this node\'s peer credential: every member needs the same cluster.secret_file (and TLS setting)');
-        }
-        p.refused = refused;
-        if (!err && reply && reply.ready) {
-          if (reply.nodeId === this.opts.self.id) {
-            // A DNS record pointing at this node itself.
-            p.id = reply.nodeId;
-            p.healthy = false;
-            if (this.opts.learnSelfAddress && !this.selfLearned) {
-              this.selfLearned = true;
-              if (p.address !== this.selfValue.address) {
-                this.log.info({ address: p.address, was: this.selfValue.address }, 'this node\'s address learned from its cluster.dns record');
-                this.selfValue = { id: this.selfValue.id, address: p.address };
-              }
-            }
-          } else {
-            p.id = reply.nodeId;
-            p.healthy = true;
-            p.reached = true;
-            p.lastOk = now;
+      p.client.Probe(
+        { nodeId: this.opts.self.id, ringVersion: this.ringValue.version },
+        new grpc.Metadata(),
+        { deadline: Date.now() + Math.max(500, this.opts.probeIntervalMs) },
+        (err, reply: ProbeReply | undefined) => {
+          const now = Date.now();
+          const refused = err?.code === grpc.status.UNAUTHENTICATED || err?.code === grpc.status.PERMISSION_DENIED;
+          if (refused && !p.refused) {
+            this.log.error(
+              { member: p.id, address: p.address, err: err?.details },
+              "a cluster member refused this node's peer credential: every member needs the same cluster.secret_file (and TLS setting)",
+            );
           }
-        } else if (p.healthy && now - p.lastOk >= this.opts.failureTimeoutMs) {
-          p.healthy = false;
-          this.log.warn({ member: p.id, address: p.address, err: err?.details }, 'cluster member failed its probes; leaving the ring');
-        }
-        resolve();
-      });
+          p.refused = refused;
+          if (!err && reply && reply.ready) {
+            if (reply.nodeId === this.opts.self.id) {
+              // A DNS record pointing at this node itself.
+              p.id = reply.nodeId;
+              p.healthy = false;
+              if (this.opts.learnSelfAddress && !this.selfLearned) {
+                this.selfLearned = true;
+                if (p.address !== this.selfValue.address) {
+                  this.log.info(
+                    { address: p.address, was: this.selfValue.address },
+                    "this node's address learned from its cluster.dns record",
+                  );
+                  this.selfValue = { id: this.selfValue.id, address: p.address };
+                }
+              }
+            } else {
+              p.id = reply.nodeId;
+              p.healthy = true;
+              p.reached = true;
+              p.lastOk = now;
+            }
+          } else if (p.healthy && now - p.lastOk >= this.opts.failureTimeoutMs) {
+            p.healthy = false;
+            this.log.warn(
+              { member: p.id, address: p.address, err: err?.details },
+              'cluster member failed its probes; leaving the ring',
+            );
+          }
+          resolve();
+        },
+      );
     });
   }
 
   private buildRing(): HashRing {
     const members: RingMember[] = [this.selfValue];
-    for (const p of this.peers.values()) if (p.healthy && p.id !== null && p.id !== this.opts.self.id) members.push({ id: p.id, address: p.address });
+    for (const p of this.peers.values())
+      if (p.healthy && p.id !== null && p.id !== this.opts.self.id) members.push({ id: p.id, address: p.address });
     return new HashRing(members, this.opts.vnodes);
   }
 
@@ -214,18 +255,29 @@ export class ClusterMembership implements Membership {
   }
 
   ringInfo(): RingInfo {
-    return { version: this.ringValue.version, vnodes: this.ringValue.vnodes, members: this.ringValue.members.map((m) => ({ ...m, healthy: true })) };
+    return {
+      version: this.ringValue.version,
+      vnodes: this.ringValue.vnodes,
+      members: this.ringValue.members.map((m) => ({ ...m, healthy: true })),
+    };
   }
 
   view(): RingView {
     const share = this.ringValue.share();
     // A member in the ring is healthy once it has answered a probe: a static member that was never reached owns its
     // share (the ring starts full) but is not reported healthy.
-    const reached = (id: string) => id === this.selfValue.id || [...this.peers.values()].some((p) => p.id === id && p.reached);
-    const members = this.ringValue.members.map((m) => ({ id: m.id, address: m.address, healthy: reached(m.id), share: share.get(m.id) ?? 0 }));
+    const reached = (id: string) =>
+      id === this.selfValue.id || [...this.peers.values()].some((p) => p.id === id && p.reached);
+    const members = this.ringValue.members.map((m) => ({
+      id: m.id,
+      address: m.address,
+      healthy: reached(m.id),
+      share: share.get(m.id) ?? 0,
+    }));
     // Known members outside the ring are listed too, unhealthy and owning nothing.
     for (const p of this.peers.values()) {
-      if (!p.healthy && p.id !== this.opts.self.id) members.push({ id: p.id ?? p.address, address: p.address, healthy: false, share: 0 });
+      if (!p.healthy && p.id !== this.opts.self.id)
+        members.push({ id: p.id ?? p.address, address: p.address, healthy: false, share: 0 });
     }
     return { version: this.ringValue.version, vnodes: this.ringValue.vnodes, members };
   }

@@ -9,8 +9,8 @@ export interface RingView {
 }
 
 /**
- * Who owns which device. `SingleNode` owns everything; `ClusterMembership` (cluster-membership.ts) fills the same seam with a
- * consistent-hash ring over healthy members, so ingest and the API never ask how ownership is decided.
+ * Who owns which device. `SingleNode` owns everything; `ClusterMembership` (cluster-membership.ts) fills the same
+ * seam with a consistent-hash ring over healthy members, so ingest and the API never ask how ownership is decided.
  */
 export interface Membership {
   readonly self: { id: string; address: string };
@@ -25,7 +25,10 @@ export interface Membership {
 export class SingleNode implements Membership {
   private readonly ring: HashRing;
 
-  constructor(readonly self: { id: string; address: string }, vnodes: number) {
+  constructor(
+    readonly self: { id: string; address: string },
+    vnodes: number,
+  ) {
     this.ring = new HashRing([self], vnodes);
   }
 
@@ -38,6 +41,10 @@ export class SingleNode implements Membership {
   }
 
   view(): RingView {
-    return { version: this.ring.version, vnodes: this.ring.vnodes, members: [{ ...this.self, healthy: true, share: 1 }] };
+    return {
+      version: this.ring.version,
+      vnodes: this.ring.vnodes,
+      members: [{ ...this.self, healthy: true, share: 1 }],
+    };
   }
 }

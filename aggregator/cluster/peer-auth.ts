@@ -32,7 +32,10 @@ export class PeerSecret {
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
-      throw new OtlpEdgeError('OTLPEDGE_CLUSTER_SECRET_UNREADABLE', `cannot read cluster.secret_file ${path}: ${(e as Error).message}`);
+      throw new OtlpEdgeError(
+        'OTLPEDGE_CLUSTER_SECRET_UNREADABLE',
+        `cannot read cluster.secret_file ${path}: ${(e as Error).message}`,
+      );
     }
     return PeerSecret.of(text.trim(), `cluster.secret_file ${path}`);
   }
@@ -40,7 +43,10 @@ export class PeerSecret {
   static of(secret: string, what = 'cluster secret'): PeerSecret {
     const key = Buffer.from(secret, 'utf8');
     if (key.length < MIN_SECRET_BYTES) {
-      throw new OtlpEdgeError('OTLPEDGE_CLUSTER_SECRET_WEAK', `${what} holds ${key.length} bytes; expected at least ${MIN_SECRET_BYTES} (e.g. \`openssl rand -hex 32\`), the same on every member`);
+      throw new OtlpEdgeError(
+        'OTLPEDGE_CLUSTER_SECRET_WEAK',
+        `${what} holds ${key.length} bytes; expected at least ${MIN_SECRET_BYTES} (e.g. \`openssl rand -hex 32\`), the same on every member`,
+      );
     }
     return new PeerSecret(key);
   }
@@ -57,18 +63,28 @@ export class PeerSecret {
 
   /** null when `header` is a valid signature of a call of `path`, else why not. */
   verify(header: string | undefined, path: string, now = Date.now()): { refusal: PeerRefusal; detail: string } | null {
-    if (header === undefined || header === '') return { refusal: 'missing', detail: `no ${PEER_AUTH_HEADER} credential (is cluster.secret_file set on the calling node?)` };
+    if (header === undefined || header === '')
+      return {
+        refusal: 'missing',
+        detail: `no ${PEER_AUTH_HEADER} credential (is cluster.secret_file set on the calling node?)`,
+      };
     const parts = header.split(' ');
     if (parts.length !== 4 || parts[0] !== 'v1' || !/^\d{1,15}$/.test(parts[2]) || !/^[0-9a-f]{64}$/.test(parts[3])) {
       return { refusal: 'malformed', detail: `malformed ${PEER_AUTH_HEADER} credential` };
     }
     const [, nodeId, ms, hex] = parts;
     if (!timingSafeEqual(this.mac(path, nodeId, ms), Buffer.from(hex, 'hex'))) {
-      return { refusal: 'bad_signature', detail: `peer credential of '${nodeId.slice(0, 128)}' does not match this node's cluster.secret_file` };
+      return {
+        refusal: 'bad_signature',
+        detail: `peer credential of '${nodeId.slice(0, 128)}' does not match this node's cluster.secret_file`,
+      };
     }
     const skew = now - Number(ms);
     if (Math.abs(skew) > CLOCK_SKEW_MS) {
-      return { refusal: 'clock_skew', detail: `peer '${nodeId}' signed its call ${Math.round(skew / 1000)} s away from this node's clock (more than ${CLOCK_SKEW_MS / 1000} s): synchronise the members' clocks (NTP)` };
+      return {
+        refusal: 'clock_skew',
+        detail: `peer '${nodeId}' signed its call ${Math.round(skew / 1000)} s away from this node's clock (more than ${CLOCK_SKEW_MS / 1000} s): synchronise the members' clocks (NTP)`,
+      };
     }
     return null;
   }
@@ -76,10 +92,11 @@ export class PeerSecret {
 
 /** A client interceptor that signs every call on a peer channel. */
 export function peerClientInterceptor(secret: PeerSecret, selfId: string): grpc.Interceptor {
-  return (options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
-    start(metadata, listener, next) {
-      metadata.set(PEER_AUTH_HEADER, secret.sign(options.method_definition.path, selfId));
-      next(metadata, listener);
-    },
-  });
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set(PEER_AUTH_HEADER, secret.sign(options.method_definition.path, selfId));
+        next(metadata, listener);
+      },
+    });
 }

@@ -27,7 +27,11 @@ export function peerImplementation(deps: {
   log: Logger;
   onForwarded?: (points: number) => void;
   /** Merges handed-off device state (the cluster's Rebalancer); absent on a single node. */
-  handoff?: (req: { fromNode: string; ringVersion: number; states?: { deviceId: string; state: Uint8Array }[] }) => Promise<{ accepted: number }>;
+  handoff?: (req: {
+    fromNode: string;
+    ringVersion: number;
+    states?: { deviceId: string; state: Uint8Array }[];
+  }) => Promise<{ accepted: number }>;
   /** A device forgotten at another node's request (DELETE /v1/devices/{id}); for the audit log. */
   onDeleted?: (deviceId: string, requestedBy: string, fromPeer: string) => void;
 }): Record<string, Unary> {
@@ -40,32 +44,61 @@ export function peerImplementation(deps: {
       try {
         data = decodeBatch(r.signal, r.compression, r.payload);
       } catch (e) {
-        const reason = e instanceof ProtoError ? `${e.code}: ${e.message}` : `OTLPEDGE_PROTO_MALFORMED: payload could not be decoded: ${(e as Error).message}`;
+        const reason =
+          e instanceof ProtoError
+            ? `${e.code}: ${e.message}`
+            : `OTLPEDGE_PROTO_MALFORMED: payload could not be decoded: ${(e as Error).message}`;
         return cb(null, { status: AckStatus.REJECTED, reason, ringVersion: deps.ringVersion() });
       }
       // A part for devices this node does not own (the forwarder's ring is ahead of or behind ours) is refused
       // with RETRY rather than applied: state must not grow on a node that is not the owner.
       const stray = data.find((d) => deps.owner(d.deviceId) !== deps.selfId);
-      if (stray) return cb(null, { status: AckStatus.RETRY, retryAfterMs: 500, reason: `device '${stray.deviceId}' is not owned here under ring ${deps.ringVersion()}`, ringVersion: deps.ringVersion() });
+      if (stray)
+        return cb(null, {
+          status: AckStatus.RETRY,
+          retryAfterMs: 500,
+          reason: `device '${stray.deviceId}' is not owned here under ring ${deps.ringVersion()}`,
+          ringVersion: deps.ringVersion(),
+        });
       // One owner's part of a split batch: deduplicated by (agent, seq, device-set hash), see ClusterRouter.
-      const dedup = r.originAgentId && r.originSeq ? { source: r.originAgentId, seq: r.originSeq, ackedBelow: r.originAckedBelow, bufferId: r.originBufferId, part: r.deviceSetHash } : null;
+      const dedup =
+        r.originAgentId && r.originSeq
+          ? {
+              source: r.originAgentId,
+              seq: r.originSeq,
+              ackedBelow: r.originAckedBelow,
+              bufferId: r.originBufferId,
+              part: r.deviceSetHash,
+            }
+          : null;
       store.apply(data, dedup).then(
         (res) => {
           deps.onForwarded?.(res.points);
           cb(null, { status: AckStatus.OK, reason: res.duplicate ? 'duplicate' : '', ringVersion: deps.ringVersion() });
         },
         (err: Error) => {
-          deps.log.error({ from: r.fromNode, agent: r.originAgentId, seq: r.originSeq, err: err.message }, 'forwarded part could not be stored');
-          cb(null, { status: AckStatus.RETRY, retryAfterMs: 1000, reason: err.message, ringVersion: deps.ringVersion() });
+          deps.log.error(
+            { from: r.fromNode, agent: r.originAgentId, seq: r.originSeq, err: err.message },
+            'forwarded part could not be stored',
+          );
+          cb(null, {
+            status: AckStatus.RETRY,
+            retryAfterMs: 1000,
+            reason: err.message,
+            ringVersion: deps.ringVersion(),
+          });
         },
       );
     },
     Handoff: (call, cb) => {
       if (!deps.handoff) return cb(null, { accepted: 0 });
-      deps.handoff(call.request).then((r) => cb(null, r), (err: Error) => {
-        deps.log.error({ from: call.request.fromNode, err: err.message }, 'handed-off state could not be merged');
-        cb(null, { accepted: 0 });
-      });
+      deps.handoff(call.request).then(
+        (r) => cb(null, r),
+        (err: Error) => {
+          deps.log.error({ from: call.request.fromNode, err: err.message }, 'handed-off state could not be merged');
+          cb(null, { accepted: 0 });
+        },
+      );
     },
     GetDevice: (call, cb) => {
       const d = store.get(call.request.deviceId);
@@ -73,29 +106,57 @@ export function peerImplementation(deps: {
       cb(null, {
         found: true,
         device: {
-          id: d.id, online: d.online, lastSeenUnixNano: nanos(d.lastSeen), owner: deps.selfId,
-          latest: Object.entries(d.latest).map(([metric, v]) => ({ metric, value: v.value, timeUnixNano: nanos(v.ts) })),
+          id: d.id,
+          online: d.online,
+          lastSeenUnixNano: nanos(d.lastSeen),
+          owner: deps.selfId,
+          latest: Object.entries(d.latest).map(([metric, v]) => ({
+            metric,
+            value: v.value,
+            timeUnixNano: nanos(v.ts),
+          })),
           counts: d.counts,
         },
       });
     },
     GetDevices: (call, cb) => {
       const q = call.request as { online?: boolean; limit: number; afterId: string };
-      const page = store.list({ online: q.online ?? undefined, limit: Math.max(1, Math.min(1000, q.limit || 100)), cursor: q.afterId || undefined });
-      cb(null, { devices: page.devices.map((d) => ({ id: d.id, online: d.online, lastSeenUnixNano: nanos(d.lastSeen) })), more: page.next !== null });
+      const page = store.list({
+        online: q.online ?? undefined,
+        limit: Math.max(1, Math.min(1000, q.limit || 100)),
+        cursor: q.afterId || undefined,
+      });
+      cb(null, {
+        devices: page.devices.map((d) => ({ id: d.id, online: d.online, lastSeenUnixNano: nanos(d.lastSeen) })),
+        more: page.next !== null,
+      });
     },
     DeleteDevice: (call, cb) => {
       const q = call.request as { deviceId: string; requestedBy: string };
-      store.deleteDevice(q.deviceId).then((found) => {
-        if (found) deps.onDeleted?.(q.deviceId, q.requestedBy, call.getPeer());
-        cb(null, { found });
-      }, (err: Error) => cb(err));
+      store.deleteDevice(q.deviceId).then(
+        (found) => {
+          if (found) deps.onDeleted?.(q.deviceId, q.requestedBy, call.getPeer());
+          cb(null, { found });
+        },
+        (err: Error) => cb(err),
+      );
     },
     GetSeries: (call, cb) => {
       const q = call.request as { deviceId: string; metric: string; fromUnixNano: number; toUnixNano: number };
       if (!store.get(q.deviceId)) return cb(null, { found: false });
       store.series(q.deviceId, q.metric, q.fromUnixNano / 1e6, q.toUnixNano / 1e6).then(
-        (points) => cb(null, { found: true, points: points.map((p) => ({ startUnixNano: nanos(p.start), min: p.min, max: p.max, sum: p.sum, count: p.count, last: p.last })) }),
+        (points) =>
+          cb(null, {
+            found: true,
+            points: points.map((p) => ({
+              startUnixNano: nanos(p.start),
+              min: p.min,
+              max: p.max,
+              sum: p.sum,
+              count: p.count,
+              last: p.last,
+            })),
+          }),
         (err: Error) => cb(err),
       );
     },

@@ -7,7 +7,15 @@ import { nanos } from './peer-server.js';
 const ms = (ns: number) => ns / 1e6;
 
 function call<T>(client: any, method: string, req: object): Promise<T> {
-  return new Promise((resolve, reject) => client[method](req, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null, res: T) => (err ? reject(new Error(`${method} on a peer failed: ${err.details}`)) : resolve(res))));
+  return new Promise((resolve, reject) =>
+    client[method](
+      req,
+      new grpc.Metadata(),
+      { deadline: Date.now() + 5000 },
+      (err: grpc.ServiceError | null, res: T) =>
+        err ? reject(new Error(`${method} on a peer failed: ${err.details}`)) : resolve(res),
+    ),
+  );
 }
 
 /**
@@ -32,9 +40,18 @@ export function clusterQueries(cluster: ClusterMembership, store: DeviceStateSto
       if (!r.found || !r.device) return undefined;
       const d = r.device;
       const detail: DeviceDetail = {
-        id: d.id, online: d.online, lastSeen: ms(d.lastSeenUnixNano), owner: d.owner,
-        latest: Object.fromEntries((d.latest ?? []).map((l: any) => [l.metric, { value: l.value, ts: ms(l.timeUnixNano) }])),
-        counts: { received: d.counts?.received ?? 0, duplicates: d.counts?.duplicates ?? 0, missing: d.counts?.missing ?? 0 },
+        id: d.id,
+        online: d.online,
+        lastSeen: ms(d.lastSeenUnixNano),
+        owner: d.owner,
+        latest: Object.fromEntries(
+          (d.latest ?? []).map((l: any) => [l.metric, { value: l.value, ts: ms(l.timeUnixNano) }]),
+        ),
+        counts: {
+          received: d.counts?.received ?? 0,
+          duplicates: d.counts?.duplicates ?? 0,
+          missing: d.counts?.missing ?? 0,
+        },
       };
       return detail;
     },
@@ -42,45 +59,79 @@ export function clusterQueries(cluster: ClusterMembership, store: DeviceStateSto
       // A member that cannot answer (down but not yet out of the ring) does not fail the page: the others answer
       // and the page names it, so a caller knows the list is partial.
       const missing: string[] = [];
-      const pages = await Promise.all(cluster.ring.members.map(async (m) => {
-        if (m.id === selfId) {
-          const p = store.list(opts);
-          return { devices: p.devices, more: p.next !== null };
-        }
-        try {
-          const r = await call<{ devices?: any[]; more: boolean }>(peer(m.id), 'GetDevices', { online: opts.online, limit: opts.limit, afterId: opts.cursor ?? '' });
-          return { devices: (r.devices ?? []).map((d): DeviceSummary => ({ id: d.id, online: d.online, lastSeen: ms(d.lastSeenUnixNano) })), more: r.more };
-        } catch {
-          missing.push(m.id);
-          return { devices: [], more: false };
-        }
-      }));
+      const pages = await Promise.all(
+        cluster.ring.members.map(async (m) => {
+          if (m.id === selfId) {
+            const p = store.list(opts);
+            return { devices: p.devices, more: p.next !== null };
+          }
+          try {
+            const r = await call<{ devices?: any[]; more: boolean }>(peer(m.id), 'GetDevices', {
+              online: opts.online,
+              limit: opts.limit,
+              afterId: opts.cursor ?? '',
+            });
+            return {
+              devices: (r.devices ?? []).map((d): DeviceSummary => ({
+                id: d.id,
+                online: d.online,
+                lastSeen: ms(d.lastSeenUnixNano),
+              })),
+              more: r.more,
+            };
+          } catch {
+            missing.push(m.id);
+            return { devices: [], more: false };
+          }
+        }),
+      );
       const all = pages.flatMap((p) => p.devices).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const devices = all.slice(0, opts.limit);
       const more = all.length > opts.limit || pages.some((p) => p.more);
-      return { devices, next: more && devices.length > 0 ? devices[devices.length - 1].id : null, missing: missing.sort() };
+      return {
+        devices,
+        next: more && devices.length > 0 ? devices[devices.length - 1].id : null,
+        missing: missing.sort(),
+      };
     },
     async remove(id, requestedBy = '') {
       // Every known member, not only the owner: a node may still hold state from before a ring change.
       const nodes: string[] = [];
       const missing: string[] = [];
       if (await store.deleteDevice(id)) nodes.push(selfId);
-      await Promise.all(cluster.memberIds().filter((m) => m !== selfId).map(async (m) => {
-        try {
-          const r = await call<{ found: boolean }>(peer(m), 'DeleteDevice', { deviceId: id, requestedBy });
-          if (r.found) nodes.push(m);
-        } catch {
-          missing.push(m);
-        }
-      }));
+      await Promise.all(
+        cluster
+          .memberIds()
+          .filter((m) => m !== selfId)
+          .map(async (m) => {
+            try {
+              const r = await call<{ found: boolean }>(peer(m), 'DeleteDevice', { deviceId: id, requestedBy });
+              if (r.found) nodes.push(m);
+            } catch {
+              missing.push(m);
+            }
+          }),
+      );
       return { nodes: nodes.sort(), missing: missing.sort() };
     },
     async series(id, metric, fromMs, toMs) {
       const owner = cluster.owner(id);
       if (owner === selfId) return store.get(id) ? store.series(id, metric, fromMs, toMs) : undefined;
-      const r = await call<{ found: boolean; points?: any[] }>(peer(owner), 'GetSeries', { deviceId: id, metric, fromUnixNano: nanos(fromMs), toUnixNano: nanos(toMs) });
+      const r = await call<{ found: boolean; points?: any[] }>(peer(owner), 'GetSeries', {
+        deviceId: id,
+        metric,
+        fromUnixNano: nanos(fromMs),
+        toUnixNano: nanos(toMs),
+      });
       if (!r.found) return undefined;
-      return (r.points ?? []).map((p): RollupView => ({ start: ms(p.startUnixNano), min: p.min, max: p.max, sum: p.sum, count: p.count, last: p.last }));
+      return (r.points ?? []).map((p): RollupView => ({
+        start: ms(p.startUnixNano),
+        min: p.min,
+        max: p.max,
+        sum: p.sum,
+        count: p.count,
+        last: p.last,
+      }));
     },
     ring: () => cluster.view(),
   };

@@ -29,7 +29,12 @@ export class Rebalancer {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly cluster: ClusterMembership, private readonly store: DeviceStateStore, private readonly log: Logger, private readonly hooks: RebalanceHooks = {}) {}
+  constructor(
+    private readonly cluster: ClusterMembership,
+    private readonly store: DeviceStateStore,
+    private readonly log: Logger,
+    private readonly hooks: RebalanceHooks = {},
+  ) {}
 
   private changedAt = 0;
 
@@ -52,13 +57,15 @@ export class Rebalancer {
       this.again = true;
       return;
     }
-    this.running = this.pass().catch((e: Error) => this.log.warn({ err: e.message }, 'rebalancing pass failed; it is tried again')).finally(() => {
-      this.running = null;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
+    this.running = this.pass()
+      .catch((e: Error) => this.log.warn({ err: e.message }, 'rebalancing pass failed; it is tried again'))
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
   }
 
   /** Waits for the pass under way (tests, shutdown). */
@@ -83,7 +90,8 @@ export class Rebalancer {
     }
     for (const [owner, ids] of leaving) {
       for (let i = 0; i < ids.length; i += CHUNK) {
-        if (this.cluster.ring.version !== ring.version || Date.now() - this.changedAt < SETTLE_MS) return; // the ring moved again: start over
+        // The ring moved again: start over.
+        if (this.cluster.ring.version !== ring.version || Date.now() - this.changedAt < SETTLE_MS) return;
         await this.handOff(owner, ids.slice(i, i + CHUNK), ring.version);
       }
     }
@@ -98,8 +106,15 @@ export class Rebalancer {
       if (state) states.push({ deviceId: id, state });
     }
     if (states.length === 0) return;
-    const reply = await new Promise<{ accepted: number }>((resolve, reject) => client.Handoff({ fromNode: this.cluster.self.id, ringVersion, states }, new grpc.Metadata(), { deadline: Date.now() + 30_000 },
-      (err: grpc.ServiceError | null, res: { accepted: number }) => (err ? reject(new Error(`handoff to '${owner}' failed: ${err.details}`)) : resolve(res))));
+    const reply = await new Promise<{ accepted: number }>((resolve, reject) =>
+      client.Handoff(
+        { fromNode: this.cluster.self.id, ringVersion, states },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 30_000 },
+        (err: grpc.ServiceError | null, res: { accepted: number }) =>
+          err ? reject(new Error(`handoff to '${owner}' failed: ${err.details}`)) : resolve(res),
+      ),
+    );
     // The owner merged the first `accepted` states durably; only those leave this node.
     for (const s of states.slice(0, reply.accepted)) await this.store.deleteDevice(s.deviceId);
     if (reply.accepted > 0) {
@@ -109,8 +124,13 @@ export class Rebalancer {
   }
 
   /** Peer.Handoff on the receiving side: merge, in order, while the sender's ring is ours. */
-  async receive(req: { fromNode: string; ringVersion: number; states?: { deviceId: string; state: Uint8Array }[] }): Promise<{ accepted: number }> {
-    if (req.ringVersion !== this.cluster.ring.version) return { accepted: 0 }; // rings disagree: the sender retries after converging
+  async receive(req: {
+    fromNode: string;
+    ringVersion: number;
+    states?: { deviceId: string; state: Uint8Array }[];
+  }): Promise<{ accepted: number }> {
+    // Rings disagree: the sender retries after converging.
+    if (req.ringVersion !== this.cluster.ring.version) return { accepted: 0 };
     let accepted = 0;
     for (const s of req.states ?? []) {
       await this.store.mergeDevice(s.state);

@@ -30,7 +30,11 @@ export class ClusterRouter implements BatchSink {
   private owners = new Map<string, string>();
   private ownersRing: HashRing | null = null;
 
-  constructor(private readonly cluster: ClusterMembership, private readonly local: BatchSink, private readonly hooks: ForwardHooks = {}) {}
+  constructor(
+    private readonly cluster: ClusterMembership,
+    private readonly local: BatchSink,
+    private readonly hooks: ForwardHooks = {},
+  ) {}
 
   async apply(batch: DeviceData[], dedup: BatchId): Promise<{ duplicate: boolean; points: number }> {
     const ring = this.cluster.ring;
@@ -57,24 +61,50 @@ export class ClusterRouter implements BatchSink {
     // per-device seq accounting keeps a reading from counting twice.
     const whole = owners.length === 0;
     const results = await Promise.all([
-      mine ? this.local.apply(mine, whole ? dedup : { ...dedup, part: deviceSetHash(mine) }) : Promise.resolve({ duplicate: false, points: 0 }),
+      mine
+        ? this.local.apply(mine, whole ? dedup : { ...dedup, part: deviceSetHash(mine) })
+        : Promise.resolve({ duplicate: false, points: 0 }),
       ...owners.map((owner, i) => this.forward(owner, parts.get(owner)!, dedup, i + 1, ring.version)),
     ]);
     return { duplicate: results.every((r) => r.duplicate), points: results.reduce((n, r) => n + r.points, 0) };
   }
 
-  private async forward(owner: string, data: DeviceData[], dedup: BatchId, part: number, ringVersion: number): Promise<{ duplicate: boolean; points: number }> {
+  private async forward(
+    owner: string,
+    data: DeviceData[],
+    dedup: BatchId,
+    part: number,
+    ringVersion: number,
+  ): Promise<{ duplicate: boolean; points: number }> {
     const client = this.cluster.clientOf(owner);
     if (client === null) throw new Error(`no connection to ring member '${owner}'`);
     const payload = this.zstd.compress(this.encoder.encode(data.map(toReadings)));
     const points = data.reduce((n, d) => n + d.metric.length + d.seq.length, 0);
     const start = performance.now();
-    const ack = await new Promise<UplinkAck>((resolve, reject) => client.Forward({
-      originAgentId: dedup.source, originSeq: dedup.seq, originAckedBelow: dedup.ackedBelow ?? 0, originBufferId: dedup.bufferId ?? 0, part, fromNode: this.cluster.self.id, signal: Signal.METRICS,
-      compression: Compression.ZSTD, payload, points, ringVersion, deviceSetHash: deviceSetHash(data),
-    }, new grpc.Metadata(), { deadline: Date.now() + 10_000, waitForReady: true } as grpc.CallOptions, (err, res) => (err ? reject(new Error(`forward to '${owner}' failed: ${err.details}`)) : resolve(res))));
+    const ack = await new Promise<UplinkAck>((resolve, reject) =>
+      client.Forward(
+        {
+          originAgentId: dedup.source,
+          originSeq: dedup.seq,
+          originAckedBelow: dedup.ackedBelow ?? 0,
+          originBufferId: dedup.bufferId ?? 0,
+          part,
+          fromNode: this.cluster.self.id,
+          signal: Signal.METRICS,
+          compression: Compression.ZSTD,
+          payload,
+          points,
+          ringVersion,
+          deviceSetHash: deviceSetHash(data),
+        },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 10_000, waitForReady: true } as grpc.CallOptions,
+        (err, res) => (err ? reject(new Error(`forward to '${owner}' failed: ${err.details}`)) : resolve(res)),
+      ),
+    );
     this.hooks.onForward?.(points, payload.length, performance.now() - start);
-    if (ack.status !== AckStatus.OK) throw new Error(`owner '${owner}' answered ${AckStatus[ack.status]}: ${ack.reason}`);
+    if (ack.status !== AckStatus.OK)
+      throw new Error(`owner '${owner}' answered ${AckStatus[ack.status]}: ${ack.reason}`);
     return { duplicate: ack.reason === 'duplicate', points };
   }
 }
@@ -85,7 +115,10 @@ export class ClusterRouter implements BatchSink {
  * yields the same key.
  */
 export function deviceSetHash(data: readonly DeviceData[]): number {
-  const ids = data.map((d) => d.deviceId).sort().join('\n');
+  const ids = data
+    .map((d) => d.deviceId)
+    .sort()
+    .join('\n');
   return createHash('sha256').update(ids).digest().readUIntBE(0, 6);
 }
 

@@ -72,7 +72,10 @@ export function decodeBatch(signal: Signal, compression: Compression, payload: U
         return;
       }
       if (metric !== checked) {
-        if (!isValidName(metric)) badField(`metric name ${JSON.stringify(metric.slice(0, 80))} (${metric.length} characters) of device '${d.deviceId}' breaks the rule: 1–255 printable characters`);
+        if (!isValidName(metric))
+          badField(
+            `metric name ${JSON.stringify(metric.slice(0, 80))} (${metric.length} characters) of device '${d.deviceId}' breaks the rule: 1–255 printable characters`,
+          );
         checked = metric;
       }
       d.metric.push(metric);

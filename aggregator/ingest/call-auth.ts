@@ -34,7 +34,11 @@ export function callAuthInterceptor(opts: CallAuthOptions): grpc.ServerIntercept
       if (path.startsWith(PEER_PREFIX)) {
         if (!opts.clustered) {
           opts.onRefused('peer', 'not_clustered', 'not in a cluster', path, call.getPeer());
-          return { code: grpc.status.PERMISSION_DENIED, details: 'this node is not in a cluster (cluster.members and cluster.dns are empty): it answers no peer calls' };
+          return {
+            code: grpc.status.PERMISSION_DENIED,
+            details:
+              'this node is not in a cluster (cluster.members and cluster.dns are empty): it answers no peer calls',
+          };
         }
         if (opts.peerSecret === null) return null;
         const header = md.get(PEER_AUTH_HEADER)[0];

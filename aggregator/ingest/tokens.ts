@@ -5,9 +5,10 @@ import { ID_PATTERN, ID_RULE } from '../../protocol/ids.js';
 
 /**
  * Agent tokens (`auth.agent_tokens_file`): one line per agent, `AGENT_ID TOKEN`, `#` comments and blank lines
- * allowed (a third TENANT column is refused until tenants are isolated). A token authenticates one agent id: a batch whose agent_id differs from the token's is refused, so
- * one gateway cannot write into another's deduplication space. The file is read again on SIGHUP
- * (`AgentTokens.load` gives a new set; the node swaps it in only when the whole file is valid).
+ * allowed (a third TENANT column is refused until tenants are isolated). A token authenticates one agent id: a
+ * batch whose agent_id differs from the token's is refused, so one gateway cannot write into another's
+ * deduplication space. The file is read again on SIGHUP (`AgentTokens.load` gives a new set; the node swaps it in
+ * only when the whole file is valid).
  */
 export class AgentTokens {
   /** sha256(token) → agent id; comparing digests keeps lookups constant-time in the token. */
@@ -23,7 +24,10 @@ export class AgentTokens {
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
-      throw new OtlpEdgeError('OTLPEDGE_AUTH_TOKENS_UNREADABLE', `cannot read auth.agent_tokens_file ${path}: ${(e as Error).message}`);
+      throw new OtlpEdgeError(
+        'OTLPEDGE_AUTH_TOKENS_UNREADABLE',
+        `cannot read auth.agent_tokens_file ${path}: ${(e as Error).message}`,
+      );
     }
     const map = new Map<string, string>();
     text.split('\n').forEach((raw, i) => {
@@ -32,10 +36,16 @@ export class AgentTokens {
       const parts = line.split(/\s+/);
       if (parts.length === 3) {
         // Accepting a tenant and ignoring it would promise an isolation that is not there.
-        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: a TENANT column is not available yet in this version (tenants are not isolated); write "AGENT_ID TOKEN"`);
+        throw new OtlpEdgeError(
+          'OTLPEDGE_AUTH_BAD_TOKENS_FILE',
+          `${path}:${i + 1}: a TENANT column is not available yet in this version (tenants are not isolated); write "AGENT_ID TOKEN"`,
+        );
       }
       if (parts.length !== 2 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
-        throw new OtlpEdgeError('OTLPEDGE_AUTH_BAD_TOKENS_FILE', `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of ${ID_RULE}, a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`);
+        throw new OtlpEdgeError(
+          'OTLPEDGE_AUTH_BAD_TOKENS_FILE',
+          `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of ${ID_RULE}, a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`,
+        );
       }
       map.set(digest(parts[1]), parts[0]);
     });

@@ -14,7 +14,11 @@ export interface BatchSink {
 }
 
 export interface UplinkIngestHooks {
-  onBatch?(outcome: 'ok' | 'duplicate' | 'rejected' | 'retry' | 'unauthenticated', agentId: string, points: number): void;
+  onBatch?(
+    outcome: 'ok' | 'duplicate' | 'rejected' | 'retry' | 'unauthenticated',
+    agentId: string,
+    points: number,
+  ): void;
   onTiming?(decodeMs: number, applyMs: number): void;
 }
 
@@ -44,7 +48,10 @@ export class UplinkIngest {
 
   readonly implementation = {
     Send: (call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>, cb: grpc.sendUnaryData<UplinkAck>) => {
-      this.send(call).then((ack) => cb(null, ack), (err: grpc.ServiceError) => cb(err));
+      this.send(call).then(
+        (ack) => cb(null, ack),
+        (err: grpc.ServiceError) => cb(err),
+      );
     },
     // The token was checked before the call was read (see call-auth.ts): the ring names member addresses.
     GetRing: (_call: grpc.ServerUnaryCall<object, RingInfo>, cb: grpc.sendUnaryData<RingInfo>) => cb(null, this.ring()),
@@ -81,13 +88,21 @@ export class UplinkIngest {
     }
     const t1 = performance.now();
     try {
-      const r = await this.sink.apply(data, { source: b.agentId, seq: b.seq, ackedBelow: b.ackedBelow, bufferId: b.bufferId });
+      const r = await this.sink.apply(data, {
+        source: b.agentId,
+        seq: b.seq,
+        ackedBelow: b.ackedBelow,
+        bufferId: b.bufferId,
+      });
       this.hooks.onTiming?.(t1 - t0, performance.now() - t1);
       this.hooks.onBatch?.(r.duplicate ? 'duplicate' : 'ok', b.agentId, r.points);
       return this.ack(AckStatus.OK);
     } catch (e) {
       this.hooks.onBatch?.('retry', b.agentId, 0);
-      this.log.error({ agent: b.agentId, seq: b.seq, err: (e as Error).message }, 'batch could not be stored; agent will retry');
+      this.log.error(
+        { agent: b.agentId, seq: b.seq, err: (e as Error).message },
+        'batch could not be stored; agent will retry',
+      );
       return this.ack(AckStatus.RETRY, `could not be stored: ${(e as Error).message}`, RETRY_AFTER_MS);
     }
   }

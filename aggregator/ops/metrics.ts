@@ -3,36 +3,122 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Everything an aggregator node exposes on /metrics (one registry per node). */
 export class AggregatorMetrics {
   readonly registry = new Registry();
-  readonly batches = new Counter({ name: 'otlp_edge_aggregator_uplink_batches_total', help: 'Uplink batches by outcome (ok, duplicate, rejected, retry, unauthenticated)', labelNames: ['outcome'] as const, registers: [this.registry] });
-  readonly points = new Counter({ name: 'otlp_edge_aggregator_points_ingested_total', help: 'Data points applied to device state (duplicates excluded)', registers: [this.registry] });
-  readonly decodeSeconds = new Counter({ name: 'otlp_edge_aggregator_decode_seconds_total', help: 'CPU time spent inflating and decoding uplink batches', registers: [this.registry] });
-  readonly applySeconds = new Counter({ name: 'otlp_edge_aggregator_apply_seconds_total', help: 'Time from decoded to durable (state update and disk), summed over batches', registers: [this.registry] });
+  readonly batches = new Counter({
+    name: 'otlp_edge_aggregator_uplink_batches_total',
+    help: 'Uplink batches by outcome (ok, duplicate, rejected, retry, unauthenticated)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly points = new Counter({
+    name: 'otlp_edge_aggregator_points_ingested_total',
+    help: 'Data points applied to device state (duplicates excluded)',
+    registers: [this.registry],
+  });
+  readonly decodeSeconds = new Counter({
+    name: 'otlp_edge_aggregator_decode_seconds_total',
+    help: 'CPU time spent inflating and decoding uplink batches',
+    registers: [this.registry],
+  });
+  readonly applySeconds = new Counter({
+    name: 'otlp_edge_aggregator_apply_seconds_total',
+    help: 'Time from decoded to durable (state update and disk), summed over batches',
+    registers: [this.registry],
+  });
   readonly ingestLatency = new Histogram({
-    name: 'otlp_edge_aggregator_ingest_duration_seconds', help: 'Time from an uplink batch arriving to its durable ack',
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
+    name: 'otlp_edge_aggregator_ingest_duration_seconds',
+    help: 'Time from an uplink batch arriving to its durable ack',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
   });
-  readonly agentBufferRestarts = new Counter({ name: 'otlp_edge_aggregator_agent_buffer_restarts_total', help: 'Agents whose batches came from a new buffer (a wiped data directory): their seqs start again from 1', registers: [this.registry] });
-  readonly offlineTransitions = new Counter({ name: 'otlp_edge_aggregator_device_offline_transitions_total', help: 'Devices that went silent past devices.offline_after', registers: [this.registry] });
-  readonly forwardedPoints = new Counter({ name: 'otlp_edge_aggregator_forwarded_points_total', help: 'Points forwarded to the nodes that own their devices', registers: [this.registry] });
-  readonly forwardedBytes = new Counter({ name: 'otlp_edge_aggregator_forwarded_bytes_total', help: 'Compressed bytes forwarded to owner nodes', registers: [this.registry] });
+  readonly agentBufferRestarts = new Counter({
+    name: 'otlp_edge_aggregator_agent_buffer_restarts_total',
+    help: 'Agents whose batches came from a new buffer (a wiped data directory): their seqs start again from 1',
+    registers: [this.registry],
+  });
+  readonly offlineTransitions = new Counter({
+    name: 'otlp_edge_aggregator_device_offline_transitions_total',
+    help: 'Devices that went silent past devices.offline_after',
+    registers: [this.registry],
+  });
+  readonly forwardedPoints = new Counter({
+    name: 'otlp_edge_aggregator_forwarded_points_total',
+    help: 'Points forwarded to the nodes that own their devices',
+    registers: [this.registry],
+  });
+  readonly forwardedBytes = new Counter({
+    name: 'otlp_edge_aggregator_forwarded_bytes_total',
+    help: 'Compressed bytes forwarded to owner nodes',
+    registers: [this.registry],
+  });
   readonly forwardLatency = new Histogram({
-    name: 'otlp_edge_aggregator_forward_duration_seconds', help: 'Time for a forwarded part to be durable at its owner',
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
+    name: 'otlp_edge_aggregator_forward_duration_seconds',
+    help: 'Time for a forwarded part to be durable at its owner',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
   });
-  readonly handoffs = new Counter({ name: 'otlp_edge_aggregator_handoff_devices_total', help: 'Device states handed to their new owner (out) or merged from a previous owner (in)', labelNames: ['direction'] as const, registers: [this.registry] });
-  readonly callsRefused = new Counter({ name: 'otlp_edge_aggregator_calls_refused_total', help: 'gRPC calls refused before their message was read: service (uplink, peer) and reason (agent_token, missing, malformed, bad_signature, clock_skew, not_clustered)', labelNames: ['service', 'reason'] as const, registers: [this.registry] });
-  readonly apiRefused = new Counter({ name: 'otlp_edge_aggregator_api_requests_refused_total', help: 'API requests refused: status 401 (no or unknown token) or 403 (role may not)', labelNames: ['status'] as const, registers: [this.registry] });
-  readonly tokenReloads = new Counter({ name: 'otlp_edge_aggregator_token_reloads_total', help: 'Token file reloads (SIGHUP) by file (agent, api) and outcome (ok, failed)', labelNames: ['file', 'outcome'] as const, registers: [this.registry] });
-  readonly metricLimitDropped = new Counter({ name: 'otlp_edge_aggregator_points_dropped_max_metrics_total', help: 'Points dropped because their device already had devices.max_metrics distinct metric names', registers: [this.registry] });
-  readonly stateOpenFailures = new Counter({ name: 'otlp_edge_aggregator_state_open_failures_total', help: 'Attempts to open the state store that failed (e.g. a full disk); the node keeps trying', registers: [this.registry] });
+  readonly handoffs = new Counter({
+    name: 'otlp_edge_aggregator_handoff_devices_total',
+    help: 'Device states handed to their new owner (out) or merged from a previous owner (in)',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+  readonly callsRefused = new Counter({
+    name: 'otlp_edge_aggregator_calls_refused_total',
+    help: 'gRPC calls refused before their message was read: service (uplink, peer) and reason (agent_token, missing, malformed, bad_signature, clock_skew, not_clustered)',
+    labelNames: ['service', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly apiRefused = new Counter({
+    name: 'otlp_edge_aggregator_api_requests_refused_total',
+    help: 'API requests refused: status 401 (no or unknown token) or 403 (role may not)',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly tokenReloads = new Counter({
+    name: 'otlp_edge_aggregator_token_reloads_total',
+    help: 'Token file reloads (SIGHUP) by file (agent, api) and outcome (ok, failed)',
+    labelNames: ['file', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly metricLimitDropped = new Counter({
+    name: 'otlp_edge_aggregator_points_dropped_max_metrics_total',
+    help: 'Points dropped because their device already had devices.max_metrics distinct metric names',
+    registers: [this.registry],
+  });
+  readonly stateOpenFailures = new Counter({
+    name: 'otlp_edge_aggregator_state_open_failures_total',
+    help: 'Attempts to open the state store that failed (e.g. a full disk); the node keeps trying',
+    registers: [this.registry],
+  });
   readonly devices: Gauge;
   readonly devicesOnline: Gauge;
   readonly ringVersion: Gauge;
 
   constructor(read: { devices(): number; online(): number; ringVersion(): number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'otlp_edge_aggregator_' });
-    this.devices = new Gauge({ name: 'otlp_edge_aggregator_devices', help: 'Devices whose state this node holds', registers: [this.registry], collect() { this.set(read.devices()); } });
-    this.devicesOnline = new Gauge({ name: 'otlp_edge_aggregator_devices_online', help: 'Devices heard from within devices.offline_after', registers: [this.registry], collect() { this.set(read.online()); } });
-    this.ringVersion = new Gauge({ name: 'otlp_edge_aggregator_ring_version', help: 'Version of the ring this node routes by', registers: [this.registry], collect() { this.set(read.ringVersion()); } });
+    this.devices = new Gauge({
+      name: 'otlp_edge_aggregator_devices',
+      help: 'Devices whose state this node holds',
+      registers: [this.registry],
+      collect() {
+        this.set(read.devices());
+      },
+    });
+    this.devicesOnline = new Gauge({
+      name: 'otlp_edge_aggregator_devices_online',
+      help: 'Devices heard from within devices.offline_after',
+      registers: [this.registry],
+      collect() {
+        this.set(read.online());
+      },
+    });
+    this.ringVersion = new Gauge({
+      name: 'otlp_edge_aggregator_ring_version',
+      help: 'Version of the ring this node routes by',
+      registers: [this.registry],
+      collect() {
+        this.set(read.ringVersion());
+      },
+    });
   }
 }

@@ -33,7 +33,10 @@ export class BatchApplier {
   private nUnsequenced = 0;
 
   /** @param maxMetrics distinct metric names kept per device (devices.max_metrics); default unlimited */
-  constructor(private readonly sink: RollupSink, private readonly maxMetrics = Infinity) {}
+  constructor(
+    private readonly sink: RollupSink,
+    private readonly maxMetrics = Infinity,
+  ) {}
 
   applyDevice(dev: Device, d: DeviceData): void {
     const seqTs = d.seqTs;

@@ -30,7 +30,9 @@ interface Shape {
   readings: number;
 }
 
-export async function benchStateApply(o: StateBenchOptions = {}): Promise<{ name: string; value: number; unit: string }[]> {
+export async function benchStateApply(
+  o: StateBenchOptions = {},
+): Promise<{ name: string; value: number; unit: string }[]> {
   const opts = { seconds: 5, sources: 4, inFlight: 4, devicesPerSource: 5000, ...o };
   const rows: { name: string; value: number; unit: string }[] = [];
   const shapes: Shape[] = [
@@ -53,12 +55,18 @@ export async function benchStateApply(o: StateBenchOptions = {}): Promise<{ name
 async function runShape(shape: Shape, opts: Required<StateBenchOptions>) {
   const dir = mkdtempSync(join(tmpdir(), 'otlp-edge-state-bench-'));
   let clock = T0;
-  const store = await DeviceStateStore.open({ dir, offlineAfterMs: 60_000, rollupRetentionMs: 7 * 86_400_000, now: () => clock });
+  const store = await DeviceStateStore.open({
+    dir,
+    offlineAfterMs: 60_000,
+    rollupRetentionMs: 7 * 86_400_000,
+    now: () => clock,
+  });
   try {
     const batchesPerRound = Math.max(1, Math.floor(opts.devicesPerSource / shape.devicesPerBatch));
     // One batch per (source, slot); its arrays are rewritten in place before each send (apply() reads them at once).
     const sources = Array.from({ length: opts.sources }, (_, s) =>
-      Array.from({ length: batchesPerRound }, (_, b) => makeBatch(`src${s}-b${b}`, shape)));
+      Array.from({ length: batchesPerRound }, (_, b) => makeBatch(`src${s}-b${b}`, shape)),
+    );
     let points = 0;
     let batches = 0;
     let latency = 0;
@@ -98,7 +106,8 @@ async function runShape(shape: Shape, opts: Required<StateBenchOptions>) {
     return {
       pointsPerSecond: points / elapsed,
       cpuMicrosPerPoint: (cpu.user + cpu.system) / Math.max(1, points),
-      batchesPerWrite: batches / Math.max(1, writes), meanLatencyMs: latency / Math.max(1, batches),
+      batchesPerWrite: batches / Math.max(1, writes),
+      meanLatencyMs: latency / Math.max(1, batches),
     };
   } finally {
     await store.close();

@@ -121,16 +121,19 @@ export class Committer implements RollupSink {
     }
     const write = batch.write({ sync: this.sync });
     this.io = write.catch(() => undefined);
-    write.then(() => {
-      if (this.inFlight !== g) return; // reset meanwhile: its callers were answered with the error
-      this.writes++;
-      this.inFlight = null;
-      g.settle();
-      this.trimCold();
-      if (!this.pending.empty || this.pending.unloaded.length > 0) this.flush();
-    }, (e: Error) => {
-      if (this.inFlight === g) this.onFailure(e);
-    });
+    write.then(
+      () => {
+        if (this.inFlight !== g) return; // reset meanwhile: its callers were answered with the error
+        this.writes++;
+        this.inFlight = null;
+        g.settle();
+        this.trimCold();
+        if (!this.pending.empty || this.pending.unloaded.length > 0) this.flush();
+      },
+      (e: Error) => {
+        if (this.inFlight === g) this.onFailure(e);
+      },
+    );
   }
 
   /** Reads the stored values of the group's new buckets, merges them in, then writes (or reads again). */
@@ -140,21 +143,24 @@ export class Committer implements RollupSink {
     this.loading = true;
     const read = this.db.getMany(entries.map((c) => c.key));
     this.io = read.catch(() => undefined);
-    read.then((values) => {
-      if (this.pending !== g) return; // reset meanwhile
-      this.loading = false;
-      const stored = newBucket();
-      values.forEach((v, i) => {
-        if (v === undefined) return;
-        readBucket(new DataView(v.buffer, v.byteOffset, v.byteLength), 0, stored);
-        // The stored value is older than the changes gathered meanwhile: on a `last` tie, theirs wins.
-        mergeBucket(entries[i].b, stored);
-      });
-      for (const c of entries) c.loaded = true;
-      this.flush();
-    }, (e: Error) => {
-      if (this.pending === g) this.onFailure(e);
-    });
+    read.then(
+      (values) => {
+        if (this.pending !== g) return; // reset meanwhile
+        this.loading = false;
+        const stored = newBucket();
+        values.forEach((v, i) => {
+          if (v === undefined) return;
+          readBucket(new DataView(v.buffer, v.byteOffset, v.byteLength), 0, stored);
+          // The stored value is older than the changes gathered meanwhile: on a `last` tie, theirs wins.
+          mergeBucket(entries[i].b, stored);
+        });
+        for (const c of entries) c.loaded = true;
+        this.flush();
+      },
+      (e: Error) => {
+        if (this.pending === g) this.onFailure(e);
+      },
+    );
   }
 
   /** Drops written buckets from memory past COLD_KEEP, least recently used first. */

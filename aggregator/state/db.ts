@@ -15,12 +15,18 @@ const FORMAT_KEY = 'meta:format';
  */
 export async function openStateDb(dir: string): Promise<Db> {
   mkdirSync(dir, { recursive: true });
-  const db: Db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view', writeBufferSize: 32 << 20 });
+  const db: Db = new ClassicLevel<string, Uint8Array>(dir, {
+    keyEncoding: 'utf8',
+    valueEncoding: 'view',
+    writeBufferSize: 32 << 20,
+  });
   await db.open();
-  const format = await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never) as unknown as string | undefined;
+  const format = (await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
   if (format !== undefined && format !== FORMAT) {
     await db.close();
-    throw new Error(`device state at ${dir} has format ${format}; this node reads format ${FORMAT} (move the directory aside to start afresh)`);
+    throw new Error(
+      `device state at ${dir} has format ${format}; this node reads format ${FORMAT} (move the directory aside to start afresh)`,
+    );
   }
   if (format === undefined) await db.put(FORMAT_KEY, FORMAT as never, { valueEncoding: 'utf8' } as never);
   return db;

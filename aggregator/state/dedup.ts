@@ -156,7 +156,8 @@ export class SourceDedup {
   }
 
   /**
-   * [1 format 2][8 buffer id][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes, [4 n parts] then per part
+   * [1 format 2][8 buffer id][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes,
+   * [4 n parts] then per part
    * seq [8 seq][4 n hashes][8 hash]…; little-endian.
    */
   encode(view: DataView, at: number): number {
@@ -191,11 +192,15 @@ export class SourceDedup {
       d.raise(view.getFloat64(1, true) + 1);
       const n = view.getUint32(9, true);
       for (let i = 0, at = 13; i < n; i++, at += 16) {
-        for (let s = view.getFloat64(at, true), end = view.getFloat64(at + 8, true); s <= end; s++) if (!d.has(s)) d.add(s);
+        for (let s = view.getFloat64(at, true), end = view.getFloat64(at + 8, true); s <= end; s++)
+          if (!d.has(s)) d.add(s);
       }
       return d;
     }
-    if (format !== FORMAT_BITMAP) throw new Error(`dedup record has format ${format}; this node reads formats ${FORMAT_RANGES} and ${FORMAT_BITMAP}`);
+    if (format !== FORMAT_BITMAP)
+      throw new Error(
+        `dedup record has format ${format}; this node reads formats ${FORMAT_RANGES} and ${FORMAT_BITMAP}`,
+      );
     d.bufferId = view.getFloat64(1, true);
     d.floor = view.getFloat64(9, true);
     d.base = view.getFloat64(17, true);

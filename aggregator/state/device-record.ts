@@ -47,7 +47,10 @@ export class MetricShape {
   /** Shapes that add another metric than the chain's next one: each starts its own chain (a copy of this prefix). */
   private forks: Map<string, MetricShape> | null = null;
 
-  private constructor(private readonly chain: ShapeChain, readonly length: number) {}
+  private constructor(
+    private readonly chain: ShapeChain,
+    readonly length: number,
+  ) {}
 
   /** The slot of `name`, or undefined when this shape does not hold it. */
   slotOf(name: string): number | undefined {
@@ -126,7 +129,7 @@ export class Device {
     this.shape = this.shape.with(name);
     const need = (slot + 1) * SLOT;
     if (this.m.length < need) {
-      const grown = new Float64Array(Math.max(need, Math.ceil(this.m.length / SLOT * 1.5) * SLOT));
+      const grown = new Float64Array(Math.max(need, Math.ceil((this.m.length / SLOT) * 1.5) * SLOT));
       grown.set(this.m);
       this.m = grown;
     }
@@ -149,7 +152,8 @@ export class Device {
     const shape = this.shape;
     for (let i = 0, o = 0; i < shape.length; i++, o += SLOT) {
       n += 19 + shape.bytesOf(i).length;
-      if (m[o + HEAD_MINUTE] !== -Infinity) n += 32 + (m[o + HEAD_MINUTE] === minuteOf(m[o + LATEST_TS]) ? 0 : 8) + (headLastIsLatest(m, o) ? 0 : 16);
+      if (m[o + HEAD_MINUTE] !== -Infinity)
+        n += 32 + (m[o + HEAD_MINUTE] === minuteOf(m[o + LATEST_TS]) ? 0 : 8) + (headLastIsLatest(m, o) ? 0 : 16);
     }
     return n;
   }
@@ -203,7 +207,10 @@ export class Device {
 
   static decode(id: string, bytes: Uint8Array): Device {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.getUint8(0) !== RECORD_VERSION) throw new Error(`state record of device '${id}' has version ${view.getUint8(0)}; this node reads ${RECORD_VERSION}`);
+    if (view.getUint8(0) !== RECORD_VERSION)
+      throw new Error(
+        `state record of device '${id}' has version ${view.getUint8(0)}; this node reads ${RECORD_VERSION}`,
+      );
     const d = new Device(id);
     d.lastSeen = view.getFloat64(1, true);
     let at = d.seq.read(view, 9);

@@ -35,7 +35,13 @@ export class Group {
   private outcome: { err?: Error } | undefined;
 
   get empty(): boolean {
-    return this.devices.size === 0 && this.buckets.size === 0 && this.sources.size === 0 && this.deletes.size === 0 && this.puts.size === 0;
+    return (
+      this.devices.size === 0 &&
+      this.buckets.size === 0 &&
+      this.sources.size === 0 &&
+      this.deletes.size === 0 &&
+      this.puts.size === 0
+    );
   }
 
   /** Resolves when this group's write is durable; rejects when it failed. */
@@ -83,7 +89,8 @@ export class Group {
     let at = 0;
     for (let i = 0; i < devices.length; i++) {
       const end = devices[i].encode(buf, view, at);
-      if (end - at !== sizes[i]) throw new Error(`state record of '${devices[i].id}' encoded to ${end - at} bytes, expected ${sizes[i]}`);
+      if (end - at !== sizes[i])
+        throw new Error(`state record of '${devices[i].id}' encoded to ${end - at} bytes, expected ${sizes[i]}`);
       b.put(devices[i].key, buf.subarray(at, end));
       at = end;
     }

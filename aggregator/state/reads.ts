@@ -2,7 +2,16 @@ import type { ClassicLevel } from 'classic-level';
 import type { Committer } from './commit.js';
 import { SourceDedup } from './dedup.js';
 import { Device, HEAD, HEAD_MINUTE, SLOT } from './device-record.js';
-import { clearBucket, copyBucket, mergeBucket, minuteOfKey, parseRollupKey, readBucket, rollupKey, rollupRange } from './rollups.js';
+import {
+  clearBucket,
+  copyBucket,
+  mergeBucket,
+  minuteOfKey,
+  parseRollupKey,
+  readBucket,
+  rollupKey,
+  rollupRange,
+} from './rollups.js';
 import type { TransferBucket } from './transfer.js';
 
 /** The state store's reads of what LevelDB holds (layout in store.ts): loading, bucket queries, pruning. */
@@ -13,7 +22,9 @@ type Db = ClassicLevel<string, Uint8Array>;
 const PRUNE_CHUNK = 10_000;
 
 /** Every device record and dedup record. */
-export async function loadState(db: Db): Promise<{ devices: Map<string, Device>; sources: Map<string, SourceDedup>; merged: Map<string, number[]> }> {
+export async function loadState(
+  db: Db,
+): Promise<{ devices: Map<string, Device>; sources: Map<string, SourceDedup>; merged: Map<string, number[]> }> {
   const devices = new Map<string, Device>();
   const sources = new Map<string, SourceDedup>();
   const merged = new Map<string, number[]>();
@@ -21,7 +32,10 @@ export async function loadState(db: Db): Promise<{ devices: Map<string, Device>;
   await scan(db, 'd:', 'd;', (k, v) => sources.set(k.slice(2), SourceDedup.decode(v)));
   await scan(db, 'h:', 'h;', (k, v) => {
     const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-    merged.set(k.slice(2), Array.from({ length: v.length >> 3 }, (_, i) => view.getFloat64(8 * i, true)));
+    merged.set(
+      k.slice(2),
+      Array.from({ length: v.length >> 3 }, (_, i) => view.getFloat64(8 * i, true)),
+    );
   });
   return { devices, sources, merged };
 }
@@ -32,7 +46,13 @@ export async function loadState(db: Db): Promise<{ devices: Map<string, Device>;
  * the LevelDB snapshot taken before the first await, so the answer is one consistent moment.
  */
 export async function readBuckets(
-  db: Db, commit: Committer, dev: Device | undefined, id: string, metric: string | undefined, fromMin: number, toMin: number,
+  db: Db,
+  commit: Committer,
+  dev: Device | undefined,
+  id: string,
+  metric: string | undefined,
+  fromMin: number,
+  toMin: number,
 ): Promise<TransferBucket[]> {
   const range = rollupRange(id, metric);
   const overlay = commit.overlay(range.gte, range.lt, fromMin, toMin);
@@ -41,11 +61,14 @@ export async function readBuckets(
     dev.shape.names.forEach((name, i) => {
       const o = i * SLOT;
       const minute = dev.m[o + HEAD_MINUTE];
-      if ((metric === undefined || name === metric) && minute >= fromMin && minute < toMin) heads.push([rollupKey(id, name, minute), copyBucket(dev.m, o + HEAD)]);
+      if ((metric === undefined || name === metric) && minute >= fromMin && minute < toMin)
+        heads.push([rollupKey(id, name, minute), copyBucket(dev.m, o + HEAD)]);
     });
   }
   const found = new Map<string, Float64Array>();
-  const it = db.iterator(metric === undefined ? range : { gte: rollupKey(id, metric, fromMin), lt: rollupKey(id, metric, toMin) });
+  const it = db.iterator(
+    metric === undefined ? range : { gte: rollupKey(id, metric, fromMin), lt: rollupKey(id, metric, toMin) },
+  );
   try {
     for (let entries = await it.nextv(1000); entries.length > 0; entries = await it.nextv(1000)) {
       for (const [k, v] of entries) {
@@ -77,7 +100,13 @@ export async function readBuckets(
  * resolves with how many once durable. One pass over the `r:` keys that seeks past each series' live buckets after
  * its first, so it reads the expired keys plus one per series.
  */
-export async function pruneStored(db: Db, commit: Committer, devices: Iterable<Device>, cutoff: number, stop: () => boolean): Promise<number> {
+export async function pruneStored(
+  db: Db,
+  commit: Committer,
+  devices: Iterable<Device>,
+  cutoff: number,
+  stop: () => boolean,
+): Promise<number> {
   let n = 0;
   const g = commit.pending;
   for (const dev of devices) {
@@ -125,7 +154,8 @@ export async function storedKeys(db: Db, gte: string, lt: string): Promise<strin
 async function scan(db: Db, gte: string, lt: string, fn: (k: string, v: Uint8Array) => void): Promise<void> {
   const it = db.iterator({ gte, lt });
   try {
-    for (let entries = await it.nextv(1000); entries.length > 0; entries = await it.nextv(1000)) for (const [k, v] of entries) fn(k, v);
+    for (let entries = await it.nextv(1000); entries.length > 0; entries = await it.nextv(1000))
+      for (const [k, v] of entries) fn(k, v);
   } finally {
     await it.close();
   }

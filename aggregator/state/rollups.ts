@@ -67,7 +67,12 @@ export function writeBucket(view: DataView, at: number, b: Float64Array, bAt = 0
   return at;
 }
 
-export function readBucket(view: DataView, at: number, into: Float64Array = new Float64Array(BUCKET_FIELDS), intoAt = 0): Float64Array {
+export function readBucket(
+  view: DataView,
+  at: number,
+  into: Float64Array = new Float64Array(BUCKET_FIELDS),
+  intoAt = 0,
+): Float64Array {
   for (let i = 0; i < BUCKET_FIELDS; i++, at += 8) into[intoAt + i] = view.getFloat64(at, true);
   return into;
 }

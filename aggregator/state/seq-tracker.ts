@@ -93,7 +93,10 @@ export class SeqTracker {
     this.counts.received++;
   }
 
-  /** Whether seq s is known: 1 received, 0 counted missing, -1 outside what this tracker can tell (not started, out of range or window). */
+  /**
+   * Whether seq s is known: 1 received, 0 counted missing, -1 outside what this tracker can tell (not started, out
+   * of range or window).
+   */
   status(s: number): -1 | 0 | 1 {
     if (!this.started || s > this.high || s < this.low || this.high - s >= WINDOW) return -1;
     return testBit(this.bits!, s) ? 1 : 0;
@@ -143,7 +146,8 @@ export class SeqTracker {
     const low = Math.min(this.low, o.low);
     const high = hi.high;
     const bits = new Uint32Array(WORDS);
-    for (let s = Math.max(low, high - WINDOW + 1); s <= high; s++) if (this.status(s) === 1 || o.status(s) === 1) setBit(bits, s);
+    for (let s = Math.max(low, high - WINDOW + 1); s <= high; s++)
+      if (this.status(s) === 1 || o.status(s) === 1) setBit(bits, s);
     c.received += o.counts.received - overlap;
     c.duplicates += o.counts.duplicates + overlap;
     c.missing += o.counts.missing + bridge + correction;

@@ -10,7 +10,14 @@ import { loadState, pruneStored, readBuckets, storedKeys } from './reads.js';
 import { SortedIds, upperBound } from './sorted.js';
 import { decodeTransfer, encodeRecord, encodeTransfer } from './transfer.js';
 import type {
-  ApplyResult, BatchId, DeviceData, DeviceList, DeviceStateOptions, DeviceView, RollupPoint, SweepResult,
+  ApplyResult,
+  BatchId,
+  DeviceData,
+  DeviceList,
+  DeviceStateOptions,
+  DeviceView,
+  RollupPoint,
+  SweepResult,
 } from './types.js';
 
 /**
@@ -66,7 +73,10 @@ export class DeviceStateStore {
   /** The last failure and the number of successful writes at that time (a later write clears it). */
   private lastFailure: { message: string; writes: number; at: number } | null = null;
 
-  private constructor(private db: Db, private readonly opts: DeviceStateOptions) {
+  private constructor(
+    private db: Db,
+    private readonly opts: DeviceStateOptions,
+  ) {
     this.now = opts.now ?? Date.now;
     this.commit = new Committer(db, opts.sync ?? true, (e) => this.fail(e));
     this.applier = new BatchApplier(this.commit, opts.maxMetrics);
@@ -110,11 +120,13 @@ export class DeviceStateStore {
         let src = this.sources.get(dedup.source);
         if (src === undefined) this.sources.set(dedup.source, (src = new SourceDedup()));
         const was = src.bufferId;
-        if (dedup.bufferId && src.useBuffer(dedup.bufferId) && was !== 0) this.opts.onNewBuffer?.(dedup.source, was, dedup.bufferId);
+        if (dedup.bufferId && src.useBuffer(dedup.bufferId) && was !== 0)
+          this.opts.onNewBuffer?.(dedup.source, was, dedup.bufferId);
         // The batch itself is unacknowledged, so a mark above its own seq is an agent's mistake: never past it.
         if (dedup.ackedBelow) src.raise(Math.min(dedup.ackedBelow, dedup.seq));
         const part = dedup.part;
-        if (part === undefined ? src.has(dedup.seq) : src.hasPart(dedup.seq, part)) return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
+        if (part === undefined ? src.has(dedup.seq) : src.hasPart(dedup.seq, part))
+          return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
         if (part === undefined) src.add(dedup.seq);
         else src.addPart(dedup.seq, part);
         g.sources.set(dedup.source, src);
@@ -157,7 +169,8 @@ export class DeviceStateStore {
     dev.shape.names.forEach((name, i) => {
       const o = i * SLOT;
       const value = { value: m[o + LATEST_VALUE], ts: m[o + LATEST_TS] };
-      if (value.ts !== -Infinity) Object.defineProperty(latest, name, { value, enumerable: true, writable: true, configurable: true });
+      if (value.ts !== -Infinity)
+        Object.defineProperty(latest, name, { value, enumerable: true, writable: true, configurable: true });
     });
     return { id, online: this.online(dev), lastSeen: dev.lastSeen, latest, counts: { ...dev.seq.counts } };
   }
@@ -187,7 +200,15 @@ export class DeviceStateStore {
     const toMin = Math.min(MAX_MINUTE, Math.ceil(toMs / MINUTE_MS));
     if (!(toMin > fromMin) || !this.devices.has(deviceId)) return [];
     await this.ready(); // not while the database is being reopened
-    const buckets = await readBuckets(this.db, this.commit, this.devices.get(deviceId), deviceId, metric, fromMin, toMin);
+    const buckets = await readBuckets(
+      this.db,
+      this.commit,
+      this.devices.get(deviceId),
+      deviceId,
+      metric,
+      fromMin,
+      toMin,
+    );
     return buckets.map((x) => rollupPoint(x.minute, x.b));
   }
 
@@ -205,7 +226,8 @@ export class DeviceStateStore {
       const online = now - dev.lastSeen < this.opts.offlineAfterMs;
       if (online === dev.online) continue;
       dev.online = online;
-      if (online) wentOnline.push(dev.id); // state merged in from another node
+      if (online)
+        wentOnline.push(dev.id); // state merged in from another node
       else wentOffline.push(dev.id);
     }
     return { wentOffline, wentOnline };
@@ -223,7 +245,15 @@ export class DeviceStateStore {
    */
   pruneExpired(nowMs: number): Promise<number> {
     this.pruning ??= this.ready()
-      .then(() => pruneStored(this.db, this.commit, this.devices.values(), minuteOf(nowMs - this.opts.rollupRetentionMs), () => this.closed))
+      .then(() =>
+        pruneStored(
+          this.db,
+          this.commit,
+          this.devices.values(),
+          minuteOf(nowMs - this.opts.rollupRetentionMs),
+          () => this.closed,
+        ),
+      )
       .finally(() => (this.pruning = null));
     return this.pruning;
   }
@@ -276,7 +306,8 @@ export class DeviceStateStore {
         dev.m[d + LATEST_VALUE] = inc.m[o + LATEST_VALUE];
         dev.m[d + LATEST_TS] = inc.m[o + LATEST_TS];
       }
-      if (inc.m[o + HEAD_MINUTE] !== -Infinity) all.push({ metric, minute: inc.m[o + HEAD_MINUTE], b: copyBucket(inc.m, o + HEAD) });
+      if (inc.m[o + HEAD_MINUTE] !== -Infinity)
+        all.push({ metric, minute: inc.m[o + HEAD_MINUTE], b: copyBucket(inc.m, o + HEAD) });
     });
     all.sort((a, b) => a.minute - b.minute);
     for (const x of all) this.commit.mergeInto(dev, x.metric, x.minute, x.b);
@@ -350,7 +381,8 @@ export class DeviceStateStore {
     const f = this.lastFailure;
     if (this.recovering) return `reloading state after a failed write${f ? ` (${f.message})` : ''}`;
     // Reported for a while only: an unready node gets no new data, so no write could ever clear it.
-    if (f !== null && this.commit.writes === f.writes && Date.now() - f.at < UNREADY_AFTER_FAILURE_MS) return `the last state write failed (${f.message}); none has succeeded since`;
+    if (f !== null && this.commit.writes === f.writes && Date.now() - f.at < UNREADY_AFTER_FAILURE_MS)
+      return `the last state write failed (${f.message}); none has succeeded since`;
     return null;
   }
 
@@ -380,7 +412,9 @@ export class DeviceStateStore {
         this.recovering = null;
       },
       (e: Error) => {
-        this.broken = new Error(`device state store is unusable: a write failed (${err.message}) and reloading failed (${e.message})`);
+        this.broken = new Error(
+          `device state store is unusable: a write failed (${err.message}) and reloading failed (${e.message})`,
+        );
         this.recovering = null;
       },
     );

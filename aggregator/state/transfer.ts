@@ -55,8 +55,10 @@ export function encodeTransfer(deviceId: string, record: Uint8Array, buckets: Tr
 
 export function decodeTransfer(bytes: Uint8Array): { device: Device; buckets: TransferBucket[] } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 11 || view.getUint32(0, true) !== MAGIC) throw new Error('not a device state export (expected the "OEDS" magic)');
-  if (view.getUint8(4) !== VERSION) throw new Error(`device state export has version ${view.getUint8(4)}; this node reads version ${VERSION}`);
+  if (bytes.length < 11 || view.getUint32(0, true) !== MAGIC)
+    throw new Error('not a device state export (expected the "OEDS" magic)');
+  if (view.getUint8(4) !== VERSION)
+    throw new Error(`device state export has version ${view.getUint8(4)}; this node reads version ${VERSION}`);
   const text = (at: number, len: number) => Buffer.from(bytes.buffer, bytes.byteOffset + at, len).toString('utf8');
   const idLen = view.getUint16(5, true);
   const id = text(7, idLen);
@@ -75,6 +77,7 @@ export function decodeTransfer(bytes: Uint8Array): { device: Device; buckets: Tr
     buckets.push({ metric, minute, b: readBucket(view, at + 8) });
     at += 8 + BUCKET_BYTES;
   }
-  if (at !== bytes.length) throw new Error(`device state export of '${id}' has ${bytes.length - at} bytes after its end`);
+  if (at !== bytes.length)
+    throw new Error(`device state export of '${id}' has ${bytes.length - at} bytes after its end`);
   return { device, buckets };
 }

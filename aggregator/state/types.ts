@@ -6,10 +6,13 @@
 /** One device's data from one uplink batch. Parallel arrays, one entry per data point, in arrival order. */
 export interface DeviceData {
   deviceId: string;
-  metric: string[];   // metric name of each point (the seq gauge `otlp_edge.device.seq` is NOT among them)
-  ts: number[];       // epoch ms of each point (may carry a fraction)
+  metric: string[]; // metric name of each point (the seq gauge `otlp_edge.device.seq` is NOT among them)
+  ts: number[]; // epoch ms of each point (may carry a fraction)
   value: number[];
-  /** The device's readings that carried a seq: their ts and seq, parallel. A point belongs to the reading with the same ts. */
+  /**
+   * The device's readings that carried a seq: their ts and seq, parallel. A point belongs to the reading with the
+   * same ts.
+   */
   seqTs: number[];
   seq: number[];
 }

@@ -6,7 +6,13 @@ import { describeProblems, validateConfig, type ConfigProblem, type Infer, type 
  * YAML text → validated, frozen config, or one ConfigError listing every problem. `source` names the file in
  * messages. The caller reads the file and passes the environment (for `${env:NAME}`).
  */
-export function parseConfigText<S extends Spec>(spec: S, text: string, source: string, env: Record<string, string | undefined>, crossCheck?: (cfg: Infer<S>) => ConfigProblem[]): Infer<S> {
+export function parseConfigText<S extends Spec>(
+  spec: S,
+  text: string,
+  source: string,
+  env: Record<string, string | undefined>,
+  crossCheck?: (cfg: Infer<S>) => ConfigProblem[],
+): Infer<S> {
   let doc: unknown;
   try {
     doc = text.trim() === '' ? {} : parseYaml(text, { prettyErrors: true });
@@ -25,7 +31,13 @@ export function parseConfigText<S extends Spec>(spec: S, text: string, source: s
  * Reads `path` with the caller's `read` (the I/O stays with the caller) and validates it; '' gives the defaults.
  * Throws ConfigError: UNREADABLE for a missing file, INVALID with every problem listed.
  */
-export function loadConfig<S extends Spec>(spec: S, path: string, env: Record<string, string | undefined>, read: (path: string) => string, crossCheck?: (cfg: Infer<S>) => ConfigProblem[]): Infer<S> {
+export function loadConfig<S extends Spec>(
+  spec: S,
+  path: string,
+  env: Record<string, string | undefined>,
+  read: (path: string) => string,
+  crossCheck?: (cfg: Infer<S>) => ConfigProblem[],
+): Infer<S> {
   let text = '';
   if (path !== '') {
     try {

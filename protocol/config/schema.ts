@@ -25,28 +25,73 @@ export type Spec =
 /** The typed value a spec produces. */
 export type Infer<S extends Spec> = S extends { kind: 'object'; fields: infer F extends Record<string, Spec> }
   ? { readonly [K in keyof F]: Infer<F[K]> }
-  : S extends { kind: 'string' | 'enum' } ? string
-  : S extends { kind: 'int' | 'number' | 'size' | 'duration' } ? number
-  : S extends { kind: 'bool' } ? boolean
-  : S extends { kind: 'list' } ? readonly string[]
-  : S extends { kind: 'map' } ? Readonly<Record<string, string>>
-  : S extends { kind: 'unavailable' } ? undefined
-  : never;
+  : S extends { kind: 'string' | 'enum' }
+    ? string
+    : S extends { kind: 'int' | 'number' | 'size' | 'duration' }
+      ? number
+      : S extends { kind: 'bool' }
+        ? boolean
+        : S extends { kind: 'list' }
+          ? readonly string[]
+          : S extends { kind: 'map' }
+            ? Readonly<Record<string, string>>
+            : S extends { kind: 'unavailable' }
+              ? undefined
+              : never;
 
-export const str = (d = '', extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({ kind: 'string' as const, default: d, ...extra });
-export const int = (d: number, min: number, max: number, doc?: string) => ({ kind: 'int' as const, default: d, min, max, doc });
-export const num = (d: number, min: number, max: number, doc?: string) => ({ kind: 'number' as const, default: d, min, max, doc });
+export const str = (d = '', extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({
+  kind: 'string' as const,
+  default: d,
+  ...extra,
+});
+export const int = (d: number, min: number, max: number, doc?: string) => ({
+  kind: 'int' as const,
+  default: d,
+  min,
+  max,
+  doc,
+});
+export const num = (d: number, min: number, max: number, doc?: string) => ({
+  kind: 'number' as const,
+  default: d,
+  min,
+  max,
+  doc,
+});
 export const bool = (d: boolean, doc?: string) => ({ kind: 'bool' as const, default: d, doc });
-export const size = (d: string, min?: number, doc?: string) => ({ kind: 'size' as const, default: parseSize(d)!, min, doc });
-export const duration = (d: string, min?: number, doc?: string) => ({ kind: 'duration' as const, default: parseDuration(d)!, min, doc });
-export const oneOf = <V extends string>(values: readonly V[], d: V, doc?: string) => ({ kind: 'enum' as const, values, default: d, doc });
-export const list = (d: string[] = [], extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({ kind: 'list' as const, default: d, ...extra });
+export const size = (d: string, min?: number, doc?: string) => ({
+  kind: 'size' as const,
+  default: parseSize(d)!,
+  min,
+  doc,
+});
+export const duration = (d: string, min?: number, doc?: string) => ({
+  kind: 'duration' as const,
+  default: parseDuration(d)!,
+  min,
+  doc,
+});
+export const oneOf = <V extends string>(values: readonly V[], d: V, doc?: string) => ({
+  kind: 'enum' as const,
+  values,
+  default: d,
+  doc,
+});
+export const list = (d: string[] = [], extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({
+  kind: 'list' as const,
+  default: d,
+  ...extra,
+});
 export const map = (doc?: string) => ({ kind: 'map' as const, default: {}, doc });
 /** A key of the public contract that is not built yet: setting it is refused with `what` (what it will do). */
 export const unavailable = (what: string) => ({ kind: 'unavailable' as const, default: undefined, doc: what });
 /** An id key (node.id, agent.id): empty = a default taken elsewhere (the host name), else the id rule. */
 export const id = (doc: string) => str('', { pattern: new RegExp(`^$|${ID_PATTERN.source}`), expect: ID_RULE, doc });
-export const obj = <F extends Record<string, Spec>>(fields: F, doc?: string) => ({ kind: 'object' as const, fields, doc });
+export const obj = <F extends Record<string, Spec>>(fields: F, doc?: string) => ({
+  kind: 'object' as const,
+  fields,
+  doc,
+});
 
 export interface ConfigProblem {
   path: string;
@@ -68,7 +113,11 @@ function show(v: unknown): string {
   return String(v);
 }
 
-export function validateConfig<S extends Spec>(spec: S, input: unknown, opts: ValidateOptions): { config: Infer<S>; problems: ConfigProblem[] } {
+export function validateConfig<S extends Spec>(
+  spec: S,
+  input: unknown,
+  opts: ValidateOptions,
+): { config: Infer<S>; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   const config = walk(spec, input, '', problems, opts) as Infer<S>;
   return { config: deepFreeze(config), problems };
@@ -79,7 +128,10 @@ function substitute(v: string, path: string, problems: ConfigProblem[], opts: Va
     const value = opts.env[name];
     if (value !== undefined) return value;
     if (fallback !== undefined) return fallback;
-    problems.push({ path, message: `environment variable ${name} is not set (write \${env:${name}:-} to allow it to be empty)` });
+    problems.push({
+      path,
+      message: `environment variable ${name} is not set (write \${env:${name}:-} to allow it to be empty)`,
+    });
     return '';
   });
 }
@@ -106,10 +158,14 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
       const given = input as Record<string, unknown>;
       for (const key of Object.keys(given)) {
         if (!(key in spec.fields)) {
-          problems.push({ path: join(path, key), message: `unknown key; expected one of: ${Object.keys(spec.fields).join(', ')}` });
+          problems.push({
+            path: join(path, key),
+            message: `unknown key; expected one of: ${Object.keys(spec.fields).join(', ')}`,
+          });
         }
       }
-      for (const [key, child] of Object.entries(spec.fields)) out[key] = walk(child, given[key], join(path, key), problems, opts);
+      for (const [key, child] of Object.entries(spec.fields))
+        out[key] = walk(child, given[key], join(path, key), problems, opts);
       return out;
     }
     case 'string':
@@ -157,7 +213,11 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
           return;
         }
         const s = substitute(String(item), p, problems, opts);
-        if (spec.pattern && !spec.pattern.test(s)) problems.push({ path: p, message: `expected ${spec.expect ?? `text matching ${spec.pattern}`}, got ${show(s)}` });
+        if (spec.pattern && !spec.pattern.test(s))
+          problems.push({
+            path: p,
+            message: `expected ${spec.expect ?? `text matching ${spec.pattern}`}, got ${show(s)}`,
+          });
         else out.push(s);
       });
       return out;
@@ -193,7 +253,11 @@ function deepFreeze<T>(v: T): T {
 export function defaultsOf(spec: Spec): unknown {
   switch (spec.kind) {
     case 'object':
-      return Object.fromEntries(Object.entries(spec.fields).filter(([, s]) => s.kind !== 'unavailable').map(([k, s]) => [k, defaultsOf(s)]));
+      return Object.fromEntries(
+        Object.entries(spec.fields)
+          .filter(([, s]) => s.kind !== 'unavailable')
+          .map(([k, s]) => [k, defaultsOf(s)]),
+      );
     case 'size':
       return formatSize(spec.default);
     case 'duration':

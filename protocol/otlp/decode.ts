@@ -1,9 +1,23 @@
 import { ProtoReader } from './reader.js';
 import { ProtoError, ProtoErrorCodes } from '../errors.js';
 import type {
-  AnyValueJson, ExemplarJson, ExponentialHistogramDataPointJson, HistogramDataPointJson, KeyValueJson, LogRecordJson,
-  MetricJson, NumberDataPointJson, OtlpLogsRequestJson, OtlpMetricsRequestJson, ResourceJson, ResourceLogsJson,
-  ResourceMetricsJson, ScopeJson, ScopeLogsJson, ScopeMetricsJson, SummaryDataPointJson,
+  AnyValueJson,
+  ExemplarJson,
+  ExponentialHistogramDataPointJson,
+  HistogramDataPointJson,
+  KeyValueJson,
+  LogRecordJson,
+  MetricJson,
+  NumberDataPointJson,
+  OtlpLogsRequestJson,
+  OtlpMetricsRequestJson,
+  ResourceJson,
+  ResourceLogsJson,
+  ResourceMetricsJson,
+  ScopeJson,
+  ScopeLogsJson,
+  ScopeMetricsJson,
+  SummaryDataPointJson,
 } from './json-types.js';
 
 /**
@@ -43,7 +57,10 @@ export const MAX_ANY_VALUE_DEPTH = 64;
 
 export function anyValue(r: ProtoReader, end: number, depth = 0): AnyValueJson {
   if (depth > MAX_ANY_VALUE_DEPTH) {
-    throw new ProtoError(ProtoErrorCodes.TOO_DEEP, `AnyValue at byte ${r.pos} nests arrays or key-value lists more than ${MAX_ANY_VALUE_DEPTH} levels deep`);
+    throw new ProtoError(
+      ProtoErrorCodes.TOO_DEEP,
+      `AnyValue at byte ${r.pos} nests arrays or key-value lists more than ${MAX_ANY_VALUE_DEPTH} levels deep`,
+    );
   }
   const v: AnyValueJson = {};
   r.fields(end, (f, w) => {
@@ -51,8 +68,10 @@ export function anyValue(r: ProtoReader, end: number, depth = 0): AnyValueJson {
     else if (f === 2 && w === 0) v.boolValue = r.varint() !== 0;
     else if (f === 3 && w === 0) v.intValue = int64(r);
     else if (f === 4 && w === 1) v.doubleValue = r.double();
-    else if (f === 5 && w === 2) v.arrayValue = { values: repeated(r, r.submessageEnd(), 1, (rr, e) => anyValue(rr, e, depth + 1)) };
-    else if (f === 6 && w === 2) v.kvlistValue = { values: repeated(r, r.submessageEnd(), 1, (rr, e) => keyValue(rr, e, depth + 1)) };
+    else if (f === 5 && w === 2)
+      v.arrayValue = { values: repeated(r, r.submessageEnd(), 1, (rr, e) => anyValue(rr, e, depth + 1)) };
+    else if (f === 6 && w === 2)
+      v.kvlistValue = { values: repeated(r, r.submessageEnd(), 1, (rr, e) => keyValue(rr, e, depth + 1)) };
     else if (f === 7 && w === 2) v.bytesValue = Buffer.from(r.bytes()).toString('base64');
     else r.skip(w);
   });
@@ -141,16 +160,35 @@ function metric(r: ProtoReader, end: number): MetricJson {
   r.fields(end, (f, w) => {
     if (w !== 2) return r.skip(w);
     switch (f) {
-      case 1: m.name = r.string(); return;
-      case 2: m.description = r.string(); return;
-      case 3: m.unit = r.string(); return;
-      case 5: m.gauge = { dataPoints: repeated(r, r.submessageEnd(), 1, numberPoint) }; return;
-      case 7: m.sum = sum(r, r.submessageEnd()); return;
-      case 9: m.histogram = aggregated(r, r.submessageEnd(), histogramPoint); return;
-      case 10: m.exponentialHistogram = aggregated(r, r.submessageEnd(), expHistogramPoint); return;
-      case 11: m.summary = { dataPoints: repeated(r, r.submessageEnd(), 1, summaryPoint) }; return;
-      case 12: (m.metadata ??= []).push(keyValue(r, r.submessageEnd())); return;
-      default: r.skip(w);
+      case 1:
+        m.name = r.string();
+        return;
+      case 2:
+        m.description = r.string();
+        return;
+      case 3:
+        m.unit = r.string();
+        return;
+      case 5:
+        m.gauge = { dataPoints: repeated(r, r.submessageEnd(), 1, numberPoint) };
+        return;
+      case 7:
+        m.sum = sum(r, r.submessageEnd());
+        return;
+      case 9:
+        m.histogram = aggregated(r, r.submessageEnd(), histogramPoint);
+        return;
+      case 10:
+        m.exponentialHistogram = aggregated(r, r.submessageEnd(), expHistogramPoint);
+        return;
+      case 11:
+        m.summary = { dataPoints: repeated(r, r.submessageEnd(), 1, summaryPoint) };
+        return;
+      case 12:
+        (m.metadata ??= []).push(keyValue(r, r.submessageEnd()));
+        return;
+      default:
+        r.skip(w);
     }
   });
   return m;
@@ -167,7 +205,11 @@ function sum(r: ProtoReader, end: number): NonNullable<MetricJson['sum']> {
   return s;
 }
 
-function aggregated<P>(r: ProtoReader, end: number, point: (r: ProtoReader, end: number) => P): { dataPoints: P[]; aggregationTemporality?: number } {
+function aggregated<P>(
+  r: ProtoReader,
+  end: number,
+  point: (r: ProtoReader, end: number) => P,
+): { dataPoints: P[]; aggregationTemporality?: number } {
   const h: { dataPoints: P[]; aggregationTemporality?: number } = { dataPoints: [] };
   r.fields(end, (f, w) => {
     if (f === 1 && w === 2) h.dataPoints.push(point(r, r.submessageEnd()));

@@ -41,7 +41,8 @@ export class LogsEncoder {
         if (e.severityText !== '') w.stringField(3, e.severityText);
         writeAnyValue(w, 5, e.body);
         const attrs = e.attributes;
-        if (attrs !== null) for (let a = 0; a < attrs.length; a += 2) writeKeyValue(w, 6, attrs[a] as string, attrs[a + 1]);
+        if (attrs !== null)
+          for (let a = 0; a < attrs.length; a += 2) writeKeyValue(w, 6, attrs[a] as string, attrs[a + 1]);
         // The agent observes the event when the device reports it; the device's ts is the best observation time known.
         w.tag(11, Wire.FIXED64);
         w.timeFromMs(e.ts);

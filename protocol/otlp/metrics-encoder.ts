@@ -81,7 +81,7 @@ export class MetricsEncoder {
       let hint = m;
       for (const r of readings) {
         const names = r.names;
-        let j = hint < names.length && names[hint] === name ? hint : names.indexOf(name);
+        const j = hint < names.length && names[hint] === name ? hint : names.indexOf(name);
         if (j < 0) continue;
         hint = j;
         writePoint(w, r, r.values[j]);

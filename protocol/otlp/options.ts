@@ -17,7 +17,6 @@ export interface EncoderOptions {
   counters?: string[];
 }
 
-
 export interface ResolvedEncoderOptions {
   serviceName: string;
   gatewayId: string;

@@ -15,7 +15,11 @@ export class ProtoReader {
   pos: number;
   private readonly view: DataView;
 
-  constructor(readonly buf: Uint8Array, pos = 0, public end = buf.length) {
+  constructor(
+    readonly buf: Uint8Array,
+    pos = 0,
+    public end = buf.length,
+  ) {
     this.pos = pos;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }

@@ -16,7 +16,6 @@ export interface MetricsVisitor {
   point(metric: string, timeMs: number, value: number): void;
 }
 
-
 export function visitMetricsRequest(bytes: Uint8Array, v: MetricsVisitor): void {
   const r = new ProtoReader(bytes);
   const scopes: number[] = []; // [start, end, start, end, …] of scope_metrics in the current ResourceMetrics
@@ -125,9 +124,12 @@ function numberPoint(r: ProtoReader, end: number, metric: string, v: MetricsVisi
   r.end = end;
   while (r.pos < end) {
     const key = r.varint();
-    if (key === 0x19) timeMs = r.fixed64Number() / 1e6; // time_unix_nano = 3, fixed64
-    else if (key === 0x21) value = r.double(); // as_double = 4
-    else if (key === 0x31) value = r.sfixed64Number(); // as_int = 6, sfixed64
+    if (key === 0x19)
+      timeMs = r.fixed64Number() / 1e6; // time_unix_nano = 3, fixed64
+    else if (key === 0x21)
+      value = r.double(); // as_double = 4
+    else if (key === 0x31)
+      value = r.sfixed64Number(); // as_int = 6, sfixed64
     else r.skip(key & 7);
   }
   r.end = outer;

@@ -40,7 +40,8 @@ export function checkCbor(buf: Uint8Array, maxDepth: number): void {
   maxLevel = maxDepth;
   try {
     item(ROOT, false);
-    if (pos !== end) badCbor(pos, `${end - pos} more bytes follow the first item; a message holds exactly one CBOR item`);
+    if (pos !== end)
+      badCbor(pos, `${end - pos} more bytes follow the first item; a message holds exactly one CBOR item`);
   } finally {
     src = EMPTY; // do not keep the last payload alive
   }
@@ -97,14 +98,21 @@ function item(parent: number, isKey: boolean): void {
       return;
     case 2:
       if (arg < 0) badCbor(at, 'indefinite-length byte strings are not accepted; send the string with its length');
-      if (arg > end - pos) badCbor(at, `a byte string claims ${arg} bytes but only ${end - pos} remain (truncated or corrupt)`);
+      if (arg > end - pos)
+        badCbor(at, `a byte string claims ${arg} bytes but only ${end - pos} remain (truncated or corrupt)`);
       pos += arg;
       return;
     case 3:
       if (arg < 0) badCbor(at, 'indefinite-length text strings are not accepted; send the string with its length');
-      if (arg > end - pos) badCbor(at, `a text string claims ${arg} bytes but only ${end - pos} remain (truncated or corrupt)`);
-      if (!utf8(pos, pos + arg)) throw new PayloadError(C.BAD_UTF8, `CBOR at byte ${at}: a text string${isKey ? ' used as a map key' : ''} is not valid UTF-8`);
-      if (isKey && arg === 9 && isProto(pos)) throw new PayloadError(C.BAD_NAME, `CBOR at byte ${at}: the map key '__proto__' is not accepted`);
+      if (arg > end - pos)
+        badCbor(at, `a text string claims ${arg} bytes but only ${end - pos} remain (truncated or corrupt)`);
+      if (!utf8(pos, pos + arg))
+        throw new PayloadError(
+          C.BAD_UTF8,
+          `CBOR at byte ${at}: a text string${isKey ? ' used as a map key' : ''} is not valid UTF-8`,
+        );
+      if (isKey && arg === 9 && isProto(pos))
+        throw new PayloadError(C.BAD_NAME, `CBOR at byte ${at}: the map key '__proto__' is not accepted`);
       pos += arg;
       return;
     case 4:
@@ -132,12 +140,16 @@ function item(parent: number, isKey: boolean): void {
 }
 
 function container(major: number, arg: number, at: number, level: number): void {
-  if (level > maxLevel) throw new PayloadError(C.TOO_DEEP, `CBOR at byte ${at}: maps and arrays nest deeper than ${maxLevel} levels`);
+  if (level > maxLevel)
+    throw new PayloadError(C.TOO_DEEP, `CBOR at byte ${at}: maps and arrays nest deeper than ${maxLevel} levels`);
   const isMap = major === 5;
   if (arg >= 0) {
     // Every entry takes at least one byte (two for a map): a length beyond that is corrupt, whatever follows.
     if (arg > (end - pos) / (isMap ? 2 : 1)) {
-      badCbor(at, `${isMap ? 'a map' : 'an array'} claims ${arg} entries but only ${end - pos} bytes remain (truncated or corrupt)`);
+      badCbor(
+        at,
+        `${isMap ? 'a map' : 'an array'} claims ${arg} entries but only ${end - pos} bytes remain (truncated or corrupt)`,
+      );
     }
     for (let i = 0; i < arg; i++) {
       if (isMap) item(level, true);
@@ -146,7 +158,8 @@ function container(major: number, arg: number, at: number, level: number): void 
     return;
   }
   for (;;) {
-    if (pos >= end) badCbor(at, `an indefinite-length ${isMap ? 'map' : 'array'} is not terminated by a "break" (truncated)`);
+    if (pos >= end)
+      badCbor(at, `an indefinite-length ${isMap ? 'map' : 'array'} is not terminated by a "break" (truncated)`);
     if (src[pos] === 0xff) {
       pos++;
       return;
@@ -168,19 +181,26 @@ function tag(number: number, at: number, parent: number): void {
       item(parent, false); // length and UTF-8 checks
       const text = ascii(textStart, pos);
       if (Number.isNaN(parseRfc3339(text))) {
-        throw new PayloadError(C.BAD_TS, `CBOR at byte ${at}: tag 0 (date/time) holds ${JSON.stringify(text.slice(0, 40))}; expected an RFC 3339 date-time such as "2026-11-22T12:00:00Z"`);
+        throw new PayloadError(
+          C.BAD_TS,
+          `CBOR at byte ${at}: tag 0 (date/time) holds ${JSON.stringify(text.slice(0, 40))}; expected an RFC 3339 date-time such as "2026-11-22T12:00:00Z"`,
+        );
       }
       return;
     }
     case 1:
-      if (!(major === 0 || major === 1 || next === 0xf9 || next === 0xfa || next === 0xfb)) badCbor(at, 'tag 1 (epoch time) must hold a number of seconds');
+      if (!(major === 0 || major === 1 || next === 0xf9 || next === 0xfa || next === 0xfb))
+        badCbor(at, 'tag 1 (epoch time) must hold a number of seconds');
       return item(parent, false);
     case TAG_SELF_DESCRIBED:
       if (at !== 0) badCbor(at, 'tag 55799 (self-described CBOR) may only open the payload');
       if (major === 6) badCbor(pos, 'tag 55799 must hold the message itself, not another tag');
       return item(parent, false);
     default:
-      return badCbor(at, `tag ${number} is not accepted; only 0 (RFC 3339 time), 1 (epoch time) and 55799 (self-described CBOR)`);
+      return badCbor(
+        at,
+        `tag ${number} is not accepted; only 0 (RFC 3339 time), 1 (epoch time) and 55799 (self-described CBOR)`,
+      );
   }
 }
 

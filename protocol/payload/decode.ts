@@ -3,7 +3,14 @@ import { PayloadError, PayloadErrorCodes as C } from '../errors.js';
 import { checkCbor, utf8ErrorAt } from './cbor-check.js';
 import { toEvents } from './events.js';
 import { toReadings } from './readings.js';
-import { DEFAULT_LIMITS, type DecodeOptions, type DeviceEvent, type PayloadEncoding, type PayloadLimits, type Reading } from './types.js';
+import {
+  DEFAULT_LIMITS,
+  type DecodeOptions,
+  type DeviceEvent,
+  type PayloadEncoding,
+  type PayloadLimits,
+  type Reading,
+} from './types.js';
 
 /**
  * Device payloads → normalized readings and events (DESIGN.md "Device → agent"). The entry points throw only
@@ -30,12 +37,16 @@ export function detectEncoding(payload: Uint8Array, contentType?: string): Paylo
     const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
     if (type === 'application/json') return 'json';
     if (type === 'application/cbor') return 'cbor';
-    throw new PayloadError(C.BAD_CONTENT_TYPE, `content-type ${JSON.stringify(contentType.slice(0, 100))} is not decoded here; send application/json or application/cbor, or no content-type`);
+    throw new PayloadError(
+      C.BAD_CONTENT_TYPE,
+      `content-type ${JSON.stringify(contentType.slice(0, 100))} is not decoded here; send application/json or application/cbor, or no content-type`,
+    );
   }
   for (let i = 0; i < payload.length; i++) {
     const b = payload[i];
     if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
-    if (b === 0xef && payload[i + 1] === 0xbb && payload[i + 2] === 0xbf) { // UTF-8 byte order mark
+    if (b === 0xef && payload[i + 1] === 0xbb && payload[i + 2] === 0xbf) {
+      // UTF-8 byte order mark
       i += 2;
       continue;
     }
@@ -54,7 +65,10 @@ function parseJson(payload: Uint8Array): unknown {
     text = utf8.decode(payload);
   } catch {
     const at = utf8ErrorAt(payload, 0, payload.length);
-    throw new PayloadError(C.BAD_UTF8, `JSON payload is not valid UTF-8: byte ${at} (0x${payload[at].toString(16).padStart(2, '0')}) does not start a valid sequence`);
+    throw new PayloadError(
+      C.BAD_UTF8,
+      `JSON payload is not valid UTF-8: byte ${at} (0x${payload[at].toString(16).padStart(2, '0')}) does not start a valid sequence`,
+    );
   }
   try {
     return JSON.parse(text);
@@ -75,7 +89,8 @@ function parseCbor(payload: Uint8Array, limits: PayloadLimits): unknown {
 }
 
 function parse(payload: Uint8Array, contentType: string | undefined, limits: PayloadLimits): unknown {
-  if (payload.length > limits.maxBytes) throw new PayloadError(C.TOO_LARGE, `payload is ${payload.length} bytes; the limit is ${limits.maxBytes}`);
+  if (payload.length > limits.maxBytes)
+    throw new PayloadError(C.TOO_LARGE, `payload is ${payload.length} bytes; the limit is ${limits.maxBytes}`);
   if (payload.length === 0) throw new PayloadError(C.EMPTY, 'payload is empty; expected a JSON or CBOR reading');
   return detectEncoding(payload, contentType) === 'json' ? parseJson(payload) : parseCbor(payload, limits);
 }
@@ -83,7 +98,8 @@ function parse(payload: Uint8Array, contentType: string | undefined, limits: Pay
 /** Anything but a PayloadError leaving the codec is a bug; it still leaves as a coded rejection. */
 function asPayloadError(e: unknown): PayloadError {
   if (e instanceof PayloadError) return e;
-  if (e instanceof RangeError && /call stack/i.test(e.message)) return new PayloadError(C.TOO_DEEP, 'payload nests too deeply to read');
+  if (e instanceof RangeError && /call stack/i.test(e.message))
+    return new PayloadError(C.TOO_DEEP, 'payload nests too deeply to read');
   return new PayloadError(C.BAD_SHAPE, `payload could not be read: ${e instanceof Error ? e.message : String(e)}`);
 }
 

@@ -1,8 +1,18 @@
 import { PayloadError, PayloadErrorCodes as C } from '../errors.js';
 import { parseTs } from './timestamp.js';
 import {
-  attributeValueError, describe, isGoodAttributeValue, isGoodKey, isPlainObject, isWellFormed, keyError, nestsTooDeep,
-  quote, rootItems, tooDeep, unpairedSurrogate,
+  attributeValueError,
+  describe,
+  isGoodAttributeValue,
+  isGoodKey,
+  isPlainObject,
+  isWellFormed,
+  keyError,
+  nestsTooDeep,
+  quote,
+  rootItems,
+  tooDeep,
+  unpairedSurrogate,
 } from './shape.js';
 import type { AnyValue, DeviceEvent, PayloadLimits } from './types.js';
 
@@ -16,7 +26,14 @@ import type { AnyValue, DeviceEvent, PayloadLimits } from './types.js';
  * copied; a CBOR date inside it becomes its RFC 3339 text.
  */
 
-export const SEVERITY_NUMBERS: Readonly<Record<string, number>> = Object.freeze({ trace: 1, debug: 5, info: 9, warn: 13, error: 17, fatal: 21 });
+export const SEVERITY_NUMBERS: Readonly<Record<string, number>> = Object.freeze({
+  trace: 1,
+  debug: 5,
+  info: 9,
+  warn: 13,
+  error: 17,
+  fatal: 21,
+});
 const SEVERITY_LIST = 'trace, debug, info, warn, error, fatal';
 
 function severityNumber(s: string): number {
@@ -56,7 +73,8 @@ function bodyValue(v: unknown, level: number, index: number, limits: PayloadLimi
     case 'boolean':
       return v;
     case 'number':
-      if (v - v !== 0) throw new PayloadError(C.BAD_EVENT, `event ${index}: ${pathText()} is ${v}; expected a finite number`);
+      if (v - v !== 0)
+        throw new PayloadError(C.BAD_EVENT, `event ${index}: ${pathText()} is ${v}; expected a finite number`);
       return v;
     case 'object':
       if (v === null) return null;
@@ -85,7 +103,10 @@ function bodyValue(v: unknown, level: number, index: number, limits: PayloadLimi
       }
       if (v instanceof Date && !Number.isNaN(v.getTime())) return v.toISOString();
   }
-  throw new PayloadError(C.BAD_EVENT, `event ${index}: ${pathText()} is ${describe(v)}; expected text, a number, a boolean, null, a list or an object`);
+  throw new PayloadError(
+    C.BAD_EVENT,
+    `event ${index}: ${pathText()} is ${describe(v)}; expected text, a number, a boolean, null, a list or an object`,
+  );
 }
 
 function eventAttributes(attrs: unknown, index: number, limits: PayloadLimits): AnyValue[] | null {
@@ -116,7 +137,10 @@ function eventAttributes(attrs: unknown, index: number, limits: PayloadLimits): 
         if (v === null) continue;
         if (nestsTooDeep(v, 3, limits.maxDepth)) throw tooDeep(`event ${index}`, `attributes.${k}`, limits.maxDepth);
     }
-    throw new PayloadError(C.BAD_ATTRIBUTE, `event ${index}: attribute ${quote(k)} is ${describe(v)}; expected a string, a finite number or a boolean`);
+    throw new PayloadError(
+      C.BAD_ATTRIBUTE,
+      `event ${index}: attribute ${quote(k)} is ${describe(v)}; expected a string, a finite number or a boolean`,
+    );
   }
   return out;
 }
@@ -136,7 +160,10 @@ function toEvent(obj: Record<string, unknown>, index: number, arrivalMs: number,
       case 'severity':
         severityNumberValue = typeof v === 'string' ? severityNumber(v) : 0;
         if (severityNumberValue === 0) {
-          throw new PayloadError(C.BAD_EVENT, `event ${index}: 'severity' is ${describe(v)}; expected one of ${SEVERITY_LIST} (in any case)`);
+          throw new PayloadError(
+            C.BAD_EVENT,
+            `event ${index}: 'severity' is ${describe(v)}; expected one of ${SEVERITY_LIST} (in any case)`,
+          );
         }
         severityText = v as string;
         break;
@@ -147,11 +174,17 @@ function toEvent(obj: Record<string, unknown>, index: number, arrivalMs: number,
         attributes = eventAttributes(v, index, limits);
         break;
       default:
-        throw new PayloadError(C.BAD_EVENT, `event ${index}: unexpected key ${quote(key)}; an event takes only ts, severity, body and attributes`);
+        throw new PayloadError(
+          C.BAD_EVENT,
+          `event ${index}: unexpected key ${quote(key)}; an event takes only ts, severity, body and attributes`,
+        );
     }
   }
   if (body === undefined || body === null) {
-    throw new PayloadError(C.BAD_EVENT, `event ${index}: 'body' is ${body === null ? 'null' : 'missing'}; expected text or an object`);
+    throw new PayloadError(
+      C.BAD_EVENT,
+      `event ${index}: 'body' is ${body === null ? 'null' : 'missing'}; expected text or an object`,
+    );
   }
   path.length = 0;
   try {

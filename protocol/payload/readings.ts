@@ -1,8 +1,18 @@
 import { PayloadError, PayloadErrorCodes as C } from '../errors.js';
 import { parseTs } from './timestamp.js';
 import {
-  attributeValueError, describe, isGoodAttributeValue, isGoodKey, isPlainObject, keyError, MAX_NAME_LENGTH, nameTooLong,
-  nestsTooDeep, quote, rootItems, tooDeep,
+  attributeValueError,
+  describe,
+  isGoodAttributeValue,
+  isGoodKey,
+  isPlainObject,
+  keyError,
+  MAX_NAME_LENGTH,
+  nameTooLong,
+  nestsTooDeep,
+  quote,
+  rootItems,
+  tooDeep,
 } from './shape.js';
 import { DEFAULT_LIMITS, type PayloadLimits, type Reading } from './types.js';
 
@@ -58,7 +68,10 @@ function readReading(obj: Record<string, unknown>, arrivalMs: number): Reading {
         case 'metrics':
           if (!isPlainObject(v)) {
             if (nestsTooDeep(v, 2, limits.maxDepth)) throw tooDeep(where(), 'metrics', limits.maxDepth);
-            throw new PayloadError(C.BAD_SHAPE, `${where()}: 'metrics' is ${describe(v)}; expected an object of numbers`);
+            throw new PayloadError(
+              C.BAD_SHAPE,
+              `${where()}: 'metrics' is ${describe(v)}; expected an object of numbers`,
+            );
           }
           readObject(v, '', 2, false);
           break;
@@ -66,7 +79,10 @@ function readReading(obj: Record<string, unknown>, arrivalMs: number): Reading {
           readAttributes(v);
           break;
         default:
-          throw new PayloadError(C.BAD_SHAPE, `${where()}: unexpected key ${quote(key)} beside 'metrics'; the explicit form takes only ts, seq, metrics and attributes`);
+          throw new PayloadError(
+            C.BAD_SHAPE,
+            `${where()}: unexpected key ${quote(key)} beside 'metrics'; the explicit form takes only ts, seq, metrics and attributes`,
+          );
       }
     }
   } else {
@@ -89,7 +105,10 @@ function readReading(obj: Record<string, unknown>, arrivalMs: number): Reading {
     }
   }
   if (names.length === 0 && seq < 0) {
-    throw new PayloadError(C.NO_METRICS, `${where()} carries no metric (and no seq); expected at least one number or boolean`);
+    throw new PayloadError(
+      C.NO_METRICS,
+      `${where()} carries no metric (and no seq); expected at least one number or boolean`,
+    );
   }
   return { ts, seq, names, values, attributes };
 }
@@ -120,23 +139,36 @@ function readEntry(name: string, v: unknown, level: number, flat: boolean): void
       return addMetric(name, v ? 1 : 0);
     case 'string':
       if (flat) return addAttribute(name, v);
-      throw new PayloadError(C.BAD_VALUE, `${where()}: metric ${quote(name)} is ${describe(v)}; expected a number or boolean (strings go in 'attributes')`);
+      throw new PayloadError(
+        C.BAD_VALUE,
+        `${where()}: metric ${quote(name)} is ${describe(v)}; expected a number or boolean (strings go in 'attributes')`,
+      );
     case 'object':
       if (v === null) return;
       if (isPlainObject(v)) return readObject(v, `${name}.`, level + 1, flat);
       if (Array.isArray(v)) {
         if (nestsTooDeep(v, level + 1, limits.maxDepth)) throw tooDeep(where(), name, limits.maxDepth);
-        throw new PayloadError(C.BAD_SHAPE, `${where()}: ${quote(name)} is a list; expected a number, boolean${flat ? ', string' : ''} or object (send one key per value)`);
+        throw new PayloadError(
+          C.BAD_SHAPE,
+          `${where()}: ${quote(name)} is a list; expected a number, boolean${flat ? ', string' : ''} or object (send one key per value)`,
+        );
       }
   }
-  throw new PayloadError(C.BAD_VALUE, `${where()}: ${quote(name)} is ${describe(v)}; expected a number, boolean${flat ? ', string' : ''} or object`);
+  throw new PayloadError(
+    C.BAD_VALUE,
+    `${where()}: ${quote(name)} is ${describe(v)}; expected a number, boolean${flat ? ', string' : ''} or object`,
+  );
 }
 
 function addMetric(name: string, v: number): void {
-  if (v - v !== 0) throw new PayloadError(C.BAD_VALUE, `${where()}: metric ${quote(name)} is ${v}; expected a finite number`);
+  if (v - v !== 0)
+    throw new PayloadError(C.BAD_VALUE, `${where()}: metric ${quote(name)} is ${v}; expected a finite number`);
   if (name.length > MAX_NAME_LENGTH) throw nameTooLong(name, where());
   if (names.length >= limits.maxMetrics) {
-    throw new PayloadError(C.TOO_MANY_METRICS, `${where()} carries more than ${limits.maxMetrics} metrics; the limit is ${limits.maxMetrics} per reading`);
+    throw new PayloadError(
+      C.TOO_MANY_METRICS,
+      `${where()} carries more than ${limits.maxMetrics} metrics; the limit is ${limits.maxMetrics} per reading`,
+    );
   }
   names.push(name);
   values.push(v);
@@ -158,13 +190,19 @@ function addAttribute(name: string, v: string): void {
     attributeChars = 0;
   } else {
     if (attributes.length >= 2 * MAX_ATTRIBUTES_PER_READING) {
-      throw new PayloadError(C.BAD_ATTRIBUTE, `${where()}: more than ${MAX_ATTRIBUTES_PER_READING} attributes in one reading; each is copied onto every data point`);
+      throw new PayloadError(
+        C.BAD_ATTRIBUTE,
+        `${where()}: more than ${MAX_ATTRIBUTES_PER_READING} attributes in one reading; each is copied onto every data point`,
+      );
     }
     attributes.push(name, v);
   }
   attributeChars += name.length + v.length;
   if (attributeChars > MAX_ATTRIBUTE_CHARS_PER_READING) {
-    throw new PayloadError(C.BAD_ATTRIBUTE, `${where()}: attributes of one reading total more than ${MAX_ATTRIBUTE_CHARS_PER_READING} characters; each is copied onto every data point`);
+    throw new PayloadError(
+      C.BAD_ATTRIBUTE,
+      `${where()}: attributes of one reading total more than ${MAX_ATTRIBUTE_CHARS_PER_READING} characters; each is copied onto every data point`,
+    );
   }
 }
 
@@ -173,7 +211,10 @@ function readAttributes(attrs: unknown): void {
   if (attrs === null) return;
   if (!isPlainObject(attrs)) {
     if (nestsTooDeep(attrs, 2, limits.maxDepth)) throw tooDeep(where(), 'attributes', limits.maxDepth);
-    throw new PayloadError(C.BAD_ATTRIBUTE, `${where()}: 'attributes' is ${describe(attrs)}; expected an object of strings`);
+    throw new PayloadError(
+      C.BAD_ATTRIBUTE,
+      `${where()}: 'attributes' is ${describe(attrs)}; expected an object of strings`,
+    );
   }
   for (const key in attrs) {
     if (!isGoodKey(key)) throw keyError(key, '', where());
@@ -195,7 +236,10 @@ function readAttributes(attrs: unknown): void {
         if (v === null) continue;
         if (nestsTooDeep(v, 3, limits.maxDepth)) throw tooDeep(where(), `attributes.${key}`, limits.maxDepth);
     }
-    throw new PayloadError(C.BAD_ATTRIBUTE, `${where()}: attribute ${quote(key)} is ${describe(v)}; expected a string, a finite number or a boolean`);
+    throw new PayloadError(
+      C.BAD_ATTRIBUTE,
+      `${where()}: attribute ${quote(key)} is ${describe(v)}; expected a string, a finite number or a boolean`,
+    );
   }
 }
 

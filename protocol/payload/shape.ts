@@ -58,7 +58,8 @@ export const isWellFormed = (s: string): boolean => (s as unknown as { isWellFor
 export function isGoodKey(key: string): boolean {
   if (goodKeys.has(key)) return true;
   if (!checkKeyChars(key)) return false;
-  if (key.length <= MAX_NAME_LENGTH) { // a longer one fails as a name anyway; never kept
+  if (key.length <= MAX_NAME_LENGTH) {
+    // a longer one fails as a name anyway; never kept
     if (goodKeys.size >= GOOD_KEYS_MAX) goodKeys.clear();
     goodKeys.add(key);
   }
@@ -91,21 +92,33 @@ function checkKeyChars(key: string): boolean {
 /** Why `key` (inside `path`, '' at the top) failed isGoodKey, as the error to throw. */
 export function keyError(key: string, path: string, where: string): PayloadError {
   if (key.length === 0) {
-    return new PayloadError(C.BAD_NAME, `${where}: ${path === '' ? 'a key' : `a key inside ${quote(path.slice(0, -1))}`} is empty; names must be 1–${MAX_NAME_LENGTH} characters`);
+    return new PayloadError(
+      C.BAD_NAME,
+      `${where}: ${path === '' ? 'a key' : `a key inside ${quote(path.slice(0, -1))}`} is empty; names must be 1–${MAX_NAME_LENGTH} characters`,
+    );
   }
   const name = quote(path + key);
   if (key === '__proto__') return new PayloadError(C.BAD_NAME, `${where}: the name ${name} is not accepted`);
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
     if (c < 0x20 || c === 0x7f) {
-      return new PayloadError(C.BAD_NAME, `${where}: name ${name} contains the control character U+${c.toString(16).padStart(4, '0').toUpperCase()}; names must be printable`);
+      return new PayloadError(
+        C.BAD_NAME,
+        `${where}: name ${name} contains the control character U+${c.toString(16).padStart(4, '0').toUpperCase()}; names must be printable`,
+      );
     }
   }
-  return new PayloadError(C.BAD_UTF8, `${where}: name ${name} holds an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape); text must be valid Unicode`);
+  return new PayloadError(
+    C.BAD_UTF8,
+    `${where}: name ${name} holds an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape); text must be valid Unicode`,
+  );
 }
 
 export function nameTooLong(name: string, where: string): PayloadError {
-  return new PayloadError(C.BAD_NAME, `${where}: name ${quote(name)} is ${name.length} characters; the limit is ${MAX_NAME_LENGTH}`);
+  return new PayloadError(
+    C.BAD_NAME,
+    `${where}: name ${quote(name)} is ${name.length} characters; the limit is ${MAX_NAME_LENGTH}`,
+  );
 }
 
 /** An attribute value: at most MAX_ATTRIBUTE_LENGTH characters of valid Unicode. */
@@ -116,13 +129,19 @@ export function isGoodAttributeValue(s: string): boolean {
 /** Why attribute `name`'s value `s` failed isGoodAttributeValue, as the error to throw. */
 export function attributeValueError(name: string, s: string, where: string): PayloadError {
   if (s.length > MAX_ATTRIBUTE_LENGTH) {
-    return new PayloadError(C.BAD_ATTRIBUTE, `${where}: attribute ${quote(name)} is ${s.length} characters; the limit is ${MAX_ATTRIBUTE_LENGTH}`);
+    return new PayloadError(
+      C.BAD_ATTRIBUTE,
+      `${where}: attribute ${quote(name)} is ${s.length} characters; the limit is ${MAX_ATTRIBUTE_LENGTH}`,
+    );
   }
   return unpairedSurrogate(`attribute ${quote(name)}`, where);
 }
 
 export function unpairedSurrogate(what: string, where: string): PayloadError {
-  return new PayloadError(C.BAD_UTF8, `${where}: ${what} holds an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape); text must be valid Unicode`);
+  return new PayloadError(
+    C.BAD_UTF8,
+    `${where}: ${what} holds an unpaired UTF-16 surrogate (a lone \\uD800–\\uDFFF escape); text must be valid Unicode`,
+  );
 }
 
 /**
@@ -148,18 +167,24 @@ export function tooDeep(where: string, path: string, max: number): PayloadError 
  * The message's items: one object, or a non-empty list of at most `limits.maxReadings` objects. Messages count items
  * from 0, and a single object is item 0 too.
  */
-export function rootItems(root: unknown, what: 'reading' | 'event', limits: PayloadLimits): Record<string, unknown>[] | null {
+export function rootItems(
+  root: unknown,
+  what: 'reading' | 'event',
+  limits: PayloadLimits,
+): Record<string, unknown>[] | null {
   if (isPlainObject(root)) return null; // the caller handles the single item without wrapping it in a list
   if (!Array.isArray(root)) {
     throw new PayloadError(C.BAD_SHAPE, `message is ${describe(root)}; expected a ${what} object or a list of them`);
   }
   const n = root.length;
   if (n === 0) throw new PayloadError(C.BAD_SHAPE, `message is an empty list; it carries no ${what}s`);
-  if (n > limits.maxReadings) throw new PayloadError(C.TOO_MANY_READINGS, `message carries ${n} ${what}s; the limit is ${limits.maxReadings}`);
+  if (n > limits.maxReadings)
+    throw new PayloadError(C.TOO_MANY_READINGS, `message carries ${n} ${what}s; the limit is ${limits.maxReadings}`);
   for (let i = 0; i < n; i++) {
     const v = root[i];
     if (!isPlainObject(v)) {
-      if (nestsTooDeep(v, 1, limits.maxDepth)) throw new PayloadError(C.TOO_DEEP, `${what} ${i} nests deeper than ${limits.maxDepth} levels`);
+      if (nestsTooDeep(v, 1, limits.maxDepth))
+        throw new PayloadError(C.TOO_DEEP, `${what} ${i} nests deeper than ${limits.maxDepth} levels`);
       throw new PayloadError(C.BAD_SHAPE, `${what} ${i} is ${describe(v)}; expected an object`);
     }
   }

@@ -52,8 +52,27 @@ export function parseRfc3339(s: string): number {
   const minute = digits(s, 14, 2);
   let second = digits(s, 17, 2);
   const sep = s.charCodeAt(10);
-  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || (sep !== 84 && sep !== 116 && sep !== 32) || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return NaN;
-  if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return NaN;
+  if (
+    s.charCodeAt(4) !== 45 ||
+    s.charCodeAt(7) !== 45 ||
+    (sep !== 84 && sep !== 116 && sep !== 32) ||
+    s.charCodeAt(13) !== 58 ||
+    s.charCodeAt(16) !== 58
+  )
+    return NaN;
+  if (
+    year < 0 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 60
+  )
+    return NaN;
   const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   if (day > DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0)) return NaN;
   if (second === 60) second = 59;
@@ -88,7 +107,9 @@ export function parseRfc3339(s: string): number {
     return NaN;
   }
   if (i !== n) return NaN;
-  return daysFromCivil(year, month, day) * MS_PER_DAY + ((hour * 60 + minute) * 60 + second) * 1000 - offsetMs + fraction;
+  return (
+    daysFromCivil(year, month, day) * MS_PER_DAY + ((hour * 60 + minute) * 60 + second) * 1000 - offsetMs + fraction
+  );
 }
 
 function bad(where: string, shown: string, why: string): PayloadError {
@@ -96,7 +117,8 @@ function bad(where: string, shown: string, why: string): PayloadError {
 }
 
 function outOfRange(ms: number, where: string, shown: string): PayloadError {
-  if (ms < MIN_TS_MS) return bad(where, shown, 'that is before 1973; expected epoch milliseconds (was it sent in seconds?)');
+  if (ms < MIN_TS_MS)
+    return bad(where, shown, 'that is before 1973; expected epoch milliseconds (was it sent in seconds?)');
   return bad(where, shown, 'that is after 2262-04-11, beyond OTLP nanosecond time; expected epoch milliseconds');
 }
 
@@ -123,12 +145,18 @@ function tsError(v: unknown, where: string): PayloadError {
   }
   if (typeof v === 'string') {
     const ms = parseRfc3339(v);
-    if (Number.isNaN(ms)) return bad(where, describe(v), 'expected epoch milliseconds or an RFC 3339 string such as "2026-11-22T12:00:00Z"');
+    if (Number.isNaN(ms))
+      return bad(
+        where,
+        describe(v),
+        'expected epoch milliseconds or an RFC 3339 string such as "2026-11-22T12:00:00Z"',
+      );
     return outOfRange(ms, where, describe(v));
   }
   if (v instanceof Date) {
     const ms = v.getTime();
-    if (Number.isNaN(ms)) return bad(where, 'an invalid CBOR date', 'expected epoch milliseconds or an RFC 3339 string');
+    if (Number.isNaN(ms))
+      return bad(where, 'an invalid CBOR date', 'expected epoch milliseconds or an RFC 3339 string');
     return outOfRange(ms, where, `the CBOR date ${v.toISOString()}`);
   }
   return bad(where, describe(v), 'expected epoch milliseconds or an RFC 3339 string');

@@ -44,7 +44,8 @@ export const MAX_ADDRESS_BYTES = 255;
 const ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/;
 
 export function isValidAddress(address: string): boolean {
-  if (typeof address !== 'string' || Buffer.byteLength(address) > MAX_ADDRESS_BYTES || !ADDRESS.test(address)) return false;
+  if (typeof address !== 'string' || Buffer.byteLength(address) > MAX_ADDRESS_BYTES || !ADDRESS.test(address))
+    return false;
   const port = Number(address.slice(address.lastIndexOf(':') + 1));
   return port >= 1 && port <= 65535;
 }
@@ -94,20 +95,36 @@ export class HashRing {
 
   constructor(members: readonly RingMember[], vnodes: number = DEFAULT_VNODES) {
     if (!Number.isInteger(vnodes) || vnodes < 1 || vnodes > MAX_VNODES) {
-      throw new RingError(RingErrorCodes.BAD_MEMBER, `vnodes must be an integer from 1 to ${MAX_VNODES}, got ${typeof vnodes === 'number' ? String(vnodes) : JSON.stringify(vnodes)}`);
+      throw new RingError(
+        RingErrorCodes.BAD_MEMBER,
+        `vnodes must be an integer from 1 to ${MAX_VNODES}, got ${typeof vnodes === 'number' ? String(vnodes) : JSON.stringify(vnodes)}`,
+      );
     }
     if (members.length > MAX_MEMBERS) {
-      throw new RingError(RingErrorCodes.BAD_MEMBER, `a ring holds at most ${MAX_MEMBERS} members, got ${members.length}`);
+      throw new RingError(
+        RingErrorCodes.BAD_MEMBER,
+        `a ring holds at most ${MAX_MEMBERS} members, got ${members.length}`,
+      );
     }
     const seen = new Set<string>();
     for (const m of members) {
       if (typeof m?.id !== 'string' || m.id === '') {
-        throw new RingError(RingErrorCodes.BAD_MEMBER, `every ring member needs a non-empty id, got ${JSON.stringify(m?.id)} (address ${JSON.stringify(m?.address)})`);
+        throw new RingError(
+          RingErrorCodes.BAD_MEMBER,
+          `every ring member needs a non-empty id, got ${JSON.stringify(m?.id)} (address ${JSON.stringify(m?.address)})`,
+        );
       }
       if (typeof m.address !== 'string') {
-        throw new RingError(RingErrorCodes.BAD_MEMBER, `ring member '${m.id}' needs a string address (host:port), got ${JSON.stringify(m.address)}`);
+        throw new RingError(
+          RingErrorCodes.BAD_MEMBER,
+          `ring member '${m.id}' needs a string address (host:port), got ${JSON.stringify(m.address)}`,
+        );
       }
-      if (seen.has(m.id)) throw new RingError(RingErrorCodes.BAD_MEMBER, `ring member id '${m.id}' is listed twice; member ids must be unique`);
+      if (seen.has(m.id))
+        throw new RingError(
+          RingErrorCodes.BAD_MEMBER,
+          `ring member id '${m.id}' is listed twice; member ids must be unique`,
+        );
       seen.add(m.id);
     }
     this.members = Object.freeze(members.map((m) => Object.freeze({ id: m.id, address: m.address })).sort(byId));
@@ -216,7 +233,12 @@ export class HashRing {
 
   /** A ring without the member `id` (this ring when there is no such member). */
   withoutMember(id: string): HashRing {
-    return this.members.some((x) => x.id === id) ? new HashRing(this.members.filter((x) => x.id !== id), this.vnodes) : this;
+    return this.members.some((x) => x.id === id)
+      ? new HashRing(
+          this.members.filter((x) => x.id !== id),
+          this.vnodes,
+        )
+      : this;
   }
 }
 

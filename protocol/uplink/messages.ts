@@ -17,7 +17,10 @@ export enum AckStatus {
   REJECTED = 3,
 }
 
-/** UplinkBatch { agent_id = 1; seq = 2; signal = 3; compression = 4; payload = 5; points = 6; ring_version = 7; acked_below = 8; buffer_id = 9 } */
+/**
+ * UplinkBatch { agent_id = 1; seq = 2; signal = 3; compression = 4; payload = 5; points = 6; ring_version = 7;
+ * acked_below = 8; buffer_id = 9 }
+ */
 export interface UplinkBatch {
   agentId: string;
   /** Per agent, monotonic; (agentId, seq) is the deduplication key. */
@@ -58,21 +61,52 @@ export interface RingInfo {
 export function encodeUplinkBatch(b: UplinkBatch): Uint8Array {
   const w = new ProtoWriter(b.payload.length + 64 + b.agentId.length * 3);
   if (b.agentId) w.stringField(1, b.agentId);
-  if (b.seq) { w.tag(2, Wire.VARINT); w.varint(b.seq); }
-  if (b.signal) { w.tag(3, Wire.VARINT); w.varint(b.signal); }
-  if (b.compression) { w.tag(4, Wire.VARINT); w.varint(b.compression); }
+  if (b.seq) {
+    w.tag(2, Wire.VARINT);
+    w.varint(b.seq);
+  }
+  if (b.signal) {
+    w.tag(3, Wire.VARINT);
+    w.varint(b.signal);
+  }
+  if (b.compression) {
+    w.tag(4, Wire.VARINT);
+    w.varint(b.compression);
+  }
   if (b.payload.length) w.bytesField(5, b.payload);
-  if (b.points) { w.tag(6, Wire.VARINT); w.varint(b.points); }
-  if (b.ringVersion) { w.tag(7, Wire.VARINT); w.varint(b.ringVersion); }
-  if (b.ackedBelow) { w.tag(8, Wire.VARINT); w.varint(b.ackedBelow); }
-  if (b.bufferId) { w.tag(9, Wire.VARINT); w.varint(b.bufferId); }
+  if (b.points) {
+    w.tag(6, Wire.VARINT);
+    w.varint(b.points);
+  }
+  if (b.ringVersion) {
+    w.tag(7, Wire.VARINT);
+    w.varint(b.ringVersion);
+  }
+  if (b.ackedBelow) {
+    w.tag(8, Wire.VARINT);
+    w.varint(b.ackedBelow);
+  }
+  if (b.bufferId) {
+    w.tag(9, Wire.VARINT);
+    w.varint(b.bufferId);
+  }
   return w.finish();
 }
 
 /** Decodes an UplinkBatch; `payload` is a view into `bytes` (no copy). Throws ProtoError on malformed input. */
 export function decodeUplinkBatch(bytes: Uint8Array): UplinkBatch {
   const r = new ProtoReader(bytes);
-  const b: UplinkBatch = { agentId: '', seq: 0, signal: 0, compression: 0, payload: new Uint8Array(0), points: 0, ringVersion: 0, ackedBelow: 0, bufferId: 0 };
+  const b: UplinkBatch = {
+    agentId: '',
+    seq: 0,
+    signal: 0,
+    compression: 0,
+    payload: new Uint8Array(0),
+    points: 0,
+    ringVersion: 0,
+    ackedBelow: 0,
+    bufferId: 0,
+  };
   r.fields(r.end, (f, w) => {
     if (f === 1 && w === 2) b.agentId = r.string();
     else if (f === 2 && w === 0) b.seq = r.varint();
@@ -90,10 +124,19 @@ export function decodeUplinkBatch(bytes: Uint8Array): UplinkBatch {
 
 export function encodeUplinkAck(a: UplinkAck): Uint8Array {
   const w = new ProtoWriter(64 + a.reason.length * 3);
-  if (a.status) { w.tag(1, Wire.VARINT); w.varint(a.status); }
-  if (a.retryAfterMs) { w.tag(2, Wire.VARINT); w.varint(a.retryAfterMs); }
+  if (a.status) {
+    w.tag(1, Wire.VARINT);
+    w.varint(a.status);
+  }
+  if (a.retryAfterMs) {
+    w.tag(2, Wire.VARINT);
+    w.varint(a.retryAfterMs);
+  }
   if (a.reason) w.stringField(3, a.reason);
-  if (a.ringVersion) { w.tag(4, Wire.VARINT); w.varint(a.ringVersion); }
+  if (a.ringVersion) {
+    w.tag(4, Wire.VARINT);
+    w.varint(a.ringVersion);
+  }
   return w.finish();
 }
 
@@ -112,13 +155,22 @@ export function decodeUplinkAck(bytes: Uint8Array): UplinkAck {
 
 export function encodeRingInfo(info: RingInfo): Uint8Array {
   const w = new ProtoWriter(256);
-  if (info.version) { w.tag(1, Wire.VARINT); w.varint(info.version); }
-  if (info.vnodes) { w.tag(2, Wire.VARINT); w.varint(info.vnodes); }
+  if (info.version) {
+    w.tag(1, Wire.VARINT);
+    w.varint(info.version);
+  }
+  if (info.vnodes) {
+    w.tag(2, Wire.VARINT);
+    w.varint(info.vnodes);
+  }
   for (const m of info.members) {
     w.fork(3);
     w.stringField(1, m.id);
     w.stringField(2, m.address);
-    if (m.healthy) { w.tag(3, Wire.VARINT); w.bool(true); }
+    if (m.healthy) {
+      w.tag(3, Wire.VARINT);
+      w.bool(true);
+    }
     w.join();
   }
   return w.finish();

@@ -1,6 +1,14 @@
 import {
-  decodeRingInfo, decodeUplinkAck, decodeUplinkBatch, encodeRingInfo, encodeUplinkAck, encodeUplinkBatch, EMPTY,
-  type RingInfo, type UplinkAck, type UplinkBatch,
+  decodeRingInfo,
+  decodeUplinkAck,
+  decodeUplinkBatch,
+  encodeRingInfo,
+  encodeUplinkAck,
+  encodeUplinkBatch,
+  EMPTY,
+  type RingInfo,
+  type UplinkAck,
+  type UplinkBatch,
 } from './messages.js';
 
 /**

@@ -49,12 +49,15 @@ export async function runBinary<C>(spec: BinarySpec<C>, argv: string[]): Promise
 async function runService<C>(spec: BinarySpec<C>, argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: {
-      config: { type: 'string', short: 'c', default: '' },
-      check: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      version: { type: 'boolean', short: 'v', default: false },
-    } }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c', default: '' },
+        check: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+    }));
   } catch (e) {
     process.stderr.write(`${spec.name}: ${(e as Error).message}\nRun '${spec.name} --help' for usage.\n`);
     return 2;
@@ -81,15 +84,20 @@ async function runService<C>(spec: BinarySpec<C>, argv: string[]): Promise<numbe
       process.exit(130);
     }
     log.info({ signal }, 'stopping');
-    service.stop().then(() => process.exit(0), (err: Error) => {
-      log.error({ err: err.message }, 'stop failed');
-      process.exit(1);
-    });
+    service.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error({ err: err.message }, 'stop failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
-    Promise.resolve(service.reload?.()).catch((err: Error) => log.error({ err: err.message }, 'reload failed; keeping the previous settings'));
+    Promise.resolve(service.reload?.()).catch((err: Error) =>
+      log.error({ err: err.message }, 'reload failed; keeping the previous settings'),
+    );
   });
   try {
     await service.start();

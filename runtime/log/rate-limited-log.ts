@@ -80,6 +80,7 @@ export class RateLimitedLog {
   }
 
   private summarize(key: string, w: Window): void {
-    if (w.suppressed > 0) this.logger.warn({ key, suppressed: w.suppressed }, `suppressed ${w.suppressed} similar messages`);
+    if (w.suppressed > 0)
+      this.logger.warn({ key, suppressed: w.suppressed }, `suppressed ${w.suppressed} similar messages`);
   }
 }

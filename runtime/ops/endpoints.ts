@@ -15,7 +15,9 @@ export function answerProbe(path: string, res: ServerResponse, notReady: () => s
   }
   if (path === '/readyz') {
     const reason = notReady();
-    res.writeHead(reason === null ? 200 : 503, { 'content-type': 'text/plain' }).end(reason === null ? 'ready\n' : `not ready: ${reason}\n`);
+    res
+      .writeHead(reason === null ? 200 : 503, { 'content-type': 'text/plain' })
+      .end(reason === null ? 'ready\n' : `not ready: ${reason}\n`);
     return true;
   }
   return false;

@@ -63,7 +63,8 @@ export async function startChild(o: ChildOptions): Promise<ChildService> {
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    child, exited,
+    child,
+    exited,
     output: () => out,
     stop: async (graceMs = 15_000) => {
       if (!dead) {
@@ -85,10 +86,23 @@ export async function startChild(o: ChildOptions): Promise<ChildService> {
  * Starts one of this project's binaries (`node MAIN --config DIR/NAME.yaml`) with `config` written as YAML, and
  * waits until `readyUrl` answers 200.
  */
-export async function startBinary(dir: string, name: string, main: string, config: object, readyUrl: string, extra: Partial<ChildOptions> & { nodeArgs?: string[] } = {}): Promise<ChildService & { configPath: string }> {
+export async function startBinary(
+  dir: string,
+  name: string,
+  main: string,
+  config: object,
+  readyUrl: string,
+  extra: Partial<ChildOptions> & { nodeArgs?: string[] } = {},
+): Promise<ChildService & { configPath: string }> {
   mkdirSync(dir, { recursive: true });
   const configPath = join(dir, `${name}.yaml`);
   writeFileSync(configPath, stringify(config));
-  const c = await startChild({ name, command: process.execPath, args: [...(extra.nodeArgs ?? []), main, '--config', configPath], readyUrl, ...extra });
+  const c = await startChild({
+    name,
+    command: process.execPath,
+    args: [...(extra.nodeArgs ?? []), main, '--config', configPath],
+    readyUrl,
+    ...extra,
+  });
   return { ...c, configPath };
 }

@@ -63,7 +63,15 @@ export interface AgentBenchOptions {
 }
 
 export const AGENT_BENCH_DEFAULTS: Readonly<AgentBenchOptions> = Object.freeze({
-  devices: 1000, seconds: 5, warmup: 2, rate: 100_000, maxInFlight: 20, fleetThreads: 'auto' as number | 'auto', qos: [0, 1] as (0 | 1)[], mosquitto: true, agentNodeArgs: [] as string[],
+  devices: 1000,
+  seconds: 5,
+  warmup: 2,
+  rate: 100_000,
+  maxInFlight: 20,
+  fleetThreads: 'auto' as number | 'auto',
+  qos: [0, 1] as (0 | 1)[],
+  mosquitto: true,
+  agentNodeArgs: [] as string[],
   progress: (line: string) => void process.stderr.write(`bench agent: ${line}\n`),
 });
 
@@ -122,14 +130,18 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
     const relay = mosquittoBin ? await startMosquitto(dir, children) : null;
     for (const qos of opts.qos) {
       const bare = await runPhase(opts, qos, {
-        name: 'bare aedes', url: aedes.url, pid: aedes.child.pid,
+        name: 'bare aedes',
+        url: aedes.url,
+        pid: aedes.child.pid,
         taken: async () => scrapeMetric(await aedes.metrics(), `bare_aedes_publishes_total{qos="${qos}"}`),
       });
       const mosq = relay ? await relayPhase(opts, qos, relay) : null;
       const agent = await startAgent(opts, qos, dir, children);
       const scrapes: string[] = [];
       const a = await runPhase(opts, qos, {
-        name: 'agent', url: agent.url, pid: agent.child.pid,
+        name: 'agent',
+        url: agent.url,
+        pid: agent.child.pid,
         taken: async () => {
           const text = await agent.metrics();
           scrapes.push(text);
@@ -138,10 +150,14 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
       });
       const stored = await agent.settle();
       await agent.stop();
-      report.rows.push(...rowsFor(opts, qos, { agent: a, window: agentWindow(scrapes[0], scrapes[1], a.seconds), stored, bare, mosq }));
+      report.rows.push(
+        ...rowsFor(opts, qos, { agent: a, window: agentWindow(scrapes[0], scrapes[1], a.seconds), stored, bare, mosq }),
+      );
     }
     report.rows.push({
-      name: 'cores shared by the fleet and the broker under test', value: report.cpus, unit: 'cores',
+      name: 'cores shared by the fleet and the broker under test',
+      value: report.cpus,
+      unit: 'cores',
       note: `the fleet (${opts.qos.map((q) => `QoS ${q}: ${fleetThreads(opts, q)} thread(s)`).join(', ')}; ${fmtRate(opts.rate)} readings/s offered) and the broker under test share these cores, so every figure is CPU-shared; compare ratios`,
     });
     return report;
@@ -168,7 +184,9 @@ function agentWindow(before: string, after: string, seconds: number): AgentWindo
   return {
     droppedPerSecond: d('otlp_edge_agent_messages_dropped_total{reason="overload"}') / seconds,
     pointsPerBatch: batches > 0 ? d('otlp_edge_agent_points_stored_total') / batches : 0,
-    commitMs: (1000 * d('otlp_edge_agent_commit_duration_seconds_sum')) / Math.max(1, d('otlp_edge_agent_commit_duration_seconds_count')),
+    commitMs:
+      (1000 * d('otlp_edge_agent_commit_duration_seconds_sum')) /
+      Math.max(1, d('otlp_edge_agent_commit_duration_seconds_count')),
     lagP99Ms: 1000 * scrapeMetric(after, 'otlp_edge_agent_nodejs_eventloop_lag_p99_seconds'),
   };
 }
@@ -182,46 +200,134 @@ interface QosResults {
 }
 
 /** The report's rows for one QoS: the agent's figures, each beside the baseline that fits it. */
-function rowsFor(opts: AgentBenchOptions, qos: 0 | 1, { agent: a, window: w, stored, bare, mosq }: QosResults): BenchRow[] {
+function rowsFor(
+  opts: AgentBenchOptions,
+  qos: 0 | 1,
+  { agent: a, window: w, stored, bare, mosq }: QosResults,
+): BenchRow[] {
   const rows: BenchRow[] = [];
-  const offered = (r: PhaseResult) => `fleet sent ${fmtRate(r.offered)}/s, its loop ${Math.round(r.fleetBusy * 100)}% busy${r.connected < opts.devices ? `, only ${r.connected} devices connected` : ''}`;
+  const offered = (r: PhaseResult) =>
+    `fleet sent ${fmtRate(r.offered)}/s, its loop ${Math.round(r.fleetBusy * 100)}% busy${r.connected < opts.devices ? `, only ${r.connected} devices connected` : ''}`;
   const perCpu = (r: PhaseResult) => (r.rate * r.seconds) / r.cpuSeconds;
   const dropped = w.droppedPerSecond > 0 ? `, ${fmtRate(w.droppedPerSecond)}/s more dropped as overload` : '';
   rows.push({
-    name: `agent ingest, QoS ${qos}${qos === 1 ? ' durable before ack' : ''}, stored`, value: a.rate, unit: 'readings/s', baseline: { name: 'bare aedes', value: bare.rate },
-    budget: qos === 0 ? '>= 50,000' : '>= 25,000', note: `${opts.devices} devices, ${offered(a)}${dropped}`,
+    name: `agent ingest, QoS ${qos}${qos === 1 ? ' durable before ack' : ''}, stored`,
+    value: a.rate,
+    unit: 'readings/s',
+    baseline: { name: 'bare aedes', value: bare.rate },
+    budget: qos === 0 ? '>= 50,000' : '>= 25,000',
+    note: `${opts.devices} devices, ${offered(a)}${dropped}`,
   });
-  if (mosq) rows.push({ name: `agent ingest, QoS ${qos}, vs mosquitto relay`, value: a.rate, unit: 'readings/s', baseline: { name: 'mosquitto relay', value: mosq.rate }, budget: `goal >= 1.0x${qos === 1 ? ' (relay not durable)' : ''}` });
-  rows.push({ name: `bare aedes, QoS ${qos}, publishes taken`, value: bare.rate, unit: 'readings/s', note: offered(bare) });
-  if (mosq) rows.push({ name: `mosquitto relay, QoS ${qos}, delivered to subscriber`, value: mosq.rate, unit: 'readings/s', note: offered(mosq) });
+  if (mosq)
+    rows.push({
+      name: `agent ingest, QoS ${qos}, vs mosquitto relay`,
+      value: a.rate,
+      unit: 'readings/s',
+      baseline: { name: 'mosquitto relay', value: mosq.rate },
+      budget: `goal >= 1.0x${qos === 1 ? ' (relay not durable)' : ''}`,
+    });
+  rows.push({
+    name: `bare aedes, QoS ${qos}, publishes taken`,
+    value: bare.rate,
+    unit: 'readings/s',
+    note: offered(bare),
+  });
+  if (mosq)
+    rows.push({
+      name: `mosquitto relay, QoS ${qos}, delivered to subscriber`,
+      value: mosq.rate,
+      unit: 'readings/s',
+      note: offered(mosq),
+    });
   // Readings per CPU second hold up better than readings/s when the cores are shared with other work.
-  if (a.cpuSeconds > 0 && bare.cpuSeconds > 0) rows.push({ name: `agent readings per CPU second, QoS ${qos}`, value: perCpu(a), unit: 'readings/CPU-s', baseline: { name: 'bare aedes', value: perCpu(bare) }, note: `agent used ${(a.cpuSeconds / a.seconds).toFixed(2)} cores` });
-  if (mosq && a.cpuSeconds > 0 && mosq.cpuSeconds > 0) rows.push({ name: `agent readings per CPU second, QoS ${qos}, vs mosquitto`, value: perCpu(a), unit: 'readings/CPU-s', baseline: { name: 'mosquitto', value: perCpu(mosq) }, note: 'the mosquitto process only, not its subscriber' });
+  if (a.cpuSeconds > 0 && bare.cpuSeconds > 0)
+    rows.push({
+      name: `agent readings per CPU second, QoS ${qos}`,
+      value: perCpu(a),
+      unit: 'readings/CPU-s',
+      baseline: { name: 'bare aedes', value: perCpu(bare) },
+      note: `agent used ${(a.cpuSeconds / a.seconds).toFixed(2)} cores`,
+    });
+  if (mosq && a.cpuSeconds > 0 && mosq.cpuSeconds > 0)
+    rows.push({
+      name: `agent readings per CPU second, QoS ${qos}, vs mosquitto`,
+      value: perCpu(a),
+      unit: 'readings/CPU-s',
+      baseline: { name: 'mosquitto', value: perCpu(mosq) },
+      note: 'the mosquitto process only, not its subscriber',
+    });
   if (qos === 1) {
     const threads = fleetThreads(opts, 1);
     const note = `closed loop: ${opts.maxInFlight} in flight per device${threads > 1 ? `; p50 weighted mean, p99 max of ${threads} fleet threads` : ''}`;
-    rows.push({ name: 'agent ack latency p50, QoS 1', value: a.latency.p50, unit: 'ms', baseline: { name: 'bare aedes', value: bare.latency.p50 }, note });
-    rows.push({ name: 'agent ack latency p99, QoS 1', value: a.latency.p99, unit: 'ms', baseline: { name: 'bare aedes', value: bare.latency.p99 } });
+    rows.push({
+      name: 'agent ack latency p50, QoS 1',
+      value: a.latency.p50,
+      unit: 'ms',
+      baseline: { name: 'bare aedes', value: bare.latency.p50 },
+      note,
+    });
+    rows.push({
+      name: 'agent ack latency p99, QoS 1',
+      value: a.latency.p99,
+      unit: 'ms',
+      baseline: { name: 'bare aedes', value: bare.latency.p99 },
+    });
   }
   rows.push({
-    name: `agent connect of all devices under load, QoS ${qos}`, value: a.connectSeconds, unit: 's', baseline: { name: 'bare aedes', value: bare.connectSeconds },
+    name: `agent connect of all devices under load, QoS ${qos}`,
+    value: a.connectSeconds,
+    unit: 's',
+    baseline: { name: 'bare aedes', value: bare.connectSeconds },
     note: `devices publish from their CONNACK on; agent event loop delay p99 ${w.lagP99Ms.toFixed(0)} ms${a.connected < opts.devices ? `; only ${a.connected} of ${opts.devices} connected when the window opened, so a lower bound` : ''}`,
   });
   if (w.pointsPerBatch > 0) {
-    rows.push({ name: `agent points per stored batch, QoS ${qos}`, value: w.pointsPerBatch, unit: 'points', budget: `<= ${fmtRate(MAX_POINTS)} (batch.max_points)`, note: `mean commit ${w.commitMs.toFixed(0)} ms (encode, zstd, fsync'd write)` });
+    rows.push({
+      name: `agent points per stored batch, QoS ${qos}`,
+      value: w.pointsPerBatch,
+      unit: 'points',
+      budget: `<= ${fmtRate(MAX_POINTS)} (batch.max_points)`,
+      note: `mean commit ${w.commitMs.toFixed(0)} ms (encode, zstd, fsync'd write)`,
+    });
   }
-  rows.push({ name: `agent RSS, QoS ${qos}, under load`, value: a.rssBytes / MiB, unit: 'MiB', baseline: { name: 'bare aedes', value: bare.rssBytes / MiB }, note: `${opts.devices} connections` });
-  rows.push({ name: `agent stored bytes per reading, QoS ${qos}`, value: stored.bytes / stored.readings, unit: 'B/reading', baseline: { name: 'device JSON', value: SAMPLE.jsonBytes }, note: 'zstd OTLP batches, bytes_stored_total' });
-  rows.push({ name: `agent LevelDB dir bytes per reading, QoS ${qos}`, value: stored.dirBytes / stored.readings, unit: 'B/reading', baseline: { name: 'device JSON', value: SAMPLE.jsonBytes }, note: `${fmtRate(stored.readings)} readings stored` });
+  rows.push({
+    name: `agent RSS, QoS ${qos}, under load`,
+    value: a.rssBytes / MiB,
+    unit: 'MiB',
+    baseline: { name: 'bare aedes', value: bare.rssBytes / MiB },
+    note: `${opts.devices} connections`,
+  });
+  rows.push({
+    name: `agent stored bytes per reading, QoS ${qos}`,
+    value: stored.bytes / stored.readings,
+    unit: 'B/reading',
+    baseline: { name: 'device JSON', value: SAMPLE.jsonBytes },
+    note: 'zstd OTLP batches, bytes_stored_total',
+  });
+  rows.push({
+    name: `agent LevelDB dir bytes per reading, QoS ${qos}`,
+    value: stored.dirBytes / stored.readings,
+    unit: 'B/reading',
+    baseline: { name: 'device JSON', value: SAMPLE.jsonBytes },
+    note: `${fmtRate(stored.readings)} readings stored`,
+  });
   return rows;
 }
 
 /** Runs the fleet against one target: connect, warm up, measure a window, stop. */
 async function runPhase(opts: AgentBenchOptions, qos: 0 | 1, target: Target): Promise<PhaseResult> {
   const started = performance.now();
-  const fleet = await FleetThreads.start({
-    url: target.url, devices: opts.devices, rate: opts.rate, qos, maxInFlight: opts.maxInFlight, eventRate: 0, drainTimeout: DRAIN_MS,
-  }, fleetThreads(opts, qos));
+  const fleet = await FleetThreads.start(
+    {
+      url: target.url,
+      devices: opts.devices,
+      rate: opts.rate,
+      qos,
+      maxInFlight: opts.maxInFlight,
+      eventRate: 0,
+      drainTimeout: DRAIN_MS,
+    },
+    fleetThreads(opts, qos),
+  );
   try {
     // The window opens once every device has been connected for the warm-up, or — a busy broker answers CONNECT
     // late — CONNECT_BUDGET_MS after the start with the devices connected by then (the report says how many).
@@ -237,7 +343,9 @@ async function runPhase(opts: AgentBenchOptions, qos: 0 | 1, target: Target): Pr
     }
     const t0 = performance.now();
     const connectSeconds = ((allConnectedAt ?? t0) - started) / 1000;
-    opts.progress(`QoS ${qos} ${target.name}: ${before.connected} devices connected ${((t0 - started) / 1000).toFixed(1)} s after start, measuring ${opts.seconds} s`);
+    opts.progress(
+      `QoS ${qos} ${target.name}: ${before.connected} devices connected ${((t0 - started) / 1000).toFixed(1)} s after start, measuring ${opts.seconds} s`,
+    );
     const cpu0 = cpuSecondsOf(target.pid);
     const own0 = process.cpuUsage();
     const taken0 = await target.taken();
@@ -251,10 +359,21 @@ async function runPhase(opts: AgentBenchOptions, qos: 0 | 1, target: Target): Pr
     const rate = (taken1 - taken0) / s;
     const fleetBusy = after.busy(before);
     const fleetCores = (own.user + own.system) / 1e6 / s;
-    opts.progress(`QoS ${qos} ${target.name}: ${fmtRate(rate)} readings/s, ${(cpuSeconds / s).toFixed(2)} cores; fleet ${fmtRate((after.sent - before.sent) / s)}/s, ${fleetCores.toFixed(2)} cores, loop ${Math.round(fleetBusy * 100)}% busy; stopped ${((performance.now() - t0) / 1000 - s).toFixed(1)} s after the window`);
+    opts.progress(
+      `QoS ${qos} ${target.name}: ${fmtRate(rate)} readings/s, ${(cpuSeconds / s).toFixed(2)} cores; fleet ${fmtRate((after.sent - before.sent) / s)}/s, ${fleetCores.toFixed(2)} cores, loop ${Math.round(fleetBusy * 100)}% busy; stopped ${((performance.now() - t0) / 1000 - s).toFixed(1)} s after the window`,
+    );
     return {
-      rate, offered: (after.sent - before.sent) / s, latency: summary.ackLatencyMs, rssBytes, cpuSeconds, fleetBusy, fleetCores, seconds: s, summary,
-      connected: Math.min(before.connected, after.connected), connectSeconds,
+      rate,
+      offered: (after.sent - before.sent) / s,
+      latency: summary.ackLatencyMs,
+      rssBytes,
+      cpuSeconds,
+      fleetBusy,
+      fleetCores,
+      seconds: s,
+      summary,
+      connected: Math.min(before.connected, after.connected),
+      connectSeconds,
     };
   } finally {
     await fleet.stop();
@@ -263,15 +382,27 @@ async function runPhase(opts: AgentBenchOptions, qos: 0 | 1, target: Target): Pr
 
 /** The mosquitto relay at one QoS: a fresh subscriber counting what mosquitto delivers. */
 async function relayPhase(opts: AgentBenchOptions, qos: 0 | 1, relay: Child): Promise<PhaseResult> {
-  const sub = mqttConnect(relay.url, { clientId: `bench-relay-${qos}`, clean: true, reconnectPeriod: 0, log: () => undefined });
+  const sub = mqttConnect(relay.url, {
+    clientId: `bench-relay-${qos}`,
+    clean: true,
+    reconnectPeriod: 0,
+    log: () => undefined,
+  });
   let delivered = 0;
   sub.on('message', () => delivered++);
   try {
     await new Promise<void>((resolve, reject) => {
       sub.once('error', reject);
-      sub.once('connect', () => sub.subscribe('devices/+/telemetry', { qos }, (err) => (err ? reject(err) : resolve())));
+      sub.once('connect', () =>
+        sub.subscribe('devices/+/telemetry', { qos }, (err) => (err ? reject(err) : resolve())),
+      );
     });
-    return await runPhase(opts, qos, { name: 'mosquitto relay', url: relay.url, taken: async () => delivered, pid: relay.child.pid });
+    return await runPhase(opts, qos, {
+      name: 'mosquitto relay',
+      url: relay.url,
+      taken: async () => delivered,
+      pid: relay.child.pid,
+    });
   } finally {
     await new Promise<void>((resolve) => sub.end(true, {}, () => resolve()));
   }
@@ -282,17 +413,26 @@ async function relayPhase(opts: AgentBenchOptions, qos: 0 | 1, relay: Child): Pr
 async function startAgent(opts: AgentBenchOptions, qos: number, dir: string, children: Child[]) {
   const dataDir = join(dir, `agent-qos${qos}`);
   const config = join(dir, `agent-qos${qos}.yaml`);
-  const c = await startChild('otlp-edge-agent', AGENT_MAIN, (mqttPort, httpPort) => {
-    writeFileSync(config, stringify({
-      agent: { id: 'bench', data_dir: dataDir },
-      mqtt: { broker: { tcp: { host: '127.0.0.1', port: mqttPort }, allow_anonymous: true } },
-      http: { host: '127.0.0.1', port: httpPort },
-      uplink: { endpoints: [] },
-      batch: { max_points: MAX_POINTS },
-      log: { level: 'error' },
-    }));
-    return ['--config', config];
-  }, children, opts.agentNodeArgs);
+  const c = await startChild(
+    'otlp-edge-agent',
+    AGENT_MAIN,
+    (mqttPort, httpPort) => {
+      writeFileSync(
+        config,
+        stringify({
+          agent: { id: 'bench', data_dir: dataDir },
+          mqtt: { broker: { tcp: { host: '127.0.0.1', port: mqttPort }, allow_anonymous: true } },
+          http: { host: '127.0.0.1', port: httpPort },
+          uplink: { endpoints: [] },
+          batch: { max_points: MAX_POINTS },
+          log: { level: 'error' },
+        }),
+      );
+      return ['--config', config];
+    },
+    children,
+    opts.agentNodeArgs,
+  );
   return {
     ...c,
     /** Waits until the last batch is committed; then what was stored, and its size on disk. */
@@ -316,7 +456,11 @@ async function startAgent(opts: AgentBenchOptions, qos: number, dir: string, chi
 async function startMosquitto(dir: string, children: Child[]): Promise<Child> {
   // max_inflight_messages: mosquitto's default of 20 unacked QoS 1 messages towards the one subscriber would make
   // the relay a measure of that subscriber's round trip, not of mosquitto.
-  const m = await runMosquitto(dir, await freeLoopbackPort(), ['log_dest none', 'max_inflight_messages 1000', 'max_queued_messages 1000000']);
+  const m = await runMosquitto(dir, await freeLoopbackPort(), [
+    'log_dest none',
+    'max_inflight_messages 1000',
+    'max_queued_messages 1000000',
+  ]);
   return track('mosquitto', m.child, m.url, children);
 }
 
@@ -344,4 +488,3 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 }
 
 // ---- the fleet in worker threads ----
-

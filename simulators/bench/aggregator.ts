@@ -48,7 +48,14 @@ export interface AggregatorBenchOptions {
 
 const RECORDED_PER_GATEWAY = 400;
 
-type Stub = grpc.Client & { Send(req: UplinkBatch, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: UplinkAck) => void): void };
+type Stub = grpc.Client & {
+  Send(
+    req: UplinkBatch,
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: UplinkAck) => void,
+  ): void;
+};
 
 export interface IngestFigures {
   pointsPerSecond: number;
@@ -65,18 +72,30 @@ export interface IngestFigures {
 /** Runs `nodes` aggregator processes, feeds them for `seconds` and reads their figures. */
 export async function measureIngest(opts: AggregatorBenchOptions): Promise<IngestFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'otlp-edge-bench-agg-'));
-  const ports = await Promise.all(Array.from({ length: opts.nodes }, async () => ({ grpc: await freeLoopbackPort(), api: await freeLoopbackPort() })));
+  const ports = await Promise.all(
+    Array.from({ length: opts.nodes }, async () => ({ grpc: await freeLoopbackPort(), api: await freeLoopbackPort() })),
+  );
   const members = ports.map((p, i) => ({ id: `bench-${i}`, address: `127.0.0.1:${p.grpc}` }));
   // Peer calls are signed as in production, so the signing is part of what the cluster costs.
   const secretFile = join(dir, 'cluster.secret');
   writeFileSync(secretFile, randomBytes(32).toString('hex'));
   const children = ports.map((p, i) => {
-    writeFileSync(join(dir, `aggregator-${i}.yaml`), stringify({
-      node: { id: members[i].id, data_dir: join(dir, `data-${i}`) }, grpc: { host: '127.0.0.1', port: p.grpc },
-      api: { host: '127.0.0.1', port: p.api }, log: { level: 'warn' },
-      cluster: opts.nodes > 1 ? { members: members.map((m) => `${m.id}=${m.address}`), probe_interval: '500ms', secret_file: secretFile } : {},
-    }));
-    return spawn(process.execPath, [...opts.nodeArgs, aggregatorMain, '--config', join(dir, `aggregator-${i}.yaml`)], { stdio: 'inherit' });
+    writeFileSync(
+      join(dir, `aggregator-${i}.yaml`),
+      stringify({
+        node: { id: members[i].id, data_dir: join(dir, `data-${i}`) },
+        grpc: { host: '127.0.0.1', port: p.grpc },
+        api: { host: '127.0.0.1', port: p.api },
+        log: { level: 'warn' },
+        cluster:
+          opts.nodes > 1
+            ? { members: members.map((m) => `${m.id}=${m.address}`), probe_interval: '500ms', secret_file: secretFile }
+            : {},
+      }),
+    );
+    return spawn(process.execPath, [...opts.nodeArgs, aggregatorMain, '--config', join(dir, `aggregator-${i}.yaml`)], {
+      stdio: 'inherit',
+    });
   });
   try {
     await Promise.all(ports.map((p) => waitForHttp(`http://127.0.0.1:${p.api}/readyz`)));
@@ -85,7 +104,10 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
     const ring = new HashRing(members);
     const enc = new MetricsEncoder({ gatewayId: 'bench' });
     const zstd = new ZstdCompressor(3);
-    const Client = grpc.makeGenericClientConstructor(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, 'Uplink');
+    const Client = grpc.makeGenericClientConstructor(
+      uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
+      'Uplink',
+    );
     // Every gateway's batches are recorded before the clock starts. Enough distinct batches that the measured window
     // never replays one: a replay would carry seqs the node has seen, and duplicate readings cost less than new ones.
     const recorded = Array.from({ length: opts.gateways }, (_, g) => {
@@ -95,7 +117,12 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
       for (let i = 0; i < RECORDED_PER_GATEWAY; i++) {
         const byOwner = new Map<string, DeviceReadings[]>();
         let kept = 0;
-        for (const d of fleetBatch(home === null ? opts.devices : opts.devices * opts.nodes * 2, 1, 1732280000000 + i * 1000, i).batch) {
+        for (const d of fleetBatch(
+          home === null ? opts.devices : opts.devices * opts.nodes * 2,
+          1,
+          1732280000000 + i * 1000,
+          i,
+        ).batch) {
           d.deviceId = `g${g}-${d.deviceId}`;
           const owner = ring.owner(d.deviceId);
           if (home !== null && (kept >= opts.devices || owner.id !== home.id)) continue;
@@ -105,7 +132,8 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
           if (part) part.push(d);
           else byOwner.set(a, [d]);
         }
-        for (const [address, part] of byOwner) out.push({ address, payload: zstd.compress(enc.encode(part)), points: part.length * 6 });
+        for (const [address, part] of byOwner)
+          out.push({ address, payload: zstd.compress(enc.encode(part)), points: part.length * 6 });
       }
       return out;
     });
@@ -116,29 +144,47 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
     let points = 0;
     let replayed = 0;
     let stop = false;
-    const feeding = Promise.all(recorded.map(async (batches, g) => {
-      const clients = new Map(members.map((m) => [m.address, new Client(m.address, grpc.credentials.createInsecure()) as unknown as Stub]));
-      let seq = 0;
-      const lane = async () => {
-        while (!stop) {
-          const r = batches[seq % batches.length];
-          seq++;
-          const ack = await new Promise<UplinkAck>((resolve, reject) => clients.get(r.address)!.Send({
-            agentId: `bench-gw-${g}`, seq, signal: Signal.METRICS, compression: Compression.ZSTD, payload: r.payload, points: r.points, ringVersion: 0,
-          }, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err, res) => (err ? reject(err) : resolve(res!))));
-          if (ack.status !== AckStatus.OK) throw new Error(`aggregator answered ${AckStatus[ack.status]}: ${ack.reason}`);
-          if (!counting) continue;
-          if (seq > batches.length) replayed++;
-          sent++;
-          points += r.points;
+    const feeding = Promise.all(
+      recorded.map(async (batches, g) => {
+        const clients = new Map(
+          members.map((m) => [m.address, new Client(m.address, grpc.credentials.createInsecure()) as unknown as Stub]),
+        );
+        let seq = 0;
+        const lane = async () => {
+          while (!stop) {
+            const r = batches[seq % batches.length];
+            seq++;
+            const ack = await new Promise<UplinkAck>((resolve, reject) =>
+              clients.get(r.address)!.Send(
+                {
+                  agentId: `bench-gw-${g}`,
+                  seq,
+                  signal: Signal.METRICS,
+                  compression: Compression.ZSTD,
+                  payload: r.payload,
+                  points: r.points,
+                  ringVersion: 0,
+                },
+                new grpc.Metadata(),
+                { deadline: Date.now() + 30_000 },
+                (err, res) => (err ? reject(err) : resolve(res!)),
+              ),
+            );
+            if (ack.status !== AckStatus.OK)
+              throw new Error(`aggregator answered ${AckStatus[ack.status]}: ${ack.reason}`);
+            if (!counting) continue;
+            if (seq > batches.length) replayed++;
+            sent++;
+            points += r.points;
+          }
+        };
+        try {
+          await Promise.all(Array.from({ length: opts.inFlight }, lane));
+        } finally {
+          for (const c of clients.values()) c.close();
         }
-      };
-      try {
-        await Promise.all(Array.from({ length: opts.inFlight }, lane));
-      } finally {
-        for (const c of clients.values()) c.close();
-      }
-    }));
+      }),
+    );
     feeding.catch(() => undefined); // awaited below; a failure ends the wait early
     await Promise.race([new Promise((r) => setTimeout(r, opts.warmupSeconds * 1000)), feeding]);
     const before = await Promise.all(metricsUrls.map(scrapeMetrics));
@@ -150,7 +196,8 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
     const after = await Promise.all(metricsUrls.map(scrapeMetrics));
     stop = true;
     await feeding;
-    const d = (name: string) => after.reduce((n, text, i) => n + scrapeMetric(text, name) - scrapeMetric(before[i], name), 0);
+    const d = (name: string) =>
+      after.reduce((n, text, i) => n + scrapeMetric(text, name) - scrapeMetric(before[i], name), 0);
     const cpu = d('otlp_edge_aggregator_process_cpu_seconds_total');
     return {
       pointsPerSecond: points / seconds,
@@ -169,18 +216,47 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
   }
 }
 
-const defaults = (o: Partial<AggregatorBenchOptions>): AggregatorBenchOptions => ({ gateways: 4, inFlight: 4, seconds: 10, warmupSeconds: 3, devices: 1000, nodeArgs: [], nodes: 1, ...o });
+const defaults = (o: Partial<AggregatorBenchOptions>): AggregatorBenchOptions => ({
+  gateways: 4,
+  inFlight: 4,
+  seconds: 10,
+  warmupSeconds: 3,
+  devices: 1000,
+  nodeArgs: [],
+  nodes: 1,
+  ...o,
+});
 
 export async function benchAggregator(o: Partial<AggregatorBenchOptions> = {}): Promise<BenchReport> {
   const opts = defaults(o);
   const report = newReport('aggregator');
   const f = await measureIngest(opts);
-  report.rows.push({ name: 'aggregator ingest per node', value: f.pointsPerSecond / opts.nodes, unit: 'points/s', budget: '>= 250,000 (goal 1,000,000)', note: `${opts.gateways} gateways x ${opts.inFlight} in flight, ${f.batches} batches` });
-  report.rows.push({ name: 'points applied to state (node metric)', value: f.appliedPerSecond, unit: 'points/s', note: 'a reading\'s seq is a point on the wire, not in state (1 of 6 here)' });
+  report.rows.push({
+    name: 'aggregator ingest per node',
+    value: f.pointsPerSecond / opts.nodes,
+    unit: 'points/s',
+    budget: '>= 250,000 (goal 1,000,000)',
+    note: `${opts.gateways} gateways x ${opts.inFlight} in flight, ${f.batches} batches`,
+  });
+  report.rows.push({
+    name: 'points applied to state (node metric)',
+    value: f.appliedPerSecond,
+    unit: 'points/s',
+    note: "a reading's seq is a point on the wire, not in state (1 of 6 here)",
+  });
   report.rows.push({ name: 'node CPU per 1M points', value: f.cpuSecondsPerMillion, unit: 'CPU s' });
   report.rows.push({ name: 'CPU split: decode (inflate + walk)', value: 100 * f.decodeShare, unit: '% of node CPU' });
-  report.rows.push({ name: 'CPU split: state, gRPC and disk', value: 100 * (1 - f.decodeShare), unit: '% of node CPU' });
-  report.rows.push({ name: 'apply latency (decoded → durable), mean', value: f.applyMsPerBatch, unit: 'ms', note: 'includes waiting for the group fsync' });
+  report.rows.push({
+    name: 'CPU split: state, gRPC and disk',
+    value: 100 * (1 - f.decodeShare),
+    unit: '% of node CPU',
+  });
+  report.rows.push({
+    name: 'apply latency (decoded → durable), mean',
+    value: f.applyMsPerBatch,
+    unit: 'ms',
+    note: 'includes waiting for the group fsync',
+  });
   return report;
 }
 
@@ -192,7 +268,9 @@ export async function benchAggregator(o: Partial<AggregatorBenchOptions> = {}): 
  * processes sharing the cores rather than the cluster. The set-ups are measured in turns, `repeats` times each, and
  * the medians compared: one run of any varies by ±10 % here.
  */
-export async function benchCluster(o: Partial<AggregatorBenchOptions> & { repeats?: number } = {}): Promise<BenchReport> {
+export async function benchCluster(
+  o: Partial<AggregatorBenchOptions> & { repeats?: number } = {},
+): Promise<BenchReport> {
   const report = newReport('cluster');
   const runs: { one: IngestFigures; three: IngestFigures; unsplit: IngestFigures }[] = [];
   for (let i = 0; i < (o.repeats ?? 3); i++) {
@@ -209,15 +287,45 @@ export async function benchCluster(o: Partial<AggregatorBenchOptions> & { repeat
   const cpu = (f: IngestFigures) => f.cpuSecondsPerMillion;
   const each = runs.map((r) => (r.three.cpuSecondsPerMillion / r.one.cpuSecondsPerMillion).toFixed(2)).join(', ');
   const replayed = runs.reduce((n, r) => n + r.one.replayed + r.three.replayed + r.unsplit.replayed, 0);
-  report.rows.push({ name: 'ingest, 1 node', value: median(pps, 'one'), unit: 'points/s', note: `median of ${runs.length}` });
-  report.rows.push({ name: 'ingest, 3 nodes (same machine)', value: median(pps, 'three'), unit: 'points/s', baseline: { name: '1 node', value: median(pps, 'one') } });
-  report.rows.push({ name: 'CPU per point, 3 nodes vs 1', value: median(cpu, 'three'), unit: 'CPU s/1M points', baseline: { name: '1 node', value: median(cpu, 'one') }, budget: '<= 1.25x (goal 1.1x)', note: `medians; each turn: ${each}` });
   report.rows.push({
-    name: 'CPU per point, 3 nodes, batches unsplit', value: median(cpu, 'unsplit'), unit: 'CPU s/1M points', baseline: { name: '1 node', value: median(cpu, 'one') },
-    note: 'each gateway\'s devices on one node: batches as large as on 1 node, so this is the cost of several processes sharing the cores',
+    name: 'ingest, 1 node',
+    value: median(pps, 'one'),
+    unit: 'points/s',
+    note: `median of ${runs.length}`,
   });
-  report.rows.push({ name: 'forwarded share, 3 nodes', value: Math.max(...runs.map((r) => r.three.forwardedShare)), unit: 'of points', note: 'ring-aware gateways: near 0' });
-  report.rows.push({ name: 'batches replayed in the windows', value: replayed, unit: 'batches', note: 'should be 0: a replay carries readings already seen' });
+  report.rows.push({
+    name: 'ingest, 3 nodes (same machine)',
+    value: median(pps, 'three'),
+    unit: 'points/s',
+    baseline: { name: '1 node', value: median(pps, 'one') },
+  });
+  report.rows.push({
+    name: 'CPU per point, 3 nodes vs 1',
+    value: median(cpu, 'three'),
+    unit: 'CPU s/1M points',
+    baseline: { name: '1 node', value: median(cpu, 'one') },
+    budget: '<= 1.25x (goal 1.1x)',
+    note: `medians; each turn: ${each}`,
+  });
+  report.rows.push({
+    name: 'CPU per point, 3 nodes, batches unsplit',
+    value: median(cpu, 'unsplit'),
+    unit: 'CPU s/1M points',
+    baseline: { name: '1 node', value: median(cpu, 'one') },
+    note: "each gateway's devices on one node: batches as large as on 1 node, so this is the cost of several processes sharing the cores",
+  });
+  report.rows.push({
+    name: 'forwarded share, 3 nodes',
+    value: Math.max(...runs.map((r) => r.three.forwardedShare)),
+    unit: 'of points',
+    note: 'ring-aware gateways: near 0',
+  });
+  report.rows.push({
+    name: 'batches replayed in the windows',
+    value: replayed,
+    unit: 'batches',
+    note: 'should be 0: a replay carries readings already seen',
+  });
   return report;
 }
 

@@ -9,14 +9,21 @@ import { Fleet, type FleetOptions, type FleetSummary, type FleetTotals } from '.
 
 const FLEET_WORKER = 'otlp-edge-bench-fleet';
 type ToWorker = { cmd: 'totals' } | { cmd: 'stop' };
-type FromWorker = { type: 'started' } | { type: 'totals'; totals: FleetTotals; elu: EventLoopUtilization } | { type: 'summary'; summary: Omit<FleetSummary, 'perDevice'> } | { type: 'error'; message: string };
+type FromWorker =
+  | { type: 'started' }
+  | { type: 'totals'; totals: FleetTotals; elu: EventLoopUtilization }
+  | { type: 'summary'; summary: Omit<FleetSummary, 'perDevice'> }
+  | { type: 'error'; message: string };
 interface FleetSnapshot {
   sent: number;
   connected: number;
   elus: EventLoopUtilization[];
   busy(earlier: FleetSnapshot): number;
 }
-export type MergedSummary = Pick<FleetSummary, 'sent' | 'acked' | 'errors' | 'neverConnected' | 'lastError' | 'ackLatencyMs'>;
+export type MergedSummary = Pick<
+  FleetSummary,
+  'sent' | 'acked' | 'errors' | 'neverConnected' | 'lastError' | 'ackLatencyMs'
+>;
 
 /**
  * One fleet shared out over worker threads (devices split by `firstIndex`, the rate split alike), so a fleet that
@@ -34,7 +41,13 @@ export class FleetThreads {
     let first = 0;
     for (let i = 0; i < n; i++) {
       const count = Math.floor(devices / n) + (i < devices % n ? 1 : 0);
-      const part: FleetOptions = { ...options, devices: count, firstIndex: first, rate: ((options.rate ?? devices) * count) / devices, seed: 1 + i };
+      const part: FleetOptions = {
+        ...options,
+        devices: count,
+        firstIndex: first,
+        rate: ((options.rate ?? devices) * count) / devices,
+        seed: 1 + i,
+      };
       first += count;
       workers.push(new Worker(new URL(import.meta.url), { workerData: { role: FLEET_WORKER, options: part } }));
     }
@@ -51,26 +64,29 @@ export class FleetThreads {
   /** Telemetry messages handed to MQTT.js so far, devices connected now, all threads; and how busy the threads'
    *  event loops were since an earlier snapshot (mean over threads, 0–1). */
   async totals(): Promise<FleetSnapshot> {
-    const all = (await Promise.all(this.workers.map((w) => reply(w, { cmd: 'totals' }, 'totals'))))
-      .map((m) => m as Extract<FromWorker, { type: 'totals' }>);
+    const all = (await Promise.all(this.workers.map((w) => reply(w, { cmd: 'totals' }, 'totals')))).map(
+      (m) => m as Extract<FromWorker, { type: 'totals' }>,
+    );
     const elus = all.map((m) => m.elu);
     return {
       sent: all.reduce((n, m) => n + m.totals.sent, 0),
       connected: all.reduce((n, m) => n + m.totals.connected, 0),
       elus,
-      busy: (earlier) => elus.reduce((sum, e, i) => {
-        const active = e.active - earlier.elus[i].active;
-        const idle = e.idle - earlier.elus[i].idle;
-        return sum + (active + idle > 0 ? active / (active + idle) : 0);
-      }, 0) / elus.length,
+      busy: (earlier) =>
+        elus.reduce((sum, e, i) => {
+          const active = e.active - earlier.elus[i].active;
+          const idle = e.idle - earlier.elus[i].idle;
+          return sum + (active + idle > 0 ? active / (active + idle) : 0);
+        }, 0) / elus.length,
     };
   }
 
   /** Stops every thread's fleet (draining acks) and merges the summaries; idempotent. */
   stop(): Promise<MergedSummary> {
     this.stopping ??= (async () => {
-      const all = (await Promise.all(this.workers.map((w) => reply(w, { cmd: 'stop' }, 'summary'))))
-        .map((m) => (m as Extract<FromWorker, { type: 'summary' }>).summary);
+      const all = (await Promise.all(this.workers.map((w) => reply(w, { cmd: 'stop' }, 'summary')))).map(
+        (m) => (m as Extract<FromWorker, { type: 'summary' }>).summary,
+      );
       await Promise.all(this.workers.map((w) => w.terminate()));
       const count = all.reduce((n, s) => n + s.ackLatencyMs.count, 0);
       return {
@@ -114,9 +130,16 @@ function reply(w: Worker, ask: ToWorker | null, type: FromWorker['type']): Promi
 function fleetThread(port: NonNullable<typeof parentPort>, options: FleetOptions): void {
   const fleet = new Fleet(options);
   port.on('message', (m: ToWorker) => {
-    if (m.cmd === 'totals') port.postMessage({ type: 'totals', totals: fleet.totals(), elu: performance.eventLoopUtilization() } satisfies FromWorker);
+    if (m.cmd === 'totals')
+      port.postMessage({
+        type: 'totals',
+        totals: fleet.totals(),
+        elu: performance.eventLoopUtilization(),
+      } satisfies FromWorker);
     else {
-      void fleet.stop().then(({ perDevice: _, ...summary }) => port.postMessage({ type: 'summary', summary } satisfies FromWorker));
+      void fleet
+        .stop()
+        .then(({ perDevice: _, ...summary }) => port.postMessage({ type: 'summary', summary } satisfies FromWorker));
     }
   });
   fleet.start().catch((e: Error) => port.postMessage({ type: 'error', message: e.message } satisfies FromWorker));

@@ -32,8 +32,21 @@ function callsPerSecond(fn: () => unknown): number {
   return calls / (Number(now - start) / 1e9);
 }
 
-const flat = (i: number) => ({ ts: 1732280000000 + i * 1000, seq: i, temperature: 21.53, humidity: 44, battery: 3.291, pulses: 81234 + i, door_open: false });
-const explicit = (i: number) => ({ ts: '2026-11-22T12:00:00.123Z', seq: i, metrics: { temperature: 21.53, env: { hum: 44, pressure: 1013.2 } }, attributes: { fw: '1.4.2' } });
+const flat = (i: number) => ({
+  ts: 1732280000000 + i * 1000,
+  seq: i,
+  temperature: 21.53,
+  humidity: 44,
+  battery: 3.291,
+  pulses: 81234 + i,
+  door_open: false,
+});
+const explicit = (i: number) => ({
+  ts: '2026-11-22T12:00:00.123Z',
+  seq: i,
+  metrics: { temperature: 21.53, env: { hum: 44, pressure: 1013.2 } },
+  attributes: { fw: '1.4.2' },
+});
 
 export function benchPayloadDecode(): BenchRow[] {
   const cases: [string, unknown, number][] = [

@@ -15,11 +15,23 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export async function startChild(name: string, script: string, args: (mqttPort: number, httpPort: number) => string[], children: Child[], nodeArgs: string[] = []): Promise<Child & { httpPort: number }> {
+export async function startChild(
+  name: string,
+  script: string,
+  args: (mqttPort: number, httpPort: number) => string[],
+  children: Child[],
+  nodeArgs: string[] = [],
+): Promise<Child & { httpPort: number }> {
   const mqttPort = await freeLoopbackPort();
   const httpPort = await freeLoopbackPort();
   const metricsUrl = `http://127.0.0.1:${httpPort}/metrics`;
-  const started = await runChild({ name, command: process.execPath, args: [...nodeArgs, script, ...args(mqttPort, httpPort)], readyUrl: metricsUrl, keepOutput: 20_000 });
+  const started = await runChild({
+    name,
+    command: process.execPath,
+    args: [...nodeArgs, script, ...args(mqttPort, httpPort)],
+    readyUrl: metricsUrl,
+    keepOutput: 20_000,
+  });
   const c = track(name, started.child, `mqtt://127.0.0.1:${mqttPort}`, children);
   return { ...c, httpPort, metrics: async () => (await fetch(metricsUrl)).text() };
 }
@@ -29,7 +41,9 @@ export function track(name: string, child: ChildProcess, url: string, children: 
   const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  const exited = new Promise<void>((resolve) =>
+    child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+  );
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -39,7 +53,12 @@ export function track(name: string, child: ChildProcess, url: string, children: 
     }
   };
   const c: Child & { exited: Promise<void>; output(): string } = {
-    child, url, exited, output: () => out, stop, metrics: () => Promise.reject(new Error(`${name} has no metrics`)),
+    child,
+    url,
+    exited,
+    output: () => out,
+    stop,
+    metrics: () => Promise.reject(new Error(`${name} has no metrics`)),
   };
   children.push(c);
   return c;

@@ -16,7 +16,12 @@ import { benchRing } from './ring.js';
 import { newReport, opsPerSecond, print, type BenchReport } from './report.js';
 
 /** A batch as the agent forms it by default: 5,000 points, here 1,000 devices × one 5-metric reading. */
-export function fleetBatch(devices: number, readingsPerDevice: number, startMs = 1732280000000, firstSeq = 0): { batch: DeviceReadings[]; points: number } {
+export function fleetBatch(
+  devices: number,
+  readingsPerDevice: number,
+  startMs = 1732280000000,
+  firstSeq = 0,
+): { batch: DeviceReadings[]; points: number } {
   const batch: DeviceReadings[] = [];
   let points = 0;
   for (let d = 0; d < devices; d++) {
@@ -27,7 +32,8 @@ export function fleetBatch(devices: number, readingsPerDevice: number, startMs =
       const ts = startMs + i * 1000 + d;
       const v = sig.values(ts);
       readings.push({
-        ts, seq: sig.seq++,
+        ts,
+        seq: sig.seq++,
         names: ['temperature', 'humidity', 'battery', 'pulses', 'door_open'],
         values: [v.temperature, v.humidity, v.battery, v.pulses, v.door_open ? 1 : 0],
         attributes: null,
@@ -57,25 +63,50 @@ export async function benchProtocol(): Promise<BenchReport> {
   for (const row of benchPayloadDecode()) rows.push(row);
 
   const enc = new MetricsEncoder({ gatewayId: 'gw-bench', attributes: { site: 'bench' } });
-  for (const [devices, perDevice, label] of [[1000, 1, '1,000 devices x 1 reading'], [100, 10, '100 devices x 10 readings']] as const) {
+  for (const [devices, perDevice, label] of [
+    [1000, 1, '1,000 devices x 1 reading'],
+    [100, 10, '100 devices x 10 readings'],
+  ] as const) {
     const { batch, points } = fleetBatch(devices, perDevice);
     const bytes = enc.encode(batch);
     const baseline = opsPerSecond(protobufjsEncode(bytes), points);
-    rows.push({ name: `OTLP encode, ${label}`, value: opsPerSecond(() => enc.encode(batch), points), unit: 'points/s', baseline: { name: 'protobufjs', value: baseline } });
+    rows.push({
+      name: `OTLP encode, ${label}`,
+      value: opsPerSecond(() => enc.encode(batch), points),
+      unit: 'points/s',
+      baseline: { name: 'protobufjs', value: baseline },
+    });
 
     const zstd = new ZstdCompressor(3);
     const z = zstd.compress(bytes);
     const gz = gzipSync(bytes);
-    rows.push({ name: `zstd-3 compress, ${label}`, value: opsPerSecond(() => zstd.compress(bytes), points), unit: 'points/s' });
-    rows.push({ name: `zstd decompress, ${label}`, value: opsPerSecond(() => decompress(z, Compression.ZSTD), points), unit: 'points/s' });
     rows.push({
-      name: `stored/uplinked size, ${label}`, value: z.length / points, unit: 'B/point',
-      baseline: { name: 'OTLP+gzip', value: gz.length / points }, budget: '<= 0.75x baseline', note: `raw OTLP ${(bytes.length / points).toFixed(1)} B/point`,
+      name: `zstd-3 compress, ${label}`,
+      value: opsPerSecond(() => zstd.compress(bytes), points),
+      unit: 'points/s',
     });
-    rows.push({ name: `OTLP decode to JSON form, ${label}`, value: opsPerSecond(() => decodeMetricsRequest(bytes), points), unit: 'points/s' });
+    rows.push({
+      name: `zstd decompress, ${label}`,
+      value: opsPerSecond(() => decompress(z, Compression.ZSTD), points),
+      unit: 'points/s',
+    });
+    rows.push({
+      name: `stored/uplinked size, ${label}`,
+      value: z.length / points,
+      unit: 'B/point',
+      baseline: { name: 'OTLP+gzip', value: gz.length / points },
+      budget: '<= 0.75x baseline',
+      note: `raw OTLP ${(bytes.length / points).toFixed(1)} B/point`,
+    });
+    rows.push({
+      name: `OTLP decode to JSON form, ${label}`,
+      value: opsPerSecond(() => decodeMetricsRequest(bytes), points),
+      unit: 'points/s',
+    });
   }
 
-  for (const row of await benchRing()) rows.push({ ...row, budget: row.unit === 'lookups/s' ? '>= 1,000,000' : undefined });
+  for (const row of await benchRing())
+    rows.push({ ...row, budget: row.unit === 'lookups/s' ? '>= 1,000,000' : undefined });
   return report;
 }
 

@@ -75,14 +75,29 @@ export async function benchRing(): Promise<RingBenchRow[]> {
   const shrunk = ring.withoutMember('agg-3');
 
   return [
-    { name: `ring lookups, ${MEMBERS} members x ${ring.vnodes} vnodes`, value: LOOKUPS / seconds, unit: 'lookups/s', note: `fastest of ${PASSES} passes over ${LOOKUPS.toLocaleString('en-US')} device ids` },
+    {
+      name: `ring lookups, ${MEMBERS} members x ${ring.vnodes} vnodes`,
+      value: LOOKUPS / seconds,
+      unit: 'lookups/s',
+      note: `fastest of ${PASSES} passes over ${LOOKUPS.toLocaleString('en-US')} device ids`,
+    },
     {
       name: `ring balance, busiest member / mean, ${sample.length.toLocaleString('en-US')} devices`,
       value: worst.value,
       unit: 'x',
       note: `worst of ${balances.map((b) => `${b.label} ${b.value.toFixed(3)}`).join(', ')}; budget <= 1.15`,
     },
-    { name: `ring movement when member ${MEMBERS + 1} joins`, value: moved(ring, grown, sample), unit: 'of devices', note: `ideal 1/${MEMBERS + 1} = ${(1 / (MEMBERS + 1)).toFixed(3)}` },
-    { name: `ring movement when 1 of ${MEMBERS} leaves`, value: moved(ring, shrunk, sample), unit: 'of devices', note: `its share; ideal 1/${MEMBERS} = ${(1 / MEMBERS).toFixed(3)}` },
+    {
+      name: `ring movement when member ${MEMBERS + 1} joins`,
+      value: moved(ring, grown, sample),
+      unit: 'of devices',
+      note: `ideal 1/${MEMBERS + 1} = ${(1 / (MEMBERS + 1)).toFixed(3)}`,
+    },
+    {
+      name: `ring movement when 1 of ${MEMBERS} leaves`,
+      value: moved(ring, shrunk, sample),
+      unit: 'of devices',
+      note: `its share; ideal 1/${MEMBERS} = ${(1 / MEMBERS).toFixed(3)}`,
+    },
   ];
 }

@@ -16,7 +16,10 @@ export function freeLoopbackPort(): Promise<number> {
 export async function waitForHttp(url: string, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    const ok = await fetch(url).then((r) => r.status === 200, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -28,7 +31,8 @@ export function scrapeMetric(text: string, name: string): number {
   let total = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
-    if (line.startsWith(name + ' ') || (!name.includes('{') && line.startsWith(name + '{'))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(name + ' ') || (!name.includes('{') && line.startsWith(name + '{')))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
 }

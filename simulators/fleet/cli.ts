@@ -64,21 +64,53 @@ export interface FleetCommandIO {
 }
 
 const FLAGS = {
-  url: { type: 'string' }, devices: { type: 'string' }, prefix: { type: 'string' }, 'first-index': { type: 'string' },
-  password: { type: 'string' }, mqtt: { type: 'string' }, ca: { type: 'string' }, insecure: { type: 'boolean' },
-  'connect-concurrency': { type: 'string' }, rate: { type: 'string' }, 'readings-per-message': { type: 'string' },
-  duration: { type: 'string' }, count: { type: 'string' }, qos: { type: 'string' }, 'max-in-flight': { type: 'string' },
-  'events-rate': { type: 'string' }, seed: { type: 'string' }, encoding: { type: 'string' }, shape: { type: 'string' },
-  ts: { type: 'string' }, 'telemetry-topic': { type: 'string' }, 'events-topic': { type: 'string' },
-  'errors-topic': { type: 'string' }, 'watch-errors': { type: 'boolean' }, quiet: { type: 'boolean' },
-  json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  url: { type: 'string' },
+  devices: { type: 'string' },
+  prefix: { type: 'string' },
+  'first-index': { type: 'string' },
+  password: { type: 'string' },
+  mqtt: { type: 'string' },
+  ca: { type: 'string' },
+  insecure: { type: 'boolean' },
+  'connect-concurrency': { type: 'string' },
+  rate: { type: 'string' },
+  'readings-per-message': { type: 'string' },
+  duration: { type: 'string' },
+  count: { type: 'string' },
+  qos: { type: 'string' },
+  'max-in-flight': { type: 'string' },
+  'events-rate': { type: 'string' },
+  seed: { type: 'string' },
+  encoding: { type: 'string' },
+  shape: { type: 'string' },
+  ts: { type: 'string' },
+  'telemetry-topic': { type: 'string' },
+  'events-topic': { type: 'string' },
+  'errors-topic': { type: 'string' },
+  'watch-errors': { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Fleet option → the flag that sets it, for messages in the user's terms. */
 const FLAG_OF: Record<string, string> = {
-  url: 'url', devices: 'devices', prefix: 'prefix', firstIndex: 'first-index', protocolVersion: 'mqtt', rate: 'rate',
-  readingsPerMessage: 'readings-per-message', duration: 'duration', count: 'count', qos: 'qos', maxInFlight: 'max-in-flight',
-  encoding: 'encoding', shape: 'shape', tsFormat: 'ts', eventRate: 'events-rate', connectConcurrency: 'connect-concurrency',
+  url: 'url',
+  devices: 'devices',
+  prefix: 'prefix',
+  firstIndex: 'first-index',
+  protocolVersion: 'mqtt',
+  rate: 'rate',
+  readingsPerMessage: 'readings-per-message',
+  duration: 'duration',
+  count: 'count',
+  qos: 'qos',
+  maxInFlight: 'max-in-flight',
+  encoding: 'encoding',
+  shape: 'shape',
+  tsFormat: 'ts',
+  eventRate: 'events-rate',
+  connectConcurrency: 'connect-concurrency',
   seed: 'seed',
 };
 
@@ -91,7 +123,10 @@ function num(raw: string | undefined): number | undefined {
 }
 
 /** Flags → fleet options; throws UsageError listing every bad flag. */
-export function fleetOptionsFromArgs(argv: string[], env: Record<string, string | undefined> = process.env): { options: FleetOptions; quiet: boolean; json: boolean } {
+export function fleetOptionsFromArgs(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): { options: FleetOptions; quiet: boolean; json: boolean } {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
@@ -105,14 +140,17 @@ export function fleetOptionsFromArgs(argv: string[], env: Record<string, string 
     const plain = num(v.duration);
     const ms = parseDuration(v.duration);
     durationS = plain !== undefined && !Number.isNaN(plain) ? plain : ms !== null ? ms / 1000 : NaN;
-    if (!(durationS > 0)) problems.push(`--duration: expected seconds or a duration like 30s or 2m, got '${v.duration}'`);
+    if (!(durationS > 0))
+      problems.push(`--duration: expected seconds or a duration like 30s or 2m, got '${v.duration}'`);
   }
   let ca: Buffer | undefined;
   if (v.ca !== undefined) {
     try {
       ca = readFileSync(v.ca);
     } catch (e) {
-      problems.push(`--ca: expected a readable PEM file, got '${v.ca}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      problems.push(
+        `--ca: expected a readable PEM file, got '${v.ca}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
     }
   }
   const topics = { telemetry: v['telemetry-topic'], events: v['events-topic'], errors: v['errors-topic'] };
@@ -171,11 +209,20 @@ export async function runFleetCommand(argv: string[], io: FleetCommandIO = {}): 
     parsed = fleetOptionsFromArgs(argv, io.env ?? process.env);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    stderr.write(e.message.split('\n').map((line) => `otlp-edge-sim fleet: ${line}\n`).join(''));
+    stderr.write(
+      e.message
+        .split('\n')
+        .map((line) => `otlp-edge-sim fleet: ${line}\n`)
+        .join(''),
+    );
     return 2;
   }
   const fleet = new Fleet(parsed.options);
-  const progress = new ProgressDisplay(fleet, { stream: stderr, mode: parsed.quiet ? 'off' : undefined, acks: fleet.options.qos > 0 });
+  const progress = new ProgressDisplay(fleet, {
+    stream: stderr,
+    mode: parsed.quiet ? 'off' : undefined,
+    acks: fleet.options.qos > 0,
+  });
 
   let interrupt: () => void = () => undefined;
   const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
@@ -194,7 +241,9 @@ export async function runFleetCommand(argv: string[], io: FleetCommandIO = {}): 
     const summary = await fleet.stop();
     stdout.write(parsed.json ? `${JSON.stringify(summaryJson(summary))}\n` : summaryTable(summary, fleet));
     if (summary.neverConnected > 0) {
-      stderr.write(`otlp-edge-sim fleet: ${summary.neverConnected} of ${summary.devices} devices never connected to ${fleet.options.url}${summary.lastError ? `: ${summary.lastError}` : ''}\n`);
+      stderr.write(
+        `otlp-edge-sim fleet: ${summary.neverConnected} of ${summary.devices} devices never connected to ${fleet.options.url}${summary.lastError ? `: ${summary.lastError}` : ''}\n`,
+      );
       return 1;
     }
     return 0;
@@ -217,18 +266,40 @@ const n = (v: number): string => Math.round(v).toLocaleString('en-US');
 export function summaryTable(s: FleetSummary, fleet?: Fleet): string {
   const o = fleet?.options;
   const rows: [string, string][] = [
-    ['run', `${(s.elapsedMs / 1000).toFixed(1)} s, QoS ${s.qos}${o ? `, ${o.encoding}/${o.shape}, ts ${o.tsFormat}, MQTT ${o.protocolVersion === 5 ? '5' : '3.1.1'}` : ''}`],
-    ['devices', `${n(s.devices)} (${n(s.connected)} connected when sending ended, ${n(s.neverConnected)} never connected)`],
-    ['messages', s.qos === 0 ? `sent ${n(s.sent)}` : `sent ${n(s.sent)}, acked ${n(s.acked)}, unconfirmed ${n(s.unconfirmed)}`],
-    ['readings', s.qos === 0 ? `sent ${n(s.readings.sent)}` : `sent ${n(s.readings.sent)}, acked ${n(s.readings.acked)}`],
+    [
+      'run',
+      `${(s.elapsedMs / 1000).toFixed(1)} s, QoS ${s.qos}${o ? `, ${o.encoding}/${o.shape}, ts ${o.tsFormat}, MQTT ${o.protocolVersion === 5 ? '5' : '3.1.1'}` : ''}`,
+    ],
+    [
+      'devices',
+      `${n(s.devices)} (${n(s.connected)} connected when sending ended, ${n(s.neverConnected)} never connected)`,
+    ],
+    [
+      'messages',
+      s.qos === 0 ? `sent ${n(s.sent)}` : `sent ${n(s.sent)}, acked ${n(s.acked)}, unconfirmed ${n(s.unconfirmed)}`,
+    ],
+    [
+      'readings',
+      s.qos === 0 ? `sent ${n(s.readings.sent)}` : `sent ${n(s.readings.sent)}, acked ${n(s.readings.acked)}`,
+    ],
     ['events', s.qos === 0 ? `sent ${n(s.events.sent)}` : `sent ${n(s.events.sent)}, acked ${n(s.events.acked)}`],
     ['rate', `${n(s.rate.achieved)} readings/s (asked ${n(s.rate.target)})`],
   ];
   const ms = (v: number) => (v < 10 ? v.toFixed(1) : n(v));
-  if (s.qos > 0) rows.push(['ack latency', `p50 ${ms(s.ackLatencyMs.p50)} ms, p99 ${ms(s.ackLatencyMs.p99)} ms, max ${ms(s.ackLatencyMs.max)} ms`]);
-  rows.push(['behind schedule', `${n(s.behind)} turns delayed by the broker (unacked or disconnected)${s.backlog > 0 ? `; the fleet process itself was ${n(s.backlog)} turns behind (short of CPU)` : ''}`]);
+  if (s.qos > 0)
+    rows.push([
+      'ack latency',
+      `p50 ${ms(s.ackLatencyMs.p50)} ms, p99 ${ms(s.ackLatencyMs.p99)} ms, max ${ms(s.ackLatencyMs.max)} ms`,
+    ]);
+  rows.push([
+    'behind schedule',
+    `${n(s.behind)} turns delayed by the broker (unacked or disconnected)${s.backlog > 0 ? `; the fleet process itself was ${n(s.backlog)} turns behind (short of CPU)` : ''}`,
+  ]);
   rows.push(['errors', `${n(s.errors)}${s.lastError ? ` (last: ${s.lastError})` : ''}`]);
-  rows.push(['rejections', `${n(s.rejections)}${s.lastRejections.length > 0 ? ` (last: ${s.lastRejections[s.lastRejections.length - 1].message})` : ''}`]);
+  rows.push([
+    'rejections',
+    `${n(s.rejections)}${s.lastRejections.length > 0 ? ` (last: ${s.lastRejections[s.lastRejections.length - 1].message})` : ''}`,
+  ]);
   const w = Math.max(...rows.map(([k]) => k.length));
   return `${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n`;
 }

@@ -57,7 +57,8 @@ export class AckedSeqs {
   /** The acknowledged seqs, ascending. */
   toArray(): number[] {
     const out = Array.from({ length: this.below }, (_, i) => i);
-    for (const [first, last] of [...this.ahead].sort((a, b) => a[0] - b[0])) for (let s = first; s <= last; s++) out.push(s);
+    for (const [first, last] of [...this.ahead].sort((a, b) => a[0] - b[0]))
+      for (let s = first; s <= last; s++) out.push(s);
     return out;
   }
 }
@@ -133,7 +134,12 @@ export class SimDevice {
   private readonly signals: DeviceSignals;
   private readonly rand: () => number;
 
-  constructor(readonly id: string, readonly topics: DeviceTopics, seed: number, private readonly run: DeviceRun) {
+  constructor(
+    readonly id: string,
+    readonly topics: DeviceTopics,
+    seed: number,
+    private readonly run: DeviceRun,
+  ) {
     this.signals = new DeviceSignals(seed);
     this.rand = mulberry32(seed ^ 0x5bd1e995);
   }
@@ -178,7 +184,11 @@ export class SimDevice {
 
   private mayPublish(): boolean {
     const c = this.client!;
-    return c.connected && this.inFlight < this.run.maxInFlight && !(c.stream as { writableNeedDrain?: boolean }).writableNeedDrain;
+    return (
+      c.connected &&
+      this.inFlight < this.run.maxInFlight &&
+      !(c.stream as { writableNeedDrain?: boolean }).writableNeedDrain
+    );
   }
 
   private publish(): void {
@@ -200,7 +210,9 @@ export class SimDevice {
     else {
       this.inFlight++;
       const sentAt = performance.now();
-      c.publish(this.topics.telemetry, payload, run.publishOptions, (err) => this.onAck(err, first, first + k - 1, sentAt));
+      c.publish(this.topics.telemetry, payload, run.publishOptions, (err) =>
+        this.onAck(err, first, first + k - 1, sentAt),
+      );
     }
     for (let e = 0; e < events; e++) this.publishEvent(now, first + k - 1);
     if (this.messagesSent === run.count) run.hooks.done(this);

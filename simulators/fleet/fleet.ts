@@ -7,7 +7,13 @@ import { SimDevice, type AckedSeqs, type DeviceHooks, type DeviceRun } from './d
 import { CONTENT_TYPES, telemetryBuilder } from './payloads.js';
 import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } from './options.js';
 
-export { FleetOptionsError, resolveFleetOptions, type FleetOptionProblem, type FleetOptions, type ResolvedFleetOptions } from './options.js';
+export {
+  FleetOptionsError,
+  resolveFleetOptions,
+  type FleetOptionProblem,
+  type FleetOptions,
+  type ResolvedFleetOptions,
+} from './options.js';
 
 /**
  * A fleet of simulated devices publishing readings over MQTT, each device on its own connection, for demos, load
@@ -84,7 +90,13 @@ const noop = (): void => undefined;
 
 function histogram(): hdr.Histogram {
   // Microseconds, 2 significant digits; the pure-JS build (the WebAssembly one needs an async init).
-  return hdr.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 2, useWebAssembly: false });
+  return hdr.build({
+    bitBucketSize: 32,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 600_000_000,
+    numberOfSignificantValueDigits: 2,
+    useWebAssembly: false,
+  });
 }
 
 export class Fleet {
@@ -144,19 +156,37 @@ export class Fleet {
       eventRate: o.eventRate,
       watchErrors: o.watchErrors,
       format,
-      publishOptions: Object.freeze(o.protocolVersion === 5 ? { qos: o.qos, properties: { contentType: CONTENT_TYPES[o.encoding] } } : { qos: o.qos }),
+      publishOptions: Object.freeze(
+        o.protocolVersion === 5
+          ? { qos: o.qos, properties: { contentType: CONTENT_TYPES[o.encoding] } }
+          : { qos: o.qos },
+      ),
       builder: telemetryBuilder(format),
       sending: false,
       stopping: false,
       hooks,
     };
-    this.schedule = new TurnSchedule(o.devices, o.rate / o.readingsPerMessage / 1000, (i) => this.devices[i].tick(), () => this.finish());
+    this.schedule = new TurnSchedule(
+      o.devices,
+      o.rate / o.readingsPerMessage / 1000,
+      (i) => this.devices[i].tick(),
+      () => this.finish(),
+    );
     const topics = new TopicMatcher(o.topics);
     const width = String(o.firstIndex + o.devices - 1).length;
     for (let i = 0; i < o.devices; i++) {
       const index = o.firstIndex + i;
       const id = o.prefix + String(index).padStart(width, '0');
-      const d = new SimDevice(id, { telemetry: topics.topicFor('telemetry', id), events: topics.topicFor('events', id), errors: topics.topicFor('errors', id) }, o.seed * 1_000_003 + index, this.run);
+      const d = new SimDevice(
+        id,
+        {
+          telemetry: topics.topicFor('telemetry', id),
+          events: topics.topicFor('events', id),
+          errors: topics.topicFor('errors', id),
+        },
+        o.seed * 1_000_003 + index,
+        this.run,
+      );
       this.devices.push(d);
       this.byId.set(id, d);
     }
@@ -199,7 +229,8 @@ export class Fleet {
     this.finish();
     this.rampDone();
     const deadline = performance.now() + this.options.drainTimeout;
-    while (this.devices.some((d) => d.inFlight > 0) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.devices.some((d) => d.inFlight > 0) && performance.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     this.run.stopping = true;
     await Promise.all(this.devices.map((d) => d.end()));
     return this.summary();
@@ -212,8 +243,17 @@ export class Fleet {
 
   totals(): FleetTotals {
     const t: FleetTotals = {
-      devices: this.devices.length, connected: this.connectedCount, sent: 0, acked: 0, readings: { sent: 0, acked: 0 },
-      events: { sent: 0, acked: 0 }, errors: 0, rejections: 0, behind: 0, owed: 0, backlog: this.schedule.backlog,
+      devices: this.devices.length,
+      connected: this.connectedCount,
+      sent: 0,
+      acked: 0,
+      readings: { sent: 0, acked: 0 },
+      events: { sent: 0, acked: 0 },
+      errors: 0,
+      rejections: 0,
+      behind: 0,
+      owed: 0,
+      backlog: this.schedule.backlog,
       elapsedMs: this.t0 === 0 ? 0 : (this.endedAt || performance.now()) - this.t0,
     };
     for (const d of this.devices) {
@@ -236,7 +276,14 @@ export class Fleet {
     // The achieved rate counts from the first connection, not from start(): connecting 10,000 devices takes a while.
     const sendingMs = this.firstConnectAt === 0 ? 0 : (this.endedAt || performance.now()) - this.firstConnectAt;
     const perDevice = new Map<string, DeviceRecord>();
-    for (const d of this.devices) perDevice.set(d.id, { sent: d.seq, acked: d.acked.count, ackedSeqs: d.acked, rejections: d.rejections, connected: d.connected });
+    for (const d of this.devices)
+      perDevice.set(d.id, {
+        sent: d.seq,
+        acked: d.acked.count,
+        ackedSeqs: d.acked,
+        rejections: d.rejections,
+        connected: d.connected,
+      });
     const h = this.latency;
     // A percentile is its bucket's highest equivalent value, which can lie above the largest value recorded.
     const ms = (us: number) => Math.round(Math.min(us, h.maxValue)) / 1000;
@@ -247,7 +294,12 @@ export class Fleet {
       unconfirmed: this.options.qos === 0 ? 0 : t.sent - t.acked,
       neverConnected: this.devices.filter((d) => !d.started).length,
       rate: { target: this.options.rate, achieved: sendingMs > 0 ? (t.readings.sent * 1000) / sendingMs : 0 },
-      ackLatencyMs: { p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), max: ms(h.maxValue), count: h.totalCount },
+      ackLatencyMs: {
+        p50: ms(h.getValueAtPercentile(50)),
+        p99: ms(h.getValueAtPercentile(99)),
+        max: ms(h.maxValue),
+        count: h.totalCount,
+      },
       lastError: this.lastError,
       lastRejections: [...this.rejectionLog],
       perDevice,
@@ -278,8 +330,8 @@ export class Fleet {
       reschedulePings: false,
       // The device decides what to do while disconnected (owe the message); MQTT.js should not queue QoS 0 for it.
       queueQoSZero: false,
-      // MQTT.js logs ~15 times per publish through \`debug\`; even disabled that was 6% of the fleet's CPU. DEBUG=mqttjs*
-      // still turns its logs on.
+      // MQTT.js logs ~15 times per publish through \`debug\`; even disabled that was 6% of the fleet's CPU.
+      // DEBUG=mqttjs* still turns its logs on.
       ...(process.env.DEBUG ? {} : { log: noop }),
       ...(o.ca !== undefined ? { ca: o.ca } : {}),
       rejectUnauthorized: o.rejectUnauthorized,
@@ -287,7 +339,12 @@ export class Fleet {
   }
 
   private openMore(): void {
-    while (this.opening < this.options.connectConcurrency && this.nextToOpen < this.devices.length && !this.run.stopping && this.stopping === null) {
+    while (
+      this.opening < this.options.connectConcurrency &&
+      this.nextToOpen < this.devices.length &&
+      !this.run.stopping &&
+      this.stopping === null
+    ) {
       const i = this.nextToOpen++;
       this.opening++;
       this.devices[i].connect(this.options.url, this.clientOptions(this.devices[i], i));

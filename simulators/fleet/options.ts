@@ -60,7 +60,9 @@ export interface FleetOptions {
   seed?: number;
 }
 
-export type ResolvedFleetOptions = Readonly<Required<Omit<FleetOptions, 'password' | 'ca' | 'duration' | 'count' | 'topics'>>> & {
+export type ResolvedFleetOptions = Readonly<
+  Required<Omit<FleetOptions, 'password' | 'ca' | 'duration' | 'count' | 'topics'>>
+> & {
   readonly password: FleetOptions['password'];
   readonly ca: FleetOptions['ca'];
   readonly duration: number | undefined;
@@ -79,39 +81,77 @@ export interface FleetOptionProblem {
 export class FleetOptionsError extends Error {
   readonly code = 'OTLPEDGE_SIM_BAD_OPTION';
   constructor(readonly problems: FleetOptionProblem[]) {
-    super(`invalid fleet options: ${problems.map((p) => `${p.option}: expected ${p.expected}, got ${show(p.got)}`).join('; ')}`);
+    super(
+      `invalid fleet options: ${problems.map((p) => `${p.option}: expected ${p.expected}, got ${show(p.got)}`).join('; ')}`,
+    );
     this.name = 'FleetOptionsError';
   }
 }
 
-const show = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : typeof v === 'function' ? 'a function' : String(v));
+const show = (v: unknown): string =>
+  typeof v === 'string' ? `'${v}'` : typeof v === 'function' ? 'a function' : String(v);
 
 const DEFAULTS = {
-  url: 'mqtt://127.0.0.1:1883', devices: 1, prefix: 'sim-', firstIndex: 0, protocolVersion: 4, rejectUnauthorized: true,
-  readingsPerMessage: 1, qos: 1, maxInFlight: 20, encoding: 'json', shape: 'flat', tsFormat: 'ms', eventRate: 0.001,
-  watchErrors: false, connectConcurrency: 200, connectTimeout: 10_000, reconnectPeriod: 1000, keepalive: 60,
-  drainTimeout: 5000, seed: 1,
+  url: 'mqtt://127.0.0.1:1883',
+  devices: 1,
+  prefix: 'sim-',
+  firstIndex: 0,
+  protocolVersion: 4,
+  rejectUnauthorized: true,
+  readingsPerMessage: 1,
+  qos: 1,
+  maxInFlight: 20,
+  encoding: 'json',
+  shape: 'flat',
+  tsFormat: 'ms',
+  eventRate: 0.001,
+  watchErrors: false,
+  connectConcurrency: 200,
+  connectTimeout: 10_000,
+  reconnectPeriod: 1000,
+  keepalive: 60,
+  drainTimeout: 5000,
+  seed: 1,
 } as const;
 
 /** Applies defaults and checks every option, reporting all problems together. */
 export function resolveFleetOptions(o: FleetOptions): ResolvedFleetOptions {
   const problems: FleetOptionProblem[] = [];
-  const check = (option: string, got: unknown, ok: boolean, expected: string) => ok || problems.push({ option, expected, got });
+  const check = (option: string, got: unknown, ok: boolean, expected: string) =>
+    ok || problems.push({ option, expected, got });
   const int = (option: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-    check(option, v, Number.isInteger(v) && v >= min && v <= max, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
+    check(
+      option,
+      v,
+      Number.isInteger(v) && v >= min && v <= max,
+      max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+    );
   const positive = (option: string, v: number) => check(option, v, Number.isFinite(v) && v > 0, 'a number > 0');
-  const oneOf = (option: string, v: unknown, values: readonly unknown[], expected: string) => check(option, v, values.includes(v), expected);
+  const oneOf = (option: string, v: unknown, values: readonly unknown[], expected: string) =>
+    check(option, v, values.includes(v), expected);
 
   const r = { ...DEFAULTS, ...definedOnly(o) } as Record<string, unknown> & typeof DEFAULTS & FleetOptions;
   let scheme = '';
   try {
     scheme = new URL(r.url).protocol;
-  } catch { /* reported below */ }
+  } catch {
+    /* reported below */
+  }
   check('url', r.url, ['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(scheme), 'an mqtt://, mqtts://, ws:// or wss:// URL');
   int('devices', r.devices, 1, 1_000_000);
   int('firstIndex', r.firstIndex, 0);
-  check('prefix', r.prefix, typeof r.prefix === 'string' && /^[A-Za-z0-9._:-]{0,100}$/.test(r.prefix), 'up to 100 characters of [A-Za-z0-9._:-]');
-  check('password', r.password, r.password === undefined || typeof r.password === 'string' || typeof r.password === 'function', 'a string or a function of the device id');
+  check(
+    'prefix',
+    r.prefix,
+    typeof r.prefix === 'string' && /^[A-Za-z0-9._:-]{0,100}$/.test(r.prefix),
+    'up to 100 characters of [A-Za-z0-9._:-]',
+  );
+  check(
+    'password',
+    r.password,
+    r.password === undefined || typeof r.password === 'string' || typeof r.password === 'function',
+    'a string or a function of the device id',
+  );
   oneOf('protocolVersion', r.protocolVersion, [4, 5], '4 or 5');
   const rate = r.rate ?? (Number.isInteger(r.devices) && r.devices >= 1 ? r.devices : 1);
   positive('rate', rate);
@@ -123,7 +163,12 @@ export function resolveFleetOptions(o: FleetOptions): ResolvedFleetOptions {
   oneOf('encoding', r.encoding, ['json', 'cbor'], "'json' or 'cbor'");
   oneOf('shape', r.shape, ['flat', 'explicit'], "'flat' or 'explicit'");
   oneOf('tsFormat', r.tsFormat, ['ms', 'rfc3339'], "'ms' or 'rfc3339'");
-  check('eventRate', r.eventRate, typeof r.eventRate === 'number' && r.eventRate >= 0 && r.eventRate <= 1, 'a probability from 0 to 1');
+  check(
+    'eventRate',
+    r.eventRate,
+    typeof r.eventRate === 'number' && r.eventRate >= 0 && r.eventRate <= 1,
+    'a probability from 0 to 1',
+  );
   const topics = { ...DEFAULT_TOPICS, ...definedOnly(o.topics ?? {}) };
   try {
     new TopicMatcher(topics);

@@ -40,7 +40,10 @@ export interface PayloadFormat {
 /** The firmware version every simulated device reports (a string attribute of each reading). */
 export const FIRMWARE_VERSION = '1.4.2';
 
-export const CONTENT_TYPES: Readonly<Record<Encoding, string>> = Object.freeze({ json: 'application/json', cbor: 'application/cbor' });
+export const CONTENT_TYPES: Readonly<Record<Encoding, string>> = Object.freeze({
+  json: 'application/json',
+  cbor: 'application/cbor',
+});
 
 /** Event codes a device raises now and then, with their severity. */
 export const EVENT_KINDS: readonly { code: string; severity: 'info' | 'warn' | 'error' }[] = Object.freeze([
@@ -65,8 +68,17 @@ export function telemetryBuilder(format: PayloadFormat): TelemetryBuilder {
 }
 
 /** One event message (rare, so built plainly). */
-export function eventPayload(format: PayloadFormat, ts: number, kind: { code: string; severity: string }, seq: number): string | Buffer {
-  const event = { ts: format.tsFormat === 'ms' ? ts : new Date(ts).toISOString(), severity: kind.severity, body: { code: kind.code, seq } };
+export function eventPayload(
+  format: PayloadFormat,
+  ts: number,
+  kind: { code: string; severity: string },
+  seq: number,
+): string | Buffer {
+  const event = {
+    ts: format.tsFormat === 'ms' ? ts : new Date(ts).toISOString(),
+    severity: kind.severity,
+    body: { code: kind.code, seq },
+  };
   if (format.encoding === 'json') return JSON.stringify(event);
   const w = new CborWriter(128);
   w.value(event);
@@ -224,7 +236,10 @@ function cborText(s: string): Buffer {
 }
 
 const KEY = Object.fromEntries(
-  ['ts', 'seq', 'temperature', 'humidity', 'battery', 'pulses', 'door_open', 'metrics', 'attributes', 'fw'].map((k) => [k, cborText(k)]),
+  ['ts', 'seq', 'temperature', 'humidity', 'battery', 'pulses', 'door_open', 'metrics', 'attributes', 'fw'].map((k) => [
+    k,
+    cborText(k),
+  ]),
 ) as Record<string, Buffer>;
 const FW_VALUE = cborText(FIRMWARE_VERSION);
 

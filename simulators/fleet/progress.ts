@@ -31,7 +31,13 @@ export interface ProgressOptions {
 const n = (v: number): string => Math.round(v).toLocaleString('en-US');
 
 /** One status line from two snapshots `dtMs` apart. */
-export function formatProgress(cur: FleetTotals, prev: FleetTotals | null, dtMs: number, p99Ms: number | null, acks: boolean): string {
+export function formatProgress(
+  cur: FleetTotals,
+  prev: FleetTotals | null,
+  dtMs: number,
+  p99Ms: number | null,
+  acks: boolean,
+): string {
   const perSecond = prev === null || dtMs <= 0 ? 0 : ((cur.sent - prev.sent) * 1000) / dtMs;
   const parts = [`devices ${n(cur.connected)}/${n(cur.devices)} connected`, `sent ${n(cur.sent)} (${n(perSecond)}/s)`];
   if (cur.readings.sent !== cur.sent) {
@@ -57,7 +63,10 @@ export class ProgressDisplay {
   private prevAt = 0;
   private drawn = false;
 
-  constructor(private readonly source: ProgressSource, options: ProgressOptions = {}) {
+  constructor(
+    private readonly source: ProgressSource,
+    options: ProgressOptions = {},
+  ) {
     this.stream = options.stream ?? process.stderr;
     this.mode = options.mode ?? (this.stream.isTTY ? 'tty' : 'lines');
     this.acks = options.acks ?? true;

@@ -14,16 +14,23 @@ export interface AggregatorProcess extends ServiceProcess {
 }
 
 /** Starts `otlp-edge-aggregator` on free loopback ports (or the given ones) and waits for /readyz. */
-export async function startAggregator(dir: string, overrides: Record<string, unknown> = {}, reuse?: { grpcPort: number; apiPort: number }): Promise<AggregatorProcess> {
+export async function startAggregator(
+  dir: string,
+  overrides: Record<string, unknown> = {},
+  reuse?: { grpcPort: number; apiPort: number },
+): Promise<AggregatorProcess> {
   const grpcPort = reuse?.grpcPort ?? (await freePort());
   const apiPort = reuse?.apiPort ?? (await freePort());
   const dataDir = join(dir, 'aggregator-data');
-  const config = merge({
-    node: { id: 'agg-test', data_dir: dataDir },
-    grpc: { host: '127.0.0.1', port: grpcPort },
-    api: { host: '127.0.0.1', port: apiPort },
-    log: { level: 'info' },
-  }, overrides);
+  const config = merge(
+    {
+      node: { id: 'agg-test', data_dir: dataDir },
+      grpc: { host: '127.0.0.1', port: grpcPort },
+      api: { host: '127.0.0.1', port: apiPort },
+      log: { level: 'info' },
+    },
+    overrides,
+  );
   const get = async (path: string) => {
     const r = await fetch(`http://127.0.0.1:${apiPort}${path}`);
     const text = await r.text();

@@ -10,7 +10,10 @@ export interface Mosquitto {
 
 /** Starts a real mosquitto broker on a free loopback port (anonymous allowed, no persistence to disk). */
 export async function startMosquitto(dir: string, extraConfig = ''): Promise<Mosquitto> {
-  const m = await runMosquitto(dir, await freePort(), ['max_queued_messages 100000', ...extraConfig.split('\n').filter(Boolean)]);
+  const m = await runMosquitto(dir, await freePort(), [
+    'max_queued_messages 100000',
+    ...extraConfig.split('\n').filter(Boolean),
+  ]);
   return { port: m.port, child: m.child, stop: async () => void (await m.stop()) };
 }
 
@@ -26,7 +29,10 @@ export function mosquittoPub(args: string[]): Promise<{ code: number | null; out
 }
 
 /** Runs the paho-mqtt publisher (Debian's python3-paho-mqtt imports only under /usr/bin/python3). */
-export function pahoPublish(script: string, args: string[]): Promise<{ published: number; acked: number[]; rc: number | null }> {
+export function pahoPublish(
+  script: string,
+  args: string[],
+): Promise<{ published: number; acked: number[]; rc: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/python3', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -27,7 +27,8 @@ function resource(id: string): Buffer {
 
 /** ExportLogsServiceRequest: one device, `records` log records whose body is the string "x" (7 bytes each). */
 export function tinyLogsRequest(deviceId: string, records: number): Buffer {
-  const one = field(2, Buffer.from([0x2a, 0x03, 0x0a, 0x01, 0x78])); // ScopeLogs.log_records { body { string_value "x" } }
+  // ScopeLogs.log_records { body { string_value "x" } }
+  const one = field(2, Buffer.from([0x2a, 0x03, 0x0a, 0x01, 0x78]));
   const scope = Buffer.alloc(one.length * records);
   for (let i = 0; i < records; i++) one.copy(scope, i * one.length);
   return field(1, Buffer.concat([field(1, resource(deviceId)), field(2, scope)]));

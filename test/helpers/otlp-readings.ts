@@ -1,4 +1,9 @@
-import type { OtlpMetricsRequestJson, OtlpLogsRequestJson, KeyValueJson, AnyValueJson } from '../../protocol/otlp/json-types.js';
+import type {
+  OtlpMetricsRequestJson,
+  OtlpLogsRequestJson,
+  KeyValueJson,
+  AnyValueJson,
+} from '../../protocol/otlp/json-types.js';
 
 export interface PointView {
   ts: string;
@@ -35,7 +40,12 @@ export function metricsByDevice(requests: unknown[]): DeviceMetrics {
           const points = m.gauge?.dataPoints ?? m.sum?.dataPoints ?? [];
           let list = metrics.get(m.name);
           if (!list) metrics.set(m.name, (list = []));
-          for (const p of points) list.push({ ts: p.timeUnixNano ?? '', value: p.asDouble ?? Number(p.asInt), attributes: attrs(p.attributes) });
+          for (const p of points)
+            list.push({
+              ts: p.timeUnixNano ?? '',
+              value: p.asDouble ?? Number(p.asInt),
+              attributes: attrs(p.attributes),
+            });
         }
       }
     }
@@ -47,19 +57,34 @@ export function metricsByDevice(requests: unknown[]): DeviceMetrics {
 export function seqsByDevice(requests: unknown[]): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const [device, metrics] of metricsByDevice(requests)) {
-    out.set(device, (metrics.get('otlp_edge.device.seq') ?? []).map((p) => p.value).sort((a, b) => a - b));
+    out.set(
+      device,
+      (metrics.get('otlp_edge.device.seq') ?? []).map((p) => p.value).sort((a, b) => a - b),
+    );
   }
   return out;
 }
 
-export function logRecordsByDevice(requests: unknown[]): Map<string, { ts: string; severity?: number; body: unknown; attributes: Record<string, unknown> }[]> {
-  const out = new Map<string, { ts: string; severity?: number; body: unknown; attributes: Record<string, unknown> }[]>();
+export function logRecordsByDevice(
+  requests: unknown[],
+): Map<string, { ts: string; severity?: number; body: unknown; attributes: Record<string, unknown> }[]> {
+  const out = new Map<
+    string,
+    { ts: string; severity?: number; body: unknown; attributes: Record<string, unknown> }[]
+  >();
   for (const req of requests as OtlpLogsRequestJson[]) {
     for (const rl of req.resourceLogs ?? []) {
       const device = String(attrs(rl.resource?.attributes)['device.id']);
       const list = out.get(device) ?? [];
       out.set(device, list);
-      for (const sl of rl.scopeLogs) for (const l of sl.logRecords) list.push({ ts: l.timeUnixNano ?? '', severity: l.severityNumber, body: l.body ? anyValue(l.body) : null, attributes: attrs(l.attributes) });
+      for (const sl of rl.scopeLogs)
+        for (const l of sl.logRecords)
+          list.push({
+            ts: l.timeUnixNano ?? '',
+            severity: l.severityNumber,
+            body: l.body ? anyValue(l.body) : null,
+            attributes: attrs(l.attributes),
+          });
     }
   }
   return out;

@@ -9,7 +9,10 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object' ? merge(base[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && typeof base[k] === 'object'
+        ? merge(base[k] as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
   }
   return out;
 }
@@ -28,7 +31,13 @@ export interface ServiceProcess {
  * Writes `config` as YAML into `dir`, starts `node main --config …`, and waits until `readyUrl` answers 200 (failing
  * with the process's output if it exits first).
  */
-export async function startService(dir: string, name: string, main: string, config: Record<string, unknown>, readyUrl: string): Promise<ServiceProcess> {
+export async function startService(
+  dir: string,
+  name: string,
+  main: string,
+  config: Record<string, unknown>,
+  readyUrl: string,
+): Promise<ServiceProcess> {
   const c = await startBinary(dir, name, main, config, readyUrl, { timeoutMs: 15_000 });
   return { child: c.child, configPath: c.configPath, output: c.output, stop: () => c.stop(), kill9: c.kill9 };
 }

@@ -39,21 +39,54 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 
 async function makeCa(dir: string, name: string): Promise<void> {
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`], dir);
-  await openssl([
-    'req', '-x509', '-new', '-key', `${name}.key`, '-sha256', '-days', '2', '-subj', `/CN=otlp-edge ${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-out', `${name}.crt`,
-  ], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      `${name}.key`,
+      '-sha256',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=otlp-edge ${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      `${name}.crt`,
+    ],
+    dir,
+  );
 }
 
 async function issue(dir: string, ca: string, name: string, cn: string, ext: string): Promise<Pem> {
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`], dir);
   await openssl(['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`], dir);
   await writeFile(join(dir, `${name}.ext`), ext);
-  await openssl([
-    'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial',
-    '-days', '2', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`,
-  ], dir);
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.crt`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ],
+    dir,
+  );
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
   return { cert: await readFile(certFile), key: await readFile(keyFile), certFile, keyFile };
@@ -62,8 +95,13 @@ async function issue(dir: string, ca: string, name: string, cn: string, ext: str
 export async function createTestPki(): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'otlp-edge-tls-'));
   await makeCa(dir, 'ca');
-  const server = await issue(dir, 'ca', 'server', 'localhost',
-    'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  const server = await issue(
+    dir,
+    'ca',
+    'server',
+    'localhost',
+    'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
+  );
   let untrustedCa = false;
   let n = 0;
   return {
@@ -78,7 +116,13 @@ export async function createTestPki(): Promise<TestPki> {
         untrustedCa = true;
         ca = 'rogue-ca';
       }
-      return issue(dir, ca, `client-${n++}`, cn, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
+      return issue(
+        dir,
+        ca,
+        `client-${n++}`,
+        cn,
+        'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n',
+      );
     },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };

@@ -6,7 +6,12 @@ import { gunzipSync } from 'node:zlib';
 import { ValueType } from '@opentelemetry/api';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AggregationTemporality, AggregationType, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  AggregationType,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
@@ -18,7 +23,11 @@ import { anyValue, attrs } from '../helpers/otlp-readings.js';
 // listener; our decoder must read every field the SDK writes. The SDK encodes with its own generated protobuf code,
 // so this is a peer we did not write.
 
-interface Captured { path: string; headers: IncomingHttpHeaders; body: Buffer }
+interface Captured {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
 
 /** An OTLP/HTTP receiver on 127.0.0.1 that keeps every request (gunzipped) and answers an empty Export*Response. */
 async function listener() {
@@ -55,16 +64,29 @@ test('metrics from the OpenTelemetry JS SDK (OTLP/HTTP protobuf, gzip) read corr
   t.after(() => l.close());
   const before = nowNs();
   const provider = new MeterProvider({
-    resource: resourceFromAttributes({ 'service.name': 'interop-svc', 'device.id': 'sdk-dev-1', site: 'lab', floor: 3, indoor: true }),
-    views: [{ instrumentName: 'payload.size', aggregation: { type: AggregationType.EXPONENTIAL_HISTOGRAM, options: { maxSize: 160 } } }],
-    readers: [new PeriodicExportingMetricReader({
-      exporter: new OTLPMetricExporter({
-        url: `${l.url}/v1/metrics`,
-        compression: 'gzip' as NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>['compression'],
-        temporalityPreference: AggregationTemporality.CUMULATIVE,
+    resource: resourceFromAttributes({
+      'service.name': 'interop-svc',
+      'device.id': 'sdk-dev-1',
+      site: 'lab',
+      floor: 3,
+      indoor: true,
+    }),
+    views: [
+      {
+        instrumentName: 'payload.size',
+        aggregation: { type: AggregationType.EXPONENTIAL_HISTOGRAM, options: { maxSize: 160 } },
+      },
+    ],
+    readers: [
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({
+          url: `${l.url}/v1/metrics`,
+          compression: 'gzip' as NonNullable<ConstructorParameters<typeof OTLPMetricExporter>[0]>['compression'],
+          temporalityPreference: AggregationTemporality.CUMULATIVE,
+        }),
+        exportIntervalMillis: 60_000, // only the explicit flush below exports
       }),
-      exportIntervalMillis: 60_000, // only the explicit flush below exports
-    })],
+    ],
   });
   const meter = provider.getMeter('interop-meter', '1.2.3');
   const gauge = meter.createGauge('room.temperature', { unit: 'Cel', description: 'room temperature' });
@@ -110,7 +132,9 @@ test('metrics from the OpenTelemetry JS SDK (OTLP/HTTP protobuf, gzip) read corr
   assert.equal(temp.unit, 'Cel');
   assert.equal(temp.description, 'room temperature');
   assert.equal(temp.sum, undefined);
-  const byRoom = new Map<unknown, NumberDataPointJson>(temp.gauge!.dataPoints.map((p) => [attrs(p.attributes).room, p]));
+  const byRoom = new Map<unknown, NumberDataPointJson>(
+    temp.gauge!.dataPoints.map((p) => [attrs(p.attributes).room, p]),
+  );
   assert.equal(byRoom.size, 2);
   assert.equal(byRoom.get('lab')!.asDouble, 21.5);
   assert.deepEqual(attrs(byRoom.get('lab')!.attributes), { room: 'lab', floor: 2 });
@@ -166,11 +190,18 @@ test('metrics from the OpenTelemetry JS SDK (OTLP/HTTP protobuf, gzip) read corr
   const counts = ep.positive!.bucketCounts.map(Number);
   assert.ok(Number.isInteger(scale) && scale <= 20 && scale >= -10, `scale ${scale}`);
   assert.ok(offset < 0, `offset ${offset} is negative`);
-  assert.equal(counts.reduce((a, b) => a + b, 0), 5, 'five positive values');
+  assert.equal(
+    counts.reduce((a, b) => a + b, 0),
+    5,
+    'five positive values',
+  );
   // Bucket i holds (base^i, base^(i+1)] with base = 2^(2^-scale): the smallest and largest values bound the range.
   const upper = (i: number) => 2 ** ((i + 1) * 2 ** -scale);
   const lower = (i: number) => 2 ** (i * 2 ** -scale);
-  assert.ok(lower(offset) < 0.001 && 0.001 <= upper(offset) * (1 + 1e-9), `0.001 in bucket ${offset} at scale ${scale}`);
+  assert.ok(
+    lower(offset) < 0.001 && 0.001 <= upper(offset) * (1 + 1e-9),
+    `0.001 in bucket ${offset} at scale ${scale}`,
+  );
   const last = offset + counts.length - 1;
   assert.ok(lower(last) < 1000 * (1 + 1e-9) && 1000 <= upper(last) * (1 + 1e-9), `1000 in the last bucket ${last}`);
   assert.ok(counts[0] >= 1 && counts[counts.length - 1] >= 1);
@@ -189,16 +220,34 @@ test('logs from the OpenTelemetry JS SDK (OTLP/HTTP protobuf) read correctly wit
   const before = nowNs();
   // Dates, not numbers: the SDK reads a number below its time origin as a performance-relative time.
   logger.emit({
-    timestamp: new Date(when), observedTimestamp: new Date(when + 5),
-    severityNumber: SeverityNumber.WARN, severityText: 'WARN', body: 'door open', eventName: 'device.door',
-    attributes: { door: 3, big: Number.MAX_SAFE_INTEGER, below: -5, ok: false, ratio: 0.5, name: 'front', tags: ['a', 'b'] },
+    timestamp: new Date(when),
+    observedTimestamp: new Date(when + 5),
+    severityNumber: SeverityNumber.WARN,
+    severityText: 'WARN',
+    body: 'door open',
+    eventName: 'device.door',
+    attributes: {
+      door: 3,
+      big: Number.MAX_SAFE_INTEGER,
+      below: -5,
+      ok: false,
+      ratio: 0.5,
+      name: 'front',
+      tags: ['a', 'b'],
+    },
   });
   // [seconds, nanoseconds]: a full-precision time that no JS number can hold.
   logger.emit({
-    timestamp: [1732280000, 123456789], severityNumber: SeverityNumber.ERROR, severityText: 'ERROR',
+    timestamp: [1732280000, 123456789],
+    severityNumber: SeverityNumber.ERROR,
+    severityText: 'ERROR',
     body: { code: 'E42', temps: [1, 2.5, -3], nested: { deep: true, none: null } },
   });
-  logger.emit({ timestamp: new Date(when + 2), severityNumber: SeverityNumber.FATAL4, body: new Uint8Array([0, 1, 254, 255]) });
+  logger.emit({
+    timestamp: new Date(when + 2),
+    severityNumber: SeverityNumber.FATAL4,
+    body: new Uint8Array([0, 1, 254, 255]),
+  });
   await provider.forceFlush();
   const after = nowNs();
   await provider.shutdown();
@@ -209,13 +258,19 @@ test('logs from the OpenTelemetry JS SDK (OTLP/HTTP protobuf) read correctly wit
     assert.equal(r.headers['content-type'], 'application/x-protobuf');
     assert.equal(r.headers['content-encoding'], undefined, 'uncompressed by default');
   }
-  const records = sent.flatMap((r) => decodeLogsRequest(r.body).resourceLogs.flatMap((rl) => {
-    assert.deepEqual(attrs(rl.resource!.attributes), { 'service.name': 'interop-logs', 'device.id': 'sdk-dev-2', site: 'lab' });
-    return rl.scopeLogs.flatMap((sl) => {
-      assert.deepEqual(sl.scope, { name: 'interop-logger', version: '0.9.0' });
-      return sl.logRecords;
-    });
-  }));
+  const records = sent.flatMap((r) =>
+    decodeLogsRequest(r.body).resourceLogs.flatMap((rl) => {
+      assert.deepEqual(attrs(rl.resource!.attributes), {
+        'service.name': 'interop-logs',
+        'device.id': 'sdk-dev-2',
+        site: 'lab',
+      });
+      return rl.scopeLogs.flatMap((sl) => {
+        assert.deepEqual(sl.scope, { name: 'interop-logger', version: '0.9.0' });
+        return sl.logRecords;
+      });
+    }),
+  );
   assert.equal(records.length, 3);
   const bySeverity = new Map(records.map((r) => [r.severityNumber, r]));
 

@@ -13,7 +13,8 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 /** The configuration references, generated from the schemas the binaries validate with. */
 const references = [
   {
-    file: 'deploy/agent.yaml', main: 'dist/agent/main.js',
+    file: 'deploy/agent.yaml',
+    main: 'dist/agent/main.js',
     text: renderReference(agentConfigSpec, [
       'otlp-edge-agent configuration: every key at its default, with what it does.',
       'Generated from the schema the agent validates with (npm run docs); `otlp-edge-agent --config agent.yaml --check`',
@@ -22,7 +23,8 @@ const references = [
     ]),
   },
   {
-    file: 'deploy/aggregator.yaml', main: 'dist/aggregator/main.js',
+    file: 'deploy/aggregator.yaml',
+    main: 'dist/aggregator/main.js',
     text: renderReference(aggregatorConfigSpec, [
       'otlp-edge-aggregator configuration: every key at its default, with what it does.',
       'Generated from the schema the aggregator validates with (npm run docs); `otlp-edge-aggregator --config',
@@ -36,7 +38,11 @@ test('the configuration references in deploy/ are what the schemas generate, and
   for (const r of references) {
     const path = join(root, r.file);
     if (process.env.WRITE_CONFIG_REFERENCE === '1') writeFileSync(path, r.text);
-    assert.equal(readFileSync(path, 'utf8'), r.text, `${r.file} differs from the schema: run 'npm run docs' and commit the result`);
+    assert.equal(
+      readFileSync(path, 'utf8'),
+      r.text,
+      `${r.file} differs from the schema: run 'npm run docs' and commit the result`,
+    );
     const check = spawnSync(process.execPath, [join(root, r.main), '--config', path, '--check'], { encoding: 'utf8' });
     assert.equal(check.status, 0, `${r.file}: ${check.stderr}`);
     assert.match(check.stdout, /configuration is valid/);

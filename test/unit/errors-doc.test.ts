@@ -19,10 +19,15 @@ test('every error code in the code is documented in ERRORS.md, and every documen
   for (const area of ['protocol', 'runtime', 'agent', 'aggregator', 'simulators']) {
     for (const file of sources(join(root, area))) {
       // A prefix sliced off codes (`'OTLPEDGE_AUTH_'.length`) is not a code.
-      for (const m of readFileSync(file, 'utf8').matchAll(CODE)) if (!readFileSync(file, 'utf8').includes(`'${m[0]}_'`)) used.add(m[0]);
+      for (const m of readFileSync(file, 'utf8').matchAll(CODE))
+        if (!readFileSync(file, 'utf8').includes(`'${m[0]}_'`)) used.add(m[0]);
     }
   }
   const documented = new Set([...readFileSync(join(root, 'ERRORS.md'), 'utf8').matchAll(CODE)].map((m) => m[0]));
   assert.deepEqual([...used].filter((c) => !documented.has(c)).sort(), [], 'codes missing from ERRORS.md');
-  assert.deepEqual([...documented].filter((c) => !used.has(c)).sort(), [], 'ERRORS.md lists codes the code does not have');
+  assert.deepEqual(
+    [...documented].filter((c) => !used.has(c)).sort(),
+    [],
+    'ERRORS.md lists codes the code does not have',
+  );
 });

@@ -15,7 +15,11 @@ test('a full disk: QoS 1 readings are not acknowledged while commits fail, /read
   const disk = smallDisk(t);
   const agent = await startAgent(dir, { agent: { data_dir: join(disk, 'agent') }, batch: { max_delay: '20ms' } });
   t.after(() => agent.kill9());
-  const c = await connectAsync(`mqtt://127.0.0.1:${agent.mqttPort}`, { clientId: 'disk-dev', clean: false, reconnectPeriod: 200 });
+  const c = await connectAsync(`mqtt://127.0.0.1:${agent.mqttPort}`, {
+    clientId: 'disk-dev',
+    clean: false,
+    reconnectPeriod: 200,
+  });
   t.after(() => c.end(true));
   await c.publishAsync('devices/disk-dev/telemetry', JSON.stringify({ seq: 1, t: 1 }), { qos: 1 });
 
@@ -28,7 +32,11 @@ test('a full disk: QoS 1 readings are not acknowledged while commits fail, /read
       if (!err) acked.push(seq);
     });
   }
-  await waitFor('a commit fails on the full disk', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_commit_errors_total') >= 1, 20_000);
+  await waitFor(
+    'a commit fails on the full disk',
+    async () => metricValue(await agent.metrics(), 'otlp_edge_agent_commit_errors_total') >= 1,
+    20_000,
+  );
   const r = await fetch(`http://127.0.0.1:${agent.httpPort}/readyz`);
   assert.equal(r.status, 503);
   assert.match(await r.text(), /the last commit failed .*not acknowledged/);
@@ -40,5 +48,9 @@ test('a full disk: QoS 1 readings are not acknowledged while commits fail, /read
   await c.endAsync();
   await agent.stop();
   const seqs = seqsByDevice(bufferDump(agent.configPath)).get('disk-dev')!;
-  assert.deepEqual([...new Set(seqs)], Array.from({ length: 40 }, (_, i) => i + 1), `all 40 stored (${ackedWhileFull} were acknowledged before the disk was full)`);
+  assert.deepEqual(
+    [...new Set(seqs)],
+    Array.from({ length: 40 }, (_, i) => i + 1),
+    `all 40 stored (${ackedWhileFull} were acknowledged before the disk was full)`,
+  );
 });

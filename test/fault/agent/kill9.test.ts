@@ -16,16 +16,27 @@ function device(port: number, id: string, window: number) {
     while (!stopped && client.connected && inFlight < window) {
       const s = seq++;
       inFlight++;
-      client.publish(`devices/${id}/telemetry`, JSON.stringify({ seq: s, temperature: 20 + (s % 50) / 10 }), { qos: 1 }, (err) => {
-        inFlight--;
-        if (!err) acked.push(s);
-        pump();
-      });
+      client.publish(
+        `devices/${id}/telemetry`,
+        JSON.stringify({ seq: s, temperature: 20 + (s % 50) / 10 }),
+        { qos: 1 },
+        (err) => {
+          inFlight--;
+          if (!err) acked.push(s);
+          pump();
+        },
+      );
     }
   };
   client.on('connect', pump);
   client.on('error', () => undefined);
-  return { acked, stop: () => { stopped = true; client.end(true); } };
+  return {
+    acked,
+    stop: () => {
+      stopped = true;
+      client.end(true);
+    },
+  };
 }
 
 test('acked QoS 1 readings survive kill -9 of the agent under load', async (t) => {

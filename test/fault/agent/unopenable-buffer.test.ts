@@ -27,7 +27,14 @@ test('a buffer that cannot be opened (as on a full disk) keeps the agent up, say
     const r = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
     return { status: r.status, text: await r.text() };
   };
-  await waitFor('a failed open is counted', async () => metricValue(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(), 'otlp_edge_agent_buffer_open_failures_total') >= 1);
+  await waitFor(
+    'a failed open is counted',
+    async () =>
+      metricValue(
+        await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(),
+        'otlp_edge_agent_buffer_open_failures_total',
+      ) >= 1,
+  );
   const r = await ready();
   assert.equal(r.status, 503);
   assert.match(r.text, /buffer not open: cannot open .*buffer: .*MiB free on its filesystem/);

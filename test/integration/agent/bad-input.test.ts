@@ -16,18 +16,21 @@ test('malformed payloads are rejected on the errors topic, counted by reason, an
   await client.subscribeAsync('devices/dev-bad/errors', { qos: 0 });
 
   const bad = [
-    '{"temp": ',                                    // bad_json
-    '{"ts":"yesterday","temp":1}',                  // bad_ts
-    '[]',                                           // bad_shape
-    '{"metrics":{"temp":"hot"}}',                   // bad_value
-    'x'.repeat(300 * 1024),                         // too_large
+    '{"temp": ', // bad_json
+    '{"ts":"yesterday","temp":1}', // bad_ts
+    '[]', // bad_shape
+    '{"metrics":{"temp":"hot"}}', // bad_value
+    'x'.repeat(300 * 1024), // too_large
   ];
   for (const m of bad) await client.publishAsync('devices/dev-bad/telemetry', m, { qos: 1 }); // acked even though rejected
   await client.publishAsync('devices/dev-bad/telemetry', JSON.stringify({ seq: 1, temp: 21 }), { qos: 1 });
 
   const deadline = Date.now() + 5000;
   while (errors.length < bad.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(errors.map((e) => e.reason), ['bad_json', 'bad_ts', 'bad_shape', 'bad_value', 'too_large']);
+  assert.deepEqual(
+    errors.map((e) => e.reason),
+    ['bad_json', 'bad_ts', 'bad_shape', 'bad_value', 'too_large'],
+  );
   for (const e of errors) {
     assert.match(e.code, /^OTLPEDGE_PAYLOAD_/);
     assert.equal(e.topic, 'devices/dev-bad/telemetry');
@@ -42,5 +45,9 @@ test('malformed payloads are rejected on the errors topic, counted by reason, an
 
   await client.endAsync();
   assert.equal(await agent.stop(), 0);
-  assert.deepEqual(seqsByDevice(bufferDump(agent.configPath)).get('dev-bad'), [1], 'the good message after the bad ones is stored');
+  assert.deepEqual(
+    seqsByDevice(bufferDump(agent.configPath)).get('dev-bad'),
+    [1],
+    'the good message after the bad ones is stored',
+  );
 });

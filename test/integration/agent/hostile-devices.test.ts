@@ -34,7 +34,13 @@ async function rawConnect(port: number, clientId: string): Promise<'connack' | '
 }
 
 async function device(port: number, id: string, password: string): Promise<MqttClient> {
-  return connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: id, username: id, password, protocolVersion: 4, reconnectPeriod: 0 });
+  return connectAsync(`mqtt://127.0.0.1:${port}`, {
+    clientId: id,
+    username: id,
+    password,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
 }
 
 test('a QoS 1 publish to a topic the device may not use is acknowledged and dropped; the connection stays and later readings all arrive', async (t) => {
@@ -51,22 +57,36 @@ test('a QoS 1 publish to a topic the device may not use is acknowledged and drop
   c.on('message', (_topic, payload) => errors.push(JSON.parse(payload.toString())));
   await c.subscribeAsync('devices/dev-1/errors', { qos: 0 });
 
-  for (const topic of ['devices/dev-2/telemetry', 'devices/dev-1/unknown', 'devices//telemetry', `devices/${'x'.repeat(300)}/telemetry`]) {
+  for (const topic of [
+    'devices/dev-2/telemetry',
+    'devices/dev-1/unknown',
+    'devices//telemetry',
+    `devices/${'x'.repeat(300)}/telemetry`,
+  ]) {
     await c.publishAsync(topic, JSON.stringify({ seq: 99, temp: 1 }), { qos: 1 }); // resolves on PUBACK
   }
   await c.publishAsync('devices/dev-1/telemetry', JSON.stringify({ seq: 100, temp: 2 }), { qos: 1, retain: true });
-  for (let seq = 1; seq <= 5; seq++) await c.publishAsync('devices/dev-1/telemetry', JSON.stringify({ seq, temp: 20 + seq }), { qos: 1 });
+  for (let seq = 1; seq <= 5; seq++)
+    await c.publishAsync('devices/dev-1/telemetry', JSON.stringify({ seq, temp: 20 + seq }), { qos: 1 });
   assert.equal(closed, false, 'the connection stayed up');
   await waitFor('the device told why, on its errors topic', () => errors.length >= 4);
   assert.ok(errors.every((e) => e.code === 'OTLPEDGE_AUTH_PUBLISH_DENIED'));
-  assert.deepEqual(errors.map((e) => e.topic).slice(0, 3), ['devices/dev-2/telemetry', 'devices/dev-1/unknown', 'devices//telemetry']);
+  assert.deepEqual(errors.map((e) => e.topic).slice(0, 3), [
+    'devices/dev-2/telemetry',
+    'devices/dev-1/unknown',
+    'devices//telemetry',
+  ]);
   const metrics = await agent.metrics();
   assert.equal(metricValue(metrics, 'otlp_edge_agent_auth_refusals_total{reason="publish_denied"}'), 4);
   assert.equal(metricValue(metrics, 'otlp_edge_agent_retain_cleared_total'), 1);
 
   await agent.stop();
   const seqs = seqsByDevice(bufferDump(agent.configPath));
-  assert.deepEqual(seqs.get('dev-1'), [1, 2, 3, 4, 5, 100], 'the retained reading is kept as data, the refused ones dropped');
+  assert.deepEqual(
+    seqs.get('dev-1'),
+    [1, 2, 3, 4, 5, 100],
+    'the retained reading is kept as data, the refused ones dropped',
+  );
   assert.equal(seqs.size, 1);
 });
 
@@ -94,29 +114,42 @@ test('a CONNECT that claims 200 MiB is dropped at its header with bounded memory
   const rss = async () => metricValue(await agent.metrics(), 'otlp_edge_agent_process_resident_memory_bytes');
   const before = await rss();
   const chunk = Buffer.alloc(1 << 20, 0x41);
-  const hostile = await Promise.all([0, 1].map(async () => {
-    const s = tcpConnect(agent.mqttPort, '127.0.0.1');
-    s.on('error', () => undefined); // the agent resets the connection: expected
-    await once(s, 'connect');
-    const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
-    s.write(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x64])); // CONNECT, remaining length 200 MiB (varint)
-    let sent = 0;
-    for (let i = 0; i < 96 && !s.destroyed; i++) {
-      if (!s.write(chunk)) await Promise.race([new Promise((resolve) => s.once('drain', resolve)), closed]);
-      sent += chunk.length;
-    }
-    await closed;
-    return sent;
-  }));
-  assert.ok(hostile.every((sent) => sent < 96 * chunk.length), `closed before 96 MiB were written (${hostile.join(', ')})`);
+  const hostile = await Promise.all(
+    [0, 1].map(async () => {
+      const s = tcpConnect(agent.mqttPort, '127.0.0.1');
+      s.on('error', () => undefined); // the agent resets the connection: expected
+      await once(s, 'connect');
+      const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+      s.write(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x64])); // CONNECT, remaining length 200 MiB (varint)
+      let sent = 0;
+      for (let i = 0; i < 96 && !s.destroyed; i++) {
+        if (!s.write(chunk)) await Promise.race([new Promise((resolve) => s.once('drain', resolve)), closed]);
+        sent += chunk.length;
+      }
+      await closed;
+      return sent;
+    }),
+  );
+  assert.ok(
+    hostile.every((sent) => sent < 96 * chunk.length),
+    `closed before 96 MiB were written (${hostile.join(', ')})`,
+  );
   const grown = (await rss()) - before;
   assert.ok(grown < 40 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(0)} MiB`);
-  assert.equal(metricValue(await agent.metrics(), 'otlp_edge_agent_connections_refused_total{reason="packet_too_large"}'), 2);
+  assert.equal(
+    metricValue(await agent.metrics(), 'otlp_edge_agent_connections_refused_total{reason="packet_too_large"}'),
+    2,
+  );
 
-  const clients = await Promise.all([1, 2, 3].map((i) => connectAsync(`mqtt://127.0.0.1:${agent.mqttPort}`, { clientId: `c${i}`, reconnectPeriod: 0 })));
+  const clients = await Promise.all(
+    [1, 2, 3].map((i) => connectAsync(`mqtt://127.0.0.1:${agent.mqttPort}`, { clientId: `c${i}`, reconnectPeriod: 0 })),
+  );
   t.after(() => clients.forEach((c) => c.end(true)));
   assert.equal(await rawConnect(agent.mqttPort, 'c4'), 'closed', 'the 4th connection is closed without a CONNACK');
-  assert.equal(metricValue(await agent.metrics(), 'otlp_edge_agent_connections_refused_total{reason="max_connections"}'), 1);
+  assert.equal(
+    metricValue(await agent.metrics(), 'otlp_edge_agent_connections_refused_total{reason="max_connections"}'),
+    1,
+  );
   clients[0].end(true);
   await waitFor('a slot is free again', async () => (await rawConnect(agent.mqttPort, 'c5')) === 'connack');
 });
@@ -149,7 +182,13 @@ test('a credentials reload disconnects devices whose password was removed; the o
   });
   let goneClosed = false;
   gone.on('close', () => (goneClosed = true));
-  writeFileSync(passwd, readFileSync(passwd, 'utf8').split('\n').filter((l) => !l.startsWith('gone-1:')).join('\n'));
+  writeFileSync(
+    passwd,
+    readFileSync(passwd, 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('gone-1:'))
+      .join('\n'),
+  );
   agent.child.kill('SIGHUP');
   await waitFor('the removed device is disconnected', () => goneClosed);
   assert.equal(keep.connected, true);

@@ -13,7 +13,10 @@ const ADMIN = 'admin-token-0123456789ab';
 
 /** The audit lines the process wrote (pino JSON with the audit logger's name). */
 function auditLines(output: string): any[] {
-  return output.split('\n').filter((l) => l.includes('"otlp-edge-aggregator.audit"')).map((l) => JSON.parse(l));
+  return output
+    .split('\n')
+    .filter((l) => l.includes('"otlp-edge-aggregator.audit"'))
+    .map((l) => JSON.parse(l));
 }
 
 test('API tokens: 401 without a valid token, 403 for a read token on DELETE, 200 by role; probes stay open; audited by name; reloaded on SIGHUP', async (t) => {
@@ -23,9 +26,15 @@ test('API tokens: 401 without a valid token, 403 for a read token on DELETE, 200
   const agg = await startAggregator(dir, { auth: { api_tokens_file: file } });
   t.after(() => agg.kill9());
   const api = (path: string, token?: string, method = 'GET') =>
-    fetch(`http://127.0.0.1:${agg.apiPort}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    fetch(`http://127.0.0.1:${agg.apiPort}${path}`, {
+      method,
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
 
-  const sent = await sendBatch(`127.0.0.1:${agg.grpcPort}`, { payload: metricsPayload(['dev-a', 'dev-b'], { temp: 21 }, 3), points: 12 });
+  const sent = await sendBatch(`127.0.0.1:${agg.grpcPort}`, {
+    payload: metricsPayload(['dev-a', 'dev-b'], { temp: 21 }, 3),
+    points: 12,
+  });
   assert.equal(sent.ack?.status, AckStatus.OK);
 
   assert.equal((await api('/healthz')).status, 200);
@@ -39,7 +48,10 @@ test('API tokens: 401 without a valid token, 403 for a read token on DELETE, 200
   assert.equal((await api('/metrics', READ)).status, 200);
   const list = await api('/v1/devices', READ);
   assert.equal(list.status, 200);
-  assert.deepEqual(((await list.json()) as any).devices.map((d: { id: string }) => d.id), ['dev-a', 'dev-b']);
+  assert.deepEqual(
+    ((await list.json()) as any).devices.map((d: { id: string }) => d.id),
+    ['dev-a', 'dev-b'],
+  );
   assert.equal((await api('/v1/devices/dev-a', READ)).status, 200);
 
   const forbidden = await api('/v1/devices/dev-a', READ, 'DELETE');
@@ -52,7 +64,11 @@ test('API tokens: 401 without a valid token, 403 for a read token on DELETE, 200
   assert.equal((await api('/v1/devices/dev-a', ADMIN)).status, 404, 'the device is forgotten');
   assert.equal((await api('/v1/devices/dev-a', ADMIN, 'DELETE')).status, 404);
   assert.equal((await api('/v1/devices/dev-b', READ)).status, 200, 'other devices stay');
-  assert.equal((await api('/v1/devices/%E0%A4%A', READ)).status, 400, 'a malformed percent-encoding is the caller\'s error');
+  assert.equal(
+    (await api('/v1/devices/%E0%A4%A', READ)).status,
+    400,
+    "a malformed percent-encoding is the caller's error",
+  );
   assert.equal((await api('/v1/devices/a%20b', READ)).status, 400, 'an id outside the device-id rule');
 
   const metrics = await (await api('/metrics', READ)).text();
@@ -67,15 +83,27 @@ test('API tokens: 401 without a valid token, 403 for a read token on DELETE, 200
   // A broken file on reload keeps the tokens in force.
   writeFileSync(file, 'short read\n');
   agg.child.kill('SIGHUP');
-  await waitFor('failed reload audited', () => auditLines(agg.output()).some((l) => l.audit === 'token_reload' && l.outcome === 'failed'));
+  await waitFor('failed reload audited', () =>
+    auditLines(agg.output()).some((l) => l.audit === 'token_reload' && l.outcome === 'failed'),
+  );
   assert.equal((await api('/v1/devices', 'new-viewer-token-9876543210')).status, 200);
 
   const audit = auditLines(agg.output());
   const refused = audit.filter((l) => l.audit === 'refused');
   assert.equal(refused.filter((l) => l.status === 401).length >= 4, true);
-  assert.deepEqual(refused.filter((l) => l.status === 403).map((l) => [l.token, l.method, l.path]), [['grafana', 'DELETE', '/v1/devices/dev-a']]);
+  assert.deepEqual(
+    refused.filter((l) => l.status === 403).map((l) => [l.token, l.method, l.path]),
+    [['grafana', 'DELETE', '/v1/devices/dev-a']],
+  );
   const actions = audit.filter((l) => l.audit === 'admin');
-  assert.deepEqual(actions.map((l) => [l.action, l.device, l.token, l.outcome]), [['delete_device', 'dev-a', 'ops-alice', 'deleted'], ['delete_device', 'dev-a', 'ops-alice', 'not_found']]);
+  assert.deepEqual(
+    actions.map((l) => [l.action, l.device, l.token, l.outcome]),
+    [
+      ['delete_device', 'dev-a', 'ops-alice', 'deleted'],
+      ['delete_device', 'dev-a', 'ops-alice', 'not_found'],
+    ],
+  );
   assert.ok(audit.some((l) => l.audit === 'token_reload' && l.outcome === 'ok'));
-  for (const secret of [READ, ADMIN, 'new-viewer-token-9876543210']) assert.ok(!agg.output().includes(secret), 'no token is ever logged');
+  for (const secret of [READ, ADMIN, 'new-viewer-token-9876543210'])
+    assert.ok(!agg.output().includes(secret), 'no token is ever logged');
 });

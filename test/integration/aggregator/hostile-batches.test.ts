@@ -14,7 +14,10 @@ import { deepLogsRequest, tinyLogsRequest } from '../../helpers/otlp-bytes.js';
 import { AckStatus } from '../../../protocol/uplink/messages.js';
 
 async function rss(agg: AggregatorProcess): Promise<number> {
-  return metricValue(await (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text(), 'otlp_edge_aggregator_process_resident_memory_bytes');
+  return metricValue(
+    await (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text(),
+    'otlp_edge_aggregator_process_resident_memory_bytes',
+  );
 }
 
 const MiB = 1024 * 1024;
@@ -29,7 +32,14 @@ test('a gzip bomb and a logs bomb are refused or walked with bounded memory; dee
   // 16 MiB of tiny log records gzip to a few KB: a ratio no telemetry has.
   const bomb = gzipSync(tinyLogsRequest('bomb-dev', (16 * MiB) / 7));
   assert.ok(bomb.length < 200 * 1024, `bomb is ${bomb.length} bytes`);
-  const r1 = await sendBatch(at, { agentId: 'gw-x', seq: 1, signal: Signal.LOGS, compression: Compression.GZIP, payload: bomb, points: 1 });
+  const r1 = await sendBatch(at, {
+    agentId: 'gw-x',
+    seq: 1,
+    signal: Signal.LOGS,
+    compression: Compression.GZIP,
+    payload: bomb,
+    points: 1,
+  });
   assert.equal(r1.ack?.status, AckStatus.REJECTED);
   assert.match(r1.ack!.reason, /OTLPEDGE_PROTO_BAD_COMPRESSION: .*inflated within/);
   const zeros = gzipSync(Buffer.alloc(64 * MiB));
@@ -43,18 +53,29 @@ test('a gzip bomb and a logs bomb are refused or walked with bounded memory; dee
   assert.equal((await agg.get('/v1/devices/flood-dev')).status, 200);
 
   // A body nested 20,000 deep (a RangeError in a recursive decoder) gets an answer, never a gRPC UNKNOWN.
-  const r4 = await sendBatch(at, { agentId: 'gw-x', seq: 4, signal: Signal.LOGS, payload: deepLogsRequest('deep-dev', 20_000), points: 1 });
+  const r4 = await sendBatch(at, {
+    agentId: 'gw-x',
+    seq: 4,
+    signal: Signal.LOGS,
+    payload: deepLogsRequest('deep-dev', 20_000),
+    points: 1,
+  });
   assert.equal(r4.err, undefined, r4.err?.message);
   assert.ok(r4.ack!.status === AckStatus.OK || r4.ack!.status === AckStatus.REJECTED);
 
   const grown = (await rss(agg)) - before;
   assert.ok(grown < 150 * MiB, `RSS grew by ${(grown / MiB).toFixed(0)} MiB`);
   // The node still serves ordinary batches.
-  const ok = await sendBatch(at, { agentId: 'gw-x', seq: 5, payload: metricsPayload(['after-dev'], { t: 1 }), points: 2 });
+  const ok = await sendBatch(at, {
+    agentId: 'gw-x',
+    seq: 5,
+    payload: metricsPayload(['after-dev'], { t: 1 }),
+    points: 2,
+  });
   assert.equal(ok.ack?.status, AckStatus.OK);
 });
 
-test('device ids and metric names outside the agent\'s rules are REJECTED with the reason', async (t) => {
+test("device ids and metric names outside the agent's rules are REJECTED with the reason", async (t) => {
   const dir = tempDir(t);
   const agg = await startAggregator(dir);
   t.after(() => agg.kill9());
@@ -80,7 +101,11 @@ test('an oversized gRPC message is refused before any token check or decode', as
   const big = Buffer.alloc(40 * MiB, 1);
   const anon = await sendBatch(`127.0.0.1:${agg.grpcPort}`, { agentId: 'gw-1', seq: 1, payload: big, points: 1 });
   assert.equal(anon.err?.code, grpc.status.UNAUTHENTICATED, 'no token: refused from the metadata');
-  const withToken = await sendBatch(`127.0.0.1:${agg.grpcPort}`, { agentId: 'gw-1', seq: 1, payload: big, points: 1 }, 'token-of-gateway-1');
+  const withToken = await sendBatch(
+    `127.0.0.1:${agg.grpcPort}`,
+    { agentId: 'gw-1', seq: 1, payload: big, points: 1 },
+    'token-of-gateway-1',
+  );
   assert.equal(withToken.err?.code, grpc.status.RESOURCE_EXHAUSTED, 'over the 16 MiB message limit');
   const grown = (await rss(agg)) - before;
   assert.ok(grown < 60 * MiB, `RSS grew by ${(grown / MiB).toFixed(0)} MiB`);

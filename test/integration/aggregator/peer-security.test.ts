@@ -17,26 +17,58 @@ import { MetricsEncoder } from '../../../protocol/otlp/metrics-encoder.js';
 import { AckStatus } from '../../../protocol/uplink/messages.js';
 import { metricsPayload, sendBatch } from '../../helpers/uplink-client.js';
 
-const PeerClient = grpc.makeGenericClientConstructor(peerServiceDefinition as unknown as grpc.ServiceDefinition, 'Peer');
-const UplinkClient = grpc.makeGenericClientConstructor(uplinkServiceDefinition as unknown as grpc.ServiceDefinition, 'Uplink');
+const PeerClient = grpc.makeGenericClientConstructor(
+  peerServiceDefinition as unknown as grpc.ServiceDefinition,
+  'Peer',
+);
+const UplinkClient = grpc.makeGenericClientConstructor(
+  uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
+  'Uplink',
+);
 
-type Stub = grpc.Client & Record<string, (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: any) => void) => void>;
+type Stub = grpc.Client &
+  Record<
+    string,
+    (
+      req: object,
+      md: grpc.Metadata,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res?: any) => void,
+    ) => void
+  >;
 
 function call(client: Stub, method: string, req: object): Promise<{ err: grpc.ServiceError | null; res: any }> {
-  return new Promise((resolve) => client[method](req, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, res) => resolve({ err, res })));
+  return new Promise((resolve) =>
+    client[method](req, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, res) => resolve({ err, res })),
+  );
 }
 
 /** One reading for `device` as a forwarded part would carry it. */
 function forwardOf(device: string, tsMs: number) {
-  const payload = new MetricsEncoder({ gatewayId: 'forger' }).encode([{ deviceId: device, readings: [{ ts: tsMs, seq: 1, names: ['temp'], values: [99], attributes: null }] }]);
+  const payload = new MetricsEncoder({ gatewayId: 'forger' }).encode([
+    { deviceId: device, readings: [{ ts: tsMs, seq: 1, names: ['temp'], values: [99], attributes: null }] },
+  ]);
   return {
-    originAgentId: 'gw-victim', originSeq: 5, part: 0, fromNode: 'agg-x', signal: Signal.METRICS, compression: Compression.NONE,
-    payload: Buffer.from(payload), points: 2, ringVersion: 0, deviceSetHash: 1, originAckedBelow: 1_000_000, originBufferId: 7,
+    originAgentId: 'gw-victim',
+    originSeq: 5,
+    part: 0,
+    fromNode: 'agg-x',
+    signal: Signal.METRICS,
+    compression: Compression.NONE,
+    payload: Buffer.from(payload),
+    points: 2,
+    ringVersion: 0,
+    deviceSetHash: 1,
+    originAckedBelow: 1_000_000,
+    originBufferId: 7,
   };
 }
 
 async function refusals(agg: AggregatorProcess, labels: string): Promise<number> {
-  return metricValue(await (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text(), `otlp_edge_aggregator_calls_refused_total{${labels}}`);
+  return metricValue(
+    await (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text(),
+    `otlp_edge_aggregator_calls_refused_total{${labels}}`,
+  );
 }
 
 test('a single node refuses every peer call and asks an agent token for GetRing; refusals are counted', async (t) => {
@@ -62,7 +94,9 @@ test('a single node refuses every peer call and asks an agent token for GetRing;
   assert.equal(ring.err?.code, grpc.status.UNAUTHENTICATED, 'GetRing needs an agent token');
   const md = new grpc.Metadata();
   md.set('authorization', 'Bearer token-of-gateway-1');
-  const ok = await new Promise<{ err: grpc.ServiceError | null; res: any }>((resolve) => uplink.GetRing({}, md, {}, (err, res) => resolve({ err, res })));
+  const ok = await new Promise<{ err: grpc.ServiceError | null; res: any }>((resolve) =>
+    uplink.GetRing({}, md, {}, (err, res) => resolve({ err, res })),
+  );
   assert.equal(ok.err, null);
   assert.equal(ok.res.members.length, 1);
 
@@ -70,7 +104,7 @@ test('a single node refuses every peer call and asks an agent token for GetRing;
   assert.equal(await refusals(agg, 'service="uplink",reason="agent_token"'), 1);
 });
 
-test('cluster peers sign their calls: forged Forward and Handoff are refused with no secret or a wrong one, and cannot drop an agent\'s batches', async (t) => {
+test("cluster peers sign their calls: forged Forward and Handoff are refused with no secret or a wrong one, and cannot drop an agent's batches", async (t) => {
   const dir = tempDir(t);
   const secretFile = join(dir, 'cluster.secret');
   writeFileSync(secretFile, 'a-cluster-secret-of-enough-bytes\n');
@@ -82,36 +116,56 @@ test('cluster peers sign their calls: forged Forward and Handoff are refused wit
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
   const nodes: AggregatorProcess[] = [];
   for (let i = 0; i < 2; i++) {
-    nodes.push(await startAggregator(join(dir, `n${i}`), { node: { id: `agg-${i}` }, cluster: { members, secret_file: secretFile, probe_interval: '200ms' } }, ports[i]));
+    nodes.push(
+      await startAggregator(
+        join(dir, `n${i}`),
+        { node: { id: `agg-${i}` }, cluster: { members, secret_file: secretFile, probe_interval: '200ms' } },
+        ports[i],
+      ),
+    );
   }
   t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   await waitFor('both nodes see two healthy members with one ring version', async () => {
     const rings = await Promise.all(nodes.map(async (n) => (await n.get('/v1/ring')).body));
-    return rings.every((r) => r.members.filter((m: { healthy: boolean }) => m.healthy).length === 2) && rings[0].version === rings[1].version;
+    return (
+      rings.every((r) => r.members.filter((m: { healthy: boolean }) => m.healthy).length === 2) &&
+      rings[0].version === rings[1].version
+    );
   });
 
   const target = `127.0.0.1:${ports[0].grpcPort}`;
   const unsigned = new PeerClient(target, grpc.credentials.createInsecure()) as unknown as Stub;
-  const wrong = new PeerClient(target, grpc.credentials.createInsecure(), { interceptors: [peerClientInterceptor(PeerSecret.of('not-the-cluster-secret-at-all'), 'agg-1')] }) as unknown as Stub;
+  const wrong = new PeerClient(target, grpc.credentials.createInsecure(), {
+    interceptors: [peerClientInterceptor(PeerSecret.of('not-the-cluster-secret-at-all'), 'agg-1')],
+  }) as unknown as Stub;
   t.after(() => {
     unsigned.close();
     wrong.close();
   });
-  for (const [client, reason] of [[unsigned, /no x-otlp-edge-peer credential/], [wrong, /does not match/]] as const) {
+  for (const [client, reason] of [
+    [unsigned, /no x-otlp-edge-peer credential/],
+    [wrong, /does not match/],
+  ] as const) {
     const f = await call(client, 'Forward', forwardOf('forged-2', Date.now()));
     assert.equal(f.err?.code, grpc.status.UNAUTHENTICATED);
     assert.match(f.err!.details, reason);
-    const h = await call(client, 'Handoff', { fromNode: 'agg-1', ringVersion: 0, states: [{ deviceId: 'forged-2', state: Buffer.from([1, 2, 3]) }] });
+    const h = await call(client, 'Handoff', {
+      fromNode: 'agg-1',
+      ringVersion: 0,
+      states: [{ deviceId: 'forged-2', state: Buffer.from([1, 2, 3]) }],
+    });
     assert.equal(h.err?.code, grpc.status.UNAUTHENTICATED);
     assert.equal((await call(client, 'Probe', { nodeId: 'x', ringVersion: 0 })).err?.code, grpc.status.UNAUTHENTICATED);
   }
   assert.equal((await nodes[0].get('/v1/devices/forged-2')).status, 404);
   assert.equal((await nodes[1].get('/v1/devices/forged-2')).status, 404);
-  assert.ok(await refusals(nodes[0], 'service="peer",reason="missing"') >= 3);
-  assert.ok(await refusals(nodes[0], 'service="peer",reason="bad_signature"') >= 3);
+  assert.ok((await refusals(nodes[0], 'service="peer",reason="missing"')) >= 3);
+  assert.ok((await refusals(nodes[0], 'service="peer",reason="bad_signature"')) >= 3);
 
   // The right secret is accepted: a signed probe answers with the node id.
-  const signed = new PeerClient(target, grpc.credentials.createInsecure(), { interceptors: [peerClientInterceptor(PeerSecret.of('a-cluster-secret-of-enough-bytes'), 'agg-1')] }) as unknown as Stub;
+  const signed = new PeerClient(target, grpc.credentials.createInsecure(), {
+    interceptors: [peerClientInterceptor(PeerSecret.of('a-cluster-secret-of-enough-bytes'), 'agg-1')],
+  }) as unknown as Stub;
   t.after(() => signed.close());
   const probe = await call(signed, 'Probe', { nodeId: 'agg-1', ringVersion: 0 });
   assert.equal(probe.err, null);
@@ -136,7 +190,10 @@ test('cluster peers sign their calls: forged Forward and Handoff are refused wit
   const page = await nodes[1].get('/v1/devices');
   assert.equal(page.status, 200);
   assert.deepEqual(page.body.missing_members, ['agg-0']);
-  assert.ok(page.body.devices.length > 0 && page.body.devices.every((d: { id: string }) => owners[devices.indexOf(d.id)] === 'agg-1'));
+  assert.ok(
+    page.body.devices.length > 0 &&
+      page.body.devices.every((d: { id: string }) => owners[devices.indexOf(d.id)] === 'agg-1'),
+  );
 });
 
 test('a static member that was never reached owns its share of the ring but is not reported healthy', async (t) => {
@@ -144,7 +201,14 @@ test('a static member that was never reached owns its share of the ring but is n
   const secretFile = join(dir, 'cluster.secret');
   writeFileSync(secretFile, 'a-cluster-secret-of-enough-bytes');
   const p = { grpcPort: await freePort(), apiPort: await freePort() };
-  const agg = await startAggregator(dir, { node: { id: 'agg-0' }, cluster: { members: [`agg-0=127.0.0.1:${p.grpcPort}`, 'ghost=127.0.0.1:9'], secret_file: secretFile } }, p);
+  const agg = await startAggregator(
+    dir,
+    {
+      node: { id: 'agg-0' },
+      cluster: { members: [`agg-0=127.0.0.1:${p.grpcPort}`, 'ghost=127.0.0.1:9'], secret_file: secretFile },
+    },
+    p,
+  );
   t.after(() => agg.kill9());
   const ring = (await agg.get('/v1/ring')).body;
   const ghost = ring.members.find((m: { id: string }) => m.id === 'ghost');
@@ -159,7 +223,15 @@ test('a cluster with agent tokens but no cluster.secret_file does not start', as
   writeFileSync(tokens, 'gw-1 token-of-gateway-1\n');
   const grpcPort = await freePort();
   await assert.rejects(
-    startAggregator(dir, { node: { id: 'agg-0' }, auth: { agent_tokens_file: tokens }, cluster: { members: [`agg-0=127.0.0.1:${grpcPort}`, 'agg-1=127.0.0.1:1'] } }, { grpcPort, apiPort: await freePort() }),
+    startAggregator(
+      dir,
+      {
+        node: { id: 'agg-0' },
+        auth: { agent_tokens_file: tokens },
+        cluster: { members: [`agg-0=127.0.0.1:${grpcPort}`, 'agg-1=127.0.0.1:1'] },
+      },
+      { grpcPort, apiPort: await freePort() },
+    ),
     /cluster\.secret_file: required in a cluster when auth\.agent_tokens_file is set/,
   );
 });
@@ -170,24 +242,43 @@ test('two TLS nodes reach each other over TLS with the cluster secret and conver
   t.after(() => pki.cleanup());
   const secretFile = join(dir, 'cluster.secret');
   writeFileSync(secretFile, 'another-cluster-secret-0123456789');
-  const ports = [{ grpcPort: await freePort(), apiPort: await freePort() }, { grpcPort: await freePort(), apiPort: await freePort() }];
+  const ports = [
+    { grpcPort: await freePort(), apiPort: await freePort() },
+    { grpcPort: await freePort(), apiPort: await freePort() },
+  ];
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
   const tls = { enabled: true, cert: pki.server.certFile, key: pki.server.keyFile, ca: pki.caFile };
   const nodes: AggregatorProcess[] = [];
   for (let i = 0; i < 2; i++) {
-    nodes.push(await startAggregator(join(dir, `n${i}`), { node: { id: `agg-${i}` }, tls, cluster: { members, secret_file: secretFile, probe_interval: '200ms', failure_timeout: '1s' } }, ports[i]));
+    nodes.push(
+      await startAggregator(
+        join(dir, `n${i}`),
+        {
+          node: { id: `agg-${i}` },
+          tls,
+          cluster: { members, secret_file: secretFile, probe_interval: '200ms', failure_timeout: '1s' },
+        },
+        ports[i],
+      ),
+    );
   }
   t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   // Long enough for a node that cannot reach its peer to drop it (failure_timeout 1s) and own everything alone.
   await new Promise((r) => setTimeout(r, 1500));
   const rings = await waitFor('both TLS nodes healthy in one ring', async () => {
     const rs = await Promise.all(nodes.map(async (n) => (await n.get('/v1/ring')).body));
-    return rs.every((r) => r.members.length === 2 && r.members.every((m: { healthy: boolean }) => m.healthy)) && rs[0].version === rs[1].version ? rs : null;
+    return rs.every((r) => r.members.length === 2 && r.members.every((m: { healthy: boolean }) => m.healthy)) &&
+      rs[0].version === rs[1].version
+      ? rs
+      : null;
   });
   for (const m of rings[0].members) assert.ok(m.share > 0.2 && m.share < 0.8, `${m.id} owns ${m.share}`);
 
   // Over TLS, an unsigned caller that completes the handshake is still refused.
-  const forger = new PeerClient(`127.0.0.1:${ports[0].grpcPort}`, grpc.credentials.createSsl(pki.ca)) as unknown as Stub;
+  const forger = new PeerClient(
+    `127.0.0.1:${ports[0].grpcPort}`,
+    grpc.credentials.createSsl(pki.ca),
+  ) as unknown as Stub;
   t.after(() => forger.close());
   const f = await call(forger, 'Forward', forwardOf('forged-3', Date.now()));
   assert.equal(f.err?.code, grpc.status.UNAUTHENTICATED);

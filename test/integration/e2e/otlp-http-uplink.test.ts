@@ -35,7 +35,10 @@ test('otlp_http uplink: batches reach an OTLP/HTTP endpoint as zstd, fall back t
       res.writeHead(503, { 'retry-after': '0' }).end();
       return;
     }
-    const plain = decompress(raw, encoding === 'gzip' ? Compression.GZIP : encoding === 'zstd' ? Compression.ZSTD : Compression.NONE);
+    const plain = decompress(
+      raw,
+      encoding === 'gzip' ? Compression.GZIP : encoding === 'zstd' ? Compression.ZSTD : Compression.NONE,
+    );
     received.push({ encoding, path: req.url ?? '', request: decodeMetricsRequest(plain) });
     res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
   });
@@ -43,18 +46,44 @@ test('otlp_http uplink: batches reach an OTLP/HTTP endpoint as zstd, fall back t
   t.after(() => server.close());
   const port = (server.address() as { port: number }).port;
 
-  const agent = await startAgent(dir, { uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`], timeout: '2s' }, batch: { max_delay: '50ms' } });
+  const agent = await startAgent(dir, {
+    uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`], timeout: '2s' },
+    batch: { max_delay: '50ms' },
+  });
   t.after(() => agent.kill9());
-  assert.equal((await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'http-1', '--count', '10', '--qos', '1'])).acked.length, 10);
-  await waitFor('delivered over OTLP/HTTP', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0 && received.length > 0, 15_000);
-  assert.ok(received.every((r) => r.encoding === 'gzip' && r.path === '/v1/metrics'), 'after a 415 the agent switched to gzip');
-  const temps = metricsByDevice(received.map((r) => r.request)).get('http-1')!.get('temperature')!;
+  assert.equal(
+    (await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'http-1', '--count', '10', '--qos', '1']))
+      .acked.length,
+    10,
+  );
+  await waitFor(
+    'delivered over OTLP/HTTP',
+    async () =>
+      metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0 && received.length > 0,
+    15_000,
+  );
+  assert.ok(
+    received.every((r) => r.encoding === 'gzip' && r.path === '/v1/metrics'),
+    'after a 415 the agent switched to gzip',
+  );
+  const temps = metricsByDevice(received.map((r) => r.request))
+    .get('http-1')!
+    .get('temperature')!;
   // Batches in flight together may land in any order (one was answered 503 and resent): compare by time.
-  assert.deepEqual([...temps].sort((a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : 1)).map((p) => p.value), Array.from({ length: 10 }, (_, i) => 20 + i / 10));
-  assert.ok(metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_batches_total{outcome="retry"}') >= 2, '415 and 503 were retried');
+  assert.deepEqual(
+    [...temps].sort((a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : 1)).map((p) => p.value),
+    Array.from({ length: 10 }, (_, i) => 20 + i / 10),
+  );
+  assert.ok(
+    metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_batches_total{outcome="retry"}') >= 2,
+    '415 and 503 were retried',
+  );
 
   refuseZstd = false; // an endpoint that takes zstd gets it once a new agent starts
-  const agent2 = await startAgent(join(dir, 'z'), { uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`] }, batch: { max_delay: '50ms' } });
+  const agent2 = await startAgent(join(dir, 'z'), {
+    uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`] },
+    batch: { max_delay: '50ms' },
+  });
   t.after(() => agent2.kill9());
   await pahoPublish(paho, ['--port', String(agent2.mqttPort), '--device', 'http-2', '--count', '3', '--qos', '1']);
   await waitFor('zstd delivery', () => received.some((r) => r.encoding === 'zstd'), 10_000);
@@ -78,17 +107,37 @@ test('otlp_http uplink: a refused token (401), a wrong path (404) or a 413 keep 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
   const port = (server.address() as { port: number }).port;
-  const agent = await startAgent(dir, { uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`], timeout: '2s', max_in_flight: 1 }, batch: { max_delay: '50ms' } });
+  const agent = await startAgent(dir, {
+    uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${port}`], timeout: '2s', max_in_flight: 1 },
+    batch: { max_delay: '50ms' },
+  });
   t.after(() => agent.kill9());
-  assert.equal((await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'rot-1', '--count', '5', '--qos', '1'])).acked.length, 5);
-  await waitFor('backlog delivered after 401, 404 and 413', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0 && script.length === 0, 30_000);
+  assert.equal(
+    (await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'rot-1', '--count', '5', '--qos', '1']))
+      .acked.length,
+    5,
+  );
+  await waitFor(
+    'backlog delivered after 401, 404 and 413',
+    async () =>
+      metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0 && script.length === 0,
+    30_000,
+  );
   const m = await agent.metrics();
-  assert.equal(metricValue(m, 'otlp_edge_agent_uplink_batches_total{outcome="failed"}'), 3, 'each refusal counted as a failure');
+  assert.equal(
+    metricValue(m, 'otlp_edge_agent_uplink_batches_total{outcome="failed"}'),
+    3,
+    'each refusal counted as a failure',
+  );
   assert.equal(metricValue(m, 'otlp_edge_agent_uplink_batches_total{outcome="rejected"}'), 0, 'nothing moved aside');
   assert.match(agent.output(), /check uplink\.token/);
   assert.ok(delivered.length >= 1);
 
   answer = 400;
   await pahoPublish(paho, ['--port', String(agent.mqttPort), '--device', 'rot-2', '--count', '1', '--qos', '1']);
-  await waitFor('a 400 moves the batch aside', async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_batches_total{outcome="rejected"}') === 1, 15_000);
+  await waitFor(
+    'a 400 moves the batch aside',
+    async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_batches_total{outcome="rejected"}') === 1,
+    15_000,
+  );
 });

@@ -7,7 +7,11 @@ import { tempDir } from '../../helpers/tmp.js';
 
 test('npm start (otlp-edge-sim demo) runs aggregator, agent and devices end to end and stops cleanly', async (t) => {
   const dir = tempDir(t);
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'simulators', 'main.js'), 'demo', '--devices', '12', '--duration', '5', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'dist', 'simulators', 'main.js'), 'demo', '--devices', '12', '--duration', '5', '--dir', dir],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
   child.stderr.on('data', (d: Buffer) => (out += d));

@@ -56,9 +56,15 @@ let observers = 0;
 /** A plain MQTT.js client subscribed to every device's telemetry and events, as an agent in client mode would be. */
 async function observe(t: T, url: string, qos: 0 | 1 = 1, protocolVersion: 4 | 5 = 4): Promise<Received[]> {
   const got: Received[] = [];
-  const c: MqttClient = await connectAsync(url, { clientId: `observer-${++observers}`, protocolVersion, reconnectPeriod: 0 });
+  const c: MqttClient = await connectAsync(url, {
+    clientId: `observer-${++observers}`,
+    protocolVersion,
+    reconnectPeriod: 0,
+  });
   t.after(() => c.endAsync(true));
-  c.on('message', (topic, payload, packet) => got.push({ topic, payload, contentType: packet.properties?.contentType }));
+  c.on('message', (topic, payload, packet) =>
+    got.push({ topic, payload, contentType: packet.properties?.contentType }),
+  );
   await c.subscribeAsync(['devices/+/telemetry', 'devices/+/events'], { qos });
   return got;
 }
@@ -75,9 +81,12 @@ async function startFleet(t: T, options: FleetOptions): Promise<Fleet> {
 
 // Timestamps are CBOR uint64 (preferred serialization), which cbor-x returns as BigInt unless told otherwise, as the
 // agent's decoder tells it. int64AsNumber is read by cbor-x but missing from its typings.
-const cbor = new Decoder({ mapsAsObjects: true, useRecords: false, int64AsNumber: true } as ConstructorParameters<typeof Decoder>[0]);
+const cbor = new Decoder({ mapsAsObjects: true, useRecords: false, int64AsNumber: true } as ConstructorParameters<
+  typeof Decoder
+>[0]);
 const decodeCbor = (b: Buffer): unknown => cbor.decode(b);
-const decode = (payload: Buffer): unknown => (payload[0] === 0x7b || payload[0] === 0x5b ? JSON.parse(payload.toString('utf8')) : decodeCbor(payload));
+const decode = (payload: Buffer): unknown =>
+  payload[0] === 0x7b || payload[0] === 0x5b ? JSON.parse(payload.toString('utf8')) : decodeCbor(payload);
 
 /** Readings per device, in arrival order. */
 function readingsByDevice(got: Received[]): Map<string, Record<string, unknown>[]> {
@@ -87,7 +96,7 @@ function readingsByDevice(got: Received[]): Map<string, Record<string, unknown>[
     if (kind !== 'telemetry') continue;
     const v = decode(m.payload);
     const list = by.get(id) ?? [];
-    list.push(...(Array.isArray(v) ? v : [v]) as Record<string, unknown>[]);
+    list.push(...((Array.isArray(v) ? v : [v]) as Record<string, unknown>[]));
     by.set(id, list);
   }
   return by;
@@ -104,7 +113,18 @@ test('a subscriber receives exactly what the fleet sent, in every encoding, shap
       for (const tsFormat of ['ms', 'rfc3339'] as const) {
         const got = await observe(t, url);
         const before = Date.now();
-        const fleet = new Fleet({ url, devices, count, rate: 600, qos: 1, encoding, shape, tsFormat, eventRate: 0, prefix: 'dev-' });
+        const fleet = new Fleet({
+          url,
+          devices,
+          count,
+          rate: 600,
+          qos: 1,
+          encoding,
+          shape,
+          tsFormat,
+          eventRate: 0,
+          prefix: 'dev-',
+        });
         await fleet.start();
         await fleet.finished;
         const summary = await fleet.stop();
@@ -118,7 +138,11 @@ test('a subscriber receives exactly what the fleet sent, in every encoding, shap
         assert.deepEqual([...by.keys()].sort(), ['dev-0', 'dev-1', 'dev-2'], what);
         for (const [id, readings] of by) {
           assert.ok(isValidId(id));
-          assert.deepEqual(readings.map((r) => r.seq), range(count), `${what}: ${id} seqs`);
+          assert.deepEqual(
+            readings.map((r) => r.seq),
+            range(count),
+            `${what}: ${id} seqs`,
+          );
           assert.deepEqual(fleet.ackedSeqs(id), range(count));
           for (const r of readings) {
             const ts = tsFormat === 'ms' ? (r.ts as number) : Date.parse(r.ts as string);
@@ -128,7 +152,8 @@ test('a subscriber receives exactly what the fleet sent, in every encoding, shap
             const metrics = (shape === 'flat' ? r : r.metrics) as Record<string, unknown>;
             const fw = shape === 'flat' ? r.fw : (r.attributes as Record<string, unknown>).fw;
             assert.equal(fw, '1.4.2');
-            for (const name of ['temperature', 'humidity', 'battery', 'pulses']) assert.equal(typeof metrics[name], 'number', `${what}: ${name}`);
+            for (const name of ['temperature', 'humidity', 'battery', 'pulses'])
+              assert.equal(typeof metrics[name], 'number', `${what}: ${name}`);
             assert.equal(typeof metrics.door_open, 'boolean');
           }
         }
@@ -145,9 +170,18 @@ test('readings-per-message sends arrays, seqs run on across messages, and events
   const s = await fleet.stop();
   // eventRate 1: one event per reading
   await waitFor('telemetry and events', () => got.length === 2 * 3 + 2 * 3 * 4, 3000, 10);
-  assert.deepEqual({ sent: s.sent, readings: s.readings, events: s.events }, { sent: 6, readings: { sent: 24, acked: 24 }, events: { sent: 24, acked: 24 } });
-  for (const [, readings] of readingsByDevice(got)) assert.deepEqual(readings.map((r) => r.seq), range(12));
-  const events = got.filter((m) => m.topic.endsWith('/events')).map((m) => decode(m.payload) as { ts: number; severity: string; body: { code: string; seq: number } });
+  assert.deepEqual(
+    { sent: s.sent, readings: s.readings, events: s.events },
+    { sent: 6, readings: { sent: 24, acked: 24 }, events: { sent: 24, acked: 24 } },
+  );
+  for (const [, readings] of readingsByDevice(got))
+    assert.deepEqual(
+      readings.map((r) => r.seq),
+      range(12),
+    );
+  const events = got
+    .filter((m) => m.topic.endsWith('/events'))
+    .map((m) => decode(m.payload) as { ts: number; severity: string; body: { code: string; seq: number } });
   assert.equal(events.length, 24);
   for (const e of events) {
     assert.equal(typeof e.ts, 'number');
@@ -156,7 +190,10 @@ test('readings-per-message sends arrays, seqs run on across messages, and events
   }
   // a message's readings are spread over the time it covers: 2 devices at 400 readings/s = one reading per 5 ms each
   const first = (decode(got.find((m) => m.topic.endsWith('/telemetry'))!.payload) as { ts: number }[]).map((r) => r.ts);
-  assert.deepEqual(first.map((ts) => ts - first[0]), [0, 5, 10, 15]);
+  assert.deepEqual(
+    first.map((ts) => ts - first[0]),
+    [0, 5, 10, 15],
+  );
 });
 
 test('with a duration the fleet publishes at its rate, spread evenly over the devices, then stops', async (t) => {
@@ -183,7 +220,11 @@ test('QoS 0: every message reaches the subscriber and nothing is counted as acke
   assert.equal(s.sent, 30);
   assert.equal(s.acked, 0);
   assert.equal(s.unconfirmed, 0);
-  for (const [, readings] of readingsByDevice(got)) assert.deepEqual(readings.map((r) => r.seq), range(6));
+  for (const [, readings] of readingsByDevice(got))
+    assert.deepEqual(
+      readings.map((r) => r.seq),
+      range(6),
+    );
 });
 
 test('a device with maxInFlight unacked messages delays its next ones, counts them behind, and sends them once acks return', async (t) => {
@@ -235,13 +276,21 @@ test('after the broker drops every connection the devices reconnect, seqs run on
     assert.equal(record.sent, 30, id);
     // Acked seqs are a subset of 0..29 in order; those lost with the connection are unconfirmed, not acked.
     const acked = fleet.ackedSeqs(id);
-    assert.deepEqual(acked, [...new Set(acked)].sort((a, b) => a - b));
+    assert.deepEqual(
+      acked,
+      [...new Set(acked)].sort((a, b) => a - b),
+    );
     assert.ok(acked.every((seq) => seq >= 0 && seq < 30));
     assert.equal(record.acked, acked.length);
   }
   assert.equal(s.acked + s.unconfirmed, s.sent);
   // MQTT.js resends what was unacked when the connection dropped, so the broker has every seq (some maybe twice).
-  for (const [id, seqs] of seen) assert.deepEqual([...seqs].sort((a, b) => a - b), range(30), id);
+  for (const [id, seqs] of seen)
+    assert.deepEqual(
+      [...seqs].sort((a, b) => a - b),
+      range(30),
+      id,
+    );
   assert.equal(seen.size, 4);
   assert.equal(s.acked, 120, 'the resent messages were acked in the end');
 });
@@ -253,7 +302,10 @@ test('a device watching its errors topic counts and records what the agent publi
   const fleet = await startFleet(t, { url, devices: 2, rate: 2, watchErrors: true });
   await waitFor('errors topic subscribed', () => subscribed.has('sim-1 devices/sim-1/errors'), 3000, 5);
   const report = '{"code":"OTLPEDGE_PAYLOAD_BAD_JSON","message":"payload is not valid JSON"}';
-  broker.publish({ cmd: 'publish', topic: 'devices/sim-1/errors', payload: Buffer.from(report), qos: 0, retain: false, dup: false }, () => undefined);
+  broker.publish(
+    { cmd: 'publish', topic: 'devices/sim-1/errors', payload: Buffer.from(report), qos: 0, retain: false, dup: false },
+    () => undefined,
+  );
   await waitFor('rejection counted', () => fleet.totals().rejections === 1, 3000, 5);
   const s = await fleet.stop();
   assert.equal(s.perDevice.get('sim-1')!.rejections, 1);
@@ -295,7 +347,10 @@ test('over mqtts:// devices verify the broker with --ca, and without it refuse a
   const url = `mqtts://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const stdout = capture();
   const stderr = capture();
-  const code = await runFleetCommand(['--url', url, '--ca', pki.caFile, '--devices', '2', '--count', '2', '--rate', '200', '--quiet', '--json'], { stdout, stderr });
+  const code = await runFleetCommand(
+    ['--url', url, '--ca', pki.caFile, '--devices', '2', '--count', '2', '--rate', '200', '--quiet', '--json'],
+    { stdout, stderr },
+  );
   assert.equal(code, 0, stderr.text());
   assert.equal(JSON.parse(stdout.text()).acked, 4);
 
@@ -315,11 +370,25 @@ test('with MQTT 5 every message carries its content type', async (t) => {
   const url = `mqtt://127.0.0.1:${mosquitto.port}`;
   for (const encoding of ['json', 'cbor'] as const) {
     const got = await observe(t, url, 1, 5);
-    const fleet = await startFleet(t, { url, devices: 2, count: 2, rate: 200, protocolVersion: 5, encoding, prefix: `${encoding}-` });
+    const fleet = await startFleet(t, {
+      url,
+      devices: 2,
+      count: 2,
+      rate: 200,
+      protocolVersion: 5,
+      encoding,
+      prefix: `${encoding}-`,
+    });
     await fleet.finished;
     assert.equal((await fleet.stop()).acked, 4);
-    await waitFor('MQTT 5 messages', () => got.filter((m) => m.topic.startsWith(`devices/${encoding}-`)).length === 4, 3000, 10);
-    for (const m of got.filter((x) => x.topic.startsWith(`devices/${encoding}-`))) assert.equal(m.contentType, `application/${encoding}`);
+    await waitFor(
+      'MQTT 5 messages',
+      () => got.filter((m) => m.topic.startsWith(`devices/${encoding}-`)).length === 4,
+      3000,
+      10,
+    );
+    for (const m of got.filter((x) => x.topic.startsWith(`devices/${encoding}-`)))
+      assert.equal(m.contentType, `application/${encoding}`);
   }
 });
 
@@ -334,7 +403,27 @@ function capture(): Writable & { text: () => string } {
 test('otlp-edge-sim fleet --help names every flag and exits 0', async () => {
   const stdout = capture();
   assert.equal(await runFleetCommand(['--help'], { stdout, stderr: capture() }), 0);
-  for (const flag of ['--url', '--devices', '--rate', '--qos', '--encoding', '--shape', '--ts', '--readings-per-message', '--duration', '--count', '--password', '--prefix', '--mqtt', '--ca', '--insecure', '--events-rate', '--quiet', '--json', '--help']) {
+  for (const flag of [
+    '--url',
+    '--devices',
+    '--rate',
+    '--qos',
+    '--encoding',
+    '--shape',
+    '--ts',
+    '--readings-per-message',
+    '--duration',
+    '--count',
+    '--password',
+    '--prefix',
+    '--mqtt',
+    '--ca',
+    '--insecure',
+    '--events-rate',
+    '--quiet',
+    '--json',
+    '--help',
+  ]) {
     assert.ok(stdout.text().includes(flag), flag);
   }
 });
@@ -364,7 +453,10 @@ test('otlp-edge-sim fleet runs to --count and prints the summary as JSON', async
   const { url } = await rig(t);
   const stdout = capture();
   const stderr = capture();
-  const code = await runFleetCommand(['--url', url, '--devices', '3', '--rate', '300', '--count', '4', '--qos', '1', '--events-rate', '0', '--json'], { stdout, stderr });
+  const code = await runFleetCommand(
+    ['--url', url, '--devices', '3', '--rate', '300', '--count', '4', '--qos', '1', '--events-rate', '0', '--json'],
+    { stdout, stderr },
+  );
   assert.equal(code, 0, stderr.text());
   const summary = JSON.parse(stdout.text());
   assert.equal(summary.devices, 3);
@@ -380,7 +472,11 @@ test('interrupted (Ctrl-C), the command stops cleanly and prints what was sent a
   const stdout = capture();
   const stderr = capture();
   const abort = new AbortController();
-  const run = runFleetCommand(['--url', url, '--devices', '2', '--rate', '100', '--quiet'], { stdout, stderr, signal: abort.signal });
+  const run = runFleetCommand(['--url', url, '--devices', '2', '--rate', '100', '--quiet'], {
+    stdout,
+    stderr,
+    signal: abort.signal,
+  });
   await new Promise((r) => setTimeout(r, 300));
   abort.abort();
   assert.equal(await run, 0, stderr.text());

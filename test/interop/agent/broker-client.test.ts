@@ -8,12 +8,34 @@ import { seqsByDevice } from '../../helpers/otlp-readings.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const clientMode = (port: number, protocolVersion = '5') => ({
-  mqtt: { broker: { enabled: false }, client: { enabled: true, url: `mqtt://127.0.0.1:${port}`, client_id: 'agent-under-test', protocol_version: protocolVersion } },
+  mqtt: {
+    broker: { enabled: false },
+    client: {
+      enabled: true,
+      url: `mqtt://127.0.0.1:${port}`,
+      client_id: 'agent-under-test',
+      protocol_version: protocolVersion,
+    },
+  },
 });
 
-async function publish(port: number, device: string, seqs: number[], qos: 0 | 1 = 1, properties?: { contentType: string }, encode: (s: number) => Buffer | string = (s) => JSON.stringify({ seq: s, temperature: 20 + s / 100 })) {
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: device, protocolVersion: properties ? 5 : 4 });
-  await Promise.all(seqs.map((s) => c.publishAsync(`devices/${device}/telemetry`, encode(s), { qos, ...(properties ? { properties } : {}) })));
+async function publish(
+  port: number,
+  device: string,
+  seqs: number[],
+  qos: 0 | 1 = 1,
+  properties?: { contentType: string },
+  encode: (s: number) => Buffer | string = (s) => JSON.stringify({ seq: s, temperature: 20 + s / 100 }),
+) {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    clientId: device,
+    protocolVersion: properties ? 5 : 4,
+  });
+  await Promise.all(
+    seqs.map((s) =>
+      c.publishAsync(`devices/${device}/telemetry`, encode(s), { qos, ...(properties ? { properties } : {}) }),
+    ),
+  );
   await c.endAsync();
 }
 
@@ -26,7 +48,11 @@ test('broker client mode: every QoS 1 message published to mosquitto is stored, 
 
   const seqs = Array.from({ length: 2000 }, (_, i) => i);
   await Promise.all([publish(broker.port, 'm-1', seqs), publish(broker.port, 'm-2', seqs.slice(0, 500))]);
-  await waitFor('all readings stored', async () => (await agent.metrics()).includes('otlp_edge_agent_readings_received_total{qos="1"} 2500'), 15_000);
+  await waitFor(
+    'all readings stored',
+    async () => (await agent.metrics()).includes('otlp_edge_agent_readings_received_total{qos="1"} 2500'),
+    15_000,
+  );
   assert.equal(await agent.stop(), 0);
   const stored = seqsByDevice(bufferDump(agent.configPath));
   assert.deepEqual(stored.get('m-1'), seqs);
@@ -42,8 +68,14 @@ test('broker client mode: MQTT 5 content-type application/cbor is honoured', asy
   const { encode } = await import('cbor-x');
   // A CBOR map starting with 0xa2 would be sniffed as CBOR anyway; a CBOR array of one map starts with 0x81 too.
   // Content-type is what makes a payload beginning with '{'-like bytes unambiguous, so check both paths store.
-  await publish(broker.port, 'cbor-1', [1, 2, 3], 1, { contentType: 'application/cbor' }, (s) => encode({ seq: s, v: s * 1.5 }));
-  await waitFor('cbor readings stored', async () => (await agent.metrics()).includes('otlp_edge_agent_readings_received_total{qos="1"} 3'), 10_000);
+  await publish(broker.port, 'cbor-1', [1, 2, 3], 1, { contentType: 'application/cbor' }, (s) =>
+    encode({ seq: s, v: s * 1.5 }),
+  );
+  await waitFor(
+    'cbor readings stored',
+    async () => (await agent.metrics()).includes('otlp_edge_agent_readings_received_total{qos="1"} 3'),
+    10_000,
+  );
   await agent.stop();
   assert.deepEqual(seqsByDevice(bufferDump(agent.configPath)).get('cbor-1'), [1, 2, 3]);
 });
@@ -61,9 +93,16 @@ test('broker client mode: an agent killed before its commit gets the messages re
   await agent.kill9();
 
   // Same client id, persistent session: mosquitto redelivers everything that was never acknowledged.
-  const again = await startAgent(dir, clientMode(broker.port, '4'), { mqttPort: agent.mqttPort, httpPort: agent.httpPort });
+  const again = await startAgent(dir, clientMode(broker.port, '4'), {
+    mqttPort: agent.mqttPort,
+    httpPort: agent.httpPort,
+  });
   t.after(() => again.kill9());
-  await waitFor('redelivered readings stored', async () => (await again.metrics()).includes('otlp_edge_agent_readings_received_total{qos="1"} 300'), 15_000);
+  await waitFor(
+    'redelivered readings stored',
+    async () => (await again.metrics()).includes('otlp_edge_agent_readings_received_total{qos="1"} 300'),
+    15_000,
+  );
   assert.equal(await again.stop(), 0);
   assert.deepEqual(seqsByDevice(bufferDump(again.configPath)).get('r-1'), seqs);
 });

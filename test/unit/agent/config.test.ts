@@ -6,7 +6,8 @@ import { hostname } from 'node:os';
 import { gatewayId, loadAgentConfig } from '../../../agent/config.js';
 import { ConfigError } from '../../../protocol/errors.js';
 
-const testdata = (name: string) => fileURLToPath(new URL(`../../../../test/unit/agent/testdata/config/${name}`, import.meta.url));
+const testdata = (name: string) =>
+  fileURLToPath(new URL(`../../../../test/unit/agent/testdata/config/${name}`, import.meta.url));
 const agentMain = fileURLToPath(new URL('../../../agent/main.js', import.meta.url));
 
 test('the DESIGN.md sample config loads with every key', () => {
@@ -27,30 +28,42 @@ test('no config file gives the documented defaults and the host name as gateway 
   assert.equal(cfg.mqtt.broker.allow_anonymous, false);
   assert.equal(cfg.batch.max_points, 5000);
   assert.equal(cfg.http.port, 9464);
-  assert.equal(gatewayId(cfg), hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128));
+  assert.equal(
+    gatewayId(cfg),
+    hostname()
+      .replace(/[^A-Za-z0-9._:-]/g, '-')
+      .slice(0, 128),
+  );
 });
 
 test('an invalid config names every bad key, its value and what is expected', () => {
-  assert.throws(() => loadAgentConfig(testdata('invalid.yaml'), {}), (e: unknown) => {
-    assert.ok(e instanceof ConfigError);
-    assert.equal(e.code, 'OTLPEDGE_CONFIG_INVALID');
-    for (const line of [
-      /agent\.id: expected 1–128 characters of \[A-Za-z0-9\._:-\], got "gw 001"/,
-      /mqtt\.broker\.tcp\.port: expected an integer from 0 to 65535, got 99999/,
-      /mqtt\.broker\.alow_anonymous: unknown key/,
-      /batch\.max_delay: expected a duration/,
-      /buffer\.max_bytes: expected a size of at least 64KiB, got "?10"?/,
-      /log\.level: expected one of trace, debug, info, warn, error, fatal, silent, got "loud"/,
-    ]) assert.match(e.message, line);
-    return true;
-  });
+  assert.throws(
+    () => loadAgentConfig(testdata('invalid.yaml'), {}),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.code, 'OTLPEDGE_CONFIG_INVALID');
+      for (const line of [
+        /agent\.id: expected 1–128 characters of \[A-Za-z0-9\._:-\], got "gw 001"/,
+        /mqtt\.broker\.tcp\.port: expected an integer from 0 to 65535, got 99999/,
+        /mqtt\.broker\.alow_anonymous: unknown key/,
+        /batch\.max_delay: expected a duration/,
+        /buffer\.max_bytes: expected a size of at least 64KiB, got "?10"?/,
+        /log\.level: expected one of trace, debug, info, warn, error, fatal, silent, got "loud"/,
+      ])
+        assert.match(e.message, line);
+      return true;
+    },
+  );
 });
 
 test('otlp-edge-agent stops at start with the config problems and exit code 2', () => {
   const r = spawnSync(process.execPath, [agentMain, '--config', testdata('invalid.yaml')], { encoding: 'utf8' });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /OTLPEDGE_CONFIG_INVALID: invalid configuration in .*invalid\.yaml \(6 problems\)/);
-  const ok = spawnSync(process.execPath, [agentMain, '--config', testdata('full.yaml'), '--check'], { encoding: 'utf8', env: { ...process.env, OTLP_EDGE_TOKEN: 'x' } });
+  const ok = spawnSync(process.execPath, [agentMain, '--config', testdata('full.yaml'), '--check'], {
+    encoding: 'utf8',
+    env: { ...process.env, OTLP_EDGE_TOKEN: 'x' },
+  });
   assert.equal(ok.status, 0, ok.stderr);
   const help = spawnSync(process.execPath, [agentMain, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
@@ -59,12 +72,20 @@ test('otlp-edge-agent stops at start with the config problems and exit code 2', 
 });
 
 test('keys of the contract that are not built yet, and settings that could never work, stop the agent at start', () => {
-  assert.throws(() => loadAgentConfig(testdata('not-built.yaml'), {}), (e: unknown) => e instanceof ConfigError
-    && /mqtt\.sparkplug: not available yet .*Sparkplug/.test(e.message)
-    && /uplink\.max_delay: not available yet/.test(e.message)
-    && /processors: not available yet/.test(e.message));
-  assert.throws(() => loadAgentConfig(testdata('client-cert-no-ca.yaml'), {}), (e: unknown) => e instanceof ConfigError
-    && /mqtt\.broker\.tls\.cert: required/.test(e.message)
-    && /mqtt\.broker\.tls\.require_client_cert: true needs mqtt\.broker\.tls\.ca/.test(e.message));
+  assert.throws(
+    () => loadAgentConfig(testdata('not-built.yaml'), {}),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /mqtt\.sparkplug: not available yet .*Sparkplug/.test(e.message) &&
+      /uplink\.max_delay: not available yet/.test(e.message) &&
+      /processors: not available yet/.test(e.message),
+  );
+  assert.throws(
+    () => loadAgentConfig(testdata('client-cert-no-ca.yaml'), {}),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /mqtt\.broker\.tls\.cert: required/.test(e.message) &&
+      /mqtt\.broker\.tls\.require_client_cert: true needs mqtt\.broker\.tls\.ca/.test(e.message),
+  );
   assert.equal(loadAgentConfig(testdata('full.yaml'), { OTLP_EDGE_TOKEN: 'x' }).mqtt.broker.max_connections, 20000);
 });

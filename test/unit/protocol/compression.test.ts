@@ -29,7 +29,10 @@ test('a zstd stream without a declared size (as other OTLP clients send) is infl
 test('a batch that would inflate past the limit is refused before it is inflated', () => {
   const bomb = new ZstdCompressor(3).compress(Buffer.alloc(8 * 1024 * 1024));
   assert.throws(() => decompress(bomb, Compression.ZSTD, 1024 * 1024), isCompressionError);
-  assert.throws(() => decompress(gzip(Buffer.alloc(4 * 1024 * 1024)), Compression.GZIP, 1024 * 1024), isCompressionError);
+  assert.throws(
+    () => decompress(gzip(Buffer.alloc(4 * 1024 * 1024)), Compression.GZIP, 1024 * 1024),
+    isCompressionError,
+  );
   assert.throws(() => decompress(Buffer.alloc(2048), Compression.NONE, 1024), isCompressionError);
 });
 

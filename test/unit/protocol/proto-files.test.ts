@@ -47,7 +47,8 @@ test('every .proto under protocol/proto parses and resolves on its own', () => {
     'opentelemetry/proto/collector/logs/v1/logs_service.proto',
     'uplink.proto',
     'peer.proto',
-  ]) assert.ok(rel.includes(expected), `${expected} is present`);
+  ])
+    assert.ok(rel.includes(expected), `${expected} is present`);
   for (const f of files) assert.doesNotThrow(() => load([f]), relative(protoDir, f));
 });
 
@@ -59,26 +60,64 @@ test('the uplink service has Send and GetRing with the documented messages', () 
   assert.equal(svc.methods.GetRing.resolvedRequestType!.fullName, '.otlp_edge.uplink.v1.RingRequest');
   assert.equal(svc.methods.GetRing.resolvedResponseType!.fullName, '.otlp_edge.uplink.v1.RingInfo');
 
-  const ids = (t: string) => Object.fromEntries(Object.values(all.lookupType(t).fields).map((f) => [f.name, [f.id, f.type]]));
+  const ids = (t: string) =>
+    Object.fromEntries(Object.values(all.lookupType(t).fields).map((f) => [f.name, [f.id, f.type]]));
   assert.deepEqual(ids('otlp_edge.uplink.v1.UplinkBatch'), {
-    agent_id: [1, 'string'], seq: [2, 'uint64'], signal: [3, 'Signal'], compression: [4, 'Compression'],
-    payload: [5, 'bytes'], points: [6, 'uint32'], ring_version: [7, 'uint64'], acked_below: [8, 'uint64'], buffer_id: [9, 'uint64'],
+    agent_id: [1, 'string'],
+    seq: [2, 'uint64'],
+    signal: [3, 'Signal'],
+    compression: [4, 'Compression'],
+    payload: [5, 'bytes'],
+    points: [6, 'uint32'],
+    ring_version: [7, 'uint64'],
+    acked_below: [8, 'uint64'],
+    buffer_id: [9, 'uint64'],
   });
   assert.deepEqual(ids('otlp_edge.uplink.v1.UplinkAck'), {
-    status: [1, 'AckStatus'], retry_after_ms: [2, 'uint32'], reason: [3, 'string'], ring_version: [4, 'uint64'],
+    status: [1, 'AckStatus'],
+    retry_after_ms: [2, 'uint32'],
+    reason: [3, 'string'],
+    ring_version: [4, 'uint64'],
   });
-  assert.deepEqual(ids('otlp_edge.uplink.v1.RingInfo'), { version: [1, 'uint64'], vnodes: [2, 'uint32'], members: [3, 'RingMember'] });
-  assert.deepEqual(ids('otlp_edge.uplink.v1.RingMember'), { id: [1, 'string'], address: [2, 'string'], healthy: [3, 'bool'] });
-  assert.deepEqual(enumValues('otlp_edge.uplink.v1.Signal'), { SIGNAL_UNSPECIFIED: 0, SIGNAL_METRICS: 1, SIGNAL_LOGS: 2 });
-  assert.deepEqual(enumValues('otlp_edge.uplink.v1.Compression'), { COMPRESSION_NONE: 0, COMPRESSION_ZSTD: 1, COMPRESSION_GZIP: 2 });
+  assert.deepEqual(ids('otlp_edge.uplink.v1.RingInfo'), {
+    version: [1, 'uint64'],
+    vnodes: [2, 'uint32'],
+    members: [3, 'RingMember'],
+  });
+  assert.deepEqual(ids('otlp_edge.uplink.v1.RingMember'), {
+    id: [1, 'string'],
+    address: [2, 'string'],
+    healthy: [3, 'bool'],
+  });
+  assert.deepEqual(enumValues('otlp_edge.uplink.v1.Signal'), {
+    SIGNAL_UNSPECIFIED: 0,
+    SIGNAL_METRICS: 1,
+    SIGNAL_LOGS: 2,
+  });
+  assert.deepEqual(enumValues('otlp_edge.uplink.v1.Compression'), {
+    COMPRESSION_NONE: 0,
+    COMPRESSION_ZSTD: 1,
+    COMPRESSION_GZIP: 2,
+  });
   assert.deepEqual(enumValues('otlp_edge.uplink.v1.AckStatus'), {
-    ACK_STATUS_UNSPECIFIED: 0, ACK_OK: 1, ACK_RETRY: 2, ACK_REJECTED: 3,
+    ACK_STATUS_UNSPECIFIED: 0,
+    ACK_OK: 1,
+    ACK_RETRY: 2,
+    ACK_REJECTED: 3,
   });
 });
 
 test('the peer service forwards with an UplinkAck reply and has probe, handoff, API proxy and device deletion methods', () => {
   const svc = all.lookupService('otlp_edge.peer.v1.Peer');
-  assert.deepEqual(Object.keys(svc.methods).sort(), ['DeleteDevice', 'Forward', 'GetDevice', 'GetDevices', 'GetSeries', 'Handoff', 'Probe']);
+  assert.deepEqual(Object.keys(svc.methods).sort(), [
+    'DeleteDevice',
+    'Forward',
+    'GetDevice',
+    'GetDevices',
+    'GetSeries',
+    'Handoff',
+    'Probe',
+  ]);
   assert.equal(svc.methods.DeleteDevice.resolvedResponseType!.fullName, '.otlp_edge.peer.v1.DeleteDeviceReply');
   assert.equal(svc.methods.Forward.resolvedResponseType!.fullName, '.otlp_edge.uplink.v1.UplinkAck');
   assert.equal(svc.methods.Probe.resolvedRequestType!.fullName, '.otlp_edge.peer.v1.ProbeRequest');
@@ -87,7 +126,18 @@ test('the peer service forwards with an UplinkAck reply and has probe, handoff, 
   // The forward shares the uplink's enums rather than redefining them.
   assert.equal(fwd.fields.signal.resolvedType!.fullName, '.otlp_edge.uplink.v1.Signal');
   assert.equal(fwd.fields.compression.resolvedType!.fullName, '.otlp_edge.uplink.v1.Compression');
-  for (const f of ['origin_agent_id', 'origin_seq', 'part', 'from_node', 'payload', 'points', 'ring_version', 'device_set_hash', 'origin_acked_below', 'origin_buffer_id']) {
+  for (const f of [
+    'origin_agent_id',
+    'origin_seq',
+    'part',
+    'from_node',
+    'payload',
+    'points',
+    'ring_version',
+    'device_set_hash',
+    'origin_acked_below',
+    'origin_buffer_id',
+  ]) {
     assert.ok(fwd.fields[f], `ForwardRequest.${f}`);
   }
   assert.equal(fieldType('otlp_edge.peer.v1.DeviceState', 'device_id'), 'string');
@@ -96,7 +146,7 @@ test('the peer service forwards with an UplinkAck reply and has probe, handoff, 
   assert.equal(fieldId('otlp_edge.peer.v1.DeviceState', 'state'), 2);
 });
 
-test('OTLP field numbers and wire types are the specification\'s', () => {
+test("OTLP field numbers and wire types are the specification's", () => {
   // [field, id, type]: a changed number or type would make our bytes unreadable to every other OTLP peer.
   const pinned: [string, string, number, string][] = [
     ['opentelemetry.proto.common.v1.AnyValue', 'string_value', 1, 'string'],
@@ -113,9 +163,19 @@ test('OTLP field numbers and wire types are the specification\'s', () => {
     ['opentelemetry.proto.common.v1.InstrumentationScope', 'attributes', 3, 'KeyValue'],
     ['opentelemetry.proto.resource.v1.Resource', 'attributes', 1, 'opentelemetry.proto.common.v1.KeyValue'],
     ['opentelemetry.proto.resource.v1.Resource', 'dropped_attributes_count', 2, 'uint32'],
-    ['opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest', 'resource_metrics', 1, 'opentelemetry.proto.metrics.v1.ResourceMetrics'],
+    [
+      'opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest',
+      'resource_metrics',
+      1,
+      'opentelemetry.proto.metrics.v1.ResourceMetrics',
+    ],
     ['opentelemetry.proto.collector.metrics.v1.ExportMetricsPartialSuccess', 'rejected_data_points', 1, 'int64'],
-    ['opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest', 'resource_logs', 1, 'opentelemetry.proto.logs.v1.ResourceLogs'],
+    [
+      'opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest',
+      'resource_logs',
+      1,
+      'opentelemetry.proto.logs.v1.ResourceLogs',
+    ],
     ['opentelemetry.proto.collector.logs.v1.ExportLogsPartialSuccess', 'rejected_log_records', 1, 'int64'],
     ['opentelemetry.proto.metrics.v1.ResourceMetrics', 'resource', 1, 'opentelemetry.proto.resource.v1.Resource'],
     ['opentelemetry.proto.metrics.v1.ResourceMetrics', 'scope_metrics', 2, 'ScopeMetrics'],
@@ -148,7 +208,12 @@ test('OTLP field numbers and wire types are the specification\'s', () => {
     ['opentelemetry.proto.metrics.v1.HistogramDataPoint', 'flags', 10, 'uint32'],
     ['opentelemetry.proto.metrics.v1.HistogramDataPoint', 'min', 11, 'double'],
     ['opentelemetry.proto.metrics.v1.HistogramDataPoint', 'max', 12, 'double'],
-    ['opentelemetry.proto.metrics.v1.ExponentialHistogramDataPoint', 'attributes', 1, 'opentelemetry.proto.common.v1.KeyValue'],
+    [
+      'opentelemetry.proto.metrics.v1.ExponentialHistogramDataPoint',
+      'attributes',
+      1,
+      'opentelemetry.proto.common.v1.KeyValue',
+    ],
     ['opentelemetry.proto.metrics.v1.ExponentialHistogramDataPoint', 'scale', 6, 'sint32'],
     ['opentelemetry.proto.metrics.v1.ExponentialHistogramDataPoint', 'zero_count', 7, 'fixed64'],
     ['opentelemetry.proto.metrics.v1.ExponentialHistogramDataPoint', 'positive', 8, 'Buckets'],
@@ -185,16 +250,36 @@ test('OTLP field numbers and wire types are the specification\'s', () => {
     assert.equal(fieldType(type, field), t, `${type}.${field} is ${t}`);
   }
   // Oneofs group what the spec groups: a data point holds one value, a metric one kind of data.
-  assert.deepEqual(all.lookupType('opentelemetry.proto.metrics.v1.NumberDataPoint').oneofs.value.oneof, ['as_double', 'as_int']);
-  assert.deepEqual(all.lookupType('opentelemetry.proto.metrics.v1.Metric').oneofs.data.oneof,
-    ['gauge', 'sum', 'histogram', 'exponential_histogram', 'summary']);
+  assert.deepEqual(all.lookupType('opentelemetry.proto.metrics.v1.NumberDataPoint').oneofs.value.oneof, [
+    'as_double',
+    'as_int',
+  ]);
+  assert.deepEqual(all.lookupType('opentelemetry.proto.metrics.v1.Metric').oneofs.data.oneof, [
+    'gauge',
+    'sum',
+    'histogram',
+    'exponential_histogram',
+    'summary',
+  ]);
   assert.equal(all.lookupType('opentelemetry.proto.common.v1.AnyValue').oneofs.value.oneof.length, 7);
   assert.deepEqual(enumValues('opentelemetry.proto.metrics.v1.AggregationTemporality'), {
-    AGGREGATION_TEMPORALITY_UNSPECIFIED: 0, AGGREGATION_TEMPORALITY_DELTA: 1, AGGREGATION_TEMPORALITY_CUMULATIVE: 2,
+    AGGREGATION_TEMPORALITY_UNSPECIFIED: 0,
+    AGGREGATION_TEMPORALITY_DELTA: 1,
+    AGGREGATION_TEMPORALITY_CUMULATIVE: 2,
   });
   const sev = enumValues('opentelemetry.proto.logs.v1.SeverityNumber');
-  assert.deepEqual([sev.SEVERITY_NUMBER_TRACE, sev.SEVERITY_NUMBER_DEBUG, sev.SEVERITY_NUMBER_INFO, sev.SEVERITY_NUMBER_WARN,
-    sev.SEVERITY_NUMBER_ERROR, sev.SEVERITY_NUMBER_FATAL, sev.SEVERITY_NUMBER_FATAL4], [1, 5, 9, 13, 17, 21, 24]);
+  assert.deepEqual(
+    [
+      sev.SEVERITY_NUMBER_TRACE,
+      sev.SEVERITY_NUMBER_DEBUG,
+      sev.SEVERITY_NUMBER_INFO,
+      sev.SEVERITY_NUMBER_WARN,
+      sev.SEVERITY_NUMBER_ERROR,
+      sev.SEVERITY_NUMBER_FATAL,
+      sev.SEVERITY_NUMBER_FATAL4,
+    ],
+    [1, 5, 9, 13, 17, 21, 24],
+  );
   // Reserved numbers the spec retired must stay unused.
   assert.ok(all.lookupType('opentelemetry.proto.metrics.v1.Metric').isReservedId(4));
   assert.ok(all.lookupType('opentelemetry.proto.metrics.v1.NumberDataPoint').isReservedId(1));
@@ -203,8 +288,14 @@ test('OTLP field numbers and wire types are the specification\'s', () => {
 
 test('the OTLP collector services export the request types', () => {
   const m = all.lookupService('opentelemetry.proto.collector.metrics.v1.MetricsService').methods.Export;
-  assert.equal(m.resolvedRequestType!.fullName, '.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest');
-  assert.equal(m.resolvedResponseType!.fullName, '.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse');
+  assert.equal(
+    m.resolvedRequestType!.fullName,
+    '.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest',
+  );
+  assert.equal(
+    m.resolvedResponseType!.fullName,
+    '.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse',
+  );
   const l = all.lookupService('opentelemetry.proto.collector.logs.v1.LogsService').methods.Export;
   assert.equal(l.resolvedRequestType!.fullName, '.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
   assert.equal(l.resolvedResponseType!.fullName, '.opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');

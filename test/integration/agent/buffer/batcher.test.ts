@@ -13,9 +13,16 @@ import { tempDir } from '../../../helpers/tmp.js';
 async function setup(t: Parameters<typeof tempDir>[0], maxDelayMs = 200, maxPoints = 5000) {
   const buffer = await CircularBuffer.open({ dir: tempDir(t), maxBytes: 64 << 20 });
   const commits: CommitInfo[] = [];
-  const batcher = new Batcher({ maxDelayMs, maxPoints }, new MetricsEncoder({ gatewayId: 'gw' }), new LogsEncoder({ gatewayId: 'gw' }), new ZstdCompressor(3), buffer, {
-    onCommit: (c) => commits.push(c),
-  });
+  const batcher = new Batcher(
+    { maxDelayMs, maxPoints },
+    new MetricsEncoder({ gatewayId: 'gw' }),
+    new LogsEncoder({ gatewayId: 'gw' }),
+    new ZstdCompressor(3),
+    buffer,
+    {
+      onCommit: (c) => commits.push(c),
+    },
+  );
   t.after(async () => {
     batcher.stop();
     await buffer.close();
@@ -23,7 +30,13 @@ async function setup(t: Parameters<typeof tempDir>[0], maxDelayMs = 200, maxPoin
   return { buffer, batcher, commits };
 }
 
-const reading = (seq: number): Reading => ({ ts: 1732280000000 + seq, seq, names: ['temp'], values: [20 + seq / 10], attributes: null });
+const reading = (seq: number): Reading => ({
+  ts: 1732280000000 + seq,
+  seq,
+  names: ['temp'],
+  values: [20 + seq / 10],
+  attributes: null,
+});
 
 test('an acknowledgement waits until its reading is on disk', async (t) => {
   const { buffer, batcher } = await setup(t);
@@ -51,7 +64,11 @@ test('group commit: 1,000 waiting acks from one device take a handful of writes,
   for (let chunk = 0; chunk < 10; chunk++) {
     for (let i = 0; i < 100; i++) {
       const seq = chunk * 100 + i;
-      all.push(new Promise((resolve, reject) => batcher.addReadings('dev-1', [reading(seq)], (err) => (err ? reject(err) : (acked.push(seq), resolve())))));
+      all.push(
+        new Promise((resolve, reject) =>
+          batcher.addReadings('dev-1', [reading(seq)], (err) => (err ? reject(err) : (acked.push(seq), resolve()))),
+        ),
+      );
     }
     await new Promise((r) => setImmediate(r));
   }
@@ -79,7 +96,11 @@ test('best-effort (QoS 0) readings wait for max_delay or max_points', async (t) 
 
 test('events are stored as a separate logs batch in the same commit', async (t) => {
   const { buffer, batcher } = await setup(t);
-  batcher.addEvents('dev-1', [{ ts: 1732280000000, severityNumber: 13, severityText: 'warn', body: 'door open', attributes: null }], null);
+  batcher.addEvents(
+    'dev-1',
+    [{ ts: 1732280000000, severityNumber: 13, severityText: 'warn', body: 'door open', attributes: null }],
+    null,
+  );
   batcher.addReadings('dev-1', [reading(1)], null);
   await batcher.flush();
   const stored = await buffer.read(10);
@@ -103,6 +124,12 @@ test('what piles up while a write is on disk is stored as batches of about max_p
   await batcher.flush();
   const stored = await buffer.read(100);
   assert.ok(stored.length >= 4, `${stored.length} batches`);
-  assert.ok(stored.every((b) => b.points <= 100 + 2), `batch sizes ${stored.map((b) => b.points).join(', ')}`);
-  assert.equal(stored.reduce((n, b) => n + b.points, 0), 400);
+  assert.ok(
+    stored.every((b) => b.points <= 100 + 2),
+    `batch sizes ${stored.map((b) => b.points).join(', ')}`,
+  );
+  assert.equal(
+    stored.reduce((n, b) => n + b.points, 0),
+    400,
+  );
 });

@@ -6,7 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { CircularBuffer } from '../../../../agent/buffer/circular-buffer.js';
 import { diskUsage, tempDir } from '../../../helpers/tmp.js';
 
-const batch = (bytes: number, points = 10) => ({ signal: Signal.METRICS, compression: Compression.ZSTD, points, payload: randomBytes(bytes) });
+const batch = (bytes: number, points = 10) => ({
+  signal: Signal.METRICS,
+  compression: Compression.ZSTD,
+  points,
+  payload: randomBytes(bytes),
+});
 
 test('stored batches come back oldest first, byte for byte, and leave only when removed', async (t) => {
   const dir = tempDir(t);
@@ -16,13 +21,28 @@ test('stored batches come back oldest first, byte for byte, and leave only when 
   for (const b of sent) seqs.push((await buf.append({ ...b, createdMs: 1732280000000 })).seq);
   assert.deepEqual(seqs, [1, 2, 3]);
   const got = await buf.read(10);
-  assert.deepEqual(got.map((b) => b.seq), [1, 2, 3]);
-  assert.deepEqual(got.map((b) => b.signal), [Signal.METRICS, Signal.LOGS, Signal.METRICS]);
-  assert.deepEqual(got.map((b) => Buffer.from(b.payload)), sent.map((b) => b.payload));
+  assert.deepEqual(
+    got.map((b) => b.seq),
+    [1, 2, 3],
+  );
+  assert.deepEqual(
+    got.map((b) => b.signal),
+    [Signal.METRICS, Signal.LOGS, Signal.METRICS],
+  );
+  assert.deepEqual(
+    got.map((b) => Buffer.from(b.payload)),
+    sent.map((b) => b.payload),
+  );
   assert.equal(got[0].createdMs, 1732280000000);
-  assert.deepEqual((await buf.read(10, 1)).map((b) => b.seq), [2, 3]);
+  assert.deepEqual(
+    (await buf.read(10, 1)).map((b) => b.seq),
+    [2, 3],
+  );
   assert.equal(await buf.remove([1, 3]), 2);
-  assert.deepEqual((await buf.read(10)).map((b) => b.seq), [2]);
+  assert.deepEqual(
+    (await buf.read(10)).map((b) => b.seq),
+    [2],
+  );
   const s = buf.stats();
   assert.equal(s.batches, 1);
   assert.equal(s.points, 3);
@@ -89,6 +109,9 @@ test('removing a batch that the cap already dropped is harmless', async (t) => {
   await buf.append(batch(60));
   await buf.append(batch(60)); // pushes seq 1 out
   assert.equal(await buf.remove([1]), 0);
-  assert.deepEqual((await buf.read(5)).map((b) => b.seq), [2]);
+  assert.deepEqual(
+    (await buf.read(5)).map((b) => b.seq),
+    [2],
+  );
   await buf.close();
 });

@@ -44,12 +44,16 @@ async function rig(t: T, config: Partial<DeviceAuthConfig>, devices: Record<stri
     for (const [id, pw] of Object.entries(devices)) await upsertCredential(credentialsFile, id, pw, FAST);
     credentials = await CredentialStore.load(credentialsFile);
   }
-  const auth = new DeviceAuthorizer({ allowAnonymous: false, requireClientCert: false, ...config, credentialsFile }, { credentials });
+  const auth = new DeviceAuthorizer(
+    { allowAnonymous: false, requireClientCert: false, ...config, credentialsFile },
+    { credentials },
+  );
   const broker = await Aedes.createBroker({
     authenticate: auth.authenticate,
     authorizeSubscribe: auth.authorizeSubscribe,
     // What the agent's broker wiring does: the ACL decides, a refusal is an error (aedes then closes the connection).
-    authorizePublish: (client, packet, done) => done(auth.mayPublish(client, packet.topic) ? null : new Error('publish denied')),
+    authorizePublish: (client, packet, done) =>
+      done(auth.mayPublish(client, packet.topic) ? null : new Error('publish denied')),
   });
   const published: string[] = [];
   broker.on('publish', (packet, client) => {
@@ -58,7 +62,10 @@ async function rig(t: T, config: Partial<DeviceAuthConfig>, devices: Record<stri
   const identities = new Map<string, unknown>();
   broker.on('clientReady', (client) => identities.set(client.id, auth.authenticationOf(client)));
   const tcp = createServer(broker.handle);
-  const tls = createTlsServer({ key: pki.server.key, cert: pki.server.cert, ca: pki.ca, requestCert: true, rejectUnauthorized: false }, broker.handle);
+  const tls = createTlsServer(
+    { key: pki.server.key, cert: pki.server.cert, ca: pki.ca, requestCert: true, rejectUnauthorized: false },
+    broker.handle,
+  );
   const clients: MqttClient[] = [];
   const listen = async (s: Server) => {
     s.listen(0, '127.0.0.1');
@@ -81,7 +88,13 @@ async function rig(t: T, config: Partial<DeviceAuthConfig>, devices: Record<stri
     identities,
     async connect(options, useTls = false) {
       const url = useTls ? `mqtts://127.0.0.1:${tlsPort}` : `mqtt://127.0.0.1:${port}`;
-      const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ca: pki.ca, ...options });
+      const c = await connectAsync(url, {
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        ca: pki.ca,
+        ...options,
+      });
       clients.push(c);
       return c;
     },
@@ -101,7 +114,10 @@ async function refusedWith(p: Promise<MqttClient>): Promise<number> {
 /** Publishes and reports whether the broker acknowledged it or closed the connection first. */
 async function publishOutcome(c: MqttClient, topic: string): Promise<'acked' | 'closed'> {
   const closed = new Promise<'closed'>((resolve) => c.once('close', () => resolve('closed')));
-  const acked = c.publishAsync(topic, '{"temperature":21.5}', { qos: 1 }).then(() => 'acked' as const, () => 'closed' as const);
+  const acked = c.publishAsync(topic, '{"temperature":21.5}', { qos: 1 }).then(
+    () => 'acked' as const,
+    () => 'closed' as const,
+  );
   return Promise.race([acked, closed]);
 }
 
@@ -114,21 +130,29 @@ test('anonymous devices are refused by default with CONNACK 5', async (t) => {
 test('a wrong password gets CONNACK 4, the right one connects', async (t) => {
   const r = await rig(t, {}, { 'dev-1': 'pw1' });
   assert.equal(await refusedWith(r.connect({ clientId: 'dev-1', username: 'dev-1', password: 'nope' })), 4);
-  assert.equal(await refusedWith(r.connect({ clientId: 'dev-2', username: 'dev-2', password: 'pw1' })), 4, 'unknown device');
+  assert.equal(
+    await refusedWith(r.connect({ clientId: 'dev-2', username: 'dev-2', password: 'pw1' })),
+    4,
+    'unknown device',
+  );
   const c = await r.connect({ clientId: 'dev-1', username: 'dev-1', password: 'pw1' });
   assert.equal(c.connected, true);
-  assert.equal(await refusedWith(r.connect({ clientId: 'dev-2', username: 'dev-1', password: 'pw1' })), 2, 'a client id of another device');
-  assert.equal(c.connected, true, 'and that attempt did not take over dev-1\'s session');
+  assert.equal(
+    await refusedWith(r.connect({ clientId: 'dev-2', username: 'dev-1', password: 'pw1' })),
+    2,
+    'a client id of another device',
+  );
+  assert.equal(c.connected, true, "and that attempt did not take over dev-1's session");
 });
 
-test('a device publishes to its own topics; publishing to another device\'s topic closes its connection', async (t) => {
+test("a device publishes to its own topics; publishing to another device's topic closes its connection", async (t) => {
   const r = await rig(t, {}, { 'dev-a': 'pw-a', 'dev-b': 'pw-b' });
   const a = await r.connect({ clientId: 'dev-a', username: 'dev-a', password: 'pw-a' });
   assert.equal(await publishOutcome(a, 'devices/dev-a/telemetry'), 'acked');
   assert.equal(await publishOutcome(a, 'devices/dev-a/events'), 'acked');
   // MQTT 3.1.1 has no negative PUBACK: aedes closes the connection on a failed authorizePublish [MQTT-3.3.5-2].
   assert.equal(await publishOutcome(a, 'devices/dev-b/telemetry'), 'closed');
-  assert.deepEqual(r.published, ['devices/dev-a/telemetry', 'devices/dev-a/events'], 'dev-b\'s topic got nothing');
+  assert.deepEqual(r.published, ['devices/dev-a/telemetry', 'devices/dev-a/events'], "dev-b's topic got nothing");
   assert.equal(r.auth.counters.publish_denied, 1);
 
   const a2 = await r.connect({ clientId: 'dev-a', username: 'dev-a', password: 'pw-a' });
@@ -168,10 +192,18 @@ test('a client certificate with CN=dev-9 connects over mqtts without a password 
 
 test('require_client_cert refuses connections without a verified certificate with CONNACK 5', async (t) => {
   const r = await rig(t, { requireClientCert: true }, { 'dev-1': 'pw1' });
-  assert.equal(await refusedWith(r.connect({ clientId: 'dev-1', username: 'dev-1', password: 'pw1' }, true)), 5, 'TLS without a certificate');
+  assert.equal(
+    await refusedWith(r.connect({ clientId: 'dev-1', username: 'dev-1', password: 'pw1' }, true)),
+    5,
+    'TLS without a certificate',
+  );
   assert.equal(await refusedWith(r.connect({ clientId: 'dev-1', username: 'dev-1', password: 'pw1' })), 5, 'plain TCP');
   const rogue = await pki.client('dev-1', { untrusted: true });
-  assert.equal(await refusedWith(r.connect({ clientId: 'dev-1', cert: rogue.cert, key: rogue.key }, true)), 5, 'a certificate from another CA');
+  assert.equal(
+    await refusedWith(r.connect({ clientId: 'dev-1', cert: rogue.cert, key: rogue.key }, true)),
+    5,
+    'a certificate from another CA',
+  );
   const good = await pki.client('dev-1');
   const c = await r.connect({ clientId: 'dev-1', cert: good.cert, key: good.key }, true);
   assert.equal(c.connected, true);
@@ -194,17 +226,59 @@ function runMosquittoPub(args: string[]): Promise<{ code: number; stderr: string
   });
 }
 
-test('mosquitto_pub (a client this project did not write) authenticates with password and certificate', { skip: mosquittoPub === null && 'mosquitto_pub not installed' }, async (t) => {
-  const r = await rig(t, {}, { 'dev-1': 'pw1' });
-  const base = ['-h', '127.0.0.1', '-V', 'mqttv311', '-q', '1', '-m', '{"temperature":20}'];
-  const ok = await runMosquittoPub([...base, '-p', String(r.port), '-i', 'dev-1', '-u', 'dev-1', '-P', 'pw1', '-t', 'devices/dev-1/telemetry']);
-  assert.equal(ok.code, 0, ok.stderr);
-  const bad = await runMosquittoPub([...base, '-p', String(r.port), '-i', 'dev-1', '-u', 'dev-1', '-P', 'nope', '-t', 'devices/dev-1/telemetry']);
-  assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr, /bad user name or password/i);
+test(
+  'mosquitto_pub (a client this project did not write) authenticates with password and certificate',
+  { skip: mosquittoPub === null && 'mosquitto_pub not installed' },
+  async (t) => {
+    const r = await rig(t, {}, { 'dev-1': 'pw1' });
+    const base = ['-h', '127.0.0.1', '-V', 'mqttv311', '-q', '1', '-m', '{"temperature":20}'];
+    const ok = await runMosquittoPub([
+      ...base,
+      '-p',
+      String(r.port),
+      '-i',
+      'dev-1',
+      '-u',
+      'dev-1',
+      '-P',
+      'pw1',
+      '-t',
+      'devices/dev-1/telemetry',
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const bad = await runMosquittoPub([
+      ...base,
+      '-p',
+      String(r.port),
+      '-i',
+      'dev-1',
+      '-u',
+      'dev-1',
+      '-P',
+      'nope',
+      '-t',
+      'devices/dev-1/telemetry',
+    ]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /bad user name or password/i);
 
-  const cert = await pki.client('dev-9');
-  const tls = await runMosquittoPub([...base, '-p', String(r.tlsPort), '-i', 'dev-9', '--cafile', pki.caFile, '--cert', cert.certFile, '--key', cert.keyFile, '-t', 'devices/dev-9/events']);
-  assert.equal(tls.code, 0, tls.stderr);
-  assert.deepEqual(r.published, ['devices/dev-1/telemetry', 'devices/dev-9/events']);
-});
+    const cert = await pki.client('dev-9');
+    const tls = await runMosquittoPub([
+      ...base,
+      '-p',
+      String(r.tlsPort),
+      '-i',
+      'dev-9',
+      '--cafile',
+      pki.caFile,
+      '--cert',
+      cert.certFile,
+      '--key',
+      cert.keyFile,
+      '-t',
+      'devices/dev-9/events',
+    ]);
+    assert.equal(tls.code, 0, tls.stderr);
+    assert.deepEqual(r.published, ['devices/dev-1/telemetry', 'devices/dev-9/events']);
+  },
+);

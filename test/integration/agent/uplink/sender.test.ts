@@ -24,7 +24,10 @@ class ScriptedTransport implements UplinkTransport {
   readonly attempts: { seq: number; at: number; bytes: number }[] = [];
   inFlight = 0;
   maxInFlight = 0;
-  constructor(private readonly answer: (seq: number, attempt: number) => SendResult, private readonly delayMs = 5) {}
+  constructor(
+    private readonly answer: (seq: number, attempt: number) => SendResult,
+    private readonly delayMs = 5,
+  ) {}
   async send(batch: StoredBatch): Promise<SendResult> {
     const attempt = this.attempts.filter((a) => a.seq === batch.seq).length;
     this.attempts.push({ seq: batch.seq, at: Date.now(), bytes: batch.payload.length });
@@ -39,7 +42,13 @@ class ScriptedTransport implements UplinkTransport {
 
 async function filled(t: Parameters<typeof tempDir>[0], n: number, bytes = 100) {
   const buffer = await CircularBuffer.open({ dir: tempDir(t), maxBytes: 64 << 20, sync: false });
-  for (let i = 0; i < n; i++) await buffer.append({ signal: Signal.METRICS, compression: Compression.ZSTD, points: 10, payload: randomBytes(bytes) });
+  for (let i = 0; i < n; i++)
+    await buffer.append({
+      signal: Signal.METRICS,
+      compression: Compression.ZSTD,
+      points: 10,
+      payload: randomBytes(bytes),
+    });
   t.after(() => buffer.close());
   return buffer;
 }
@@ -48,16 +57,21 @@ test('batches go out oldest first, never more than max_in_flight at once, and ar
   const buffer = await filled(t, 20);
   const transport = new ScriptedTransport(() => ({ kind: 'ok', ringVersion: 7 }));
   const versions: number[] = [];
-  const sender = new UplinkSender(buffer, transport, { maxInFlight: 3, maxBytesPerSecond: 0 }, silent, { onRingVersion: (v) => versions.push(v) });
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 3, maxBytesPerSecond: 0 }, silent, {
+    onRingVersion: (v) => versions.push(v),
+  });
   sender.start();
   await waitFor('all delivered', () => buffer.stats().batches === 0);
   await sender.stop();
-  assert.deepEqual(transport.attempts.map((a) => a.seq), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.deepEqual(
+    transport.attempts.map((a) => a.seq),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
   assert.equal(transport.maxInFlight, 3);
   assert.equal(versions[0], 7);
 });
 
-test('RETRY waits the receiver\'s retry-after; a receiver that is down is backed off; nothing is deleted meanwhile', async (t) => {
+test("RETRY waits the receiver's retry-after; a receiver that is down is backed off; nothing is deleted meanwhile", async (t) => {
   const buffer = await filled(t, 2);
   const transport = new ScriptedTransport((seq, attempt) => {
     if (seq === 1 && attempt === 0) return { kind: 'retry', afterMs: 300, reason: 'busy' };
@@ -77,20 +91,28 @@ test('RETRY waits the receiver\'s retry-after; a receiver that is down is backed
 
 test('REJECTED moves the batch aside, counted and kept, and is never sent again', async (t) => {
   const buffer = await filled(t, 3);
-  const transport = new ScriptedTransport((seq) => (seq === 2 ? { kind: 'rejected', reason: 'payload is not OTLP' } : { kind: 'ok', ringVersion: 0 }));
+  const transport = new ScriptedTransport((seq) =>
+    seq === 2 ? { kind: 'rejected', reason: 'payload is not OTLP' } : { kind: 'ok', ringVersion: 0 },
+  );
   const sender = new UplinkSender(buffer, transport, { maxInFlight: 1, maxBytesPerSecond: 0 }, silent);
   sender.start();
   await waitFor('queue empty', () => buffer.stats().batches === 0);
   await new Promise((r) => setTimeout(r, 50));
   await sender.stop();
-  assert.deepEqual(transport.attempts.map((a) => a.seq), [1, 2, 3]);
+  assert.deepEqual(
+    transport.attempts.map((a) => a.seq),
+    [1, 2, 3],
+  );
   const s = buffer.stats();
   assert.equal(s.rejectedBatches, 1);
   assert.equal(s.rejectedPoints, 10);
   assert.equal(s.quarantinedBatches, 1);
   const kept = [];
   for await (const b of buffer.rejected()) kept.push(b);
-  assert.deepEqual(kept.map((b) => [b.seq, b.reason]), [[2, 'payload is not OTLP']]);
+  assert.deepEqual(
+    kept.map((b) => [b.seq, b.reason]),
+    [[2, 'payload is not OTLP']],
+  );
 });
 
 test('the bandwidth cap spaces sends to max_bytes_per_second', async (t) => {
@@ -126,7 +148,7 @@ test('Retry-After is read as seconds or an HTTP date', () => {
   assert.equal(retryAfter('garbage'), 1000);
 });
 
-test('over gRPC every batch carries the buffer\'s low-water mark: a batch held for retry keeps it down until acknowledged', async (t) => {
+test("over gRPC every batch carries the buffer's low-water mark: a batch held for retry keeps it down until acknowledged", async (t) => {
   const seen: { seq: number; ackedBelow: number; bufferId: number }[] = [];
   let retries = 0;
   const server = new grpc.Server();
@@ -143,17 +165,27 @@ test('over gRPC every batch carries the buffer\'s low-water mark: a batch held f
     },
     GetRing: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { version: 0, vnodes: 0, members: [] }),
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   t.after(() => server.forceShutdown());
   const buffer = await filled(t, 12);
-  const transport = new GrpcUplinkTransport({ agentId: 'gw-lw', endpoints: [`127.0.0.1:${port}`], token: '', tls: { enabled: false, ca: '', insecureSkipVerify: false }, lowWater: () => buffer.lowWater(), bufferId: buffer.stats().bufferId });
+  const transport = new GrpcUplinkTransport({
+    agentId: 'gw-lw',
+    endpoints: [`127.0.0.1:${port}`],
+    token: '',
+    tls: { enabled: false, ca: '', insecureSkipVerify: false },
+    lowWater: () => buffer.lowWater(),
+    bufferId: buffer.stats().bufferId,
+  });
   t.after(() => transport.close());
   const sender = new UplinkSender(buffer, transport, { maxInFlight: 2, maxBytesPerSecond: 0 }, silent);
   sender.start();
   await waitFor('all delivered', () => buffer.stats().batches === 0);
   await sender.stop();
   assert.equal(retries, 3);
-  for (const s of seen) assert.ok(s.ackedBelow >= 1 && s.ackedBelow <= s.seq, `seq ${s.seq} carried acked_below ${s.ackedBelow}`);
+  for (const s of seen)
+    assert.ok(s.ackedBelow >= 1 && s.ackedBelow <= s.seq, `seq ${s.seq} carried acked_below ${s.ackedBelow}`);
   // While batch 2 waited for its retries, everything sent after it said so.
   const whileHeld = seen.filter((s) => s.seq > 2 && s.seq <= 4);
   assert.ok(whileHeld.length > 0 && whileHeld.every((s) => s.ackedBelow <= 2), JSON.stringify(seen));

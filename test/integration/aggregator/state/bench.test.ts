@@ -6,5 +6,8 @@ test('the state benchmark runs and reports points/s for both batch shapes', asyn
   const rows = await benchStateApply({ seconds: 0.3, devicesPerSource: 400 });
   const rates = rows.filter((r) => r.unit === 'points/s');
   assert.equal(rates.length, 2);
-  assert.ok(rates.every((r) => r.value > 0), JSON.stringify(rows));
+  assert.ok(
+    rates.every((r) => r.value > 0),
+    JSON.stringify(rows),
+  );
 });

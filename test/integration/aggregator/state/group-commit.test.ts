@@ -6,12 +6,16 @@ test('group commit: 200 concurrent batches take far fewer writes, and each resol
   const { store } = await openStore(t);
   const all = Array.from({ length: 200 }, (_, i) => {
     const writesAtCall = store.writes;
-    return store.apply([data(`dev-${i % 20}`, [Math.floor(i / 20)])], { source: `gw-${i % 4}`, seq: Math.floor(i / 4) + 1 })
+    return store
+      .apply([data(`dev-${i % 20}`, [Math.floor(i / 20)])], { source: `gw-${i % 4}`, seq: Math.floor(i / 4) + 1 })
       .then((r) => ({ r, durableWrites: store.writes - writesAtCall }));
   });
   const results = await Promise.all(all);
   assert.ok(results.every(({ r }) => !r.duplicate && r.points === 1));
-  assert.ok(results.every(({ durableWrites }) => durableWrites >= 1), 'no batch was answered before a write completed after it');
+  assert.ok(
+    results.every(({ durableWrites }) => durableWrites >= 1),
+    'no batch was answered before a write completed after it',
+  );
   assert.ok(store.writes <= 2, `${store.writes} writes for 200 batches`);
   assert.equal(store.deviceCount, 20);
   assert.deepEqual(store.get('dev-3')!.counts, { received: 10, duplicates: 0, missing: 0 });
@@ -24,7 +28,10 @@ test('batches arriving while a write is in flight all go into the next single wr
     const source = k % 4;
     for (let i = 0; i < 25; i++) {
       const before = store.writes;
-      const r = await store.apply([data(`lane-${k}`, [i])], { source: `gw-${source}`, seq: i * 4 + Math.floor(k / 4) + 1 });
+      const r = await store.apply([data(`lane-${k}`, [i])], {
+        source: `gw-${source}`,
+        seq: i * 4 + Math.floor(k / 4) + 1,
+      });
       assert.equal(r.duplicate, false);
       assert.ok(store.writes > before, 'answered after a write that started after it');
     }

@@ -15,12 +15,21 @@ export function data(deviceId: string, seqs: number[], metric = 'temp', value = 
 
 /** Readings of several metrics (points listed metric by metric, as OTLP does). */
 export function multi(deviceId: string, seqs: number[], metrics: string[]): DeviceData {
-  const d: DeviceData = { deviceId, metric: [], ts: [], value: [], seqTs: seqs.map((s) => T0 + s * 1000), seq: [...seqs] };
-  metrics.forEach((m, mi) => seqs.forEach((s) => {
-    d.metric.push(m);
-    d.ts.push(T0 + s * 1000);
-    d.value.push(mi * 100 + s);
-  }));
+  const d: DeviceData = {
+    deviceId,
+    metric: [],
+    ts: [],
+    value: [],
+    seqTs: seqs.map((s) => T0 + s * 1000),
+    seq: [...seqs],
+  };
+  metrics.forEach((m, mi) =>
+    seqs.forEach((s) => {
+      d.metric.push(m);
+      d.ts.push(T0 + s * 1000);
+      d.value.push(mi * 100 + s);
+    }),
+  );
   return d;
 }
 
@@ -32,12 +41,21 @@ export interface Opened {
 }
 
 /** A store in a temp dir with a settable clock (starting an hour after T0); closed when the test ends. */
-export async function openStore(t: Parameters<typeof tempDir>[0], opts: { retentionMs?: number; sync?: boolean; onNewBuffer?: DeviceStateOptions['onNewBuffer'] } = {}): Promise<Opened> {
+export async function openStore(
+  t: Parameters<typeof tempDir>[0],
+  opts: { retentionMs?: number; sync?: boolean; onNewBuffer?: DeviceStateOptions['onNewBuffer'] } = {},
+): Promise<Opened> {
   const dir = tempDir(t);
   const clock = { now: T0 + 3_600_000 };
-  const open = () => DeviceStateStore.open({
-    dir, offlineAfterMs: 60_000, rollupRetentionMs: opts.retentionMs ?? 7 * DAY, sync: opts.sync, now: () => clock.now, onNewBuffer: opts.onNewBuffer,
-  });
+  const open = () =>
+    DeviceStateStore.open({
+      dir,
+      offlineAfterMs: 60_000,
+      rollupRetentionMs: opts.retentionMs ?? 7 * DAY,
+      sync: opts.sync,
+      now: () => clock.now,
+      onNewBuffer: opts.onNewBuffer,
+    });
   const o: Opened = {
     store: await open(),
     dir,

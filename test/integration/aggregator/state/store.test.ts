@@ -25,16 +25,29 @@ test('latest values, counts and rollups follow what devices sent, and survive a 
   assert.deepEqual(await again.series('d1', 'temp', T0, T0 + 120_000), series);
   // a late point lands in a bucket written before the reopen and merges with it
   await again.apply([data('d1', [3])], { source: 'gw-1', seq: 3 });
-  assert.deepEqual((await again.series('d1', 'temp', T0, T0 + 120_000)).map((b) => b.count), [6, 1]);
+  assert.deepEqual(
+    (await again.series('d1', 'temp', T0, T0 + 120_000)).map((b) => b.count),
+    [6, 1],
+  );
   assert.deepEqual(again.get('d1')!.counts, { received: 7, duplicates: 0, missing: 64 });
   const last = await o.reopen();
-  assert.deepEqual((await last.series('d1', 'temp', T0, T0 + 120_000)).map((b) => [b.count, b.sum]), [[6, 135], [1, 90]]);
+  assert.deepEqual(
+    (await last.series('d1', 'temp', T0, T0 + 120_000)).map((b) => [b.count, b.sum]),
+    [
+      [6, 135],
+      [1, 90],
+    ],
+  );
 });
 
 test('a retried batch (same source and seq) changes nothing, also after a restart', async (t) => {
   const o = await openStore(t);
   const batch = [data('d1', [0, 1, 2])];
-  assert.deepEqual(await o.store.apply(batch, { source: 'gw-1', seq: 7 }), { duplicate: false, points: 3, readings: 3 });
+  assert.deepEqual(await o.store.apply(batch, { source: 'gw-1', seq: 7 }), {
+    duplicate: false,
+    points: 3,
+    readings: 3,
+  });
   const writes = o.store.writes;
   assert.deepEqual(await o.store.apply(batch, { source: 'gw-1', seq: 7 }), { duplicate: true, points: 0, readings: 0 });
   assert.equal(o.store.writes, writes, 'a duplicate writes nothing');
@@ -46,32 +59,69 @@ test('a retried batch (same source and seq) changes nothing, also after a restar
   assert.equal((await again.series('d1', 'temp', T0, T0 + 60_000))[0].count, 3, 'rollups did not double');
 });
 
-test('with the agent\'s low-water mark, a backlog batch this node never saw is applied after thousands of sparse newer ones and a restart', async (t) => {
+test("with the agent's low-water mark, a backlog batch this node never saw is applied after thousands of sparse newer ones and a restart", async (t) => {
   // A ring-aware agent: this node gets every third batch; batch 10 was for a node that died, and is resent here
   // much later. Readings carry no seq, so only batch dedup can tell a retry from a new batch.
   const o = await openStore(t);
-  const noSeq = (id: string, at: number) => ({ deviceId: id, metric: ['temp'], value: [at], ts: [T0 + at], seq: [], seqTs: [] });
-  for (let s = 12; s <= 6_000; s += 3) await o.store.apply([noSeq('d-new', s)], { source: 'gw-1', seq: s, ackedBelow: 10 });
+  const noSeq = (id: string, at: number) => ({
+    deviceId: id,
+    metric: ['temp'],
+    value: [at],
+    ts: [T0 + at],
+    seq: [],
+    seqTs: [],
+  });
+  for (let s = 12; s <= 6_000; s += 3)
+    await o.store.apply([noSeq('d-new', s)], { source: 'gw-1', seq: s, ackedBelow: 10 });
   const again = await o.reopen();
-  assert.deepEqual(await again.apply([noSeq('d-old', 10)], { source: 'gw-1', seq: 10, ackedBelow: 10 }), { duplicate: false, points: 1, readings: 1 });
-  assert.equal((await again.apply([noSeq('d-old', 10)], { source: 'gw-1', seq: 10, ackedBelow: 10 })).duplicate, true, 'and its retry is a duplicate');
+  assert.deepEqual(await again.apply([noSeq('d-old', 10)], { source: 'gw-1', seq: 10, ackedBelow: 10 }), {
+    duplicate: false,
+    points: 1,
+    readings: 1,
+  });
+  assert.equal(
+    (await again.apply([noSeq('d-old', 10)], { source: 'gw-1', seq: 10, ackedBelow: 10 })).duplicate,
+    true,
+    'and its retry is a duplicate',
+  );
   // The agent moved on: everything below 5,990 acknowledged. A stale copy of batch 5,988 is a duplicate.
-  assert.equal((await again.apply([noSeq('d-new', 6_003)], { source: 'gw-1', seq: 6_003, ackedBelow: 5_990 })).duplicate, false);
-  assert.equal((await again.apply([noSeq('d-new', 5_988)], { source: 'gw-1', seq: 5_988, ackedBelow: 5_988 })).duplicate, true);
+  assert.equal(
+    (await again.apply([noSeq('d-new', 6_003)], { source: 'gw-1', seq: 6_003, ackedBelow: 5_990 })).duplicate,
+    false,
+  );
+  assert.equal(
+    (await again.apply([noSeq('d-new', 5_988)], { source: 'gw-1', seq: 5_988, ackedBelow: 5_988 })).duplicate,
+    true,
+  );
   assert.equal(again.get('d-old')!.latest.temp.value, 10);
 });
 
 test('an agent whose buffer was wiped numbers from 1 again under a new buffer id: its batches are applied, not taken for retries', async (t) => {
   const restarts: [string, number, number][] = [];
   const o = await openStore(t, { onNewBuffer: (agent, was, now) => restarts.push([agent, was, now]) });
-  const noSeq = (at: number) => [{ deviceId: 'd-wiped', metric: ['temp'], value: [at], ts: [T0 + at], seq: [], seqTs: [] }];
-  for (let s = 1; s <= 40; s++) await o.store.apply(noSeq(s), { source: 'gw-w', seq: s, ackedBelow: s, bufferId: 1111 });
-  assert.equal((await o.store.apply(noSeq(40), { source: 'gw-w', seq: 40, ackedBelow: 40, bufferId: 1111 })).duplicate, true, 'a retry of the old buffer');
+  const noSeq = (at: number) => [
+    { deviceId: 'd-wiped', metric: ['temp'], value: [at], ts: [T0 + at], seq: [], seqTs: [] },
+  ];
+  for (let s = 1; s <= 40; s++)
+    await o.store.apply(noSeq(s), { source: 'gw-w', seq: s, ackedBelow: s, bufferId: 1111 });
+  assert.equal(
+    (await o.store.apply(noSeq(40), { source: 'gw-w', seq: 40, ackedBelow: 40, bufferId: 1111 })).duplicate,
+    true,
+    'a retry of the old buffer',
+  );
   const again = await o.reopen();
   for (let s = 1; s <= 3; s++) {
-    assert.equal((await again.apply(noSeq(100 + s), { source: 'gw-w', seq: s, ackedBelow: 1, bufferId: 2222 })).duplicate, false, `new buffer, seq ${s}`);
+    assert.equal(
+      (await again.apply(noSeq(100 + s), { source: 'gw-w', seq: s, ackedBelow: 1, bufferId: 2222 })).duplicate,
+      false,
+      `new buffer, seq ${s}`,
+    );
   }
-  assert.equal((await again.apply(noSeq(103), { source: 'gw-w', seq: 3, ackedBelow: 1, bufferId: 2222 })).duplicate, true, 'and its own retries are duplicates');
+  assert.equal(
+    (await again.apply(noSeq(103), { source: 'gw-w', seq: 3, ackedBelow: 1, bufferId: 2222 })).duplicate,
+    true,
+    'and its own retries are duplicates',
+  );
   assert.equal(again.get('d-wiped')!.counts.received, 43);
   assert.deepEqual(restarts, [['gw-w', 1111, 2222]], 'reported once, not for the first id');
 });
@@ -93,7 +143,9 @@ test('every point of a batch of many devices and metrics lands once, readable af
   const o = await openStore(t);
   const metrics = ['temperature', 'humidity', 'pressure', 'battery', 'rssi'];
   for (let round = 0; round < 3; round++) {
-    const batch = Array.from({ length: 300 }, (_, d) => multi(`dev-${String(d).padStart(3, '0')}`, [round * 50, round * 50 + 1], metrics));
+    const batch = Array.from({ length: 300 }, (_, d) =>
+      multi(`dev-${String(d).padStart(3, '0')}`, [round * 50, round * 50 + 1], metrics),
+    );
     const r = await o.store.apply(batch, { source: 'gw-1', seq: round + 1 });
     assert.deepEqual(r, { duplicate: false, points: 300 * 2 * 5, readings: 600 });
   }
@@ -104,8 +156,14 @@ test('every point of a batch of many devices and metrics lands once, readable af
     assert.deepEqual(Object.keys(v.latest), metrics);
     assert.deepEqual(v.latest.pressure, { value: 200 + 101, ts: T0 + 101_000 });
     const s = await o.store.series('dev-123', 'rssi', T0, T0 + 200_000);
-    assert.equal(s.reduce((n, b) => n + b.count, 0), 6);
-    assert.equal(s.reduce((n, b) => n + b.sum, 0), 6 * 400 + 0 + 1 + 50 + 51 + 100 + 101);
+    assert.equal(
+      s.reduce((n, b) => n + b.count, 0),
+      6,
+    );
+    assert.equal(
+      s.reduce((n, b) => n + b.sum, 0),
+      6 * 400 + 0 + 1 + 50 + 51 + 100 + 101,
+    );
   };
   await check();
   await o.reopen();
@@ -114,21 +172,43 @@ test('every point of a batch of many devices and metrics lands once, readable af
 
 test('listing pages by id with an online filter; devices go offline after the silence timeout', async (t) => {
   const { store, clock } = await openStore(t);
-  await store.apply(['c', 'a', 'b', 'd'].map((id) => data(id, [0])), null);
+  await store.apply(
+    ['c', 'a', 'b', 'd'].map((id) => data(id, [0])),
+    null,
+  );
   assert.deepEqual(store.sweepOnline(), { wentOffline: [], wentOnline: ['c', 'a', 'b', 'd'] });
   clock.now += 30_000;
   await store.apply([data('b', [1])], null);
-  assert.deepEqual(store.list({ limit: 3 }), { devices: ['a', 'b', 'c'].map((id) => ({ id, online: true, lastSeen: id === 'b' ? clock.now : clock.now - 30_000 })), next: 'c' });
-  assert.deepEqual(store.list({ limit: 3, cursor: 'c' }), { devices: [{ id: 'd', online: true, lastSeen: clock.now - 30_000 }], next: null });
+  assert.deepEqual(store.list({ limit: 3 }), {
+    devices: ['a', 'b', 'c'].map((id) => ({ id, online: true, lastSeen: id === 'b' ? clock.now : clock.now - 30_000 })),
+    next: 'c',
+  });
+  assert.deepEqual(store.list({ limit: 3, cursor: 'c' }), {
+    devices: [{ id: 'd', online: true, lastSeen: clock.now - 30_000 }],
+    next: null,
+  });
   assert.deepEqual(store.list({ limit: 4 }).next, null, 'an exactly full last page has no next');
   clock.now += 40_000; // a, c, d silent for 70 s
   assert.equal(store.onlineCount, 1);
   assert.deepEqual(store.sweepOnline(), { wentOffline: ['c', 'a', 'd'], wentOnline: [] });
   assert.deepEqual(store.sweepOnline(), { wentOffline: [], wentOnline: [] }, 'reported once');
-  assert.deepEqual(store.list({ limit: 10, online: false }).devices.map((d) => d.id), ['a', 'c', 'd']);
-  assert.deepEqual(store.list({ limit: 1, online: false }), { devices: [{ id: 'a', online: false, lastSeen: clock.now - 70_000 }], next: 'a' });
-  assert.deepEqual(store.list({ limit: 1, online: false, cursor: 'c' }), { devices: [{ id: 'd', online: false, lastSeen: clock.now - 70_000 }], next: null });
-  assert.deepEqual(store.list({ limit: 1, online: true }), { devices: [{ id: 'b', online: true, lastSeen: clock.now - 40_000 }], next: null }, 'no next when no more match');
+  assert.deepEqual(
+    store.list({ limit: 10, online: false }).devices.map((d) => d.id),
+    ['a', 'c', 'd'],
+  );
+  assert.deepEqual(store.list({ limit: 1, online: false }), {
+    devices: [{ id: 'a', online: false, lastSeen: clock.now - 70_000 }],
+    next: 'a',
+  });
+  assert.deepEqual(store.list({ limit: 1, online: false, cursor: 'c' }), {
+    devices: [{ id: 'd', online: false, lastSeen: clock.now - 70_000 }],
+    next: null,
+  });
+  assert.deepEqual(
+    store.list({ limit: 1, online: true }),
+    { devices: [{ id: 'b', online: true, lastSeen: clock.now - 40_000 }], next: null },
+    'no next when no more match',
+  );
   await store.apply([data('a', [1])], null);
   assert.deepEqual(store.sweepOnline(), { wentOffline: [], wentOnline: ['a'] });
   clock.now += 60_000;
@@ -144,14 +224,26 @@ test('the online state after a restart comes from last seen, with no transitions
   o.store.sweepOnline();
   o.clock.now += 20_000;
   await o.reopen();
-  assert.deepEqual(o.store.list({ limit: 10 }).devices.map((d) => [d.id, d.online]), [['new', true], ['old', false]]);
+  assert.deepEqual(
+    o.store.list({ limit: 10 }).devices.map((d) => [d.id, d.online]),
+    [
+      ['new', true],
+      ['old', false],
+    ],
+  );
   assert.deepEqual(o.store.sweepOnline(), { wentOffline: [], wentOnline: [] });
 });
 
 test('device ids and metric names that cannot be keys are skipped, not stored', async (t) => {
   const { store } = await openStore(t);
-  const r = await store.apply([data('', [0]), data('a\u0000b', [0]), data('ok', [0], 'bad\u0000name'), data('ok', [1])], null);
+  const r = await store.apply(
+    [data('', [0]), data('a\u0000b', [0]), data('ok', [0], 'bad\u0000name'), data('ok', [1])],
+    null,
+  );
   assert.equal(r.points, 1);
-  assert.deepEqual(store.list({ limit: 10 }).devices.map((d) => d.id), ['ok']);
+  assert.deepEqual(
+    store.list({ limit: 10 }).devices.map((d) => d.id),
+    ['ok'],
+  );
   assert.deepEqual(Object.keys(store.get('ok')!.latest), ['temp']);
 });

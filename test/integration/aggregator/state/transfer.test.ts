@@ -9,14 +9,26 @@ const METRICS = ['temp', 'hum', 'co2'];
 /** A device's traffic over several minutes: gaps, a retried reading, out-of-order arrival, a late straggler. */
 function traffic(): DeviceData[][] {
   const batches: DeviceData[][] = [];
-  const seqs = [[0, 1, 2], [3, 5, 6], [4, 8, 9], [6, 7, 10], [11, 30, 31], [12, 90, 91], [95, 100], [13, 150, 160], [161, 200]];
+  const seqs = [
+    [0, 1, 2],
+    [3, 5, 6],
+    [4, 8, 9],
+    [6, 7, 10],
+    [11, 30, 31],
+    [12, 90, 91],
+    [95, 100],
+    [13, 150, 160],
+    [161, 200],
+  ];
   for (const s of seqs) batches.push([multi('dev', s, METRICS), multi('other', s, ['x'])]);
   return batches;
 }
 
 async function snapshot(store: DeviceStateStore, id: string) {
   const view = store.get(id)!;
-  const series = Object.fromEntries(await Promise.all(Object.keys(view.latest).map(async (m) => [m, await store.series(id, m, 0, T0 * 2)])));
+  const series = Object.fromEntries(
+    await Promise.all(Object.keys(view.latest).map(async (m) => [m, await store.series(id, m, 0, T0 * 2)])),
+  );
   return { latest: view.latest, counts: view.counts, lastSeen: view.lastSeen, series };
 }
 
@@ -84,19 +96,28 @@ test('an export imported into an empty node reproduces the device; delete remove
   assert.equal(await a.store.deleteDevice('dev'), true);
   assert.equal(a.store.get('dev'), undefined);
   assert.deepEqual(await a.store.series('dev', 'temp', 0, T0 * 2), []);
-  assert.deepEqual(a.store.list({ limit: 10 }).devices.map((d) => d.id), ['other']);
+  assert.deepEqual(
+    a.store.list({ limit: 10 }).devices.map((d) => d.id),
+    ['other'],
+  );
   await a.reopen();
   assert.equal(a.store.get('dev'), undefined);
   assert.equal(a.store.deviceCount, 1);
   // data arriving again starts a new device with no history
   await a.store.apply([multi('dev', [500], ['temp'])], null);
-  assert.deepEqual((await a.store.series('dev', 'temp', 0, T0 * 2)).map((x) => x.count), [1]);
+  assert.deepEqual(
+    (await a.store.series('dev', 'temp', 0, T0 * 2)).map((x) => x.count),
+    [1],
+  );
   assert.deepEqual(a.store.get('dev')!.counts, { received: 1, duplicates: 0, missing: 0 });
 });
 
 test('an export is refused when it is not one', async (t) => {
   const { store } = await openStore(t);
-  await assert.rejects(store.mergeDevice(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])), /not a device state export/);
+  await assert.rejects(
+    store.mergeDevice(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])),
+    /not a device state export/,
+  );
 });
 
 test('an export merged twice (a handoff resent after its reply was lost) counts once, also after a restart', async (t) => {

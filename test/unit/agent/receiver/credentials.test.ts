@@ -27,8 +27,14 @@ test('a hashed password verifies, a wrong one does not', async () => {
 });
 
 test('hashPassword refuses parameters that would exhaust a gateway', async () => {
-  await assert.rejects(hashPassword('x', { N: 1000, r: 8, p: 1 }), { code: AuthErrorCodes.BAD_HASH_PARAMS, message: /power of two/ });
-  await assert.rejects(hashPassword('x', { N: 2 ** 20, r: 8, p: 1 }), { code: AuthErrorCodes.BAD_HASH_PARAMS, message: /64 MiB/ });
+  await assert.rejects(hashPassword('x', { N: 1000, r: 8, p: 1 }), {
+    code: AuthErrorCodes.BAD_HASH_PARAMS,
+    message: /power of two/,
+  });
+  await assert.rejects(hashPassword('x', { N: 2 ** 20, r: 8, p: 1 }), {
+    code: AuthErrorCodes.BAD_HASH_PARAMS,
+    message: /64 MiB/,
+  });
 });
 
 test('upsert writes a file that loads, keeps comments and other devices, and stays mode 0600', async (t) => {
@@ -67,9 +73,15 @@ test('a malformed line stops loading with file:line and what is expected', async
   const good = `dev-1:${await hashPassword('x', FAST)}`;
   const cases: Array<[string, RegExp]> = [
     ['dev-2 secret', /no DEVICE_ID:\$… separator/],
-    ['dev 2:$scrypt$N=1024,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /device id "dev 2" is not 1–128 characters/],
+    [
+      'dev 2:$scrypt$N=1024,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      /device id "dev 2" is not 1–128 characters/,
+    ],
     ['dev-2:$bcrypt$x$y$z', /unknown hash scheme "bcrypt"/],
-    ['dev-2:$scrypt$N=1000,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /N=1000 is not a power of two/],
+    [
+      'dev-2:$scrypt$N=1000,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      /N=1000 is not a power of two/,
+    ],
     ['dev-2:$scrypt$N=1024,r=8,p=1$AAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /the salt is 3 bytes/],
     [good, /device dev-1 is already defined on line 2/],
   ];
@@ -84,7 +96,9 @@ test('a malformed line stops loading with file:line and what is expected', async
       return true;
     });
   }
-  await assert.rejects(CredentialStore.load(join(tempDir(t), 'missing')), { code: AuthErrorCodes.CREDENTIALS_UNREADABLE });
+  await assert.rejects(CredentialStore.load(join(tempDir(t), 'missing')), {
+    code: AuthErrorCodes.CREDENTIALS_UNREADABLE,
+  });
   // CRLF files (edited on Windows) load.
   await writeFile(file, `# header\r\n${good}\r\n`);
   assert.equal((await CredentialStore.load(file)).has('dev-1'), true);
@@ -214,7 +228,14 @@ test('passwd usage errors and --help', async (t) => {
 
 test('passwd on a terminal prompts without echo and asks twice', async (t) => {
   const file = join(tempDir(t), 'devices.passwd');
-  const stdin = Object.assign(new PassThrough(), { isTTY: true, rawModes: [] as boolean[], setRawMode(m: boolean) { this.rawModes.push(m); return this; } });
+  const stdin = Object.assign(new PassThrough(), {
+    isTTY: true,
+    rawModes: [] as boolean[],
+    setRawMode(m: boolean) {
+      this.rawModes.push(m);
+      return this;
+    },
+  });
   const run = io(null);
   const done = runPasswd(['--file', file, 'dev-7'], { ...run.io, stdin });
   await new Promise((r) => setImmediate(r));

@@ -19,7 +19,8 @@ test('filters match as in MQTT: + one level (empty too), # the rest including no
 test('a publish nobody can receive is answered without routing; subscriptions are seen by the very next publish', async () => {
   const mq = sparseEmitter();
   const got: string[] = [];
-  const emit = (topic: string) => new Promise<void>((resolve) => mq.emit({ topic, payload: Buffer.from('x') }, () => resolve()));
+  const emit = (topic: string) =>
+    new Promise<void>((resolve) => mq.emit({ topic, payload: Buffer.from('x') }, () => resolve()));
   await emit('devices/d1/telemetry'); // nothing subscribed: answered at once
   const listener = (msg: { topic: string }, done: () => void) => {
     got.push(msg.topic);
@@ -28,7 +29,11 @@ test('a publish nobody can receive is answered without routing; subscriptions ar
   await new Promise<void>((r) => mq.on('devices/+/telemetry', listener, r));
   await emit('devices/d1/telemetry');
   await emit('devices/d2/errors');
-  assert.deepEqual(got, ['devices/d1/telemetry'], 'the topic cached as unreachable before the subscribe is routed after it');
+  assert.deepEqual(
+    got,
+    ['devices/d1/telemetry'],
+    'the topic cached as unreachable before the subscribe is routed after it',
+  );
   const all = (msg: { topic: string }, done: () => void) => {
     got.push(`#${msg.topic}`);
     done();

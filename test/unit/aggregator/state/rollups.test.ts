@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  addPoint, mergeBucket, minuteOf, newBucket, parseRollupKey, rollupKey, rollupPoint, rollupRange,
+  addPoint,
+  mergeBucket,
+  minuteOf,
+  newBucket,
+  parseRollupKey,
+  rollupKey,
+  rollupPoint,
+  rollupRange,
 } from '../../../../aggregator/state/rollups.js';
 
 test('a bucket keeps min, max, sum, count, and last by time whatever the arrival order', () => {
@@ -15,7 +22,12 @@ test('a bucket keeps min, max, sum, count, and last by time whatever the arrival
 });
 
 test('buckets merge in any order to the same result', () => {
-  const points = [[3, 100], [-2, 400], [8, 200], [1, 300]] as const;
+  const points = [
+    [3, 100],
+    [-2, 400],
+    [8, 200],
+    [1, 300],
+  ] as const;
   const all = newBucket();
   for (const [v, ts] of points) addPoint(all, v, ts);
   const a = newBucket();
@@ -35,8 +47,11 @@ test('buckets merge in any order to the same result', () => {
 
 test('bucket keys sort by device, metric, minute, and a device or metric is one key range', () => {
   const keys = [
-    rollupKey('dev-1', 'temp', 0x10), rollupKey('dev-1', 'temp', 0x2), rollupKey('dev-1', 'hum', 0x99),
-    rollupKey('dev-10', 'temp', 0x1), rollupKey('dev-1', 'temperature', 0x1),
+    rollupKey('dev-1', 'temp', 0x10),
+    rollupKey('dev-1', 'temp', 0x2),
+    rollupKey('dev-1', 'hum', 0x99),
+    rollupKey('dev-10', 'temp', 0x1),
+    rollupKey('dev-1', 'temperature', 0x1),
   ];
   assert.deepEqual([...keys].sort().map(parseRollupKey), [
     { device: 'dev-1', metric: 'hum', minute: 0x99 },

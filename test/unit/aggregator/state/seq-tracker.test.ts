@@ -72,7 +72,14 @@ test('a jump forward of MAX_FORWARD_GAP or more is a new epoch, not that many mi
 });
 
 test('the tracker survives its encoding, with the bitmap left out when the window has no holes', () => {
-  for (const seqs of [[], [7], [0, 1, 2, 3], [0, 2, 2, 7], Array.from({ length: 3000 }, (_, i) => i), [0, 5000, 4990]]) {
+  for (const seqs of [
+    [],
+    [7],
+    [0, 1, 2, 3],
+    [0, 2, 2, 7],
+    Array.from({ length: 3000 }, (_, i) => i),
+    [0, 5000, 4990],
+  ]) {
     const { t } = run(seqs);
     const size = t.encodedSize();
     const view = new DataView(new ArrayBuffer(size + 8));
@@ -99,7 +106,8 @@ test('two trackers that each saw part of a stream merge to the counts of one tha
       stream.push(s);
       if (random() < 0.05) stream.push(s);
     }
-    for (let i = 0; i < stream.length - 1; i++) if (random() < 0.1) [stream[i], stream[i + 1]] = [stream[i + 1], stream[i]];
+    for (let i = 0; i < stream.length - 1; i++)
+      if (random() < 0.1) [stream[i], stream[i + 1]] = [stream[i + 1], stream[i]];
     const cut = Math.floor(random() * stream.length);
     const both = new Set(Array.from({ length: 3 }, () => Math.floor(random() * stream.length)));
     const a = new SeqTracker();
@@ -127,7 +135,12 @@ test('two trackers that each saw part of a stream merge to the counts of one tha
 test('a device that moved between nodes: the old node saw the first readings, the new one the rest', () => {
   const old = run(Array.from({ length: 5000 }, (_, i) => i).filter((s) => s !== 100 && s !== 4990)).t;
   const moved = run([5001, 4990, ...Array.from({ length: 500 }, (_, i) => 5002 + i)]).t;
-  const one = run([...Array.from({ length: 5000 }, (_, i) => i).filter((s) => s !== 100 && s !== 4990), 5001, 4990, ...Array.from({ length: 500 }, (_, i) => 5002 + i)]).t;
+  const one = run([
+    ...Array.from({ length: 5000 }, (_, i) => i).filter((s) => s !== 100 && s !== 4990),
+    5001,
+    4990,
+    ...Array.from({ length: 500 }, (_, i) => 5002 + i),
+  ]).t;
   // The new node took 4990 as a late early reading (4991–5000 its gaps); the old node counted 4990 missing. Both
   // windows still hold those seqs, so the merge settles them: only 100 and 5000 are missing.
   old.merge(moved, true);

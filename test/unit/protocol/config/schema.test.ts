@@ -1,6 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bool, defaultsOf, duration, int, list, map, obj, oneOf, size, str, validateConfig } from '../../../../protocol/config/schema.js';
+import {
+  bool,
+  defaultsOf,
+  duration,
+  int,
+  list,
+  map,
+  obj,
+  oneOf,
+  size,
+  str,
+  validateConfig,
+} from '../../../../protocol/config/schema.js';
 import { parseConfigText } from '../../../../protocol/config/parse.js';
 import { formatDuration, formatSize, parseDuration, parseSize } from '../../../../protocol/config/units.js';
 import { ConfigError } from '../../../../protocol/errors.js';
@@ -43,15 +55,48 @@ const spec = obj({
 test('a missing document gives every default', () => {
   const { config, problems } = validateConfig(spec, {}, { env: {} });
   assert.deepEqual(problems, []);
-  assert.deepEqual(config, { name: 'gw', port: 1883, fast: false, cap: 1048576, delay: 200, mode: 'a', seeds: ['x:1'], tags: {}, nested: { deep: { token: '' } } });
+  assert.deepEqual(config, {
+    name: 'gw',
+    port: 1883,
+    fast: false,
+    cap: 1048576,
+    delay: 200,
+    mode: 'a',
+    seeds: ['x:1'],
+    tags: {},
+    nested: { deep: { token: '' } },
+  });
   assert.ok(Object.isFrozen(config.nested.deep), 'the result is frozen');
-  assert.deepEqual(defaultsOf(spec), { name: 'gw', port: 1883, fast: false, cap: '1MiB', delay: '200ms', mode: 'a', seeds: ['x:1'], tags: {}, nested: { deep: { token: '' } } });
+  assert.deepEqual(defaultsOf(spec), {
+    name: 'gw',
+    port: 1883,
+    fast: false,
+    cap: '1MiB',
+    delay: '200ms',
+    mode: 'a',
+    seeds: ['x:1'],
+    tags: {},
+    nested: { deep: { token: '' } },
+  });
 });
 
 test('every problem is reported at once with its key path, the value and what was expected', () => {
-  const { problems } = validateConfig(spec, {
-    name: 'GW!', port: 70000, fast: 'yes', cap: '12 bananas', delay: 'soon', mode: 'c', seeds: 'x', tags: { a: { b: 1 } }, nested: { deep: { tokn: 'x' } }, extra: 1,
-  }, { env: {} });
+  const { problems } = validateConfig(
+    spec,
+    {
+      name: 'GW!',
+      port: 70000,
+      fast: 'yes',
+      cap: '12 bananas',
+      delay: 'soon',
+      mode: 'c',
+      seeds: 'x',
+      tags: { a: { b: 1 } },
+      nested: { deep: { tokn: 'x' } },
+      extra: 1,
+    },
+    { env: {} },
+  );
   const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]));
   assert.equal(byPath.name, 'expected lower-case letters and dashes, got "GW!"');
   assert.equal(byPath.port, 'expected an integer from 0 to 65535, got 70000');
@@ -67,12 +112,20 @@ test('every problem is reported at once with its key path, the value and what wa
 });
 
 test('${env:NAME} is substituted; an unset variable is a problem unless it has a default', () => {
-  const ok = validateConfig(spec, { nested: { deep: { token: 'Bearer ${env:TOKEN}' } }, port: '${env:PORT}', seeds: ['${env:SEED}'] }, { env: { TOKEN: 't0k', PORT: '8883', SEED: 'h:1' } });
+  const ok = validateConfig(
+    spec,
+    { nested: { deep: { token: 'Bearer ${env:TOKEN}' } }, port: '${env:PORT}', seeds: ['${env:SEED}'] },
+    { env: { TOKEN: 't0k', PORT: '8883', SEED: 'h:1' } },
+  );
   assert.deepEqual(ok.problems, []);
   assert.equal(ok.config.nested.deep.token, 'Bearer t0k');
   assert.equal(ok.config.port, 8883);
   assert.deepEqual(ok.config.seeds, ['h:1']);
-  const missing = validateConfig(spec, { nested: { deep: { token: '${env:NOPE}' } }, name: '${env:NAME:-fallback}' }, { env: {} });
+  const missing = validateConfig(
+    spec,
+    { nested: { deep: { token: '${env:NOPE}' } }, name: '${env:NAME:-fallback}' },
+    { env: {} },
+  );
   assert.equal(missing.config.name, 'fallback');
   assert.equal(missing.problems.length, 1);
   assert.equal(missing.problems[0].path, 'nested.deep.token');
@@ -80,8 +133,18 @@ test('${env:NAME} is substituted; an unset variable is a problem unless it has a
 });
 
 test('parseConfigText throws one ConfigError listing every problem, or for text that is not YAML', () => {
-  assert.throws(() => parseConfigText(spec, 'port: 99999\nmode: z\n', 'agent.yaml', {}), (e: unknown) =>
-    e instanceof ConfigError && e.code === 'OTLPEDGE_CONFIG_INVALID' && /agent\.yaml \(2 problems\)/.test(e.message) && /port: expected/.test(e.message) && /mode: expected/.test(e.message));
-  assert.throws(() => parseConfigText(spec, 'port: [1,\n', 'bad.yaml', {}), (e: unknown) => e instanceof ConfigError && e.code === 'OTLPEDGE_CONFIG_UNREADABLE');
+  assert.throws(
+    () => parseConfigText(spec, 'port: 99999\nmode: z\n', 'agent.yaml', {}),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.code === 'OTLPEDGE_CONFIG_INVALID' &&
+      /agent\.yaml \(2 problems\)/.test(e.message) &&
+      /port: expected/.test(e.message) &&
+      /mode: expected/.test(e.message),
+  );
+  assert.throws(
+    () => parseConfigText(spec, 'port: [1,\n', 'bad.yaml', {}),
+    (e: unknown) => e instanceof ConfigError && e.code === 'OTLPEDGE_CONFIG_UNREADABLE',
+  );
   assert.equal(parseConfigText(spec, '', 'empty.yaml', {}).port, 1883);
 });

@@ -16,7 +16,12 @@ function collect(bytes: Uint8Array) {
 test('the visitor sees every device and number point of an encoded batch, in order', () => {
   const enc = new MetricsEncoder({ gatewayId: 'gw', counters: ['pulses'] });
   const bytes = enc.encode([
-    { deviceId: 'a', readings: [{ ts: 1732280000123.5, seq: 4, names: ['temp', 'pulses'], values: [21.5, 7], attributes: ['fw', '1'] }] },
+    {
+      deviceId: 'a',
+      readings: [
+        { ts: 1732280000123.5, seq: 4, names: ['temp', 'pulses'], values: [21.5, 7], attributes: ['fw', '1'] },
+      ],
+    },
     { deviceId: 'b', readings: [{ ts: 1732280001000, seq: -1, names: ['neg'], values: [-42], attributes: null }] },
   ]);
   assert.deepEqual(collect(bytes), [
@@ -52,8 +57,14 @@ test('the visitor does not depend on field order: scope before resource, name af
 });
 
 test('truncated input ends in ProtoError', () => {
-  const bytes = new MetricsEncoder({ gatewayId: 'gw' }).encode([{ deviceId: 'a', readings: [{ ts: 1e12, seq: 1, names: ['x'], values: [1], attributes: null }] }]);
+  const bytes = new MetricsEncoder({ gatewayId: 'gw' }).encode([
+    { deviceId: 'a', readings: [{ ts: 1e12, seq: 1, names: ['x'], values: [1], attributes: null }] },
+  ]);
   for (let cut = 1; cut < bytes.length; cut += 7) {
-    assert.throws(() => collect(bytes.subarray(0, cut)), (e: unknown) => e instanceof ProtoError, `cut at ${cut}`);
+    assert.throws(
+      () => collect(bytes.subarray(0, cut)),
+      (e: unknown) => e instanceof ProtoError,
+      `cut at ${cut}`,
+    );
   }
 });

@@ -5,7 +5,21 @@ import { ProtoReader } from '../../../../protocol/otlp/reader.js';
 import { ProtoError } from '../../../../protocol/errors.js';
 
 test('varints round-trip across every length up to 2^53', () => {
-  const values = [0, 1, 127, 128, 300, 16383, 16384, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35 + 7, Number.MAX_SAFE_INTEGER];
+  const values = [
+    0,
+    1,
+    127,
+    128,
+    300,
+    16383,
+    16384,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 35 + 7,
+    Number.MAX_SAFE_INTEGER,
+  ];
   const w = new ProtoWriter(8);
   for (const v of values) w.varint(v);
   const r = new ProtoReader(w.finish());
@@ -16,7 +30,7 @@ test('varints round-trip across every length up to 2^53', () => {
   assert.equal(varintSize(Number.MAX_SAFE_INTEGER), 8);
 });
 
-test('negative int64 varints use ten bytes of two\'s complement', () => {
+test("negative int64 varints use ten bytes of two's complement", () => {
   const w = new ProtoWriter();
   for (const v of [-1, -2, -128, -(2 ** 32), -(2 ** 53 - 1)]) w.int64(v);
   const r = new ProtoReader(w.finish());
@@ -41,6 +55,7 @@ test('timestamps become exact nanoseconds, sub-millisecond fractions kept to the
     [0, 0n],
     [1732280000123, 1732280000123000000n],
     [1732280000123.456, 1732280000123456000n],
+    // eslint-disable-next-line no-loss-of-precision -- the literal's rounding is what this case tests
     [1732280000123.9999, 1732280000124000000n], // rounds up into the next millisecond
     [4102444800000.001, 4102444800000001000n], // 2100-01-01
     [9.2e12, 9200000000000000000n], // near the int64 nanosecond limit (year 2261)
@@ -95,9 +110,12 @@ test('reader rejects truncated input, bad wire types and overlong varints with O
     Uint8Array.from([0x11, 1, 2, 3]), // truncated fixed64
   ];
   for (const b of bad) {
-    assert.throws(() => {
-      const r = new ProtoReader(b);
-      r.fields(r.end, (_f, wire) => r.skip(wire));
-    }, (e: unknown) => e instanceof ProtoError && e.code === 'OTLPEDGE_PROTO_MALFORMED');
+    assert.throws(
+      () => {
+        const r = new ProtoReader(b);
+        r.fields(r.end, (_f, wire) => r.skip(wire));
+      },
+      (e: unknown) => e instanceof ProtoError && e.code === 'OTLPEDGE_PROTO_MALFORMED',
+    );
   }
 });

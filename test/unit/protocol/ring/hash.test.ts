@@ -59,7 +59,11 @@ test('the hash of any string is murmur3 of its UTF-8 bytes, whatever its length 
     const len = rnd(34);
     for (let i = 0; i < len; i++) s += ascii ? alphabet[rnd(7)] : alphabet[rnd(alphabet.length)];
     for (const hashSeed of [0, 0x9747b28c]) {
-      assert.equal(murmur3(s, hashSeed), referenceMurmur3(Buffer.from(s, 'utf8'), hashSeed), `murmur3(${JSON.stringify(s)}, ${hashSeed})`);
+      assert.equal(
+        murmur3(s, hashSeed),
+        referenceMurmur3(Buffer.from(s, 'utf8'), hashSeed),
+        `murmur3(${JSON.stringify(s)}, ${hashSeed})`,
+      );
     }
   }
 });

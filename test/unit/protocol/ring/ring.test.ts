@@ -5,7 +5,8 @@ import { DEFAULT_VNODES, HashRing, isValidAddress, PROBES, type RingMember } fro
 import { fmix32, murmur3 } from '../../../../protocol/ring/hash.js';
 import { RingError, RingErrorCodes } from '../../../../protocol/errors.js';
 
-const members = (ids: string[]): RingMember[] => ids.map((id, i) => ({ id, address: `10.0.${i >> 8}.${i & 255}:4317` }));
+const members = (ids: string[]): RingMember[] =>
+  ids.map((id, i) => ({ id, address: `10.0.${i >> 8}.${i & 255}:4317` }));
 const ten = members(Array.from({ length: 10 }, (_, i) => `agg-${i}`));
 
 /** Device ids as fleets name them: zero-padded serials, plant/line paths, gateway-scoped meters. */
@@ -28,7 +29,7 @@ function word(): string {
   return s;
 }
 
-/** 10-member sets named as operators name nodes: a prefix and a number, host:port, Kubernetes DNS, random host names. */
+/** 10-member sets named as operators name nodes: prefix and number, host:port, Kubernetes DNS, random names. */
 function memberSets(): { label: string; set: RingMember[] }[] {
   const tenOf = (f: (i: number) => string) => members(Array.from({ length: 10 }, (_, i) => f(i)));
   const sets = [
@@ -40,7 +41,11 @@ function memberSets(): { label: string; set: RingMember[] }[] {
   for (let s = 0; s < 12; s++) {
     const prefix = word();
     const port = 1024 + random(60_000);
-    const f = [(i: number) => `${prefix}-${i}`, () => `${word()}.${prefix}.internal`, () => `${random(256)}.${random(256)}.${random(256)}.${random(256)}:${port}`][s % 3];
+    const f = [
+      (i: number) => `${prefix}-${i}`,
+      () => `${word()}.${prefix}.internal`,
+      () => `${random(256)}.${random(256)}.${random(256)}.${random(256)}:${port}`,
+    ][s % 3];
     const ids = new Set<string>();
     for (let i = 0; ids.size < 10; i++) ids.add(f(i));
     sets.push({ label: `random set ${s} (${[...ids][0]}, …)`, set: members([...ids]) });
@@ -52,7 +57,7 @@ function owners(ring: HashRing): string[] {
   return devices.map((d) => ring.owner(d).id);
 }
 
-/** The placement contract of ring.ts written out naively: every probe against every vnode, smallest (distance, probe, id). */
+/** The placement contract of ring.ts written naively: every probe against every vnode, least (distance, probe, id). */
 function referenceOwner(ids: string[], vnodes: number, deviceId: string): string {
   const p0 = murmur3(deviceId);
   let best: { d: number; k: number; id: string } | undefined;
@@ -61,7 +66,8 @@ function referenceOwner(ids: string[], vnodes: number, deviceId: string): string
     for (const id of ids) {
       for (let i = 0; i < vnodes; i++) {
         const d = (murmur3(`${id}#${i}`) - probe + 2 ** 32) % 2 ** 32;
-        if (!best || d < best.d || (d === best.d && (k < best.k || (k === best.k && id < best.id)))) best = { d, k, id };
+        if (!best || d < best.d || (d === best.d && (k < best.k || (k === best.k && id < best.id))))
+          best = { d, k, id };
       }
     }
   }
@@ -81,7 +87,11 @@ test('10 members, 100,000 devices: the busiest member holds at most 1.15x the me
     // share() is what /v1/ring reports: it must agree with where devices actually land.
     const share = ring.share();
     assert.ok(Math.abs([...share.values()].reduce((a, b) => a + b, 0) - 1) < 1e-9);
-    for (const [id, s] of share) assert.ok(Math.abs(s - (counts.get(id) ?? 0) / devices.length) < 0.01, `share of ${id} is ${s}, devices ${counts.get(id)}`);
+    for (const [id, s] of share)
+      assert.ok(
+        Math.abs(s - (counts.get(id) ?? 0) / devices.length) < 0.01,
+        `share of ${id} is ${s}, devices ${counts.get(id)}`,
+      );
   }
   t.diagnostic(`busiest / mean: ${measured.join('; ')}`);
 });
@@ -100,7 +110,10 @@ test('adding one of N members moves about 1/N of the devices, all to it; removin
       moved++;
       assert.equal(b[i], 'joiner-1', `${devices[i]} moved from ${a[i]} to ${b[i]}, which both stayed (${label})`);
     }
-    assert.ok(moved >= (0.8 / 11) * devices.length && moved <= (1.2 / 11) * devices.length, `join moved ${moved} of ${devices.length}, 1/11 = ${Math.round(devices.length / 11)} (${label})`);
+    assert.ok(
+      moved >= (0.8 / 11) * devices.length && moved <= (1.2 / 11) * devices.length,
+      `join moved ${moved} of ${devices.length}, 1/11 = ${Math.round(devices.length / 11)} (${label})`,
+    );
 
     // Leaving: exactly the leaver's devices move, its share of the 10-member ring it left, so N = 10 (the count
     // before; with N = 9, the count after, the bounds would be looser, not tighter).
@@ -113,12 +126,19 @@ test('adding one of N members moves about 1/N of the devices, all to it; removin
       lost++;
       assert.equal(a[i], leaver, `${devices[i]} moved from ${a[i]} to ${c[i]}, which both stayed (${label})`);
     }
-    assert.ok(lost >= (0.8 / 10) * devices.length && lost <= (1.2 / 10) * devices.length, `leave moved ${lost} of ${devices.length} (${label})`);
+    assert.ok(
+      lost >= (0.8 / 10) * devices.length && lost <= (1.2 / 10) * devices.length,
+      `leave moved ${lost} of ${devices.length} (${label})`,
+    );
   }
 });
 
 test('owners follow the documented placement contract exactly', () => {
-  const rings = [new HashRing(ten), new HashRing(members(['gw-a', 'gw-b', 'gw-c']), 7), new HashRing(members(['x']), 1)];
+  const rings = [
+    new HashRing(ten),
+    new HashRing(members(['gw-a', 'gw-b', 'gw-c']), 7),
+    new HashRing(members(['x']), 1),
+  ];
   for (const ring of rings) {
     const ids = ring.members.map((m) => m.id);
     for (const d of devices.slice(0, 600)) assert.equal(ring.owner(d).id, referenceOwner(ids, ring.vnodes, d), d);
@@ -128,7 +148,10 @@ test('owners follow the documented placement contract exactly', () => {
 test('vnodes at the same position go to the lower member id, whatever order members are listed in', () => {
   // murmur3('agg-14015#0') === murmur3('agg-29121#0'): with one vnode each, the two points coincide.
   assert.equal(murmur3('agg-14015#0'), murmur3('agg-29121#0'));
-  for (const order of [['agg-14015', 'agg-29121'], ['agg-29121', 'agg-14015']]) {
+  for (const order of [
+    ['agg-14015', 'agg-29121'],
+    ['agg-29121', 'agg-14015'],
+  ]) {
     const ring = new HashRing(members(order), 1);
     for (const d of devices.slice(0, 200)) assert.equal(ring.owner(d).id, 'agg-14015');
   }
@@ -137,8 +160,11 @@ test('vnodes at the same position go to the lower member id, whatever order memb
 test('known devices keep their owners (the placement is a cross-process contract)', () => {
   const ring = new HashRing(ten);
   const ids = ['dev-000001', 'dev-000123', 'sensor:plant7:00042', 'pump-7', 'gw3.meter-17'];
-  assert.deepEqual(ids.map((d) => ring.owner(d).id), ['agg-1', 'agg-2', 'agg-5', 'agg-3', 'agg-1']);
-  // The version is murmur3 of the JSON of [format, vnodes, sorted [id, address] pairs]; any other process can compute it.
+  assert.deepEqual(
+    ids.map((d) => ring.owner(d).id),
+    ['agg-1', 'agg-2', 'agg-5', 'agg-3', 'agg-1'],
+  );
+  // The version is murmur3 of the JSON of [format, vnodes, sorted [id, address] pairs]: any process can compute it.
   assert.equal(ring.version, murmur3(JSON.stringify(['otlp-edge-ring/1', 128, ten.map((m) => [m.id, m.address])])));
   assert.equal(ring.version, 0xc5301f52);
 });
@@ -151,7 +177,9 @@ test('the owner of a device is the same in a separate process', () => {
     const [ids, ms] = JSON.parse(process.argv[1]);
     const ring = new HashRing(ms.reverse());
     process.stdout.write(JSON.stringify({ version: ring.version, owners: ids.map((d) => ring.owner(d).id) }));`;
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify([sample, ten])], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify([sample, ten])], {
+    encoding: 'utf8',
+  });
   assert.deepEqual(JSON.parse(out), { version: here.version, owners: sample.map((d) => here.owner(d).id) });
 });
 
@@ -176,24 +204,50 @@ test('the version changes whenever membership changes and agrees for the same me
   assert.equal(versions.size, changed.length + 1, 'every change gives a new version');
   assert.ok(!versions.has(0));
   assert.equal(a.withoutMember('no-such-member'), a);
-  assert.equal(a.withMember({ id: 'agg-1', address: '10.9.9.9:4317' }).members.find((m) => m.id === 'agg-1')?.address, '10.9.9.9:4317');
+  assert.equal(
+    a.withMember({ id: 'agg-1', address: '10.9.9.9:4317' }).members.find((m) => m.id === 'agg-1')?.address,
+    '10.9.9.9:4317',
+  );
 });
 
 test('an empty ring, empty or duplicate ids and bad vnodes are coded errors that say what to fix', () => {
-  const coded = (code: string, text: RegExp) => (e: unknown) => e instanceof RingError && e.code === code && text.test(e.message);
+  const coded = (code: string, text: RegExp) => (e: unknown) =>
+    e instanceof RingError && e.code === code && text.test(e.message);
   const empty = new HashRing([], 128);
   assert.equal(empty.size, 0);
   assert.deepEqual(empty.share(), new Map());
   assert.throws(() => empty.owner('dev-1'), coded(RingErrorCodes.EMPTY, /cluster\.members/));
-  assert.throws(() => new HashRing(members(['only'])).withoutMember('only').ownerIndex('x'), coded(RingErrorCodes.EMPTY, /no members/));
+  assert.throws(
+    () => new HashRing(members(['only'])).withoutMember('only').ownerIndex('x'),
+    coded(RingErrorCodes.EMPTY, /no members/),
+  );
   assert.throws(() => new HashRing(members(['a', 'b', 'a'])), coded(RingErrorCodes.BAD_MEMBER, /'a' is listed twice/));
   assert.throws(() => new HashRing(members(['ok', ''])), coded(RingErrorCodes.BAD_MEMBER, /non-empty id, got ""/));
-  for (const bad of [0, -1, 1.5, Number.NaN, 65_536]) assert.throws(() => new HashRing(ten, bad), coded(RingErrorCodes.BAD_MEMBER, new RegExp(`vnodes .* got ${String(bad)}`)));
+  for (const bad of [0, -1, 1.5, Number.NaN, 65_536])
+    assert.throws(
+      () => new HashRing(ten, bad),
+      coded(RingErrorCodes.BAD_MEMBER, new RegExp(`vnodes .* got ${String(bad)}`)),
+    );
   assert.throws(() => new HashRing(ten, '128' as unknown as number), coded(RingErrorCodes.BAD_MEMBER, /got "128"/));
   assert.equal(new HashRing(members(['solo'])).owner('anything').id, 'solo');
 });
 
 test('member addresses are HOST:PORT of at most 255 bytes (agents store them in a 1-byte length)', () => {
-  for (const ok of ['10.0.0.1:4317', 'agg-0.aggs.ns.svc.cluster.local:4317', '[fd00::1]:4317', `${'h'.repeat(249)}:4317`]) assert.ok(isValidAddress(ok), ok);
-  for (const bad of ['10.0.0.1', ':4317', '10.0.0.1:0', '10.0.0.1:70000', 'a b:1', `${'h'.repeat(251)}:4317`, 'ü'.repeat(126) + ':1']) assert.ok(!isValidAddress(bad), bad);
+  for (const ok of [
+    '10.0.0.1:4317',
+    'agg-0.aggs.ns.svc.cluster.local:4317',
+    '[fd00::1]:4317',
+    `${'h'.repeat(249)}:4317`,
+  ])
+    assert.ok(isValidAddress(ok), ok);
+  for (const bad of [
+    '10.0.0.1',
+    ':4317',
+    '10.0.0.1:0',
+    '10.0.0.1:70000',
+    'a b:1',
+    `${'h'.repeat(251)}:4317`,
+    'ü'.repeat(126) + ':1',
+  ])
+    assert.ok(!isValidAddress(bad), bad);
 });

@@ -24,7 +24,10 @@ test('acks past a gap wait until the gap closes, and a gap that never closes sta
   assert.deepEqual(a.toArray(), [0, 1, 2, 6, 7, 8, 9, 10, 11]);
   a.add(3, 5);
   assert.equal(a.contiguous, 12);
-  assert.deepEqual(a.toArray(), Array.from({ length: 12 }, (_, i) => i));
+  assert.deepEqual(
+    a.toArray(),
+    Array.from({ length: 12 }, (_, i) => i),
+  );
 });
 
 test('an ack received twice (a resend after reconnect) counts once', () => {

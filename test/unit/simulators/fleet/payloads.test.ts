@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Decoder } from 'cbor-x';
-import { CborWriter, eventPayload, telemetryBuilder, type PayloadFormat, type ReadingValues } from '../../../../simulators/fleet/payloads.js';
+import {
+  CborWriter,
+  eventPayload,
+  telemetryBuilder,
+  type PayloadFormat,
+  type ReadingValues,
+} from '../../../../simulators/fleet/payloads.js';
 import { decodeEvents, decodeTelemetry } from '../../../../protocol/payload/decode.js';
 
 const V: ReadingValues[] = [
@@ -11,7 +17,9 @@ const V: ReadingValues[] = [
 const TS = 1_732_280_000_123;
 // Integers above 2^32 are CBOR uint64, which cbor-x returns as BigInt unless told otherwise, as the agent's decoder
 // tells it (int64AsNumber is read by cbor-x but missing from its typings).
-const cbor = new Decoder({ mapsAsObjects: true, useRecords: false, int64AsNumber: true } as ConstructorParameters<typeof Decoder>[0]);
+const cbor = new Decoder({ mapsAsObjects: true, useRecords: false, int64AsNumber: true } as ConstructorParameters<
+  typeof Decoder
+>[0]);
 const decodeCbor = (b: Buffer): unknown => cbor.decode(b);
 
 /** What JSON.stringify of the documented shape gives: the reference the template must match. */
@@ -19,7 +27,9 @@ function reference(f: PayloadFormat, n: number): unknown {
   const readings = Array.from({ length: n }, (_, i) => {
     const ts = f.tsFormat === 'ms' ? TS + i : new Date(TS + i).toISOString();
     const v = V[i % V.length];
-    return f.shape === 'flat' ? { ts, seq: 7 + i, ...v, fw: '1.4.2' } : { ts, seq: 7 + i, metrics: { ...v }, attributes: { fw: '1.4.2' } };
+    return f.shape === 'flat'
+      ? { ts, seq: 7 + i, ...v, fw: '1.4.2' }
+      : { ts, seq: 7 + i, metrics: { ...v }, attributes: { fw: '1.4.2' } };
   });
   return n === 1 ? readings[0] : readings;
 }
@@ -32,7 +42,9 @@ function build(f: PayloadFormat, n: number): string | Buffer {
 }
 
 const FORMATS: PayloadFormat[] = [];
-for (const encoding of ['json', 'cbor'] as const) for (const shape of ['flat', 'explicit'] as const) for (const tsFormat of ['ms', 'rfc3339'] as const) FORMATS.push({ encoding, shape, tsFormat });
+for (const encoding of ['json', 'cbor'] as const)
+  for (const shape of ['flat', 'explicit'] as const)
+    for (const tsFormat of ['ms', 'rfc3339'] as const) FORMATS.push({ encoding, shape, tsFormat });
 
 test('every encoding, shape and timestamp format carries exactly the documented reading', () => {
   for (const f of FORMATS) {
@@ -53,10 +65,18 @@ test('every encoding, shape and timestamp format carries exactly the documented 
 test("the agent's payload decoder accepts every form the fleet sends", () => {
   for (const f of FORMATS) {
     const payload = build(f, 2);
-    const readings = decodeTelemetry(typeof payload === 'string' ? Buffer.from(payload) : payload, { arrivalMs: Date.now() });
+    const readings = decodeTelemetry(typeof payload === 'string' ? Buffer.from(payload) : payload, {
+      arrivalMs: Date.now(),
+    });
     assert.equal(readings.length, 2);
-    assert.deepEqual(readings.map((r) => r.seq), [7, 8]);
-    assert.deepEqual(readings.map((r) => r.ts), [TS, TS + 1]);
+    assert.deepEqual(
+      readings.map((r) => r.seq),
+      [7, 8],
+    );
+    assert.deepEqual(
+      readings.map((r) => r.ts),
+      [TS, TS + 1],
+    );
     assert.deepEqual(readings[1].names, ['temperature', 'humidity', 'battery', 'pulses', 'door_open']);
     assert.deepEqual(readings[1].values, [-3.5, 100, 3.3, 0, 1]);
     assert.deepEqual(readings[0].attributes, ['fw', '1.4.2']);
@@ -81,7 +101,33 @@ test('payloads are fresh each message: a later message does not change an earlie
 });
 
 test('the CBOR writer uses the shortest integer head and round-trips through cbor-x', () => {
-  const values: unknown[] = [0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, TS, Number.MAX_SAFE_INTEGER, -1, -25, -(2 ** 40), 0.5, 1e300, -2.25, true, false, null, '', 'ä€𝄞', 'x'.repeat(300), [1, [2, 'a']], { a: { b: [true] } }];
+  const values: unknown[] = [
+    0,
+    23,
+    24,
+    255,
+    256,
+    65535,
+    65536,
+    2 ** 32 - 1,
+    2 ** 32,
+    TS,
+    Number.MAX_SAFE_INTEGER,
+    -1,
+    -25,
+    -(2 ** 40),
+    0.5,
+    1e300,
+    -2.25,
+    true,
+    false,
+    null,
+    '',
+    'ä€𝄞',
+    'x'.repeat(300),
+    [1, [2, 'a']],
+    { a: { b: [true] } },
+  ];
   for (const v of values) {
     const w = new CborWriter(4); // starts small: every write must grow it safely
     w.value(v);
@@ -89,7 +135,13 @@ test('the CBOR writer uses the shortest integer head and round-trips through cbo
     assert.deepEqual(decodeCbor(bytes), v, JSON.stringify(v));
   }
   const w = new CborWriter(16);
-  for (const [n, len] of [[23, 1], [24, 2], [256, 3], [65536, 5], [2 ** 32, 9]] as const) {
+  for (const [n, len] of [
+    [23, 1],
+    [24, 2],
+    [256, 3],
+    [65536, 5],
+    [2 ** 32, 9],
+  ] as const) {
     w.number(n);
     assert.equal(w.take().length, len, String(n));
   }
