@@ -1,3 +1,4 @@
+import { AuthErrorCodes } from './receiver/auth-errors.js';
 import type { Logger } from 'pino';
 import { MetricsEncoder } from '../protocol/otlp/metrics-encoder.js';
 import { LogsEncoder } from '../protocol/otlp/logs-encoder.js';
@@ -194,7 +195,7 @@ export class Agent {
           onPublishRefused: (deviceId, topic) => {
             if (deviceId !== undefined)
               this.reportToDevice(deviceId, topics, {
-                code: 'OTLPEDGE_AUTH_PUBLISH_DENIED',
+                code: AuthErrorCodes.PUBLISH_DENIED,
                 reason: 'publish_denied',
                 message: `this device may not publish to ${JSON.stringify(topic.slice(0, 300))}; it may publish to ${topics.topicFor('telemetry', deviceId)} and ${topics.topicFor('events', deviceId)}; the message was acknowledged and dropped`,
                 topic,

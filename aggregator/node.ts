@@ -1,3 +1,4 @@
+import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -107,7 +108,11 @@ export class AggregatorNode {
     let queries: DeviceQueries | null = null;
     const ready = (): DeviceQueries => {
       if (queries === null)
-        throw new ApiError(503, 'OTLPEDGE_API_NOT_READY', `this node is not ready: ${this.notReady() ?? 'starting'}`);
+        throw new ApiError(
+          503,
+          AggregatorErrorCodes.API_NOT_READY,
+          `this node is not ready: ${this.notReady() ?? 'starting'}`,
+        );
       return queries;
     };
     this.api = new ApiServer({
@@ -183,7 +188,7 @@ export class AggregatorNode {
       const me = members.find((m) => m.id === this.id);
       if (members.length > 0 && cfg.cluster.dns === '' && !me) {
         throw new OtlpEdgeError(
-          'OTLPEDGE_CLUSTER_SELF_MISSING',
+          AggregatorErrorCodes.CLUSTER_SELF_MISSING,
           `node.id '${this.id}' is not among cluster.members (${members.map((m) => m.id).join(', ')}); list this node as "${this.id}=HOST:PORT" or set node.id to one of them`,
         );
       }

@@ -1,3 +1,5 @@
+import { OtlpEdgeError } from '../../protocol/errors.js';
+import { AgentErrorCodes } from '../errors.js';
 import { randomInt } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
@@ -139,7 +141,10 @@ export class CircularBuffer {
     const { db, opts } = this;
     const format = (await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
     if (format !== undefined && format !== String(FORMAT)) {
-      throw new Error(`buffer at ${opts.dir} has format ${format}; this agent reads format ${FORMAT}`);
+      throw new OtlpEdgeError(
+        AgentErrorCodes.BUFFER_FORMAT,
+        `buffer at ${opts.dir} has format ${format}; this agent reads format ${FORMAT} (run the agent version that wrote it to send what it holds, or move the directory aside)`,
+      );
     }
     const rawState = (await db.get(STATE_KEY, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
     const state: BufferState = {

@@ -1,3 +1,4 @@
+import { AgentErrorCodes } from '../errors.js';
 import { Signal } from '../../protocol/otlp/signal.js';
 import { parseArgs } from 'node:util';
 import { decompress } from '../../protocol/compression.js';
@@ -68,8 +69,8 @@ export async function runBuffer(argv: string[], io: Io = process): Promise<numbe
     const locked = /lock/i.test(`${err.message} ${err.cause?.message ?? ''}`);
     io.stderr.write(
       locked
-        ? `OTLPEDGE_AGENT_BUFFER_LOCKED: the buffer at ${dir} is in use by a running agent; stop it first, or read its /metrics\n`
-        : `OTLPEDGE_AGENT_BUFFER_UNREADABLE: cannot open the buffer at ${dir}: ${err.message}${err.cause ? ` (${err.cause.message})` : ''}\n`,
+        ? `${AgentErrorCodes.BUFFER_LOCKED}: the buffer at ${dir} is in use by a running agent; stop it first, or read its /metrics\n`
+        : `${AgentErrorCodes.BUFFER_UNREADABLE}: cannot open the buffer at ${dir}: ${err.message}${err.cause ? ` (${err.cause.message})` : ''}\n`,
     );
     return 1;
   }

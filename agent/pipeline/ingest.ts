@@ -1,3 +1,4 @@
+import { AgentErrorCodes } from '../errors.js';
 import { PayloadError, TopicError } from '../../protocol/errors.js';
 import { decodeEvents, decodeTelemetry } from '../../protocol/payload/decode.js';
 import type { TopicMatcher } from '../../protocol/topics.js';
@@ -54,7 +55,7 @@ export class IngestPipeline {
       this.hooks.onRejected?.({
         deviceId: '',
         topic: msg.topic,
-        code: (e as TopicError).code ?? 'OTLPEDGE_AGENT_INTERNAL',
+        code: (e as TopicError).code ?? AgentErrorCodes.INTERNAL,
         reason: 'bad_device_id',
         message,
       });
@@ -94,7 +95,7 @@ export class IngestPipeline {
         e instanceof PayloadError
           ? { code: e.code, reason: e.reason, message: e.message }
           : {
-              code: 'OTLPEDGE_AGENT_INTERNAL',
+              code: AgentErrorCodes.INTERNAL,
               reason: 'internal',
               message: `internal error while decoding: ${String(e)}`,
             };

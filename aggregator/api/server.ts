@@ -1,3 +1,4 @@
+import { AggregatorErrorCodes } from '../errors.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -53,7 +54,7 @@ function parseTime(v: string, what: string): number {
   if (/^\d{4}-\d{2}-\d{2}T/.test(v) && Number.isFinite(t)) return t;
   throw new ApiError(
     400,
-    'OTLPEDGE_API_BAD_REQUEST',
+    AggregatorErrorCodes.API_BAD_REQUEST,
     `${what}: expected an RFC 3339 time or epoch milliseconds, got ${JSON.stringify(v)}`,
   );
 }
@@ -74,7 +75,7 @@ export class ApiServer {
         const err =
           e instanceof ApiError
             ? e
-            : new ApiError(500, 'OTLPEDGE_API_INTERNAL', `internal error: ${(e as Error).message}`);
+            : new ApiError(500, AggregatorErrorCodes.API_INTERNAL, `internal error: ${(e as Error).message}`);
         const headers: Record<string, string> =
           err.status === 401 ? { 'www-authenticate': 'Bearer realm="otlp-edge-aggregator"' } : {};
         send(res, err.status, { error: { code: err.code, message: err.message } }, headers);
@@ -103,7 +104,11 @@ export class ApiServer {
         { audit: 'refused', status: 401, method: req.method, path, remote, reason: who.refused },
         'API request refused: not authenticated',
       );
-      throw new ApiError(401, 'OTLPEDGE_API_UNAUTHENTICATED', `${who.refused} (auth.api_tokens_file lists the tokens)`);
+      throw new ApiError(
+        401,
+        AggregatorErrorCodes.API_UNAUTHENTICATED,
+        `${who.refused} (auth.api_tokens_file lists the tokens)`,
+      );
     }
     if (needs === 'admin' && who.role !== 'admin') {
       this.opts.onRefused?.(403);
@@ -113,7 +118,7 @@ export class ApiServer {
       );
       throw new ApiError(
         403,
-        'OTLPEDGE_API_FORBIDDEN',
+        AggregatorErrorCodes.API_FORBIDDEN,
         `token '${who.name}' has role ${who.role}; ${req.method} ${path} needs an admin token`,
       );
     }
@@ -128,7 +133,7 @@ export class ApiServer {
     if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
       throw new ApiError(
         405,
-        'OTLPEDGE_API_METHOD',
+        AggregatorErrorCodes.API_METHOD,
         `${method} is not supported; the API answers GET (and DELETE /v1/devices/{id} for admins)`,
       );
     }
@@ -142,7 +147,7 @@ export class ApiServer {
       if (online !== null && online !== 'true' && online !== 'false')
         throw new ApiError(
           400,
-          'OTLPEDGE_API_BAD_REQUEST',
+          AggregatorErrorCodes.API_BAD_REQUEST,
           `online: expected true or false, got ${JSON.stringify(online)}`,
         );
       const limitText = url.searchParams.get('limit');
@@ -150,7 +155,7 @@ export class ApiServer {
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
         throw new ApiError(
           400,
-          'OTLPEDGE_API_BAD_REQUEST',
+          AggregatorErrorCodes.API_BAD_REQUEST,
           `limit: expected an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(limitText)}`,
         );
       const page = await q.list({
@@ -172,7 +177,11 @@ export class ApiServer {
       if (m[2] === undefined) {
         const d = await q.device(id);
         if (!d)
-          throw new ApiError(404, 'OTLPEDGE_API_DEVICE_NOT_FOUND', `no device '${id}' has sent data to this cluster`);
+          throw new ApiError(
+            404,
+            AggregatorErrorCodes.API_DEVICE_NOT_FOUND,
+            `no device '${id}' has sent data to this cluster`,
+          );
         const latest = Object.fromEntries(
           Object.entries(d.latest).map(([k, v]) => [k, { value: v.value, ts: iso(v.ts) }]),
         );
@@ -189,7 +198,7 @@ export class ApiServer {
       if (!metric)
         throw new ApiError(
           400,
-          'OTLPEDGE_API_BAD_REQUEST',
+          AggregatorErrorCodes.API_BAD_REQUEST,
           'metric: required, e.g. /v1/devices/ID/series?metric=temperature',
         );
       const to = url.searchParams.has('to') ? parseTime(url.searchParams.get('to')!, 'to') : Date.now();
@@ -197,10 +206,14 @@ export class ApiServer {
         ? parseTime(url.searchParams.get('from')!, 'from')
         : to - DEFAULT_SERIES_WINDOW_MS;
       if (from > to)
-        throw new ApiError(400, 'OTLPEDGE_API_BAD_REQUEST', `from (${iso(from)}) is after to (${iso(to)})`);
+        throw new ApiError(400, AggregatorErrorCodes.API_BAD_REQUEST, `from (${iso(from)}) is after to (${iso(to)})`);
       const points = await q.series(id, metric, from, to);
       if (!points)
-        throw new ApiError(404, 'OTLPEDGE_API_DEVICE_NOT_FOUND', `no device '${id}' has sent data to this cluster`);
+        throw new ApiError(
+          404,
+          AggregatorErrorCodes.API_DEVICE_NOT_FOUND,
+          `no device '${id}' has sent data to this cluster`,
+        );
       return send(res, 200, {
         metric,
         points: points.map((p) => ({
@@ -215,7 +228,7 @@ export class ApiServer {
     }
     throw new ApiError(
       404,
-      'OTLPEDGE_API_NOT_FOUND',
+      AggregatorErrorCodes.API_NOT_FOUND,
       `no such endpoint ${path}; try /v1/devices, /v1/devices/{id}, /v1/devices/{id}/series, /v1/ring`,
     );
   }
@@ -228,7 +241,8 @@ export class ApiServer {
     who: ApiPrincipal | null,
   ): Promise<void> {
     const m = /^\/v1\/devices\/([^/]+)$/.exec(path);
-    if (!m) throw new ApiError(405, 'OTLPEDGE_API_METHOD', `DELETE is only for /v1/devices/{id}, not ${path}`);
+    if (!m)
+      throw new ApiError(405, AggregatorErrorCodes.API_METHOD, `DELETE is only for /v1/devices/{id}, not ${path}`);
     const id = deviceIdOf(m[1]);
     const audit = {
       audit: 'admin',
@@ -251,12 +265,16 @@ export class ApiServer {
     if (r.missing.length > 0) {
       throw new ApiError(
         503,
-        'OTLPEDGE_API_MEMBERS_UNREACHABLE',
+        AggregatorErrorCodes.API_MEMBERS_UNREACHABLE,
         `device '${id}' was deleted on ${r.nodes.length} node(s) but members ${r.missing.join(', ')} could not be reached; try again`,
       );
     }
     if (r.nodes.length === 0)
-      throw new ApiError(404, 'OTLPEDGE_API_DEVICE_NOT_FOUND', `no device '${id}' has sent data to this cluster`);
+      throw new ApiError(
+        404,
+        AggregatorErrorCodes.API_DEVICE_NOT_FOUND,
+        `no device '${id}' has sent data to this cluster`,
+      );
     send(res, 200, { id, deleted: true, nodes: r.nodes });
   }
 
@@ -278,14 +296,14 @@ function deviceIdOf(segment: string): string {
   } catch {
     throw new ApiError(
       400,
-      'OTLPEDGE_API_BAD_REQUEST',
+      AggregatorErrorCodes.API_BAD_REQUEST,
       `device id: malformed percent-encoding in ${JSON.stringify(segment.slice(0, 200))}`,
     );
   }
   if (!isValidId(id))
     throw new ApiError(
       400,
-      'OTLPEDGE_API_BAD_REQUEST',
+      AggregatorErrorCodes.API_BAD_REQUEST,
       `device id: expected ${ID_RULE}, got ${JSON.stringify(id.slice(0, 200))}`,
     );
   return id;

@@ -1,3 +1,4 @@
+import { AggregatorErrorCodes } from '../errors.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { OtlpEdgeError } from '../../protocol/errors.js';
@@ -29,7 +30,7 @@ export class ApiTokens {
       text = readFileSync(path, 'utf8');
     } catch (e) {
       throw new OtlpEdgeError(
-        'OTLPEDGE_AUTH_API_TOKENS_UNREADABLE',
+        AggregatorErrorCodes.API_TOKENS_UNREADABLE,
         `cannot read auth.api_tokens_file ${path}: ${(e as Error).message}`,
       );
     }
@@ -42,7 +43,7 @@ export class ApiTokens {
       const where = `${path}:${i + 1}`;
       const bad = (what: string) =>
         new OtlpEdgeError(
-          'OTLPEDGE_AUTH_BAD_API_TOKENS_FILE',
+          AggregatorErrorCodes.BAD_API_TOKENS_FILE,
           `${where}: ${what}; expected "TOKEN ROLE [NAME]" with a token of at least ${MIN_TOKEN_CHARS} characters, ROLE read or admin, NAME of [A-Za-z0-9._:@-]`,
         );
       if (rest.length > 0 || role === undefined) throw bad(`${rest.length > 0 ? 'too many' : 'too few'} fields`);

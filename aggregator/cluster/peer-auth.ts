@@ -1,3 +1,4 @@
+import { AggregatorErrorCodes } from '../errors.js';
 import * as grpc from '@grpc/grpc-js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -33,7 +34,7 @@ export class PeerSecret {
       text = readFileSync(path, 'utf8');
     } catch (e) {
       throw new OtlpEdgeError(
-        'OTLPEDGE_CLUSTER_SECRET_UNREADABLE',
+        AggregatorErrorCodes.CLUSTER_SECRET_UNREADABLE,
         `cannot read cluster.secret_file ${path}: ${(e as Error).message}`,
       );
     }
@@ -44,7 +45,7 @@ export class PeerSecret {
     const key = Buffer.from(secret, 'utf8');
     if (key.length < MIN_SECRET_BYTES) {
       throw new OtlpEdgeError(
-        'OTLPEDGE_CLUSTER_SECRET_WEAK',
+        AggregatorErrorCodes.CLUSTER_SECRET_WEAK,
         `${what} holds ${key.length} bytes; expected at least ${MIN_SECRET_BYTES} (e.g. \`openssl rand -hex 32\`), the same on every member`,
       );
     }

@@ -1,3 +1,4 @@
+import { AggregatorErrorCodes } from '../errors.js';
 import { readFileSync } from 'node:fs';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { OtlpEdgeError } from '../../protocol/errors.js';
@@ -25,7 +26,7 @@ export class AgentTokens {
       text = readFileSync(path, 'utf8');
     } catch (e) {
       throw new OtlpEdgeError(
-        'OTLPEDGE_AUTH_TOKENS_UNREADABLE',
+        AggregatorErrorCodes.AGENT_TOKENS_UNREADABLE,
         `cannot read auth.agent_tokens_file ${path}: ${(e as Error).message}`,
       );
     }
@@ -37,13 +38,13 @@ export class AgentTokens {
       if (parts.length === 3) {
         // Accepting a tenant and ignoring it would promise an isolation that is not there.
         throw new OtlpEdgeError(
-          'OTLPEDGE_AUTH_BAD_TOKENS_FILE',
+          AggregatorErrorCodes.BAD_AGENT_TOKENS_FILE,
           `${path}:${i + 1}: a TENANT column is not available yet in this version (tenants are not isolated); write "AGENT_ID TOKEN"`,
         );
       }
       if (parts.length !== 2 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
         throw new OtlpEdgeError(
-          'OTLPEDGE_AUTH_BAD_TOKENS_FILE',
+          AggregatorErrorCodes.BAD_AGENT_TOKENS_FILE,
           `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of ${ID_RULE}, a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`,
         );
       }

@@ -1,3 +1,5 @@
+import { OtlpEdgeError } from '../../protocol/errors.js';
+import { AggregatorErrorCodes } from '../errors.js';
 import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
 
@@ -24,7 +26,8 @@ export async function openStateDb(dir: string): Promise<Db> {
   const format = (await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
   if (format !== undefined && format !== FORMAT) {
     await db.close();
-    throw new Error(
+    throw new OtlpEdgeError(
+      AggregatorErrorCodes.STATE_FORMAT,
       `device state at ${dir} has format ${format}; this node reads format ${FORMAT} (move the directory aside to start afresh)`,
     );
   }
