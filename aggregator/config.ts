@@ -8,7 +8,7 @@ import { ID_CHARS, idFromHostName, MAX_ID_LENGTH } from '../protocol/ids.js';
 
 /**
  * The aggregator's configuration (`otlp-edge-aggregator --config aggregator.yaml`). Key names are a public contract
- * (DESIGN.md "Command line and configuration"); every key has a default; `${env:NAME}` works in strings.
+ * (deploy/aggregator.yaml); every key has a default; `${env:NAME}` works in strings.
  */
 
 const port = (d: number, doc: string) => int(d, 0, 65535, doc);

@@ -23,7 +23,7 @@ export const DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024;
 
 export class ZstdCompressor {
   private readonly c = new Compressor();
-  /** @param level zstd level 1–19; default 3 (DESIGN.md `buffer.zstd_level`). */
+  /** @param level zstd level 1–19; default 3 (`buffer.zstd_level`). */
   constructor(level = 3) {
     // The 4-byte content checksum lets a reader tell a corrupted stored batch from a good one.
     this.c.setParameters({ compressionLevel: level, checksumFlag: true });

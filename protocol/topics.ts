@@ -2,7 +2,7 @@ import { TopicError, TopicErrorCodes } from './errors.js';
 import { badIdChar, ID_RULE, isValidId, MAX_ID_LENGTH, whyBadId } from './ids.js';
 
 /**
- * MQTT topic templates (DESIGN.md "Device → agent"): which topics carry a device's telemetry and events, and where the
+ * MQTT topic templates (agent/README.md "Payloads"): which topics carry a device's telemetry and events, and where the
  * agent reports rejections. A template has exactly one `{deviceId}` placeholder filling a whole topic level, no
  * wildcards and no empty levels, and no two templates may both match one topic.
  */

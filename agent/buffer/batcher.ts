@@ -10,7 +10,7 @@ import { type CircularBuffer, type NewBatch } from './circular-buffer.js';
 export type Done = (err?: Error) => void;
 
 export interface BatcherOptions {
-  /** Longest a reading waits before its batch is committed, ms; default 200 (DESIGN.md `batch.max_delay`). */
+  /** Longest a reading waits before its batch is committed, ms; default 200 (`batch.max_delay`). */
   maxDelayMs: number;
   /** Points that close a batch at once; default 5,000 (`batch.max_points`). */
   maxPoints: number;

@@ -42,7 +42,7 @@ const FORMAT_KEY = 'meta:format';
 export interface BufferOptions {
   /** Directory of the LevelDB database. */
   dir: string;
-  /** Cap on stored record bytes; 256 MiB by default (DESIGN.md `buffer.max_bytes`). */
+  /** Cap on stored record bytes; 256 MiB by default (`buffer.max_bytes`). */
   maxBytes: number;
   /** fsync each write; default true. Tests of the cap may turn it off for speed. */
   sync?: boolean;

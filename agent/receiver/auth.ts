@@ -1,5 +1,5 @@
 /**
- * Who a device is and what it may do on the embedded broker (DESIGN.md "Security at the edge").
+ * Who a device is and what it may do on the embedded broker (SECURITY.md "Agent").
  *
  * Identity, decided once at CONNECT (first rule that applies):
  * 1. A verified TLS client certificate (the socket says `authorized`): identity = its subject CN, which must be a
@@ -59,7 +59,7 @@ export type RefusalReason =
 export interface DeviceAuthorizerOptions {
   /** required when `credentialsFile` is set; `DeviceAuthorizer.create` loads it */
   credentials?: CredentialStore | null;
-  /** the configured topic templates; default: DESIGN.md's defaults */
+  /** the configured topic templates; default: agent/README.md's defaults */
   topics?: TopicMatcher;
   /** where refusals are logged (rate-limited); default: nowhere */
   logger?: WarnLogger;

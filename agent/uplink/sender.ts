@@ -5,7 +5,7 @@ import { Backoff } from './backoff.js';
 import type { SendResult, UplinkTransport } from './transport.js';
 
 export interface UplinkSenderOptions {
-  /** Batches sent and not yet answered; default 4 (DESIGN.md `uplink.max_in_flight`). */
+  /** Batches sent and not yet answered; default 4 (`uplink.max_in_flight`). */
   maxInFlight: number;
   /** Payload bytes per second, 0 = unlimited (`uplink.max_bytes_per_second`), for metered cellular links. */
   maxBytesPerSecond: number;

@@ -8,7 +8,7 @@ import type { ApiPrincipal, ApiTokens } from './tokens.js';
 import type { DeviceQueries } from './device-queries.js';
 export type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from './device-queries.js';
 
-/** Times in answers are RFC 3339 (DESIGN.md "Response shapes"). */
+/** Times in answers are RFC 3339 (aggregator/README.md "HTTP API"). */
 const iso = (ms: number | null | undefined) =>
   ms === null || ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString();
 

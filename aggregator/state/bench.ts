@@ -8,7 +8,7 @@ import type { DeviceData } from './types.js';
  * Micro-benchmark of the state store alone: points/s through apply() into a real LevelDB (fsync on), batches from
  * several sources at once, each keeping a few in flight like agents do. Decoding is not included (the ingest does
  * it). Two batch shapes: 1,000 devices × 1 reading × 5 metrics, and 100 devices × 10 readings × 5 metrics.
- * Budget 250,000 points/s per node, goal 1,000,000 (DESIGN.md "Performance").
+ * Budget 250,000 points/s per node, goal 1,000,000 (the README's "Benchmarks").
  */
 export interface StateBenchOptions {
   /** Seconds measured per shape (after one second of warm-up); default 5. */

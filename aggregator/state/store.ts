@@ -21,7 +21,7 @@ import type {
 } from './types.js';
 
 /**
- * An aggregator node's per-device state (DESIGN.md "Per-device state on the owner"), durable in LevelDB.
+ * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB.
  *
  * LevelDB layout, format 2 (utf8 keys, binary little-endian values):
  *

@@ -1,6 +1,6 @@
 /**
  * The aggregator node's per-device state: what goes in (DeviceData, produced by the ingest from OTLP) and what
- * comes out (the shapes of DESIGN.md "Response shapes", with times as epoch ms; the API turns them into RFC 3339).
+ * comes out (the shapes of aggregator/README.md "HTTP API", with times as epoch ms; the API turns them into RFC 3339).
  */
 
 /** One device's data from one uplink batch. Parallel arrays, one entry per data point, in arrival order. */
@@ -85,9 +85,9 @@ export interface SweepResult {
 export interface DeviceStateOptions {
   /** Directory of the node's state LevelDB (created when missing). */
   dir: string;
-  /** A device is online while its data last arrived less than this many ms ago (DESIGN.md `devices.offline_after`). */
+  /** A device is online while its data last arrived less than this many ms ago (`devices.offline_after`). */
   offlineAfterMs: number;
-  /** 1-minute rollups older than this many ms are deleted by prune (DESIGN.md `devices.rollup_retention`). */
+  /** 1-minute rollups older than this many ms are deleted by prune (`devices.rollup_retention`). */
   rollupRetentionMs: number;
   /** fsync every write; default true. Only tests that do not test durability turn it off. */
   sync?: boolean;
@@ -97,7 +97,7 @@ export interface DeviceStateOptions {
   onNewBuffer?: (source: string, was: number, now: number) => void;
   /** The database could not be reopened after a failed write (it is retried with backoff). */
   onReopenFailure?: (err: Error, detail: string) => void;
-  /** Distinct metric names kept per device (DESIGN.md `devices.max_metrics`); default unlimited. */
+  /** Distinct metric names kept per device (`devices.max_metrics`); default unlimited. */
   maxMetrics?: number;
   /** Points of a batch dropped because a device reached maxMetrics (`device` is the last such device). */
   onMetricsDropped?: (points: number, device: string) => void;

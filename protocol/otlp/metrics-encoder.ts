@@ -5,7 +5,7 @@ import { ResourceTemplate, writeStringKeyValue } from './resource.js';
 import { ProtoWriter, Wire } from './writer.js';
 
 /**
- * Encodes the readings of many devices as one OTLP `ExportMetricsServiceRequest` (DESIGN.md "OTLP mapping"):
+ * Encodes the readings of many devices as one OTLP `ExportMetricsServiceRequest` (agent/README.md "OTLP mapping"):
  * one ResourceMetrics per device, one ScopeMetrics, one Metric per metric name holding that device's points in
  * reading order. Numbers are Gauge points (integers as `as_int`, the rest `as_double`); names configured as counters
  * are monotonic cumulative Sums; a reading's `seq` becomes the gauge `otlp_edge.device.seq`.

@@ -1,7 +1,7 @@
 import { VERSION } from '../version.js';
 import { DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME } from './semconv.js';
 
-/** How the agent describes each device as an OTLP Resource (DESIGN.md "OTLP mapping"). */
+/** How the agent describes each device as an OTLP Resource (agent/README.md "OTLP mapping"). */
 export interface EncoderOptions {
   /** `service.name` of every device Resource; default 'iot-device'. */
   serviceName?: string;

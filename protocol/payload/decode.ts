@@ -13,7 +13,7 @@ import {
 } from './types.js';
 
 /**
- * Device payloads → normalized readings and events (DESIGN.md "Device → agent"). The entry points throw only
+ * Device payloads → normalized readings and events (agent/README.md "Payloads"). The entry points throw only
  * PayloadError, whose code says what kind of problem it was and whose message says where and what was expected —
  * written for the firmware engineer who reads it on the device's errors topic. Items are counted from 0 in messages
  * (`reading 3: metric 'temp' is NaN; expected a finite number`), and a message of one object calls it reading 0.

@@ -17,7 +17,7 @@ import {
 import { DEFAULT_LIMITS, type PayloadLimits, type Reading } from './types.js';
 
 /**
- * A decoded JSON or CBOR value → readings (DESIGN.md "Device → agent"). Two shapes:
+ * A decoded JSON or CBOR value → readings (agent/README.md "Payloads"). Two shapes:
  *   flat      { "ts"?, "seq"?, "temperature": 21.5, "door_open": false, "env": { "hum": 40 }, "fw": "1.4.2" }
  *   explicit  { "ts"?, "seq"?, "metrics": { "temperature": 21.5 }, "attributes"?: { "fw": "1.4.2" } }
  * The explicit form is chosen by the presence of a `metrics` key. `ts`, `seq`, `metrics` and `attributes` are

@@ -49,7 +49,7 @@ export interface DeviceEvents {
   events: DeviceEvent[];
 }
 
-/** Limits on one device message (DESIGN.md "Device → agent"). */
+/** Limits on one device message (agent/README.md "Payloads"). */
 export interface PayloadLimits {
   /** Bytes per message; default 262,144 (256 KiB). */
   maxBytes: number;

@@ -2,7 +2,7 @@ import { RingError, RingErrorCodes } from '../errors.js';
 import { fmix32, murmur3 } from './hash.js';
 
 /**
- * The consistent-hash ring that shards devices over aggregator nodes (DESIGN.md "Aggregator" → Ring). Pure: the owner
+ * The consistent-hash ring that shards devices over aggregator nodes (aggregator/README.md "Cluster"). Pure: the owner
  * of a device is a function of (member set, vnodes, device id) only, so an agent and every node compute the same one.
  *
  * The cross-process contract (changing any line of it moves devices between processes; bump RING_FORMAT if you must):

@@ -1,5 +1,5 @@
 /**
- * The messages a simulated device publishes, in the forms DESIGN.md "Device → agent" accepts:
+ * The messages a simulated device publishes, in the forms agent/README.md "Payloads" accepts:
  *
  *   flat      {"ts":…,"seq":…,"temperature":…,"humidity":…,"battery":…,"pulses":…,"door_open":…,"fw":"1.4.2"}
  *   explicit  {"ts":…,"seq":…,"metrics":{"temperature":…,…,"door_open":…},"attributes":{"fw":"1.4.2"}}

@@ -15,7 +15,7 @@ export interface AgentProcess extends ServiceProcess {
 
 /**
  * Starts `otlp-edge-agent` as a child process on free loopback ports with a config written to `dir`, and waits
- * until /readyz answers 200. `overrides` are merged into the config (YAML keys as DESIGN.md names them).
+ * until /readyz answers 200. `overrides` are merged into the config (YAML keys as deploy/agent.yaml lists them).
  */
 export async function startAgent(
   dir: string,
