@@ -22,8 +22,8 @@ import { DEFAULT_TOPICS } from '../protocol/topics.js';
 
 /**
  * The agent's configuration (`otlp-edge-agent --config agent.yaml`). Key names are a public contract (every key is
- * listed in deploy/agent.yaml, generated from this schema): add keys freely, rename none. Every key has a default; sizes take `256MiB`,
- * durations `200ms`; strings take `${env:NAME}` (or `${env:NAME:-default}`).
+ * listed in deploy/agent.yaml, generated from this schema): add keys freely, rename none. Every key has a default;
+ * sizes take `256MiB`, durations `200ms`; strings take `${env:NAME}` (or `${env:NAME:-default}`).
  */
 
 const port = (d: number, doc: string) => int(d, 0, 65535, doc);

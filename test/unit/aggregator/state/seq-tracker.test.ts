@@ -1,3 +1,4 @@
+import { mulberry32 as rng } from '../../../helpers/random.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_FORWARD_GAP, SeqTracker, WINDOW } from '../../../../aggregator/state/seq-tracker.js';
@@ -6,14 +7,6 @@ const run = (seqs: number[], t = new SeqTracker()) => {
   const fresh = seqs.map((s) => t.observe(s));
   return { t, fresh };
 };
-
-/** Deterministic pseudo-random numbers for reproducible streams. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x9e3779b9) | 0;
-    return ((seed >>> 0) % 1_000_000) / 1_000_000;
-  };
-}
 
 test('in-order seqs are all received, nothing missing', () => {
   assert.deepEqual(run([0, 1, 2, 3, 4]).t.counts, { received: 5, duplicates: 0, missing: 0 });

@@ -4,14 +4,7 @@ import { MetricsEncoder } from '../../../../protocol/otlp/metrics-encoder.js';
 import { decodeLogsRequest, decodeMetricsRequest } from '../../../../protocol/otlp/decode.js';
 import { ProtoError } from '../../../../protocol/errors.js';
 
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../../helpers/random.js';
 
 test('the OTLP decoders answer corrupt input only with ProtoError, never another exception or a hang', () => {
   const seed = 20261122;

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../../helpers/random.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encode } from 'cbor-x';
@@ -18,15 +19,6 @@ import {
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 
-/** mulberry32: a tiny, good-enough PRNG with a 32-bit state. */
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(SEED);
 const int = (n: number): number => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];

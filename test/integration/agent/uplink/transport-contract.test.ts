@@ -1,0 +1,158 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import { Compression, decompress, ZstdCompressor } from '../../../../protocol/compression.js';
+import { Signal } from '../../../../protocol/otlp/signal.js';
+import { uplinkServiceDefinition } from '../../../../protocol/uplink/service.js';
+import { AckStatus, type UplinkAck, type UplinkBatch } from '../../../../protocol/uplink/messages.js';
+import { GrpcUplinkTransport } from '../../../../agent/uplink/grpc-transport.js';
+import { OtlpHttpTransport } from '../../../../agent/uplink/http-transport.js';
+import type { StoredBatch } from '../../../../agent/buffer/record.js';
+import type { UplinkTransport } from '../../../../agent/uplink/transport.js';
+import { freePort } from '../../../helpers/ports.js';
+
+/**
+ * One contract every uplink transport keeps, run against each (as MQTT.js runs one store suite for every store):
+ * the bytes arrive as stored; OK only when the receiver accepted; a receiver that proves the batch malformed →
+ * rejected; refused credentials → failed (the backlog is kept); a retry-after is honoured; an unreachable receiver →
+ * failed. A transport never throws.
+ */
+
+type Answer = 'ok' | 'malformed' | 'unauthenticated' | 'retry';
+
+interface Receiver {
+  transport: UplinkTransport;
+  /** What the receiver answers to the next sends. */
+  answer: Answer;
+  /** Decompressed payloads received (accepted or not). */
+  received: Uint8Array[];
+  close(): Promise<void>;
+}
+
+const TOKEN = 'contract-token-0001';
+
+async function grpcReceiver(): Promise<Receiver> {
+  const r = { answer: 'ok' as Answer, received: [] as Uint8Array[] };
+  const server = new grpc.Server();
+  server.addService(
+    uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
+    {
+      Send: (call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>, cb: grpc.sendUnaryData<UplinkAck>) => {
+        r.received.push(decompress(call.request.payload, call.request.compression));
+        const ack = (status: AckStatus, reason = '', retryAfterMs = 0) =>
+          cb(null, { status, reason, retryAfterMs, ringVersion: 7 });
+        if (call.metadata.get('authorization')[0] !== `Bearer ${TOKEN}` || r.answer === 'unauthenticated') {
+          return cb({ code: grpc.status.UNAUTHENTICATED, details: 'unknown token' } as grpc.ServiceError);
+        }
+        if (r.answer === 'malformed') return ack(AckStatus.REJECTED, 'OTLPEDGE_PROTO_MALFORMED: not OTLP');
+        if (r.answer === 'retry') return ack(AckStatus.RETRY, 'busy', 1500);
+        ack(AckStatus.OK);
+      },
+      GetRing: (_c: unknown, cb: grpc.sendUnaryData<object>) => cb(null, { version: 7, vnodes: 128, members: [] }),
+    } as unknown as grpc.UntypedServiceImplementation,
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const transport = new GrpcUplinkTransport({
+    agentId: 'gw-contract',
+    endpoints: [`127.0.0.1:${port}`],
+    token: TOKEN,
+    tls: { enabled: false, ca: '', insecureSkipVerify: false },
+  });
+  return Object.assign(r, {
+    transport,
+    close: async () => {
+      await transport.close();
+      server.forceShutdown();
+    },
+  });
+}
+
+async function body(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function httpReceiver(): Promise<Receiver> {
+  const r = { answer: 'ok' as Answer, received: [] as Uint8Array[] };
+  const server = createServer(async (req, res) => {
+    const raw = await body(req);
+    const enc = req.headers['content-encoding'];
+    r.received.push(
+      decompress(raw, enc === 'zstd' ? Compression.ZSTD : enc === 'gzip' ? Compression.GZIP : Compression.NONE),
+    );
+    if (req.headers.authorization !== `Bearer ${TOKEN}` || r.answer === 'unauthenticated')
+      return res.writeHead(401).end();
+    if (r.answer === 'malformed') return res.writeHead(400).end('not OTLP');
+    if (r.answer === 'retry') return res.writeHead(503, { 'retry-after': '1.5' }).end();
+    res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const transport = new OtlpHttpTransport({ endpoint: `http://127.0.0.1:${port}`, token: TOKEN });
+  return Object.assign(r, {
+    transport,
+    close: async () => {
+      await transport.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  });
+}
+
+const request = Buffer.from('an OTLP request, as the batcher encoded it');
+const stored: StoredBatch = {
+  seq: 1,
+  route: '',
+  signal: Signal.METRICS,
+  compression: Compression.ZSTD,
+  points: 3,
+  createdMs: Date.now(),
+  payload: new ZstdCompressor(3).compress(request),
+};
+
+for (const [name, make] of [
+  ['gRPC uplink', grpcReceiver],
+  ['OTLP/HTTP', httpReceiver],
+] as const) {
+  test(`${name} transport keeps the uplink contract: ok, rejected, failed, retry, unreachable`, async (t) => {
+    const r = await make();
+    t.after(() => r.close());
+
+    const ok = await r.transport.send(stored, 5000);
+    assert.equal(ok.kind, 'ok');
+    assert.deepEqual(Buffer.from(r.received[0]), request, 'the stored request arrives as it was encoded');
+
+    r.answer = 'malformed';
+    const rejected = await r.transport.send(stored, 5000);
+    assert.equal(rejected.kind, 'rejected', 'a batch the receiver proves malformed is set aside');
+
+    r.answer = 'unauthenticated';
+    const refused = await r.transport.send(stored, 5000);
+    assert.equal(refused.kind, 'failed', 'refused credentials keep the batch for a retry');
+
+    r.answer = 'retry';
+    const retry = await r.transport.send(stored, 5000);
+    assert.equal(retry.kind, 'retry');
+    assert.equal(retry.kind === 'retry' && retry.afterMs, 1500, "the receiver's delay is honoured");
+
+    const gone = await make();
+    const port = await freePort(); // nothing listens here
+    await gone.close();
+    const unreachable =
+      name === 'OTLP/HTTP'
+        ? new OtlpHttpTransport({ endpoint: `http://127.0.0.1:${port}`, token: TOKEN })
+        : new GrpcUplinkTransport({
+            agentId: 'gw',
+            endpoints: [`127.0.0.1:${port}`],
+            token: TOKEN,
+            tls: { enabled: false, ca: '', insecureSkipVerify: false },
+          });
+    t.after(() => unreachable.close());
+    const failed = await unreachable.send(stored, 1500);
+    assert.equal(failed.kind, 'failed', 'an unreachable receiver is a failure to retry, not an exception');
+  });
+}
