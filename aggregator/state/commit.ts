@@ -1,8 +1,8 @@
 import type { ClassicLevel } from 'classic-level';
-import type { RollupSink } from './apply.js';
-import { HEAD, HEAD_MINUTE, SLOT, type Device } from './device-record.js';
+import type { RollupSink } from '../device/apply.js';
+import { HEAD, HEAD_MINUTE, SLOT, type Device } from '../device/device-record.js';
 import { Group, type ColdBucket } from './group.js';
-import { addPoint, copyBucket, mergeBucket, minuteOfKey, newBucket, readBucket, rollupKey } from './rollups.js';
+import { addPoint, copyBucket, mergeBucket, minuteOfKey, newBucket, readBucket, rollupKey } from '../device/rollups.js';
 
 /** Buckets outside device records kept in memory after their write, for late points that come in runs. */
 const COLD_KEEP = 20_000;

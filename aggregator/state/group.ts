@@ -1,7 +1,7 @@
 import type { ClassicLevel } from 'classic-level';
-import type { Device } from './device-record.js';
-import type { SourceDedup } from './dedup.js';
-import { BUCKET_BYTES, writeBucket } from './rollups.js';
+import type { Device } from '../device/device-record.js';
+import type { SourceDedup } from '../device/dedup.js';
+import { BUCKET_BYTES, writeBucket } from '../device/rollups.js';
 
 /** A rollup bucket outside any device record, held while it is being changed (see store.ts). */
 export interface ColdBucket {

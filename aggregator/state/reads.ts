@@ -1,7 +1,7 @@
 import type { ClassicLevel } from 'classic-level';
 import type { Committer } from './commit.js';
-import { SourceDedup } from './dedup.js';
-import { Device, HEAD, HEAD_MINUTE, SLOT } from './device-record.js';
+import { SourceDedup } from '../device/dedup.js';
+import { Device, HEAD, HEAD_MINUTE, SLOT } from '../device/device-record.js';
 import {
   clearBucket,
   copyBucket,
@@ -11,7 +11,7 @@ import {
   readBucket,
   rollupKey,
   rollupRange,
-} from './rollups.js';
+} from '../device/rollups.js';
 import type { TransferBucket } from './transfer.js';
 
 /** The state store's reads of what LevelDB holds (layout in store.ts): loading, bucket queries, pruning. */

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { openWithRetry } from '../../runtime/storage/open-with-retry.js';
 import { openStateDb, type Db } from './db.js';
-import { BatchApplier } from './apply.js';
+import { BatchApplier } from '../device/apply.js';
 import { Committer } from './commit.js';
-import { SourceDedup } from './dedup.js';
-import { Device, HEAD, HEAD_MINUTE, LATEST_TS, LATEST_VALUE, SLOT } from './device-record.js';
-import { copyBucket, MAX_MINUTE, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from './rollups.js';
+import { SourceDedup } from '../device/dedup.js';
+import { Device, HEAD, HEAD_MINUTE, LATEST_TS, LATEST_VALUE, SLOT } from '../device/device-record.js';
+import { copyBucket, MAX_MINUTE, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from '../device/rollups.js';
 import { loadState, pruneStored, readBuckets, storedKeys } from './reads.js';
 import { SortedIds, upperBound } from './sorted.js';
 import { decodeTransfer, encodeRecord, encodeTransfer } from './transfer.js';

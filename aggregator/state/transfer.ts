@@ -1,5 +1,5 @@
-import { Device } from './device-record.js';
-import { BUCKET_BYTES, readBucket, writeBucket } from './rollups.js';
+import { Device } from '../device/device-record.js';
+import { BUCKET_BYTES, readBucket, writeBucket } from '../device/rollups.js';
 
 /**
  * A device's full state as one self-contained, versioned value, for moving devices between nodes (rebalancing):

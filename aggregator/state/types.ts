@@ -1,21 +1,9 @@
+import type { DeviceCounts } from '../device/types.js';
+export type { DeviceCounts, DeviceData, RollupPoint } from '../device/types.js';
 /**
  * The aggregator node's per-device state: what goes in (DeviceData, produced by the ingest from OTLP) and what
  * comes out (the shapes of aggregator/README.md "HTTP API", with times as epoch ms; the API turns them into RFC 3339).
  */
-
-/** One device's data from one uplink batch. Parallel arrays, one entry per data point, in arrival order. */
-export interface DeviceData {
-  deviceId: string;
-  metric: string[]; // metric name of each point (the seq gauge `otlp_edge.device.seq` is NOT among them)
-  ts: number[]; // epoch ms of each point (may carry a fraction)
-  value: number[];
-  /**
-   * The device's readings that carried a seq: their ts and seq, parallel. A point belongs to the reading with the
-   * same ts.
-   */
-  seqTs: number[];
-  seq: number[];
-}
 
 /** Identifies an uplink batch for deduplication: the agent's id and its per-agent batch seq. */
 export interface BatchId {
@@ -38,15 +26,6 @@ export interface ApplyResult {
   readings: number;
 }
 
-export interface DeviceCounts {
-  /** Distinct readings, by seq; readings without a seq count once per distinct ts in a batch. */
-  received: number;
-  /** Readings whose seq was seen before (their points are not applied). */
-  duplicates: number;
-  /** Gaps in seq not (yet) filled. */
-  missing: number;
-}
-
 export interface DeviceSummary {
   id: string;
   online: boolean;
@@ -58,17 +37,6 @@ export interface DeviceView extends DeviceSummary {
   /** Per metric, the point with the newest ts (not the last to arrive). */
   latest: Record<string, { value: number; ts: number }>;
   counts: DeviceCounts;
-}
-
-/** One 1-minute rollup bucket; `start` is the bucket's first epoch ms. */
-export interface RollupPoint {
-  start: number;
-  min: number;
-  max: number;
-  sum: number;
-  count: number;
-  /** Value of the point with the newest ts in the bucket. */
-  last: number;
 }
 
 export interface DeviceList {

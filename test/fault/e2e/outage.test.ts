@@ -111,7 +111,14 @@ test('lost ack: the aggregator commits, dies before the agent sees OK; the retry
     'aggregator committed',
     async () => (await agg.get('/v1/devices/ack-1')).body?.counts?.received === 20,
     30_000,
-  );
+  ).catch(async (e) => {
+    const m = (await agent.metrics())
+      .split('\n')
+      .filter((l) => /uplink_batches_total|backlog_batches/.test(l) && !l.startsWith('#'));
+    throw new Error(
+      `${(e as Error).message}; aggregator has ${JSON.stringify((await agg.get('/v1/devices/ack-1')).body?.counts)}; agent: ${m.join(', ')}; agent log tail: ${agent.output().slice(-1500)}`,
+    );
+  });
   await agg.kill9();
   agg = await startAggregator(dir, {}, { grpcPort: agg.grpcPort, apiPort: agg.apiPort });
   proxy.reset();

@@ -9,7 +9,7 @@ import {
   rollupKey,
   rollupPoint,
   rollupRange,
-} from '../../../../aggregator/state/rollups.js';
+} from '../../../../aggregator/device/rollups.js';
 
 test('a bucket keeps min, max, sum, count, and last by time whatever the arrival order', () => {
   const b = newBucket();

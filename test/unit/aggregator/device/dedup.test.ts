@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_SPAN, RESTART_DISTANCE, SourceDedup } from '../../../../aggregator/state/dedup.js';
+import { MAX_SPAN, RESTART_DISTANCE, SourceDedup } from '../../../../aggregator/device/dedup.js';
 
 const applied = (d: SourceDedup, seqs: number[]) => seqs.filter((s) => d.has(s));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

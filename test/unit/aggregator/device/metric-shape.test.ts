@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Device, MetricShape } from '../../../../aggregator/state/device-record.js';
+import { Device, MetricShape } from '../../../../aggregator/device/device-record.js';
 
 test('devices reporting the same metrics in the same order share one shape; other orders fork with the right slots', () => {
   const a = new Device('a');

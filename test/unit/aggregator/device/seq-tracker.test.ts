@@ -1,7 +1,7 @@
 import { mulberry32 as rng } from '../../../helpers/random.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_FORWARD_GAP, SeqTracker, WINDOW } from '../../../../aggregator/state/seq-tracker.js';
+import { MAX_FORWARD_GAP, SeqTracker, WINDOW } from '../../../../aggregator/device/seq-tracker.js';
 
 const run = (seqs: number[], t = new SeqTracker()) => {
   const fresh = seqs.map((s) => t.observe(s));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchApplier, type RollupSink } from '../../../../aggregator/state/apply.js';
+import { BatchApplier, type RollupSink } from '../../../../aggregator/device/apply.js';
 import {
   Device,
   HEAD,
@@ -8,8 +8,8 @@ import {
   LATEST_TS,
   LATEST_VALUE,
   SLOT,
-} from '../../../../aggregator/state/device-record.js';
-import { addPoint, copyBucket, newBucket, rollupPoint } from '../../../../aggregator/state/rollups.js';
+} from '../../../../aggregator/device/device-record.js';
+import { addPoint, copyBucket, newBucket, rollupPoint } from '../../../../aggregator/device/rollups.js';
 import type { DeviceData } from '../../../../aggregator/state/types.js';
 
 const M0 = 28871333; // a minute
