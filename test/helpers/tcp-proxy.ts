@@ -1,8 +1,16 @@
 import { createServer, connect, type Socket } from 'node:net';
 
+/** HTTP/2 frame types the server sends that belong to a stream's answer (RFC 9113 §6). */
+const ANSWER_FRAMES = new Set([0x0 /* DATA */, 0x1 /* HEADERS */, 0x3 /* RST_STREAM */, 0x9 /* CONTINUATION */]);
+const FRAME_HEADER = 9;
+
 /**
- * A loopback TCP proxy that can swallow everything the server sends back: requests still reach the server (which
- * commits them), but its answers never reach the client — a lost acknowledgement, on demand.
+ * A loopback proxy for one gRPC (HTTP/2) connection that can swallow the server's answers: requests still reach the
+ * server (which commits them), but no answer reaches the client — a lost acknowledgement, on demand.
+ *
+ * Only the answers are dropped. The server's SETTINGS, PING acks and WINDOW_UPDATEs still pass: dropping all its
+ * bytes (as this proxy first did) also starved the client's flow-control window and keepalive pings, so on a busy
+ * machine the client could stop sending at all and the server never got the requests the test waits for.
  */
 export async function startProxy(targetPort: () => number) {
   let cut = false;
@@ -12,8 +20,17 @@ export async function startProxy(targetPort: () => number) {
     sockets.add(client);
     sockets.add(upstream);
     client.on('data', (d) => upstream.write(d));
-    upstream.on('data', (d) => {
-      if (!cut) client.write(d);
+    let pending: Buffer = Buffer.alloc(0);
+    upstream.on('data', (d: Buffer) => {
+      pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
+      // Whole frames only: [3 length][1 type][1 flags][4 stream id] then the payload.
+      while (pending.length >= FRAME_HEADER) {
+        const size = FRAME_HEADER + pending.readUIntBE(0, 3);
+        if (pending.length < size) break;
+        const frame = pending.subarray(0, size);
+        pending = pending.subarray(size);
+        if (!(cut && ANSWER_FRAMES.has(frame[3]))) client.write(frame);
+      }
     });
     const close = () => {
       client.destroy();
@@ -29,11 +46,11 @@ export async function startProxy(targetPort: () => number) {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as { port: number }).port,
-    /** true: answers from the server are dropped from now on. */
+    /** true: the server's answers are dropped from now on. */
     setCut(v: boolean) {
       cut = v;
     },
-    /** Drops every open connection (the client must reconnect). */
+    /** Drops every open connection (the client must reconnect; HPACK state starts afresh). */
     reset() {
       for (const s of sockets) s.destroy();
     },
