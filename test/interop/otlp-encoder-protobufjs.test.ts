@@ -1,3 +1,4 @@
+import { reading } from '../helpers/readings.js';
 import { Compression } from '../../protocol/compression.js';
 import { Signal } from '../../protocol/otlp/signal.js';
 import { test } from 'node:test';
@@ -14,7 +15,7 @@ import {
   encodeUplinkAck,
   encodeUplinkBatch,
 } from '../../protocol/uplink/messages.js';
-import type { DeviceEvent, Reading } from '../../protocol/payload/types.js';
+import type { DeviceEvent } from '../../protocol/payload/types.js';
 import { VERSION } from '../../protocol/version.js';
 import { loadProtos, toObjectOptions } from '../helpers/protos.js';
 
@@ -33,18 +34,6 @@ const LogsRequest = root.lookupType('opentelemetry.proto.collector.logs.v1.Expor
 type Obj = Record<string, any>;
 const str = (s: string) => ({ stringValue: s });
 const kv = (key: string, value: Obj) => ({ key, value });
-const reading = (
-  ts: number,
-  seq: number,
-  metrics: Record<string, number>,
-  attributes: string[] | null = null,
-): Reading => ({
-  ts,
-  seq,
-  names: Object.keys(metrics),
-  values: Object.values(metrics),
-  attributes,
-});
 
 /** protobufjs's view: 64-bit integers as decimal strings, enums as numbers, bytes as base64, absent fields left out. */
 const viaProtobufjs = (type: typeof MetricsRequest, bytes: Uint8Array): Obj =>

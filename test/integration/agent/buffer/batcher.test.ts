@@ -1,3 +1,4 @@
+import { reading } from '../../../helpers/readings.js';
 import { Signal } from '../../../../protocol/otlp/signal.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,19 +31,13 @@ async function setup(t: Parameters<typeof tempDir>[0], maxDelayMs = 200, maxPoin
   return { buffer, batcher, commits };
 }
 
-const reading = (seq: number): Reading => ({
-  ts: 1732280000000 + seq,
-  seq,
-  names: ['temp'],
-  values: [20 + seq / 10],
-  attributes: null,
-});
+const temp = (seq: number): Reading => reading(1732280000000 + seq, seq, { temp: 20 + seq / 10 });
 
 test('an acknowledgement waits until its reading is on disk', async (t) => {
   const { buffer, batcher } = await setup(t);
   let storedAtAck = -1;
   const acked = new Promise<void>((resolve, reject) => {
-    batcher.addReadings('dev-1', [reading(5)], (err) => {
+    batcher.addReadings('dev-1', [temp(5)], (err) => {
       if (err) return reject(err);
       storedAtAck = buffer.stats().batches;
       resolve();
@@ -66,7 +61,7 @@ test('group commit: 1,000 waiting acks from one device take a handful of writes,
       const seq = chunk * 100 + i;
       all.push(
         new Promise((resolve, reject) =>
-          batcher.addReadings('dev-1', [reading(seq)], (err) => (err ? reject(err) : (acked.push(seq), resolve()))),
+          batcher.addReadings('dev-1', [temp(seq)], (err) => (err ? reject(err) : (acked.push(seq), resolve()))),
         ),
       );
     }
@@ -82,13 +77,13 @@ test('group commit: 1,000 waiting acks from one device take a handful of writes,
 
 test('best-effort (QoS 0) readings wait for max_delay or max_points', async (t) => {
   const { buffer, batcher, commits } = await setup(t, 100, 50);
-  for (let i = 0; i < 10; i++) batcher.addReadings(`dev-${i}`, [reading(i)], null);
+  for (let i = 0; i < 10; i++) batcher.addReadings(`dev-${i}`, [temp(i)], null);
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(commits.length, 0, 'below max_points and before max_delay nothing is written');
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(commits.length, 1);
   assert.equal(commits[0].points, 20);
-  for (let i = 0; i < 30; i++) batcher.addReadings('dev-x', [reading(i)], null); // 60 points ≥ 50
+  for (let i = 0; i < 30; i++) batcher.addReadings('dev-x', [temp(i)], null); // 60 points ≥ 50
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(commits.length, 2, 'max_points commits without waiting for the delay');
   assert.equal(buffer.stats().batches, 2);
@@ -101,7 +96,7 @@ test('events are stored as a separate logs batch in the same commit', async (t) 
     [{ ts: 1732280000000, severityNumber: 13, severityText: 'warn', body: 'door open', attributes: null }],
     null,
   );
-  batcher.addReadings('dev-1', [reading(1)], null);
+  batcher.addReadings('dev-1', [temp(1)], null);
   await batcher.flush();
   const stored = await buffer.read(10);
   assert.deepEqual(stored.map((b) => b.signal).sort(), [Signal.METRICS, Signal.LOGS]);
@@ -113,14 +108,14 @@ test('events are stored as a separate logs batch in the same commit', async (t) 
 test('a failed write fails its waiters instead of acknowledging them', async (t) => {
   const { buffer, batcher } = await setup(t);
   await buffer.close();
-  const err = await new Promise<Error | undefined>((resolve) => batcher.addReadings('dev-1', [reading(1)], resolve));
+  const err = await new Promise<Error | undefined>((resolve) => batcher.addReadings('dev-1', [temp(1)], resolve));
   assert.ok(err instanceof Error);
 });
 
 test('what piles up while a write is on disk is stored as batches of about max_points, not one huge batch', async (t) => {
   const { buffer, batcher } = await setup(t, 50, 100);
   // 200 devices × 2 points = 400 points arrive at once with no write in between.
-  for (let d = 0; d < 200; d++) batcher.addReadings(`dev-${d}`, [reading(d)], null);
+  for (let d = 0; d < 200; d++) batcher.addReadings(`dev-${d}`, [temp(d)], null);
   await batcher.flush();
   const stored = await buffer.read(100);
   assert.ok(stored.length >= 4, `${stored.length} batches`);

@@ -1,21 +1,14 @@
+import { reading } from '../../../helpers/readings.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MetricsEncoder } from '../../../../protocol/otlp/metrics-encoder.js';
 import { LogsEncoder } from '../../../../protocol/otlp/logs-encoder.js';
 import { decodeLogsRequest, decodeMetricsRequest } from '../../../../protocol/otlp/decode.js';
 import type { KeyValueJson } from '../../../../protocol/otlp/json-types.js';
-import type { Reading } from '../../../../protocol/payload/types.js';
 import { VERSION } from '../../../../protocol/version.js';
 
 const attrs = (kvs: KeyValueJson[] | undefined) =>
   Object.fromEntries((kvs ?? []).map((kv) => [kv.key, kv.value.stringValue ?? kv.value.intValue ?? kv.value]));
-const reading = (ts: number, seq: number, m: Record<string, number>, a: string[] | null = null): Reading => ({
-  ts,
-  seq,
-  names: Object.keys(m),
-  values: Object.values(m),
-  attributes: a,
-});
 
 test('one ResourceMetrics per device with device, service and gateway attributes', () => {
   const enc = new MetricsEncoder({
