@@ -17,10 +17,9 @@ import { Rebalancer } from './cluster/rebalance.js';
 import { OtlpEdgeError } from '../protocol/errors.js';
 import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
 import type { BatchSink } from './ingest/uplink-service.js';
-import { AgentTokens } from './ingest/tokens.js';
 import { callAuthInterceptor } from './ingest/call-auth.js';
+import { AuthFiles } from './auth-files.js';
 import { PeerSecret } from './cluster/peer-auth.js';
-import { ApiTokens } from './api/tokens.js';
 import { UplinkIngest } from './ingest/uplink-service.js';
 import { AggregatorMetrics } from './ops/metrics.js';
 import { DeviceStateStore } from './state/store.js';
@@ -50,12 +49,11 @@ export class AggregatorNode {
   private rebalancer: Rebalancer | null = null;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
-  private agentTokens: AgentTokens = AgentTokens.open();
   /** start() has finished: gRPC listens and the cluster runs. */
   private started = false;
   /** Why the state store could not be opened yet, while retrying. */
   private openFailure: string | null = null;
-  private apiTokens: ApiTokens | null = null;
+  private readonly auth: AuthFiles;
   private readonly audit: Logger;
   private readonly refusalLog: RateLimitedLog;
   grpcPort = 0;
@@ -74,6 +72,7 @@ export class AggregatorNode {
       online: () => this.store?.onlineCount ?? 0,
       ringVersion: () => this.membership?.ringInfo().version ?? 0,
     });
+    this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
   }
 
   get apiPort(): number {
@@ -82,14 +81,7 @@ export class AggregatorNode {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
-    this.agentTokens = cfg.auth.agent_tokens_file ? AgentTokens.load(cfg.auth.agent_tokens_file) : AgentTokens.open();
-    if (this.agentTokens.open)
-      this.log.warn('auth.agent_tokens_file is empty: any agent is accepted without a token (development only)');
-    this.apiTokens = cfg.auth.api_tokens_file ? ApiTokens.load(cfg.auth.api_tokens_file) : null;
-    if (this.apiTokens === null)
-      this.log.warn(
-        'auth.api_tokens_file is empty: the API and /metrics answer anyone, and anyone may delete devices (development only)',
-      );
+    this.auth.load();
     const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
     const secret = cfg.cluster.secret_file ? PeerSecret.load(cfg.cluster.secret_file) : null;
     if (clustered && secret === null)
@@ -127,7 +119,7 @@ export class AggregatorNode {
         ring: () => ready().ring(),
         remove: (id, by) => ready().remove(id, by),
       },
-      tokens: () => this.apiTokens,
+      tokens: () => this.auth.api,
       audit: this.audit,
       onRefused: (status) => this.metrics.apiRefused.inc({ status: String(status) }),
     });
@@ -231,7 +223,7 @@ export class AggregatorNode {
     this.rebalancer = rebalancer;
 
     this.ingest = new UplinkIngest(
-      () => this.agentTokens,
+      () => this.auth.agent,
       sink,
       () => membership.ringInfo(),
       this.log,
@@ -251,7 +243,7 @@ export class AggregatorNode {
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
       interceptors: [
         callAuthInterceptor({
-          tokens: () => this.agentTokens,
+          tokens: () => this.auth.agent,
           peerSecret: secret,
           clustered,
           onRefused: (service, reason, detail, method, peer) => {
@@ -348,35 +340,9 @@ export class AggregatorNode {
     return this.store.unhealthy();
   }
 
-  /**
-   * SIGHUP: reads the agent and API token files again. A file that no longer reads or parses keeps the tokens in
-   * force (logged, counted) rather than locking everyone out or opening the door.
-   */
+  /** SIGHUP: reads the token files again (see AuthFiles). */
   reload(): void {
-    const reloadOne = (file: 'agent' | 'api', path: string, load: () => number) => {
-      if (path === '') return;
-      try {
-        const n = load();
-        this.metrics.tokenReloads.inc({ file, outcome: 'ok' });
-        this.audit.info({ audit: 'token_reload', file: path, tokens: n, outcome: 'ok' }, 'tokens reloaded');
-      } catch (e) {
-        this.metrics.tokenReloads.inc({ file, outcome: 'failed' });
-        this.audit.error(
-          { audit: 'token_reload', file: path, outcome: 'failed', err: (e as Error).message },
-          'token reload failed; the previous tokens stay in force',
-        );
-      }
-    };
-    reloadOne(
-      'agent',
-      this.cfg.auth.agent_tokens_file,
-      () => (this.agentTokens = AgentTokens.load(this.cfg.auth.agent_tokens_file)).size,
-    );
-    reloadOne(
-      'api',
-      this.cfg.auth.api_tokens_file,
-      () => (this.apiTokens = ApiTokens.load(this.cfg.auth.api_tokens_file)).size,
-    );
+    this.auth.reload();
   }
 
   stop(): Promise<void> {

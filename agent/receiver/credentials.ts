@@ -25,7 +25,8 @@ import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { open, readFile, rename, unlink, chmod } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
-import { AuthError, AuthErrorCodes, ConnackCodes } from './auth-errors.js';
+import { AuthError, AuthErrorCodes } from './auth-errors.js';
+import { Gate } from './hash-gate.js';
 
 export interface ScryptParams {
   /** CPU/memory cost, a power of two; default 16384 */
@@ -365,42 +366,5 @@ async function writeAtomically(path: string, text: string): Promise<void> {
     }
   } catch {
     /* best effort */
-  }
-}
-
-/** At most `limit` tasks at once, the rest wait in order. */
-/**
- * At most `limit` tasks at once and `maxWaiting` waiting; tasks marked first go ahead of the others. A task that
- * finds the waiting room full is refused at once (AuthError BUSY) rather than queued behind a flood.
- */
-class Gate {
-  private active = 0;
-  private readonly first: Array<() => void> = [];
-  private readonly rest: Array<() => void> = [];
-  constructor(
-    private readonly limit: number,
-    private readonly maxWaiting: number,
-  ) {}
-
-  async run<T>(task: () => Promise<T>, first: boolean): Promise<T> {
-    if (this.active < this.limit) this.active++;
-    else {
-      if (this.first.length + this.rest.length >= this.maxWaiting) {
-        throw new AuthError(
-          AuthErrorCodes.BUSY,
-          `${this.maxWaiting} password checks are already waiting; try again later`,
-          { returnCode: ConnackCodes.SERVER_UNAVAILABLE },
-        );
-      }
-      // The finishing task hands over its slot.
-      await new Promise<void>((resolve) => (first ? this.first : this.rest).push(resolve));
-    }
-    try {
-      return await task();
-    } finally {
-      const next = this.first.shift() ?? this.rest.shift();
-      if (next !== undefined) next();
-      else this.active--;
-    }
   }
 }

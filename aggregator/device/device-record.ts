@@ -1,5 +1,5 @@
 import { SeqTracker } from './seq-tracker.js';
-import { BUCKET_FIELDS, clearBucket, minuteOf } from './rollups.js';
+import { BUCKET_FIELDS, clearBucket, copyBucket, minuteOf } from './rollups.js';
 import { isValidName } from '../../protocol/payload/shape.js';
 
 /**
@@ -143,6 +143,29 @@ export class Device {
 
   slotOf(name: string): number {
     return this.shape.slotOf(name) ?? this.addMetric(name);
+  }
+
+  /**
+   * Merges another node's record of this device (a handoff): seq accounting, last seen, and each metric's latest
+   * value when newer. Returns the other record's head buckets, for the caller to merge with the stored ones.
+   */
+  mergeRecord(inc: Device): { metric: string; minute: number; b: Float64Array }[] {
+    this.seq.merge(inc.seq, inc.lastSeen > this.lastSeen);
+    this.lastSeen = Math.max(this.lastSeen, inc.lastSeen);
+    const heads: { metric: string; minute: number; b: Float64Array }[] = [];
+    inc.shape.names.forEach((metric, i) => {
+      const slot = this.slotOf(metric);
+      if (slot < 0) return;
+      const o = i * SLOT;
+      const d = slot * SLOT;
+      if (inc.m[o + LATEST_TS] > this.m[d + LATEST_TS]) {
+        this.m[d + LATEST_VALUE] = inc.m[o + LATEST_VALUE];
+        this.m[d + LATEST_TS] = inc.m[o + LATEST_TS];
+      }
+      if (inc.m[o + HEAD_MINUTE] !== -Infinity)
+        heads.push({ metric, minute: inc.m[o + HEAD_MINUTE], b: copyBucket(inc.m, o + HEAD) });
+    });
+    return heads;
   }
 
   /** Bytes encode() takes. */

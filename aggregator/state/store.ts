@@ -4,11 +4,12 @@ import { openStateDb, type Db } from './db.js';
 import { BatchApplier } from '../device/apply.js';
 import { Committer } from './commit.js';
 import { SourceDedup } from '../device/dedup.js';
-import { Device, HEAD, HEAD_MINUTE, LATEST_TS, LATEST_VALUE, SLOT } from '../device/device-record.js';
-import { copyBucket, MAX_MINUTE, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from '../device/rollups.js';
+import { Device } from '../device/device-record.js';
+import { MAX_MINUTE, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from '../device/rollups.js';
 import { loadState, pruneStored, readBuckets, storedKeys } from './reads.js';
-import { SortedIds, upperBound } from './sorted.js';
-import { decodeTransfer, encodeRecord, encodeTransfer } from './transfer.js';
+import { SortedIds } from './sorted.js';
+import { deviceView, listPage } from './views.js';
+import { decodeTransfer, encodeMergeHashes, encodeRecord, encodeTransfer } from './transfer.js';
 import type {
   ApplyResult,
   BatchId,
@@ -163,35 +164,17 @@ export class DeviceStateStore {
 
   get(id: string): DeviceView | undefined {
     const dev = this.devices.get(id);
-    if (dev === undefined) return undefined;
-    const latest: DeviceView['latest'] = {};
-    const m = dev.m;
-    dev.shape.names.forEach((name, i) => {
-      const o = i * SLOT;
-      const value = { value: m[o + LATEST_VALUE], ts: m[o + LATEST_TS] };
-      if (value.ts !== -Infinity)
-        Object.defineProperty(latest, name, { value, enumerable: true, writable: true, configurable: true });
-    });
-    return { id, online: this.online(dev), lastSeen: dev.lastSeen, latest, counts: { ...dev.seq.counts } };
+    return dev && deviceView(dev, this.online(dev));
   }
 
   /** Devices ordered by id, after `cursor` (exclusive); `next` is the page's last id when more (matching) remain. */
   list(opts: { online?: boolean; limit: number; cursor?: string }): DeviceList {
-    const ids = this.ids.all();
-    let i = opts.cursor === undefined ? 0 : upperBound(ids, opts.cursor);
-    const out: DeviceList['devices'] = [];
-    let more = false;
-    for (; i < ids.length; i++) {
-      const dev = this.devices.get(ids[i])!;
-      const online = this.online(dev);
-      if (opts.online !== undefined && online !== opts.online) continue;
-      if (out.length === opts.limit) {
-        more = true;
-        break;
-      }
-      out.push({ id: dev.id, online, lastSeen: dev.lastSeen });
-    }
-    return { devices: out, next: more && out.length > 0 ? out[out.length - 1].id : null };
+    return listPage(
+      this.ids.all(),
+      (id) => this.devices.get(id)!,
+      (dev) => this.online(dev),
+      opts,
+    );
   }
 
   /** One metric's 1-minute rollups overlapping [fromMs, toMs), oldest first. */
@@ -290,26 +273,9 @@ export class DeviceStateStore {
     if (dev === null) throw new Error(`device id ${JSON.stringify(inc.id)} cannot be stored (empty or holds \\0)`);
     const hashes = [...seen, hash].slice(-MERGES_KEPT);
     this.merged.set(inc.id, hashes);
-    const value = new Uint8Array(8 * hashes.length);
-    const view = new DataView(value.buffer);
-    hashes.forEach((h, i) => view.setFloat64(8 * i, h, true));
-    this.commit.pending.puts.set(`h:${inc.id}`, value);
-    dev.seq.merge(inc.seq, inc.lastSeen > dev.lastSeen);
-    dev.lastSeen = Math.max(dev.lastSeen, inc.lastSeen);
-    const all = [...buckets];
-    inc.shape.names.forEach((metric, i) => {
-      const slot = dev.slotOf(metric);
-      if (slot < 0) return;
-      const o = i * SLOT;
-      const d = slot * SLOT;
-      if (inc.m[o + LATEST_TS] > dev.m[d + LATEST_TS]) {
-        dev.m[d + LATEST_VALUE] = inc.m[o + LATEST_VALUE];
-        dev.m[d + LATEST_TS] = inc.m[o + LATEST_TS];
-      }
-      if (inc.m[o + HEAD_MINUTE] !== -Infinity)
-        all.push({ metric, minute: inc.m[o + HEAD_MINUTE], b: copyBucket(inc.m, o + HEAD) });
-    });
-    all.sort((a, b) => a.minute - b.minute);
+    this.commit.pending.puts.set(`h:${inc.id}`, encodeMergeHashes(hashes));
+    // Seq accounting, last seen and latest values merge in the record; head buckets join the stored ones.
+    const all = [...buckets, ...dev.mergeRecord(inc)].sort((a, b) => a.minute - b.minute);
     for (const x of all) this.commit.mergeInto(dev, x.metric, x.minute, x.b);
     const g = this.commit.pending;
     g.devices.add(dev);

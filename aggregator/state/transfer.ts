@@ -81,3 +81,11 @@ export function decodeTransfer(bytes: Uint8Array): { device: Device; buckets: Tr
     throw new Error(`device state export of '${id}' has ${bytes.length - at} bytes after its end`);
   return { device, buckets };
 }
+
+/** The `h:<device>` value: the hashes of the exports merged into a device (float64 little-endian each). */
+export function encodeMergeHashes(hashes: readonly number[]): Uint8Array {
+  const value = new Uint8Array(8 * hashes.length);
+  const view = new DataView(value.buffer);
+  hashes.forEach((h, i) => view.setFloat64(8 * i, h, true));
+  return value;
+}
