@@ -1,6 +1,6 @@
 import { AggregatorErrorCodes } from '../errors.js';
 import { readFileSync } from 'node:fs';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { OtlpEdgeError } from '../../protocol/errors.js';
 import { ID_PATTERN, ID_RULE } from '../../protocol/ids.js';
 
@@ -12,7 +12,7 @@ import { ID_PATTERN, ID_RULE } from '../../protocol/ids.js';
  * only when the whole file is valid).
  */
 export class AgentTokens {
-  /** sha256(token) → agent id; comparing digests keeps lookups constant-time in the token. */
+  /** sha256(token) → agent id. */
   private constructor(private readonly byDigest: Map<string, string> | null) {}
 
   /** No file: every agent is accepted (development only; the node logs it loudly at start). */
@@ -70,9 +70,10 @@ export class AgentTokens {
     if (!authorization) return { refused: 'missing token: send "authorization: Bearer <token>" (agent: uplink.token)' };
     const m = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (!m) return { refused: 'malformed authorization header: expected "Bearer <token>"' };
-    const d = Buffer.from(digest(m[1]), 'hex');
-    let owner: string | undefined;
-    for (const [k, v] of this.byDigest) if (timingSafeEqual(Buffer.from(k, 'hex'), d)) owner = v;
+    // Looked up by SHA-256 digest: how long the lookup takes can only say something about the digest, from which the
+    // token cannot be worked back, so a hash map is as safe as comparing all tokens in constant time — and stays
+    // O(1) with 10,000 agents (this runs on every call, before the message is read).
+    const owner = this.byDigest.get(digest(m[1]));
     return owner === undefined ? { refused: 'unknown token' } : { agent: owner };
   }
 
