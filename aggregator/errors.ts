@@ -17,6 +17,8 @@ export const AggregatorErrorCodes = {
   API_METHOD: 'OTLPEDGE_API_METHOD',
   /** [503] The state store is not open yet. */
   API_NOT_READY: 'OTLPEDGE_API_NOT_READY',
+  /** [503] The member that owns the device could not be asked. */
+  API_OWNER_UNREACHABLE: 'OTLPEDGE_API_OWNER_UNREACHABLE',
   /** [503] A delete reached only some members. */
   API_MEMBERS_UNREACHABLE: 'OTLPEDGE_API_MEMBERS_UNREACHABLE',
   /** [500] An unexpected error. */

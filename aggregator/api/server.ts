@@ -1,3 +1,4 @@
+import { OtlpEdgeError } from '../../protocol/errors.js';
 import { AggregatorErrorCodes } from '../errors.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -75,7 +76,9 @@ export class ApiServer {
         const err =
           e instanceof ApiError
             ? e
-            : new ApiError(500, AggregatorErrorCodes.API_INTERNAL, `internal error: ${(e as Error).message}`);
+            : e instanceof OtlpEdgeError && e.code === AggregatorErrorCodes.API_OWNER_UNREACHABLE
+              ? new ApiError(503, e.code, e.message)
+              : new ApiError(500, AggregatorErrorCodes.API_INTERNAL, `internal error: ${(e as Error).message}`);
         const headers: Record<string, string> =
           err.status === 401 ? { 'www-authenticate': 'Bearer realm="otlp-edge-aggregator"' } : {};
         send(res, err.status, { error: { code: err.code, message: err.message } }, headers);

@@ -1,3 +1,5 @@
+import { OtlpEdgeError } from '../../protocol/errors.js';
+import { AggregatorErrorCodes } from '../errors.js';
 import * as grpc from '@grpc/grpc-js';
 import type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from '../api/device-queries.js';
 import type { DeviceStateStore } from '../state/store.js';
@@ -13,11 +15,18 @@ function call<T>(client: any, method: string, req: object): Promise<T> {
       new grpc.Metadata(),
       { deadline: Date.now() + 5000 },
       (err: grpc.ServiceError | null, res: T) =>
-        err ? reject(new Error(`${method} on a peer failed: ${err.details}`)) : resolve(res),
+        err ? reject(ownerUnreachable(`${method} on the owning member failed: ${err.details}`)) : resolve(res),
     ),
   );
 }
 
+/** The member that owns a device could not be asked (the API answers 503: try again, or wait for the ring). */
+function ownerUnreachable(detail: string): OtlpEdgeError {
+  return new OtlpEdgeError(
+    AggregatorErrorCodes.API_OWNER_UNREACHABLE,
+    `${detail}; its devices are answered again once it is back or has left the ring (cluster.failure_timeout)`,
+  );
+}
 /**
  * The API's answers in a cluster: a device is answered by its owner (asked over the peer service when that is
  * another node); the device list merges every member's page, ordered by id.
@@ -26,7 +35,7 @@ export function clusterQueries(cluster: ClusterMembership, store: DeviceStateSto
   const selfId = cluster.self.id;
   const peer = (id: string) => {
     const c = cluster.clientOf(id);
-    if (!c) throw new Error(`no connection to ring member '${id}'`);
+    if (!c) throw ownerUnreachable(`no connection to ring member '${id}'`);
     return c;
   };
   return {

@@ -190,6 +190,9 @@ test("cluster peers sign their calls: forged Forward and Handoff are refused wit
   const page = await nodes[1].get('/v1/devices');
   assert.equal(page.status, 200);
   assert.deepEqual(page.body.missing_members, ['agg-0']);
+  const lost = await nodes[1].get(`/v1/devices/${remote[1] ?? remote[0]}`);
+  assert.equal(lost.status, 503, 'a device whose owner cannot be asked is a 503, not a 500');
+  assert.equal(lost.body.error.code, 'OTLPEDGE_API_OWNER_UNREACHABLE');
   assert.ok(
     page.body.devices.length > 0 &&
       page.body.devices.every((d: { id: string }) => owners[devices.indexOf(d.id)] === 'agg-1'),
