@@ -59,7 +59,11 @@ export const agentConfigSpec = obj({
         1_000_000,
         'open device connections across all listeners; further ones are closed at once',
       ),
-      connect_timeout: duration('10s', 100, 'how long a new connection may take to send CONNECT and be authenticated'),
+      connect_timeout: duration(
+        '10s',
+        100,
+        'how long a new connection may take to send CONNECT (password checks after it are bounded by the login queue)',
+      ),
     }),
     sparkplug: unavailable('Sparkplug B ingest'),
     client: obj({

@@ -1,11 +1,12 @@
 import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { uplinkServiceDefinition } from '../protocol/uplink/service.js';
 import { nodeId, type AggregatorConfig } from './config.js';
-import { ApiError, ApiServer, type DeviceQueries } from './api/server.js';
+import { ApiError, ApiServer } from './api/server.js';
+import type { DeviceQueries } from './api/device-queries.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
 import { ClusterMembership } from './cluster/cluster-membership.js';
@@ -84,6 +85,16 @@ export class AggregatorNode {
     this.auth.load();
     const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
     const secret = cfg.cluster.secret_file ? PeerSecret.load(cfg.cluster.secret_file) : null;
+    for (const [key, path] of [
+      ['cluster.secret_file', cfg.cluster.secret_file],
+      ['auth.agent_tokens_file', cfg.auth.agent_tokens_file],
+      ['auth.api_tokens_file', cfg.auth.api_tokens_file],
+    ]) {
+      // A careless mode leaks every credential on the host: say so (the node still starts; the file is the operator's).
+      if (path !== '' && (statSync(path).mode & 0o077) !== 0) {
+        this.log.warn({ key, path }, `${key} is readable by other users: chmod 600 it (it holds credentials)`);
+      }
+    }
     if (clustered && secret === null)
       this.log.warn(
         'cluster.secret_file is empty: any client that reaches the gRPC port may call the peer service (development only)',

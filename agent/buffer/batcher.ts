@@ -4,7 +4,8 @@ import { pointsOf } from '../../protocol/otlp/metrics-encoder.js';
 import type { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import type { LogsEncoder } from '../../protocol/otlp/logs-encoder.js';
 import { Compression, type ZstdCompressor } from '../../protocol/compression.js';
-import { type CircularBuffer, type NewBatch } from './circular-buffer.js';
+import type { CircularBuffer } from './circular-buffer.js';
+import type { NewBatch } from './record.js';
 
 /** Called once the readings it was given with are durable (err undefined) or could not be stored. */
 export type Done = (err?: Error) => void;

@@ -7,7 +7,7 @@ import { BatchIndex as Index } from './batch-index.js';
 import { decodeRecord, encodeIndex, encodeRecord, FORMAT, type NewBatch, type StoredBatch } from './record.js';
 import type { AppendResult, BufferOptions, BufferState, BufferStats } from './buffer-types.js';
 
-export { FORMAT, type NewBatch, type StoredBatch } from './record.js';
+export { FORMAT } from './record.js';
 
 /**
  * The agent's durable buffer: OTLP batches in LevelDB under a byte cap, oldest dropped first.
@@ -39,8 +39,6 @@ const QUARANTINE_PREFIX = 'x:';
 const REASON_PREFIX = 'xr:';
 const STATE_KEY = 'meta:state';
 const FORMAT_KEY = 'meta:format';
-
-export type { AppendResult, BufferOptions, BufferState, BufferStats } from './buffer-types.js';
 
 const key = (prefix: string, seq: number) => prefix + seq.toString(16).padStart(16, '0');
 const seqOf = (k: string) => parseInt(k.slice(2), 16);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BufferStats } from '../buffer/circular-buffer.js';
+import type { BufferStats } from '../buffer/buffer-types.js';
 
 /**
  * Everything the agent exposes on /metrics. One registry per agent instance (not prom-client's global one), so

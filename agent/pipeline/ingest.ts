@@ -5,8 +5,6 @@ import type { TopicMatcher } from '../../protocol/topics.js';
 import type { Batcher, Done } from '../buffer/batcher.js';
 import type { InboundMessage } from '../receiver/message.js';
 
-export type { InboundMessage } from '../receiver/message.js';
-
 export interface RejectionReport {
   deviceId: string;
   topic: string;

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { uplinkServiceDefinition } from '../../protocol/uplink/service.js';
 import { AckStatus, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
-import { type StoredBatch } from '../buffer/circular-buffer.js';
+import type { StoredBatch } from '../buffer/record.js';
 import type { SendResult, UplinkTransport } from './transport.js';
 
 export interface GrpcTransportOptions {

@@ -1,6 +1,6 @@
 import { Signal } from '../../protocol/otlp/signal.js';
 import { decompress, gzip, Compression } from '../../protocol/compression.js';
-import { type StoredBatch } from '../buffer/circular-buffer.js';
+import type { StoredBatch } from '../buffer/record.js';
 import type { SendResult, UplinkTransport } from './transport.js';
 
 export interface OtlpHttpTransportOptions {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { CircularBuffer, StoredBatch } from '../buffer/circular-buffer.js';
+import type { CircularBuffer } from '../buffer/circular-buffer.js';
+import type { StoredBatch } from '../buffer/record.js';
 import { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
 import { Backoff } from './backoff.js';
 import type { SendResult, UplinkTransport } from './transport.js';

@@ -1,4 +1,4 @@
-import type { StoredBatch } from '../buffer/circular-buffer.js';
+import type { StoredBatch } from '../buffer/record.js';
 
 /**
  * What one attempt to deliver a stored batch came to. Transports never throw: the sender decides what each outcome

@@ -7,7 +7,6 @@ import { answerMetrics, answerProbe } from '../../runtime/ops/endpoints.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import type { ApiPrincipal, ApiTokens } from './tokens.js';
 import type { DeviceQueries } from './device-queries.js';
-export type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from './device-queries.js';
 
 /** Times in answers are RFC 3339 (aggregator/README.md "HTTP API"). */
 const iso = (ms: number | null | undefined) =>

@@ -7,7 +7,7 @@ import { visitLogsDeviceIds, visitMetricsRequest } from '../../protocol/otlp/vis
 import { isValidName } from '../../protocol/payload/shape.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 
-import type { DeviceData } from '../state/types.js';
+import type { DeviceData } from '../device/types.js';
 
 /**
  * Largest OTLP request one batch may inflate to, per signal. A 5,000-point metrics batch is ~350 KB of OTLP; logs

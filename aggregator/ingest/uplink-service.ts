@@ -5,7 +5,8 @@ import { ProtoError } from '../../protocol/errors.js';
 import { AckStatus, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
 import type { AgentTokens } from './tokens.js';
 import { decodeBatch } from './batch-decoder.js';
-import type { BatchId, DeviceData } from '../state/types.js';
+import type { BatchId } from '../state/types.js';
+import type { DeviceData } from '../device/types.js';
 
 /** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
 export interface BatchSink {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeviceStateStore } from './store.js';
-import type { DeviceData } from './types.js';
+import type { DeviceData } from '../device/types.js';
 
 /**
  * Micro-benchmark of the state store alone: points/s through apply() into a real LevelDB (fsync on), batches from

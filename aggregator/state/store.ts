@@ -10,16 +10,8 @@ import { loadState, pruneStored, readBuckets, storedKeys } from './reads.js';
 import { SortedIds } from './sorted.js';
 import { deviceView, listPage } from './views.js';
 import { decodeTransfer, encodeMergeHashes, encodeRecord, encodeTransfer } from './transfer.js';
-import type {
-  ApplyResult,
-  BatchId,
-  DeviceData,
-  DeviceList,
-  DeviceStateOptions,
-  DeviceView,
-  RollupPoint,
-  SweepResult,
-} from './types.js';
+import type { ApplyResult, BatchId, DeviceList, DeviceStateOptions, DeviceView, SweepResult } from './types.js';
+import type { DeviceData, RollupPoint } from '../device/types.js';
 
 /**
  * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB.

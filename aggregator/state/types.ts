@@ -1,5 +1,4 @@
 import type { DeviceCounts } from '../device/types.js';
-export type { DeviceCounts, DeviceData, RollupPoint } from '../device/types.js';
 /**
  * The aggregator node's per-device state: what goes in (DeviceData, produced by the ingest from OTLP) and what
  * comes out (the shapes of aggregator/README.md "HTTP API", with times as epoch ms; the API turns them into RFC 3339).

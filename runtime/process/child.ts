@@ -92,7 +92,7 @@ export async function startBinary(
   main: string,
   config: object,
   readyUrl: string,
-  extra: Partial<ChildOptions> & { nodeArgs?: string[] } = {},
+  { nodeArgs = [], ...extra }: Partial<ChildOptions> & { nodeArgs?: string[] } = {},
 ): Promise<ChildService & { configPath: string }> {
   mkdirSync(dir, { recursive: true });
   const configPath = join(dir, `${name}.yaml`);
@@ -100,7 +100,7 @@ export async function startBinary(
   const c = await startChild({
     name,
     command: process.execPath,
-    args: [...(extra.nodeArgs ?? []), main, '--config', configPath],
+    args: [...nodeArgs, main, '--config', configPath],
     readyUrl,
     ...extra,
   });

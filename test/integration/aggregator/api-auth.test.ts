@@ -37,6 +37,11 @@ test('API tokens: 401 without a valid token, 403 for a read token on DELETE, 200
   });
   assert.equal(sent.ack?.status, AckStatus.OK);
 
+  assert.match(
+    agg.output(),
+    /auth\.api_tokens_file is readable by other users: chmod 600/,
+    'a 0644 token file is called out',
+  );
   assert.equal((await api('/healthz')).status, 200);
   assert.equal((await api('/readyz')).status, 200);
   const none = await api('/v1/devices');

@@ -1,5 +1,6 @@
 import { DeviceStateStore } from '../../../../aggregator/state/store.js';
-import type { DeviceData, DeviceStateOptions } from '../../../../aggregator/state/types.js';
+import type { DeviceStateOptions } from '../../../../aggregator/state/types.js';
+import type { DeviceData } from '../../../../aggregator/device/types.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
 export const T0 = 1732280000000; // 20 s into its minute

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DeviceData } from '../../../../aggregator/state/types.js';
+import type { DeviceData } from '../../../../aggregator/device/types.js';
 import type { DeviceStateStore } from '../../../../aggregator/state/store.js';
 import { multi, openStore, T0 } from './helpers.js';
 

@@ -10,7 +10,7 @@ import {
   SLOT,
 } from '../../../../aggregator/device/device-record.js';
 import { addPoint, copyBucket, newBucket, rollupPoint } from '../../../../aggregator/device/rollups.js';
-import type { DeviceData } from '../../../../aggregator/state/types.js';
+import type { DeviceData } from '../../../../aggregator/device/types.js';
 
 const M0 = 28871333; // a minute
 const T = M0 * 60_000;
