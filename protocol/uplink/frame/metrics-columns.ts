@@ -1,0 +1,564 @@
+import { ProtoReader } from '../../otlp/reader.js';
+import { ProtoWriter, Wire } from '../../otlp/writer.js';
+import { add64, ByteSink, ByteSource, corrupt, diff64 } from './bytes.js';
+import { Kind, type DictKind, type Series, type StreamState } from './state.js';
+
+/**
+ * An OTLP ExportMetricsServiceRequest as columns, against the stream's state (state.ts), and back.
+ *
+ * What repeats is sent once per stream and then referenced: the bytes of each ResourceMetrics but its scope_metrics
+ * (the resource, schema_url), of each ScopeMetrics but its metrics, of each Metric but its points (name, unit,
+ * description, type, temporality, monotonicity) and of each point's attributes. These are copied, never parsed into
+ * values, so they come back exactly. Points become columns:
+ *
+ *   S  structure   counts, dictionary references, one flags varint per point
+ *   T  time        time_unix_nano as the delta of its delta against the series (in ms when whole ms, else ns);
+ *                  nothing when equal to the previous point's of the same resource (a reading's metrics share it);
+ *                  start_time_unix_nano as a delta against the series'
+ *   V  values      ints as the delta against the series; doubles that are decimals (v = m / 10^e exactly) as the
+ *                  delta of the mantissa at the series' exponent; any other double as its bits XOR the last (Gorilla)
+ *   D  dictionary  bytes of new dictionary entries
+ *
+ * A request holding anything else — histograms, summaries, exemplars, flags — is not put in columns: the frame
+ * carries it as it is (frame-codec.ts), so nothing is ever approximated.
+ */
+
+export interface Columns {
+  s: ByteSink;
+  t: ByteSink;
+  v: ByteSink;
+  d: ByteSink;
+}
+
+export interface ColumnSources {
+  s: ByteSource;
+  t: ByteSource;
+  v: ByteSource;
+  d: ByteSource;
+}
+
+/** Point flags (S column, one varint per point). */
+const F = {
+  KIND: 3,
+  TIME: 1 << 2,
+  START: 1 << 3,
+  ATTRS: 1 << 4,
+  SAME_TIME: 1 << 5,
+  RAW: 1 << 6,
+  NEW_EXP: 1 << 7,
+} as const;
+
+const MAX_EXP = 15;
+const POW10 = Array.from({ length: MAX_EXP + 1 }, (_, e) => 10 ** e);
+/** Deltas and mantissas stay below this, so zigzag codes (and the ×2 of the unit bit) stay exact. */
+const SMALL = 2 ** 50;
+const SAFE_HI = 1 << 21;
+
+/** Counts met while planning a request, in walk order, and totals for StreamState.nearLimits. */
+export interface Plan {
+  counts: number[];
+  resources: number;
+  scopes: number;
+  metrics: number;
+  points: number;
+}
+
+class Unsupported extends Error {}
+const UNSUPPORTED = new Unsupported();
+
+function eachField(r: ProtoReader, end: number, each: (field: number, wire: number) => void): void {
+  r.fields(end, each);
+}
+
+/**
+ * Walks a request and records its counts; false when it holds something the columns do not carry (or is not a
+ * well-formed request), in which case it is sent as it is.
+ */
+export function planMetrics(req: Uint8Array, plan: Plan): boolean {
+  plan.counts.length = 0;
+  plan.resources = plan.scopes = plan.metrics = plan.points = 0;
+  const r = new ProtoReader(req);
+  try {
+    const top = plan.counts.push(0) - 1;
+    eachField(r, r.end, (f, w) => {
+      if (f !== 1 || w !== Wire.LDELIM) throw UNSUPPORTED;
+      plan.counts[top]++;
+      plan.resources++;
+      const rmEnd = r.submessageEnd();
+      const scopesAt = plan.counts.push(0) - 1;
+      eachField(r, rmEnd, (rf, rw) => {
+        if (rf !== 2 || rw !== Wire.LDELIM) return r.skip(rw);
+        plan.counts[scopesAt]++;
+        plan.scopes++;
+        const smEnd = r.submessageEnd();
+        const metricsAt = plan.counts.push(0) - 1;
+        eachField(r, smEnd, (sf, sw) => {
+          if (sf !== 2 || sw !== Wire.LDELIM) return r.skip(sw);
+          plan.counts[metricsAt]++;
+          plan.metrics++;
+          planMetric(r, r.submessageEnd(), plan);
+        });
+      });
+    });
+    return true;
+  } catch (e) {
+    if (e === UNSUPPORTED || (e as { code?: string }).code !== undefined) return false;
+    throw e;
+  }
+}
+
+function planMetric(r: ProtoReader, end: number, plan: Plan): void {
+  let data = 0;
+  const pointsAt = plan.counts.push(0) - 1;
+  eachField(r, end, (f, w) => {
+    if (f === 5 || f === 7) {
+      if (data !== 0 || w !== Wire.LDELIM) throw UNSUPPORTED;
+      data = f;
+      eachField(r, r.submessageEnd(), (df, dw) => {
+        if (df !== 1) return r.skip(dw);
+        if (dw !== Wire.LDELIM) throw UNSUPPORTED;
+        plan.counts[pointsAt]++;
+        plan.points++;
+        let value = 0;
+        let time = 0;
+        let start = 0;
+        eachField(r, r.submessageEnd(), (pf, pw) => {
+          if (pf === 7 && pw === Wire.LDELIM) return r.skip(pw);
+          if (pw !== Wire.FIXED64) throw UNSUPPORTED;
+          if (pf === 4 || pf === 6) value++;
+          else if (pf === 3) time++;
+          else if (pf === 2) start++;
+          else throw UNSUPPORTED; // exemplars, flags, fields this codec does not know
+          r.skip(pw);
+        });
+        if (value > 1 || time > 1 || start > 1) throw UNSUPPORTED;
+      });
+    } else if (f === 9 || f === 10 || f === 11) throw UNSUPPORTED;
+    else r.skip(w);
+  });
+  if (data === 0) throw UNSUPPORTED; // a metric without data: rare enough to send as it is
+}
+
+const scratch = new DataView(new ArrayBuffer(8));
+
+/** The exponent e ≤ 15 with v = round(v·10^e) / 10^e exactly (trying `hint` first), or -1. */
+function decimalExponent(v: number, hint: number): number {
+  if (hint >= 0 && isDecimal(v, hint)) return hint;
+  if (!Number.isFinite(v) || Object.is(v, -0)) return -1;
+  for (let e = 0; e <= MAX_EXP; e++) if (e !== hint && isDecimal(v, e)) return e;
+  return -1;
+}
+
+function isDecimal(v: number, e: number): boolean {
+  const m = Math.round(v * POW10[e]);
+  return Math.abs(m) < SMALL && m / POW10[e] === v && !Object.is(v, -0);
+}
+
+/** Writes a time or start delta into T: 0 = 8 raw bytes follow; else 1 + (zigzag ×2 + 1 when in whole ms). */
+function putDelta(t: ByteSink, d: number, lo: number, hi: number): void {
+  if (Math.abs(d) >= SMALL) {
+    t.varint(0);
+    t.u64(lo, hi);
+    return;
+  }
+  const ms = d % 1e6 === 0;
+  const x = ms ? d / 1e6 : d;
+  t.varint((x >= 0 ? x * 2 : -x * 2 - 1) * 2 + (ms ? 1 : 0) + 1);
+}
+
+/** Reads what putDelta wrote into `out`: the raw value, or base + extra + the delta. */
+function getDelta(t: ByteSource, baseLo: number, baseHi: number, extra: number, out: [number, number]): void {
+  const code = t.varint();
+  if (code === 0) return t.u64(out);
+  const c = code - 1;
+  const z = Math.floor(c / 2);
+  let x = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  if (c % 2 === 1) x *= 1e6;
+  add64(baseLo, baseHi, x + extra, out);
+}
+
+/** The series' time after a point at (lo, hi): both ends apply exactly this. */
+function advanceTime(s: Series, lo: number, hi: number): void {
+  if (s.hasTime) {
+    const d = diff64(lo, hi, s.tLo, s.tHi);
+    s.tDelta = Math.abs(d) < SMALL ? d : 0;
+  } else s.tDelta = 0;
+  s.tLo = lo;
+  s.tHi = hi;
+  s.hasTime = true;
+}
+
+function keyOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** Encodes a request planned by planMetrics into the columns, changing `state` as the decoder will. */
+export class MetricsColumnEncoder {
+  private readonly header = new ByteSink(1024);
+  private readonly other = new ByteSink(256);
+  private readonly attrs = new ByteSink(256);
+  /** [start, end) pairs of the child messages found by the last split. */
+  private children: number[] = [];
+
+  constructor(
+    private readonly state: StreamState,
+    private readonly c: Columns,
+  ) {}
+
+  encode(req: Uint8Array, plan: Plan): void {
+    const r = new ProtoReader(req);
+    let ci = 0;
+    const s = this.c.s;
+    s.varint(plan.counts[ci++]);
+    eachField(r, r.end, () => {
+      const rmEnd = r.submessageEnd();
+      const res = this.ref('resource', this.split(r, rmEnd, 2));
+      const scopes = this.children;
+      s.varint(plan.counts[ci++]);
+      for (let i = 0; i < scopes.length; i += 2) {
+        r.pos = scopes[i];
+        const scope = this.ref('scope', this.split(r, scopes[i + 1], 2));
+        const metrics = this.children;
+        s.varint(plan.counts[ci++]);
+        const prev: [number, number] = [-1, -1];
+        for (let j = 0; j < metrics.length; j += 2) {
+          r.pos = metrics[j];
+          const metric = this.ref('metric', this.metricHeader(r, metrics[j + 1]));
+          const points = this.children;
+          s.varint(plan.counts[ci++]);
+          for (let k = 0; k < points.length; k += 2) {
+            r.pos = points[k];
+            this.point(r, points[k + 1], res, scope, metric, prev);
+          }
+        }
+      }
+      r.pos = rmEnd;
+    });
+  }
+
+  /**
+   * Copies the fields of [pos, end) other than `child` into `into` (default: the header sink) and returns them;
+   * the ranges of the `child` messages become `children` (a new array: the caller walks it while splitting below).
+   */
+  private split(r: ProtoReader, end: number, child: number, into = this.header): Uint8Array {
+    into.reset();
+    const children: number[] = [];
+    let at = r.pos;
+    eachField(r, end, (f, w) => {
+      if (f === child && w === Wire.LDELIM) {
+        const e = r.submessageEnd();
+        children.push(r.pos, e);
+        r.pos = e;
+      } else {
+        r.skip(w);
+        into.bytes(r.buf.subarray(at, r.pos));
+      }
+      at = r.pos;
+    });
+    this.children = children;
+    return into.view();
+  }
+
+  /** [kind 5|7][varint n][n bytes: Metric fields but the data][the data's fields but its points]; points → children. */
+  private metricHeader(r: ProtoReader, end: number): Uint8Array {
+    const other = this.other;
+    other.reset();
+    let kind = 0;
+    let dataStart = 0;
+    let dataEnd = 0;
+    let at = r.pos;
+    eachField(r, end, (f, w) => {
+      if (f === 5 || f === 7) {
+        kind = f;
+        dataEnd = r.submessageEnd();
+        dataStart = r.pos;
+        r.pos = dataEnd;
+      } else {
+        r.skip(w);
+        other.bytes(r.buf.subarray(at, r.pos));
+      }
+      at = r.pos;
+    });
+    r.pos = dataStart;
+    const rest = this.split(r, dataEnd, 1, this.attrs);
+    const h = this.header;
+    h.reset();
+    h.byte(kind);
+    h.varint(other.pos);
+    h.bytes(other.view());
+    h.bytes(rest);
+    return h.view();
+  }
+
+  /** S: 0 then the new entry (length in S, bytes in D), or index + 1. */
+  private ref(kind: DictKind, bytes: Uint8Array): number {
+    const key = keyOf(bytes);
+    const i = this.state.dict(kind).find(key);
+    if (i >= 0) {
+      this.c.s.varint(i + 1);
+      return i;
+    }
+    this.c.s.varint(0);
+    this.c.s.varint(bytes.length);
+    this.c.d.bytes(bytes);
+    return this.state.addEntry(kind, key, bytes.slice());
+  }
+
+  /** One NumberDataPoint; `prev` is the time of the resource's previous point (updated). */
+  private point(r: ProtoReader, end: number, res: number, scope: number, metric: number, prev: [number, number]): void {
+    const a = this.attrs;
+    a.reset();
+    let flags = 0;
+    let tLo = 0;
+    let tHi = 0;
+    let sLo = 0;
+    let sHi = 0;
+    let vLo = 0;
+    let vHi = 0;
+    let at = r.pos;
+    const buf = r.buf;
+    eachField(r, end, (f, w) => {
+      if (f === 7) {
+        r.skip(w);
+        a.bytes(buf.subarray(at, r.pos));
+        flags |= F.ATTRS;
+      } else {
+        const p = r.pos;
+        r.skip(w); // FIXED64, checked by the plan
+        const lo = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0;
+        const hi = (buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16) | (buf[p + 7] << 24)) >>> 0;
+        if (f === 3) {
+          flags |= F.TIME;
+          tLo = lo;
+          tHi = hi;
+        } else if (f === 2) {
+          flags |= F.START;
+          sLo = lo;
+          sHi = hi;
+        } else {
+          flags |= f === 6 ? Kind.INT : Kind.DOUBLE;
+          vLo = lo;
+          vHi = hi;
+        }
+      }
+      at = r.pos;
+    });
+    // The attribute entry is added before the series is looked up, in the order the decoder does it.
+    let attrs = -1;
+    let newAttrs: Uint8Array | null = null;
+    if (flags & F.ATTRS) {
+      const key = keyOf(a.view());
+      attrs = this.state.attrs.find(key);
+      if (attrs < 0) attrs = this.state.addEntry('attrs', key, (newAttrs = a.view().slice()));
+    }
+    const series = this.state.seriesOf(res, scope, metric, attrs);
+    const { t, v } = this.c;
+    if (flags & F.TIME) {
+      if (tLo === prev[0] && tHi === prev[1]) flags |= F.SAME_TIME;
+      else {
+        const d = series.hasTime ? diff64(tLo, tHi, series.tLo, series.tHi) : SMALL;
+        putDelta(t, Math.abs(d) < SMALL ? d - series.tDelta : SMALL, tLo, tHi);
+      }
+      advanceTime(series, tLo, tHi);
+      prev[0] = tLo;
+      prev[1] = tHi;
+    }
+    if (flags & F.START) {
+      putDelta(t, diff64(sLo, sHi, series.sLo, series.sHi), sLo, sHi);
+      series.sLo = sLo;
+      series.sHi = sHi;
+    }
+    const kind = flags & F.KIND;
+    if (kind === Kind.INT) {
+      const hs = vHi | 0;
+      const d = hs >= -SAFE_HI && hs < SAFE_HI ? hs * 4294967296 + vLo - series.int : SMALL;
+      if (Math.abs(d) < SMALL) {
+        v.zigzag(d);
+        series.int += d;
+      } else {
+        flags |= F.RAW;
+        v.u64(vLo, vHi);
+      }
+    } else if (kind === Kind.DOUBLE) {
+      scratch.setUint32(0, vLo, true);
+      scratch.setUint32(4, vHi, true);
+      const value = scratch.getFloat64(0, true);
+      const e = decimalExponent(value, series.exp);
+      const m = e >= 0 ? Math.round(value * POW10[e]) : 0;
+      if (e >= 0 && e === series.exp && Math.abs(m - series.mant) < SMALL) v.zigzag(m - series.mant);
+      else if (e >= 0) {
+        flags |= F.NEW_EXP;
+        v.byte(e);
+        v.zigzag(m);
+      } else {
+        flags |= F.RAW;
+        v.u64((vLo ^ series.dLo) >>> 0, (vHi ^ series.dHi) >>> 0);
+      }
+      series.exp = e;
+      series.mant = m;
+      series.dLo = vLo;
+      series.dHi = vHi;
+    }
+    const s = this.c.s;
+    s.varint(flags);
+    if (flags & F.ATTRS) {
+      if (newAttrs !== null) {
+        s.varint(0);
+        s.varint(newAttrs.length);
+        this.c.d.bytes(newAttrs);
+      } else s.varint(attrs + 1);
+    }
+  }
+}
+
+/** Rebuilds, from the columns, the request the encoder was given; `maxBytes` bounds what it may grow to. */
+export class MetricsColumnDecoder {
+  private readonly w = new ProtoWriter(64 * 1024);
+  private readonly t64: [number, number] = [0, 0];
+
+  constructor(private readonly state: StreamState) {}
+
+  decode(c: ColumnSources, maxBytes: number): Uint8Array {
+    const w = this.w.reset();
+    const { s } = c;
+    const nRes = s.bounded(s.left, 'resource count');
+    for (let i = 0; i < nRes; i++) {
+      const res = this.ref(c, 'resource');
+      w.fork(1);
+      w.raw(this.state.resource.get(res));
+      const nScopes = s.bounded(s.left, 'scope count');
+      for (let j = 0; j < nScopes; j++) {
+        const scope = this.ref(c, 'scope');
+        w.fork(2);
+        w.raw(this.state.scope.get(scope));
+        const nMetrics = s.bounded(s.left, 'metric count');
+        const prev: [number, number] = [-1, -1];
+        for (let k = 0; k < nMetrics; k++) {
+          const metric = this.ref(c, 'metric');
+          const h = this.state.metric.get(metric);
+          const hs = new ByteSource(h);
+          const kind = hs.byte();
+          if (kind !== 5 && kind !== 7) corrupt(`metric entry of kind ${kind}`);
+          const otherLen = hs.bounded(hs.left, 'metric header length');
+          w.fork(2);
+          w.raw(hs.bytes(otherLen));
+          w.fork(kind);
+          const nPoints = s.bounded(s.left, 'point count');
+          for (let p = 0; p < nPoints; p++) {
+            this.point(c, res, scope, metric, prev);
+            if (w.pos > maxBytes) corrupt(`segment inflates past ${maxBytes} bytes`);
+          }
+          w.raw(hs.bytes(hs.left));
+          w.join();
+          w.join();
+        }
+        w.join();
+      }
+      w.join();
+    }
+    return w.finish();
+  }
+
+  private ref(c: ColumnSources, kind: DictKind): number {
+    const code = c.s.varint();
+    if (code > 0) {
+      this.state.dict(kind).get(code - 1); // checks the range
+      return code - 1;
+    }
+    const bytes = c.d.bytes(c.s.bounded(c.d.left, 'entry length')).slice();
+    return this.state.addEntry(kind, keyOf(bytes), bytes);
+  }
+
+  private point(c: ColumnSources, res: number, scope: number, metric: number, prev: [number, number]): void {
+    const w = this.w;
+    const flags = c.s.varint();
+    if (flags >= 256) corrupt(`point flags ${flags}`);
+    let attrs = -1;
+    if (flags & F.ATTRS) attrs = this.ref(c, 'attrs');
+    const series = this.state.seriesOf(res, scope, metric, attrs);
+    const out = this.t64;
+    w.fork(1);
+    if (attrs >= 0) w.raw(this.state.attrs.get(attrs));
+    let tLo = 0;
+    let tHi = 0;
+    if (flags & F.TIME) {
+      if (flags & F.SAME_TIME) {
+        if (prev[0] < 0) corrupt('a point repeats a time no point before it had');
+        tLo = prev[0];
+        tHi = prev[1];
+      } else {
+        // The delta of the delta: the series' last delta is added back.
+        getDelta(c.t, series.tLo, series.tHi, series.tDelta, out);
+        tLo = out[0];
+        tHi = out[1];
+      }
+    }
+    if (flags & F.START) {
+      getDelta(c.t, series.sLo, series.sHi, 0, out);
+      w.tag(2, Wire.FIXED64);
+      w.fixed64(out[1], out[0]);
+      series.sLo = out[0];
+      series.sHi = out[1];
+    }
+    if (flags & F.TIME) {
+      w.tag(3, Wire.FIXED64);
+      w.fixed64(tHi, tLo);
+      advanceTime(series, tLo, tHi);
+      prev[0] = tLo;
+      prev[1] = tHi;
+    }
+    const kind = flags & F.KIND;
+    const v = c.v;
+    if (kind === Kind.INT) {
+      if (flags & F.RAW) v.u64(out);
+      else {
+        series.int += v.zigzag();
+        splitInt(series.int, out);
+      }
+      w.tag(6, Wire.FIXED64);
+      w.fixed64(out[1], out[0]);
+    } else if (kind === Kind.DOUBLE) {
+      if (flags & F.RAW) {
+        v.u64(out);
+        out[0] = (out[0] ^ series.dLo) >>> 0;
+        out[1] = (out[1] ^ series.dHi) >>> 0;
+        series.exp = -1;
+        series.mant = 0;
+      } else {
+        let m: number;
+        if (flags & F.NEW_EXP) {
+          const e = v.byte();
+          if (e > MAX_EXP) corrupt(`decimal exponent ${e}`);
+          series.exp = e;
+          m = v.zigzag();
+        } else {
+          if (series.exp < 0) corrupt('a decimal delta on a series without an exponent');
+          m = series.mant + v.zigzag();
+        }
+        series.mant = m;
+        scratch.setFloat64(0, m / POW10[series.exp], true);
+        out[0] = scratch.getUint32(0, true);
+        out[1] = scratch.getUint32(4, true);
+      }
+      series.dLo = out[0];
+      series.dHi = out[1];
+      w.tag(4, Wire.FIXED64);
+      w.fixed64(out[1], out[0]);
+    } else if (kind !== Kind.NONE) corrupt(`value kind ${kind}`);
+    w.join();
+  }
+}
+
+/** A safe integer as two's-complement halves [lo, hi] into `out`. */
+function splitInt(v: number, out: [number, number]): void {
+  const neg = v < 0;
+  const a = neg ? -v : v;
+  let hi = Math.floor(a / 4294967296);
+  let lo = a - hi * 4294967296;
+  if (neg) {
+    lo = (~lo + 1) >>> 0;
+    hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0;
+  }
+  out[0] = lo >>> 0;
+  out[1] = hi >>> 0;
+}
