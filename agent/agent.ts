@@ -20,7 +20,10 @@ import type { Done } from './buffer/batcher.js';
 import { GrpcUplinkTransport } from './uplink/grpc-transport.js';
 import { OtlpHttpTransport } from './uplink/http-transport.js';
 import { UplinkSender } from './uplink/sender.js';
+import type { StoredBatch } from './buffer/record.js';
 import { AgentRing } from './uplink/ring.js';
+
+const pointsIn = (batches: readonly StoredBatch[]) => batches.reduce((n, b) => n + b.points, 0);
 
 /** How often the agent checks whether deleted batches are worth a LevelDB compaction. */
 const COMPACT_CHECK_MS = 60_000;
@@ -247,6 +250,10 @@ export class Agent {
         tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify },
         lowWater: () => buffer.lowWater(),
         bufferId: buffer.stats().bufferId,
+        onStreamRefused: (address, reason) => {
+          this.metrics.uplinkStreamRefusals.inc();
+          this.log.warn({ aggregator: address }, reason);
+        },
       });
       // Ring-aware: learn the aggregators' ring and store one batch per owner (refreshed when an ack disagrees).
       this.ring = new AgentRing(() => grpcTransport.getRing(), this.log);
@@ -257,22 +264,33 @@ export class Agent {
     return new UplinkSender(
       buffer,
       transport,
-      { maxInFlight: u.max_in_flight, maxBytesPerSecond: u.max_bytes_per_second, sendTimeoutMs: u.timeout },
+      {
+        maxInFlight: u.max_in_flight,
+        maxBytesPerSecond: u.max_bytes_per_second,
+        sendTimeoutMs: u.timeout,
+        maxDelayMs: u.max_delay,
+      },
       this.log,
       {
         onRingVersion: (v) => this.ring?.noteVersion(v),
-        onSent: (b) => {
-          m.uplinkBatches.inc({ outcome: 'sent' });
-          m.uplinkPoints.inc({ outcome: 'sent' }, b.points);
-          m.uplinkBytes.inc({ outcome: 'sent' }, b.payload.length);
+        onSent: (batches) => {
+          m.uplinkRequests.inc({ outcome: 'sent' });
+          m.uplinkBatches.inc({ outcome: 'sent' }, batches.length);
+          m.uplinkPoints.inc({ outcome: 'sent' }, pointsIn(batches));
+          m.uplinkBatchesPerRequest.observe(batches.length);
         },
-        onResult: (b, r, ms) => {
-          m.uplinkBatches.inc({ outcome: r.kind });
+        onResult: (batches, r, ms, wireBytes) => {
+          m.uplinkRequests.inc({ outcome: r.kind });
+          m.uplinkBatches.inc({ outcome: r.kind }, batches.length);
           m.uplinkLatency.observe(ms / 1000);
+          m.uplinkBytes.inc({ outcome: 'sent' }, wireBytes);
           if (r.kind === 'ok') {
-            m.uplinkPoints.inc({ outcome: 'ok' }, b.points);
-            m.uplinkBytes.inc({ outcome: 'ok' }, b.payload.length);
-          } else if (r.kind === 'rejected') m.uplinkPoints.inc({ outcome: 'rejected' }, b.points);
+            const rejected = new Set((r.rejected ?? []).map((x) => x.seq));
+            m.uplinkPoints.inc({ outcome: 'ok' }, pointsIn(batches.filter((b) => !rejected.has(b.seq))));
+            if (rejected.size > 0)
+              m.uplinkPoints.inc({ outcome: 'rejected' }, pointsIn(batches.filter((b) => rejected.has(b.seq))));
+            m.uplinkBytes.inc({ outcome: 'ok' }, wireBytes);
+          } else if (r.kind === 'rejected') m.uplinkPoints.inc({ outcome: 'rejected' }, pointsIn(batches));
         },
       },
     );

@@ -113,10 +113,14 @@ export const agentConfigSpec = obj({
       ca: str('', { doc: "PEM CA bundle the aggregators' certificates are checked against; empty = the system's" }),
       insecure_skip_verify: bool(false, 'do not check the server certificate (tests only)'),
     }),
-    max_in_flight: int(4, 1, 256, 'batches sent and not yet acknowledged'),
-    max_bytes_per_second: size('0', undefined, 'payload bytes per second; 0 = unlimited'),
-    timeout: duration('30s', 100, 'how long one send waits for its acknowledgement'),
-    max_delay: unavailable('packing stored batches into larger uplink requests'),
+    max_in_flight: int(4, 1, 256, 'requests (each carrying many stored batches) sent and not yet acknowledged'),
+    max_bytes_per_second: size('0', undefined, 'bytes on the wire per second; 0 = unlimited'),
+    timeout: duration('30s', 100, 'how long one request waits for its acknowledgement'),
+    max_delay: duration(
+      '100ms',
+      0,
+      'longest a stored batch waits for others to share its request (counted from its commit); 0 = send at once',
+    ),
   }),
   processors: unavailable('memory_limiter, attributes and redaction processors'),
   http: obj({

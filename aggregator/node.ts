@@ -22,6 +22,8 @@ import { callAuthInterceptor } from './ingest/call-auth.js';
 import { AuthFiles } from './auth-files.js';
 import { PeerSecret } from './cluster/peer-auth.js';
 import { UplinkIngest } from './ingest/uplink-service.js';
+import { StreamIngest } from './ingest/stream-service.js';
+import { observeReadingDelay } from './ops/reading-delay.js';
 import { AggregatorMetrics } from './ops/metrics.js';
 import { DeviceStateStore } from './state/store.js';
 
@@ -248,8 +250,17 @@ export class AggregatorNode {
           m.applySeconds.inc(applyMs / 1000);
           m.ingestLatency.observe((decodeMs + applyMs) / 1000);
         },
+        onApplied: (data, now) => observeReadingDelay(m.readingDelay, data, now),
       },
     );
+    const streams = new StreamIngest(this.ingest, this.log, {
+      onFrame: (outcome, _segments, bytes) => {
+        m.frames.inc({ outcome });
+        m.frameBytes.inc(bytes);
+      },
+      onStreamError: () => m.streamErrors.inc(),
+      onStreams: (d) => m.streams.inc(d),
+    });
     const server = (this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
       interceptors: [
@@ -259,7 +270,7 @@ export class AggregatorNode {
           clustered,
           onRefused: (service, reason, detail, method, peer) => {
             m.callsRefused.inc({ service, reason });
-            if (method.endsWith('/Send')) m.batches.inc({ outcome: 'unauthenticated' });
+            if (method.endsWith('/Send') || method.endsWith('/Stream')) m.batches.inc({ outcome: 'unauthenticated' });
             this.refusalLog.warn(
               `grpc:${service}:${reason}`,
               { service, reason, method, peer },
@@ -271,7 +282,7 @@ export class AggregatorNode {
     }));
     server.addService(
       uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
-      this.ingest.implementation as unknown as grpc.UntypedServiceImplementation,
+      { ...this.ingest.implementation, Stream: streams.handler } as unknown as grpc.UntypedServiceImplementation,
     );
     server.addService(
       peerServiceDefinition as unknown as grpc.ServiceDefinition,

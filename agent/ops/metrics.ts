@@ -98,9 +98,26 @@ export class AgentMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly uplinkRequests = new Counter({
+    name: 'otlp_edge_agent_uplink_requests_total',
+    help: 'Uplink requests (stream frames or calls, each carrying stored batches) by outcome (sent, ok, retry, rejected, split, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly uplinkBatchesPerRequest = new Histogram({
+    name: 'otlp_edge_agent_uplink_request_batches',
+    help: 'Stored batches per uplink request',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 4096],
+    registers: [this.registry],
+  });
+  readonly uplinkStreamRefusals = new Counter({
+    name: 'otlp_edge_agent_uplink_stream_refusals_total',
+    help: 'Aggregators that refused an uplink stream (older, or another frame format): batches went one per call',
+    registers: [this.registry],
+  });
   readonly uplinkBatches = new Counter({
     name: 'otlp_edge_agent_uplink_batches_total',
-    help: 'Uplink send attempts by outcome (sent, ok, retry, rejected, failed)',
+    help: 'Stored batches in uplink requests by outcome (sent, ok, retry, rejected, split, failed)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -112,13 +129,13 @@ export class AgentMetrics {
   });
   readonly uplinkBytes = new Counter({
     name: 'otlp_edge_agent_uplink_bytes_total',
-    help: 'Payload bytes by outcome (sent, ok)',
+    help: 'Bytes on the wire (frame or request payloads) by outcome (sent, ok)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
   readonly uplinkLatency = new Histogram({
     name: 'otlp_edge_agent_uplink_duration_seconds',
-    help: "Time from sending a batch to the receiver's answer",
+    help: "Time from sending a request to the receiver's answer",
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { uplinkServiceDefinition } from '../../protocol/uplink/service.js';
 import { AckStatus, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
 import type { StoredBatch } from '../buffer/record.js';
-import type { SendResult, UplinkTransport } from './transport.js';
+import type { SendOptions, SendResult, UplinkTransport } from './transport.js';
+import { FrameStream, type StreamStub } from './frame-stream.js';
+import { explain } from './grpc-status.js';
 
 export interface GrpcTransportOptions {
   agentId: string;
@@ -16,26 +18,33 @@ export interface GrpcTransportOptions {
   lowWater?: () => number;
   /** The buffer's id, sent with every batch (UplinkBatch.buffer_id); absent = not sent. */
   bufferId?: number;
+  /** zstd level of the uplink streams' coding; default 3. */
+  zstdLevel?: number;
+  /** Send one stored batch per call (Send) instead of frames on a stream; default false (tests, old receivers). */
+  batchesOnly?: boolean;
+  /** A stream could not be used with an aggregator (it does not serve Stream, or not this frame format). */
+  onStreamRefused?(address: string, reason: string): void;
 }
 
 const UplinkClient = grpc.makeGenericClientConstructor(
   uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
   'Uplink',
 );
-type UplinkStub = grpc.Client & {
-  Send(
-    req: UplinkBatch,
-    md: grpc.Metadata,
-    opts: grpc.CallOptions,
-    cb: (err: grpc.ServiceError | null, res?: UplinkAck) => void,
-  ): void;
-  GetRing(
-    req: object,
-    md: grpc.Metadata,
-    opts: grpc.CallOptions,
-    cb: (err: grpc.ServiceError | null, res?: RingInfo) => void,
-  ): void;
-};
+type UplinkStub = grpc.Client &
+  StreamStub & {
+    Send(
+      req: UplinkBatch,
+      md: grpc.Metadata,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res?: UplinkAck) => void,
+    ): void;
+    GetRing(
+      req: object,
+      md: grpc.Metadata,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res?: RingInfo) => void,
+    ): void;
+  };
 
 /** gRPC statuses that say the request itself is wrong (no retry helps); everything else is backed off and retried. */
 /**
@@ -48,10 +57,14 @@ const PERMANENT = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.OUT_OF_RANG
 
 /** A routed address that failed is skipped (its batches go to a seed, which forwards) for this long. */
 const ROUTE_PENALTY_MS = 10_000;
+/** Unary Sends in flight at once when a group goes out batch by batch. */
+const UNARY_CONCURRENCY = 8;
 
 /**
- * The uplink gRPC service as a transport. One HTTP/2 channel per endpoint; a failed call moves on to the next seed
- * endpoint, and grpc-js reconnects channels by itself.
+ * The uplink gRPC service as a transport. One HTTP/2 channel per endpoint and one frame stream on each
+ * (frame-stream.ts): a group of stored batches is one frame. An aggregator that does not serve Stream (an older
+ * one) or not this frame format gets the batches one per Send call, as stored. A failed call moves on to the next
+ * seed endpoint, and grpc-js reconnects channels by itself.
  */
 export class GrpcUplinkTransport implements UplinkTransport {
   private readonly clients: UplinkStub[];
@@ -60,6 +73,8 @@ export class GrpcUplinkTransport implements UplinkTransport {
   private readonly creds: grpc.ChannelCredentials;
   /** Channels to ring members by address (ring-aware routing), and when each last failed. */
   private readonly routed = new Map<string, { client: UplinkStub; failedAt: number }>();
+  /** The frame stream of each channel (seed or routed), by address. */
+  private readonly streams = new Map<UplinkStub, FrameStream>();
 
   constructor(private readonly opts: GrpcTransportOptions) {
     this.creds = opts.tls.enabled
@@ -110,7 +125,76 @@ export class GrpcUplinkTransport implements UplinkTransport {
     return this.opts.endpoints[this.current] ?? '(none)';
   }
 
-  send(batch: StoredBatch, deadlineMs: number): Promise<SendResult> {
+  async send(batches: readonly StoredBatch[], opts: SendOptions): Promise<SendResult & { wireBytes?: number }> {
+    const route = batches[0].route;
+    const { client, routed } = this.pick(route);
+    const address = routed ?? this.target;
+    const stream = this.opts.batchesOnly || opts.alone ? null : this.streamOf(client, address);
+    let result: SendResult & { wireBytes?: number };
+    if (stream !== null && stream.usable) {
+      result = await stream.send(batches, opts.deadlineMs, this.opts.lowWater?.() ?? 0);
+      // Refused (an aggregator without streams): the same batches go by Send at once.
+      if (!stream.usable && result.kind === 'retry') result = await this.sendEach(client, batches, opts.deadlineMs);
+    } else result = await this.sendEach(client, batches, opts.deadlineMs);
+    if (result.kind === 'failed') {
+      if (routed !== null) this.routed.get(routed)!.failedAt = Date.now();
+      else if (this.clients.length > 1) this.current = (this.current + 1) % this.clients.length;
+    }
+    return result;
+  }
+
+  private streamOf(client: UplinkStub, address: string): FrameStream {
+    let s = this.streams.get(client);
+    if (s === undefined) {
+      s = new FrameStream(client, address, {
+        agentId: this.opts.agentId,
+        bufferId: this.opts.bufferId ?? 0,
+        metadata: this.metadata,
+        zstdLevel: this.opts.zstdLevel ?? 3,
+        onRefused: (reason) => this.opts.onStreamRefused?.(address, reason),
+      });
+      this.streams.set(client, s);
+    }
+    return s;
+  }
+
+  /** The batches one Send call each (a few at a time), their outcomes combined into one. */
+  private async sendEach(
+    client: UplinkStub,
+    batches: readonly StoredBatch[],
+    deadlineMs: number,
+  ): Promise<SendResult & { wireBytes: number }> {
+    const results: SendResult[] = new Array(batches.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) {
+        const i = next++;
+        results[i] = await this.sendOne(client, batches[i], deadlineMs);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(UNARY_CONCURRENCY, batches.length) }, worker));
+    const wireBytes = batches.reduce((n, b) => n + b.payload.length, 0);
+    const failed = results.find((r) => r.kind === 'failed');
+    if (failed) return { ...failed, wireBytes };
+    const retries = results.filter((r) => r.kind === 'retry');
+    if (retries.length > 0)
+      return {
+        kind: 'retry',
+        afterMs: Math.max(...retries.map((r) => (r.kind === 'retry' ? r.afterMs : 0))),
+        reason: retries[0].kind === 'retry' ? retries[0].reason : '',
+        wireBytes,
+      };
+    const rejected: { seq: number; reason: string }[] = [];
+    let ringVersion = 0;
+    results.forEach((r, i) => {
+      if (r.kind === 'rejected') rejected.push({ seq: batches[i].seq, reason: r.reason });
+      else if (r.kind === 'ok') ringVersion = Math.max(ringVersion, r.ringVersion);
+    });
+    if (rejected.length === batches.length) return { kind: 'rejected', reason: rejected[0].reason, wireBytes };
+    return { kind: 'ok', ringVersion, rejected, wireBytes };
+  }
+
+  private sendOne(client: UplinkStub, batch: StoredBatch, deadlineMs: number): Promise<SendResult> {
     const req: UplinkBatch = {
       agentId: this.opts.agentId,
       seq: batch.seq,
@@ -122,12 +206,9 @@ export class GrpcUplinkTransport implements UplinkTransport {
       ackedBelow: this.opts.lowWater?.() ?? 0,
       bufferId: this.opts.bufferId ?? 0,
     };
-    const { client, routed } = this.pick(batch.route);
     return new Promise((resolve) => {
       client.Send(req, this.metadata, { deadline: Date.now() + deadlineMs }, (err, ack) => {
         if (err) {
-          if (routed !== null) this.routed.get(routed)!.failedAt = Date.now();
-          else if (this.clients.length > 1) this.current = (this.current + 1) % this.clients.length;
           const code = grpc.status[err.code] ?? String(err.code);
           if (PERMANENT.has(err.code)) return resolve({ kind: 'rejected', reason: `${code}: ${err.details}` });
           return resolve({ kind: 'failed', code, reason: explain(err) });
@@ -138,6 +219,7 @@ export class GrpcUplinkTransport implements UplinkTransport {
   }
 
   async close(): Promise<void> {
+    for (const st of this.streams.values()) st.close();
     for (const c of this.clients) c.close();
     for (const r of this.routed.values()) r.client.close();
   }
@@ -153,25 +235,5 @@ function fromAck(ack: UplinkAck): SendResult {
       return { kind: 'rejected', reason: ack.reason || 'rejected without a reason' };
     default:
       return { kind: 'failed', code: 'BAD_ACK', reason: `aggregator answered with ack status ${ack.status}` };
-  }
-}
-
-/** A sentence an operator can act on for the failures they will meet. */
-function explain(err: grpc.ServiceError): string {
-  switch (err.code) {
-    case grpc.status.UNAUTHENTICATED:
-      return `the aggregator refused the agent's token (${err.details}); check uplink.token and the aggregator's auth.agent_tokens_file`;
-    case grpc.status.PERMISSION_DENIED:
-      return `the aggregator denied this agent (${err.details})`;
-    case grpc.status.UNAVAILABLE:
-      return `aggregator unavailable (${err.details}); is it running, and do uplink.tls settings match its TLS?`;
-    case grpc.status.DEADLINE_EXCEEDED:
-      return 'the aggregator did not answer in time';
-    case grpc.status.UNIMPLEMENTED:
-      return `the endpoint does not serve the otlp-edge uplink (${err.details}); check uplink.endpoints (an aggregator's gRPC port) and uplink.protocol`;
-    case grpc.status.FAILED_PRECONDITION:
-      return `the aggregator cannot take batches yet (${err.details}); the batch is kept and retried`;
-    default:
-      return `${grpc.status[err.code] ?? err.code}: ${err.details}`;
   }
 }

@@ -1,7 +1,7 @@
 import { Signal } from '../../protocol/otlp/signal.js';
-import { decompress, gzip, Compression } from '../../protocol/compression.js';
+import { decompress, gzip, Compression, ZstdCompressor } from '../../protocol/compression.js';
 import type { StoredBatch } from '../buffer/record.js';
-import type { SendResult, UplinkTransport } from './transport.js';
+import type { SendOptions, SendResult, UplinkTransport } from './transport.js';
 
 export interface OtlpHttpTransportOptions {
   /** Base URL, e.g. http://collector:4318; requests go to /v1/metrics and /v1/logs. */
@@ -22,13 +22,17 @@ const MALFORMED = new Set([400, 422]);
 const DEFAULT_RETRY_MS = 1000;
 
 /**
- * Stored batches to any OTLP/HTTP endpoint (an OpenTelemetry Collector, a vendor), as `application/x-protobuf`
- * with `Content-Encoding: zstd` — the bytes as stored. An endpoint that refuses zstd (415, or 400 naming the
- * encoding) is switched to gzip for the rest of the process; the batch is inflated and gzipped, never re-encoded.
+ * Stored batches to any OTLP/HTTP endpoint (an OpenTelemetry Collector, a vendor), as standard OTLP:
+ * `application/x-protobuf` with `Content-Encoding: zstd`. A group of batches becomes one request per signal: their
+ * Export*ServiceRequests inflated and concatenated (protobuf concatenation appends the repeated resource lists, so
+ * the result is the request holding all of them) and compressed once; a lone batch goes as stored. An endpoint that
+ * refuses zstd (415, or 400 naming the encoding) is switched to gzip for the rest of the process. A combined request
+ * refused as malformed is split, so only the batch at fault is moved aside.
  */
 export class OtlpHttpTransport implements UplinkTransport {
   private zstdRefused = false;
   private readonly base: string;
+  private readonly zstd = new ZstdCompressor(3);
 
   constructor(private readonly opts: OtlpHttpTransportOptions) {
     this.base = opts.endpoint.replace(/\/+$/, '');
@@ -38,18 +42,57 @@ export class OtlpHttpTransport implements UplinkTransport {
     return this.base;
   }
 
-  async send(batch: StoredBatch, deadlineMs: number): Promise<SendResult> {
+  async send(batches: readonly StoredBatch[], opts: SendOptions): Promise<SendResult & { wireBytes: number }> {
+    const results: (SendResult & { wireBytes: number })[] = [];
+    for (const signal of [Signal.METRICS, Signal.LOGS]) {
+      const group = batches.filter((b) => b.signal === signal);
+      if (group.length > 0) results.push(await this.post(group, opts.deadlineMs));
+    }
+    const wireBytes = results.reduce((n, r) => n + r.wireBytes, 0);
+    const worst =
+      results.find((r) => r.kind === 'failed') ??
+      results.find((r) => r.kind === 'split') ??
+      results.find((r) => r.kind === 'retry') ??
+      results.find((r) => r.kind === 'rejected');
+    return worst ? { ...worst, wireBytes } : { kind: 'ok', ringVersion: 0, wireBytes };
+  }
+
+  /** One request for batches of one signal. */
+  private async post(batches: readonly StoredBatch[], deadlineMs: number): Promise<SendResult & { wireBytes: number }> {
+    const batch = batches[0];
     const url = `${this.base}${batch.signal === Signal.LOGS ? '/v1/logs' : '/v1/metrics'}`;
-    const useGzip = this.zstdRefused || batch.compression === Compression.GZIP;
+    const useGzip = this.zstdRefused || (batches.length === 1 && batch.compression === Compression.GZIP);
     let body: Uint8Array;
     let encoding: string | null;
     try {
-      if (batch.compression === Compression.ZSTD && useGzip) body = gzip(decompress(batch.payload, Compression.ZSTD));
-      else body = batch.payload;
-      encoding = batch.compression === Compression.NONE ? null : useGzip ? 'gzip' : 'zstd';
+      if (batches.length > 1) {
+        const raw = Buffer.concat(batches.map((b) => decompress(b.payload, b.compression)));
+        body = useGzip ? gzip(raw) : this.zstd.compress(raw);
+        encoding = useGzip ? 'gzip' : 'zstd';
+      } else {
+        if (batch.compression === Compression.ZSTD && useGzip) body = gzip(decompress(batch.payload, Compression.ZSTD));
+        else body = batch.payload;
+        encoding = batch.compression === Compression.NONE ? null : useGzip ? 'gzip' : 'zstd';
+      }
     } catch (e) {
-      return { kind: 'rejected', reason: `stored batch ${batch.seq} is unreadable: ${(e as Error).message}` };
+      if (batches.length > 1)
+        return { kind: 'split', reason: `a stored batch is unreadable: ${(e as Error).message}`, wireBytes: 0 };
+      return {
+        kind: 'rejected',
+        reason: `stored batch ${batch.seq} is unreadable: ${(e as Error).message}`,
+        wireBytes: 0,
+      };
     }
+    return { ...(await this.request(url, body, encoding, batches.length, deadlineMs)), wireBytes: body.length };
+  }
+
+  private async request(
+    url: string,
+    body: Uint8Array,
+    encoding: string | null,
+    batchCount: number,
+    deadlineMs: number,
+  ): Promise<SendResult> {
     let res: Response;
     try {
       res = await fetch(url, {
@@ -85,8 +128,10 @@ export class OtlpHttpTransport implements UplinkTransport {
         afterMs: retryAfter(res.headers.get('retry-after')),
         reason: `HTTP ${res.status} from ${url}`,
       };
-    if (MALFORMED.has(res.status))
-      return { kind: 'rejected', reason: `HTTP ${res.status} from ${url}: ${text.slice(0, 300)}` };
+    if (MALFORMED.has(res.status)) {
+      const reason = `HTTP ${res.status} from ${url}: ${text.slice(0, 300)}`;
+      return batchCount > 1 ? { kind: 'split', reason } : { kind: 'rejected', reason };
+    }
     return {
       kind: 'failed',
       code: `HTTP_${res.status}`,

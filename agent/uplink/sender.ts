@@ -6,55 +6,86 @@ import { Backoff } from './backoff.js';
 import type { SendResult, UplinkTransport } from './transport.js';
 
 export interface UplinkSenderOptions {
-  /** Batches sent and not yet answered; default 4 (`uplink.max_in_flight`). */
+  /** Requests sent and not yet answered; default 4 (`uplink.max_in_flight`). */
   maxInFlight: number;
-  /** Payload bytes per second, 0 = unlimited (`uplink.max_bytes_per_second`), for metered cellular links. */
+  /** Bytes on the wire per second, 0 = unlimited (`uplink.max_bytes_per_second`), for metered cellular links. */
   maxBytesPerSecond: number;
-  /** Deadline of one send, ms; default 30 s. */
+  /** Deadline of one request, ms; default 30 s. */
   sendTimeoutMs?: number;
+  /**
+   * Longest a stored batch waits for others to share its request, ms, counted from its commit
+   * (`uplink.max_delay`); 0 sends at once what is there. Default 100.
+   */
+  maxDelayMs?: number;
+  /** A request is sent at once when it holds this many points (default 16,384) … */
+  maxRequestPoints?: number;
+  /** … or this many stored bytes (default 4 MiB), or this many batches (default 4,096). */
+  maxRequestBytes?: number;
+  maxRequestBatches?: number;
 }
 
 export interface UplinkHooks {
-  onSent?(batch: StoredBatch): void;
-  onResult?(batch: StoredBatch, result: SendResult, latencyMs: number): void;
+  /** A request of these batches is about to be sent. */
+  onSent?(batches: readonly StoredBatch[]): void;
+  /** Its answer, the time it took, and the bytes it put on the wire (0 where the transport does not say). */
+  onResult?(batches: readonly StoredBatch[], result: SendResult, latencyMs: number, wireBytes: number): void;
   /** The ring version an aggregator reported (for ring-aware agents). */
   onRingVersion?(version: number): void;
 }
 
+const DEFAULTS = { maxDelayMs: 100, maxRequestPoints: 16_384, maxRequestBytes: 4 << 20, maxRequestBatches: 4096 };
+
 /**
- * Ships stored batches oldest first, at most `maxInFlight` at a time, and deletes each only when the receiver
- * acknowledged it (at-least-once; the aggregator deduplicates by agent and seq). RETRY waits the receiver's
- * retry-after; REJECTED moves the batch aside, counted and kept; a receiver that is down is retried with
- * exponential backoff and jitter. After a restart everything still stored is sent again.
+ * Ships stored batches oldest first as few, large requests, and deletes each batch only when the receiver
+ * acknowledged it (at-least-once; the aggregator deduplicates by agent and batch seq, however batches were grouped).
+ *
+ * Batches of one route (the aggregator their devices belonged to) share a request: a request is sent when it is
+ * full, or when its oldest batch has waited `maxDelayMs` since its commit, so the commit keeps serving ack latency
+ * while the link sees few requests at any rate. At most `maxInFlight` requests are unanswered; what arrives
+ * meanwhile waits and goes out together. RETRY puts a request's batches back after the receiver's retry-after;
+ * REJECTED moves batches aside, counted and kept; a request the receiver could not read is split and its batches
+ * sent alone; a receiver that is down is retried with exponential backoff and jitter. After a restart everything
+ * still stored is sent again.
  */
 export class UplinkSender {
-  private readonly inFlight = new Map<number, StoredBatch>();
+  private readonly opts: Required<UplinkSenderOptions>;
+  /** Read from the buffer and not in flight, by seq. */
+  private queue: StoredBatch[] = [];
+  private queuedPoints = 0;
+  /** Seqs in requests not yet answered. */
+  private readonly inFlight = new Set<number>();
+  private requests = 0;
+  /** Batches to send alone, and batches not to send before a time (a receiver's retry-after). */
+  private readonly alone = new Set<number>();
+  private readonly notBefore = new Map<number, number>();
   /** Highest seq read from the buffer so far: the next read starts after it. */
   private cursor = 0;
   private running = false;
-  private filling = false;
+  private reading = false;
   private readonly backoff = new Backoff();
   private pausedUntil = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private wake: NodeJS.Timeout | null = null;
+  private wakeAt = 0;
   private readonly warn: RateLimitedLog;
-  /** Token bucket for the bandwidth cap: bytes available now. */
+  /** Token bucket for the bandwidth cap: bytes available now (negative after a request larger than the balance). */
   private tokens: number;
   private tokensAt = Date.now();
 
   constructor(
     private readonly buffer: CircularBuffer,
     private readonly transport: UplinkTransport,
-    private readonly opts: UplinkSenderOptions,
+    options: UplinkSenderOptions,
     private readonly log: Logger,
     private readonly hooks: UplinkHooks = {},
   ) {
+    this.opts = { sendTimeoutMs: 30_000, ...DEFAULTS, ...stripUndefined(options) } as Required<UplinkSenderOptions>;
     this.warn = new RateLimitedLog(log);
-    this.tokens = opts.maxBytesPerSecond;
+    this.tokens = options.maxBytesPerSecond;
   }
 
-  /** Batches sent and not yet answered. */
+  /** Requests sent and not yet answered. */
   get inFlightCount(): number {
-    return this.inFlight.size;
+    return this.requests;
   }
 
   start(): void {
@@ -67,106 +98,266 @@ export class UplinkSender {
     if (this.running) void this.fill();
   }
 
+  /** Reads what was committed since the last read (up to a bounded read-ahead), then sends what is ready. */
   private async fill(): Promise<void> {
-    if (this.filling || !this.running) return;
-    this.filling = true;
+    if (this.reading || !this.running) return;
+    this.reading = true;
     try {
-      while (this.running && this.inFlight.size < this.opts.maxInFlight && Date.now() >= this.pausedUntil) {
-        const batches = await this.buffer.read(this.opts.maxInFlight - this.inFlight.size, this.cursor);
+      while (this.running && this.room()) {
+        const batches = await this.buffer.read(Math.min(1024, this.opts.maxRequestBatches), this.cursor);
         if (batches.length === 0) break;
         for (const b of batches) {
           this.cursor = Math.max(this.cursor, b.seq);
-          this.inFlight.set(b.seq, b);
-          void this.dispatch(b);
+          this.queue.push(b);
+          this.queuedPoints += b.points;
         }
       }
     } catch (e) {
       if (this.running) this.warn.warn('read', { err: (e as Error).message }, 'uplink could not read the buffer');
     } finally {
-      this.filling = false;
+      this.reading = false;
     }
+    this.pump();
   }
 
-  private later(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
-  }
-
-  private async dispatch(batch: StoredBatch): Promise<void> {
+  /** Sends every request that is ready while requests may be in flight; else sleeps until the next is due. */
+  private pump(): void {
     if (!this.running) return;
-    const wait = Math.max(this.pausedUntil - Date.now(), this.bandwidthWait(batch.payload.length));
-    if (wait > 0) return this.later(wait, () => void this.dispatch(batch));
-    this.hooks.onSent?.(batch);
-    const start = performance.now();
-    const result = await this.transport.send(batch, this.opts.sendTimeoutMs ?? 30_000);
-    this.hooks.onResult?.(batch, result, performance.now() - start);
-    if (!this.running) return;
-    switch (result.kind) {
-      case 'ok':
-        this.backoff.reset();
-        if (result.ringVersion) this.hooks.onRingVersion?.(result.ringVersion);
-        await this.buffer
-          .remove([batch.seq])
-          .catch((e: Error) =>
-            this.warn.warn('remove', { err: e.message }, 'could not delete a delivered batch; it will be sent again'),
-          );
-        this.inFlight.delete(batch.seq);
-        return this.fill();
-      case 'retry':
-        this.warn.warn(
-          'retry',
-          { seq: batch.seq, afterMs: result.afterMs, reason: result.reason },
-          'receiver asked to retry',
-        );
-        return this.later(result.afterMs, () => void this.dispatch(batch));
-      case 'rejected':
-        this.log.error(
-          { seq: batch.seq, points: batch.points, reason: result.reason },
-          'receiver rejected a batch; moved aside, it will not be retried',
-        );
-        await this.buffer
-          .quarantine(batch.seq, result.reason)
-          .catch((e: Error) => this.log.error({ err: e.message }, 'could not move a rejected batch aside'));
-        this.inFlight.delete(batch.seq);
-        return this.fill();
-      case 'failed': {
-        // One pause for the whole sender: every batch in flight waits for the same receiver to come back.
-        const delay = this.backoff.next();
-        this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
-        this.warn.warn(
-          `failed:${result.code}`,
-          { target: this.transport.target, code: result.code, retryInMs: delay, failures: this.backoff.failures },
-          result.reason,
-        );
-        return this.later(this.pausedUntil - Date.now(), () => void this.dispatch(batch));
+    const now = Date.now();
+    let due = Infinity;
+    while (this.requests < this.opts.maxInFlight) {
+      if (now < this.pausedUntil) {
+        due = Math.min(due, this.pausedUntil);
+        break;
       }
+      const next = this.nextRequest(now);
+      if (next.positions === null) {
+        due = Math.min(due, next.dueAt);
+        break;
+      }
+      const wait = this.bandwidthWait(now, next.bytes);
+      if (wait > 0) {
+        due = Math.min(due, now + wait);
+        break;
+      }
+      this.dispatch(this.take(next.positions), next.alone);
+    }
+    if (!this.reading && this.room() && (this.buffer.stats().newestSeq ?? 0) > this.cursor) void this.fill();
+    this.sleepUntil(due);
+  }
+
+  /** The read-ahead is bounded: about two full requests per request in flight. */
+  private room(): boolean {
+    const o = this.opts;
+    return this.queue.length < o.maxRequestBatches * 2 && this.queuedPoints < o.maxRequestPoints * (o.maxInFlight + 1);
+  }
+
+  /**
+   * The first request that is ready: the oldest sendable batch and the batches after it of the same route, up to
+   * the request limits. Ready when full, when more of its route wait beyond it, or when its oldest batch has waited
+   * maxDelay. Otherwise null and when the earliest one will be ready.
+   */
+  private nextRequest(now: number): { positions: number[] | null; bytes: number; alone: boolean; dueAt: number } {
+    const o = this.opts;
+    let dueAt = Infinity;
+    const seenRoutes = new Set<string>();
+    for (let i = 0; i < this.queue.length; i++) {
+      const first = this.queue[i];
+      const hold = this.notBefore.get(first.seq);
+      if (hold !== undefined && hold > now) {
+        dueAt = Math.min(dueAt, hold);
+        continue;
+      }
+      if (this.alone.has(first.seq)) return { positions: [i], bytes: first.payload.length, alone: true, dueAt };
+      if (seenRoutes.has(first.route)) continue;
+      seenRoutes.add(first.route);
+      const picked = [i];
+      let points = first.points;
+      let bytes = first.payload.length;
+      let full = false;
+      for (let j = i + 1; j < this.queue.length; j++) {
+        const b = this.queue[j];
+        if (b.route !== first.route || this.alone.has(b.seq) || (this.notBefore.get(b.seq) ?? 0) > now) continue;
+        if (
+          picked.length >= o.maxRequestBatches ||
+          points + b.points > o.maxRequestPoints ||
+          bytes + b.payload.length > o.maxRequestBytes
+        ) {
+          full = true;
+          break;
+        }
+        picked.push(j);
+        points += b.points;
+        bytes += b.payload.length;
+      }
+      const ready = full || points >= o.maxRequestPoints || first.createdMs + o.maxDelayMs <= now;
+      if (ready) return { positions: picked, bytes, alone: false, dueAt };
+      dueAt = Math.min(dueAt, first.createdMs + o.maxDelayMs);
+    }
+    return { positions: null, bytes: 0, alone: false, dueAt };
+  }
+
+  /** Removes the batches at these queue positions (ascending) and returns them. */
+  private take(positions: number[]): StoredBatch[] {
+    const out: StoredBatch[] = [];
+    const pick = new Set(positions);
+    const rest: StoredBatch[] = [];
+    this.queue.forEach((b, i) => (pick.has(i) ? out.push(b) : rest.push(b)));
+    this.queue = rest;
+    for (const b of out) {
+      this.queuedPoints -= b.points;
+      this.inFlight.add(b.seq);
+      this.notBefore.delete(b.seq);
+    }
+    return out;
+  }
+
+  /** Puts batches back in the queue (in seq order), not to be sent before `notBefore`. */
+  private requeue(batches: readonly StoredBatch[], notBefore = 0): void {
+    for (const b of batches) {
+      this.inFlight.delete(b.seq);
+      if (notBefore > 0) this.notBefore.set(b.seq, notBefore);
+      this.queuedPoints += b.points;
+    }
+    this.queue = [...this.queue, ...batches].sort((a, b) => a.seq - b.seq);
+  }
+
+  private sleepUntil(at: number): void {
+    if (at === Infinity || !this.running) return;
+    if (this.wake !== null && this.wakeAt <= at) return;
+    if (this.wake !== null) clearTimeout(this.wake);
+    this.wakeAt = at;
+    this.wake = setTimeout(
+      () => {
+        this.wake = null;
+        this.pump();
+      },
+      Math.max(0, at - Date.now()),
+    );
+  }
+
+  private dispatch(batches: StoredBatch[], alone: boolean): void {
+    this.requests++;
+    // Charged now at the stored size (requests in flight count against the cap), settled at the real size after.
+    const estimate = batches.reduce((n, b) => n + b.payload.length, 0);
+    this.charge(estimate);
+    this.hooks.onSent?.(batches);
+    const start = performance.now();
+    void this.transport.send(batches, { deadlineMs: this.opts.sendTimeoutMs, alone }).then((result) => {
+      this.charge((result.wireBytes ?? estimate) - estimate);
+      return this.answered(batches, result, performance.now() - start);
+    });
+  }
+
+  private async answered(
+    batches: StoredBatch[],
+    result: SendResult & { wireBytes?: number },
+    latencyMs: number,
+  ): Promise<void> {
+    const wireBytes = result.wireBytes ?? 0;
+    this.hooks.onResult?.(batches, result, latencyMs, wireBytes);
+    if (!this.running) return;
+    try {
+      switch (result.kind) {
+        case 'ok': {
+          this.backoff.reset();
+          if (result.ringVersion) this.hooks.onRingVersion?.(result.ringVersion);
+          const rejected = new Map((result.rejected ?? []).map((r) => [r.seq, r.reason]));
+          for (const b of batches) if (rejected.has(b.seq)) await this.quarantine(b, rejected.get(b.seq)!);
+          const delivered = batches.filter((b) => !rejected.has(b.seq)).map((b) => b.seq);
+          // The buffer may already have dropped some (cap reached while they were in flight): ignored there.
+          await this.buffer
+            .remove(delivered)
+            .catch((e: Error) =>
+              this.warn.warn(
+                'remove',
+                { err: e.message },
+                'could not delete delivered batches; they will be sent again',
+              ),
+            );
+          for (const b of batches) {
+            this.inFlight.delete(b.seq);
+            this.alone.delete(b.seq);
+          }
+          return;
+        }
+        case 'retry':
+          this.warn.warn(
+            'retry',
+            { seqs: seqRange(batches), afterMs: result.afterMs, reason: result.reason },
+            'receiver asked to retry',
+          );
+          return this.requeue(batches, Date.now() + result.afterMs);
+        case 'rejected':
+          for (const b of batches) await this.quarantine(b, result.reason);
+          for (const b of batches) this.inFlight.delete(b.seq);
+          return;
+        case 'split':
+          this.warn.warn(
+            'split',
+            { seqs: seqRange(batches), reason: result.reason },
+            'the receiver could not read a combined request; its batches are sent one by one',
+          );
+          for (const b of batches) this.alone.add(b.seq);
+          return this.requeue(batches);
+        case 'failed': {
+          // One pause for the whole sender: every request waits for the same receiver to come back.
+          const delay = this.backoff.next();
+          this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delay);
+          this.warn.warn(
+            `failed:${result.code}`,
+            { target: this.transport.target, code: result.code, retryInMs: delay, failures: this.backoff.failures },
+            result.reason,
+          );
+          return this.requeue(batches);
+        }
+      }
+    } finally {
+      this.requests--;
+      this.pump();
     }
   }
 
-  /** ms to wait before `bytes` fit the bandwidth cap (0 when uncapped or available now). */
-  private bandwidthWait(bytes: number): number {
+  private async quarantine(b: StoredBatch, reason: string): Promise<void> {
+    this.alone.delete(b.seq);
+    this.log.error(
+      { seq: b.seq, points: b.points, reason },
+      'receiver rejected a batch; moved aside, it will not be retried',
+    );
+    await this.buffer
+      .quarantine(b.seq, reason)
+      .catch((e: Error) => this.log.error({ err: e.message }, 'could not move a rejected batch aside'));
+  }
+
+  /** ms until the bandwidth cap allows a request of about `bytes` (0 when uncapped or allowed now). */
+  private bandwidthWait(now: number, bytes: number): number {
     const rate = this.opts.maxBytesPerSecond;
     if (rate <= 0) return 0;
-    const now = Date.now();
-    // A burst of up to one second's worth; a batch larger than that goes out alone once the bucket is full.
+    // A burst of up to one second's worth; a request larger than that goes out alone once the bucket is full.
     this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) / 1000) * rate);
     this.tokensAt = now;
     const need = Math.min(bytes, rate);
-    if (this.tokens >= need) {
-      this.tokens -= bytes;
-      return 0;
-    }
-    return Math.ceil(((need - this.tokens) / rate) * 1000);
+    return this.tokens >= need ? 0 : Math.ceil(((need - this.tokens) / rate) * 1000);
+  }
+
+  /** Takes a request's bytes on the wire from the bucket. */
+  private charge(bytes: number): void {
+    if (this.opts.maxBytesPerSecond > 0) this.tokens -= bytes;
   }
 
   /** Stops sending; batches in flight stay stored and go out again after a restart. */
   async stop(): Promise<void> {
     this.running = false;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    if (this.wake !== null) clearTimeout(this.wake);
+    this.wake = null;
     await this.transport.close();
   }
+}
+
+function seqRange(batches: readonly StoredBatch[]): string {
+  return batches.length === 1 ? String(batches[0].seq) : `${batches[0].seq}…${batches[batches.length - 1].seq}`;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -21,7 +21,15 @@ export interface UplinkIngestHooks {
     points: number,
   ): void;
   onTiming?(decodeMs: number, applyMs: number): void;
+  /** A batch's data is durable in state (not for duplicates): for the reading → durable delay. */
+  onApplied?(data: readonly DeviceData[], durableAtMs: number): void;
 }
+
+/** One stored batch of an agent, as Send carries it or as a segment of a stream frame. */
+export type IncomingBatch = Pick<
+  UplinkBatch,
+  'agentId' | 'seq' | 'signal' | 'compression' | 'payload' | 'ackedBelow' | 'bufferId'
+>;
 
 /** How long an agent waits before resending when this node could not store its batch. */
 const RETRY_AFTER_MS = 1000;
@@ -62,6 +70,20 @@ export class UplinkIngest {
     return { status, reason, retryAfterMs, ringVersion: this.ring().version };
   }
 
+  /** The ring version answers carry. */
+  get ringVersion(): number {
+    return this.ring().version;
+  }
+
+  /** The agent tokens in force. */
+  get agentTokens(): AgentTokens {
+    return this.tokens();
+  }
+
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
   private async send(call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>): Promise<UplinkAck> {
     const b = call.request;
     if (!b.agentId) throw status(grpc.status.INVALID_ARGUMENT, 'agent_id is required');
@@ -72,6 +94,14 @@ export class UplinkIngest {
       throw status(grpc.status.UNAUTHENTICATED, denied);
     }
     if (!b.seq) throw status(grpc.status.INVALID_ARGUMENT, 'seq is required (agents number batches from 1)');
+    return this.apply(b);
+  }
+
+  /**
+   * Decodes one stored batch of an authenticated agent and applies it: OK once durable (or a duplicate), REJECTED
+   * when it can never be read, RETRY when it could not be stored now.
+   */
+  async apply(b: IncomingBatch): Promise<UplinkAck> {
     if (this.stopping) return this.ack(AckStatus.RETRY, 'node is shutting down', RETRY_AFTER_MS);
     if (b.signal !== Signal.METRICS && b.signal !== Signal.LOGS) {
       return this.rejected(b, `unknown signal ${b.signal}; expected METRICS (1) or LOGS (2)`);
@@ -97,6 +127,7 @@ export class UplinkIngest {
       });
       this.hooks.onTiming?.(t1 - t0, performance.now() - t1);
       this.hooks.onBatch?.(r.duplicate ? 'duplicate' : 'ok', b.agentId, r.points);
+      if (!r.duplicate) this.hooks.onApplied?.(data, Date.now());
       return this.ack(AckStatus.OK);
     } catch (e) {
       this.hooks.onBatch?.('retry', b.agentId, 0);
@@ -108,13 +139,13 @@ export class UplinkIngest {
     }
   }
 
-  private rejected(b: UplinkBatch, reason: string): UplinkAck {
+  private rejected(b: IncomingBatch, reason: string): UplinkAck {
     this.hooks.onBatch?.('rejected', b.agentId, 0);
     this.log.warn({ agent: b.agentId, seq: b.seq, reason }, 'batch rejected');
     return this.ack(AckStatus.REJECTED, reason);
   }
 }
 
-function status(code: grpc.status, details: string): grpc.ServiceError {
+export function status(code: grpc.status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }) as grpc.ServiceError;
 }

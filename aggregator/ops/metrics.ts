@@ -30,6 +30,36 @@ export class AggregatorMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly frames = new Counter({
+    name: 'otlp_edge_aggregator_uplink_frames_total',
+    help: 'Uplink stream frames (each carries several stored batches) by outcome (ok, retry, partly_rejected)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly frameBytes = new Counter({
+    name: 'otlp_edge_aggregator_uplink_frame_bytes_total',
+    help: 'Payload bytes of uplink stream frames as received',
+    registers: [this.registry],
+  });
+  readonly streams = new Gauge({
+    name: 'otlp_edge_aggregator_uplink_streams',
+    help: 'Uplink streams open',
+    registers: [this.registry],
+  });
+  readonly streamErrors = new Counter({
+    name: 'otlp_edge_aggregator_uplink_stream_errors_total',
+    help: 'Uplink streams ended because a frame could not be read',
+    registers: [this.registry],
+  });
+  readonly readingDelay = new Histogram({
+    name: 'otlp_edge_aggregator_reading_delay_seconds',
+    help: "Time from a reading's timestamp (the device's clock) to its data being durable in this node's state",
+    buckets: [
+      0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1,
+      2.5, 5, 10, 30, 60,
+    ],
+    registers: [this.registry],
+  });
   readonly agentBufferRestarts = new Counter({
     name: 'otlp_edge_aggregator_agent_buffer_restarts_total',
     help: 'Agents whose batches came from a new buffer (a wiped data directory): their seqs start again from 1',

@@ -122,6 +122,122 @@ export function decodeUplinkBatch(bytes: Uint8Array): UplinkBatch {
   return b;
 }
 
+/**
+ * UplinkFrame { frame = 1; payload = 2; points = 3; segments = 4; acked_below = 5; ring_version = 6; agent_id = 7;
+ * buffer_id = 8; format = 9 }
+ */
+export interface UplinkFrame {
+  frame: number;
+  payload: Uint8Array;
+  points: number;
+  segments: number;
+  ackedBelow: number;
+  ringVersion: number;
+  /** The stream's header, on its first frame only ('' and 0 on the others). */
+  agentId: string;
+  bufferId: number;
+  format: number;
+}
+
+/** FrameAck { frame = 1; status = 2; retry_after_ms = 3; reason = 4; ring_version = 5; rejected = 6 (packed) } */
+export interface FrameAck {
+  frame: number;
+  status: AckStatus;
+  retryAfterMs: number;
+  reason: string;
+  ringVersion: number;
+  /** Seqs of segments that can never be accepted. */
+  rejected: number[];
+}
+
+export function encodeUplinkFrame(f: UplinkFrame): Uint8Array {
+  const w = new ProtoWriter(f.payload.length + 64 + f.agentId.length * 3);
+  const varint = (field: number, v: number) => {
+    if (!v) return;
+    w.tag(field, Wire.VARINT);
+    w.varint(v);
+  };
+  varint(1, f.frame);
+  if (f.payload.length) w.bytesField(2, f.payload);
+  varint(3, f.points);
+  varint(4, f.segments);
+  varint(5, f.ackedBelow);
+  varint(6, f.ringVersion);
+  if (f.agentId) w.stringField(7, f.agentId);
+  varint(8, f.bufferId);
+  varint(9, f.format);
+  return w.finish();
+}
+
+/** Decodes an UplinkFrame; `payload` is a view into `bytes`. Throws ProtoError on malformed input. */
+export function decodeUplinkFrame(bytes: Uint8Array): UplinkFrame {
+  const r = new ProtoReader(bytes);
+  const f: UplinkFrame = {
+    frame: 0,
+    payload: new Uint8Array(0),
+    points: 0,
+    segments: 0,
+    ackedBelow: 0,
+    ringVersion: 0,
+    agentId: '',
+    bufferId: 0,
+    format: 0,
+  };
+  r.fields(r.end, (n, w) => {
+    if (n === 2 && w === 2) f.payload = r.bytes();
+    else if (n === 7 && w === 2) f.agentId = r.string();
+    else if (w !== 0) r.skip(w);
+    else if (n === 1) f.frame = r.varint();
+    else if (n === 3) f.points = r.varint();
+    else if (n === 4) f.segments = r.varint();
+    else if (n === 5) f.ackedBelow = r.varint();
+    else if (n === 6) f.ringVersion = r.varint();
+    else if (n === 8) f.bufferId = r.varint();
+    else if (n === 9) f.format = r.varint();
+    else r.skip(w);
+  });
+  return f;
+}
+
+export function encodeFrameAck(a: FrameAck): Uint8Array {
+  const w = new ProtoWriter(64 + a.reason.length * 3 + a.rejected.length * 10);
+  const varint = (field: number, v: number) => {
+    if (!v) return;
+    w.tag(field, Wire.VARINT);
+    w.varint(v);
+  };
+  varint(1, a.frame);
+  varint(2, a.status);
+  varint(3, a.retryAfterMs);
+  if (a.reason) w.stringField(4, a.reason);
+  varint(5, a.ringVersion);
+  if (a.rejected.length) {
+    w.fork(6);
+    for (const seq of a.rejected) w.varint(seq);
+    w.join();
+  }
+  return w.finish();
+}
+
+export function decodeFrameAck(bytes: Uint8Array): FrameAck {
+  const r = new ProtoReader(bytes);
+  const a: FrameAck = { frame: 0, status: 0, retryAfterMs: 0, reason: '', ringVersion: 0, rejected: [] };
+  r.fields(r.end, (n, w) => {
+    if (n === 4 && w === 2) a.reason = r.string();
+    else if (n === 6 && w === 2) {
+      const end = r.submessageEnd();
+      while (r.pos < end) a.rejected.push(r.varint());
+    } else if (n === 6 && w === 0) a.rejected.push(r.varint());
+    else if (w !== 0) r.skip(w);
+    else if (n === 1) a.frame = r.varint();
+    else if (n === 2) a.status = r.varint();
+    else if (n === 3) a.retryAfterMs = r.varint();
+    else if (n === 5) a.ringVersion = r.varint();
+    else r.skip(w);
+  });
+  return a;
+}
+
 export function encodeUplinkAck(a: UplinkAck): Uint8Array {
   const w = new ProtoWriter(64 + a.reason.length * 3);
   if (a.status) {

@@ -1,5 +1,11 @@
 import {
+  decodeFrameAck,
   decodeRingInfo,
+  decodeUplinkFrame,
+  encodeFrameAck,
+  encodeUplinkFrame,
+  type FrameAck,
+  type UplinkFrame,
   decodeUplinkAck,
   decodeUplinkBatch,
   encodeRingInfo,
@@ -19,8 +25,8 @@ import {
 
 interface MethodDescriptor<Req, Res> {
   path: string;
-  requestStream: false;
-  responseStream: false;
+  requestStream: boolean;
+  responseStream: boolean;
   requestSerialize: (value: Req) => Buffer;
   requestDeserialize: (bytes: Buffer) => Req;
   responseSerialize: (value: Res) => Buffer;
@@ -51,4 +57,13 @@ export const uplinkServiceDefinition = {
     responseSerialize: (info: RingInfo) => asBuffer(encodeRingInfo(info)),
     responseDeserialize: (bytes: Buffer) => decodeRingInfo(bytes),
   } satisfies MethodDescriptor<Record<string, never>, RingInfo>,
+  Stream: {
+    path: `/${UPLINK_SERVICE}/Stream`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (f: UplinkFrame) => asBuffer(encodeUplinkFrame(f)),
+    requestDeserialize: (bytes: Buffer) => decodeUplinkFrame(bytes),
+    responseSerialize: (a: FrameAck) => asBuffer(encodeFrameAck(a)),
+    responseDeserialize: (bytes: Buffer) => decodeFrameAck(bytes),
+  } satisfies MethodDescriptor<UplinkFrame, FrameAck>,
 };

@@ -8,12 +8,16 @@ import { LogsEncoder } from '../../protocol/otlp/logs-encoder.js';
 import { decodeLogsRequest, decodeMetricsRequest } from '../../protocol/otlp/decode.js';
 import {
   AckStatus,
+  decodeFrameAck,
   decodeRingInfo,
   decodeUplinkAck,
   decodeUplinkBatch,
+  decodeUplinkFrame,
+  encodeFrameAck,
   encodeRingInfo,
   encodeUplinkAck,
   encodeUplinkBatch,
+  encodeUplinkFrame,
 } from '../../protocol/uplink/messages.js';
 import type { DeviceEvent } from '../../protocol/payload/types.js';
 import { VERSION } from '../../protocol/version.js';
@@ -445,6 +449,54 @@ test('hand-encoded uplink messages match uplink.proto, both ways', () => {
     reason: 'unreadable payload',
     ringVersion: 0,
   });
+
+  // The stream's frames and their acks.
+  const Frame = root.lookupType('otlp_edge.uplink.v1.UplinkFrame');
+  const FrameAckType = root.lookupType('otlp_edge.uplink.v1.FrameAck');
+  const frame = {
+    frame: 2 ** 33 + 1,
+    payload,
+    points: 16_000,
+    segments: 37,
+    ackedBelow: 2 ** 41,
+    ringVersion: 9,
+    agentId: 'gw-9',
+    bufferId: 2 ** 46 + 7,
+    format: 1,
+  };
+  assert.deepEqual(Frame.toObject(Frame.decode(encodeUplinkFrame(frame)), toObjectOptions), {
+    ...frame,
+    frame: String(frame.frame),
+    payload: payload.toString('base64'),
+    ackedBelow: String(frame.ackedBelow),
+    ringVersion: '9',
+    bufferId: String(frame.bufferId),
+  });
+  const frameBack = decodeUplinkFrame(Frame.encode(Frame.fromObject({ ...frame, agentId: '' })).finish());
+  assert.deepEqual(
+    { ...frameBack, payload: Buffer.from(frameBack.payload).toString() },
+    {
+      ...frame,
+      agentId: '',
+      payload: 'compressed-otlp',
+    },
+  );
+  const fack = {
+    frame: 5,
+    status: AckStatus.OK,
+    retryAfterMs: 0,
+    reason: 'bad id',
+    ringVersion: 3,
+    rejected: [7, 2 ** 40],
+  };
+  assert.deepEqual(FrameAckType.toObject(FrameAckType.decode(encodeFrameAck(fack)), toObjectOptions), {
+    frame: '5',
+    status: 1,
+    reason: 'bad id',
+    ringVersion: '3',
+    rejected: ['7', String(2 ** 40)],
+  });
+  assert.deepEqual(decodeFrameAck(FrameAckType.encode(FrameAckType.fromObject(fack)).finish()), fack);
 
   const info = {
     version: 3,

@@ -125,7 +125,7 @@ test('otlp_http uplink: a refused token (401), a wrong path (404) or a 413 keep 
   );
   const m = await agent.metrics();
   assert.equal(
-    metricValue(m, 'otlp_edge_agent_uplink_batches_total{outcome="failed"}'),
+    metricValue(m, 'otlp_edge_agent_uplink_requests_total{outcome="failed"}'),
     3,
     'each refusal counted as a failure',
   );

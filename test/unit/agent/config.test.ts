@@ -77,7 +77,6 @@ test('keys of the contract that are not built yet, and settings that could never
     (e: unknown) =>
       e instanceof ConfigError &&
       /mqtt\.sparkplug: not available yet .*Sparkplug/.test(e.message) &&
-      /uplink\.max_delay: not available yet/.test(e.message) &&
       /processors: not available yet/.test(e.message),
   );
   assert.throws(
@@ -88,4 +87,5 @@ test('keys of the contract that are not built yet, and settings that could never
       /mqtt\.broker\.tls\.require_client_cert: true needs mqtt\.broker\.tls\.ca/.test(e.message),
   );
   assert.equal(loadAgentConfig(testdata('full.yaml'), { OTLP_EDGE_TOKEN: 'x' }).mqtt.broker.max_connections, 20000);
+  assert.equal(loadAgentConfig(testdata('full.yaml'), { OTLP_EDGE_TOKEN: 'x' }).uplink.max_delay, 100);
 });

@@ -52,9 +52,13 @@ test('every .proto under protocol/proto parses and resolves on its own', () => {
   for (const f of files) assert.doesNotThrow(() => load([f]), relative(protoDir, f));
 });
 
-test('the uplink service has Send and GetRing with the documented messages', () => {
+test('the uplink service has Send, GetRing and Stream with the documented messages', () => {
   const svc = all.lookupService('otlp_edge.uplink.v1.Uplink');
-  assert.deepEqual(Object.keys(svc.methods).sort(), ['GetRing', 'Send']);
+  assert.deepEqual(Object.keys(svc.methods).sort(), ['GetRing', 'Send', 'Stream']);
+  assert.equal(svc.methods.Stream.requestStream, true);
+  assert.equal(svc.methods.Stream.responseStream, true);
+  assert.equal(svc.methods.Stream.resolvedRequestType!.fullName, '.otlp_edge.uplink.v1.UplinkFrame');
+  assert.equal(svc.methods.Stream.resolvedResponseType!.fullName, '.otlp_edge.uplink.v1.FrameAck');
   assert.equal(svc.methods.Send.resolvedRequestType!.fullName, '.otlp_edge.uplink.v1.UplinkBatch');
   assert.equal(svc.methods.Send.resolvedResponseType!.fullName, '.otlp_edge.uplink.v1.UplinkAck');
   assert.equal(svc.methods.GetRing.resolvedRequestType!.fullName, '.otlp_edge.uplink.v1.RingRequest');
@@ -72,6 +76,25 @@ test('the uplink service has Send and GetRing with the documented messages', () 
     ring_version: [7, 'uint64'],
     acked_below: [8, 'uint64'],
     buffer_id: [9, 'uint64'],
+  });
+  assert.deepEqual(ids('otlp_edge.uplink.v1.UplinkFrame'), {
+    frame: [1, 'uint64'],
+    payload: [2, 'bytes'],
+    points: [3, 'uint32'],
+    segments: [4, 'uint32'],
+    acked_below: [5, 'uint64'],
+    ring_version: [6, 'uint64'],
+    agent_id: [7, 'string'],
+    buffer_id: [8, 'uint64'],
+    format: [9, 'uint32'],
+  });
+  assert.deepEqual(ids('otlp_edge.uplink.v1.FrameAck'), {
+    frame: [1, 'uint64'],
+    status: [2, 'AckStatus'],
+    retry_after_ms: [3, 'uint32'],
+    reason: [4, 'string'],
+    ring_version: [5, 'uint64'],
+    rejected: [6, 'uint64'],
   });
   assert.deepEqual(ids('otlp_edge.uplink.v1.UplinkAck'), {
     status: [1, 'AckStatus'],

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { CircularBuffer } from '../../../../agent/buffer/circular-buffer.js';
 import type { StoredBatch } from '../../../../agent/buffer/record.js';
 import { UplinkSender } from '../../../../agent/uplink/sender.js';
-import type { SendResult, UplinkTransport } from '../../../../agent/uplink/transport.js';
+import type { SendOptions, SendResult, UplinkTransport } from '../../../../agent/uplink/transport.js';
 import { Backoff } from '../../../../agent/uplink/backoff.js';
 import { retryAfter } from '../../../../agent/uplink/http-transport.js';
 import { waitFor } from '../../../helpers/ports.js';
@@ -19,29 +19,37 @@ import { AckStatus, type UplinkBatch } from '../../../../protocol/uplink/message
 
 const silent = pino({ level: 'silent' });
 
-/** A receiver whose answers the test scripts: `answer(seq, attempt)` decides each outcome. */
+/**
+ * A receiver whose answers the test scripts: `answer(seqs, attempt)` decides each request's outcome (attempt counts
+ * earlier requests that held the first of these seqs).
+ */
 class ScriptedTransport implements UplinkTransport {
   readonly target = 'scripted';
-  readonly attempts: { seq: number; at: number; bytes: number }[] = [];
+  readonly requests: { seqs: number[]; at: number; alone: boolean }[] = [];
   inFlight = 0;
   maxInFlight = 0;
   constructor(
-    private readonly answer: (seq: number, attempt: number) => SendResult,
+    private readonly answer: (seqs: number[], attempt: number) => SendResult,
     private readonly delayMs = 5,
   ) {}
-  async send(batch: StoredBatch): Promise<SendResult> {
-    const attempt = this.attempts.filter((a) => a.seq === batch.seq).length;
-    this.attempts.push({ seq: batch.seq, at: Date.now(), bytes: batch.payload.length });
+  async send(batches: readonly StoredBatch[], opts: SendOptions): Promise<SendResult & { wireBytes: number }> {
+    const seqs = batches.map((b) => b.seq);
+    const attempt = this.requests.filter((r) => r.seqs.includes(seqs[0])).length;
+    this.requests.push({ seqs, at: Date.now(), alone: opts.alone === true });
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     await new Promise((r) => setTimeout(r, this.delayMs));
     this.inFlight--;
-    return this.answer(batch.seq, attempt);
+    return { ...this.answer(seqs, attempt), wireBytes: batches.reduce((n, b) => n + b.payload.length, 0) };
   }
   async close() {}
+  /** Every seq sent, in request order. */
+  get sent(): number[] {
+    return this.requests.flatMap((r) => r.seqs);
+  }
 }
 
-async function filled(t: Parameters<typeof tempDir>[0], n: number, bytes = 100) {
+async function filled(t: Parameters<typeof tempDir>[0], n: number, bytes = 100, createdMs?: number) {
   const buffer = await CircularBuffer.open({ dir: tempDir(t), maxBytes: 64 << 20, sync: false });
   for (let i = 0; i < n; i++)
     await buffer.append({
@@ -49,12 +57,15 @@ async function filled(t: Parameters<typeof tempDir>[0], n: number, bytes = 100) 
       compression: Compression.ZSTD,
       points: 10,
       payload: randomBytes(bytes),
+      createdMs,
     });
   t.after(() => buffer.close());
   return buffer;
 }
 
-test('batches go out oldest first, never more than max_in_flight at once, and are deleted only on OK', async (t) => {
+const seq = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+test('stored batches go out oldest first, many per request, and are deleted only on OK', async (t) => {
   const buffer = await filled(t, 20);
   const transport = new ScriptedTransport(() => ({ kind: 'ok', ringVersion: 7 }));
   const versions: number[] = [];
@@ -64,46 +75,84 @@ test('batches go out oldest first, never more than max_in_flight at once, and ar
   sender.start();
   await waitFor('all delivered', () => buffer.stats().batches === 0);
   await sender.stop();
-  assert.deepEqual(
-    transport.attempts.map((a) => a.seq),
-    Array.from({ length: 20 }, (_, i) => i + 1),
-  );
-  assert.equal(transport.maxInFlight, 3);
+  assert.deepEqual(transport.sent, seq(1, 20));
+  assert.equal(transport.requests.length, 1, 'the backlog went as one request');
   assert.equal(versions[0], 7);
+});
+
+test('requests are cut at the request limits and never more than max_in_flight are unanswered', async (t) => {
+  const buffer = await filled(t, 20);
+  const transport = new ScriptedTransport(() => ({ kind: 'ok', ringVersion: 0 }), 20);
+  const sender = new UplinkSender(
+    buffer,
+    transport,
+    { maxInFlight: 3, maxBytesPerSecond: 0, maxRequestBatches: 2 },
+    silent,
+  );
+  sender.start();
+  await waitFor('all delivered', () => buffer.stats().batches === 0);
+  await sender.stop();
+  assert.deepEqual(transport.sent, seq(1, 20));
+  assert.ok(transport.requests.every((r) => r.seqs.length === 2));
+  assert.equal(transport.maxInFlight, 3);
+});
+
+test('a lone batch waits max_delay from its commit for company, and not longer', async (t) => {
+  const buffer = await filled(t, 0);
+  const transport = new ScriptedTransport(() => ({ kind: 'ok', ringVersion: 0 }));
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 4, maxBytesPerSecond: 0, maxDelayMs: 300 }, silent);
+  sender.start();
+  const committed = Date.now();
+  await buffer.append({ signal: Signal.METRICS, compression: Compression.ZSTD, points: 1, payload: randomBytes(10) });
+  sender.notify();
+  await new Promise((r) => setTimeout(r, 100));
+  // Batches committed meanwhile join the one waiting.
+  for (let i = 0; i < 3; i++)
+    await buffer.append({ signal: Signal.METRICS, compression: Compression.ZSTD, points: 1, payload: randomBytes(10) });
+  sender.notify();
+  await waitFor('delivered', () => buffer.stats().batches === 0, 5000);
+  await sender.stop();
+  assert.equal(transport.requests.length, 1);
+  assert.deepEqual(transport.requests[0].seqs, [1, 2, 3, 4]);
+  const waited = transport.requests[0].at - committed;
+  assert.ok(waited >= 280 && waited < 600, `sent ${waited} ms after the first commit (max_delay 300 ms)`);
 });
 
 test("RETRY waits the receiver's retry-after; a receiver that is down is backed off; nothing is deleted meanwhile", async (t) => {
   const buffer = await filled(t, 2);
-  const transport = new ScriptedTransport((seq, attempt) => {
-    if (seq === 1 && attempt === 0) return { kind: 'retry', afterMs: 300, reason: 'busy' };
-    if (seq === 2 && attempt < 2) return { kind: 'failed', code: 'UNAVAILABLE', reason: 'down' };
+  const transport = new ScriptedTransport((seqs, attempt) => {
+    if (attempt === 0) return { kind: 'retry', afterMs: 300, reason: 'busy' };
+    if (attempt < 3) return { kind: 'failed', code: 'UNAVAILABLE', reason: 'down' };
     return { kind: 'ok', ringVersion: 0 };
   });
-  const sender = new UplinkSender(buffer, transport, { maxInFlight: 2, maxBytesPerSecond: 0 }, silent);
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 2, maxBytesPerSecond: 0, maxDelayMs: 0 }, silent);
   sender.start();
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(buffer.stats().batches, 2, 'no batch deleted before an OK');
   await waitFor('delivered after retries', () => buffer.stats().batches === 0, 10_000);
   await sender.stop();
-  const one = transport.attempts.filter((a) => a.seq === 1);
-  assert.ok(one[1].at - one[0].at >= 290, `retry-after honoured (${one[1].at - one[0].at} ms)`);
-  assert.equal(transport.attempts.filter((a) => a.seq === 2).length, 3);
+  const [first, second] = transport.requests;
+  assert.ok(second.at - first.at >= 290, `retry-after honoured (${second.at - first.at} ms)`);
+  assert.equal(transport.requests.length, 4);
+  assert.ok(
+    transport.requests.every((r) => r.seqs.join() === '1,2'),
+    'the same batches, oldest first, each time',
+  );
 });
 
-test('REJECTED moves the batch aside, counted and kept, and is never sent again', async (t) => {
+test('REJECTED batches are moved aside, counted and kept, and never sent again; the rest of their request is delivered', async (t) => {
   const buffer = await filled(t, 3);
-  const transport = new ScriptedTransport((seq) =>
-    seq === 2 ? { kind: 'rejected', reason: 'payload is not OTLP' } : { kind: 'ok', ringVersion: 0 },
-  );
+  const transport = new ScriptedTransport(() => ({
+    kind: 'ok',
+    ringVersion: 0,
+    rejected: [{ seq: 2, reason: 'payload is not OTLP' }],
+  }));
   const sender = new UplinkSender(buffer, transport, { maxInFlight: 1, maxBytesPerSecond: 0 }, silent);
   sender.start();
   await waitFor('queue empty', () => buffer.stats().batches === 0);
   await new Promise((r) => setTimeout(r, 50));
   await sender.stop();
-  assert.deepEqual(
-    transport.attempts.map((a) => a.seq),
-    [1, 2, 3],
-  );
+  assert.deepEqual(transport.sent, [1, 2, 3]);
   const s = buffer.stats();
   assert.equal(s.rejectedBatches, 1);
   assert.equal(s.rejectedPoints, 10);
@@ -116,10 +165,35 @@ test('REJECTED moves the batch aside, counted and kept, and is never sent again'
   );
 });
 
-test('the bandwidth cap spaces sends to max_bytes_per_second', async (t) => {
+test('a request the receiver could not read is split: each of its batches goes alone, and only the bad one is set aside', async (t) => {
+  const buffer = await filled(t, 3);
+  const transport = new ScriptedTransport((seqs) => {
+    if (seqs.length > 1) return { kind: 'split', reason: 'frame could not be read' };
+    return seqs[0] === 2 ? { kind: 'rejected', reason: 'corrupt' } : { kind: 'ok', ringVersion: 0 };
+  });
+  const sender = new UplinkSender(buffer, transport, { maxInFlight: 2, maxBytesPerSecond: 0 }, silent);
+  sender.start();
+  await waitFor('queue empty', () => buffer.stats().batches === 0);
+  await sender.stop();
+  assert.deepEqual(transport.requests[0].seqs, [1, 2, 3]);
+  const alone = transport.requests.slice(1);
+  assert.deepEqual(alone.map((r) => r.seqs.join()).sort(), ['1', '2', '3']);
+  assert.ok(
+    alone.every((r) => r.alone),
+    'sent alone, in the plainest form',
+  );
+  assert.equal(buffer.stats().rejectedBatches, 1);
+});
+
+test('the bandwidth cap spaces requests to max_bytes_per_second of bytes on the wire', async (t) => {
   const buffer = await filled(t, 6, 1000);
   const transport = new ScriptedTransport(() => ({ kind: 'ok', ringVersion: 0 }), 0);
-  const sender = new UplinkSender(buffer, transport, { maxInFlight: 4, maxBytesPerSecond: 2000 }, silent);
+  const sender = new UplinkSender(
+    buffer,
+    transport,
+    { maxInFlight: 4, maxBytesPerSecond: 2000, maxRequestBatches: 1 },
+    silent,
+  );
   const start = Date.now();
   sender.start();
   await waitFor('delivered', () => buffer.stats().batches === 0, 10_000);

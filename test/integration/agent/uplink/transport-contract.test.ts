@@ -14,7 +14,9 @@ import { freePort } from '../../../helpers/ports.js';
 
 /**
  * One contract every uplink transport keeps, run against each (as MQTT.js runs one store suite for every store):
- * the bytes arrive as stored; OK only when the receiver accepted; a receiver that proves the batch malformed →
+ * the requests arrive as encoded (a group of batches as one request where the receiver takes that; the gRPC
+ * receiver here serves only Send, as an older aggregator does, so the transport falls back to one call per batch);
+ * OK only when the receiver accepted; a receiver that proves the batch malformed →
  * rejected; refused credentials → failed (the backlog is kept); a retry-after is honoured; an unreachable receiver →
  * failed. A transport never throws.
  */
@@ -122,22 +124,41 @@ for (const [name, make] of [
     const r = await make();
     t.after(() => r.close());
 
-    const ok = await r.transport.send(stored, 5000);
+    const ok = await r.transport.send([stored], { deadlineMs: 5000 });
     assert.equal(ok.kind, 'ok');
     assert.deepEqual(Buffer.from(r.received[0]), request, 'the stored request arrives as it was encoded');
 
     r.answer = 'malformed';
-    const rejected = await r.transport.send(stored, 5000);
+    const rejected = await r.transport.send([stored], { deadlineMs: 5000 });
     assert.equal(rejected.kind, 'rejected', 'a batch the receiver proves malformed is set aside');
 
     r.answer = 'unauthenticated';
-    const refused = await r.transport.send(stored, 5000);
+    const refused = await r.transport.send([stored], { deadlineMs: 5000 });
     assert.equal(refused.kind, 'failed', 'refused credentials keep the batch for a retry');
 
     r.answer = 'retry';
-    const retry = await r.transport.send(stored, 5000);
+    const retry = await r.transport.send([stored], { deadlineMs: 5000 });
     assert.equal(retry.kind, 'retry');
     assert.equal(retry.kind === 'retry' && retry.afterMs, 1500, "the receiver's delay is honoured");
+
+    // A group of batches is one request where the receiver takes it, and every batch arrives as encoded.
+    r.answer = 'ok';
+    r.received.length = 0;
+    const second = Buffer.from('another OTLP request of the same signal');
+    const group = await r.transport.send(
+      [stored, { ...stored, seq: 2, payload: new ZstdCompressor(3).compress(second) }],
+      { deadlineMs: 5000 },
+    );
+    assert.equal(group.kind, 'ok');
+    assert.deepEqual(
+      Buffer.concat(r.received.map((b) => Buffer.from(b))),
+      Buffer.concat([request, second]),
+      'both requests arrive, in order (one concatenated request over OTLP/HTTP, one Send each over gRPC)',
+    );
+    assert.ok(
+      (group.wireBytes ?? 0) > 0,
+      'the transport says how many bytes it put on the wire (for the bandwidth cap)',
+    );
 
     const gone = await make();
     const port = await freePort(); // nothing listens here
@@ -152,7 +173,7 @@ for (const [name, make] of [
             tls: { enabled: false, ca: '', insecureSkipVerify: false },
           });
     t.after(() => unreachable.close());
-    const failed = await unreachable.send(stored, 1500);
+    const failed = await unreachable.send([stored], { deadlineMs: 1500 });
     assert.equal(failed.kind, 'failed', 'an unreachable receiver is a failure to retry, not an exception');
   });
 }
