@@ -117,7 +117,7 @@ export const agentConfigSpec = obj({
     max_bytes_per_second: size('0', undefined, 'bytes on the wire per second; 0 = unlimited'),
     timeout: duration('30s', 100, 'how long one request waits for its acknowledgement'),
     max_delay: duration(
-      '100ms',
+      '50ms',
       0,
       'longest a stored batch waits for others to share its request (counted from its commit); 0 = send at once',
     ),

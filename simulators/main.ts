@@ -28,6 +28,10 @@ Usage:
   otlp-edge-sim bench cluster [--gateways N] [--seconds S] [--repeats R]
                                    1 node vs a 3-node cluster, measured in turns R times (default 3):
                                    points/s and CPU per point
+  otlp-edge-sim bench uplink [--devices N] [--seconds S] [--burst-rate R] [--burst-seconds S] [--max-delay D]
+                                   the link at field load (N devices × 1 QoS 1 reading/s) and at a burst: bytes
+                                   per point on the wire, requests/s, device → aggregator latency, ack latency,
+                                   agent CPU, beside OTLP + gzip/zstd of the same readings
   otlp-edge-sim demo [--devices N] [--rate R] [--duration S] [--dir DIR] [--fresh]
                                    aggregator + agent + simulated devices with live figures (npm start);
                                    data and logs in DIR (default ./data/demo)
@@ -113,8 +117,31 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    if (sub === 'uplink') {
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: {
+          devices: { type: 'string', default: '1000' },
+          seconds: { type: 'string', default: '30' },
+          'burst-rate': { type: 'string', default: '20000' },
+          'burst-seconds': { type: 'string', default: '10' },
+          'max-delay': { type: 'string' },
+        },
+      });
+      const { benchUplink } = await import('./bench/uplink.js');
+      print(
+        await benchUplink({
+          devices: positiveInt('--devices', values.devices),
+          seconds: positiveInt('--seconds', values.seconds),
+          burstRate: values['burst-rate'] === '0' ? 0 : positiveInt('--burst-rate', values['burst-rate']),
+          burstSeconds: positiveInt('--burst-seconds', values['burst-seconds']),
+          maxDelay: values['max-delay'],
+        }),
+      );
+      return 0;
+    }
     process.stderr.write(
-      `otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, agent, aggregator, cluster\n`,
+      `otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, agent, aggregator, cluster, uplink\n`,
     );
     return 2;
   }

@@ -14,7 +14,7 @@ export interface UplinkSenderOptions {
   sendTimeoutMs?: number;
   /**
    * Longest a stored batch waits for others to share its request, ms, counted from its commit
-   * (`uplink.max_delay`); 0 sends at once what is there. Default 100.
+   * (`uplink.max_delay`); 0 sends at once what is there. Default 50.
    */
   maxDelayMs?: number;
   /** A request is sent at once when it holds this many points (default 16,384) … */
@@ -33,7 +33,7 @@ export interface UplinkHooks {
   onRingVersion?(version: number): void;
 }
 
-const DEFAULTS = { maxDelayMs: 100, maxRequestPoints: 16_384, maxRequestBytes: 4 << 20, maxRequestBatches: 4096 };
+const DEFAULTS = { maxDelayMs: 50, maxRequestPoints: 16_384, maxRequestBytes: 4 << 20, maxRequestBatches: 4096 };
 
 /**
  * Ships stored batches oldest first as few, large requests, and deletes each batch only when the receiver

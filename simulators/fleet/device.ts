@@ -99,6 +99,8 @@ export interface DeviceHooks {
   error(device: SimDevice, err: Error): void;
   /** A message arrived on the device's errors topic (the agent rejected something it sent). */
   rejected(device: SimDevice, payload: Buffer): void;
+  /** A telemetry message is handed to MQTT.js (absent: nobody records them). */
+  published?(device: SimDevice, payload: string | Buffer): void;
 }
 
 export interface DeviceTopics {
@@ -205,6 +207,7 @@ export class SimDevice {
       if (run.eventRate > 0 && this.rand() < run.eventRate) events++;
     }
     const payload = run.builder.end();
+    run.hooks.published?.(this, payload);
     this.messagesSent++;
     if (run.qos === 0) c.publish(this.topics.telemetry, payload, run.publishOptions);
     else {

@@ -142,6 +142,8 @@ export class Fleet {
         if (this.rejectionLog.length > KEEP_REJECTIONS) this.rejectionLog.shift();
       },
     };
+    const onPublish = o.onPublish;
+    if (onPublish) hooks.published = (d, payload) => onPublish(d.id, payload);
     const format = { encoding: o.encoding, shape: o.shape, tsFormat: o.tsFormat };
     this.run = {
       qos: o.qos,

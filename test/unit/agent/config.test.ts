@@ -87,5 +87,6 @@ test('keys of the contract that are not built yet, and settings that could never
       /mqtt\.broker\.tls\.require_client_cert: true needs mqtt\.broker\.tls\.ca/.test(e.message),
   );
   assert.equal(loadAgentConfig(testdata('full.yaml'), { OTLP_EDGE_TOKEN: 'x' }).mqtt.broker.max_connections, 20000);
-  assert.equal(loadAgentConfig(testdata('full.yaml'), { OTLP_EDGE_TOKEN: 'x' }).uplink.max_delay, 100);
+  assert.equal(loadAgentConfig(testdata('full.yaml'), { OTLP_EDGE_TOKEN: 'x' }).uplink.max_delay, 50);
+  assert.equal(loadAgentConfig('', {}).uplink.max_delay, 50, 'the default');
 });

@@ -1,0 +1,375 @@
+/**
+ * `otlp-edge-sim bench uplink`: what the uplink costs on the link, and how fresh the data is, at field load (1,000
+ * devices, one QoS 1 reading per second each) and at a burst — with the agent and one aggregator as real processes,
+ * the link between them through a byte-counting TCP proxy (every byte: gRPC, HTTP/2, acks), and beside baselines
+ * priced on exactly the readings the fleet published in the window:
+ *
+ *   OTLP protobuf, OTLP + gzip in 1,000- and 8,192-point requests, OTLP + zstd in 8,192-point requests (what a
+ *   Collector-like exporter sends), and the agent's stored batches one per request (the uplink before streams).
+ *
+ * Figures per load: bytes per point on the wire (and back), requests/s and points per request, device → aggregator
+ * latency (the reading's timestamp to durable in the aggregator's state: its reading_delay histogram), QoS 1 ack
+ * latency at the devices, and the agent's CPU per point and RSS.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { stringify } from 'yaml';
+import { ZstdCompressor } from '../../protocol/compression.js';
+import { MetricsEncoder, pointsOf } from '../../protocol/otlp/metrics-encoder.js';
+import { decodeTelemetry } from '../../protocol/payload/decode.js';
+import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
+import { Fleet } from '../fleet/fleet.js';
+import { cpuSecondsOf, rssOf, startChild, type Child } from './processes.js';
+import { newReport, type BenchReport } from './report.js';
+import { freeLoopbackPort, scrapeMetric } from './util.js';
+
+export interface UplinkBenchOptions {
+  /** Devices, one MQTT connection each; default 1,000. */
+  devices: number;
+  /** Seconds measured at field load (one reading per device per second); default 30. */
+  seconds: number;
+  /** Readings per second of the burst (the same devices, faster); default 20,000; 0 = no burst. */
+  burstRate: number;
+  /** Seconds measured at the burst; default 10. */
+  burstSeconds: number;
+  /** Seconds of load before each window; default 5. */
+  warmup: number;
+  /** The agent's uplink.max_delay, as YAML (e.g. '100ms'); default: the agent's default. */
+  maxDelay?: string;
+  progress: (line: string) => void;
+}
+
+export const UPLINK_BENCH_DEFAULTS: Readonly<UplinkBenchOptions> = Object.freeze({
+  devices: 1000,
+  seconds: 30,
+  burstRate: 20_000,
+  burstSeconds: 10,
+  warmup: 5,
+  progress: (line: string) => void process.stderr.write(`bench uplink: ${line}\n`),
+});
+
+const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
+const GATEWAY = 'bench-gw';
+
+/** A TCP proxy that counts the bytes each way. */
+async function countingProxy(
+  target: number,
+): Promise<{ port: number; up: () => number; down: () => number; close(): void }> {
+  let up = 0;
+  let down = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const server = connect(target, '127.0.0.1');
+    sockets.add(client).add(server);
+    client.on('data', (d) => {
+      up += d.length;
+      server.write(d);
+    });
+    server.on('data', (d) => {
+      down += d.length;
+      client.write(d);
+    });
+    const close = () => {
+      client.destroy();
+      server.destroy();
+    };
+    client.on('error', close).on('close', close);
+    server.on('error', close).on('close', close);
+  });
+  const port = await freeLoopbackPort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    up: () => up,
+    down: () => down,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/** A quantile from the change of a Prometheus histogram between two scrapes (linear within a bucket). */
+export function histogramQuantile(before: string, after: string, name: string, q: number): number {
+  const buckets = (text: string) => {
+    const out = new Map<number, number>();
+    for (const line of text.split('\n')) {
+      const m = line.match(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`));
+      if (m) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+    }
+    return out;
+  };
+  const b0 = buckets(before);
+  const b1 = buckets(after);
+  const les = [...b1.keys()].sort((a, b) => a - b);
+  const counts = les.map((le) => (b1.get(le) ?? 0) - (b0.get(le) ?? 0));
+  const total = counts[counts.length - 1] ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  for (let i = 0; i < les.length; i++) {
+    if (counts[i] >= rank) {
+      const lo = i === 0 ? 0 : les[i - 1];
+      const hi = les[i] === Infinity ? lo : les[i];
+      const below = i === 0 ? 0 : counts[i - 1];
+      const inBucket = counts[i] - below;
+      return inBucket === 0 ? hi : lo + ((hi - lo) * (rank - below)) / inBucket;
+    }
+  }
+  return les[les.length - 2] ?? NaN;
+}
+
+/** The readings the fleet published, priced in the encodings a stock exporter would use. */
+function baselines(
+  published: { deviceId: string; payload: string | Buffer }[],
+): Record<string, number> & { points: number } {
+  const enc = new MetricsEncoder({ gatewayId: GATEWAY });
+  const zstd = new ZstdCompressor(3);
+  const readings: { deviceId: string; r: Reading }[] = [];
+  for (const p of published) {
+    const bytes = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
+    for (const r of decodeTelemetry(bytes, { arrivalMs: Date.now() })) readings.push({ deviceId: p.deviceId, r });
+  }
+  const points = readings.reduce((n, x) => n + pointsOf(x.r), 0);
+  /** Requests of about `size` points, readings in publish order, grouped by device inside each request. */
+  const requests = (size: number): Uint8Array[] => {
+    const out: Uint8Array[] = [];
+    let group = new Map<string, Reading[]>();
+    let n = 0;
+    const flush = () => {
+      if (n === 0) return;
+      out.push(enc.encode([...group].map(([deviceId, rs]): DeviceReadings => ({ deviceId, readings: rs }))));
+      group = new Map();
+      n = 0;
+    };
+    for (const { deviceId, r } of readings) {
+      const list = group.get(deviceId);
+      if (list) list.push(r);
+      else group.set(deviceId, [r]);
+      n += pointsOf(r);
+      if (n >= size) flush();
+    }
+    flush();
+    return out;
+  };
+  const per = (reqs: Uint8Array[], f: (b: Uint8Array) => Uint8Array) =>
+    reqs.reduce((s, b) => s + f(b).length, 0) / points;
+  const small = requests(1000);
+  const large = requests(8192);
+  return {
+    points,
+    protobuf: per(small, (b) => b),
+    gzip1000: per(small, (b) => gzipSync(b)),
+    gzip8192: per(large, (b) => gzipSync(b)),
+    zstd8192: per(large, (b) => zstd.compress(b)),
+  };
+}
+
+interface LoadFigures {
+  seconds: number;
+  points: number;
+  upBytes: number;
+  downBytes: number;
+  requests: number;
+  storedBatches: number;
+  storedBytes: number;
+  delayP50: number;
+  delayP99: number;
+  ackP50: number;
+  ackP99: number;
+  cpuUsPerPoint: number;
+  rss: number;
+  base: ReturnType<typeof baselines>;
+}
+
+export async function benchUplink(options: Partial<UplinkBenchOptions> = {}): Promise<BenchReport> {
+  const opts = { ...UPLINK_BENCH_DEFAULTS, ...options };
+  const dir = mkdtempSync(join(tmpdir(), 'otlp-edge-bench-uplink-'));
+  const children: Child[] = [];
+  let proxy: Awaited<ReturnType<typeof countingProxy>> | null = null;
+  try {
+    const grpcPort = await freeLoopbackPort();
+    proxy = await countingProxy(grpcPort);
+    const proxyPort = proxy.port;
+    const agg = await startChild(
+      'aggregator',
+      here('../../aggregator/main.js'),
+      (_mqtt, http) => {
+        writeFileSync(
+          join(dir, 'aggregator.yaml'),
+          stringify({
+            node: { id: 'bench-agg', data_dir: join(dir, 'aggregator') },
+            grpc: { host: '127.0.0.1', port: grpcPort },
+            api: { host: '127.0.0.1', port: http },
+            // The ring names the proxy, so the ring-aware agent's traffic goes through it.
+            cluster: { advertise: `127.0.0.1:${proxyPort}` },
+            log: { level: 'warn' },
+          }),
+        );
+        return ['--config', join(dir, 'aggregator.yaml')];
+      },
+      children,
+    );
+    const agent = await startChild(
+      'agent',
+      here('../../agent/main.js'),
+      (mqtt, http) => {
+        writeFileSync(
+          join(dir, 'agent.yaml'),
+          stringify({
+            agent: { id: GATEWAY, data_dir: join(dir, 'agent') },
+            mqtt: { broker: { tcp: { host: '127.0.0.1', port: mqtt }, allow_anonymous: true } },
+            uplink: {
+              endpoints: [`127.0.0.1:${proxyPort}`],
+              ...(opts.maxDelay ? { max_delay: opts.maxDelay } : {}),
+            },
+            http: { host: '127.0.0.1', port: http },
+            log: { level: 'warn' },
+          }),
+        );
+        return ['--config', join(dir, 'agent.yaml')];
+      },
+      children,
+    );
+    const report = newReport('uplink');
+    const field = await measureLoad('field', opts.devices, opts.devices, opts.seconds, opts, agent, agg, proxy);
+    rows(report, 'field load', `${opts.devices.toLocaleString('en-US')} devices × 1 reading/s`, field, true);
+    if (opts.burstRate > 0) {
+      const burst = await measureLoad(
+        'burst',
+        opts.devices,
+        opts.burstRate,
+        opts.burstSeconds,
+        opts,
+        agent,
+        agg,
+        proxy,
+      );
+      rows(report, 'burst', `${opts.burstRate.toLocaleString('en-US')} readings/s`, burst, false);
+    }
+    return report;
+  } finally {
+    for (const c of children.reverse()) await c.stop();
+    proxy?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureLoad(
+  label: string,
+  devices: number,
+  rate: number,
+  seconds: number,
+  opts: UplinkBenchOptions,
+  agent: Child,
+  agg: Child,
+  proxy: { up: () => number; down: () => number },
+): Promise<LoadFigures> {
+  let recording = false;
+  const published: { deviceId: string; payload: string | Buffer }[] = [];
+  const fleet = new Fleet({
+    url: agent.url,
+    devices,
+    rate,
+    qos: 1,
+    eventRate: 0,
+    prefix: `${label}-`,
+    onPublish: (deviceId, payload) => recording && published.push({ deviceId, payload }),
+  });
+  opts.progress(`${label}: connecting ${devices} devices`);
+  await fleet.start();
+  await new Promise((r) => setTimeout(r, opts.warmup * 1000));
+  const pid = agent.child.pid;
+  const snap = async () => ({
+    agent: await agent.metrics(),
+    agg: await agg.metrics(),
+    up: proxy.up(),
+    down: proxy.down(),
+    cpu: cpuSecondsOf(pid),
+  });
+  const a = await snap();
+  recording = true;
+  opts.progress(`${label}: measuring ${seconds} s at ${rate} readings/s`);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  recording = false;
+  const b = await snap();
+  const rss = rssOf(pid);
+  const summary = await fleet.stop();
+  // Readings of the window still on their way are applied (and observed) before the latency is read.
+  await new Promise((r) => setTimeout(r, 1500));
+  const aggAfter = await agg.metrics();
+  const d = (name: string) => scrapeMetric(b.agent, name) - scrapeMetric(a.agent, name);
+  const points = d('otlp_edge_agent_uplink_points_total{outcome="ok"}');
+  return {
+    seconds,
+    points,
+    upBytes: b.up - a.up,
+    downBytes: b.down - a.down,
+    requests: d('otlp_edge_agent_uplink_requests_total{outcome="ok"}'),
+    storedBatches: d('otlp_edge_agent_batches_stored_total'),
+    storedBytes:
+      d('otlp_edge_agent_bytes_stored_total') * (points / Math.max(1, d('otlp_edge_agent_points_stored_total'))),
+    delayP50: histogramQuantile(a.agg, aggAfter, 'otlp_edge_aggregator_reading_delay_seconds', 0.5) * 1000,
+    delayP99: histogramQuantile(a.agg, aggAfter, 'otlp_edge_aggregator_reading_delay_seconds', 0.99) * 1000,
+    ackP50: summary.ackLatencyMs.p50,
+    ackP99: summary.ackLatencyMs.p99,
+    cpuUsPerPoint: ((b.cpu - a.cpu) * 1e6) / Math.max(1, points),
+    rss,
+    base: baselines(published),
+  };
+}
+
+function rows(report: BenchReport, load: string, note: string, f: LoadFigures, budgets: boolean): void {
+  const perPoint = f.upBytes / Math.max(1, f.points);
+  const gzip = { name: 'OTLP+gzip 1,000-pt', value: f.base.gzip1000 };
+  report.rows.push(
+    {
+      name: `${load}: bytes on the wire per point`,
+      value: perPoint,
+      unit: 'B/point',
+      baseline: gzip,
+      budget: budgets ? '<= 0.75x; goal <= 1.4 B/pt and <= 0.33x' : undefined,
+      note,
+    },
+    { name: `${load}: bytes per point, same readings as OTLP+gzip 8,192-pt`, value: f.base.gzip8192, unit: 'B/point' },
+    { name: `${load}: bytes per point, same readings as OTLP+zstd 8,192-pt`, value: f.base.zstd8192, unit: 'B/point' },
+    { name: `${load}: bytes per point, same readings as OTLP protobuf`, value: f.base.protobuf, unit: 'B/point' },
+    {
+      name: `${load}: bytes per point, stored batches one per request (the uplink before streams, payload only)`,
+      value: f.storedBytes / Math.max(1, f.points),
+      unit: 'B/point',
+    },
+    { name: `${load}: acks back per point`, value: f.downBytes / Math.max(1, f.points), unit: 'B/point' },
+    {
+      name: `${load}: requests per second`,
+      value: f.requests / f.seconds,
+      unit: 'req/s',
+      baseline: { name: 'stored batches/s', value: f.storedBatches / f.seconds },
+    },
+    { name: `${load}: points per request`, value: f.points / Math.max(1, f.requests), unit: 'points' },
+    {
+      name: `${load}: device → aggregator latency p50`,
+      value: f.delayP50,
+      unit: 'ms',
+      note: 'reading ts to durable in state',
+    },
+    {
+      name: `${load}: device → aggregator latency p99`,
+      value: f.delayP99,
+      unit: 'ms',
+      budget: budgets ? '<= 250; goal <= 100' : undefined,
+    },
+    {
+      name: `${load}: QoS 1 ack latency p50 / p99`,
+      value: f.ackP50,
+      unit: 'ms',
+      note: `p99 ${f.ackP99.toFixed(1)} ms`,
+    },
+    { name: `${load}: agent CPU per point`, value: f.cpuUsPerPoint, unit: 'µs' },
+    { name: `${load}: agent RSS`, value: f.rss / 2 ** 20, unit: 'MiB' },
+    { name: `${load}: points in the window`, value: f.points, unit: 'points', note: `${f.base.points} priced` },
+  );
+}
