@@ -21,6 +21,7 @@ import { GrpcUplinkTransport } from './uplink/grpc-transport.js';
 import { OtlpHttpTransport } from './uplink/http-transport.js';
 import { UplinkSender } from './uplink/sender.js';
 import type { StoredBatch } from './buffer/record.js';
+import { BacklogPacker } from './buffer/packer.js';
 import { AgentRing } from './uplink/ring.js';
 
 const pointsIn = (batches: readonly StoredBatch[]) => batches.reduce((n, b) => n + b.points, 0);
@@ -43,6 +44,7 @@ export class Agent {
   private client: BrokerClientReceiver | null = null;
   private auth: DeviceAuthorizer | null = null;
   private uplink: UplinkSender | null = null;
+  private packer: BacklogPacker | null = null;
   private ring: AgentRing | null = null;
   private ops: OpsServer;
   private compactTimer: NodeJS.Timeout | null = null;
@@ -150,6 +152,20 @@ export class Agent {
     const sink = (msg: InboundMessage, done: Done) => this.pipeline!.handle(msg, done);
 
     this.uplink?.start();
+    this.packer = new BacklogPacker(
+      this.buffer,
+      this.uplink,
+      { afterMs: cfg.buffer.pack_after, zstdLevel: cfg.buffer.zstd_level },
+      this.log,
+      {
+        onPacked: (batches, points, before, after) => {
+          m.batchesPacked.inc(batches);
+          m.packedBytesSaved.inc(before - after);
+          this.log.debug({ batches, points, before, after }, 'undelivered batches packed');
+        },
+      },
+    );
+    this.packer.start();
     const b = cfg.mqtt.broker;
     if (b.enabled) {
       if (b.allow_anonymous)
@@ -364,6 +380,7 @@ export class Agent {
     this.broker?.stopAccepting();
     await this.batcher?.flush();
     this.batcher?.stop();
+    await this.packer?.stop();
     await this.uplink?.stop();
     await this.broker?.stop();
     await this.client?.stop();

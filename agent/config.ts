@@ -97,6 +97,11 @@ export const agentConfigSpec = obj({
   buffer: obj({
     max_bytes: size('256MiB', 64 * 1024, 'cap on stored batch bytes; the oldest batches are dropped past it'),
     zstd_level: int(3, 1, 19, 'zstd level of stored batches'),
+    pack_after: duration(
+      '30s',
+      0,
+      'batches not yet delivered this long after their commit are packed into compact records (about 1 byte a point), so the cap holds a long outage; 0 = never',
+    ),
   }),
   uplink: obj({
     protocol: oneOf(

@@ -50,4 +50,18 @@ export class BatchIndex {
     this.created.splice(i, 1);
     return true;
   }
+
+  /** Replaces the `count` entries from position `i` (absolute) with one entry (a packed record). */
+  replaceRun(i: number, count: number, seq: number, size: number, points: number, created: number): void {
+    for (let k = i; k < i + count; k++) {
+      this.bytes -= this.sizes[k];
+      this.totalPoints -= this.points[k];
+    }
+    this.seqs.splice(i, count, seq);
+    this.sizes.splice(i, count, size);
+    this.points.splice(i, count, points);
+    this.created.splice(i, count, created);
+    this.bytes += size;
+    this.totalPoints += points;
+  }
 }

@@ -4,7 +4,17 @@ import { randomInt } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
 import { mkdirSync } from 'node:fs';
 import { BatchIndex as Index } from './batch-index.js';
-import { decodeRecord, encodeIndex, encodeRecord, FORMAT, type NewBatch, type StoredBatch } from './record.js';
+import {
+  decodeRecord,
+  encodeIndex,
+  encodePackedRecord,
+  encodeRecord,
+  FORMAT,
+  FORMAT_PACKED,
+  type NewBatch,
+  type PackedBatch,
+  type StoredBatch,
+} from './record.js';
 import type { AppendResult, BufferOptions, BufferState, BufferStats } from './buffer-types.js';
 
 export { FORMAT } from './record.js';
@@ -12,13 +22,15 @@ export { FORMAT } from './record.js';
 /**
  * The agent's durable buffer: OTLP batches in LevelDB under a byte cap, oldest dropped first.
  *
- * LevelDB layout, format 1 (keys are latin1 strings, values bytes):
+ * LevelDB layout, format 1, or 2 once a record was packed (keys are latin1 strings, values bytes):
  *
- *   meta:format          "1"
+ *   meta:format          "1", or "2" once it holds packed records (an agent that reads only format 1 refuses it)
  *   meta:state           JSON { nextSeq, bufferId, droppedBatches, droppedPoints, appendedBatches, appendedPoints, … }
  *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 route length R][4 points LE]
  *                                      [8 created ms, float64 LE][R bytes route] then the compressed OTLP request
  *                        (route: the aggregator address the batch was formed for, '' = any; ring-aware uplink)
+ *                        or, packed (format 2): several batches in one record under the first one's seq, each
+ *                        keeping its seq (record.ts encodePackedRecord, pack.ts)
  *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal][8 created ms, float64 LE]
  *   x:<seq as 16 hex>    a batch the receiver REJECTED, moved aside (never retried, kept for inspection);
  *                        bounded to 1/16 of the cap, oldest dropped first; `xr:<seq>` holds the reason text
@@ -96,10 +108,10 @@ export class CircularBuffer {
   private async load(): Promise<void> {
     const { db, opts } = this;
     const format = (await db.get(FORMAT_KEY, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
-    if (format !== undefined && format !== String(FORMAT)) {
+    if (format !== undefined && format !== String(FORMAT) && format !== String(FORMAT_PACKED)) {
       throw new OtlpEdgeError(
         AgentErrorCodes.BUFFER_FORMAT,
-        `buffer at ${opts.dir} has format ${format}; this agent reads format ${FORMAT} (run the agent version that wrote it to send what it holds, or move the directory aside)`,
+        `buffer at ${opts.dir} has format ${format}; this agent reads formats ${FORMAT} and ${FORMAT_PACKED} (run the agent version that wrote it to send what it holds, or move the directory aside)`,
       );
     }
     const rawState = (await db.get(STATE_KEY, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
@@ -276,6 +288,39 @@ export class CircularBuffer {
     });
   }
 
+  /**
+   * Replaces stored batches — consecutive in the buffer, none packed — by one packed record holding them all (under
+   * the first one's seq), in one atomic write. False when they are no longer all there as they were (delivered or
+   * dropped meanwhile): nothing changes then.
+   */
+  pack(batches: readonly StoredBatch[], packed: PackedBatch): Promise<boolean> {
+    return this.serialize(async () => {
+      const ix = this.index;
+      const first = ix.seqs.indexOf(batches[0].seq, ix.head);
+      if (first < 0 || batches.some((b, k) => ix.seqs[first + k] !== b.seq)) return false;
+      const record = encodePackedRecord(packed);
+      const ops: { type: 'put' | 'del'; key: string; value?: Uint8Array }[] = [];
+      for (const b of batches.slice(1))
+        ops.push({ type: 'del', key: key(BATCH_PREFIX, b.seq) }, { type: 'del', key: key(INDEX_PREFIX, b.seq) });
+      const seq = batches[0].seq;
+      ops.push(
+        { type: 'put', key: key(BATCH_PREFIX, seq), value: record },
+        {
+          type: 'put',
+          key: key(INDEX_PREFIX, seq),
+          value: encodeIndex(record.length, packed.points, packed.signal, packed.createdMs),
+        },
+        { type: 'put', key: FORMAT_KEY, value: Buffer.from(String(FORMAT_PACKED)) },
+      );
+      await this.db.batch(ops as never, { sync: this.opts.sync });
+      let freed = 0;
+      for (let k = 0; k < batches.length; k++) freed += ix.sizes[first + k];
+      ix.replaceRun(first, batches.length, seq, record.length, packed.points, packed.createdMs);
+      this.deletedSinceCompact += freed;
+      return true;
+    });
+  }
+
   /** Quarantined batches with the reason each was rejected, oldest first. */
   async *rejected(): AsyncGenerator<StoredBatch & { reason: string }> {
     for await (const [k, v] of this.db.iterator({ gte: QUARANTINE_PREFIX, lt: 'x;' })) {
@@ -286,10 +331,11 @@ export class CircularBuffer {
     }
   }
 
-  /** Oldest stored batches first, at most `limit`, with seq > `afterSeq`. */
-  async read(limit: number, afterSeq = 0): Promise<StoredBatch[]> {
+  /** Oldest stored batches first, at most `limit`, with `afterSeq` < seq ≤ `upTo`. */
+  async read(limit: number, afterSeq = 0, upTo = Infinity): Promise<StoredBatch[]> {
     const out: StoredBatch[] = [];
-    for await (const [k, v] of this.db.iterator({ gt: key(BATCH_PREFIX, afterSeq), lt: 'b;', limit }))
+    const lt = upTo === Infinity ? 'b;' : key(BATCH_PREFIX, upTo + 1);
+    for await (const [k, v] of this.db.iterator({ gt: key(BATCH_PREFIX, afterSeq), lt, limit }))
       out.push(decodeRecord(seqOf(k), v));
     return out;
   }

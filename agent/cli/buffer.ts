@@ -1,7 +1,7 @@
 import { AgentErrorCodes } from '../errors.js';
 import { Signal } from '../../protocol/otlp/signal.js';
 import { parseArgs } from 'node:util';
-import { decompress } from '../../protocol/compression.js';
+import { segmentsOf } from '../buffer/pack.js';
 import { decodeLogsRequest, decodeMetricsRequest } from '../../protocol/otlp/decode.js';
 import { formatSize } from '../../protocol/config/units.js';
 import { CircularBuffer } from '../buffer/circular-buffer.js';
@@ -93,20 +93,23 @@ export async function runBuffer(argv: string[], io: Io = process): Promise<numbe
       return 0;
     }
     let n = 0;
+    // A packed record prints as the batches it holds, one line each, as they were stored.
     for await (const b of buf.entries()) {
-      if (n++ >= limit) break;
-      const raw = decompress(b.payload, b.compression);
-      const request = b.signal === Signal.LOGS ? decodeLogsRequest(raw) : decodeMetricsRequest(raw);
-      const line = values.meta
-        ? {
-            seq: b.seq,
-            signal: b.signal === Signal.LOGS ? 'logs' : 'metrics',
-            points: b.points,
-            created: new Date(b.createdMs).toISOString(),
-            request,
-          }
-        : request;
-      if (!io.stdout.write(JSON.stringify(line) + '\n')) await new Promise((r) => io.stdout.once('drain', r));
+      for (const s of segmentsOf(b)) {
+        if (n++ >= limit) return 0;
+        const request = s.signal === Signal.LOGS ? decodeLogsRequest(s.otlp) : decodeMetricsRequest(s.otlp);
+        const line = values.meta
+          ? {
+              seq: s.seq,
+              signal: s.signal === Signal.LOGS ? 'logs' : 'metrics',
+              points: s.points,
+              created: new Date(b.createdMs).toISOString(),
+              ...(b.segments ? { packed_in: b.seq } : {}),
+              request,
+            }
+          : request;
+        if (!io.stdout.write(JSON.stringify(line) + '\n')) await new Promise((r) => io.stdout.once('drain', r));
+      }
     }
     return 0;
   } finally {

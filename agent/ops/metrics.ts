@@ -98,6 +98,16 @@ export class AgentMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly batchesPacked = new Counter({
+    name: 'otlp_edge_agent_buffer_packed_batches_total',
+    help: 'Undelivered stored batches packed into compact records (buffer.pack_after)',
+    registers: [this.registry],
+  });
+  readonly packedBytesSaved = new Counter({
+    name: 'otlp_edge_agent_buffer_packed_bytes_saved_total',
+    help: 'Stored bytes freed by packing undelivered batches',
+    registers: [this.registry],
+  });
   readonly uplinkRequests = new Counter({
     name: 'otlp_edge_agent_uplink_requests_total',
     help: 'Uplink requests (stream frames or calls, each carrying stored batches) by outcome (sent, ok, retry, rejected, split, failed)',

@@ -1,9 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
-import { decompress } from '../../protocol/compression.js';
 import { FRAME_FORMAT, type Segment } from '../../protocol/uplink/frame/frame-codec.js';
 import { UplinkStreamEncoder } from '../../protocol/uplink/frame/stream.js';
 import { AckStatus, type FrameAck, type UplinkFrame } from '../../protocol/uplink/messages.js';
 import type { StoredBatch } from '../buffer/record.js';
+import { segmentsOf } from '../buffer/pack.js';
 import { explain } from './grpc-status.js';
 import type { SendResult } from './transport.js';
 
@@ -60,7 +60,7 @@ export class FrameStream {
     let points = 0;
     try {
       for (const b of batches) {
-        segments.push({ seq: b.seq, signal: b.signal, points: b.points, otlp: decompress(b.payload, b.compression) });
+        for (const s of segmentsOf(b)) segments.push(s);
         points += b.points;
       }
     } catch (e) {

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { uplinkServiceDefinition } from '../../protocol/uplink/service.js';
 import { AckStatus, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
 import type { StoredBatch } from '../buffer/record.js';
+import { segmentsOf } from '../buffer/pack.js';
+import { Compression, ZstdCompressor } from '../../protocol/compression.js';
 import type { SendOptions, SendResult, UplinkTransport } from './transport.js';
 import { FrameStream, type StreamStub } from './frame-stream.js';
 import { explain } from './grpc-status.js';
@@ -73,6 +75,7 @@ export class GrpcUplinkTransport implements UplinkTransport {
   private readonly creds: grpc.ChannelCredentials;
   /** Channels to ring members by address (ring-aware routing), and when each last failed. */
   private readonly routed = new Map<string, { client: UplinkStub; failedAt: number }>();
+  private readonly zstd = new ZstdCompressor(3);
   /** The frame stream of each channel (seed or routed), by address. */
   private readonly streams = new Map<UplinkStub, FrameStream>();
 
@@ -158,12 +161,21 @@ export class GrpcUplinkTransport implements UplinkTransport {
     return s;
   }
 
-  /** The batches one Send call each (a few at a time), their outcomes combined into one. */
+  /**
+   * The batches one Send call each (a few at a time), their outcomes combined into one. A packed record goes as
+   * the batches it holds, each under its own seq, recompressed alone.
+   */
   private async sendEach(
     client: UplinkStub,
-    batches: readonly StoredBatch[],
+    stored: readonly StoredBatch[],
     deadlineMs: number,
   ): Promise<SendResult & { wireBytes: number }> {
+    let batches: StoredBatch[];
+    try {
+      batches = stored.flatMap((b) => (b.segments === undefined ? [b] : unpacked(b, this.zstd)));
+    } catch (e) {
+      return { kind: 'rejected', reason: `a packed record could not be read: ${(e as Error).message}`, wireBytes: 0 };
+    }
     const results: SendResult[] = new Array(batches.length);
     let next = 0;
     const worker = async () => {
@@ -236,4 +248,17 @@ function fromAck(ack: UplinkAck): SendResult {
     default:
       return { kind: 'failed', code: 'BAD_ACK', reason: `aggregator answered with ack status ${ack.status}` };
   }
+}
+
+/** A packed record's batches as plain stored batches (zstd OTLP each), for receivers that take one per call. */
+function unpacked(b: StoredBatch, zstd: ZstdCompressor): StoredBatch[] {
+  return segmentsOf(b).map((s) => ({
+    seq: s.seq,
+    route: b.route,
+    signal: s.signal,
+    compression: Compression.ZSTD,
+    points: s.points,
+    createdMs: b.createdMs,
+    payload: zstd.compress(s.otlp),
+  }));
 }

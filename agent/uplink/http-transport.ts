@@ -1,6 +1,7 @@
 import { Signal } from '../../protocol/otlp/signal.js';
 import { decompress, gzip, Compression, ZstdCompressor } from '../../protocol/compression.js';
 import type { StoredBatch } from '../buffer/record.js';
+import { segmentsOf } from '../buffer/pack.js';
 import type { SendOptions, SendResult, UplinkTransport } from './transport.js';
 
 export interface OtlpHttpTransportOptions {
@@ -65,8 +66,8 @@ export class OtlpHttpTransport implements UplinkTransport {
     let body: Uint8Array;
     let encoding: string | null;
     try {
-      if (batches.length > 1) {
-        const raw = Buffer.concat(batches.map((b) => decompress(b.payload, b.compression)));
+      if (batches.length > 1 || batch.segments !== undefined) {
+        const raw = Buffer.concat(batches.flatMap((b) => segmentsOf(b).map((s) => s.otlp)));
         body = useGzip ? gzip(raw) : this.zstd.compress(raw);
         encoding = useGzip ? 'gzip' : 'zstd';
       } else {

@@ -51,6 +51,7 @@ export class UplinkSender {
   private readonly opts: Required<UplinkSenderOptions>;
   /** Read from the buffer and not in flight, by seq. */
   private queue: StoredBatch[] = [];
+  private readonly queued = new Set<number>();
   private queuedPoints = 0;
   /** Seqs in requests not yet answered. */
   private readonly inFlight = new Set<number>();
@@ -60,6 +61,8 @@ export class UplinkSender {
   private readonly notBefore = new Map<number, number>();
   /** Highest seq read from the buffer so far: the next read starts after it. */
   private cursor = 0;
+  /** Batches above this are not read (the packer is rewriting them); Infinity = none. */
+  private ceiling = Infinity;
   private running = false;
   private reading = false;
   private readonly backoff = new Backoff();
@@ -88,6 +91,33 @@ export class UplinkSender {
     return this.requests;
   }
 
+  /**
+   * Keeps the sender from reading until released, and resolves once no read is under way, having handed back the
+   * batches it had queued (they are read again later; those waiting for a retry-after or to go alone are kept).
+   * While held, `holds(seq)` tells the batches it keeps (queued or in flight): all others may be rewritten (packed).
+   */
+  async holdReads(): Promise<{ holds: (seq: number) => boolean; release: () => void }> {
+    this.ceiling = 0;
+    while (this.reading) await new Promise((r) => setTimeout(r, 5));
+    const keep = this.queue.filter((b) => this.alone.has(b.seq) || this.notBefore.has(b.seq));
+    if (keep.length < this.queue.length) {
+      const back = this.queue.filter((b) => !keep.includes(b));
+      this.cursor = Math.min(this.cursor, back[0].seq - 1);
+      for (const b of back) {
+        this.queued.delete(b.seq);
+        this.queuedPoints -= b.points;
+      }
+      this.queue = keep;
+    }
+    return {
+      holds: (seq) => this.inFlight.has(seq) || this.queued.has(seq),
+      release: () => {
+        this.ceiling = Infinity;
+        this.pump();
+      },
+    };
+  }
+
   start(): void {
     this.running = true;
     void this.fill();
@@ -104,11 +134,14 @@ export class UplinkSender {
     this.reading = true;
     try {
       while (this.running && this.room()) {
-        const batches = await this.buffer.read(Math.min(1024, this.opts.maxRequestBatches), this.cursor);
+        const batches = await this.buffer.read(Math.min(1024, this.opts.maxRequestBatches), this.cursor, this.ceiling);
         if (batches.length === 0) break;
         for (const b of batches) {
           this.cursor = Math.max(this.cursor, b.seq);
+          // After the queue was handed back (holdReads), batches still held are met again: not twice.
+          if (this.inFlight.has(b.seq) || this.queued.has(b.seq)) continue;
           this.queue.push(b);
+          this.queued.add(b.seq);
           this.queuedPoints += b.points;
         }
       }
@@ -142,7 +175,8 @@ export class UplinkSender {
       }
       this.dispatch(this.take(next.positions), next.alone);
     }
-    if (!this.reading && this.room() && (this.buffer.stats().newestSeq ?? 0) > this.cursor) void this.fill();
+    const newest = Math.min(this.buffer.stats().newestSeq ?? 0, this.ceiling);
+    if (!this.reading && this.room() && newest > this.cursor) void this.fill();
     this.sleepUntil(due);
   }
 
@@ -205,6 +239,7 @@ export class UplinkSender {
     this.queue.forEach((b, i) => (pick.has(i) ? out.push(b) : rest.push(b)));
     this.queue = rest;
     for (const b of out) {
+      this.queued.delete(b.seq);
       this.queuedPoints -= b.points;
       this.inFlight.add(b.seq);
       this.notBefore.delete(b.seq);
@@ -218,6 +253,7 @@ export class UplinkSender {
       this.inFlight.delete(b.seq);
       if (notBefore > 0) this.notBefore.set(b.seq, notBefore);
       this.queuedPoints += b.points;
+      this.queued.add(b.seq);
     }
     this.queue = [...this.queue, ...batches].sort((a, b) => a.seq - b.seq);
   }
@@ -262,7 +298,13 @@ export class UplinkSender {
         case 'ok': {
           this.backoff.reset();
           if (result.ringVersion) this.hooks.onRingVersion?.(result.ringVersion);
-          const rejected = new Map((result.rejected ?? []).map((r) => [r.seq, r.reason]));
+          // Rejected seqs name batches; a packed record holding one is set aside whole (its other batches were
+          // delivered, and are kept aside with it).
+          const rejected = new Map<number, string>();
+          for (const r of result.rejected ?? []) {
+            const holder = batches.find((b) => b.seq === r.seq || b.segments?.some((s) => s.seq === r.seq));
+            if (holder && !rejected.has(holder.seq)) rejected.set(holder.seq, r.reason);
+          }
           for (const b of batches) if (rejected.has(b.seq)) await this.quarantine(b, rejected.get(b.seq)!);
           const delivered = batches.filter((b) => !rejected.has(b.seq)).map((b) => b.seq);
           // The buffer may already have dropped some (cap reached while they were in flight): ignored there.

@@ -7,7 +7,7 @@ import { connectAsync } from 'mqtt';
 import { metricValue, repoRoot, startAgent } from '../../helpers/agent-process.js';
 import { startAggregator } from '../../helpers/aggregator-process.js';
 import { pahoPublish } from '../../helpers/mosquitto.js';
-import { waitFor } from '../../helpers/ports.js';
+import { freePort, waitFor } from '../../helpers/ports.js';
 import { startProxy } from '../../helpers/tcp-proxy.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { uplinkServiceDefinition } from '../../../protocol/uplink/service.js';
@@ -68,6 +68,10 @@ test('batches committed one by one cross the link as few frames, and each readin
   t.after(() => agent.kill9());
   await publishEach(agent.mqttPort, 'few-1', 40);
   await waitFor('delivered', async () => (await agg.get('/v1/devices/few-1')).body?.counts?.received === 40);
+  await waitFor(
+    'acknowledged',
+    async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0,
+  );
   const m = await agent.metrics();
   const batches = metricValue(m, 'otlp_edge_agent_uplink_batches_total{outcome="ok"}');
   const requests = metricValue(m, 'otlp_edge_agent_uplink_requests_total{outcome="ok"}');
@@ -197,6 +201,33 @@ test('a backlog stored by the agent before uplink streams existed is delivered w
   assert.equal(device.latest.temperature.value, 23);
   await waitFor(
     'backlog drained, logs batch included',
+    async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0,
+  );
+});
+
+test('an outage backlog is packed compactly while the aggregator is away, then delivered exactly once', async (t) => {
+  const dir = tempDir(t);
+  const grpcPort = await freePort();
+  const agent = await startAgent(dir, {
+    uplink: { endpoints: [`127.0.0.1:${grpcPort}`], timeout: '1s' },
+    buffer: { pack_after: '1s' },
+  });
+  t.after(() => agent.kill9());
+  await publishEach(agent.mqttPort, 'packed-1', 60);
+  const stored = metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_bytes');
+  await waitFor(
+    'backlog packed',
+    async () => metricValue(await agent.metrics(), 'otlp_edge_agent_buffer_packed_batches_total') >= 40,
+    20_000,
+  );
+  const packed = metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_bytes');
+  assert.ok(packed * 2 < stored, `backlog of ${stored} bytes packed into ${packed}`);
+  const agg = await startAggregator(dir, {}, { grpcPort, apiPort: await freePort() });
+  t.after(() => agg.kill9());
+  await waitFor('delivered', async () => (await agg.get('/v1/devices/packed-1')).body?.counts?.received === 60, 30_000);
+  assert.deepEqual((await agg.get('/v1/devices/packed-1')).body.counts, { received: 60, duplicates: 0, missing: 0 });
+  await waitFor(
+    'backlog drained',
     async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0,
   );
 });
