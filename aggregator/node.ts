@@ -46,6 +46,7 @@ export class AggregatorNode {
   private store: DeviceStateStore | null = null;
   private grpcServer: grpc.Server | null = null;
   private ingest: UplinkIngest | null = null;
+  private streams: StreamIngest | null = null;
   private api: ApiServer | null = null;
   private membership: Membership | null = null;
   private cluster: ClusterMembership | null = null;
@@ -253,14 +254,14 @@ export class AggregatorNode {
         onApplied: (data, now) => observeReadingDelay(m.readingDelay, data, now),
       },
     );
-    const streams = new StreamIngest(this.ingest, this.log, {
+    const streams = (this.streams = new StreamIngest(this.ingest, this.log, {
       onFrame: (outcome, _segments, bytes) => {
         m.frames.inc({ outcome });
         m.frameBytes.inc(bytes);
       },
       onStreamError: () => m.streamErrors.inc(),
       onStreams: (d) => m.streams.inc(d),
-    });
+    }));
     const server = (this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
       interceptors: [
@@ -375,6 +376,7 @@ export class AggregatorNode {
   private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.ingest?.stop();
+    await this.streams?.stop();
     this.cluster?.stop();
     this.rebalancer?.stop();
     await this.rebalancer?.settle();

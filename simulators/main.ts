@@ -29,9 +29,11 @@ Usage:
                                    1 node vs a 3-node cluster, measured in turns R times (default 3):
                                    points/s and CPU per point
   otlp-edge-sim bench uplink [--devices N] [--seconds S] [--burst-rate R] [--burst-seconds S] [--max-delay D]
+                             [--outage-seconds S]
                                    the link at field load (N devices × 1 QoS 1 reading/s) and at a burst: bytes
                                    per point on the wire, requests/s, device → aggregator latency, ack latency,
-                                   agent CPU, beside OTLP + gzip/zstd of the same readings
+                                   agent CPU, beside OTLP + gzip/zstd of the same readings; the backlog an
+                                   outage leaves, packed
   otlp-edge-sim demo [--devices N] [--rate R] [--duration S] [--dir DIR] [--fresh]
                                    aggregator + agent + simulated devices with live figures (npm start);
                                    data and logs in DIR (default ./data/demo)
@@ -126,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
           'burst-rate': { type: 'string', default: '20000' },
           'burst-seconds': { type: 'string', default: '10' },
           'max-delay': { type: 'string' },
+          'outage-seconds': { type: 'string', default: '20' },
         },
       });
       const { benchUplink } = await import('./bench/uplink.js');
@@ -136,6 +139,8 @@ async function main(argv: string[]): Promise<number> {
           burstRate: values['burst-rate'] === '0' ? 0 : positiveInt('--burst-rate', values['burst-rate']),
           burstSeconds: positiveInt('--burst-seconds', values['burst-seconds']),
           maxDelay: values['max-delay'],
+          outageSeconds:
+            values['outage-seconds'] === '0' ? 0 : positiveInt('--outage-seconds', values['outage-seconds']),
         }),
       );
       return 0;

@@ -3,6 +3,21 @@
  * oldest first, as parallel arrays read from a head index (shifting a large JS array is O(n); moving `head` is not).
  */
 export class BatchIndex {
+  /** An index from the entries of a LevelDB range, in key order: each value read as its record's size and points. */
+  static async read(
+    entries: AsyncIterable<[string, Uint8Array]>,
+    seqOf: (key: string) => number,
+    entry: (v: Uint8Array, seq: number) => { size: number; points: number; created: number },
+  ): Promise<BatchIndex> {
+    const ix = new BatchIndex();
+    for await (const [k, v] of entries) {
+      const seq = seqOf(k);
+      const e = entry(v, seq);
+      ix.push(seq, e.size, e.points, e.created);
+    }
+    return ix;
+  }
+
   seqs: number[] = [];
   sizes: number[] = [];
   points: number[] = [];

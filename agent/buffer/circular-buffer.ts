@@ -17,20 +17,17 @@ import {
 } from './record.js';
 import type { AppendResult, BufferOptions, BufferState, BufferStats } from './buffer-types.js';
 
-export { FORMAT } from './record.js';
-
 /**
  * The agent's durable buffer: OTLP batches in LevelDB under a byte cap, oldest dropped first.
  *
- * LevelDB layout, format 1, or 2 once a record was packed (keys are latin1 strings, values bytes):
+ * LevelDB layout (keys are latin1 strings, values bytes):
  *
- *   meta:format          "1", or "2" once it holds packed records (an agent that reads only format 1 refuses it)
+ *   meta:format          "1"; "2" once it holds packed records (an agent that reads only format 1 refuses it)
  *   meta:state           JSON { nextSeq, bufferId, droppedBatches, droppedPoints, appendedBatches, appendedPoints, … }
  *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 route length R][4 points LE]
  *                                      [8 created ms, float64 LE][R bytes route] then the compressed OTLP request
  *                        (route: the aggregator address the batch was formed for, '' = any; ring-aware uplink)
- *                        or, packed (format 2): several batches in one record under the first one's seq, each
- *                        keeping its seq (record.ts encodePackedRecord, pack.ts)
+ *                        or a packed record: several batches under the first one's seq, each keeping its seq (pack.ts)
  *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal][8 created ms, float64 LE]
  *   x:<seq as 16 hex>    a batch the receiver REJECTED, moved aside (never retried, kept for inspection);
  *                        bounded to 1/16 of the cap, oldest dropped first; `xr:<seq>` holds the reason text
@@ -126,16 +123,14 @@ export class CircularBuffer {
       rejectedPoints: 0,
       ...(rawState ? JSON.parse(rawState) : {}),
     };
-    const index = new Index();
-    const quarantined = new Index();
-    for await (const [k, v] of db.iterator({ gte: INDEX_PREFIX, lt: 'i;' })) {
+    const index = await Index.read(db.iterator({ gte: INDEX_PREFIX, lt: 'i;' }), seqOf, (v) => {
       const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-      index.push(seqOf(k), view.getUint32(0, true), view.getUint32(4, true), view.getFloat64(9, true));
-    }
-    for await (const [k, v] of db.iterator({ gte: QUARANTINE_PREFIX, lt: 'x;' })) {
-      const r = decodeRecord(seqOf(k), v);
-      quarantined.push(r.seq, v.length, r.points, r.createdMs);
-    }
+      return { size: view.getUint32(0, true), points: view.getUint32(4, true), created: view.getFloat64(9, true) };
+    });
+    const quarantined = await Index.read(db.iterator({ gte: QUARANTINE_PREFIX, lt: 'x;' }), seqOf, (v, seq) => {
+      const r = decodeRecord(seq, v);
+      return { size: v.length, points: r.points, created: r.createdMs };
+    });
     if (index.length > 0) {
       const last = index.seqs[index.seqs.length - 1];
       if (last >= state.nextSeq) state.nextSeq = last + 1; // a state record older than its batches: never reuse a seq
@@ -299,19 +294,16 @@ export class CircularBuffer {
       const first = ix.seqs.indexOf(batches[0].seq, ix.head);
       if (first < 0 || batches.some((b, k) => ix.seqs[first + k] !== b.seq)) return false;
       const record = encodePackedRecord(packed);
-      const ops: { type: 'put' | 'del'; key: string; value?: Uint8Array }[] = [];
-      for (const b of batches.slice(1))
-        ops.push({ type: 'del', key: key(BATCH_PREFIX, b.seq) }, { type: 'del', key: key(INDEX_PREFIX, b.seq) });
       const seq = batches[0].seq;
-      ops.push(
+      const index = encodeIndex(record.length, packed.points, packed.signal, packed.createdMs);
+      const ops: { type: 'put' | 'del'; key: string; value?: Uint8Array }[] = [
+        ...batches
+          .slice(1)
+          .flatMap((b) => [BATCH_PREFIX, INDEX_PREFIX].map((p) => ({ type: 'del' as const, key: key(p, b.seq) }))),
         { type: 'put', key: key(BATCH_PREFIX, seq), value: record },
-        {
-          type: 'put',
-          key: key(INDEX_PREFIX, seq),
-          value: encodeIndex(record.length, packed.points, packed.signal, packed.createdMs),
-        },
+        { type: 'put', key: key(INDEX_PREFIX, seq), value: index },
         { type: 'put', key: FORMAT_KEY, value: Buffer.from(String(FORMAT_PACKED)) },
-      );
+      ];
       await this.db.batch(ops as never, { sync: this.opts.sync });
       let freed = 0;
       for (let k = 0; k < batches.length; k++) freed += ix.sizes[first + k];

@@ -4,6 +4,7 @@ import type { StoredBatch } from '../buffer/record.js';
 import { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
 import { Backoff } from './backoff.js';
 import type { SendResult, UplinkTransport } from './transport.js';
+import { nextRequest } from './next-request.js';
 
 export interface UplinkSenderOptions {
   /** Requests sent and not yet answered; default 4 (`uplink.max_in_flight`). */
@@ -163,7 +164,7 @@ export class UplinkSender {
         due = Math.min(due, this.pausedUntil);
         break;
       }
-      const next = this.nextRequest(now);
+      const next = nextRequest(this.queue, now, this.opts, this.alone, this.notBefore);
       if (next.positions === null) {
         due = Math.min(due, next.dueAt);
         break;
@@ -184,51 +185,6 @@ export class UplinkSender {
   private room(): boolean {
     const o = this.opts;
     return this.queue.length < o.maxRequestBatches * 2 && this.queuedPoints < o.maxRequestPoints * (o.maxInFlight + 1);
-  }
-
-  /**
-   * The first request that is ready: the oldest sendable batch and the batches after it of the same route, up to
-   * the request limits. Ready when full, when more of its route wait beyond it, or when its oldest batch has waited
-   * maxDelay. Otherwise null and when the earliest one will be ready.
-   */
-  private nextRequest(now: number): { positions: number[] | null; bytes: number; alone: boolean; dueAt: number } {
-    const o = this.opts;
-    let dueAt = Infinity;
-    const seenRoutes = new Set<string>();
-    for (let i = 0; i < this.queue.length; i++) {
-      const first = this.queue[i];
-      const hold = this.notBefore.get(first.seq);
-      if (hold !== undefined && hold > now) {
-        dueAt = Math.min(dueAt, hold);
-        continue;
-      }
-      if (this.alone.has(first.seq)) return { positions: [i], bytes: first.payload.length, alone: true, dueAt };
-      if (seenRoutes.has(first.route)) continue;
-      seenRoutes.add(first.route);
-      const picked = [i];
-      let points = first.points;
-      let bytes = first.payload.length;
-      let full = false;
-      for (let j = i + 1; j < this.queue.length; j++) {
-        const b = this.queue[j];
-        if (b.route !== first.route || this.alone.has(b.seq) || (this.notBefore.get(b.seq) ?? 0) > now) continue;
-        if (
-          picked.length >= o.maxRequestBatches ||
-          points + b.points > o.maxRequestPoints ||
-          bytes + b.payload.length > o.maxRequestBytes
-        ) {
-          full = true;
-          break;
-        }
-        picked.push(j);
-        points += b.points;
-        bytes += b.payload.length;
-      }
-      const ready = full || points >= o.maxRequestPoints || first.createdMs + o.maxDelayMs <= now;
-      if (ready) return { positions: picked, bytes, alone: false, dueAt };
-      dueAt = Math.min(dueAt, first.createdMs + o.maxDelayMs);
-    }
-    return { positions: null, bytes: 0, alone: false, dueAt };
   }
 
   /** Removes the batches at these queue positions (ascending) and returns them. */

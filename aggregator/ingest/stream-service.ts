@@ -14,6 +14,13 @@ import { status, type UplinkIngest } from './uplink-service.js';
 export const MAX_FRAME_INFLATED = 32 << 20;
 /** Frames of one stream being applied at once; past it the stream is paused (the agent's own window is smaller). */
 const MAX_FRAMES_IN_PROGRESS = 16;
+/**
+ * Streams open at once, per agent and per node. An agent keeps one per aggregator it sends to (a reconnect may leave
+ * the old one open for a moment); each stream's state is bounded (protocol/uplink/frame/state.ts LIMITS), and these
+ * bound how many such states a token, or all agents, can make the node hold.
+ */
+export const MAX_STREAMS_PER_AGENT = 8;
+export const MAX_STREAMS = 4096;
 
 export interface StreamIngestHooks {
   onFrame?(outcome: 'ok' | 'retry' | 'partly_rejected', segments: number, bytes: number): void;
@@ -34,6 +41,11 @@ type Call = grpc.ServerDuplexStream<UplinkFrame, FrameAck>;
  * same, and the agent sends what was not acknowledged on a new stream (or alone, through Send).
  */
 export class StreamIngest {
+  private readonly open = new Map<string, number>();
+  private total = 0;
+  /** Each open stream's way to end itself once its frames in progress are answered (at shutdown). */
+  private readonly enders = new Set<() => Promise<void>>();
+
   constructor(
     private readonly ingest: UplinkIngest,
     private readonly log: Logger,
@@ -48,10 +60,22 @@ export class StreamIngest {
     let inProgress = 0;
     let ended = false;
     this.hooks.onStreams?.(1);
+    const ender = async () => {
+      while (inProgress > 0) await new Promise((r) => setTimeout(r, 5));
+      finish(grpc.status.UNAVAILABLE, 'the aggregator is shutting down; send to another node or later');
+    };
+    this.enders.add(ender);
     const finish = (code: grpc.status | null, details = '') => {
       if (ended) return;
       ended = true;
+      this.enders.delete(ender);
       this.hooks.onStreams?.(-1);
+      if (agentId !== '') {
+        this.total--;
+        const n = (this.open.get(agentId) ?? 1) - 1;
+        if (n === 0) this.open.delete(agentId);
+        else this.open.set(agentId, n);
+      }
       if (code === null) call.end();
       else {
         call.emit('error', status(code, details));
@@ -70,6 +94,8 @@ export class StreamIngest {
         const refused = this.header(call, f);
         if (refused !== null) return finish(refused.code, refused.details);
         agentId = f.agentId;
+        this.total++;
+        this.open.set(agentId, (this.open.get(agentId) ?? 0) + 1);
         bufferId = f.bufferId;
       }
       if (f.frame !== expected)
@@ -99,6 +125,11 @@ export class StreamIngest {
     });
   };
 
+  /** Ends every stream once its frames in progress are answered (they are answered RETRY while stopping). */
+  async stop(): Promise<void> {
+    await Promise.all([...this.enders].map((end) => end()));
+  }
+
   /** Checks the first frame: the stream's agent (against its token) and frame format. */
   private header(call: Call, f: UplinkFrame): { code: grpc.status; details: string } | null {
     if (!f.agentId) return { code: grpc.status.INVALID_ARGUMENT, details: 'the first frame must name agent_id' };
@@ -110,6 +141,14 @@ export class StreamIngest {
       this.log.warn({ agent: f.agentId, peer: call.getPeer(), reason: denied }, 'uplink stream refused');
       return { code: grpc.status.UNAUTHENTICATED, details: denied };
     }
+    if ((this.open.get(f.agentId) ?? 0) >= MAX_STREAMS_PER_AGENT || this.total >= MAX_STREAMS)
+      return {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details:
+          this.total >= MAX_STREAMS
+            ? `this node has ${MAX_STREAMS} uplink streams open; try another node or later`
+            : `agent '${f.agentId}' has ${MAX_STREAMS_PER_AGENT} uplink streams open to this node already`,
+      };
     if (f.format !== FRAME_FORMAT)
       return {
         code: grpc.status.FAILED_PRECONDITION,

@@ -12,19 +12,15 @@
  * latency at the devices, and the agent's CPU per point and RSS.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
-import { ZstdCompressor } from '../../protocol/compression.js';
-import { MetricsEncoder, pointsOf } from '../../protocol/otlp/metrics-encoder.js';
-import { decodeTelemetry } from '../../protocol/payload/decode.js';
-import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
 import { Fleet } from '../fleet/fleet.js';
 import { cpuSecondsOf, rssOf, startChild, type Child } from './processes.js';
 import { newReport, type BenchReport } from './report.js';
+import { baselines, countingProxy, histogramQuantile } from './uplink-measures.js';
+
 import { freeLoopbackPort, scrapeMetric } from './util.js';
 
 export interface UplinkBenchOptions {
@@ -38,6 +34,8 @@ export interface UplinkBenchOptions {
   burstSeconds: number;
   /** Seconds of load before each window; default 5. */
   warmup: number;
+  /** Seconds of field load with the aggregator unreachable, to measure how compactly the backlog is kept; 0 = skip. */
+  outageSeconds: number;
   /** The agent's uplink.max_delay, as YAML (e.g. '100ms'); default: the agent's default. */
   maxDelay?: string;
   progress: (line: string) => void;
@@ -48,125 +46,13 @@ export const UPLINK_BENCH_DEFAULTS: Readonly<UplinkBenchOptions> = Object.freeze
   seconds: 30,
   burstRate: 20_000,
   burstSeconds: 10,
+  outageSeconds: 20,
   warmup: 5,
   progress: (line: string) => void process.stderr.write(`bench uplink: ${line}\n`),
 });
 
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 const GATEWAY = 'bench-gw';
-
-/** A TCP proxy that counts the bytes each way. */
-async function countingProxy(
-  target: number,
-): Promise<{ port: number; up: () => number; down: () => number; close(): void }> {
-  let up = 0;
-  let down = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const server = connect(target, '127.0.0.1');
-    sockets.add(client).add(server);
-    client.on('data', (d) => {
-      up += d.length;
-      server.write(d);
-    });
-    server.on('data', (d) => {
-      down += d.length;
-      client.write(d);
-    });
-    const close = () => {
-      client.destroy();
-      server.destroy();
-    };
-    client.on('error', close).on('close', close);
-    server.on('error', close).on('close', close);
-  });
-  const port = await freeLoopbackPort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    port,
-    up: () => up,
-    down: () => down,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
-
-/** A quantile from the change of a Prometheus histogram between two scrapes (linear within a bucket). */
-export function histogramQuantile(before: string, after: string, name: string, q: number): number {
-  const buckets = (text: string) => {
-    const out = new Map<number, number>();
-    for (const line of text.split('\n')) {
-      const m = line.match(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`));
-      if (m) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
-    }
-    return out;
-  };
-  const b0 = buckets(before);
-  const b1 = buckets(after);
-  const les = [...b1.keys()].sort((a, b) => a - b);
-  const counts = les.map((le) => (b1.get(le) ?? 0) - (b0.get(le) ?? 0));
-  const total = counts[counts.length - 1] ?? 0;
-  if (total === 0) return NaN;
-  const rank = q * total;
-  for (let i = 0; i < les.length; i++) {
-    if (counts[i] >= rank) {
-      const lo = i === 0 ? 0 : les[i - 1];
-      const hi = les[i] === Infinity ? lo : les[i];
-      const below = i === 0 ? 0 : counts[i - 1];
-      const inBucket = counts[i] - below;
-      return inBucket === 0 ? hi : lo + ((hi - lo) * (rank - below)) / inBucket;
-    }
-  }
-  return les[les.length - 2] ?? NaN;
-}
-
-/** The readings the fleet published, priced in the encodings a stock exporter would use. */
-function baselines(
-  published: { deviceId: string; payload: string | Buffer }[],
-): Record<string, number> & { points: number } {
-  const enc = new MetricsEncoder({ gatewayId: GATEWAY });
-  const zstd = new ZstdCompressor(3);
-  const readings: { deviceId: string; r: Reading }[] = [];
-  for (const p of published) {
-    const bytes = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
-    for (const r of decodeTelemetry(bytes, { arrivalMs: Date.now() })) readings.push({ deviceId: p.deviceId, r });
-  }
-  const points = readings.reduce((n, x) => n + pointsOf(x.r), 0);
-  /** Requests of about `size` points, readings in publish order, grouped by device inside each request. */
-  const requests = (size: number): Uint8Array[] => {
-    const out: Uint8Array[] = [];
-    let group = new Map<string, Reading[]>();
-    let n = 0;
-    const flush = () => {
-      if (n === 0) return;
-      out.push(enc.encode([...group].map(([deviceId, rs]): DeviceReadings => ({ deviceId, readings: rs }))));
-      group = new Map();
-      n = 0;
-    };
-    for (const { deviceId, r } of readings) {
-      const list = group.get(deviceId);
-      if (list) list.push(r);
-      else group.set(deviceId, [r]);
-      n += pointsOf(r);
-      if (n >= size) flush();
-    }
-    flush();
-    return out;
-  };
-  const per = (reqs: Uint8Array[], f: (b: Uint8Array) => Uint8Array) =>
-    reqs.reduce((s, b) => s + f(b).length, 0) / points;
-  const small = requests(1000);
-  const large = requests(8192);
-  return {
-    points,
-    protobuf: per(small, (b) => b),
-    gzip1000: per(small, (b) => gzipSync(b)),
-    gzip8192: per(large, (b) => gzipSync(b)),
-    zstd8192: per(large, (b) => zstd.compress(b)),
-  };
-}
 
 interface LoadFigures {
   seconds: number;
@@ -237,6 +123,7 @@ export async function benchUplink(options: Partial<UplinkBenchOptions> = {}): Pr
     const report = newReport('uplink');
     const field = await measureLoad('field', opts.devices, opts.devices, opts.seconds, opts, agent, agg, proxy);
     rows(report, 'field load', `${opts.devices.toLocaleString('en-US')} devices × 1 reading/s`, field, true);
+    if (opts.outageSeconds > 0) await measureOutage(dir, opts, children, report);
     if (opts.burstRate > 0) {
       const burst = await measureLoad(
         'burst',
@@ -318,8 +205,70 @@ async function measureLoad(
     ackP99: summary.ackLatencyMs.p99,
     cpuUsPerPoint: ((b.cpu - a.cpu) * 1e6) / Math.max(1, points),
     rss,
-    base: baselines(published),
+    base: baselines(GATEWAY, published),
   };
+}
+
+/**
+ * A second agent whose aggregator is unreachable, at field load: the backlog it keeps (packed after 2 s), in bytes
+ * per point, beside the same batches as stored before packing — and the outage its default cap then holds.
+ */
+async function measureOutage(dir: string, opts: UplinkBenchOptions, children: Child[], report: BenchReport) {
+  const deadPort = await freeLoopbackPort();
+  const agent = await startChild(
+    'agent (outage)',
+    here('../../agent/main.js'),
+    (mqtt, http) => {
+      writeFileSync(
+        join(dir, 'agent-outage.yaml'),
+        stringify({
+          agent: { id: `${GATEWAY}-outage`, data_dir: join(dir, 'agent-outage') },
+          mqtt: { broker: { tcp: { host: '127.0.0.1', port: mqtt }, allow_anonymous: true } },
+          uplink: { endpoints: [`127.0.0.1:${deadPort}`] },
+          buffer: { pack_after: '2s' },
+          http: { host: '127.0.0.1', port: http },
+          log: { level: 'error' },
+        }),
+      );
+      return ['--config', join(dir, 'agent-outage.yaml')];
+    },
+    children,
+  );
+  const fleet = new Fleet({
+    url: agent.url,
+    devices: opts.devices,
+    rate: opts.devices,
+    qos: 1,
+    eventRate: 0,
+    prefix: 'outage-',
+  });
+  opts.progress(`outage: ${opts.outageSeconds} s of field load with the aggregator unreachable`);
+  await fleet.start();
+  await new Promise((r) => setTimeout(r, opts.outageSeconds * 1000));
+  await fleet.stop();
+  await new Promise((r) => setTimeout(r, 6000)); // the last batches grow old enough to be packed
+  const m = await agent.metrics();
+  const points = scrapeMetric(m, 'otlp_edge_agent_points_stored_total');
+  const packed = scrapeMetric(m, 'otlp_edge_agent_uplink_backlog_bytes') / Math.max(1, points);
+  const unpacked = scrapeMetric(m, 'otlp_edge_agent_bytes_stored_total') / Math.max(1, points);
+  const pointsPerSecond =
+    opts.devices * (points / Math.max(1, scrapeMetric(m, 'otlp_edge_agent_readings_received_total')));
+  report.rows.push(
+    {
+      name: 'outage: backlog bytes per point, packed',
+      value: packed,
+      unit: 'B/point',
+      baseline: { name: 'as committed', value: unpacked },
+      note: `${points.toLocaleString('en-US')} points kept, buffer.pack_after 2s`,
+    },
+    {
+      name: 'outage: hours of field load the default 256 MiB cap holds',
+      value: (256 * 2 ** 20) / (packed * pointsPerSecond) / 3600,
+      unit: 'h',
+      baseline: { name: 'unpacked', value: (256 * 2 ** 20) / (unpacked * pointsPerSecond) / 3600 },
+    },
+  );
+  await agent.stop();
 }
 
 function rows(report: BenchReport, load: string, note: string, f: LoadFigures, budgets: boolean): void {

@@ -11,7 +11,9 @@ import { freePort, waitFor } from '../../helpers/ports.js';
 import { startProxy } from '../../helpers/tcp-proxy.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { uplinkServiceDefinition } from '../../../protocol/uplink/service.js';
-import type { FrameAck, UplinkFrame } from '../../../protocol/uplink/messages.js';
+import { AckStatus, type FrameAck, type UplinkFrame } from '../../../protocol/uplink/messages.js';
+import { UplinkStreamEncoder } from '../../../protocol/uplink/frame/stream.js';
+import { MAX_STREAMS_PER_AGENT } from '../../../aggregator/ingest/stream-service.js';
 
 /**
  * The uplink stream end to end, real processes: batches committed one by one cross the link as few frames, and
@@ -230,4 +232,48 @@ test('an outage backlog is packed compactly while the aggregator is away, then d
     'backlog drained',
     async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0,
   );
+});
+
+test('one agent may hold only a few streams open on a node: the next is refused with RESOURCE_EXHAUSTED', async (t) => {
+  const dir = tempDir(t);
+  const agg = await startAggregator(dir);
+  t.after(() => agg.kill9());
+  const Client = grpc.makeGenericClientConstructor(
+    uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
+    'Uplink',
+  );
+  const client = new Client(`127.0.0.1:${agg.grpcPort}`, grpc.credentials.createInsecure()) as unknown as {
+    Stream(md: grpc.Metadata): grpc.ClientDuplexStream<UplinkFrame, FrameAck>;
+    close(): void;
+  };
+  t.after(() => client.close());
+  const open = (agentId: string) => {
+    const call = client.Stream(new grpc.Metadata());
+    const answered = new Promise<FrameAck | grpc.ServiceError>((resolve) => {
+      call.on('data', resolve);
+      call.on('error', resolve);
+    });
+    const payload = new UplinkStreamEncoder(3).encode([]);
+    call.write({
+      frame: 1,
+      payload,
+      points: 0,
+      segments: 0,
+      ackedBelow: 0,
+      ringVersion: 0,
+      agentId,
+      bufferId: 1,
+      format: 1,
+    });
+    return { call, answered };
+  };
+  const streams = Array.from({ length: MAX_STREAMS_PER_AGENT }, () => open('gw-greedy'));
+  t.after(() => streams.forEach((s) => s.call.cancel()));
+  for (const s of streams) assert.equal(((await s.answered) as FrameAck).status, AckStatus.OK);
+  const extra = await open('gw-greedy').answered;
+  assert.equal((extra as grpc.ServiceError).code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match((extra as grpc.ServiceError).details, /gw-greedy' has 8 uplink streams open/);
+  const other = open('gw-modest');
+  t.after(() => other.call.cancel());
+  assert.equal(((await other.answered) as FrameAck).status, AckStatus.OK, 'other agents are not affected');
 });

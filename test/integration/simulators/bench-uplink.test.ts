@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { benchUplink, histogramQuantile } from '../../../simulators/bench/uplink.js';
+import { benchUplink } from '../../../simulators/bench/uplink.js';
+import { histogramQuantile } from '../../../simulators/bench/uplink-measures.js';
 import { table } from '../../../simulators/bench/report.js';
 
 // Correctness only: a short run on a shared machine says nothing about speed or size.
@@ -13,6 +14,7 @@ test(
       seconds: 3,
       burstRate: 3000,
       burstSeconds: 2,
+      outageSeconds: 3,
       warmup: 1,
       progress: () => undefined,
     });
@@ -41,6 +43,8 @@ test(
         assert.ok(row(`${load}: ${name}`).value > 0, `${load}: ${name} in\n${text}`);
     }
     assert.ok(row('field load: device → aggregator latency p99').budget?.includes('250'));
+    const outage = row('outage: backlog bytes per point, packed');
+    assert.ok(outage.value > 0 && outage.value < outage.baseline!.value, `packing made the backlog smaller\n${text}`);
   },
 );
 
