@@ -1,6 +1,8 @@
 import { Signal } from '../../otlp/signal.js';
 import { ByteSink, ByteSource, corrupt } from './bytes.js';
-import { MetricsColumnDecoder, MetricsColumnEncoder, planMetrics, type Columns, type Plan } from './metrics-columns.js';
+import { MetricsColumnDecoder, MetricsColumnEncoder } from './metrics-columns.js';
+import type { Columns } from './columns.js';
+import { planMetrics, type Plan } from './metrics-plan.js';
 import { StreamState } from './state.js';
 
 /**

@@ -1,7 +1,24 @@
 import { ProtoReader } from '../../otlp/reader.js';
 import { ProtoWriter, Wire } from '../../otlp/writer.js';
-import { add64, ByteSink, ByteSource, corrupt, diff64 } from './bytes.js';
-import { Kind, type DictKind, type Series, type StreamState } from './state.js';
+import { ByteSink, ByteSource, corrupt, diff64 } from './bytes.js';
+import {
+  advanceTime,
+  decimalExponent,
+  F,
+  getDelta,
+  keyOf,
+  MAX_EXP,
+  POW10,
+  putDelta,
+  SAFE_HI,
+  scratch,
+  SMALL,
+  splitInt,
+  type ColumnSources,
+  type Columns,
+} from './columns.js';
+import type { Plan } from './metrics-plan.js';
+import { Kind, type DictKind, type StreamState } from './state.js';
 
 /**
  * An OTLP ExportMetricsServiceRequest as columns, against the stream's state (state.ts), and back.
@@ -22,176 +39,6 @@ import { Kind, type DictKind, type Series, type StreamState } from './state.js';
  * A request holding anything else — histograms, summaries, exemplars, flags — is not put in columns: the frame
  * carries it as it is (frame-codec.ts), so nothing is ever approximated.
  */
-
-export interface Columns {
-  s: ByteSink;
-  t: ByteSink;
-  v: ByteSink;
-  d: ByteSink;
-}
-
-export interface ColumnSources {
-  s: ByteSource;
-  t: ByteSource;
-  v: ByteSource;
-  d: ByteSource;
-}
-
-/** Point flags (S column, one varint per point). */
-const F = {
-  KIND: 3,
-  TIME: 1 << 2,
-  START: 1 << 3,
-  ATTRS: 1 << 4,
-  SAME_TIME: 1 << 5,
-  RAW: 1 << 6,
-  NEW_EXP: 1 << 7,
-} as const;
-
-const MAX_EXP = 15;
-const POW10 = Array.from({ length: MAX_EXP + 1 }, (_, e) => 10 ** e);
-/** Deltas and mantissas stay below this, so zigzag codes (and the ×2 of the unit bit) stay exact. */
-const SMALL = 2 ** 50;
-const SAFE_HI = 1 << 21;
-
-/** Counts met while planning a request, in walk order, and totals for StreamState.nearLimits. */
-export interface Plan {
-  counts: number[];
-  resources: number;
-  scopes: number;
-  metrics: number;
-  points: number;
-}
-
-class Unsupported extends Error {}
-const UNSUPPORTED = new Unsupported();
-
-function eachField(r: ProtoReader, end: number, each: (field: number, wire: number) => void): void {
-  r.fields(end, each);
-}
-
-/**
- * Walks a request and records its counts; false when it holds something the columns do not carry (or is not a
- * well-formed request), in which case it is sent as it is.
- */
-export function planMetrics(req: Uint8Array, plan: Plan): boolean {
-  plan.counts.length = 0;
-  plan.resources = plan.scopes = plan.metrics = plan.points = 0;
-  const r = new ProtoReader(req);
-  try {
-    const top = plan.counts.push(0) - 1;
-    eachField(r, r.end, (f, w) => {
-      if (f !== 1 || w !== Wire.LDELIM) throw UNSUPPORTED;
-      plan.counts[top]++;
-      plan.resources++;
-      const rmEnd = r.submessageEnd();
-      const scopesAt = plan.counts.push(0) - 1;
-      eachField(r, rmEnd, (rf, rw) => {
-        if (rf !== 2 || rw !== Wire.LDELIM) return r.skip(rw);
-        plan.counts[scopesAt]++;
-        plan.scopes++;
-        const smEnd = r.submessageEnd();
-        const metricsAt = plan.counts.push(0) - 1;
-        eachField(r, smEnd, (sf, sw) => {
-          if (sf !== 2 || sw !== Wire.LDELIM) return r.skip(sw);
-          plan.counts[metricsAt]++;
-          plan.metrics++;
-          planMetric(r, r.submessageEnd(), plan);
-        });
-      });
-    });
-    return true;
-  } catch (e) {
-    if (e === UNSUPPORTED || (e as { code?: string }).code !== undefined) return false;
-    throw e;
-  }
-}
-
-function planMetric(r: ProtoReader, end: number, plan: Plan): void {
-  let data = 0;
-  const pointsAt = plan.counts.push(0) - 1;
-  eachField(r, end, (f, w) => {
-    if (f === 5 || f === 7) {
-      if (data !== 0 || w !== Wire.LDELIM) throw UNSUPPORTED;
-      data = f;
-      eachField(r, r.submessageEnd(), (df, dw) => {
-        if (df !== 1) return r.skip(dw);
-        if (dw !== Wire.LDELIM) throw UNSUPPORTED;
-        plan.counts[pointsAt]++;
-        plan.points++;
-        let value = 0;
-        let time = 0;
-        let start = 0;
-        eachField(r, r.submessageEnd(), (pf, pw) => {
-          if (pf === 7 && pw === Wire.LDELIM) return r.skip(pw);
-          if (pw !== Wire.FIXED64) throw UNSUPPORTED;
-          if (pf === 4 || pf === 6) value++;
-          else if (pf === 3) time++;
-          else if (pf === 2) start++;
-          else throw UNSUPPORTED; // exemplars, flags, fields this codec does not know
-          r.skip(pw);
-        });
-        if (value > 1 || time > 1 || start > 1) throw UNSUPPORTED;
-      });
-    } else if (f === 9 || f === 10 || f === 11) throw UNSUPPORTED;
-    else r.skip(w);
-  });
-  if (data === 0) throw UNSUPPORTED; // a metric without data: rare enough to send as it is
-}
-
-const scratch = new DataView(new ArrayBuffer(8));
-
-/** The exponent e ≤ 15 with v = round(v·10^e) / 10^e exactly (trying `hint` first), or -1. */
-function decimalExponent(v: number, hint: number): number {
-  if (hint >= 0 && isDecimal(v, hint)) return hint;
-  if (!Number.isFinite(v) || Object.is(v, -0)) return -1;
-  for (let e = 0; e <= MAX_EXP; e++) if (e !== hint && isDecimal(v, e)) return e;
-  return -1;
-}
-
-function isDecimal(v: number, e: number): boolean {
-  const m = Math.round(v * POW10[e]);
-  return Math.abs(m) < SMALL && m / POW10[e] === v && !Object.is(v, -0);
-}
-
-/** Writes a time or start delta into T: 0 = 8 raw bytes follow; else 1 + (zigzag ×2 + 1 when in whole ms). */
-function putDelta(t: ByteSink, d: number, lo: number, hi: number): void {
-  if (Math.abs(d) >= SMALL) {
-    t.varint(0);
-    t.u64(lo, hi);
-    return;
-  }
-  const ms = d % 1e6 === 0;
-  const x = ms ? d / 1e6 : d;
-  t.varint((x >= 0 ? x * 2 : -x * 2 - 1) * 2 + (ms ? 1 : 0) + 1);
-}
-
-/** Reads what putDelta wrote into `out`: the raw value, or base + extra + the delta. */
-function getDelta(t: ByteSource, baseLo: number, baseHi: number, extra: number, out: [number, number]): void {
-  const code = t.varint();
-  if (code === 0) return t.u64(out);
-  const c = code - 1;
-  const z = Math.floor(c / 2);
-  let x = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-  if (c % 2 === 1) x *= 1e6;
-  add64(baseLo, baseHi, x + extra, out);
-}
-
-/** The series' time after a point at (lo, hi): both ends apply exactly this. */
-function advanceTime(s: Series, lo: number, hi: number): void {
-  if (s.hasTime) {
-    const d = diff64(lo, hi, s.tLo, s.tHi);
-    s.tDelta = Math.abs(d) < SMALL ? d : 0;
-  } else s.tDelta = 0;
-  s.tLo = lo;
-  s.tHi = hi;
-  s.hasTime = true;
-}
-
-function keyOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-}
-
 /** Encodes a request planned by planMetrics into the columns, changing `state` as the decoder will. */
 export class MetricsColumnEncoder {
   private readonly header = new ByteSink(1024);
@@ -210,7 +57,7 @@ export class MetricsColumnEncoder {
     let ci = 0;
     const s = this.c.s;
     s.varint(plan.counts[ci++]);
-    eachField(r, r.end, () => {
+    r.fields(r.end, () => {
       const rmEnd = r.submessageEnd();
       const res = this.ref('resource', this.split(r, rmEnd, 2));
       const scopes = this.children;
@@ -244,7 +91,7 @@ export class MetricsColumnEncoder {
     into.reset();
     const children: number[] = [];
     let at = r.pos;
-    eachField(r, end, (f, w) => {
+    r.fields(end, (f, w) => {
       if (f === child && w === Wire.LDELIM) {
         const e = r.submessageEnd();
         children.push(r.pos, e);
@@ -267,7 +114,7 @@ export class MetricsColumnEncoder {
     let dataStart = 0;
     let dataEnd = 0;
     let at = r.pos;
-    eachField(r, end, (f, w) => {
+    r.fields(end, (f, w) => {
       if (f === 5 || f === 7) {
         kind = f;
         dataEnd = r.submessageEnd();
@@ -317,7 +164,7 @@ export class MetricsColumnEncoder {
     let vHi = 0;
     let at = r.pos;
     const buf = r.buf;
-    eachField(r, end, (f, w) => {
+    r.fields(end, (f, w) => {
       if (f === 7) {
         r.skip(w);
         a.bytes(buf.subarray(at, r.pos));
@@ -547,18 +394,4 @@ export class MetricsColumnDecoder {
     } else if (kind !== Kind.NONE) corrupt(`value kind ${kind}`);
     w.join();
   }
-}
-
-/** A safe integer as two's-complement halves [lo, hi] into `out`. */
-function splitInt(v: number, out: [number, number]): void {
-  const neg = v < 0;
-  const a = neg ? -v : v;
-  let hi = Math.floor(a / 4294967296);
-  let lo = a - hi * 4294967296;
-  if (neg) {
-    lo = (~lo + 1) >>> 0;
-    hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0;
-  }
-  out[0] = lo >>> 0;
-  out[1] = hi >>> 0;
 }
