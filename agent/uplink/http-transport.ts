@@ -19,6 +19,8 @@ const RETRYABLE = new Set([429, 502, 503, 504]);
  * the server: the batch stays and is retried with backoff, logged and counted, so no backlog is discarded for it.
  */
 const MALFORMED = new Set([400, 422]);
+/** Points in one request at most, as the gRPC uplink's requests (a packed record is cut into several). */
+const MAX_REQUEST_POINTS = 16_384;
 /** When the server gives no Retry-After for a retryable status. */
 const DEFAULT_RETRY_MS = 1000;
 
@@ -67,14 +69,32 @@ export class OtlpHttpTransport implements UplinkTransport {
     let encoding: string | null;
     try {
       if (batches.length > 1 || batch.segments !== undefined) {
-        const raw = Buffer.concat(batches.flatMap((b) => segmentsOf(b).map((s) => s.otlp)));
-        body = useGzip ? gzip(raw) : this.zstd.compress(raw);
+        // A packed record can hold far more than an endpoint takes in one request: requests of at most
+        // MAX_REQUEST_POINTS each, sent in turn (a failure part way resends the whole group: at least once).
+        const parts: Uint8Array[][] = [[]];
+        let points = 0;
+        for (const s of batches.flatMap((b) => segmentsOf(b))) {
+          if (points > 0 && points + s.points > MAX_REQUEST_POINTS) {
+            parts.push([]);
+            points = 0;
+          }
+          parts[parts.length - 1].push(s.otlp);
+          points += s.points;
+        }
         encoding = useGzip ? 'gzip' : 'zstd';
-      } else {
-        if (batch.compression === Compression.ZSTD && useGzip) body = gzip(decompress(batch.payload, Compression.ZSTD));
-        else body = batch.payload;
-        encoding = batch.compression === Compression.NONE ? null : useGzip ? 'gzip' : 'zstd';
+        let wireBytes = 0;
+        for (const part of parts) {
+          const raw = Buffer.concat(part);
+          const compressed = useGzip ? gzip(raw) : this.zstd.compress(raw);
+          wireBytes += compressed.length;
+          const r = await this.request(url, compressed, encoding, batches.length, deadlineMs);
+          if (r.kind !== 'ok') return { ...r, wireBytes };
+        }
+        return { kind: 'ok', ringVersion: 0, wireBytes };
       }
+      if (batch.compression === Compression.ZSTD && useGzip) body = gzip(decompress(batch.payload, Compression.ZSTD));
+      else body = batch.payload;
+      encoding = batch.compression === Compression.NONE ? null : useGzip ? 'gzip' : 'zstd';
     } catch (e) {
       if (batches.length > 1)
         return { kind: 'split', reason: `a stored batch is unreadable: ${(e as Error).message}`, wireBytes: 0 };

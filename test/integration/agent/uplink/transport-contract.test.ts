@@ -9,6 +9,7 @@ import { AckStatus, type UplinkAck, type UplinkBatch } from '../../../../protoco
 import { GrpcUplinkTransport } from '../../../../agent/uplink/grpc-transport.js';
 import { OtlpHttpTransport } from '../../../../agent/uplink/http-transport.js';
 import type { StoredBatch } from '../../../../agent/buffer/record.js';
+import { packBatches } from '../../../../agent/buffer/pack.js';
 import type { UplinkTransport } from '../../../../agent/uplink/transport.js';
 import { freePort } from '../../../helpers/ports.js';
 
@@ -159,6 +160,18 @@ for (const [name, make] of [
       (group.wireBytes ?? 0) > 0,
       'the transport says how many bytes it put on the wire (for the bandwidth cap)',
     );
+
+    // A packed record (an outage backlog) arrives as the requests it holds.
+    r.received.length = 0;
+    const packed = packBatches(
+      [stored, { ...stored, seq: 2, payload: new ZstdCompressor(3).compress(second) }],
+      new ZstdCompressor(3),
+    );
+    const fromPack = await r.transport.send([{ ...stored, ...packed, seq: 1, compression: Compression.ZSTD }], {
+      deadlineMs: 5000,
+    });
+    assert.equal(fromPack.kind, 'ok');
+    assert.deepEqual(Buffer.concat(r.received.map((b) => Buffer.from(b))), Buffer.concat([request, second]));
 
     const gone = await make();
     const port = await freePort(); // nothing listens here
