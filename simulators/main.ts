@@ -29,7 +29,7 @@ Usage:
                                    1 node vs a 3-node cluster, measured in turns R times (default 3):
                                    points/s and CPU per point
   otlp-edge-sim bench uplink [--devices N] [--seconds S] [--burst-rate R] [--burst-seconds S] [--max-delay D]
-                             [--outage-seconds S]
+                             [--outage-seconds S] [--agent PATH/TO/agent/main.js]
                                    the link at field load (N devices × 1 QoS 1 reading/s) and at a burst: bytes
                                    per point on the wire, requests/s, device → aggregator latency, ack latency,
                                    agent CPU, beside OTLP + gzip/zstd of the same readings; the backlog an
@@ -129,6 +129,7 @@ async function main(argv: string[]): Promise<number> {
           'burst-seconds': { type: 'string', default: '10' },
           'max-delay': { type: 'string' },
           'outage-seconds': { type: 'string', default: '20' },
+          agent: { type: 'string' },
         },
       });
       const { benchUplink } = await import('./bench/uplink.js');
@@ -139,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
           burstRate: values['burst-rate'] === '0' ? 0 : positiveInt('--burst-rate', values['burst-rate']),
           burstSeconds: positiveInt('--burst-seconds', values['burst-seconds']),
           maxDelay: values['max-delay'],
+          agentMain: values.agent,
           outageSeconds:
             values['outage-seconds'] === '0' ? 0 : positiveInt('--outage-seconds', values['outage-seconds']),
         }),

@@ -100,9 +100,10 @@ export class UplinkSender {
   async holdReads(): Promise<{ holds: (seq: number) => boolean; release: () => void }> {
     this.ceiling = 0;
     while (this.reading) await new Promise((r) => setTimeout(r, 5));
-    const keep = this.queue.filter((b) => this.alone.has(b.seq) || this.notBefore.has(b.seq));
+    const kept = (b: StoredBatch) => this.alone.has(b.seq) || this.notBefore.has(b.seq);
+    const keep = this.queue.filter(kept);
     if (keep.length < this.queue.length) {
-      const back = this.queue.filter((b) => !keep.includes(b));
+      const back = this.queue.filter((b) => !kept(b));
       this.cursor = Math.min(this.cursor, back[0].seq - 1);
       for (const b of back) {
         this.queued.delete(b.seq);

@@ -36,6 +36,8 @@ export interface UplinkBenchOptions {
   warmup: number;
   /** Seconds of field load with the aggregator unreachable, to measure how compactly the backlog is kept; 0 = skip. */
   outageSeconds: number;
+  /** The agent to measure (its main.js), e.g. an older release for a before/after comparison; default this one. */
+  agentMain?: string;
   /** The agent's uplink.max_delay, as YAML (e.g. '100ms'); default: the agent's default. */
   maxDelay?: string;
   progress: (line: string) => void;
@@ -101,7 +103,7 @@ export async function benchUplink(options: Partial<UplinkBenchOptions> = {}): Pr
     );
     const agent = await startChild(
       'agent',
-      here('../../agent/main.js'),
+      opts.agentMain ?? here('../../agent/main.js'),
       (mqtt, http) => {
         writeFileSync(
           join(dir, 'agent.yaml'),
