@@ -2,7 +2,7 @@ import { SEQ_METRIC } from '../../protocol/otlp/semconv.js';
 import { Signal } from '../../protocol/otlp/signal.js';
 import { decompress, Compression } from '../../protocol/compression.js';
 import { ProtoError, ProtoErrorCodes } from '../../protocol/errors.js';
-import { visitLogsDeviceIds, visitMetricsRequest } from '../../protocol/otlp/visit.js';
+import { visitLogsDeviceIds, visitMetricsRequest, type MetricsVisitor } from '../../protocol/otlp/visit.js';
 
 import { isValidName } from '../../protocol/payload/shape.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
@@ -29,59 +29,81 @@ export function inflationLimit(signal: Signal, compressedBytes: number): number 
   return Math.min(cap, Math.max(RATIO_FLOOR_BYTES, compressedBytes * MAX_INFLATION_RATIO));
 }
 
-function badField(what: string): never {
-  throw new ProtoError(ProtoErrorCodes.BAD_FIELD, what);
+function badField(what: string): ProtoError {
+  return new ProtoError(ProtoErrorCodes.BAD_FIELD, what);
 }
 
 /**
- * An uplink batch → one DeviceData per device. Metrics are walked with the allocation-free visitor; the seq gauge
- * becomes the device's (ts, seq) pairs. Logs only tell that their devices were heard from, so only their resources
- * are read (bodies are skipped by length). Device ids and metric names must follow the rules the agent applies
- * (protocol/): a batch that breaks them came from a broken or hostile sender. Throws ProtoError for a payload that
- * cannot be read or breaks a rule (the caller answers REJECTED: sending it again cannot help).
+ * Metrics points → one DeviceData per device, as a MetricsVisitor (fed by visitMetricsRequest over OTLP bytes, or by
+ * the uplink stream's column decoder). The seq gauge becomes the device's (ts, seq) pairs. Device ids and metric names
+ * must follow the rules the agent applies (protocol/): the first that breaks them is kept as the error result()
+ * throws, and the rest is ignored — the visitor itself never throws, so a stream decoder feeding it stays in step.
+ */
+export class DeviceDataCollector implements MetricsVisitor {
+  private readonly byDevice = new Map<string, DeviceData>();
+  private current: DeviceData | null = null;
+  private checked = ''; // the last metric name found valid: points of one metric share its name
+  private error: ProtoError | null = null;
+
+  resource(id: string): void {
+    this.current = id === '' || this.error !== null ? null : this.device(id);
+  }
+
+  /** The device's record, made on first sight (also for logs, whose devices were only heard from). */
+  device(id: string): DeviceData | null {
+    let d = this.byDevice.get(id);
+    if (d === undefined) {
+      if (!isValidId(id)) {
+        this.error ??= badField(`device.id ${JSON.stringify(id.slice(0, 140))} is not a device id (${ID_RULE})`);
+        return null;
+      }
+      this.byDevice.set(id, (d = { deviceId: id, metric: [], ts: [], value: [], seqTs: [], seq: [] }));
+    }
+    return d;
+  }
+
+  point(metric: string, ts: number, value: number): void {
+    const d = this.current;
+    if (d === null || this.error !== null) return; // a Resource without device.id is not a device
+    if (metric === SEQ_METRIC) {
+      d.seqTs.push(ts);
+      d.seq.push(value);
+      return;
+    }
+    if (metric !== this.checked) {
+      if (!isValidName(metric)) {
+        this.error = badField(
+          `metric name ${JSON.stringify(metric.slice(0, 80))} (${metric.length} characters) of device '${d.deviceId}' breaks the rule: 1–255 printable characters`,
+        );
+        return;
+      }
+      this.checked = metric;
+    }
+    d.metric.push(metric);
+    d.ts.push(ts);
+    d.value.push(value);
+  }
+
+  /** The devices' data; throws the ProtoError of the first rule broken. */
+  result(): DeviceData[] {
+    if (this.error !== null) throw this.error;
+    return [...this.byDevice.values()];
+  }
+}
+
+/**
+ * An uplink batch → one DeviceData per device. Metrics are walked with the allocation-free visitor. Logs only tell
+ * that their devices were heard from, so only their resources are read (bodies are skipped by length). Throws
+ * ProtoError for a payload that cannot be read or breaks a rule (the caller answers REJECTED: sending it again
+ * cannot help).
  */
 export function decodeBatch(signal: Signal, compression: Compression, payload: Uint8Array): DeviceData[] {
   const raw = decompress(payload, compression, inflationLimit(signal, payload.length));
-  const byDevice = new Map<string, DeviceData>();
-  const get = (id: string) => {
-    let d = byDevice.get(id);
-    if (d === undefined) {
-      if (!isValidId(id)) badField(`device.id ${JSON.stringify(id.slice(0, 140))} is not a device id (${ID_RULE})`);
-      byDevice.set(id, (d = { deviceId: id, metric: [], ts: [], value: [], seqTs: [], seq: [] }));
-    }
-    return d;
-  };
+  const c = new DeviceDataCollector();
   if (signal === Signal.LOGS) {
     visitLogsDeviceIds(raw, (id) => {
-      if (id !== '') get(id);
+      if (id !== '') c.device(id);
     });
-    return [...byDevice.values()];
-  }
-  let current: DeviceData | null = null;
-  let checked = ''; // the last metric name found valid: points of one metric share its name
-  visitMetricsRequest(raw, {
-    resource: (id) => {
-      current = id === '' ? null : get(id);
-    },
-    point: (metric, ts, value) => {
-      const d = current;
-      if (d === null) return; // a Resource without device.id is not a device: nothing to keep state for
-      if (metric === SEQ_METRIC) {
-        d.seqTs.push(ts);
-        d.seq.push(value);
-        return;
-      }
-      if (metric !== checked) {
-        if (!isValidName(metric))
-          badField(
-            `metric name ${JSON.stringify(metric.slice(0, 80))} (${metric.length} characters) of device '${d.deviceId}' breaks the rule: 1–255 printable characters`,
-          );
-        checked = metric;
-      }
-      d.metric.push(metric);
-      d.ts.push(ts);
-      d.value.push(value);
-    },
-  });
-  return [...byDevice.values()];
+  } else visitMetricsRequest(raw, c);
+  return c.result();
 }

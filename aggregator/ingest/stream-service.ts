@@ -6,6 +6,7 @@ import { FRAME_FORMAT, type Segment } from '../../protocol/uplink/frame/frame-co
 import { UplinkStreamDecoder } from '../../protocol/uplink/frame/stream.js';
 import { AckStatus, type FrameAck, type UplinkFrame } from '../../protocol/uplink/messages.js';
 import { status, type UplinkIngest } from './uplink-service.js';
+import { DeviceDataCollector } from './batch-decoder.js';
 
 /**
  * Largest a frame may inflate to (its body, and separately the OTLP its segments rebuild): agents cut frames near
@@ -102,8 +103,10 @@ export class StreamIngest {
         return finish(grpc.status.INVALID_ARGUMENT, `frame ${f.frame} arrived where frame ${expected} was due`);
       expected++;
       let segments: Segment[];
+      // Metrics carried as columns go straight into device data, without rebuilding their OTLP.
+
       try {
-        segments = decoder.decode(f.payload, MAX_FRAME_INFLATED);
+        segments = decoder.decode(f.payload, MAX_FRAME_INFLATED, () => new DeviceDataCollector());
         if (segments.length !== f.segments)
           throw new Error(`frame says ${f.segments} segments and holds ${segments.length}`);
       } catch (e) {
@@ -159,17 +162,21 @@ export class StreamIngest {
 
   private async frame(f: UplinkFrame, segments: Segment[], agentId: string, bufferId: number): Promise<FrameAck> {
     const acks = await Promise.all(
-      segments.map((s) =>
-        this.ingest.apply({
-          agentId,
-          seq: s.seq,
-          signal: s.signal,
-          compression: Compression.NONE,
-          payload: s.otlp,
-          ackedBelow: f.ackedBelow,
-          bufferId,
-        }),
-      ),
+      segments.map((s) => {
+        const collected = s.visitor as DeviceDataCollector | undefined;
+        return this.ingest.apply(
+          {
+            agentId,
+            seq: s.seq,
+            signal: s.signal,
+            compression: Compression.NONE,
+            payload: s.otlp,
+            ackedBelow: f.ackedBelow,
+            bufferId,
+          },
+          collected ? () => collected.result() : undefined,
+        );
+      }),
     );
     const ack: FrameAck = {
       frame: f.frame,

@@ -99,9 +99,10 @@ export class UplinkIngest {
 
   /**
    * Decodes one stored batch of an authenticated agent and applies it: OK once durable (or a duplicate), REJECTED
-   * when it can never be read, RETRY when it could not be stored now.
+   * when it can never be read, RETRY when it could not be stored now. `decoded` gives its data when it was decoded
+   * already (a stream frame's columns), throwing as decodeBatch would.
    */
-  async apply(b: IncomingBatch): Promise<UplinkAck> {
+  async apply(b: IncomingBatch, decoded?: () => DeviceData[]): Promise<UplinkAck> {
     if (this.stopping) return this.ack(AckStatus.RETRY, 'node is shutting down', RETRY_AFTER_MS);
     if (b.signal !== Signal.METRICS && b.signal !== Signal.LOGS) {
       return this.rejected(b, `unknown signal ${b.signal}; expected METRICS (1) or LOGS (2)`);
@@ -109,7 +110,7 @@ export class UplinkIngest {
     const t0 = performance.now();
     let data: DeviceData[];
     try {
-      data = decodeBatch(b.signal, b.compression, b.payload);
+      data = decoded ? decoded() : decodeBatch(b.signal, b.compression, b.payload);
     } catch (e) {
       if (e instanceof ProtoError) return this.rejected(b, `${e.code}: ${e.message}`);
       // Anything else thrown while reading untrusted bytes (a RangeError, say) is still this payload's doing:

@@ -69,6 +69,28 @@ export function visitLogsDeviceIds(bytes: Uint8Array, onResource: (deviceId: str
   }
 }
 
+/** The `device.id` of a ResourceMetrics given as its fields without scope_metrics ('' when it has none). */
+export function resourceMetricsDeviceId(fields: Uint8Array): string {
+  const r = new ProtoReader(fields);
+  let id = '';
+  r.fields(r.end, (f, w) => {
+    if (f === 1 && w === 2) id = resourceDeviceId(r, r.submessageEnd());
+    else r.skip(w);
+  });
+  return id;
+}
+
+/** The name of a Metric given as its fields without the data ('' when it has none). */
+export function metricNameOf(fields: Uint8Array): string {
+  const r = new ProtoReader(fields);
+  let name = '';
+  r.fields(r.end, (f, w) => {
+    if (f === 1 && w === 2) name = r.string();
+    else r.skip(w);
+  });
+  return name;
+}
+
 function resourceDeviceId(r: ProtoReader, end: number): string {
   let id = '';
   r.fields(end, (f, w) => {

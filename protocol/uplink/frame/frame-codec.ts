@@ -4,6 +4,7 @@ import { MetricsColumnDecoder, MetricsColumnEncoder } from './metrics-columns.js
 import type { Columns } from './columns.js';
 import { planMetrics, type Plan } from './metrics-plan.js';
 import { StreamState } from './state.js';
+import type { MetricsVisitor } from '../../otlp/visit.js';
 
 /**
  * One frame of an uplink stream: the stored batches (segments) it carries, coded against the state both ends keep
@@ -28,9 +29,14 @@ export interface Segment {
   signal: Signal;
   /** Data points or log records, as stored. */
   points: number;
-  /** The uncompressed OTLP Export*ServiceRequest. */
+  /** The uncompressed OTLP Export*ServiceRequest (empty when its points went to `visitor` instead). */
   otlp: Uint8Array;
+  /** Decoding only: the visitor that was told the segment's points (see FrameDecoder.decode). */
+  visitor?: MetricsVisitor;
 }
+
+/** Asked for each metrics segment carried as columns: a visitor to tell its points to instead of rebuilding it. */
+export type VisitorFor = (segment: { seq: number; signal: Signal; points: number }) => MetricsVisitor | null;
 
 const KIND_RAW = 0;
 const KIND_METRICS = 1;
@@ -95,9 +101,11 @@ export class FrameDecoder {
 
   /**
    * The segments of a frame body. Throws ProtoError when the body does not follow the encoder, or its segments
-   * would inflate past `maxBytes` in all: the stream's state is then unusable and the stream must end.
+   * would inflate past `maxBytes` in all: the stream's state is then unusable and the stream must end. A metrics
+   * segment carried as columns is told to the visitor `visitorFor` gives for it (if any) rather than rebuilt; the
+   * visitor must not throw (the state moves on whatever it makes of the points).
    */
-  decode(body: Uint8Array, maxBytes: number): Segment[] {
+  decode(body: Uint8Array, maxBytes: number, visitorFor?: VisitorFor): Segment[] {
     const src = new ByteSource(body);
     const n = src.bounded(src.left, 'segment count');
     const lengths = [0, 0, 0, 0].map(() => src.varint());
@@ -118,12 +126,15 @@ export class FrameDecoder {
       if (signal !== Signal.METRICS && signal !== Signal.LOGS) corrupt(`segment signal ${signal}`);
       const points = s.varint();
       let otlp: Uint8Array;
+      let visitor: MetricsVisitor | null = null;
       if (kind === KIND_RAW) otlp = d.bytes(s.bounded(d.left, 'segment length')).slice();
-      else if (kind === KIND_METRICS && signal === Signal.METRICS) otlp = this.metrics.decode(cols, maxBytes - total);
-      else return corrupt(`segment kind ${kind} for signal ${signal}`);
+      else if (kind === KIND_METRICS && signal === Signal.METRICS) {
+        visitor = visitorFor?.({ seq, signal, points }) ?? null;
+        otlp = this.metrics.decode(cols, maxBytes - total, visitor);
+      } else return corrupt(`segment kind ${kind} for signal ${signal}`);
       total += otlp.length;
       if (total > maxBytes) corrupt(`frame inflates past ${maxBytes} bytes`);
-      out.push({ seq, signal, points, otlp });
+      out.push(visitor ? { seq, signal, points, otlp, visitor } : { seq, signal, points, otlp });
     }
     if (s.left || t.left || v.left || d.left) corrupt('bytes left over after the last segment');
     return out;

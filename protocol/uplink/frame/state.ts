@@ -79,6 +79,9 @@ export class StreamState {
   seriesCount = 0;
   /** Seq of the last segment (segment seqs are coded as deltas). */
   lastSeq = 0;
+  /** What a decoder visiting the columns read once per entry: each resource entry's device.id, metric entry's name. */
+  deviceIds: string[] = [];
+  metricNames: string[] = [];
 
   clear(): void {
     this.resource = new Dict(LIMITS.entries.resource);
@@ -89,6 +92,8 @@ export class StreamState {
     this.series = [];
     this.seriesCount = 0;
     this.lastSeq = 0;
+    this.deviceIds = [];
+    this.metricNames = [];
   }
 
   /**

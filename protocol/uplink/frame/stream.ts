@@ -1,6 +1,6 @@
 import zstd from 'zstd-napi/binding.js';
 import { ProtoError, ProtoErrorCodes } from '../../errors.js';
-import { FrameDecoder, FrameEncoder, type Segment } from './frame-codec.js';
+import { FrameDecoder, FrameEncoder, type Segment, type VisitorFor } from './frame-codec.js';
 
 /**
  * Both ends of an uplink stream's coding: frames (frame-codec.ts) through one zstd stream for the stream's life,
@@ -58,10 +58,11 @@ export class UplinkStreamDecoder {
   }
 
   /**
-   * The segments of one frame. `maxBytes` bounds the frame body and, separately, the OTLP its segments rebuild.
+   * The segments of one frame (see FrameDecoder.decode for `visitorFor`). `maxBytes` bounds the frame body and,
+   * separately, the OTLP its segments rebuild.
    * Throws ProtoError when the bytes are not the next frame of this stream: the stream must then end.
    */
-  decode(payload: Uint8Array, maxBytes: number): Segment[] {
+  decode(payload: Uint8Array, maxBytes: number, visitorFor?: VisitorFor): Segment[] {
     const parts: Buffer[] = [];
     let total = 0;
     let input = payload;
@@ -82,6 +83,6 @@ export class UplinkStreamDecoder {
       if (e instanceof ProtoError) throw e;
       throw new ProtoError(ProtoErrorCodes.BAD_COMPRESSION, `frame could not be decompressed: ${(e as Error).message}`);
     }
-    return this.frames.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts, total), maxBytes);
+    return this.frames.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts, total), maxBytes, visitorFor);
   }
 }

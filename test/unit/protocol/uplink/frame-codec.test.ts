@@ -7,6 +7,7 @@ import { Signal } from '../../../../protocol/otlp/signal.js';
 import type { Segment } from '../../../../protocol/uplink/frame/frame-codec.js';
 import { UplinkStreamDecoder, UplinkStreamEncoder } from '../../../../protocol/uplink/frame/stream.js';
 import { loadProtos, toObjectOptions } from '../../../helpers/protos.js';
+import { visitMetricsRequest, type MetricsVisitor } from '../../../../protocol/otlp/visit.js';
 import { mulberry32 } from '../../../helpers/random.js';
 
 /**
@@ -130,8 +131,14 @@ class RandomTelemetry {
   }
 }
 
-function roundTrip(encoder: UplinkStreamEncoder, decoder: UplinkStreamDecoder, segments: Segment[]): Segment[] {
-  return decoder.decode(encoder.encode(segments), MAX);
+/** What a MetricsVisitor is told, as a list of calls. */
+function recorder(): MetricsVisitor & { calls: unknown[] } {
+  const calls: unknown[] = [];
+  return {
+    calls,
+    resource: (id) => calls.push(['resource', id]),
+    point: (metric, ts, value) => calls.push([metric, ts, value]),
+  };
 }
 
 test('random OTLP metrics through one stream come back exactly, frame after frame', () => {
@@ -139,6 +146,10 @@ test('random OTLP metrics through one stream come back exactly, frame after fram
     const gen = new RandomTelemetry(seed);
     const enc = new UplinkStreamEncoder(3);
     const dec = new UplinkStreamDecoder();
+    // A second decoder of the same frames tells a visitor what it reads instead of rebuilding the OTLP: it must be
+    // told exactly what visitMetricsRequest reads from the rebuilt requests.
+    const visiting = new UplinkStreamDecoder();
+    let columnSegments = 0;
     let seq = 0;
     for (let frame = 0; frame < 60; frame++) {
       const segments: Segment[] = [];
@@ -147,8 +158,20 @@ test('random OTLP metrics through one stream come back exactly, frame after fram
         seq += 1 + (gen.int(10) === 0 ? gen.int(1000) : 0); // seqs with holes (other routes' batches)
         segments.push({ seq, signal: Signal.METRICS, points: 7, otlp: Req.encode(Req.fromObject(obj)).finish() });
       }
-      const back = roundTrip(enc, dec, segments);
+      const bytes = enc.encode(segments);
+      const back = dec.decode(bytes, MAX);
+      const visited = visiting.decode(bytes, MAX, () => recorder());
       assert.equal(back.length, segments.length);
+      for (let i = 0; i < back.length; i++) {
+        const expected = recorder();
+        visitMetricsRequest(back[i].otlp, expected);
+        const v = visited[i].visitor as ReturnType<typeof recorder> | undefined;
+        if (v === undefined) assert.deepEqual(visited[i].otlp, back[i].otlp, 'carried as it is');
+        else {
+          assert.deepStrictEqual(v.calls, expected.calls, `seed ${seed} frame ${frame} segment ${i} visited`);
+          columnSegments++;
+        }
+      }
       for (let i = 0; i < segments.length; i++) {
         assert.equal(back[i].seq, segments[i].seq, `seed ${seed} frame ${frame}`);
         assert.equal(back[i].signal, Signal.METRICS);
@@ -156,6 +179,7 @@ test('random OTLP metrics through one stream come back exactly, frame after fram
         assert.deepStrictEqual(view(back[i].otlp), view(segments[i].otlp), `seed ${seed} frame ${frame} segment ${i}`);
       }
     }
+    assert.ok(columnSegments > 20, `${columnSegments} segments went as columns`);
   }
 });
 
