@@ -261,6 +261,7 @@ export class AggregatorNode {
       },
       onStreamError: () => m.streamErrors.inc(),
       onStreams: (d) => m.streams.inc(d),
+      onDecoded: (ms) => m.decodeSeconds.inc(ms / 1000),
     }));
     const server = (this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,

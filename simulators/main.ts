@@ -23,8 +23,9 @@ Usage:
   otlp-edge-sim bench agent [--devices N] [--seconds S]
                                    readings/s the agent stores at QoS 0 and durable QoS 1, ack latency, RSS,
                                    bytes per reading, beside a bare aedes broker and a mosquitto relay
-  otlp-edge-sim bench aggregator [--gateways N] [--seconds S]
-                                   points/s one aggregator node ingests over the uplink, and its CPU split
+  otlp-edge-sim bench aggregator [--gateways N] [--seconds S] [--send]
+                                   points/s one aggregator node ingests over uplink streams as agents send
+                                   (--send: one batch per Send call, as older agents), and its CPU split
   otlp-edge-sim bench cluster [--gateways N] [--seconds S] [--repeats R]
                                    1 node vs a 3-node cluster, measured in turns R times (default 3):
                                    points/s and CPU per point
@@ -78,12 +79,16 @@ async function main(argv: string[]): Promise<number> {
     if (sub === 'aggregator') {
       const { values } = parseArgs({
         args: argv.slice(2),
-        options: { gateways: { type: 'string', default: '4' }, seconds: { type: 'string', default: '10' } },
+        options: {
+          gateways: { type: 'string', default: '4' },
+          seconds: { type: 'string', default: '10' },
+          send: { type: 'boolean', default: false },
+        },
       });
       const gateways = positiveInt('--gateways', values.gateways);
       const seconds = positiveInt('--seconds', values.seconds);
       const { benchAggregator } = await import('./bench/aggregator.js');
-      print(await benchAggregator({ gateways, seconds }));
+      print(await benchAggregator({ gateways, seconds, stream: !values.send }));
       return 0;
     }
     if (sub === 'agent') {

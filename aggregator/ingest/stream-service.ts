@@ -28,6 +28,8 @@ export interface StreamIngestHooks {
   /** A stream ended on a frame it could not read (or that broke the protocol). */
   onStreamError?(agentId: string, reason: string): void;
   onStreams?(delta: 1 | -1): void;
+  /** A frame was decoded (inflated, and its columns read into device data) in `ms`. */
+  onDecoded?(ms: number): void;
 }
 
 type Call = grpc.ServerDuplexStream<UplinkFrame, FrameAck>;
@@ -105,8 +107,10 @@ export class StreamIngest {
       let segments: Segment[];
       // Metrics carried as columns go straight into device data, without rebuilding their OTLP.
 
+      const t0 = performance.now();
       try {
         segments = decoder.decode(f.payload, MAX_FRAME_INFLATED, () => new DeviceDataCollector());
+        this.hooks.onDecoded?.(performance.now() - t0);
         if (segments.length !== f.segments)
           throw new Error(`frame says ${f.segments} segments and holds ${segments.length}`);
       } catch (e) {
