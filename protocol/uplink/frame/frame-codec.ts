@@ -1,6 +1,7 @@
 import { Signal } from '../../otlp/signal.js';
 import { ByteSink, ByteSource, corrupt } from './bytes.js';
-import { MetricsColumnDecoder, MetricsColumnEncoder } from './metrics-columns.js';
+import { MetricsColumnEncoder } from './metrics-columns.js';
+import { MetricsColumnDecoder } from './metrics-column-decoder.js';
 import type { Columns } from './columns.js';
 import { planMetrics, type Plan } from './metrics-plan.js';
 import { StreamState } from './state.js';
