@@ -18,10 +18,17 @@ export interface FrameStreamOptions {
   zstdLevel: number;
   /** The aggregator does not take streams (or not this frame format): batches go by Send meanwhile. */
   onRefused(reason: string): void;
+  /** A stream idle at a frame's start after this long is closed and a new one opened; default 10 minutes. */
+  maxLifetimeMs?: number;
 }
 
 /** How long an aggregator that refused streams is sent batches one by one before a stream is tried again. */
 const REFUSED_FOR_MS = 10 * 60_000;
+/**
+ * Streams are renewed this often (at a moment no frame is in flight), so a long-lived agent does not stay pinned to
+ * the node a load balancer gave it, and the state both ends hold starts afresh.
+ */
+const MAX_LIFETIME_MS = 10 * 60_000;
 
 type Result = SendResult & { wireBytes: number };
 
@@ -39,6 +46,7 @@ interface Pending {
  */
 export class FrameStream {
   private call: grpc.ClientDuplexStream<UplinkFrame, FrameAck> | null = null;
+  private openedAt = 0;
   private encoder: UplinkStreamEncoder | null = null;
   private next = 1;
   private readonly pending = new Map<number, Pending>();
@@ -66,6 +74,16 @@ export class FrameStream {
     } catch (e) {
       // A stored batch that does not inflate goes alone, as stored: the aggregator rejects it, and only it.
       return { kind: 'split', reason: `a stored batch could not be read: ${(e as Error).message}`, wireBytes: 0 };
+    }
+    if (
+      this.call !== null &&
+      this.pending.size === 0 &&
+      Date.now() - this.openedAt > (this.opts.maxLifetimeMs ?? MAX_LIFETIME_MS)
+    ) {
+      // Half-closed: the aggregator answers what it has (nothing is in flight) and ends it; its events are stale now.
+      this.call.end();
+      this.call = null;
+      this.encoder = null;
     }
     if (this.call === null) this.open();
     const call = this.call!;
@@ -106,6 +124,7 @@ export class FrameStream {
   private open(): void {
     const call = this.stub.Stream(this.opts.metadata, {});
     this.call = call;
+    this.openedAt = Date.now();
     this.encoder = new UplinkStreamEncoder(this.opts.zstdLevel);
     this.next = 1;
     call.on('data', (ack: FrameAck) => {

@@ -24,6 +24,8 @@ export interface GrpcTransportOptions {
   zstdLevel?: number;
   /** Send one stored batch per call (Send) instead of frames on a stream; default false (tests, old receivers). */
   batchesOnly?: boolean;
+  /** How long a stream lives before it is renewed (when no frame is in flight); default 10 minutes. */
+  streamLifetimeMs?: number;
   /** A stream could not be used with an aggregator (it does not serve Stream, or not this frame format). */
   onStreamRefused?(address: string, reason: string): void;
 }
@@ -154,6 +156,7 @@ export class GrpcUplinkTransport implements UplinkTransport {
         bufferId: this.opts.bufferId ?? 0,
         metadata: this.metadata,
         zstdLevel: this.opts.zstdLevel ?? 3,
+        maxLifetimeMs: this.opts.streamLifetimeMs,
         onRefused: (reason) => this.opts.onStreamRefused?.(address, reason),
       });
       this.streams.set(client, s);

@@ -5,7 +5,14 @@ import * as grpc from '@grpc/grpc-js';
 import { Compression, decompress, ZstdCompressor } from '../../../../protocol/compression.js';
 import { Signal } from '../../../../protocol/otlp/signal.js';
 import { uplinkServiceDefinition } from '../../../../protocol/uplink/service.js';
-import { AckStatus, type UplinkAck, type UplinkBatch } from '../../../../protocol/uplink/messages.js';
+import {
+  AckStatus,
+  type FrameAck,
+  type UplinkAck,
+  type UplinkBatch,
+  type UplinkFrame,
+} from '../../../../protocol/uplink/messages.js';
+import { UplinkStreamDecoder } from '../../../../protocol/uplink/frame/stream.js';
 import { GrpcUplinkTransport } from '../../../../agent/uplink/grpc-transport.js';
 import { OtlpHttpTransport } from '../../../../agent/uplink/http-transport.js';
 import type { StoredBatch } from '../../../../agent/buffer/record.js';
@@ -190,3 +197,49 @@ for (const [name, make] of [
     assert.equal(failed.kind, 'failed', 'an unreachable receiver is a failure to retry, not an exception');
   });
 }
+
+test('the gRPC transport renews its uplink stream after its lifetime, each new stream starting from a fresh state', async (t) => {
+  let streams = 0;
+  const received: number[] = [];
+  const server = new grpc.Server();
+  server.addService(
+    uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
+    {
+      Stream: (call: grpc.ServerDuplexStream<UplinkFrame, FrameAck>) => {
+        streams++;
+        const decoder = new UplinkStreamDecoder(); // a new stream's frames decode only against a fresh state
+        call.on('data', (f: UplinkFrame) => {
+          for (const s of decoder.decode(f.payload, 1 << 20)) received.push(s.seq);
+          call.write({
+            frame: f.frame,
+            status: AckStatus.OK,
+            retryAfterMs: 0,
+            reason: '',
+            ringVersion: 0,
+            rejected: [],
+          });
+        });
+        call.on('end', () => call.end());
+      },
+    } as unknown as grpc.UntypedServiceImplementation,
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  t.after(() => server.forceShutdown());
+  const transport = new GrpcUplinkTransport({
+    agentId: 'gw-renew',
+    endpoints: [`127.0.0.1:${port}`],
+    token: '',
+    tls: { enabled: false, ca: '', insecureSkipVerify: false },
+    streamLifetimeMs: 150,
+  });
+  t.after(() => transport.close());
+  for (let seq = 1; seq <= 6; seq++) {
+    const r = await transport.send([{ ...stored, seq }], { deadlineMs: 5000 });
+    assert.equal(r.kind, 'ok');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.deepEqual(received, [1, 2, 3, 4, 5, 6]);
+  assert.ok(streams >= 3, `${streams} streams for 6 frames 100 ms apart with a 150 ms lifetime`);
+});
