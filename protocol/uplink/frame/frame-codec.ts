@@ -43,6 +43,8 @@ const KIND_RAW = 0;
 const KIND_METRICS = 1;
 const RESET = 0x80;
 const MAX_SEQ = 2 ** 52;
+/** Segments a frame may hold: an agent sends at most a few thousand stored batches, or packed records of 8,192. */
+export const MAX_SEGMENTS = 65_536;
 
 function newColumns(): Columns {
   return {
@@ -108,7 +110,7 @@ export class FrameDecoder {
    */
   decode(body: Uint8Array, maxBytes: number, visitorFor?: VisitorFor): Segment[] {
     const src = new ByteSource(body);
-    const n = src.bounded(src.left, 'segment count');
+    const n = src.bounded(Math.min(src.left, MAX_SEGMENTS), 'segment count');
     const lengths = [0, 0, 0, 0].map(() => src.varint());
     if (lengths.reduce((a, b) => a + b, 0) !== src.left) corrupt('column lengths do not add up to the frame');
     let at = src.pos;
@@ -132,6 +134,7 @@ export class FrameDecoder {
       else if (kind === KIND_METRICS && signal === Signal.METRICS) {
         visitor = visitorFor?.({ seq, signal, points }) ?? null;
         otlp = this.metrics.decode(cols, maxBytes - total, visitor);
+        total += this.metrics.size - otlp.length;
       } else return corrupt(`segment kind ${kind} for signal ${signal}`);
       total += otlp.length;
       if (total > maxBytes) corrupt(`frame inflates past ${maxBytes} bytes`);

@@ -23,6 +23,8 @@ export class MetricsColumnDecoder {
   private sHi = 0;
   private vLo = 0;
   private vHi = 0;
+  /** Bytes the last segment decoded to, or would have as OTLP when visited (20 a point, the least one takes). */
+  size = 0;
 
   constructor(private readonly state: StreamState) {}
 
@@ -31,6 +33,7 @@ export class MetricsColumnDecoder {
     const { s } = c;
     const st = this.state;
     const nRes = s.bounded(s.left, 'resource count');
+    let visited = 0;
     for (let i = 0; i < nRes; i++) {
       const res = this.ref(c, 'resource');
       if (visitor) visitor.resource((st.deviceIds[res] ??= resourceMetricsDeviceId(st.resource.get(res))));
@@ -62,8 +65,11 @@ export class MetricsColumnDecoder {
           const nPoints = s.bounded(s.left, 'point count');
           for (let p = 0; p < nPoints; p++) {
             this.point(c, res, scope, metric, prev);
-            if (visitor) this.visitPoint(visitor, name);
-            else {
+            if (visitor) {
+              this.visitPoint(visitor, name);
+              // The same bound as for rebuilt OTLP, so a frame of tiny points cannot make the visitor hold more.
+              if ((visited += MIN_POINT_BYTES) > maxBytes) corrupt(`segment inflates past ${maxBytes} bytes`);
+            } else {
               this.writePoint();
               if (w.pos > maxBytes) corrupt(`segment inflates past ${maxBytes} bytes`);
             }
@@ -78,7 +84,12 @@ export class MetricsColumnDecoder {
       }
       if (!visitor) w.join();
     }
-    return visitor ? EMPTY : w.finish();
+    if (visitor) {
+      this.size = visited;
+      return EMPTY;
+    }
+    this.size = w.pos;
+    return w.finish();
   }
 
   private ref(c: ColumnSources, kind: DictKind): number {
@@ -198,3 +209,5 @@ export class MetricsColumnDecoder {
 }
 
 const EMPTY = new Uint8Array(0);
+/** A NumberDataPoint with a time and a value takes at least this many bytes of OTLP (with its tag and length). */
+const MIN_POINT_BYTES = 20;

@@ -4,7 +4,7 @@ import { ProtoError } from '../../../../protocol/errors.js';
 import { MetricsEncoder } from '../../../../protocol/otlp/metrics-encoder.js';
 import { LogsEncoder } from '../../../../protocol/otlp/logs-encoder.js';
 import { Signal } from '../../../../protocol/otlp/signal.js';
-import type { Segment } from '../../../../protocol/uplink/frame/frame-codec.js';
+import { MAX_SEGMENTS, type Segment } from '../../../../protocol/uplink/frame/frame-codec.js';
 import { UplinkStreamDecoder, UplinkStreamEncoder } from '../../../../protocol/uplink/frame/stream.js';
 import { loadProtos, toObjectOptions } from '../../../helpers/protos.js';
 import { visitMetricsRequest, type MetricsVisitor } from '../../../../protocol/otlp/visit.js';
@@ -300,4 +300,29 @@ test('bytes that are not the next frame of the stream end in a ProtoError, never
   }
   // A frame that would inflate past the bound is refused.
   assert.throws(() => new UplinkStreamDecoder().decode(frames[0], 16), ProtoError);
+});
+
+test('a frame may not hold more segments, or visit more points, than its bounds allow', () => {
+  const many = Array.from({ length: MAX_SEGMENTS + 1 }, (_, i) => ({
+    seq: i + 1,
+    signal: Signal.LOGS,
+    points: 0,
+    otlp: new Uint8Array(0),
+  }));
+  assert.throws(() => new UplinkStreamDecoder().decode(new UplinkStreamEncoder(1).encode(many), MAX), ProtoError);
+
+  const metrics = new MetricsEncoder({ gatewayId: 'gw' });
+  const readings = Array.from({ length: 100 }, (_, i) => ({
+    ts: 1e12 + i,
+    seq: -1,
+    names: ['t'],
+    values: [i],
+    attributes: null,
+  }));
+  const frame = new UplinkStreamEncoder(1).encode([
+    { seq: 1, signal: Signal.METRICS, points: 100, otlp: metrics.encode([{ deviceId: 'd', readings }]) },
+  ]);
+  // 100 points visited count as at least 2,000 bytes of OTLP: over a 1,000-byte bound.
+  assert.throws(() => new UplinkStreamDecoder().decode(frame, 1000, () => recorder()), ProtoError);
+  assert.equal(new UplinkStreamDecoder().decode(frame, 4000, () => recorder()).length, 1);
 });
