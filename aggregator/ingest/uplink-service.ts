@@ -80,9 +80,6 @@ export class UplinkIngest {
     return this.tokens();
   }
 
-  get stopped(): boolean {
-    return this.stopping;
-  }
 
   private async send(call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>): Promise<UplinkAck> {
     const b = call.request;
