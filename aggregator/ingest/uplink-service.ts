@@ -80,7 +80,6 @@ export class UplinkIngest {
     return this.tokens();
   }
 
-
   private async send(call: grpc.ServerUnaryCall<UplinkBatch, UplinkAck>): Promise<UplinkAck> {
     const b = call.request;
     if (!b.agentId) throw status(grpc.status.INVALID_ARGUMENT, 'agent_id is required');
