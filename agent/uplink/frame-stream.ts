@@ -20,6 +20,8 @@ export interface FrameStreamOptions {
   onRefused(reason: string): void;
   /** A stream idle at a frame's start after this long is closed and a new one opened; default 10 minutes. */
   maxLifetimeMs?: number;
+  /** A stream with nothing sent for this long is closed (its state freed at both ends); default 2 minutes. */
+  idleCloseMs?: number;
 }
 
 /** How long an aggregator that refused streams is sent batches one by one before a stream is tried again. */
@@ -29,6 +31,8 @@ const REFUSED_FOR_MS = 10 * 60_000;
  * the node a load balancer gave it, and the state both ends hold starts afresh.
  */
 const MAX_LIFETIME_MS = 10 * 60_000;
+/** An aggregator no batch went to for this long (it left the ring, say) has its stream closed. */
+const IDLE_CLOSE_MS = 2 * 60_000;
 
 type Result = SendResult & { wireBytes: number };
 
@@ -47,6 +51,8 @@ interface Pending {
 export class FrameStream {
   private call: grpc.ClientDuplexStream<UplinkFrame, FrameAck> | null = null;
   private openedAt = 0;
+  private lastSentAt = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
   private encoder: UplinkStreamEncoder | null = null;
   private next = 1;
   private readonly pending = new Map<number, Pending>();
@@ -96,6 +102,8 @@ export class FrameStream {
     }
     const frame = this.next++;
     const first = frame === 1;
+    this.lastSentAt = Date.now();
+    this.watchIdle();
     return new Promise<Result>((resolve) => {
       const timer = setTimeout(
         () =>
@@ -167,7 +175,30 @@ export class FrameStream {
     this.pending.clear();
   }
 
+  /** Closes the stream once nothing was sent on it for idleCloseMs (and nothing is in flight). */
+  private watchIdle(): void {
+    if (this.idleTimer !== null) return;
+    const idle = this.opts.idleCloseMs ?? IDLE_CLOSE_MS;
+    const check = () => {
+      this.idleTimer = null;
+      if (this.call === null) return;
+      const quiet = Date.now() - this.lastSentAt;
+      if (quiet >= idle && this.pending.size === 0) {
+        this.call.end();
+        this.call = null;
+        this.encoder = null;
+        return;
+      }
+      this.idleTimer = setTimeout(check, Math.max(this.pending.size > 0 ? 1000 : 10, idle - quiet));
+      this.idleTimer.unref();
+    };
+    this.idleTimer = setTimeout(check, idle);
+    this.idleTimer.unref();
+  }
+
   close(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     if (this.call !== null)
       this.end(this.call, { kind: 'failed', code: 'CLOSED', reason: 'the uplink is shutting down' });
   }

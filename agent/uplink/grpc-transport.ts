@@ -26,6 +26,8 @@ export interface GrpcTransportOptions {
   batchesOnly?: boolean;
   /** How long a stream lives before it is renewed (when no frame is in flight); default 10 minutes. */
   streamLifetimeMs?: number;
+  /** How long a stream with nothing to send stays open; default 2 minutes. */
+  streamIdleMs?: number;
   /** A stream could not be used with an aggregator (it does not serve Stream, or not this frame format). */
   onStreamRefused?(address: string, reason: string): void;
 }
@@ -157,6 +159,7 @@ export class GrpcUplinkTransport implements UplinkTransport {
         metadata: this.metadata,
         zstdLevel: this.opts.zstdLevel ?? 3,
         maxLifetimeMs: this.opts.streamLifetimeMs,
+        idleCloseMs: this.opts.streamIdleMs,
         onRefused: (reason) => this.opts.onStreamRefused?.(address, reason),
       });
       this.streams.set(client, s);

@@ -11,8 +11,8 @@ test(
   async () => {
     const report = await benchUplink({
       devices: 60,
-      seconds: 3,
-      burstRate: 3000,
+      seconds: 4,
+      burstRate: 1000,
       burstSeconds: 2,
       outageSeconds: 3,
       warmup: 1,

@@ -18,7 +18,7 @@ import { OtlpHttpTransport } from '../../../../agent/uplink/http-transport.js';
 import type { StoredBatch } from '../../../../agent/buffer/record.js';
 import { packBatches } from '../../../../agent/buffer/pack.js';
 import type { UplinkTransport } from '../../../../agent/uplink/transport.js';
-import { freePort } from '../../../helpers/ports.js';
+import { freePort, waitFor } from '../../../helpers/ports.js';
 
 /**
  * One contract every uplink transport keeps, run against each (as MQTT.js runs one store suite for every store):
@@ -198,8 +198,9 @@ for (const [name, make] of [
   });
 }
 
-test('the gRPC transport renews its uplink stream after its lifetime, each new stream starting from a fresh state', async (t) => {
+test('the gRPC transport renews its uplink stream after its lifetime, each new stream from a fresh state, and closes it when idle', async (t) => {
   let streams = 0;
+  let ended = 0;
   const received: number[] = [];
   const server = new grpc.Server();
   server.addService(
@@ -219,7 +220,10 @@ test('the gRPC transport renews its uplink stream after its lifetime, each new s
             rejected: [],
           });
         });
-        call.on('end', () => call.end());
+        call.on('end', () => {
+          ended++;
+          call.end();
+        });
       },
     } as unknown as grpc.UntypedServiceImplementation,
   );
@@ -233,6 +237,7 @@ test('the gRPC transport renews its uplink stream after its lifetime, each new s
     token: '',
     tls: { enabled: false, ca: '', insecureSkipVerify: false },
     streamLifetimeMs: 150,
+    streamIdleMs: 400,
   });
   t.after(() => transport.close());
   for (let seq = 1; seq <= 6; seq++) {
@@ -242,4 +247,8 @@ test('the gRPC transport renews its uplink stream after its lifetime, each new s
   }
   assert.deepEqual(received, [1, 2, 3, 4, 5, 6]);
   assert.ok(streams >= 3, `${streams} streams for 6 frames 100 ms apart with a 150 ms lifetime`);
+  // With nothing more to send, the last stream is closed too (its state freed at both ends).
+  await waitFor('idle stream closed', () => ended === streams, 5000).catch((e: Error) => {
+    throw new Error(`${e.message}: ${streams} streams, ${ended} ended`);
+  });
 });
