@@ -254,15 +254,7 @@ export class AggregatorNode {
         onApplied: (data, now) => observeReadingDelay(m.readingDelay, data, now),
       },
     );
-    const streams = (this.streams = new StreamIngest(this.ingest, this.log, {
-      onFrame: (outcome, _segments, bytes) => {
-        m.frames.inc({ outcome });
-        m.frameBytes.inc(bytes);
-      },
-      onStreamError: () => m.streamErrors.inc(),
-      onStreams: (d) => m.streams.inc(d),
-      onDecoded: (ms) => m.decodeSeconds.inc(ms / 1000),
-    }));
+    const streams = (this.streams = new StreamIngest(this.ingest, this.log, m.streamHooks(this.refusalLog)));
     const server = (this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
       interceptors: [

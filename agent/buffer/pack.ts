@@ -14,19 +14,27 @@ export const PACK_LIMITS = { points: 131_072, batches: 8192, inflatedBytes: 12 <
 /** What a packed record may inflate to when read back (a corrupt record cannot take more). */
 const MAX_UNPACKED = 64 << 20;
 
+/**
+ * Packs `batches`, or the longest run from their start whose OTLP stays within PACK_LIMITS.inflatedBytes (at least
+ * one): `segments` of the result says which.
+ */
 export function packBatches(batches: readonly StoredBatch[], zstd: ZstdCompressor): PackedBatch {
   const segments: Segment[] = [];
+  let inflated = 0;
   for (const b of batches) {
     if (b.segments) throw new Error(`batch ${b.seq} is packed already`);
-    segments.push({ seq: b.seq, signal: b.signal, points: b.points, otlp: decompress(b.payload, b.compression) });
+    const otlp = decompress(b.payload, b.compression);
+    if (segments.length > 0 && inflated + otlp.length > PACK_LIMITS.inflatedBytes) break;
+    inflated += otlp.length;
+    segments.push({ seq: b.seq, signal: b.signal, points: b.points, otlp });
   }
   const body = new FrameEncoder().encode(segments);
   return {
     route: batches[0].route,
     signal: batches[0].signal,
-    points: batches.reduce((n, b) => n + b.points, 0),
+    points: segments.reduce((n, s) => n + s.points, 0),
     createdMs: batches[0].createdMs,
-    segments: batches.map((b) => ({ seq: b.seq, points: b.points })),
+    segments: segments.map((s) => ({ seq: s.seq, points: s.points })),
     payload: zstd.compress(body),
   };
 }

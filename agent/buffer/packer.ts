@@ -37,6 +37,11 @@ const STEP = 1024;
 export class BacklogPacker {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  /**
+   * Every record at or below this seq has been looked at by a pass (packed, or held by the uplink then): passes start
+   * after it, so a long outage's packed backlog is not read again every pass.
+   */
+  private through = 0;
   private readonly zstd: ZstdCompressor;
   private readonly warn: RateLimitedLog;
 
@@ -68,17 +73,15 @@ export class BacklogPacker {
 
   private async pass(): Promise<void> {
     const cutoff = Date.now() - this.opts.afterMs;
-    let after = 0;
     for (;;) {
       const s = this.buffer.stats();
       if (s.batches < 2 || s.oldestCreatedMs === null || s.oldestCreatedMs > cutoff) return;
       const hold = this.uplink ? await this.uplink.holdReads() : { holds: () => false, release: () => undefined };
       let more: boolean;
       try {
-        const records = await this.buffer.read(STEP, after);
+        const records = await this.buffer.read(STEP, this.through);
         if (records.length === 0) return;
         more = await this.packStep(records, cutoff, hold.holds);
-        after = records[records.length - 1].seq;
       } finally {
         hold.release();
       }
@@ -91,11 +94,13 @@ export class BacklogPacker {
     let run: StoredBatch[] = [];
     let points = 0;
     const flush = async () => {
-      if (run.length >= 2) {
-        const before = run.reduce((n, b) => n + b.payload.length, 0);
+      while (run.length >= 2) {
         const packed = packBatches(run, this.zstd);
-        if (await this.buffer.pack(run, packed))
-          this.hooks.onPacked?.(run.length, packed.points, before, packed.payload.length);
+        const taken = run.slice(0, packed.segments.length);
+        const before = taken.reduce((n, b) => n + b.payload.length, 0);
+        if (taken.length >= 2 && (await this.buffer.pack(taken, packed)))
+          this.hooks.onPacked?.(taken.length, packed.points, before, packed.payload.length);
+        run = run.slice(taken.length);
       }
       run = [];
       points = 0;
@@ -105,6 +110,7 @@ export class BacklogPacker {
         await flush();
         return false;
       }
+      this.through = b.seq;
       const joins =
         b.segments === undefined &&
         run.length > 0 &&

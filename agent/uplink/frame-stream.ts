@@ -86,10 +86,7 @@ export class FrameStream {
       this.pending.size === 0 &&
       Date.now() - this.openedAt > (this.opts.maxLifetimeMs ?? MAX_LIFETIME_MS)
     ) {
-      // Half-closed: the aggregator answers what it has (nothing is in flight) and ends it; its events are stale now.
-      this.call.end();
-      this.call = null;
-      this.encoder = null;
+      this.retire();
     }
     if (this.call === null) this.open();
     const call = this.call!;
@@ -175,6 +172,16 @@ export class FrameStream {
     this.pending.clear();
   }
 
+  /**
+   * Half-closes the stream (nothing is in flight): the aggregator ends it, and its events are stale from now on. The
+   * next frame opens a new stream with a fresh state.
+   */
+  private retire(): void {
+    this.call?.end();
+    this.call = null;
+    this.encoder = null;
+  }
+
   /** Closes the stream once nothing was sent on it for idleCloseMs (and nothing is in flight). */
   private watchIdle(): void {
     if (this.idleTimer !== null) return;
@@ -183,12 +190,7 @@ export class FrameStream {
       this.idleTimer = null;
       if (this.call === null) return;
       const quiet = Date.now() - this.lastSentAt;
-      if (quiet >= idle && this.pending.size === 0) {
-        this.call.end();
-        this.call = null;
-        this.encoder = null;
-        return;
-      }
+      if (quiet >= idle && this.pending.size === 0) return this.retire();
       this.idleTimer = setTimeout(check, Math.max(this.pending.size > 0 ? 1000 : 10, idle - quiet));
       this.idleTimer.unref();
     };

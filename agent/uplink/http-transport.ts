@@ -2,6 +2,7 @@ import { Signal } from '../../protocol/otlp/signal.js';
 import { decompress, gzip, Compression, ZstdCompressor } from '../../protocol/compression.js';
 import type { StoredBatch } from '../buffer/record.js';
 import { segmentsOf } from '../buffer/pack.js';
+import { REQUEST_LIMITS } from './next-request.js';
 import type { SendOptions, SendResult, UplinkTransport } from './transport.js';
 
 export interface OtlpHttpTransportOptions {
@@ -19,8 +20,6 @@ const RETRYABLE = new Set([429, 502, 503, 504]);
  * the server: the batch stays and is retried with backoff, logged and counted, so no backlog is discarded for it.
  */
 const MALFORMED = new Set([400, 422]);
-/** Points in one request at most, as the gRPC uplink's requests (a packed record is cut into several). */
-const MAX_REQUEST_POINTS = 16_384;
 /** When the server gives no Retry-After for a retryable status. */
 const DEFAULT_RETRY_MS = 1000;
 
@@ -69,12 +68,12 @@ export class OtlpHttpTransport implements UplinkTransport {
     let encoding: string | null;
     try {
       if (batches.length > 1 || batch.segments !== undefined) {
-        // A packed record can hold far more than an endpoint takes in one request: requests of at most
-        // MAX_REQUEST_POINTS each, sent in turn (a failure part way resends the whole group: at least once).
+        // A packed record can hold far more than an endpoint takes in one request: requests of at most the
+        // sender's request points each, sent in turn (a failure part way resends the whole group: at least once).
         const parts: Uint8Array[][] = [[]];
         let points = 0;
         for (const s of batches.flatMap((b) => segmentsOf(b))) {
-          if (points > 0 && points + s.points > MAX_REQUEST_POINTS) {
+          if (points > 0 && points + s.points > REQUEST_LIMITS.maxRequestPoints) {
             parts.push([]);
             points = 0;
           }

@@ -8,6 +8,14 @@ export interface RequestLimits {
   maxRequestBatches: number;
 }
 
+/** The limits of one request unless configured otherwise (the OTLP/HTTP transport cuts packed records to them). */
+export const REQUEST_LIMITS: Readonly<RequestLimits> = Object.freeze({
+  maxDelayMs: 50,
+  maxRequestPoints: 16_384,
+  maxRequestBytes: 4 << 20,
+  maxRequestBatches: 4096,
+});
+
 export interface NextRequest {
   /** Positions in the queue of the request's batches (ascending), or null when none is ready. */
   positions: number[] | null;

@@ -4,7 +4,7 @@ import type { StoredBatch } from '../buffer/record.js';
 import { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
 import { Backoff } from './backoff.js';
 import type { SendResult, UplinkTransport } from './transport.js';
-import { nextRequest } from './next-request.js';
+import { nextRequest, REQUEST_LIMITS } from './next-request.js';
 
 export interface UplinkSenderOptions {
   /** Requests sent and not yet answered; default 4 (`uplink.max_in_flight`). */
@@ -33,8 +33,6 @@ export interface UplinkHooks {
   /** The ring version an aggregator reported (for ring-aware agents). */
   onRingVersion?(version: number): void;
 }
-
-const DEFAULTS = { maxDelayMs: 50, maxRequestPoints: 16_384, maxRequestBytes: 4 << 20, maxRequestBatches: 4096 };
 
 /**
  * Ships stored batches oldest first as few, large requests, and deletes each batch only when the receiver
@@ -82,7 +80,11 @@ export class UplinkSender {
     private readonly log: Logger,
     private readonly hooks: UplinkHooks = {},
   ) {
-    this.opts = { sendTimeoutMs: 30_000, ...DEFAULTS, ...stripUndefined(options) } as Required<UplinkSenderOptions>;
+    this.opts = {
+      sendTimeoutMs: 30_000,
+      ...REQUEST_LIMITS,
+      ...stripUndefined(options),
+    } as Required<UplinkSenderOptions>;
     this.warn = new RateLimitedLog(log);
     this.tokens = options.maxBytesPerSecond;
   }

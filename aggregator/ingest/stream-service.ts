@@ -28,11 +28,16 @@ export interface StreamIngestHooks {
   /** A stream ended on a frame it could not read (or that broke the protocol). */
   onStreamError?(agentId: string, reason: string): void;
   onStreams?(delta: 1 | -1): void;
+  /** A stream was refused at its first frame (logged by the caller, rate-limited). */
+  onRefused?(reason: StreamRefusal, agentId: string, detail: string): void;
   /** A frame was decoded (inflated, and its columns read into device data) in `ms`. */
   onDecoded?(ms: number): void;
 }
 
 type Call = grpc.ServerDuplexStream<UplinkFrame, FrameAck>;
+
+export type StreamRefusal = 'no_agent' | 'agent_token' | 'stream_limit' | 'format';
+type Refused = { code: grpc.status; details: string; reason: StreamRefusal };
 
 /**
  * The uplink's Stream method: frames of stored batches from one agent, coded against the stream's state
@@ -95,7 +100,10 @@ export class StreamIngest {
       if (ended) return;
       if (expected === 1) {
         const refused = this.header(call, f);
-        if (refused !== null) return finish(refused.code, refused.details);
+        if (refused !== null) {
+          this.hooks.onRefused?.(refused.reason, f.agentId, refused.details);
+          return finish(refused.code, refused.details);
+        }
         agentId = f.agentId;
         this.total++;
         this.open.set(agentId, (this.open.get(agentId) ?? 0) + 1);
@@ -105,10 +113,9 @@ export class StreamIngest {
         return finish(grpc.status.INVALID_ARGUMENT, `frame ${f.frame} arrived where frame ${expected} was due`);
       expected++;
       let segments: Segment[];
-      // Metrics carried as columns go straight into device data, without rebuilding their OTLP.
-
       const t0 = performance.now();
       try {
+        // Metrics carried as columns go straight into device data, without rebuilding their OTLP.
         segments = decoder.decode(f.payload, MAX_FRAME_INFLATED, () => new DeviceDataCollector());
         this.hooks.onDecoded?.(performance.now() - t0);
         if (segments.length !== f.segments)
@@ -138,16 +145,14 @@ export class StreamIngest {
   }
 
   /** Checks the first frame: the stream's agent (against its token) and frame format. */
-  private header(call: Call, f: UplinkFrame): { code: grpc.status; details: string } | null {
-    if (!f.agentId) return { code: grpc.status.INVALID_ARGUMENT, details: 'the first frame must name agent_id' };
+  private header(call: Call, f: UplinkFrame): Refused | null {
+    if (!f.agentId)
+      return { code: grpc.status.INVALID_ARGUMENT, details: 'the first frame must name agent_id', reason: 'no_agent' };
     const denied = this.ingest.agentTokens.check(
       call.metadata.get('authorization')[0] as string | undefined,
       f.agentId,
     );
-    if (denied !== null) {
-      this.log.warn({ agent: f.agentId, peer: call.getPeer(), reason: denied }, 'uplink stream refused');
-      return { code: grpc.status.UNAUTHENTICATED, details: denied };
-    }
+    if (denied !== null) return { code: grpc.status.UNAUTHENTICATED, details: denied, reason: 'agent_token' };
     if ((this.open.get(f.agentId) ?? 0) >= MAX_STREAMS_PER_AGENT || this.total >= MAX_STREAMS)
       return {
         code: grpc.status.RESOURCE_EXHAUSTED,
@@ -155,11 +160,13 @@ export class StreamIngest {
           this.total >= MAX_STREAMS
             ? `this node has ${MAX_STREAMS} uplink streams open; try another node or later`
             : `agent '${f.agentId}' has ${MAX_STREAMS_PER_AGENT} uplink streams open to this node already`,
+        reason: 'stream_limit',
       };
     if (f.format !== FRAME_FORMAT)
       return {
         code: grpc.status.FAILED_PRECONDITION,
         details: `the agent codes frames in format ${f.format}; this aggregator reads format ${FRAME_FORMAT} (upgrade the aggregator; the agent sends batches one by one meanwhile)`,
+        reason: 'format',
       };
     return null;
   }

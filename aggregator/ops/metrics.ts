@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
+import type { StreamIngestHooks } from '../ingest/stream-service.js';
 
 /** Everything an aggregator node exposes on /metrics (one registry per node). */
 export class AggregatorMetrics {
@@ -44,6 +46,12 @@ export class AggregatorMetrics {
   readonly streams = new Gauge({
     name: 'otlp_edge_aggregator_uplink_streams',
     help: 'Uplink streams open',
+    registers: [this.registry],
+  });
+  readonly streamsRefused = new Counter({
+    name: 'otlp_edge_aggregator_uplink_streams_refused_total',
+    help: 'Uplink streams refused at their first frame, by reason (no_agent, agent_token, stream_limit, format)',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly streamErrors = new Counter({
@@ -150,5 +158,22 @@ export class AggregatorMetrics {
         this.set(read.ringVersion());
       },
     });
+  }
+
+  /** The uplink stream service's hooks: its frames, streams and refusals counted here, refusals also logged. */
+  streamHooks(refusals: RateLimitedLog): StreamIngestHooks {
+    return {
+      onFrame: (outcome, _segments, bytes) => {
+        this.frames.inc({ outcome });
+        this.frameBytes.inc(bytes);
+      },
+      onStreamError: () => this.streamErrors.inc(),
+      onStreams: (d) => this.streams.inc(d),
+      onDecoded: (ms) => this.decodeSeconds.inc(ms / 1000),
+      onRefused: (reason, agent, detail) => {
+        this.streamsRefused.inc({ reason });
+        refusals.warn(`stream:${reason}`, { agent, reason }, `uplink stream refused: ${detail}`);
+      },
+    };
   }
 }

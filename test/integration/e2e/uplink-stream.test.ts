@@ -180,6 +180,8 @@ test('an aggregator refuses, clearly, a stream in a frame format it does not rea
   const err = await refused;
   assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
   assert.match(err.details, /format 2; this aggregator reads format 1/);
+  const metrics = await (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text();
+  assert.equal(metricValue(metrics, 'otlp_edge_aggregator_uplink_streams_refused_total{reason="format"}'), 1);
 });
 
 test('a backlog stored by the agent before uplink streams existed is delivered whole after the upgrade', async (t) => {
@@ -273,6 +275,8 @@ test('one agent may hold only a few streams open on a node: the next is refused 
   const extra = await open('gw-greedy').answered;
   assert.equal((extra as grpc.ServiceError).code, grpc.status.RESOURCE_EXHAUSTED);
   assert.match((extra as grpc.ServiceError).details, /gw-greedy' has 8 uplink streams open/);
+  const metrics = await (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text();
+  assert.equal(metricValue(metrics, 'otlp_edge_aggregator_uplink_streams_refused_total{reason="stream_limit"}'), 1);
   const other = open('gw-modest');
   t.after(() => other.call.cancel());
   assert.equal(((await other.answered) as FrameAck).status, AckStatus.OK, 'other agents are not affected');
