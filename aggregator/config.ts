@@ -1,6 +1,20 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { bool, duration, id, int, list, obj, oneOf, str, unavailable, type Infer } from '../protocol/config/schema.js';
+import {
+  bool,
+  duration,
+  id,
+  int,
+  list,
+  map,
+  obj,
+  objects,
+  oneOf,
+  size,
+  str,
+  unavailable,
+  type Infer,
+} from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
 import type { ConfigProblem } from '../protocol/config/schema.js';
 import { isValidAddress, MAX_ADDRESS_BYTES } from '../protocol/ring/ring.js';
@@ -20,9 +34,22 @@ export const aggregatorConfigSpec = obj({
   }),
   grpc: obj({
     host: str('0.0.0.0', { doc: 'address the gRPC port binds' }),
-    port: port(4317, 'uplink and peer services'),
+    port: port(4317, 'uplink, OTLP/gRPC and peer services'),
   }),
-  otlp_http: unavailable('OTLP/HTTP ingest on POST /v1/metrics and /v1/logs'),
+  otlp_http: obj({
+    enabled: bool(true, 'OTLP/HTTP ingest: POST /v1/metrics, /v1/logs, /v1/traces (protobuf or JSON; gzip, zstd)'),
+    host: str('0.0.0.0', { doc: 'address the OTLP/HTTP port binds' }),
+    port: port(4318, 'OTLP/HTTP port'),
+    max_body_bytes: size('16MiB', 1024, 'largest request body as sent; larger is answered 413'),
+    max_inflated_bytes: size('64MiB', 1024, 'largest request once decompressed; larger is answered 413'),
+  }),
+  otlp: obj({
+    max_in_flight_bytes: size(
+      '128MiB',
+      1 << 20,
+      'OTLP request bytes (both transports) handled at once; past it new requests are answered 429 / UNAVAILABLE with a retry delay',
+    ),
+  }),
   api: obj({
     host: str('0.0.0.0', { doc: 'address the HTTP API binds' }),
     port: port(8080, 'JSON API, /metrics, /healthz, /readyz'),
@@ -79,7 +106,56 @@ export const aggregatorConfigSpec = obj({
       'distinct metric names kept per device; readings of further names are dropped and counted',
     ),
   }),
-  export: unavailable('downstream export to OTLP/gRPC, OTLP/HTTP or Prometheus remote write'),
+  export: objects(
+    obj({
+      enabled: bool(true, 'false keeps the entry but sends nothing (its queue stays on disk)'),
+      name: str('', {
+        pattern: new RegExp(`^$|^${ID_CHARS}{1,64}$`),
+        expect: 'a name of letters, digits and ._:- (or empty)',
+        doc: "the exporter's name in metrics, logs and its queue's keys; default: the protocol (then -2, -3… for more of one protocol); renaming it starts a new queue",
+      }),
+      protocol: oneOf(['otlp_http', 'otlp_grpc', 'prometheus_remote_write'], 'otlp_http', 'where it sends'),
+      endpoint: str('', {
+        doc: 'otlp_http: a base URL (http://collector:4318; requests go to /v1/metrics…); otlp_grpc: host:port, or https://host:port for TLS; prometheus_remote_write: the full URL (http://prometheus:9090/api/v1/write)',
+      }),
+      headers: map('sent with every request, e.g. authorization: "Bearer ${env:BACKEND_TOKEN}"'),
+      tls: obj({
+        ca: str('', { doc: "PEM CA bundle the backend's certificate is checked against; empty = the system's" }),
+        insecure_skip_verify: bool(false, 'do not check the certificate (testing only)'),
+      }),
+      compression: oneOf(
+        ['gzip', 'zstd', 'none'],
+        'gzip',
+        'request compression (otlp_grpc: gzip or none; remote write: snappy, always)',
+      ),
+      mode: oneOf(['raw', 'rollup'], 'raw', 'raw: the data as received'),
+      signals: list(['metrics', 'logs', 'traces'], {
+        pattern: /^(metrics|logs|traces)$/,
+        expect: 'metrics, logs or traces',
+        doc: 'signals this exporter takes (prometheus_remote_write: metrics only)',
+      }),
+      batch: obj({
+        max_delay: duration('1s', 0, 'longest a queued point waits for company'),
+        max_points: int(10_000, 1, 1_000_000, 'points per request'),
+      }),
+      queue: obj({
+        max_bytes: size(
+          '1GiB',
+          1 << 20,
+          'durable queue cap (stored bytes); past it the oldest requests are dropped and counted',
+        ),
+      }),
+      timeout: duration('10s', 100, 'deadline of one request'),
+      resource_labels: list([], {
+        doc: 'prometheus_remote_write: resource attributes copied onto every series as labels (device.id always is, as device_id)',
+      }),
+      target_info: bool(
+        true,
+        'prometheus_remote_write: a target_info series per resource holding its other attributes',
+      ),
+    }),
+    'downstream export (OTLP/HTTP, OTLP/gRPC, Prometheus remote write) through a durable queue per exporter',
+  ),
   alerts: unavailable('alert rules, Alertmanager and webhooks'),
   processors: unavailable('memory_limiter, attributes, redaction, sampling and quotas processors'),
   log: obj({
@@ -135,5 +211,48 @@ export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
         'required in a cluster when auth.agent_tokens_file is set: without it anyone who reaches the gRPC port could forward data as any agent (write one secret, e.g. `openssl rand -hex 32`, to a file every member reads)',
     });
   }
+  const names = new Set<string>();
+  exporterNames(cfg).forEach((name, i) => {
+    const e = cfg.export[i];
+    const at = `export${cfg.export.length > 1 ? `[${i}]` : ''}`;
+    if (names.has(name))
+      problems.push({
+        path: `${at}.name`,
+        message: `${JSON.stringify(name)} names two exporters: give each its own name`,
+      });
+    names.add(name);
+    if (!e.enabled) return;
+    if (e.endpoint === '') problems.push({ path: `${at}.endpoint`, message: 'required: where to send' });
+    else if (e.protocol !== 'otlp_grpc' && !/^https?:\/\/[^\s/]+/.test(e.endpoint))
+      problems.push({
+        path: `${at}.endpoint`,
+        message: `expected an http:// or https:// URL, got ${JSON.stringify(e.endpoint)}`,
+      });
+    else if (e.protocol === 'otlp_grpc' && !/^(https?:\/\/)?[^\s/:]+:\d{1,5}\/?$/.test(e.endpoint))
+      problems.push({
+        path: `${at}.endpoint`,
+        message: `expected host:port or https://host:port, got ${JSON.stringify(e.endpoint)}`,
+      });
+    if (e.protocol === 'otlp_grpc' && e.compression === 'zstd')
+      problems.push({ path: `${at}.compression`, message: 'otlp_grpc sends gzip or none (gRPC has no zstd here)' });
+    if (e.protocol === 'prometheus_remote_write' && e.signals.some((s) => s !== 'metrics') && e.signals.length !== 3)
+      problems.push({ path: `${at}.signals`, message: 'prometheus_remote_write takes metrics only' });
+    if (e.mode === 'rollup')
+      problems.push({
+        path: `${at}.mode`,
+        message: 'rollup is not available yet in this version (the 1-minute rollups are served by the API); use raw',
+      });
+  });
   return problems;
+}
+
+/** Each export entry's name: its own, or its protocol (then -2, -3… for further entries of one protocol). */
+export function exporterNames(cfg: AggregatorConfig): string[] {
+  const seen = new Map<string, number>();
+  return cfg.export.map((e) => {
+    if (e.name !== '') return e.name;
+    const n = (seen.get(e.protocol) ?? 0) + 1;
+    seen.set(e.protocol, n);
+    return n === 1 ? e.protocol : `${e.protocol}-${n}`;
+  });
 }

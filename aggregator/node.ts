@@ -9,6 +9,7 @@ import { ApiError, ApiServer } from './api/server.js';
 import type { DeviceQueries } from './api/device-queries.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
+import { Signal } from '../protocol/otlp/signal.js';
 import { ClusterMembership } from './cluster/cluster-membership.js';
 import { ClusterRouter } from './cluster/router.js';
 import { clusterQueries } from './cluster/queries.js';
@@ -26,6 +27,10 @@ import { StreamIngest } from './ingest/stream-service.js';
 import { observeReadingDelay } from './ops/reading-delay.js';
 import { AggregatorMetrics } from './ops/metrics.js';
 import { DeviceStateStore } from './state/store.js';
+import { Exporters } from './export/exporters.js';
+import { OtlpIngest } from './ingest/otlp-ingest.js';
+import { OtlpHttpServer } from './ingest/otlp-http-server.js';
+import { OTLP_GRPC_SIGNALS, otlpExportHandler, otlpServiceDefinition } from './ingest/otlp-grpc-service.js';
 
 /** How often devices are checked for going offline, and expired rollups pruned. */
 const SWEEP_MS = 1000;
@@ -48,6 +53,8 @@ export class AggregatorNode {
   private ingest: UplinkIngest | null = null;
   private streams: StreamIngest | null = null;
   private api: ApiServer | null = null;
+  private otlpHttp: OtlpHttpServer | null = null;
+  private exporters: Exporters | null = null;
   private membership: Membership | null = null;
   private cluster: ClusterMembership | null = null;
   private rebalancer: Rebalancer | null = null;
@@ -81,6 +88,10 @@ export class AggregatorNode {
 
   get apiPort(): number {
     return this.api?.port ?? 0;
+  }
+
+  get otlpHttpPort(): number {
+    return this.otlpHttp?.port ?? 0;
   }
 
   async start(): Promise<void> {
@@ -138,6 +149,7 @@ export class AggregatorNode {
       onRefused: (status) => this.metrics.apiRefused.inc({ status: String(status) }),
     });
     await this.api.start();
+    const exporters = (this.exporters = new Exporters(cfg, this.metrics.registry, this.log));
     const stateDir = join(cfg.node.data_dir, 'state');
     const store = (this.store = await openWithRetry(
       stateDir,
@@ -147,6 +159,7 @@ export class AggregatorNode {
           offlineAfterMs: cfg.devices.offline_after,
           rollupRetentionMs: cfg.devices.rollup_retention,
           maxMetrics: cfg.devices.max_metrics,
+          exports: exporters.size > 0 ? exporters.queues : undefined,
           onReopenFailure: (err, detail) => {
             this.metrics.stateOpenFailures.inc();
             this.log.error(
@@ -254,7 +267,27 @@ export class AggregatorNode {
         onApplied: (data, now) => observeReadingDelay(m.readingDelay, data, now),
       },
     );
-    const streams = (this.streams = new StreamIngest(this.ingest, this.log, m.streamHooks(this.refusalLog)));
+    const streams = (this.streams = new StreamIngest(
+      this.ingest,
+      this.log,
+      m.streamHooks(this.refusalLog),
+      exporters.size > 0,
+    ));
+    const otlp = new OtlpIngest(
+      sink,
+      () => this.store,
+      (signal) => exporters.queues.takes(signal),
+      { maxInFlightBytes: cfg.otlp.max_in_flight_bytes, notReady: () => this.notReady() },
+      this.log,
+      {
+        onAccepted: (signal, toState, toExport, refused) => {
+          const name = Signal[signal].toLowerCase();
+          if (toState > 0) m.otlpPoints.inc({ signal: name, destination: 'state' }, toState);
+          if (toExport > 0) m.otlpPoints.inc({ signal: name, destination: 'export' }, toExport);
+          if (refused > 0) m.otlpPoints.inc({ signal: name, destination: 'refused' }, refused);
+        },
+      },
+    );
     const server = (this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
       interceptors: [
@@ -278,6 +311,16 @@ export class AggregatorNode {
       uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
       { ...this.ingest.implementation, Stream: streams.handler } as unknown as grpc.UntypedServiceImplementation,
     );
+    for (const signal of OTLP_GRPC_SIGNALS)
+      server.addService(
+        otlpServiceDefinition(signal),
+        otlpExportHandler(
+          signal,
+          otlp,
+          () => this.auth.agent,
+          (name, outcome) => m.otlpRequests.inc({ transport: 'grpc', signal: name, outcome }),
+        ),
+      );
     server.addService(
       peerServiceDefinition as unknown as grpc.ServiceDefinition,
       peerImplementation({
@@ -334,6 +377,22 @@ export class AggregatorNode {
         store.pruneExpired(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup pruning failed'));
       }, PRUNE_MS).unref(),
     );
+    if (cfg.otlp_http.enabled) {
+      this.otlpHttp = new OtlpHttpServer(
+        {
+          host: cfg.otlp_http.host,
+          port: cfg.otlp_http.port,
+          maxBodyBytes: cfg.otlp_http.max_body_bytes,
+          maxInflatedBytes: cfg.otlp_http.max_inflated_bytes,
+        },
+        otlp,
+        () => this.auth.agent,
+        this.log,
+        (signal, outcome) => m.otlpRequests.inc({ transport: 'http', signal, outcome }),
+      );
+      await this.otlpHttp.start();
+    }
+    exporters.start(store);
     cluster?.start();
     rebalancer?.start();
     this.started = true;
@@ -342,6 +401,8 @@ export class AggregatorNode {
         id: this.id,
         grpc: this.grpcPort,
         api: this.api.port,
+        otlpHttp: this.otlpHttpPort,
+        exporters: exporters.size,
         tls: cfg.tls.enabled,
         ring: membership.ringInfo().members.map((x) => x.id),
       },
@@ -383,7 +444,9 @@ export class AggregatorNode {
         });
       });
     }
+    await this.otlpHttp?.stop();
     await this.api?.stop();
+    await this.exporters?.stop();
     await this.store?.close();
     this.log.info('aggregator stopped');
   }

@@ -80,6 +80,7 @@ export async function runDemo(o: DemoOptions, out: NodeJS.WritableStream = proce
       {
         node: { id: 'demo-agg', data_dir: join(dir, 'aggregator') },
         grpc: { host: '127.0.0.1', port: grpcPort },
+        otlp_http: { enabled: false },
         api: { host: '127.0.0.1', port: apiPort },
         devices: { offline_after: '15s' },
       },

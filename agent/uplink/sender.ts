@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { CircularBuffer } from '../buffer/circular-buffer.js';
 import type { StoredBatch } from '../buffer/record.js';
 import { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../../runtime/retry/backoff.js';
 import type { SendResult, UplinkTransport } from './transport.js';
 import { nextRequest, REQUEST_LIMITS } from './next-request.js';
 

@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ProtoError } from '../../protocol/errors.js';
 import { AckStatus } from '../../protocol/uplink/messages.js';
-import { decodeBatch } from '../ingest/batch-decoder.js';
+import { decodeRequest, inflateBatch } from '../ingest/batch-decoder.js';
+import type { ExportItem } from '../export/queue.js';
 import type { DeviceStateStore } from '../state/store.js';
 import type { ForwardRequest } from './peer-service.js';
 
@@ -41,8 +42,16 @@ export function peerImplementation(deps: {
     Forward: (call, cb) => {
       const r = call.request as ForwardRequest;
       let data;
+      let source: ExportItem;
       try {
-        data = decodeBatch(r.signal, r.compression, r.payload);
+        const raw = inflateBatch(r.signal, r.compression, r.payload);
+        data = decodeRequest(r.signal, raw);
+        source = {
+          signal: r.signal,
+          otlp: raw,
+          points: -1,
+          compressed: { bytes: r.payload, compression: r.compression },
+        };
       } catch (e) {
         const reason =
           e instanceof ProtoError
@@ -71,7 +80,7 @@ export function peerImplementation(deps: {
               part: r.deviceSetHash,
             }
           : null;
-      store.apply(data, dedup).then(
+      store.apply(data, dedup, source).then(
         (res) => {
           deps.onForwarded?.(res.points);
           cb(null, { status: AckStatus.OK, reason: res.duplicate ? 'duplicate' : '', ringVersion: deps.ringVersion() });

@@ -8,6 +8,8 @@ import type { DeviceReadings, Reading } from '../../protocol/payload/types.js';
 import type { BatchId } from '../state/types.js';
 import type { DeviceData } from '../device/types.js';
 import type { BatchSink } from '../ingest/uplink-service.js';
+import type { ExportItem } from '../export/queue.js';
+import { joinEntries, resourceEntries, type ResourceEntry } from '../../protocol/otlp/split.js';
 import type { ClusterMembership } from './cluster-membership.js';
 import type { HashRing } from '../../protocol/ring/ring.js';
 
@@ -37,7 +39,11 @@ export class ClusterRouter implements BatchSink {
     private readonly hooks: ForwardHooks = {},
   ) {}
 
-  async apply(batch: DeviceData[], dedup: BatchId): Promise<{ duplicate: boolean; points: number }> {
+  async apply(
+    batch: DeviceData[],
+    dedup: BatchId | null,
+    source?: ExportItem,
+  ): Promise<{ duplicate: boolean; points: number }> {
     const ring = this.cluster.ring;
     const self = this.cluster.self.id;
     if (ring !== this.ownersRing || this.owners.size > OWNERS_KEPT) {
@@ -61,11 +67,35 @@ export class ClusterRouter implements BatchSink {
     // for another part already applied and dropped. Where two tries' device sets overlap without being equal, the
     // per-device seq accounting keeps a reading from counting twice.
     const whole = owners.length === 0;
+    // The source request is cut along its resources: each owner gets its devices' resources as they were sent
+    // (attributes, scopes, every point), and resources without a device stay here with this node's part.
+    let cut: Map<string, ExportItem> | null = null;
+    if (source !== undefined && !whole) {
+      cut = new Map();
+      const byOwner = new Map<string, ResourceEntry[]>();
+      for (const e of resourceEntries(source.signal, source.otlp)) {
+        const owner = e.deviceId === '' ? self : (this.owners.get(e.deviceId) ?? self);
+        const list = byOwner.get(owner);
+        if (list) list.push(e);
+        else byOwner.set(owner, [e]);
+      }
+      for (const [owner, entries] of byOwner)
+        cut.set(owner, {
+          signal: source.signal,
+          otlp: joinEntries(source.otlp, entries),
+          points: entries.reduce((n, e) => n + e.items, 0),
+        });
+    }
+    const localSource = whole ? source : (cut?.get(self) ?? undefined);
     const results = await Promise.all([
-      mine
-        ? this.local.apply(mine, whole ? dedup : { ...dedup, part: deviceSetHash(mine) })
+      mine || localSource
+        ? this.local.apply(
+            mine ?? [],
+            whole || dedup === null ? dedup : { ...dedup, part: deviceSetHash(mine ?? []) },
+            localSource,
+          )
         : Promise.resolve({ duplicate: false, points: 0 }),
-      ...owners.map((owner, i) => this.forward(owner, parts.get(owner)!, dedup, i + 1, ring.version)),
+      ...owners.map((owner, i) => this.forward(owner, parts.get(owner)!, dedup, i + 1, ring.version, cut?.get(owner))),
     ]);
     return { duplicate: results.every((r) => r.duplicate), points: results.reduce((n, r) => n + r.points, 0) };
   }
@@ -73,25 +103,28 @@ export class ClusterRouter implements BatchSink {
   private async forward(
     owner: string,
     data: DeviceData[],
-    dedup: BatchId,
+    dedup: BatchId | null,
     part: number,
     ringVersion: number,
+    source: ExportItem | undefined,
   ): Promise<{ duplicate: boolean; points: number }> {
     const client = this.cluster.clientOf(owner);
     if (client === null) throw new Error(`no connection to ring member '${owner}'`);
-    const payload = this.zstd.compress(this.encoder.encode(data.map(toReadings)));
+    // Without a source request (data read straight from stream columns), the part is encoded again from its data.
+    const payload = this.zstd.compress(source?.otlp ?? this.encoder.encode(data.map(toReadings)));
     const points = data.reduce((n, d) => n + d.metric.length + d.seq.length, 0);
     const start = performance.now();
     const ack = await new Promise<UplinkAck>((resolve, reject) =>
       client.Forward(
         {
-          originAgentId: dedup.source,
-          originSeq: dedup.seq,
-          originAckedBelow: dedup.ackedBelow ?? 0,
-          originBufferId: dedup.bufferId ?? 0,
+          // Data without a batch id (OTLP ingest) is applied at the owner without deduplication.
+          originAgentId: dedup?.source ?? '',
+          originSeq: dedup?.seq ?? 0,
+          originAckedBelow: dedup?.ackedBelow ?? 0,
+          originBufferId: dedup?.bufferId ?? 0,
           part,
           fromNode: this.cluster.self.id,
-          signal: Signal.METRICS,
+          signal: source?.signal ?? Signal.METRICS,
           compression: Compression.ZSTD,
           payload,
           points,

@@ -98,7 +98,16 @@ export class DeviceDataCollector implements MetricsVisitor {
  * cannot help).
  */
 export function decodeBatch(signal: Signal, compression: Compression, payload: Uint8Array): DeviceData[] {
-  const raw = decompress(payload, compression, inflationLimit(signal, payload.length));
+  return decodeRequest(signal, inflateBatch(signal, compression, payload));
+}
+
+/** A batch's OTLP request, inflated within the limits of its signal. */
+export function inflateBatch(signal: Signal, compression: Compression, payload: Uint8Array): Uint8Array {
+  return decompress(payload, compression, inflationLimit(signal, payload.length));
+}
+
+/** An inflated OTLP request → one DeviceData per device (see decodeBatch). */
+export function decodeRequest(signal: Signal, raw: Uint8Array): DeviceData[] {
   const c = new DeviceDataCollector();
   if (signal === Signal.LOGS) {
     visitLogsDeviceIds(raw, (id) => {

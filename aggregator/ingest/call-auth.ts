@@ -5,6 +5,7 @@ import type { AgentTokens } from './tokens.js';
 
 const PEER_PREFIX = '/otlp_edge.peer.v1.Peer/';
 const UPLINK_PREFIX = `/${UPLINK_SERVICE}/`;
+const OTLP_PREFIX = '/opentelemetry.proto.collector.';
 
 export type CallRefusal = PeerRefusal | 'agent_token';
 
@@ -15,7 +16,13 @@ export interface CallAuthOptions {
   peerSecret: PeerSecret | null;
   /** False on a single node: no peer exists, so every peer call is refused. */
   clustered: boolean;
-  onRefused(service: 'uplink' | 'peer', reason: CallRefusal, detail: string, method: string, peer: string): void;
+  onRefused(
+    service: 'uplink' | 'otlp' | 'peer',
+    reason: CallRefusal,
+    detail: string,
+    method: string,
+    peer: string,
+  ): void;
 }
 
 /**
@@ -23,6 +30,7 @@ export interface CallAuthOptions {
  * that runs after a 64 MiB message was taken in protects nothing):
  * - uplink `Send` and `GetRing`: a known agent token (the ring names member addresses). `Send` checks again, once
  *   decoded, that the batch's agent_id is the token's.
+ * - OTLP Export services: a known token too (its name is the source's id), as OTLP/HTTP asks.
  * - peer service: a valid `x-otlp-edge-peer` signature (cluster.secret_file); on a node that is not in a cluster
  *   every peer call is refused.
  * A refused call is answered UNAUTHENTICATED (PERMISSION_DENIED for peer calls to a single node) and counted.
@@ -47,11 +55,12 @@ export function callAuthInterceptor(opts: CallAuthOptions): grpc.ServerIntercept
         opts.onRefused('peer', bad.refusal, bad.detail, path, call.getPeer());
         return { code: grpc.status.UNAUTHENTICATED, details: bad.detail };
       }
-      if (path.startsWith(UPLINK_PREFIX)) {
+      const otlp = path.startsWith(OTLP_PREFIX);
+      if (otlp || path.startsWith(UPLINK_PREFIX)) {
         const auth = md.get('authorization')[0];
         const r = opts.tokens().agentOf(typeof auth === 'string' ? auth : undefined);
         if ('agent' in r) return null;
-        opts.onRefused('uplink', 'agent_token', r.refused, path, call.getPeer());
+        opts.onRefused(otlp ? 'otlp' : 'uplink', 'agent_token', r.refused, path, call.getPeer());
         return { code: grpc.status.UNAUTHENTICATED, details: r.refused };
       }
       return null;

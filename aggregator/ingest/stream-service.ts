@@ -58,6 +58,8 @@ export class StreamIngest {
     private readonly ingest: UplinkIngest,
     private readonly log: Logger,
     private readonly hooks: StreamIngestHooks = {},
+    /** Rebuild each segment's OTLP (exporters need it) instead of reading columns straight into device data. */
+    private readonly rebuildOtlp = false,
   ) {}
 
   readonly handler = (call: Call): void => {
@@ -116,7 +118,11 @@ export class StreamIngest {
       const t0 = performance.now();
       try {
         // Metrics carried as columns go straight into device data, without rebuilding their OTLP.
-        segments = decoder.decode(f.payload, MAX_FRAME_INFLATED, () => new DeviceDataCollector());
+        segments = decoder.decode(
+          f.payload,
+          MAX_FRAME_INFLATED,
+          this.rebuildOtlp ? undefined : () => new DeviceDataCollector(),
+        );
         this.hooks.onDecoded?.(performance.now() - t0);
         if (segments.length !== f.segments)
           throw new Error(`frame says ${f.segments} segments and holds ${segments.length}`);

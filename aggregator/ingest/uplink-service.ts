@@ -2,16 +2,25 @@ import { Signal } from '../../protocol/otlp/signal.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ProtoError } from '../../protocol/errors.js';
+import { Compression } from '../../protocol/compression.js';
 import { AckStatus, type RingInfo, type UplinkAck, type UplinkBatch } from '../../protocol/uplink/messages.js';
 import type { AgentTokens } from './tokens.js';
-import { decodeBatch } from './batch-decoder.js';
+import { decodeRequest, inflateBatch } from './batch-decoder.js';
+import type { ExportItem } from '../export/queue.js';
 import type { BatchId } from '../state/types.js';
 import type { DeviceData } from '../device/types.js';
 
 /** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
 export interface BatchSink {
-  /** Resolves when the batch's effect is durable; `duplicate` when (source, seq) was applied before. */
-  apply(batch: DeviceData[], dedup: BatchId | null): Promise<{ duplicate: boolean; points: number }>;
+  /**
+   * Resolves when the batch's effect is durable; `duplicate` when (source, seq) was applied before. `source` is the
+   * OTLP request the data was read from, when there is one: it is what owners receive and exporters send.
+   */
+  apply(
+    batch: DeviceData[],
+    dedup: BatchId | null,
+    source?: ExportItem,
+  ): Promise<{ duplicate: boolean; points: number }>;
 }
 
 export interface UplinkIngestHooks {
@@ -105,8 +114,16 @@ export class UplinkIngest {
     }
     const t0 = performance.now();
     let data: DeviceData[];
+    let source: ExportItem | undefined;
     try {
-      data = decoded ? decoded() : decodeBatch(b.signal, b.compression, b.payload);
+      if (decoded) data = decoded();
+      else {
+        const raw = inflateBatch(b.signal, b.compression, b.payload);
+        data = decodeRequest(b.signal, raw);
+        // Points are counted only if an exporter queues it (-1: not yet counted).
+        source = { signal: b.signal, otlp: raw, points: -1 };
+        if (b.compression !== Compression.NONE) source.compressed = { bytes: b.payload, compression: b.compression };
+      }
     } catch (e) {
       if (e instanceof ProtoError) return this.rejected(b, `${e.code}: ${e.message}`);
       // Anything else thrown while reading untrusted bytes (a RangeError, say) is still this payload's doing:
@@ -116,12 +133,11 @@ export class UplinkIngest {
     }
     const t1 = performance.now();
     try {
-      const r = await this.sink.apply(data, {
-        source: b.agentId,
-        seq: b.seq,
-        ackedBelow: b.ackedBelow,
-        bufferId: b.bufferId,
-      });
+      const r = await this.sink.apply(
+        data,
+        { source: b.agentId, seq: b.seq, ackedBelow: b.ackedBelow, bufferId: b.bufferId },
+        source,
+      );
       this.hooks.onTiming?.(t1 - t0, performance.now() - t1);
       this.hooks.onBatch?.(r.duplicate ? 'duplicate' : 'ok', b.agentId, r.points);
       if (!r.duplicate) this.hooks.onApplied?.(data, Date.now());

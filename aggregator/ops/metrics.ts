@@ -32,6 +32,18 @@ export class AggregatorMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly otlpRequests = new Counter({
+    name: 'otlp_edge_aggregator_otlp_requests_total',
+    help: 'OTLP requests (OTLP/gRPC and OTLP/HTTP) by transport, signal and outcome (ok or the HTTP status / gRPC code)',
+    labelNames: ['transport', 'signal', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly otlpPoints = new Counter({
+    name: 'otlp_edge_aggregator_otlp_points_total',
+    help: 'Points (data points, log records, spans) of OTLP requests by destination: state (device data), export (data without device.id, traces), refused (no exporter takes it; told to the client as a partial success)',
+    labelNames: ['signal', 'destination'] as const,
+    registers: [this.registry],
+  });
   readonly frames = new Counter({
     name: 'otlp_edge_aggregator_uplink_frames_total',
     help: 'Uplink stream frames (each carries several stored batches) by outcome (ok, retry, partly_rejected)',

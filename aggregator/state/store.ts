@@ -12,6 +12,8 @@ import { deviceView, listPage } from './views.js';
 import { decodeTransfer, encodeMergeHashes, encodeRecord, encodeTransfer } from './transfer.js';
 import type { ApplyResult, BatchId, DeviceList, DeviceStateOptions, DeviceView, SweepResult } from './types.js';
 import type { DeviceData, RollupPoint } from '../device/types.js';
+import type { ExportItem, ExportQueue, QueueEntry } from '../export/queue.js';
+import type { Group } from './group.js';
 
 /**
  * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB.
@@ -25,6 +27,7 @@ import type { DeviceData, RollupPoint } from '../device/types.js';
  *   d:<source>                                 applied batch seqs of one agent (dedup.ts): floor + bitmap above it
  *   h:<device>                                 hashes of the state exports merged into the device (mergeDevice),
  *                                              newest last, 8 bytes each: a handoff retried is merged once
+ *   x:<exporter>\0<seq>, xm:<exporter>         export queues (export/queue.ts), written with the data they carry
  *
  *        s:dev-7  [ … temp: latest, head 12:04 … ]      ← every device record is loaded at open (~100k devices)
  *        r:dev-7\0temp\0…12:01  …12:02  …12:03          ← read by series(), by a late point, or by prune
@@ -103,10 +106,10 @@ export class DeviceStateStore {
    * (source, seq) was applied before changes nothing and resolves `{ duplicate: true }` — once the write holding
    * the first copy is durable, if it is still under way.
    */
-  apply(batch: DeviceData[], dedup: BatchId | null): Promise<ApplyResult> {
+  apply(batch: DeviceData[], dedup: BatchId | null, exported?: ExportItem): Promise<ApplyResult> {
     if (this.closed) return Promise.reject(new Error('device state store is closed'));
     if (this.broken) return Promise.reject(this.broken);
-    if (this.recovering) return this.recovering.then(() => this.apply(batch, dedup));
+    if (this.recovering) return this.recovering.then(() => this.apply(batch, dedup, exported));
     const g = this.commit.pending;
     try {
       if (dedup !== null) {
@@ -143,6 +146,8 @@ export class DeviceStateStore {
         this.opts.onMetricsDropped?.(ap.dropped, ap.droppedDevice);
         ap.dropped = 0;
       }
+      // The batch's export copy lands in the same write as its effect and its dedup mark: never one without the other.
+      if (exported !== undefined) this.opts.exports?.enqueue(g, exported);
       const result: ApplyResult = { duplicate: false, points: ap.points, readings: ap.readings };
       if (g.empty) return this.commit.barrier().then(() => result);
       this.commit.schedule();
@@ -152,6 +157,35 @@ export class DeviceStateStore {
       this.fail(e as Error);
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Queues data that is not device state (resources without device.id, traces) for export; resolves once durable
+   * with the number of exporters that took it (0 = no exporter takes this signal: nothing was stored).
+   */
+  async enqueueExport(item: ExportItem): Promise<number> {
+    await this.ready();
+    const g = this.commit.pending;
+    const n = this.opts.exports?.enqueue(g, item) ?? 0;
+    if (n === 0) return 0;
+    this.commit.schedule();
+    await g.done();
+    return n;
+  }
+
+  /** Changes an export queue in the next write (entries sent or dropped); resolves once durable. */
+  async changeExports(change: (g: Group) => void): Promise<void> {
+    await this.ready();
+    const g = this.commit.pending;
+    change(g);
+    this.commit.schedule();
+    await (g.empty ? this.commit.barrier() : g.done());
+  }
+
+  /** The inflated requests of queue entries (null for one no longer stored). */
+  async exportRequests(q: ExportQueue, entries: readonly QueueEntry[]): Promise<(Uint8Array | null)[]> {
+    await this.ready();
+    return q.requests(this.db, entries);
   }
 
   get(id: string): DeviceView | undefined {
@@ -382,6 +416,7 @@ export class DeviceStateStore {
   private async load(): Promise<void> {
     const now = this.now();
     const { devices, sources, merged } = await loadState(this.db);
+    await this.opts.exports?.load(this.db);
     this.merged = merged;
     for (const dev of devices.values()) dev.online = now - dev.lastSeen < this.opts.offlineAfterMs;
     this.devices = devices;

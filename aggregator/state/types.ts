@@ -1,4 +1,5 @@
 import type { DeviceCounts } from '../device/types.js';
+import type { ExportQueues } from '../export/queue.js';
 /**
  * The aggregator node's per-device state: what goes in (DeviceData, produced by the ingest from OTLP) and what
  * comes out (the shapes of aggregator/README.md "HTTP API", with times as epoch ms; the API turns them into RFC 3339).
@@ -66,6 +67,8 @@ export interface DeviceStateOptions {
   onReopenFailure?: (err: Error, detail: string) => void;
   /** Distinct metric names kept per device (`devices.max_metrics`); default unlimited. */
   maxMetrics?: number;
+  /** The exporters' durable queues, written in the same commits as the data they carry; none when absent. */
+  exports?: ExportQueues;
   /** Points of a batch dropped because a device reached maxMetrics (`device` is the last such device). */
   onMetricsDropped?: (points: number, device: string) => void;
 }

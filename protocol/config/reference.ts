@@ -29,6 +29,14 @@ function walk(spec: Spec & { kind: 'object' }, depth: number, out: string[]): vo
       walk(child, depth + 1, out);
       continue;
     }
+    if (child.kind === 'objects') {
+      // A list empty by default: its entries' keys are shown as a commented example of one entry.
+      out.push(withComment(`${pad}${key}: []`, `${child.doc ?? ''}; one mapping, or a list of them, each with:`));
+      const example: string[] = [];
+      walk(child.item, depth + 1, example);
+      for (const line of example) out.push(`${pad}#${line.slice(pad.length + 1)}`);
+      continue;
+    }
     out.push(withComment(`${pad}${key}: ${value(child)}`, describe(child)));
   }
 }
@@ -38,7 +46,7 @@ function withComment(text: string, comment: string | undefined): string {
   return `${text.padEnd(Math.max(COMMENT_COLUMN, text.length + 1))}# ${comment}`;
 }
 
-function value(s: Exclude<Spec, { kind: 'object' | 'unavailable' }>): string {
+function value(s: Exclude<Spec, { kind: 'object' | 'objects' | 'unavailable' }>): string {
   switch (s.kind) {
     case 'string':
     case 'enum':
@@ -57,7 +65,7 @@ function value(s: Exclude<Spec, { kind: 'object' | 'unavailable' }>): string {
 }
 
 /** "what it is; type and range". */
-function describe(s: Exclude<Spec, { kind: 'object' | 'unavailable' }>): string {
+function describe(s: Exclude<Spec, { kind: 'object' | 'objects' | 'unavailable' }>): string {
   let type: string;
   switch (s.kind) {
     case 'string':

@@ -19,25 +19,29 @@ export type Spec =
   | { kind: 'list'; default: string[]; pattern?: RegExp; expect?: string; doc?: string }
   | { kind: 'map'; default: Record<string, string>; doc?: string }
   | { kind: 'object'; fields: Record<string, Spec>; doc?: string }
+  /** One mapping or a list of them (e.g. `export`), each checked against `item`; the typed value is always a list. */
+  | { kind: 'objects'; item: { kind: 'object'; fields: Record<string, Spec>; doc?: string }; default: []; doc?: string }
   /** A documented key this version does not implement: any value given stops the process (never silently ignored). */
   | { kind: 'unavailable'; default: undefined; doc: string };
 
 /** The typed value a spec produces. */
 export type Infer<S extends Spec> = S extends { kind: 'object'; fields: infer F extends Record<string, Spec> }
   ? { readonly [K in keyof F]: Infer<F[K]> }
-  : S extends { kind: 'string' | 'enum' }
-    ? string
-    : S extends { kind: 'int' | 'number' | 'size' | 'duration' }
-      ? number
-      : S extends { kind: 'bool' }
-        ? boolean
-        : S extends { kind: 'list' }
-          ? readonly string[]
-          : S extends { kind: 'map' }
-            ? Readonly<Record<string, string>>
-            : S extends { kind: 'unavailable' }
-              ? undefined
-              : never;
+  : S extends { kind: 'objects'; item: infer I extends Spec }
+    ? readonly Infer<I>[]
+    : S extends { kind: 'string' | 'enum' }
+      ? string
+      : S extends { kind: 'int' | 'number' | 'size' | 'duration' }
+        ? number
+        : S extends { kind: 'bool' }
+          ? boolean
+          : S extends { kind: 'list' }
+            ? readonly string[]
+            : S extends { kind: 'map' }
+              ? Readonly<Record<string, string>>
+              : S extends { kind: 'unavailable' }
+                ? undefined
+                : never;
 
 export const str = (d = '', extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({
   kind: 'string' as const,
@@ -93,6 +97,17 @@ export const obj = <F extends Record<string, Spec>>(fields: F, doc?: string) => 
   doc,
 });
 
+/** One mapping or a list of mappings of `item`'s shape. */
+export const objects = <F extends Record<string, Spec>>(
+  item: { kind: 'object'; fields: F; doc?: string },
+  doc?: string,
+) => ({
+  kind: 'objects' as const,
+  item,
+  default: [] as [],
+  doc,
+});
+
 export interface ConfigProblem {
   path: string;
   message: string;
@@ -141,7 +156,13 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
     if (spec.kind === 'object') return walk(spec, {}, path, problems, opts);
     return spec.default;
   }
-  if (typeof input === 'string' && spec.kind !== 'object' && spec.kind !== 'list' && spec.kind !== 'map') {
+  if (
+    typeof input === 'string' &&
+    spec.kind !== 'object' &&
+    spec.kind !== 'objects' &&
+    spec.kind !== 'list' &&
+    spec.kind !== 'map'
+  ) {
     input = substitute(input, path, problems, opts);
   }
   const bad = (expected: string) => {
@@ -167,6 +188,11 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
       for (const [key, child] of Object.entries(spec.fields))
         out[key] = walk(child, given[key], join(path, key), problems, opts);
       return out;
+    }
+    case 'objects': {
+      if (Array.isArray(input)) return input.map((x, i) => walk(spec.item, x, `${path}[${i}]`, problems, opts));
+      if (typeof input !== 'object') return bad('a mapping or a list of mappings');
+      return [walk(spec.item, input, path, problems, opts)];
     }
     case 'string':
       if (typeof input === 'number' || typeof input === 'boolean') input = String(input);

@@ -91,7 +91,8 @@ export function metricNameOf(fields: Uint8Array): string {
   return name;
 }
 
-function resourceDeviceId(r: ProtoReader, end: number): string {
+/** The `device.id` attribute of the Resource ending at `end` ('' when it has none). */
+export function resourceDeviceId(r: ProtoReader, end: number): string {
   let id = '';
   r.fields(end, (f, w) => {
     if (f !== 1 || w !== 2) return r.skip(w);

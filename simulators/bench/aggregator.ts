@@ -88,6 +88,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
       stringify({
         node: { id: members[i].id, data_dir: join(dir, `data-${i}`) },
         grpc: { host: '127.0.0.1', port: p.grpc },
+        otlp_http: { enabled: false },
         api: { host: '127.0.0.1', port: p.api },
         log: { level: 'warn' },
         cluster:

@@ -91,6 +91,7 @@ export async function benchUplink(options: Partial<UplinkBenchOptions> = {}): Pr
           stringify({
             node: { id: 'bench-agg', data_dir: join(dir, 'aggregator') },
             grpc: { host: '127.0.0.1', port: grpcPort },
+            otlp_http: { enabled: false },
             api: { host: '127.0.0.1', port: http },
             // The ring names the proxy, so the ring-aware agent's traffic goes through it.
             cluster: { advertise: `127.0.0.1:${proxyPort}` },

@@ -8,6 +8,8 @@ export const aggregatorMain = join(repoRoot, 'dist', 'aggregator', 'main.js');
 export interface AggregatorProcess extends ServiceProcess {
   grpcPort: number;
   apiPort: number;
+  /** OTLP/HTTP port (127.0.0.1). */
+  otlpHttpPort: number;
   dataDir: string;
   /** GET on the API; resolves with status and parsed JSON (or text). */
   get(path: string): Promise<{ status: number; body: any }>;
@@ -17,16 +19,18 @@ export interface AggregatorProcess extends ServiceProcess {
 export async function startAggregator(
   dir: string,
   overrides: Record<string, unknown> = {},
-  reuse?: { grpcPort: number; apiPort: number },
+  reuse?: { grpcPort: number; apiPort: number; otlpHttpPort?: number },
 ): Promise<AggregatorProcess> {
   const grpcPort = reuse?.grpcPort ?? (await freePort());
   const apiPort = reuse?.apiPort ?? (await freePort());
+  const otlpHttpPort = reuse?.otlpHttpPort ?? (await freePort());
   const dataDir = join(dir, 'aggregator-data');
   const config = merge(
     {
       node: { id: 'agg-test', data_dir: dataDir },
       grpc: { host: '127.0.0.1', port: grpcPort },
       api: { host: '127.0.0.1', port: apiPort },
+      otlp_http: { host: '127.0.0.1', port: otlpHttpPort },
       log: { level: 'info' },
     },
     overrides,
@@ -43,5 +47,5 @@ export async function startAggregator(
     return { status: r.status, body };
   };
   const service = await startService(dir, 'aggregator', aggregatorMain, config, `http://127.0.0.1:${apiPort}/readyz`);
-  return { ...service, grpcPort, apiPort, dataDir, get };
+  return { ...service, grpcPort, apiPort, otlpHttpPort, dataDir, get };
 }

@@ -99,6 +99,7 @@ test('a full disk: batches are answered RETRY (never OK), /readyz says why, and 
   const config = {
     node: { id: 'agg-test', data_dir: dataDir },
     grpc: { host: '127.0.0.1', port: ports.grpcPort },
+    otlp_http: { enabled: false },
     api: { host: '127.0.0.1', port: ports.apiPort },
   };
   const restarted = await startService(

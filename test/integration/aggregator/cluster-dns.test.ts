@@ -24,6 +24,7 @@ test('DNS membership: the ring follows the A records of a headless-Service-style
       {
         node: { id: `dns-${i}` },
         grpc: { host: `127.0.0.${i + 1}` },
+        otlp_http: { enabled: false },
         cluster: {
           dns: 'aggregators.otlp-edge.test',
           dns_server: dns.address,
@@ -79,6 +80,7 @@ test('a node listening on every address is known in the ring by its own DNS reco
         {
           node: { id: 'dns-any' },
           grpc: { host: '0.0.0.0' },
+          otlp_http: { enabled: false },
           cluster: {
             dns: 'aggregators.otlp-edge.test',
             dns_server: dns.address,
@@ -108,6 +110,7 @@ test('a node listening on every address is known in the ring by its own DNS reco
   const named = await startAggregator(join(dir, 'named'), {
     node: { id: 'dns-named' },
     grpc: { host: '127.0.0.1' },
+    otlp_http: { enabled: false },
     cluster: {
       dns: 'aggregators.otlp-edge.test',
       dns_server: dns.address,

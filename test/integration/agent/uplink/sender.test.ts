@@ -8,7 +8,7 @@ import { CircularBuffer } from '../../../../agent/buffer/circular-buffer.js';
 import type { StoredBatch } from '../../../../agent/buffer/record.js';
 import { UplinkSender } from '../../../../agent/uplink/sender.js';
 import type { SendOptions, SendResult, UplinkTransport } from '../../../../agent/uplink/transport.js';
-import { Backoff } from '../../../../agent/uplink/backoff.js';
+import { Backoff } from '../../../../runtime/retry/backoff.js';
 import { retryAfter } from '../../../../agent/uplink/http-transport.js';
 import { waitFor } from '../../../helpers/ports.js';
 import { tempDir } from '../../../helpers/tmp.js';

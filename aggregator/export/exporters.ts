@@ -1,0 +1,100 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Signal } from '../../protocol/otlp/signal.js';
+import { exporterNames, type AggregatorConfig } from '../config.js';
+import type { DeviceStateStore } from '../state/store.js';
+import type { ExportClient } from './client.js';
+import { Exporter } from './exporter.js';
+import { ExportMetrics } from './metrics.js';
+import { OtlpGrpcClient } from './otlp-grpc.js';
+import { OtlpHttpClient } from './otlp-http.js';
+import { ExportQueue, ExportQueues } from './queue.js';
+import { RemoteWriteClient } from './remote-write.js';
+
+const SIGNALS: Record<string, Signal> = { metrics: Signal.METRICS, logs: Signal.LOGS, traces: Signal.TRACES };
+
+/**
+ * The node's exporters (`export`): one durable queue, one client and one sending loop each. The queues exist before
+ * the state store opens (the store writes them in its commits and reloads them with its state); the loops start once
+ * it is open.
+ */
+export class Exporters {
+  readonly queues: ExportQueues;
+  private readonly clients: ExportClient[] = [];
+  private readonly exporters: Exporter[] = [];
+  private readonly metrics: ExportMetrics;
+
+  constructor(
+    private readonly cfg: AggregatorConfig,
+    registry: Registry,
+    private readonly log: Logger,
+  ) {
+    this.metrics = new ExportMetrics(registry);
+    const names = exporterNames(cfg);
+    const queues: ExportQueue[] = [];
+    cfg.export.forEach((e, i) => {
+      if (!e.enabled) return;
+      const tls = { ca: e.tls.ca, insecure_skip_verify: e.tls.insecure_skip_verify };
+      const client: ExportClient =
+        e.protocol === 'otlp_grpc'
+          ? new OtlpGrpcClient(e.endpoint, e.headers, tls, e.compression === 'gzip' ? 'gzip' : 'none')
+          : e.protocol === 'prometheus_remote_write'
+            ? new RemoteWriteClient(e.endpoint, e.headers, tls, {
+                resourceLabels: e.resource_labels,
+                targetInfo: e.target_info,
+              })
+            : new OtlpHttpClient(e.endpoint, e.headers, tls, e.compression as 'gzip' | 'zstd' | 'none');
+      const signals = new Set(e.signals.map((s) => SIGNALS[s]).filter((s) => client.takes(s)));
+      this.clients.push(client);
+      queues.push(
+        new ExportQueue(names[i], e.queue.max_bytes, signals, (reason, batches, points) => {
+          this.metrics.dropped.inc({ exporter: names[i], reason }, points);
+          if (reason === 'queue_full')
+            log.warn(
+              { exporter: names[i], batches, points, maxBytes: e.queue.max_bytes },
+              'export queue full: its oldest requests were dropped (counted in otlp_edge_aggregator_export_dropped_points_total)',
+            );
+        }),
+      );
+    });
+    this.queues = new ExportQueues(queues);
+  }
+
+  get size(): number {
+    return this.queues.queues.length;
+  }
+
+  /** Starts sending (the store is open and the queues loaded). */
+  start(store: DeviceStateStore): void {
+    const enabled = this.cfg.export.filter((e) => e.enabled);
+    this.queues.queues.forEach((q, i) => {
+      const e = enabled[i];
+      const x = new Exporter(
+        q,
+        this.clients[i],
+        store,
+        { maxDelayMs: e.batch.max_delay, maxPoints: e.batch.max_points, timeoutMs: e.timeout },
+        this.metrics,
+        this.log,
+      );
+      this.metrics.add(q, () => x.breaker.state);
+      this.exporters.push(x);
+      x.start();
+      this.log.info(
+        {
+          exporter: q.name,
+          protocol: e.protocol,
+          target: this.clients[i].target,
+          queued: q.length,
+          queuedPoints: q.points,
+        },
+        'exporter started',
+      );
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.exporters.map((x) => x.stop()));
+    if (this.exporters.length === 0) await Promise.all(this.clients.map((c) => c.close()));
+  }
+}
