@@ -42,8 +42,9 @@ export function pointsByMetric(requests: any[]): Map<string, number[]> {
         for (const m of sm.metrics ?? [])
           for (const p of (m.gauge ?? m.sum)?.dataPoints ?? []) {
             const key = `${dev}/${m.name}`;
-            const v = p.asDouble ?? Number(p.asInt);
-            out.set(key, [...(out.get(key) ?? []), v]);
+            let list = out.get(key);
+            if (list === undefined) out.set(key, (list = []));
+            list.push(p.asDouble ?? Number(p.asInt));
           }
     }
   return out;
