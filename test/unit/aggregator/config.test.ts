@@ -36,11 +36,6 @@ const refused = (text: string, ...patterns: RegExp[]) =>
   );
 
 test('documented keys that are not built yet stop the node at start instead of being ignored', () => {
-  refused(
-    'export: { enabled: true, endpoint: "http://collector:4318" }',
-    /export: not available yet .*downstream export/,
-  );
-  refused('otlp_http: { port: 4318 }', /otlp_http: not available yet .*OTLP\/HTTP ingest/);
   refused('alerts: { rules: [] }', /alerts: not available yet/);
   refused('processors: []', /processors: not available yet/);
   assert.equal(strict('devices: { max_metrics: 50 }').devices.max_metrics, 50);
@@ -63,4 +58,34 @@ test('rules between keys: TLS files, a cluster secret when agents need tokens, m
     `cluster: { advertise: "${'h'.repeat(300)}:4317" }`,
     /cluster\.advertise: expected HOST:PORT of at most 255 bytes/,
   );
+});
+
+test('export: one mapping or a list; each entry checked (endpoint, protocol rules, unique names); rollup refused until built', () => {
+  const one = strict('export: { endpoint: "http://collector:4318" }');
+  assert.equal(one.export.length, 1);
+  assert.equal(one.export[0].protocol, 'otlp_http');
+  assert.equal(one.export[0].queue.max_bytes, 1 << 30);
+  const two = strict(
+    'export: [ { endpoint: "http://c:4318" }, { protocol: prometheus_remote_write, endpoint: "http://p:9090/api/v1/write", signals: [metrics] } ]',
+  );
+  assert.equal(two.export.length, 2);
+  assert.equal(strict('export: { enabled: false }').export[0].enabled, false);
+  refused('export: { protocol: otlp_http }', /export\.endpoint: required/);
+  refused(
+    'export: { protocol: otlp_grpc, endpoint: "c:4317", compression: zstd }',
+    /export\.compression: otlp_grpc sends gzip or none/,
+  );
+  refused('export: { protocol: otlp_grpc, endpoint: "http://c" }', /export\.endpoint: expected host:port/);
+  refused('export: { endpoint: "collector:4318" }', /export\.endpoint: expected an http/);
+  refused(
+    'export: [ { endpoint: "http://a:1", name: x }, { endpoint: "http://b:1", name: x } ]',
+    /export\[1\]\.name: "x" names two exporters/,
+  );
+  refused('export: { endpoint: "http://a:1", mode: rollup }', /export\.mode: rollup is not available yet/);
+  refused(
+    'export: { endpoint: "http://a:1", signals: [spans] }',
+    /export\.signals\[0\]: expected metrics, logs or traces/,
+  );
+  refused('export: 3', /export: expected a mapping or a list of mappings/);
+  assert.equal(strict('otlp_http: { port: 14318 }').otlp_http.port, 14318);
 });
