@@ -116,6 +116,7 @@ test('the uplink service has Send, GetRing and Stream with the documented messag
     SIGNAL_UNSPECIFIED: 0,
     SIGNAL_METRICS: 1,
     SIGNAL_LOGS: 2,
+    SIGNAL_TRACES: 3,
   });
   assert.deepEqual(enumValues('otlp_edge.uplink.v1.Compression'), {
     COMPRESSION_NONE: 0,
@@ -322,4 +323,88 @@ test('the OTLP collector services export the request types', () => {
   const l = all.lookupService('opentelemetry.proto.collector.logs.v1.LogsService').methods.Export;
   assert.equal(l.resolvedRequestType!.fullName, '.opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest');
   assert.equal(l.resolvedResponseType!.fullName, '.opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse');
+});
+
+test('trace.proto and trace_service.proto match the official opentelemetry-proto (as compiled by OpenTelemetry JS)', async () => {
+  const { createRequire } = await import('node:module');
+  const official = createRequire(import.meta.url)('@opentelemetry/otlp-transformer/build/src/generated/root.js');
+  const Theirs = official.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+  const Ours = all.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+  const id = (n: number, len: number) => Buffer.alloc(len, n);
+  const kv = (key: string, v: string) => ({ key, value: { string_value: v } });
+  const span = {
+    trace_id: id(1, 16),
+    span_id: id(2, 8),
+    trace_state: 'k=v',
+    parent_span_id: id(3, 8),
+    flags: 257,
+    name: 'op',
+    kind: 3,
+    start_time_unix_nano: '1700000000000000001',
+    end_time_unix_nano: '1700000000000000002',
+    attributes: [kv('a', 'b')],
+    dropped_attributes_count: 4,
+    events: [{ time_unix_nano: 5, name: 'ev', attributes: [kv('c', 'd')], dropped_attributes_count: 6 }],
+    dropped_events_count: 7,
+    links: [
+      {
+        trace_id: id(8, 16),
+        span_id: id(9, 8),
+        trace_state: 'x',
+        attributes: [kv('e', 'f')],
+        dropped_attributes_count: 10,
+        flags: 11,
+      },
+    ],
+    dropped_links_count: 12,
+    status: { message: 'bad', code: 2 },
+  };
+  const req = {
+    resource_spans: [
+      {
+        resource: { attributes: [kv('service.name', 's')] },
+        scope_spans: [{ scope: { name: 'sc' }, spans: [span], schema_url: 'u1' }],
+        schema_url: 'u2',
+      },
+    ],
+  };
+  const bytes = Ours.encode(Ours.fromObject(req)).finish();
+  const back = Theirs.toObject(Theirs.decode(bytes), { longs: String, enums: Number, bytes: String });
+  const s = back.resourceSpans[0].scopeSpans[0].spans[0];
+  assert.equal(back.resourceSpans[0].schemaUrl, 'u2');
+  assert.equal(back.resourceSpans[0].scopeSpans[0].schemaUrl, 'u1');
+  assert.deepEqual(
+    [
+      s.traceId,
+      s.spanId,
+      s.parentSpanId,
+      s.traceState,
+      s.flags,
+      s.name,
+      s.kind,
+      s.startTimeUnixNano,
+      s.endTimeUnixNano,
+    ],
+    [
+      id(1, 16).toString('base64'),
+      id(2, 8).toString('base64'),
+      id(3, 8).toString('base64'),
+      'k=v',
+      257,
+      'op',
+      3,
+      '1700000000000000001',
+      '1700000000000000002',
+    ],
+  );
+  assert.equal(s.attributes[0].value.stringValue, 'b');
+  assert.equal(s.droppedAttributesCount, 4);
+  assert.deepEqual([s.events[0].timeUnixNano, s.events[0].name, s.events[0].droppedAttributesCount], ['5', 'ev', 6]);
+  assert.equal(s.droppedEventsCount, 7);
+  assert.deepEqual(
+    [s.links[0].traceState, s.links[0].attributes[0].key, s.links[0].droppedAttributesCount, s.links[0].flags],
+    ['x', 'e', 10, 11],
+  );
+  assert.equal(s.droppedLinksCount, 12);
+  assert.deepEqual([s.status.message, s.status.code], ['bad', 2]);
 });
