@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CircuitBreaker } from '../../../../aggregator/export/breaker.js';
+
+test('the breaker opens after 5 failures in a row, probes after the cool-down, doubles it while probes fail, closes on success', () => {
+  let now = 0;
+  const b = new CircuitBreaker(5, 1000, 4000, () => now);
+  for (let i = 0; i < 4; i++) b.failure();
+  assert.equal(b.state, 'closed');
+  assert.equal(b.waitMs(), 0);
+  b.failure();
+  assert.equal(b.state, 'open');
+  assert.equal(b.waitMs(), 1000);
+  now = 1000;
+  assert.equal(b.waitMs(), 0, 'cool-down over: one probe may go');
+  assert.equal(b.state, 'half_open');
+  b.failure();
+  assert.equal(b.state, 'open');
+  assert.equal(b.waitMs(), 2000, 'a failed probe doubles the cool-down');
+  now = 3000;
+  b.waitMs();
+  b.failure();
+  assert.equal(b.waitMs(), 4000);
+  now = 7000;
+  b.waitMs();
+  b.failure();
+  assert.equal(b.waitMs(), 4000, 'capped');
+  now = 11_000;
+  b.waitMs();
+  b.success();
+  assert.equal(b.state, 'closed');
+  for (let i = 0; i < 5; i++) b.failure();
+  assert.equal(b.waitMs(), 1000, 'the cool-down starts over once closed');
+});
