@@ -23,9 +23,12 @@ Usage:
   otlp-edge-sim bench agent [--devices N] [--seconds S]
                                    readings/s the agent stores at QoS 0 and durable QoS 1, ack latency, RSS,
                                    bytes per reading, beside a bare aedes broker and a mosquitto relay
-  otlp-edge-sim bench aggregator [--gateways N] [--seconds S] [--send]
+  otlp-edge-sim bench aggregator [--gateways N] [--seconds S] [--send] [--no-otlp]
                                    points/s one aggregator node ingests over uplink streams as agents send
-                                   (--send: one batch per Send call, as older agents), and its CPU split
+                                   (--send: one batch per Send call, as older agents), and its CPU split; then
+                                   the same batches over OTLP/gRPC and OTLP/HTTP beside the uplink's Send, and
+                                   export to a local sink (points/s delivered, CPU per point with and without);
+                                   --no-otlp skips those
   otlp-edge-sim bench cluster [--gateways N] [--seconds S] [--repeats R]
                                    1 node vs a 3-node cluster, measured in turns R times (default 3):
                                    points/s and CPU per point
@@ -83,12 +86,13 @@ async function main(argv: string[]): Promise<number> {
           gateways: { type: 'string', default: '4' },
           seconds: { type: 'string', default: '10' },
           send: { type: 'boolean', default: false },
+          'no-otlp': { type: 'boolean', default: false },
         },
       });
       const gateways = positiveInt('--gateways', values.gateways);
       const seconds = positiveInt('--seconds', values.seconds);
       const { benchAggregator } = await import('./bench/aggregator.js');
-      print(await benchAggregator({ gateways, seconds, stream: !values.send }));
+      print(await benchAggregator({ gateways, seconds, stream: !values.send, skipOtlp: values['no-otlp'] }));
       return 0;
     }
     if (sub === 'agent') {

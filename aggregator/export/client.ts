@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { Signal } from '../../protocol/otlp/signal.js';
+import type { Compression } from '../../protocol/compression.js';
 
 /** How a backend answered one export request. */
 export type SendOutcome =
@@ -21,6 +22,10 @@ export interface ExportClient {
   takes(signal: Signal): boolean;
   /** One request made of `requests` (inflated Export*ServiceRequests of one signal). */
   send(signal: Signal, requests: readonly Uint8Array[], deadlineMs: number): Promise<SendOutcome>;
+  /** The compression in which it can send stored requests as they are (see sendStored), if any. */
+  readonly passThrough?: Compression;
+  /** One request made of stored requests all compressed as `passThrough`, sent without inflating them. */
+  sendStored?(signal: Signal, stored: readonly Uint8Array[], deadlineMs: number): Promise<SendOutcome>;
   close(): Promise<void>;
 }
 

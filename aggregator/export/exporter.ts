@@ -133,8 +133,11 @@ export class Exporter {
   /** Sends the entries, one request per signal; null when none needs a retry, else the retry's reason. */
   private async sendAll(entries: QueueEntry[]): Promise<{ reason: string; afterMs: number | null } | null> {
     let requests: (Uint8Array | null)[];
+    // Stored bytes go as they are when the client sends in their compression (no inflate, no compress).
+    const passThrough =
+      this.client.sendStored !== undefined && entries.every((e) => e.compression === this.client.passThrough);
     try {
-      requests = await this.store.exportRequests(this.queue, entries);
+      requests = await this.store.exportRequests(this.queue, entries, passThrough);
     } catch (e) {
       this.queue.release(entries);
       return { reason: `queued requests could not be read: ${(e as Error).message}`, afterMs: null };
@@ -149,18 +152,20 @@ export class Exporter {
       s.entries.push(e);
       s.requests.push(r);
     });
-    if (unreadable.length > 0) await this.settle(unreadable, true, 'a queued request could not be read');
+    if (unreadable.length > 0) this.settle(unreadable, true, 'a queued request could not be read');
     const failed: QueueEntry[] = [];
     let failure: { reason: string; afterMs: number | null } | null = null;
     for (const [signal, group] of bySignal) {
       if (failure !== null || !this.client.takes(signal)) {
         if (failure !== null) failed.push(...group.entries);
-        else await this.settle(group.entries, true, `${this.client.target} takes no ${signalName(signal)}`);
+        else this.settle(group.entries, true, `${this.client.target} takes no ${signalName(signal)}`);
         continue;
       }
       const points = group.entries.reduce((n, e) => n + e.points, 0);
       const t0 = performance.now();
-      const out: SendOutcome = await this.client.send(signal, group.requests, this.opts.timeoutMs);
+      const out: SendOutcome = passThrough
+        ? await this.client.sendStored!(signal, group.requests, this.opts.timeoutMs)
+        : await this.client.send(signal, group.requests, this.opts.timeoutMs);
       this.metrics.sendSeconds.observe({ exporter: this.name }, (performance.now() - t0) / 1000);
       this.metrics.requests.inc({ exporter: this.name, outcome: out.kind });
       switch (out.kind) {
@@ -177,14 +182,14 @@ export class Exporter {
             );
           }
           this.maxBytes = Math.min(MAX_REQUEST_BYTES, this.maxBytes * 2);
-          await this.settle(group.entries, false, '');
+          this.settle(group.entries, false, '');
           break;
         case 'rejected':
-          await this.settle(group.entries, true, out.reason);
+          this.settle(group.entries, true, out.reason);
           break;
         case 'too_large':
           if (group.entries.length === 1 && this.maxBytes <= 64 << 10) {
-            await this.settle(group.entries, true, out.reason);
+            this.settle(group.entries, true, out.reason);
             break;
           }
           this.maxBytes = Math.max(
@@ -209,8 +214,12 @@ export class Exporter {
     return failure;
   }
 
-  /** Removes entries from the queue durably; `dropped` ones are counted (and logged with `why`). */
-  private async settle(entries: QueueEntry[], dropped: boolean, why: string): Promise<void> {
+  /**
+   * Removes entries from the queue (in the next group commit; `dropped` ones counted and logged with `why`). Not
+   * awaited: the next request goes while the deletion is written. Should that write fail, the store reloads the
+   * queue and the entries are sent again (at least once).
+   */
+  private settle(entries: QueueEntry[], dropped: boolean, why: string): void {
     if (dropped) {
       this.log.error(
         {
@@ -222,14 +231,10 @@ export class Exporter {
         'export refused for good: the points are dropped and counted',
       );
     }
-    try {
-      await this.store.changeExports((g) => this.queue.settle(g, entries, dropped));
-    } catch (e) {
-      // The store reloads the queue from LevelDB: these entries come back and are sent again (at least once).
-      this.log.warn(
-        { exporter: this.name, err: (e as Error).message },
-        'sent requests could not be removed from the queue',
+    this.store
+      .changeExports((g) => this.queue.settle(g, entries, dropped))
+      .catch((e: Error) =>
+        this.log.warn({ exporter: this.name, err: e.message }, 'sent requests could not be removed from the queue'),
       );
-    }
   }
 }

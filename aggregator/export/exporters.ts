@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Signal } from '../../protocol/otlp/signal.js';
+import { Compression } from '../../protocol/compression.js';
 import { exporterNames, type AggregatorConfig } from '../config.js';
 import type { DeviceStateStore } from '../state/store.js';
 import type { ExportClient } from './client.js';
@@ -57,7 +58,9 @@ export class Exporters {
         }),
       );
     });
-    this.queues = new ExportQueues(queues);
+    // Requests are stored in the encoding the (first) OTLP/HTTP exporter sends, so it can send them untouched.
+    const http = cfg.export.find((e) => e.enabled && e.protocol === 'otlp_http' && e.compression !== 'none');
+    this.queues = new ExportQueues(queues, http?.compression === 'gzip' ? Compression.GZIP : Compression.ZSTD);
   }
 
   get size(): number {

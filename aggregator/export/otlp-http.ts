@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { Signal, signalName } from '../../protocol/otlp/signal.js';
-import { ZstdCompressor } from '../../protocol/compression.js';
+import { Compression, ZstdCompressor } from '../../protocol/compression.js';
 import { decodePartialSuccess, rpcStatusMessage } from '../../protocol/otlp/rpc-status.js';
 import {
   explainHttpStatus,
@@ -46,7 +46,11 @@ export class OtlpHttpClient implements ExportClient {
     return true;
   }
 
-  async send(signal: Signal, requests: readonly Uint8Array[], deadlineMs: number): Promise<SendOutcome> {
+  get passThrough(): Compression | undefined {
+    return this.compression === 'gzip' ? Compression.GZIP : this.compression === 'zstd' ? Compression.ZSTD : undefined;
+  }
+
+  send(signal: Signal, requests: readonly Uint8Array[], deadlineMs: number): Promise<SendOutcome> {
     const raw = requests.length === 1 ? requests[0] : Buffer.concat(requests);
     const body =
       this.compression === 'gzip'
@@ -54,6 +58,15 @@ export class OtlpHttpClient implements ExportClient {
         : this.compression === 'zstd'
           ? this.zstd.compress(raw)
           : raw;
+    return this.post(signal, body, deadlineMs);
+  }
+
+  /** Stored requests compressed as this exporter sends: gzip members or zstd frames, concatenated, are one body. */
+  sendStored(signal: Signal, stored: readonly Uint8Array[], deadlineMs: number): Promise<SendOutcome> {
+    return this.post(signal, stored.length === 1 ? stored[0] : Buffer.concat(stored), deadlineMs);
+  }
+
+  private async post(signal: Signal, body: Uint8Array, deadlineMs: number): Promise<SendOutcome> {
     const path = `${this.base}/v1/${signalName(signal)}`;
     const headers: Record<string, string> = { ...this.headers, 'content-type': 'application/x-protobuf' };
     if (this.compression !== 'none') headers['content-encoding'] = this.compression;

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { Signal } from '../../protocol/otlp/signal.js';
 import { Compression, decompress, ZstdCompressor } from '../../protocol/compression.js';
 import { countItems } from '../../protocol/otlp/split.js';
@@ -33,6 +34,8 @@ export interface QueueEntry {
   readonly points: number;
   readonly bytes: number;
   readonly enqueuedAt: number;
+  /** How the stored request is compressed. */
+  readonly compression: Compression;
   /** Written to LevelDB (the exporter sends only durable entries). */
   durable: boolean;
   inFlight: boolean;
@@ -100,6 +103,7 @@ export class ExportQueue {
       points,
       bytes: value.length,
       enqueuedAt: Date.now(),
+      compression,
       durable: false,
       inFlight: false,
       value: keep ? value : null,
@@ -187,15 +191,23 @@ export class ExportQueue {
     return 0;
   }
 
-  /** The entries' requests, inflated (values not in memory are read from `db`). */
-  async requests(db: Db, entries: readonly QueueEntry[]): Promise<(Uint8Array | null)[]> {
+  /**
+   * The entries' requests (values not in memory are read from `db`): inflated, or as stored when `stored` (each
+   * then compressed as its entry's `compression` says). null for an entry no longer readable.
+   */
+  async requests(db: Db, entries: readonly QueueEntry[], stored = false): Promise<(Uint8Array | null)[]> {
     const missing = entries.filter((e) => e.value === null);
     const read = missing.length > 0 ? await db.getMany(missing.map((e) => e.key)) : [];
     const byKey = new Map(missing.map((e, i) => [e.key, read[i]]));
     return entries.map((e) => {
       const v = e.value ?? byKey.get(e.key);
       if (v === undefined || v.length < HEADER) return null;
-      return decompress(v.subarray(HEADER), v[14] as Compression, 256 << 20);
+      if (stored) return v.subarray(HEADER);
+      try {
+        return decompress(v.subarray(HEADER), v[14] as Compression, 256 << 20);
+      } catch {
+        return null;
+      }
     });
   }
 
@@ -236,6 +248,7 @@ export class ExportQueue {
         points: view.getUint32(2, true),
         bytes: v.length,
         enqueuedAt: view.getFloat64(6, true),
+        compression: v[14] as Compression,
         durable: true,
         inFlight: false,
         value: null,
@@ -260,7 +273,14 @@ function zeroDrops(): DropCounts {
 export class ExportQueues {
   private readonly zstd = new ZstdCompressor(1);
 
-  constructor(readonly queues: readonly ExportQueue[]) {}
+  /**
+   * @param codec how requests that arrive uncompressed are stored: the exporters' own encoding where it is gzip or
+   * zstd, so they can send stored bytes as they are (concatenated gzip members or zstd frames are one valid body).
+   */
+  constructor(
+    readonly queues: readonly ExportQueue[],
+    private readonly codec: Compression.ZSTD | Compression.GZIP = Compression.ZSTD,
+  ) {}
 
   takes(signal: Signal): boolean {
     return this.queues.some((q) => q.accepts(signal));
@@ -271,7 +291,11 @@ export class ExportQueues {
     if (targets.length === 0) return 0;
     const points = item.points >= 0 ? item.points : countItems(item.signal, item.otlp);
     if (points === 0) return 0;
-    const c = item.compressed ?? { compression: Compression.ZSTD, bytes: this.zstd.compress(item.otlp) };
+    const c =
+      item.compressed ??
+      (this.codec === Compression.GZIP
+        ? { compression: Compression.GZIP, bytes: gzipSync(item.otlp, { level: 1 }) }
+        : { compression: Compression.ZSTD, bytes: this.zstd.compress(item.otlp) });
     for (const q of targets) q.enqueue(g, item.signal, points, c.compression, c.bytes);
     return targets.length;
   }

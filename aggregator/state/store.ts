@@ -182,10 +182,10 @@ export class DeviceStateStore {
     await (g.empty ? this.commit.barrier() : g.done());
   }
 
-  /** The inflated requests of queue entries (null for one no longer stored). */
-  async exportRequests(q: ExportQueue, entries: readonly QueueEntry[]): Promise<(Uint8Array | null)[]> {
+  /** The requests of queue entries, inflated or as stored (null for one no longer stored). */
+  async exportRequests(q: ExportQueue, entries: readonly QueueEntry[], stored = false): Promise<(Uint8Array | null)[]> {
     await this.ready();
-    return q.requests(this.db, entries);
+    return q.requests(this.db, entries, stored);
   }
 
   get(id: string): DeviceView | undefined {
