@@ -146,6 +146,12 @@ export const aggregatorConfigSpec = obj({
         ),
       }),
       timeout: duration('10s', 100, 'deadline of one request'),
+      max_in_flight: int(
+        0,
+        0,
+        64,
+        'requests sent at once; 0 = 4 (OTLP) or 1 (remote write, where a later request sent first makes the earlier one out of order)',
+      ),
       resource_labels: list([], {
         doc: 'prometheus_remote_write: resource attributes copied onto every series as labels (device.id always is, as device_id)',
       }),
@@ -237,6 +243,12 @@ export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
       problems.push({ path: `${at}.compression`, message: 'otlp_grpc sends gzip or none (gRPC has no zstd here)' });
     if (e.protocol === 'prometheus_remote_write' && e.signals.some((s) => s !== 'metrics') && e.signals.length !== 3)
       problems.push({ path: `${at}.signals`, message: 'prometheus_remote_write takes metrics only' });
+    if (e.protocol === 'prometheus_remote_write' && e.max_in_flight > 1)
+      problems.push({
+        path: `${at}.max_in_flight`,
+        message:
+          'prometheus_remote_write sends one request at a time: Prometheus refuses a sample older than the newest of its series, so requests overtaking each other would be refused',
+      });
     if (e.mode === 'rollup')
       problems.push({
         path: `${at}.mode`,

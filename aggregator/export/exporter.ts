@@ -14,6 +14,8 @@ export interface ExporterOptions {
   maxPoints: number;
   /** Deadline of one request (`timeout`). */
   timeoutMs: number;
+  /** Requests sent at once (`max_in_flight`). */
+  maxInFlight: number;
 }
 
 /** Most bytes (as stored) taken into one request; a 413 halves it for the next tries. */
@@ -31,8 +33,10 @@ export class Exporter {
   readonly breaker = new CircuitBreaker();
   private readonly backoff = new Backoff(500, 30_000);
   private stopped = false;
-  private wake: (() => void) | null = null;
-  private running: Promise<void> | null = null;
+  private readonly waiting = new Set<() => void>();
+  private running: Promise<unknown> | null = null;
+  /** A worker is sending the half-open breaker's probe. */
+  private probing = false;
   private maxBytes = MAX_REQUEST_BYTES;
   /** The last failure, for /readyz-style reporting and logs. */
   lastError: string | null = null;
@@ -52,9 +56,12 @@ export class Exporter {
     return this.queue.name;
   }
 
+  /** Starts `maxInFlight` workers, each sending one request at a time from the shared queue. */
   start(): void {
-    this.running ??= this.loop().catch((e: Error) =>
-      this.log.error({ exporter: this.name, err: e.message }, 'exporter stopped'),
+    this.running ??= Promise.all(
+      Array.from({ length: this.opts.maxInFlight }, () =>
+        this.loop().catch((e: Error) => this.log.error({ exporter: this.name, err: e.message }, 'exporter stopped')),
+      ),
     );
   }
 
@@ -66,21 +73,18 @@ export class Exporter {
   }
 
   private poke(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
+    for (const w of [...this.waiting]) w();
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, ms);
-      this.wake = () => {
+      const wake = () => {
         clearTimeout(t);
+        this.waiting.delete(wake);
         resolve();
       };
+      const t = setTimeout(wake, ms);
+      this.waiting.add(wake);
     });
   }
 
@@ -101,11 +105,21 @@ export class Exporter {
         await this.sleep(wait);
         continue;
       }
-      // A probe is one entry: the least a backend that may still be down is asked to take.
+      // A probe is one entry, sent by one worker: the least a backend that may still be down is asked to take.
       const probing = this.breaker.state === 'half_open';
+      if (probing && this.probing) {
+        await this.sleep(100);
+        continue;
+      }
       const entries = this.queue.take(probing ? 1 : this.opts.maxPoints, this.maxBytes);
-      if (entries.length === 0) continue;
-      const failure = await this.sendAll(entries);
+      if (entries.length === 0) {
+        await this.sleep(this.opts.maxDelayMs || 10); // the rest is being sent by other workers
+        continue;
+      }
+      this.probing = probing;
+      const failure = await this.sendAll(entries).finally(() => {
+        if (probing) this.probing = false;
+      });
       if (failure === null) {
         this.backoff.reset();
         this.breaker.success();

@@ -76,7 +76,12 @@ export class Exporters {
         q,
         this.clients[i],
         store,
-        { maxDelayMs: e.batch.max_delay, maxPoints: e.batch.max_points, timeoutMs: e.timeout },
+        {
+          maxDelayMs: e.batch.max_delay,
+          maxPoints: e.batch.max_points,
+          timeoutMs: e.timeout,
+          maxInFlight: e.max_in_flight || (e.protocol === 'prometheus_remote_write' ? 1 : 4),
+        },
         this.metrics,
         this.log,
       );

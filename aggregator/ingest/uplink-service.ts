@@ -120,8 +120,9 @@ export class UplinkIngest {
       else {
         const raw = inflateBatch(b.signal, b.compression, b.payload);
         data = decodeRequest(b.signal, raw);
-        // Points are counted only if an exporter queues it (-1: not yet counted).
-        source = { signal: b.signal, otlp: raw, points: -1 };
+        // An agent's metrics are number points only, all in the decoded data; logs are counted if queued (-1).
+        const points = b.signal === Signal.METRICS ? data.reduce((n, d) => n + d.metric.length + d.seq.length, 0) : -1;
+        source = { signal: b.signal, otlp: raw, points };
         if (b.compression !== Compression.NONE) source.compressed = { bytes: b.payload, compression: b.compression };
       }
     } catch (e) {

@@ -6,8 +6,6 @@
 import { Signal } from '../../protocol/otlp/signal.js';
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,16 +88,18 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
       otlp: await freeLoopbackPort(),
     })),
   );
-  // A local backend for the exporter: answers 200 to every request (its cost is on this process, not the node's).
+  // A local backend for the exporter in its own process (answers 200 to every request), as a real one would be.
+  const sinkPort = opts.exportSink ? await freeLoopbackPort() : 0;
   const sink = opts.exportSink
-    ? http.createServer((req, res) => {
-        req.resume();
-        req.on('end', () => res.end());
-      })
+    ? spawn(
+        process.execPath,
+        [
+          '-e',
+          `require('http').createServer((q, s) => { q.resume(); q.on('end', () => s.end()); }).listen(${sinkPort}, '127.0.0.1')`,
+        ],
+        { stdio: 'ignore' },
+      )
     : null;
-  const sinkPort = sink
-    ? await new Promise<number>((r) => sink.listen(0, '127.0.0.1', () => r((sink.address() as AddressInfo).port)))
-    : 0;
   const members = ports.map((p, i) => ({ id: `bench-${i}`, address: `127.0.0.1:${p.grpc}` }));
   // Peer calls are signed as in production, so the signing is part of what the cluster costs.
   const secretFile = join(dir, 'cluster.secret');
@@ -283,8 +283,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
       exportedPerSecond: d('otlp_edge_aggregator_export_sent_points_total') / seconds,
     };
   } finally {
-    sink?.close();
-    sink?.closeAllConnections();
+    sink?.kill('SIGKILL');
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
     rmSync(dir, { recursive: true, force: true });
