@@ -9,7 +9,6 @@ import { ApiError, ApiServer } from './api/server.js';
 import type { DeviceQueries } from './api/device-queries.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
-import { Signal } from '../protocol/otlp/signal.js';
 import { ClusterMembership } from './cluster/cluster-membership.js';
 import { ClusterRouter } from './cluster/router.js';
 import { clusterQueries } from './cluster/queries.js';
@@ -28,9 +27,7 @@ import { observeReadingDelay } from './ops/reading-delay.js';
 import { AggregatorMetrics } from './ops/metrics.js';
 import { DeviceStateStore } from './state/store.js';
 import { Exporters } from './export/exporters.js';
-import { OtlpIngest } from './ingest/otlp-ingest.js';
-import { OtlpHttpServer } from './ingest/otlp-http-server.js';
-import { OTLP_GRPC_SIGNALS, otlpExportHandler, otlpServiceDefinition } from './ingest/otlp-grpc-service.js';
+import { OtlpEndpoints } from './ingest/otlp-endpoints.js';
 
 /** How often devices are checked for going offline, and expired rollups pruned. */
 const SWEEP_MS = 1000;
@@ -53,7 +50,7 @@ export class AggregatorNode {
   private ingest: UplinkIngest | null = null;
   private streams: StreamIngest | null = null;
   private api: ApiServer | null = null;
-  private otlpHttp: OtlpHttpServer | null = null;
+  private otlp: OtlpEndpoints | null = null;
   private exporters: Exporters | null = null;
   private membership: Membership | null = null;
   private cluster: ClusterMembership | null = null;
@@ -91,7 +88,7 @@ export class AggregatorNode {
   }
 
   get otlpHttpPort(): number {
-    return this.otlpHttp?.port ?? 0;
+    return this.otlp?.httpPort ?? 0;
   }
 
   async start(): Promise<void> {
@@ -273,21 +270,18 @@ export class AggregatorNode {
       m.streamHooks(this.refusalLog),
       exporters.size > 0,
     ));
-    const otlp = new OtlpIngest(
-      sink,
-      () => this.store,
-      (signal) => exporters.queues.takes(signal),
-      { maxInFlightBytes: cfg.otlp.max_in_flight_bytes, notReady: () => this.notReady() },
-      this.log,
+    const otlp = (this.otlp = new OtlpEndpoints(
+      cfg,
       {
-        onAccepted: (signal, toState, toExport, refused) => {
-          const name = Signal[signal].toLowerCase();
-          if (toState > 0) m.otlpPoints.inc({ signal: name, destination: 'state' }, toState);
-          if (toExport > 0) m.otlpPoints.inc({ signal: name, destination: 'export' }, toExport);
-          if (refused > 0) m.otlpPoints.inc({ signal: name, destination: 'refused' }, refused);
-        },
+        sink,
+        store: () => this.store,
+        exportsTake: (signal) => exporters.queues.takes(signal),
+        notReady: () => this.notReady(),
       },
-    );
+      () => this.auth.agent,
+      m,
+      this.log,
+    ));
     const server = (this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
       interceptors: [
@@ -311,16 +305,7 @@ export class AggregatorNode {
       uplinkServiceDefinition as unknown as grpc.ServiceDefinition,
       { ...this.ingest.implementation, Stream: streams.handler } as unknown as grpc.UntypedServiceImplementation,
     );
-    for (const signal of OTLP_GRPC_SIGNALS)
-      server.addService(
-        otlpServiceDefinition(signal),
-        otlpExportHandler(
-          signal,
-          otlp,
-          () => this.auth.agent,
-          (name, outcome) => m.otlpRequests.inc({ transport: 'grpc', signal: name, outcome }),
-        ),
-      );
+    otlp.addTo(server);
     server.addService(
       peerServiceDefinition as unknown as grpc.ServiceDefinition,
       peerImplementation({
@@ -377,21 +362,7 @@ export class AggregatorNode {
         store.pruneExpired(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup pruning failed'));
       }, PRUNE_MS).unref(),
     );
-    if (cfg.otlp_http.enabled) {
-      this.otlpHttp = new OtlpHttpServer(
-        {
-          host: cfg.otlp_http.host,
-          port: cfg.otlp_http.port,
-          maxBodyBytes: cfg.otlp_http.max_body_bytes,
-          maxInflatedBytes: cfg.otlp_http.max_inflated_bytes,
-        },
-        otlp,
-        () => this.auth.agent,
-        this.log,
-        (signal, outcome) => m.otlpRequests.inc({ transport: 'http', signal, outcome }),
-      );
-      await this.otlpHttp.start();
-    }
+    await otlp.start();
     exporters.start(store);
     cluster?.start();
     rebalancer?.start();
@@ -444,7 +415,7 @@ export class AggregatorNode {
         });
       });
     }
-    await this.otlpHttp?.stop();
+    await this.otlp?.stop();
     await this.api?.stop();
     await this.exporters?.stop();
     await this.store?.close();
