@@ -128,7 +128,11 @@ export const aggregatorConfigSpec = obj({
         'gzip',
         'request compression (otlp_grpc: gzip or none; remote write: snappy, always)',
       ),
-      mode: oneOf(['raw', 'rollup'], 'raw', 'raw: the data as received'),
+      mode: oneOf(
+        ['raw', 'rollup'],
+        'raw',
+        "raw: the data as received; rollup: each device metric's closed 1-minute buckets (count, sum, min, max, last)",
+      ),
       signals: list(['metrics', 'logs', 'traces'], {
         pattern: /^(metrics|logs|traces)$/,
         expect: 'metrics, logs or traces',
@@ -248,11 +252,6 @@ export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
         path: `${at}.max_in_flight`,
         message:
           'prometheus_remote_write sends one request at a time: Prometheus refuses a sample older than the newest of its series, so requests overtaking each other would be refused',
-      });
-    if (e.mode === 'rollup')
-      problems.push({
-        path: `${at}.mode`,
-        message: 'rollup is not available yet in this version (the 1-minute rollups are served by the API); use raw',
       });
   });
   return problems;

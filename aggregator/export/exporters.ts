@@ -11,6 +11,7 @@ import { OtlpGrpcClient } from './otlp-grpc.js';
 import { OtlpHttpClient } from './otlp-http.js';
 import { ExportQueue, ExportQueues } from './queue.js';
 import { RemoteWriteClient } from './remote-write.js';
+import { RollupExport } from './rollup.js';
 
 const SIGNALS: Record<string, Signal> = { metrics: Signal.METRICS, logs: Signal.LOGS, traces: Signal.TRACES };
 
@@ -48,20 +49,30 @@ export class Exporters {
       const signals = new Set(e.signals.map((s) => SIGNALS[s]).filter((s) => client.takes(s)));
       this.clients.push(client);
       queues.push(
-        new ExportQueue(names[i], e.queue.max_bytes, signals, (reason, batches, points) => {
-          this.metrics.dropped.inc({ exporter: names[i], reason }, points);
-          if (reason === 'queue_full')
-            log.warn(
-              { exporter: names[i], batches, points, maxBytes: e.queue.max_bytes },
-              'export queue full: its oldest requests were dropped (counted in otlp_edge_aggregator_export_dropped_points_total)',
-            );
-        }),
+        new ExportQueue(
+          names[i],
+          e.mode as 'raw' | 'rollup',
+          e.queue.max_bytes,
+          e.mode === 'rollup' ? new Set([Signal.METRICS]) : signals,
+          (reason, batches, points) => {
+            this.metrics.dropped.inc({ exporter: names[i], reason }, points);
+            if (reason === 'queue_full')
+              log.warn(
+                { exporter: names[i], batches, points, maxBytes: e.queue.max_bytes },
+                'export queue full: its oldest requests were dropped (counted in otlp_edge_aggregator_export_dropped_points_total)',
+              );
+          },
+        ),
       );
     });
     // Requests are stored in the encoding the (first) OTLP/HTTP exporter sends, so it can send them untouched.
     const http = cfg.export.find((e) => e.enabled && e.protocol === 'otlp_http' && e.compression !== 'none');
     this.queues = new ExportQueues(queues, http?.compression === 'gzip' ? Compression.GZIP : Compression.ZSTD);
+    this.rollups = this.queues.rollups ? new RollupExport(this.queues) : undefined;
   }
+
+  /** The rollup exporters' feed, when any exporter has `mode: rollup`. */
+  readonly rollups: RollupExport | undefined;
 
   get size(): number {
     return this.queues.queues.length;

@@ -70,6 +70,8 @@ export class ExportQueue {
 
   constructor(
     readonly name: string,
+    /** raw: requests as received; rollup: closed 1-minute buckets (export/rollup.ts). */
+    readonly mode: 'raw' | 'rollup',
     readonly maxBytes: number,
     private readonly signals: ReadonlySet<Signal>,
     private readonly onDropped: (reason: DropReason, batches: number, points: number) => void,
@@ -282,12 +284,17 @@ export class ExportQueues {
     private readonly codec: Compression.ZSTD | Compression.GZIP = Compression.ZSTD,
   ) {}
 
+  /** Whether a raw exporter takes this signal (data received is queued for it). */
   takes(signal: Signal): boolean {
-    return this.queues.some((q) => q.accepts(signal));
+    return this.queues.some((q) => q.mode === 'raw' && q.accepts(signal));
   }
 
-  enqueue(g: Group, item: ExportItem): number {
-    const targets = this.queues.filter((q) => q.accepts(item.signal));
+  get rollups(): boolean {
+    return this.queues.some((q) => q.mode === 'rollup');
+  }
+
+  enqueue(g: Group, item: ExportItem, mode: 'raw' | 'rollup' = 'raw'): number {
+    const targets = this.queues.filter((q) => q.mode === mode && q.accepts(item.signal));
     if (targets.length === 0) return 0;
     const points = item.points >= 0 ? item.points : countItems(item.signal, item.otlp);
     if (points === 0) return 0;

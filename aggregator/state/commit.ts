@@ -2,6 +2,7 @@ import type { ClassicLevel } from 'classic-level';
 import type { RollupSink } from '../device/apply.js';
 import { HEAD, HEAD_MINUTE, SLOT, type Device } from '../device/device-record.js';
 import { Group, type ColdBucket } from './group.js';
+import type { RollupExport } from '../export/rollup.js';
 import { addPoint, copyBucket, mergeBucket, minuteOfKey, newBucket, readBucket, rollupKey } from '../device/rollups.js';
 
 /** Buckets outside device records kept in memory after their write, for late points that come in runs. */
@@ -36,7 +37,11 @@ export class Committer implements RollupSink {
     private readonly onFailure: (err: Error) => void,
   ) {}
 
+  /** Export `mode: rollup`: told of every closed bucket; its request is cut with the group. */
+  rollupExport: RollupExport | null = null;
+
   rolled(dev: Device, slot: number, minute: number): void {
+    this.rollupExport?.rolled(this.pending, dev, slot, minute);
     const key = rollupKey(dev.id, dev.shape.name(slot), minute);
     const b = copyBucket(dev.m, slot * SLOT + HEAD);
     const had = this.pending.buckets.get(key);
@@ -114,6 +119,7 @@ export class Committer implements RollupSink {
     this.inFlight = g;
     let batch;
     try {
+      this.rollupExport?.cut(g);
       batch = g.batch(this.db);
     } catch (e) {
       this.onFailure(e as Error);

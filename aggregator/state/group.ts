@@ -2,6 +2,7 @@ import type { ClassicLevel } from 'classic-level';
 import type { Device } from '../device/device-record.js';
 import type { SourceDedup } from '../device/dedup.js';
 import { BUCKET_BYTES, writeBucket } from '../device/rollups.js';
+import type { ClosedBucket } from '../export/rollup.js';
 
 /** A rollup bucket outside any device record, held while it is being changed (see store.ts). */
 export interface ColdBucket {
@@ -26,6 +27,8 @@ export class Group {
   readonly sources = new Map<string, SourceDedup>();
   /** Other keys to put as they are (h: merge hashes). */
   readonly puts = new Map<string, Uint8Array>();
+  /** Closed 1-minute buckets for rollup exporters, queued as one request when the group is cut. */
+  readonly rollups: ClosedBucket[] = [];
   /** Keys to delete (written before the puts, so a put of the same key wins). */
   readonly deletes = new Set<string>();
   /** Buckets whose stored value must be read and merged before this group can be written. */
@@ -40,7 +43,8 @@ export class Group {
       this.buckets.size === 0 &&
       this.sources.size === 0 &&
       this.deletes.size === 0 &&
-      this.puts.size === 0
+      this.puts.size === 0 &&
+      this.rollups.length === 0
     );
   }
 

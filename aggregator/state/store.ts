@@ -76,6 +76,7 @@ export class DeviceStateStore {
     this.now = opts.now ?? Date.now;
     this.commit = new Committer(db, opts.sync ?? true, (e) => this.fail(e));
     this.applier = new BatchApplier(this.commit, opts.maxMetrics);
+    this.commit.rollupExport = opts.rollups ?? null;
   }
 
   static async open(opts: DeviceStateOptions): Promise<DeviceStateStore> {
@@ -167,6 +168,19 @@ export class DeviceStateStore {
     await this.ready();
     const g = this.commit.pending;
     const n = this.opts.exports?.enqueue(g, item) ?? 0;
+    if (n === 0) return 0;
+    this.commit.schedule();
+    await g.done();
+    return n;
+  }
+
+  /** Queues the closed minutes of quiet devices for rollup exporters (see RollupExport.sweep); resolves once durable. */
+  async sweepRollups(nowMs: number): Promise<number> {
+    await this.ready();
+    const r = this.opts.rollups;
+    if (r === undefined) return 0;
+    const g = this.commit.pending;
+    const n = r.sweep(g, this.devices.values(), nowMs);
     if (n === 0) return 0;
     this.commit.schedule();
     await g.done();

@@ -1,5 +1,6 @@
 import type { DeviceCounts } from '../device/types.js';
 import type { ExportQueues } from '../export/queue.js';
+import type { RollupExport } from '../export/rollup.js';
 /**
  * The aggregator node's per-device state: what goes in (DeviceData, produced by the ingest from OTLP) and what
  * comes out (the shapes of aggregator/README.md "HTTP API", with times as epoch ms; the API turns them into RFC 3339).
@@ -69,6 +70,8 @@ export interface DeviceStateOptions {
   maxMetrics?: number;
   /** The exporters' durable queues, written in the same commits as the data they carry; none when absent. */
   exports?: ExportQueues;
+  /** Export `mode: rollup`: closed buckets queued in the commits that close them. */
+  rollups?: RollupExport;
   /** Points of a batch dropped because a device reached maxMetrics (`device` is the last such device). */
   onMetricsDropped?: (points: number, device: string) => void;
 }

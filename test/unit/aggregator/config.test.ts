@@ -60,7 +60,7 @@ test('rules between keys: TLS files, a cluster secret when agents need tokens, m
   );
 });
 
-test('export: one mapping or a list; each entry checked (endpoint, protocol rules, unique names); rollup refused until built', () => {
+test('export: one mapping or a list; each entry checked (endpoint, protocol rules, unique names); remote write one request at a time', () => {
   const one = strict('export: { endpoint: "http://collector:4318" }');
   assert.equal(one.export.length, 1);
   assert.equal(one.export[0].protocol, 'otlp_http');
@@ -81,7 +81,11 @@ test('export: one mapping or a list; each entry checked (endpoint, protocol rule
     'export: [ { endpoint: "http://a:1", name: x }, { endpoint: "http://b:1", name: x } ]',
     /export\[1\]\.name: "x" names two exporters/,
   );
-  refused('export: { endpoint: "http://a:1", mode: rollup }', /export\.mode: rollup is not available yet/);
+  assert.equal(strict('export: { endpoint: "http://a:1", mode: rollup }').export[0].mode, 'rollup');
+  refused(
+    'export: { protocol: prometheus_remote_write, endpoint: "http://p:9090/api/v1/write", max_in_flight: 4 }',
+    /export\.max_in_flight: prometheus_remote_write sends one request at a time/,
+  );
   refused(
     'export: { endpoint: "http://a:1", signals: [spans] }',
     /export\.signals\[0\]: expected metrics, logs or traces/,

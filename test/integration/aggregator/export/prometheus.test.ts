@@ -14,12 +14,21 @@ test('remote write to a real Prometheus: every exported series and value can be 
   await prom.start();
   t.after(() => prom.stop());
   const agg = await startAggregator(dir, {
-    export: {
-      protocol: 'prometheus_remote_write',
-      endpoint: `${prom.url}/api/v1/write`,
-      batch: { max_delay: '100ms' },
-      resource_labels: ['site'],
-    },
+    export: [
+      {
+        protocol: 'prometheus_remote_write',
+        endpoint: `${prom.url}/api/v1/write`,
+        batch: { max_delay: '100ms' },
+        resource_labels: ['site'],
+      },
+      {
+        name: 'rollups',
+        protocol: 'prometheus_remote_write',
+        mode: 'rollup',
+        endpoint: `${prom.url}/api/v1/write`,
+        batch: { max_delay: '100ms' },
+      },
+    ],
   });
   t.after(() => agg.kill9());
 
@@ -36,6 +45,18 @@ test('remote write to a real Prometheus: every exported series and value can be 
       attributes: null,
     })),
   }));
+  // dev-r: three readings in the minute before last, one in the last: the first minute closes (rollup export).
+  const m = Math.floor(now / 60_000) * 60_000 - 120_000;
+  devices.push({
+    deviceId: 'dev-r',
+    readings: [10_000, 20_000, 30_000, 65_000].map((off, i) => ({
+      ts: m + off,
+      seq: i + 1,
+      names: ['temperature', 'humidity'],
+      values: [[5, 9, 7, 1][i], 50],
+      attributes: null,
+    })),
+  });
   const r = await sendBatch(`127.0.0.1:${agg.grpcPort}`, {
     agentId: 'gw-prom',
     seq: 1,
@@ -148,6 +169,13 @@ test('remote write to a real Prometheus: every exported series and value can be 
   );
   assert.equal((await prom.query('uplink_latency_milliseconds_sum'))[0].value, 70);
   assert.equal((await prom.query('uplink_latency_milliseconds_count'))[0].value, 4);
+  // The rollup exporter: dev-r's closed minute as a summary and its last value, at the minute's end.
+  const count = await waitFor('the rollup', async () => (await prom.query('temperature_count{device_id="dev-r"}'))[0]);
+  assert.equal(count.value, 3);
+  assert.equal((await prom.query('temperature_sum{device_id="dev-r"}'))[0].value, 21);
+  assert.equal((await prom.query('temperature{device_id="dev-r",quantile="0"}'))[0].value, 5);
+  assert.equal((await prom.query('temperature{device_id="dev-r",quantile="1"}'))[0].value, 9);
+  assert.equal((await prom.query('temperature_last{device_id="dev-r"}'))[0].value, 7);
   const info = await prom.query('target_info{job="gateway-svc"}');
   assert.equal(info[0]?.metric.host_arch, 'arm64', 'other resource attributes on target_info');
 

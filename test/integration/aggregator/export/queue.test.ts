@@ -24,7 +24,7 @@ const request = (devices: string[], seq: number, n = 3) =>
   );
 
 async function open(dir: string, maxBytes = 1 << 30) {
-  const q = new ExportQueue('sink', maxBytes, new Set([Signal.METRICS, Signal.TRACES]), () => undefined);
+  const q = new ExportQueue('sink', 'raw', maxBytes, new Set([Signal.METRICS, Signal.TRACES]), () => undefined);
   const store = await DeviceStateStore.open({
     dir,
     offlineAfterMs: 60_000,
