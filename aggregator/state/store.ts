@@ -174,7 +174,7 @@ export class DeviceStateStore {
     return n;
   }
 
-  /** Queues the closed minutes of quiet devices for rollup exporters (see RollupExport.sweep); resolves once durable. */
+  /** Queues quiet devices' closed minutes for rollup exporters (RollupExport.sweep); resolves once durable. */
   async sweepRollups(nowMs: number): Promise<number> {
     await this.ready();
     const r = this.opts.rollups;
