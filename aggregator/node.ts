@@ -373,6 +373,9 @@ export class AggregatorNode {
     );
     await otlp.start();
     exporters.start(store);
+    await exporters
+      .warnOrphans(store)
+      .catch((e: Error) => this.log.warn({ err: e.message }, 'export queues not listed'));
     cluster?.start();
     rebalancer?.start();
     this.started = true;

@@ -112,6 +112,18 @@ export class Exporters {
     });
   }
 
+  /** Warns of queues on disk that no configured exporter sends (an exporter renamed or removed). */
+  async warnOrphans(store: DeviceStateStore): Promise<void> {
+    const names = new Set(this.queues.queues.map((q) => q.name));
+    for (const name of await store.storedExportQueues()) {
+      if (names.has(name)) continue;
+      this.log.warn(
+        { exporter: name },
+        `the export queue '${name}' holds requests but no enabled exporter is named '${name}': they stay on disk unsent (name an exporter '${name}' to deliver them)`,
+      );
+    }
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.exporters.map((x) => x.stop()));
     if (this.exporters.length === 0) await Promise.all(this.clients.map((c) => c.close()));

@@ -187,6 +187,23 @@ export class DeviceStateStore {
     return n;
   }
 
+  /** Names of the export queues LevelDB holds entries of (configured or not): one seek per queue. */
+  async storedExportQueues(): Promise<string[]> {
+    await this.ready();
+    const names: string[] = [];
+    const it = this.db.keys({ gte: 'x:', lt: 'x;' });
+    try {
+      for (let key = await it.next(); key !== undefined; key = await it.next()) {
+        const name = key.slice(2, key.indexOf('\u0000'));
+        names.push(name);
+        it.seek(`x:${name}\u0001`);
+      }
+    } finally {
+      await it.close();
+    }
+    return names;
+  }
+
   /** Changes an export queue in the next write (entries sent or dropped); resolves once durable. */
   async changeExports(change: (g: Group) => void): Promise<void> {
     await this.ready();

@@ -100,3 +100,22 @@ test('past max_bytes the oldest entries go in the same write, counted, and the c
   assert.equal(q.dropped.queue_full.points, dropped);
   assert.equal(q.points + dropped, 20 * 60);
 });
+
+test('the queues LevelDB holds are listed by name, one seek each (for the warning about queues no exporter sends)', async (t) => {
+  const dir = tempDir(t);
+  const { q, store } = await open(dir);
+  t.after(() => store.close());
+  const raw = request(['d1'], 1);
+  await store.apply(
+    decodeRequest(Signal.METRICS, raw),
+    { source: 'gw', seq: 1 },
+    { signal: Signal.METRICS, otlp: raw, points: -1 },
+  );
+  await store.apply(
+    decodeRequest(Signal.METRICS, raw),
+    { source: 'gw', seq: 2 },
+    { signal: Signal.METRICS, otlp: raw, points: -1 },
+  );
+  assert.equal(q.length, 2);
+  assert.deepEqual(await store.storedExportQueues(), ['sink']);
+});
