@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { startAggregator } from '../../helpers/aggregator-process.js';
 import { metricValue, repoRoot, startAgent } from '../../helpers/agent-process.js';
 import { pahoPublish } from '../../helpers/mosquitto.js';
 import { waitFor } from '../../helpers/ports.js';
@@ -140,4 +142,34 @@ test('otlp_http uplink: a refused token (401), a wrong path (404) or a 413 keep 
     async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_batches_total{outcome="rejected"}') === 1,
     15_000,
   );
+});
+
+test("otlp_http uplink into the aggregator's own OTLP/HTTP receiver: the readings land in device state, seq accounting included", async (t) => {
+  const dir = tempDir(t);
+  const tokens = join(dir, 'agent-tokens');
+  writeFileSync(tokens, 'gw-test otlp-http-token-1\n', { mode: 0o600 });
+  const agg = await startAggregator(dir, { auth: { agent_tokens_file: tokens } });
+  t.after(() => agg.kill9());
+  const agent = await startAgent(dir, {
+    uplink: { protocol: 'otlp_http', endpoints: [`http://127.0.0.1:${agg.otlpHttpPort}`], token: 'otlp-http-token-1' },
+    batch: { max_delay: '50ms' },
+  });
+  t.after(() => agent.kill9());
+  const pub = await pahoPublish(paho, [
+    '--port',
+    String(agent.mqttPort),
+    '--device',
+    'oh-1',
+    '--count',
+    '25',
+    '--qos',
+    '1',
+  ]);
+  assert.equal(pub.acked.length, 25);
+  const dev = await waitFor('oh-1 in state', async () => {
+    const r = await agg.get('/v1/devices/oh-1');
+    return r.status === 200 && r.body.counts.received === 25 ? r.body : null;
+  });
+  assert.equal(dev.counts.missing, 0);
+  assert.equal(dev.latest.humidity.value, 40 + 24);
 });
