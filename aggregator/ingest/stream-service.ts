@@ -117,12 +117,8 @@ export class StreamIngest {
       let segments: Segment[];
       const t0 = performance.now();
       try {
-        // Metrics carried as columns go straight into device data, without rebuilding their OTLP.
-        segments = decoder.decode(
-          f.payload,
-          MAX_FRAME_INFLATED,
-          this.rebuildOtlp ? undefined : () => new DeviceDataCollector(),
-        );
+        // Metrics carried as columns go straight into device data; their OTLP is rebuilt too when exporters need it.
+        segments = decoder.decode(f.payload, MAX_FRAME_INFLATED, () => new DeviceDataCollector(), this.rebuildOtlp);
         this.hooks.onDecoded?.(performance.now() - t0);
         if (segments.length !== f.segments)
           throw new Error(`frame says ${f.segments} segments and holds ${segments.length}`);

@@ -116,13 +116,14 @@ export class UplinkIngest {
     let data: DeviceData[];
     let source: ExportItem | undefined;
     try {
-      if (decoded) data = decoded();
-      else {
+      if (decoded) {
+        data = decoded();
+        // A stream segment read into device data and rebuilt as well (exporters need its OTLP).
+        if (b.payload.length > 0) source = { signal: b.signal, otlp: b.payload, points: pointsOf(b.signal, data) };
+      } else {
         const raw = inflateBatch(b.signal, b.compression, b.payload);
         data = decodeRequest(b.signal, raw);
-        // An agent's metrics are number points only, all in the decoded data; logs are counted if queued (-1).
-        const points = b.signal === Signal.METRICS ? data.reduce((n, d) => n + d.metric.length + d.seq.length, 0) : -1;
-        source = { signal: b.signal, otlp: raw, points };
+        source = { signal: b.signal, otlp: raw, points: pointsOf(b.signal, data) };
         if (b.compression !== Compression.NONE) source.compressed = { bytes: b.payload, compression: b.compression };
       }
     } catch (e) {
@@ -158,6 +159,11 @@ export class UplinkIngest {
     this.log.warn({ agent: b.agentId, seq: b.seq, reason }, 'batch rejected');
     return this.ack(AckStatus.REJECTED, reason);
   }
+}
+
+/** An agent's metrics are number points only, all in the decoded data; logs are counted if queued (-1). */
+function pointsOf(signal: Signal, data: readonly DeviceData[]): number {
+  return signal === Signal.METRICS ? data.reduce((n, d) => n + d.metric.length + d.seq.length, 0) : -1;
 }
 
 export function status(code: grpc.status, details: string): grpc.ServiceError {

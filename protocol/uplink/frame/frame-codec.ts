@@ -106,9 +106,10 @@ export class FrameDecoder {
    * The segments of a frame body. Throws ProtoError when the body does not follow the encoder, or its segments
    * would inflate past `maxBytes` in all: the stream's state is then unusable and the stream must end. A metrics
    * segment carried as columns is told to the visitor `visitorFor` gives for it (if any) rather than rebuilt; the
-   * visitor must not throw (the state moves on whatever it makes of the points).
+   * visitor must not throw (the state moves on whatever it makes of the points). With `rebuild`, such a segment is
+   * told to its visitor and rebuilt too, in one pass.
    */
-  decode(body: Uint8Array, maxBytes: number, visitorFor?: VisitorFor): Segment[] {
+  decode(body: Uint8Array, maxBytes: number, visitorFor?: VisitorFor, rebuild = false): Segment[] {
     const src = new ByteSource(body);
     const n = src.bounded(Math.min(src.left, MAX_SEGMENTS), 'segment count');
     const lengths = [0, 0, 0, 0].map(() => src.varint());
@@ -133,7 +134,7 @@ export class FrameDecoder {
       if (kind === KIND_RAW) otlp = d.bytes(s.bounded(d.left, 'segment length')).slice();
       else if (kind === KIND_METRICS && signal === Signal.METRICS) {
         visitor = visitorFor?.({ seq, signal, points }) ?? null;
-        otlp = this.metrics.decode(cols, maxBytes - total, visitor);
+        otlp = this.metrics.decode(cols, maxBytes - total, visitor, rebuild);
         total += this.metrics.size - otlp.length;
       } else return corrupt(`segment kind ${kind} for signal ${signal}`);
       total += otlp.length;

@@ -9,7 +9,8 @@ import { Kind, type DictKind, type StreamState } from './state.js';
 /**
  * Rebuilds, from the columns, the request the encoder was given; `maxBytes` bounds what it may grow to. Or, given a
  * MetricsVisitor, tells it the request's resources and number points as visitMetricsRequest would over the rebuilt
- * request (the same device ids, names, times and values), without building it.
+ * request (the same device ids, names, times and values), without building it — or while building it (`rebuild`),
+ * in one pass, when both are wanted.
  */
 export class MetricsColumnDecoder {
   private readonly w = new ProtoWriter(64 * 1024);
@@ -28,8 +29,9 @@ export class MetricsColumnDecoder {
 
   constructor(private readonly state: StreamState) {}
 
-  decode(c: ColumnSources, maxBytes: number, visitor: MetricsVisitor | null = null): Uint8Array {
+  decode(c: ColumnSources, maxBytes: number, visitor: MetricsVisitor | null = null, rebuild = false): Uint8Array {
     const w = this.w.reset();
+    const write = visitor === null || rebuild;
     const { s } = c;
     const st = this.state;
     const nRes = s.bounded(s.left, 'resource count');
@@ -37,14 +39,14 @@ export class MetricsColumnDecoder {
     for (let i = 0; i < nRes; i++) {
       const res = this.ref(c, 'resource');
       if (visitor) visitor.resource((st.deviceIds[res] ??= resourceMetricsDeviceId(st.resource.get(res))));
-      else {
+      if (write) {
         w.fork(1);
         w.raw(st.resource.get(res));
       }
       const nScopes = s.bounded(s.left, 'scope count');
       for (let j = 0; j < nScopes; j++) {
         const scope = this.ref(c, 'scope');
-        if (!visitor) {
+        if (write) {
           w.fork(2);
           w.raw(st.scope.get(scope));
         }
@@ -57,7 +59,7 @@ export class MetricsColumnDecoder {
           if (kind !== 5 && kind !== 7) corrupt(`metric entry of kind ${kind}`);
           const other = hs.bytes(hs.bounded(hs.left, 'metric header length'));
           const name = visitor ? (st.metricNames[metric] ??= metricNameOf(other)) : '';
-          if (!visitor) {
+          if (write) {
             w.fork(2);
             w.raw(other);
             w.fork(kind);
@@ -69,22 +71,23 @@ export class MetricsColumnDecoder {
               this.visitPoint(visitor, name);
               // The same bound as for rebuilt OTLP, so a frame of tiny points cannot make the visitor hold more.
               if ((visited += MIN_POINT_BYTES) > maxBytes) corrupt(`segment inflates past ${maxBytes} bytes`);
-            } else {
+            }
+            if (write) {
               this.writePoint();
               if (w.pos > maxBytes) corrupt(`segment inflates past ${maxBytes} bytes`);
             }
           }
-          if (!visitor) {
+          if (write) {
             w.raw(hs.bytes(hs.left));
             w.join();
             w.join();
           }
         }
-        if (!visitor) w.join();
+        if (write) w.join();
       }
-      if (!visitor) w.join();
+      if (write) w.join();
     }
-    if (visitor) {
+    if (!write) {
       this.size = visited;
       return EMPTY;
     }

@@ -62,7 +62,7 @@ export class UplinkStreamDecoder {
    * separately, the OTLP its segments rebuild.
    * Throws ProtoError when the bytes are not the next frame of this stream: the stream must then end.
    */
-  decode(payload: Uint8Array, maxBytes: number, visitorFor?: VisitorFor): Segment[] {
+  decode(payload: Uint8Array, maxBytes: number, visitorFor?: VisitorFor, rebuild = false): Segment[] {
     const parts: Buffer[] = [];
     let total = 0;
     let input = payload;
@@ -83,6 +83,11 @@ export class UplinkStreamDecoder {
       if (e instanceof ProtoError) throw e;
       throw new ProtoError(ProtoErrorCodes.BAD_COMPRESSION, `frame could not be decompressed: ${(e as Error).message}`);
     }
-    return this.frames.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts, total), maxBytes, visitorFor);
+    return this.frames.decode(
+      parts.length === 1 ? parts[0] : Buffer.concat(parts, total),
+      maxBytes,
+      visitorFor,
+      rebuild,
+    );
   }
 }

@@ -149,6 +149,8 @@ test('random OTLP metrics through one stream come back exactly, frame after fram
     // A second decoder of the same frames tells a visitor what it reads instead of rebuilding the OTLP: it must be
     // told exactly what visitMetricsRequest reads from the rebuilt requests.
     const visiting = new UplinkStreamDecoder();
+    // A third both visits and rebuilds, in one pass (an exporting aggregator): both must be as above.
+    const both = new UplinkStreamDecoder();
     let columnSegments = 0;
     let seq = 0;
     for (let frame = 0; frame < 60; frame++) {
@@ -161,6 +163,7 @@ test('random OTLP metrics through one stream come back exactly, frame after fram
       const bytes = enc.encode(segments);
       const back = dec.decode(bytes, MAX);
       const visited = visiting.decode(bytes, MAX, () => recorder());
+      const rebuilt = both.decode(bytes, MAX, () => recorder(), true);
       assert.equal(back.length, segments.length);
       for (let i = 0; i < back.length; i++) {
         const expected = recorder();
@@ -171,6 +174,9 @@ test('random OTLP metrics through one stream come back exactly, frame after fram
           assert.deepStrictEqual(v.calls, expected.calls, `seed ${seed} frame ${frame} segment ${i} visited`);
           columnSegments++;
         }
+        const r = rebuilt[i].visitor as ReturnType<typeof recorder> | undefined;
+        assert.deepStrictEqual(view(rebuilt[i].otlp), view(back[i].otlp), 'rebuilt while visited');
+        if (r !== undefined) assert.deepStrictEqual(r.calls, expected.calls, 'visited while rebuilt');
       }
       for (let i = 0; i < segments.length; i++) {
         assert.equal(back[i].seq, segments[i].seq, `seed ${seed} frame ${frame}`);
