@@ -11,7 +11,7 @@ import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
 import { ClusterMembership } from './cluster/cluster-membership.js';
 import { ClusterRouter } from './cluster/router.js';
-import { clusterQueries } from './cluster/queries.js';
+import { clusterQueries, singleNodeQueries } from './cluster/queries.js';
 import { peerImplementation } from './cluster/peer-server.js';
 import { peerServiceDefinition } from './cluster/peer-service.js';
 import { Rebalancer } from './cluster/rebalance.js';
@@ -160,28 +160,7 @@ export class AggregatorNode {
           maxMetrics: cfg.devices.max_metrics,
           exports: exporters.size > 0 ? exporters.queues : undefined,
           rollups: exporters.rollups,
-          onReopenFailure: (err, detail) => {
-            this.metrics.stateOpenFailures.inc();
-            this.log.error(
-              { err: err.message },
-              `the state store cannot be reopened after a failed write; retrying: ${detail}`,
-            );
-          },
-          onMetricsDropped: (points, device) => {
-            this.metrics.metricLimitDropped.inc(points);
-            this.refusalLog.warn(
-              'max_metrics',
-              { device, points, maxMetrics: cfg.devices.max_metrics },
-              'points dropped: the device already has devices.max_metrics distinct metric names',
-            );
-          },
-          onNewBuffer: (agent, was, now) => {
-            this.metrics.agentBufferRestarts.inc();
-            this.log.warn(
-              { agent, was, now },
-              'agent sends from a new buffer (its data directory was wiped or replaced): its batch numbering starts again from 1',
-            );
-          },
+          ...this.metrics.stateHooks(this.log, this.refusalLog, cfg.devices.max_metrics),
         }),
       {
         stopped: () => this.stopping !== null,
@@ -334,18 +313,7 @@ export class AggregatorNode {
       server.bindAsync(`${cfg.grpc.host}:${cfg.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
     );
 
-    queries = cluster
-      ? clusterQueries(cluster, store)
-      : {
-          device: async (id) => {
-            const d = store.get(id);
-            return d && { ...d, owner: membership.owner(id) };
-          },
-          list: async (opts) => store.list(opts),
-          series: async (id, metric, from, to) => (store.get(id) ? store.series(id, metric, from, to) : undefined),
-          ring: () => membership.view(),
-          remove: async (id) => ({ nodes: (await store.deleteDevice(id)) ? [this.id] : [], missing: [] }),
-        };
+    queries = cluster ? clusterQueries(cluster, store) : singleNodeQueries(store, membership, this.id);
 
     this.timers.push(
       setInterval(() => {
@@ -363,7 +331,9 @@ export class AggregatorNode {
     if (exporters.rollups)
       this.timers.push(
         setInterval(() => {
-          store.sweepRollups(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup export failed'));
+          store.exports
+            .sweepRollups(Date.now())
+            .catch((e: Error) => this.log.warn({ err: e.message }, 'rollup export failed'));
         }, ROLLUP_SWEEP_MS).unref(),
       );
     this.timers.push(

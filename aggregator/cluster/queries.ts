@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from '../api/device-queries.js';
 import type { DeviceStateStore } from '../state/store.js';
 import type { ClusterMembership } from './cluster-membership.js';
+import type { Membership } from './membership.js';
 import { nanos } from './peer-server.js';
 
 const ms = (ns: number) => ns / 1e6;
@@ -27,6 +28,20 @@ function ownerUnreachable(detail: string): OtlpEdgeError {
     `${detail}; its devices are answered again once it is back or has left the ring (cluster.failure_timeout)`,
   );
 }
+/** The API's answers on a node that is not in a cluster: everything from its own store. */
+export function singleNodeQueries(store: DeviceStateStore, membership: Membership, selfId: string): DeviceQueries {
+  return {
+    device: async (id) => {
+      const d = store.get(id);
+      return d && { ...d, owner: membership.owner(id) };
+    },
+    list: async (opts) => store.list(opts),
+    series: async (id, metric, from, to) => (store.get(id) ? store.series(id, metric, from, to) : undefined),
+    ring: () => membership.view(),
+    remove: async (id) => ({ nodes: (await store.deleteDevice(id)) ? [selfId] : [], missing: [] }),
+  };
+}
+
 /**
  * The API's answers in a cluster: a device is answered by its owner (asked over the peer service when that is
  * another node); the device list merges every member's page, ordered by id.

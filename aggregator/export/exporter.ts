@@ -5,7 +5,7 @@ import { CircuitBreaker } from './breaker.js';
 import type { ExportClient, SendOutcome } from './client.js';
 import type { ExportMetrics } from './metrics.js';
 import type { ExportQueue, QueueEntry } from './queue.js';
-import type { DeviceStateStore } from '../state/store.js';
+import type { StoreExports } from './store-exports.js';
 
 export interface ExporterOptions {
   /** Longest a queued point waits for company before it is sent (`batch.max_delay`). */
@@ -44,7 +44,7 @@ export class Exporter {
   constructor(
     readonly queue: ExportQueue,
     private readonly client: ExportClient,
-    private readonly store: DeviceStateStore,
+    private readonly store: StoreExports,
     private readonly opts: ExporterOptions,
     private readonly metrics: ExportMetrics,
     private readonly log: Logger,
@@ -151,7 +151,7 @@ export class Exporter {
     const passThrough =
       this.client.sendStored !== undefined && entries.every((e) => e.compression === this.client.passThrough);
     try {
-      requests = await this.store.exportRequests(this.queue, entries, passThrough);
+      requests = await this.store.requests(this.queue, entries, passThrough);
     } catch (e) {
       this.queue.release(entries);
       return { reason: `queued requests could not be read: ${(e as Error).message}`, afterMs: null };
@@ -246,7 +246,7 @@ export class Exporter {
       );
     }
     this.store
-      .changeExports((g) => this.queue.settle(g, entries, dropped))
+      .change((g) => this.queue.settle(g, entries, dropped))
       .catch((e: Error) =>
         this.log.warn({ exporter: this.name, err: e.message }, 'sent requests could not be removed from the queue'),
       );

@@ -86,7 +86,7 @@ export class Exporters {
       const x = new Exporter(
         q,
         this.clients[i],
-        store,
+        store.exports,
         {
           maxDelayMs: e.batch.max_delay,
           maxPoints: e.batch.max_points,
@@ -115,7 +115,7 @@ export class Exporters {
   /** Warns of queues on disk that no configured exporter sends (an exporter renamed or removed). */
   async warnOrphans(store: DeviceStateStore): Promise<void> {
     const names = new Set(this.queues.queues.map((q) => q.name));
-    for (const name of await store.storedExportQueues()) {
+    for (const name of await store.exports.storedQueues()) {
       if (names.has(name)) continue;
       this.log.warn(
         { exporter: name },

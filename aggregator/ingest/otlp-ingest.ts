@@ -123,7 +123,7 @@ export class OtlpIngest {
         devices.length > 0
           ? this.sink.apply(data, null, { signal, otlp: joinEntries(raw, devices), points: toState })
           : undefined,
-        toExport > 0 ? store.enqueueExport({ signal, otlp: joinEntries(raw, other), points: toExport }) : undefined,
+        toExport > 0 ? store.exports.enqueue({ signal, otlp: joinEntries(raw, other), points: toExport }) : undefined,
       ]);
     } catch (e) {
       this.log.error(

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
 import type { StreamIngestHooks } from '../ingest/stream-service.js';
+import type { Logger } from 'pino';
+import type { DeviceStateOptions } from '../state/types.js';
 
 /** Everything an aggregator node exposes on /metrics (one registry per node). */
 export class AggregatorMetrics {
@@ -170,6 +172,35 @@ export class AggregatorMetrics {
         this.set(read.ringVersion());
       },
     });
+  }
+
+  /** The state store's hooks: reopen failures, points past devices.max_metrics, agents' new buffers (counted). */
+  stateHooks(
+    log: Logger,
+    refusals: RateLimitedLog,
+    maxMetrics: number,
+  ): Pick<DeviceStateOptions, 'onReopenFailure' | 'onMetricsDropped' | 'onNewBuffer'> {
+    return {
+      onReopenFailure: (err, detail) => {
+        this.stateOpenFailures.inc();
+        log.error({ err: err.message }, `the state store cannot be reopened after a failed write; retrying: ${detail}`);
+      },
+      onMetricsDropped: (points, device) => {
+        this.metricLimitDropped.inc(points);
+        refusals.warn(
+          'max_metrics',
+          { device, points, maxMetrics },
+          'points dropped: the device already has devices.max_metrics distinct metric names',
+        );
+      },
+      onNewBuffer: (agent, was, now) => {
+        this.agentBufferRestarts.inc();
+        log.warn(
+          { agent, was, now },
+          'agent sends from a new buffer (its data directory was wiped or replaced): its batch numbering starts again from 1',
+        );
+      },
+    };
   }
 
   /** The uplink stream service's hooks: its frames, streams and refusals counted here, refusals also logged. */

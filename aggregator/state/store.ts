@@ -12,8 +12,8 @@ import { deviceView, listPage } from './views.js';
 import { decodeTransfer, encodeMergeHashes, encodeRecord, encodeTransfer } from './transfer.js';
 import type { ApplyResult, BatchId, DeviceList, DeviceStateOptions, DeviceView, SweepResult } from './types.js';
 import type { DeviceData, RollupPoint } from '../device/types.js';
-import type { ExportItem, ExportQueue, QueueEntry } from '../export/queue.js';
-import type { Group } from './group.js';
+import type { ExportItem } from '../export/queue.js';
+import { StoreExports } from '../export/store-exports.js';
 
 /**
  * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB.
@@ -58,6 +58,8 @@ export class DeviceStateStore {
   /** Devices whose data arrived while they were offline (or new) since the last sweep. */
   private cameOnline: string[] = [];
   private readonly commit: Committer;
+  /** The export queues' side of the store (export/store-exports.ts). */
+  readonly exports: StoreExports;
   private readonly applier: BatchApplier;
   private readonly now: () => number;
   private recovering: Promise<void> | null = null;
@@ -77,6 +79,14 @@ export class DeviceStateStore {
     this.commit = new Committer(db, opts.sync ?? true, (e) => this.fail(e));
     this.applier = new BatchApplier(this.commit, opts.maxMetrics);
     this.commit.rollupExport = opts.rollups ?? null;
+    this.exports = new StoreExports({
+      commit: this.commit,
+      db: () => this.db,
+      ready: () => this.ready(),
+      devices: () => this.devices.values(),
+      queues: opts.exports,
+      rollups: opts.rollups,
+    });
   }
 
   static async open(opts: DeviceStateOptions): Promise<DeviceStateStore> {
@@ -158,65 +168,6 @@ export class DeviceStateStore {
       this.fail(e as Error);
       return Promise.reject(e);
     }
-  }
-
-  /**
-   * Queues data that is not device state (resources without device.id, traces) for export; resolves once durable
-   * with the number of exporters that took it (0 = no exporter takes this signal: nothing was stored).
-   */
-  async enqueueExport(item: ExportItem): Promise<number> {
-    await this.ready();
-    const g = this.commit.pending;
-    const n = this.opts.exports?.enqueue(g, item) ?? 0;
-    if (n === 0) return 0;
-    this.commit.schedule();
-    await g.done();
-    return n;
-  }
-
-  /** Queues quiet devices' closed minutes for rollup exporters (RollupExport.sweep); resolves once durable. */
-  async sweepRollups(nowMs: number): Promise<number> {
-    await this.ready();
-    const r = this.opts.rollups;
-    if (r === undefined) return 0;
-    const g = this.commit.pending;
-    const n = r.sweep(g, this.devices.values(), nowMs);
-    if (n === 0) return 0;
-    this.commit.schedule();
-    await g.done();
-    return n;
-  }
-
-  /** Names of the export queues LevelDB holds entries of (configured or not): one seek per queue. */
-  async storedExportQueues(): Promise<string[]> {
-    await this.ready();
-    const names: string[] = [];
-    const it = this.db.keys({ gte: 'x:', lt: 'x;' });
-    try {
-      for (let key = await it.next(); key !== undefined; key = await it.next()) {
-        const name = key.slice(2, key.indexOf('\u0000'));
-        names.push(name);
-        it.seek(`x:${name}\u0001`);
-      }
-    } finally {
-      await it.close();
-    }
-    return names;
-  }
-
-  /** Changes an export queue in the next write (entries sent or dropped); resolves once durable. */
-  async changeExports(change: (g: Group) => void): Promise<void> {
-    await this.ready();
-    const g = this.commit.pending;
-    change(g);
-    this.commit.schedule();
-    await (g.empty ? this.commit.barrier() : g.done());
-  }
-
-  /** The requests of queue entries, inflated or as stored (null for one no longer stored). */
-  async exportRequests(q: ExportQueue, entries: readonly QueueEntry[], stored = false): Promise<(Uint8Array | null)[]> {
-    await this.ready();
-    return q.requests(this.db, entries, stored);
   }
 
   get(id: string): DeviceView | undefined {

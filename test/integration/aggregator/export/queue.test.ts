@@ -65,17 +65,17 @@ test('the export copy is written with the state change that carries it, deduplic
   const dup = await store.apply(data, { source: 'gw', seq: 1 }, { signal: Signal.METRICS, otlp: raw, points: -1 });
   assert.equal(dup.duplicate, true);
   assert.equal(q.length, 1, 'a duplicate batch is not queued again');
-  assert.equal(await store.enqueueExport({ signal: Signal.LOGS, otlp: raw, points: 1 }), 0, 'no exporter takes logs');
-  assert.equal(await store.enqueueExport({ signal: Signal.TRACES, otlp: raw, points: 2 }), 1);
+  assert.equal(await store.exports.enqueue({ signal: Signal.LOGS, otlp: raw, points: 1 }), 0, 'no exporter takes logs');
+  assert.equal(await store.exports.enqueue({ signal: Signal.TRACES, otlp: raw, points: 2 }), 1);
   await store.close();
   ({ q, store } = await open(dir));
   t.after(() => store.close());
   assert.equal(q.length, 2);
   assert.equal(q.points, 11);
   const entries = q.take(100, 1 << 20);
-  const requests = await store.exportRequests(q, entries);
+  const requests = await store.exports.requests(q, entries);
   assert.deepEqual(Buffer.from(requests[0]!), Buffer.from(raw), 'the request as received');
-  await store.changeExports((g) => q.settle(g, entries, false));
+  await store.exports.change((g) => q.settle(g, entries, false));
   assert.equal(q.length, 0);
 });
 
@@ -117,5 +117,5 @@ test('the queues LevelDB holds are listed by name, one seek each (for the warnin
     { signal: Signal.METRICS, otlp: raw, points: -1 },
   );
   assert.equal(q.length, 2);
-  assert.deepEqual(await store.storedExportQueues(), ['sink']);
+  assert.deepEqual(await store.exports.storedQueues(), ['sink']);
 });

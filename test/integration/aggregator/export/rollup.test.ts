@@ -30,7 +30,7 @@ test('rollup export: a minute is queued, as a summary and a last value, in the w
   await store.apply(data([(m0 + 1) * MIN + 500], [10]), { source: 'gw', seq: 2 });
   assert.equal(q.length, 1, 'queued with the point that closed it');
   const entries = q.take(100, 1 << 20);
-  const [req] = await store.exportRequests(q, entries);
+  const [req] = await store.exports.requests(q, entries);
   const rm = decodeOfficial('metrics', req!).resourceMetrics;
   assert.equal(rm[0].resource.attributes[0].value.stringValue, 'r1');
   const [summary, last] = rm[0].scopeMetrics[0].metrics;
@@ -49,13 +49,13 @@ test('rollup export: a minute is queued, as a summary and a last value, in the w
   );
   assert.equal(last.name, 'temp.last');
   assert.equal(last.gauge.dataPoints[0].asDouble, 2, 'the value with the newest ts');
-  await store.changeExports((g) => q.settle(g, entries, false));
+  await store.exports.change((g) => q.settle(g, entries, false));
 
   // The device goes quiet: its last minute is exported by the sweep once it ended a minute ago, and only once.
-  assert.equal(await store.sweepRollups((m0 + 2) * MIN), 0, 'not before the grace');
-  assert.equal(await store.sweepRollups((m0 + 3) * MIN), 1);
-  assert.equal(await store.sweepRollups((m0 + 4) * MIN), 0, 'once');
-  const [req2] = await store.exportRequests(q, q.take(100, 1 << 20));
+  assert.equal(await store.exports.sweepRollups((m0 + 2) * MIN), 0, 'not before the grace');
+  assert.equal(await store.exports.sweepRollups((m0 + 3) * MIN), 1);
+  assert.equal(await store.exports.sweepRollups((m0 + 4) * MIN), 0, 'once');
+  const [req2] = await store.exports.requests(q, q.take(100, 1 << 20));
   const p2 = decodeOfficial('metrics', req2!).resourceMetrics[0].scopeMetrics[0].metrics[0].summary.dataPoints[0];
   assert.deepEqual([p2.count, p2.sum], ['1', 10]);
 });
