@@ -118,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
           repeats: { type: 'string', default: '3' },
         },
       });
-      const { benchCluster } = await import('./bench/aggregator.js');
+      const { benchCluster } = await import('./bench/cluster.js');
       print(
         await benchCluster({
           gateways: positiveInt('--gateways', values.gateways),

@@ -21,6 +21,7 @@ import { HashRing } from '../../protocol/ring/ring.js';
 import type { DeviceReadings } from '../../protocol/payload/types.js';
 import { newReport, type BenchReport } from './report.js';
 import { feedStream, frameSources } from './stream-feed.js';
+import { sendOtlp } from './otlp-feed.js';
 import { freeLoopbackPort, scrapeMetric, waitForHttp } from './util.js';
 
 const aggregatorMain = fileURLToPath(new URL('../../aggregator/main.js', import.meta.url));
@@ -290,7 +291,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
   }
 }
 
-const defaults = (o: Partial<AggregatorBenchOptions>): AggregatorBenchOptions => ({
+export const defaults = (o: Partial<AggregatorBenchOptions>): AggregatorBenchOptions => ({
   gateways: 4,
   inFlight: 4,
   seconds: 10,
@@ -375,108 +376,6 @@ export async function benchAggregator(
     });
   }
   return report;
-}
-
-/**
- * `otlp-edge-sim bench cluster`: the same feed into 1 node and into a 3-node cluster (gateways ring-aware), and the
- * CPU each point costs in each (budget: 3 nodes ≤ 1.25 × one node; goal 1.1). On a 2-core machine three nodes share
- * two cores, so points/s do not scale here; the per-point CPU ratio is the figure that carries over. A third set-up,
- * 3 nodes fed batches that need no split (each gateway's devices on one node), tells what of the ratio is several
- * processes sharing the cores rather than the cluster. The set-ups are measured in turns, `repeats` times each, and
- * the medians compared: one run of any varies by ±10 % here.
- */
-export async function benchCluster(
-  o: Partial<AggregatorBenchOptions> & { repeats?: number } = {},
-): Promise<BenchReport> {
-  const report = newReport('cluster');
-  const runs: { one: IngestFigures; three: IngestFigures; unsplit: IngestFigures }[] = [];
-  for (let i = 0; i < (o.repeats ?? 3); i++) {
-    const one = await measureIngest(defaults({ ...o, nodes: 1 }));
-    const three = await measureIngest(defaults({ ...o, nodes: 3 }));
-    const unsplit = await measureIngest(defaults({ ...o, nodes: 3, ownedPerGateway: true }));
-    runs.push({ one, three, unsplit });
-  }
-  const median = (pick: (f: IngestFigures) => number, of: 'one' | 'three' | 'unsplit') => {
-    const v = runs.map((r) => pick(r[of])).sort((a, b) => a - b);
-    return v.length % 2 === 1 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-  };
-  const pps = (f: IngestFigures) => f.pointsPerSecond;
-  const cpu = (f: IngestFigures) => f.cpuSecondsPerMillion;
-  const each = runs.map((r) => (r.three.cpuSecondsPerMillion / r.one.cpuSecondsPerMillion).toFixed(2)).join(', ');
-  const replayed = runs.reduce((n, r) => n + r.one.replayed + r.three.replayed + r.unsplit.replayed, 0);
-  report.rows.push({
-    name: 'ingest, 1 node',
-    value: median(pps, 'one'),
-    unit: 'points/s',
-    note: `median of ${runs.length}`,
-  });
-  report.rows.push({
-    name: 'ingest, 3 nodes (same machine)',
-    value: median(pps, 'three'),
-    unit: 'points/s',
-    baseline: { name: '1 node', value: median(pps, 'one') },
-  });
-  report.rows.push({
-    name: 'CPU per point, 3 nodes vs 1',
-    value: median(cpu, 'three'),
-    unit: 'CPU s/1M points',
-    baseline: { name: '1 node', value: median(cpu, 'one') },
-    budget: '<= 1.25x (goal 1.1x)',
-    note: `medians; each turn: ${each}`,
-  });
-  report.rows.push({
-    name: 'CPU per point, 3 nodes, batches unsplit',
-    value: median(cpu, 'unsplit'),
-    unit: 'CPU s/1M points',
-    baseline: { name: '1 node', value: median(cpu, 'one') },
-    note: "each gateway's devices on one node: batches as large as on 1 node, so this is the cost of several processes sharing the cores",
-  });
-  report.rows.push({
-    name: 'forwarded share, 3 nodes',
-    value: Math.max(...runs.map((r) => r.three.forwardedShare)),
-    unit: 'of points',
-    note: 'ring-aware gateways: near 0',
-  });
-  report.rows.push({
-    name: 'batches replayed in the windows',
-    value: replayed,
-    unit: 'batches',
-    note: 'should be 0: a replay carries readings already seen',
-  });
-  return report;
-}
-
-const OTLP_METRICS_EXPORT = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
-const pass = (b: Buffer) => b;
-
-/** One recorded batch as a standard OTLP request: over gRPC (gzip), or HTTP protobuf with zstd. */
-async function sendOtlp(
-  how: 'grpc' | 'http',
-  client: grpc.Client | null,
-  httpPort: number,
-  r: { payload: Uint8Array; otlp: Uint8Array },
-): Promise<void> {
-  if (how === 'http') {
-    const res = await fetch(`http://127.0.0.1:${httpPort}/v1/metrics`, {
-      method: 'POST',
-      body: r.payload,
-      headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'zstd' },
-    });
-    await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`OTLP/HTTP answered ${res.status}`);
-    return;
-  }
-  await new Promise<void>((resolve, reject) =>
-    client!.makeUnaryRequest(
-      OTLP_METRICS_EXPORT,
-      pass,
-      pass,
-      Buffer.from(r.otlp),
-      new grpc.Metadata(),
-      { deadline: Date.now() + 30_000 },
-      (err) => (err ? reject(err) : resolve()),
-    ),
-  );
 }
 
 async function scrapeMetrics(url: string): Promise<string> {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { benchCluster } from '../../../simulators/bench/aggregator.js';
+import { benchCluster } from '../../../simulators/bench/cluster.js';
 import { table } from '../../../simulators/bench/report.js';
 
 // Correctness only: a short run on a shared machine says nothing about speed.
