@@ -127,6 +127,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
   });
   try {
     await Promise.all(ports.map((p) => waitForHttp(`http://127.0.0.1:${p.api}/readyz`)));
+    if (sink) await waitForHttp(`http://127.0.0.1:${sinkPort}/`);
     // The same ring the nodes build from the same members: each gateway splits its batches by owner, as a
     // ring-aware agent does, so a cluster should need no forwarding.
     const ring = new HashRing(members);
@@ -284,9 +285,9 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
       exportedPerSecond: d('otlp_edge_aggregator_export_sent_points_total') / seconds,
     };
   } finally {
-    sink?.kill('SIGKILL');
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+    sink?.kill('SIGKILL'); // after the nodes: an exporter cut off mid-request would log it
     rmSync(dir, { recursive: true, force: true });
   }
 }
