@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -57,8 +58,9 @@ export class OtlpHttpSink {
   private server: http.Server | null = null;
   port = 0;
 
-  async start(port = 0): Promise<void> {
-    this.server = http.createServer((req, res) => {
+  /** Listens on 127.0.0.1 (`tls`: over HTTPS with this certificate). */
+  async start(port = 0, tls?: { cert: Buffer; key: Buffer }): Promise<void> {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -76,7 +78,8 @@ export class OtlpHttpSink {
         });
         res.end();
       });
-    });
+    };
+    this.server = tls ? https.createServer(tls, handler) : http.createServer(handler);
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', () => resolve()));
     this.port = (this.server.address() as AddressInfo).port;
   }
@@ -96,7 +99,8 @@ export class OtlpGrpcSink {
   private readonly server = new grpc.Server();
   port = 0;
 
-  async start(): Promise<void> {
+  /** Listens on 127.0.0.1 (`tls`: with this certificate). */
+  async start(tls?: { cert: Buffer; key: Buffer }): Promise<void> {
     const pass = (b: Buffer) => b;
     for (const [signal, service] of [
       ['metrics', 'opentelemetry.proto.collector.metrics.v1.MetricsService'],
@@ -128,8 +132,12 @@ export class OtlpGrpcSink {
       );
     }
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? reject(e) : resolve(p),
+      this.server.bindAsync(
+        '127.0.0.1:0',
+        tls
+          ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false)
+          : grpc.ServerCredentials.createInsecure(),
+        (e, p) => (e ? reject(e) : resolve(p)),
       ),
     );
   }
