@@ -7,7 +7,7 @@ import { waitFor } from '../../../helpers/ports.js';
 import { createTestPki } from '../../../helpers/tls.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
-test('export over TLS: backends whose certificate tls.ca vouches for get the data (OTLP/HTTPS, OTLP/gRPC with TLS); one it does not is never sent to, and the data stays queued', async (t) => {
+test('export over TLS: backends whose certificate tls.ca vouches for get the data (OTLP/HTTPS, OTLP/gRPC with TLS) or that insecure_skip_verify waives; one it does not is never sent to, and the data stays queued', async (t) => {
   const dir = tempDir(t);
   const pki = await createTestPki();
   t.after(() => pki.cleanup());
@@ -15,10 +15,12 @@ test('export over TLS: backends whose certificate tls.ca vouches for get the dat
   const httpsSink = new OtlpHttpSink();
   const grpcSink = new OtlpGrpcSink();
   const untrusted = new OtlpHttpSink();
+  const unchecked = new OtlpHttpSink();
+  await unchecked.start(0, tls);
   await httpsSink.start(0, tls);
   await grpcSink.start(tls);
   await untrusted.start(0, tls);
-  t.after(() => Promise.all([httpsSink.stop(), grpcSink.stop(), untrusted.stop()]));
+  t.after(() => Promise.all([httpsSink.stop(), grpcSink.stop(), untrusted.stop(), unchecked.stop()]));
   const fast = { batch: { max_delay: '20ms' } };
   const agg = await startAggregator(dir, {
     export: [
@@ -31,6 +33,12 @@ test('export over TLS: backends whose certificate tls.ca vouches for get the dat
         ...fast,
       },
       { name: 'no-ca', endpoint: `https://127.0.0.1:${untrusted.port}`, ...fast },
+      {
+        name: 'unchecked',
+        endpoint: `https://127.0.0.1:${unchecked.port}`,
+        tls: { insecure_skip_verify: true },
+        ...fast,
+      },
     ],
   });
   t.after(() => agg.kill9());
@@ -49,7 +57,7 @@ test('export over TLS: backends whose certificate tls.ca vouches for get the dat
     }),
   });
   assert.equal(res.status, 200);
-  for (const sink of [httpsSink, grpcSink])
+  for (const sink of [httpsSink, grpcSink, unchecked])
     await waitFor('delivered over TLS', () => pointsByMetric(sink.of('metrics')).get('-/m')?.[0] === 7);
   const m = await waitFor('the untrusted backend refused by the exporter', async () => {
     const text = await (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text();
