@@ -94,10 +94,12 @@ export class OtlpHttpServer {
       const body = json
         ? JSON.stringify({ code: r.code, message: r.message })
         : Buffer.from(encodeRpcStatus(r.code, r.message, r.retryAfterMs > 0 ? r.retryAfterMs : undefined));
+      // A body not read (413, 401) is not drained: the connection closes once the answer is out.
+      if (!req.complete) headers.connection = 'close';
       res.writeHead(r.status, headers);
-      res.end(body);
-      // A body not read (413, 401) is drained by closing: the client may still be sending it.
-      if (!req.complete) req.destroy();
+      res.end(body, () => {
+        if (!req.complete) req.destroy();
+      });
     };
     if (signal === undefined)
       return fail(
