@@ -1,15 +1,24 @@
 import { createServer } from 'node:net';
 
-/** A free TCP port on 127.0.0.1 (benchmarks bind only loopback). */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
+/** Ports handed out by this process: the OS may offer a port again once its probe closed, before it is bound. */
+const handedOut = new Set<number>();
+
+/** A free TCP port on 127.0.0.1 (benchmarks bind only loopback), never one this process was given before. */
+export async function freeLoopbackPort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    if (handedOut.size > 10_000) handedOut.clear();
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /** Waits until `url` answers 200 (a child process has started), at most `timeoutMs`. */
