@@ -32,8 +32,6 @@ import { OtlpEndpoints } from './ingest/otlp-endpoints.js';
 /** How often devices are checked for going offline, and expired rollups pruned. */
 const SWEEP_MS = 1000;
 const PRUNE_MS = 10 * 60_000;
-/** How often quiet devices' closed minutes are looked for by rollup exporters. */
-const ROLLUP_SWEEP_MS = 10_000;
 /**
  * Largest gRPC message taken in (checked on the frame header, before the message is buffered): an agent's request
  * is at most a few MB (uplink batches of 5,000 points are ~20-200 KB compressed), a handoff chunk a few MB.
@@ -328,14 +326,6 @@ export class AggregatorNode {
         for (const id of t.wentOnline) this.log.info({ event: 'device_online', device: id }, 'device back online');
       }, SWEEP_MS).unref(),
     );
-    if (exporters.rollups)
-      this.timers.push(
-        setInterval(() => {
-          store.exports
-            .sweepRollups(Date.now())
-            .catch((e: Error) => this.log.warn({ err: e.message }, 'rollup export failed'));
-        }, ROLLUP_SWEEP_MS).unref(),
-      );
     this.timers.push(
       setInterval(() => {
         store.pruneExpired(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup pruning failed'));

@@ -13,6 +13,9 @@ import { ExportQueue, ExportQueues } from './queue.js';
 import { RemoteWriteClient } from './remote-write.js';
 import { RollupExport } from './rollup.js';
 
+/** How often quiet devices' closed minutes are looked for by rollup exporters. */
+const ROLLUP_SWEEP_MS = 10_000;
+
 const SIGNALS: Record<string, Signal> = { metrics: Signal.METRICS, logs: Signal.LOGS, traces: Signal.TRACES };
 
 /**
@@ -25,6 +28,7 @@ export class Exporters {
   private readonly clients: ExportClient[] = [];
   private readonly exporters: Exporter[] = [];
   private readonly metrics: ExportMetrics;
+  private sweep: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly cfg: AggregatorConfig,
@@ -78,8 +82,14 @@ export class Exporters {
     return this.queues.queues.length;
   }
 
-  /** Starts sending (the store is open and the queues loaded). */
+  /** Starts sending (the store is open and the queues loaded), and the rollup exporters' sweep. */
   start(store: DeviceStateStore): void {
+    if (this.rollups)
+      this.sweep = setInterval(() => {
+        store.exports
+          .sweepRollups(Date.now())
+          .catch((e: Error) => this.log.warn({ err: e.message }, 'rollup export failed'));
+      }, ROLLUP_SWEEP_MS).unref();
     const enabled = this.cfg.export.filter((e) => e.enabled);
     this.queues.queues.forEach((q, i) => {
       const e = enabled[i];
@@ -125,6 +135,7 @@ export class Exporters {
   }
 
   async stop(): Promise<void> {
+    if (this.sweep) clearInterval(this.sweep);
     await Promise.all(this.exporters.map((x) => x.stop()));
     if (this.exporters.length === 0) await Promise.all(this.clients.map((c) => c.close()));
   }
