@@ -4,6 +4,7 @@ import type { StoredBatch } from '../buffer/record.js';
 import { segmentsOf } from '../buffer/pack.js';
 import { REQUEST_LIMITS } from './next-request.js';
 import type { SendOptions, SendResult, UplinkTransport } from './transport.js';
+import { parseRetryAfter } from '../../runtime/retry/retry-after.js';
 
 export interface OtlpHttpTransportOptions {
   /** Base URL, e.g. http://collector:4318; requests go to /v1/metrics and /v1/logs. */
@@ -172,11 +173,7 @@ function explainStatus(status: number): string {
   return 'the endpoint refused the request';
 }
 
-/** Retry-After as seconds or an HTTP date → ms. */
+/** Retry-After as seconds or an HTTP date → ms; DEFAULT_RETRY_MS when absent or unreadable. */
 export function retryAfter(v: string | null): number {
-  if (!v) return DEFAULT_RETRY_MS;
-  const s = Number(v);
-  if (Number.isFinite(s) && s >= 0) return Math.round(s * 1000);
-  const t = Date.parse(v);
-  return Number.isFinite(t) ? Math.max(0, t - Date.now()) : DEFAULT_RETRY_MS;
+  return parseRetryAfter(v) ?? DEFAULT_RETRY_MS;
 }

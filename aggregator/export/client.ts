@@ -6,8 +6,11 @@ import type { Compression } from '../../protocol/compression.js';
 
 /** How a backend answered one export request. */
 export type SendOutcome =
-  /** Taken; `refused` points the backend reported it did not keep (OTLP partial success), with its message. */
-  | { kind: 'ok'; refused: number; message: string }
+  /**
+   * Taken; `refused` points the backend reported it did not keep (OTLP partial success), `unsupported` points the
+   * protocol has no form for (never sent), with the message saying which.
+   */
+  | { kind: 'ok'; refused: number; unsupported?: number; message: string }
   /** Not taken now (backend down, overloaded, misconfigured credentials): kept and sent again later. */
   | { kind: 'retry'; afterMs: number | null; reason: string }
   /** Refused for good (malformed per the backend): sending it again cannot help; dropped and counted. */
@@ -103,16 +106,6 @@ export class HttpPoster {
   close(): void {
     this.agent.destroy();
   }
-}
-
-/** Retry-After as seconds or an HTTP date → ms; null when absent or unreadable. */
-export function retryAfterMs(v: string | string[] | undefined): number | null {
-  const s = Array.isArray(v) ? v[0] : v;
-  if (!s) return null;
-  const n = Number(s);
-  if (Number.isFinite(n) && n >= 0) return Math.round(n * 1000);
-  const t = Date.parse(s);
-  return Number.isFinite(t) ? Math.max(0, t - Date.now()) : null;
 }
 
 /** What an operator should check for an HTTP status that is not the data's fault. */

@@ -38,8 +38,6 @@ export class Exporter {
   /** A worker is sending the half-open breaker's probe. */
   private probing = false;
   private maxBytes = MAX_REQUEST_BYTES;
-  /** The last failure, for /readyz-style reporting and logs. */
-  lastError: string | null = null;
 
   constructor(
     readonly queue: ExportQueue,
@@ -123,11 +121,9 @@ export class Exporter {
       if (failure === null) {
         this.backoff.reset();
         this.breaker.success();
-        this.lastError = null;
         continue;
       }
       this.breaker.failure();
-      this.lastError = failure.reason;
       const backoff = this.backoff.next();
       const after = Math.max(backoff, failure.afterMs ?? 0);
       this.log.warn(
@@ -183,21 +179,20 @@ export class Exporter {
       this.metrics.sendSeconds.observe({ exporter: this.name }, (performance.now() - t0) / 1000);
       this.metrics.requests.inc({ exporter: this.name, outcome: out.kind });
       switch (out.kind) {
-        case 'ok':
-          this.metrics.sentPoints.inc({ exporter: this.name }, points - out.refused);
-          if (out.refused > 0) {
-            this.metrics.dropped.inc(
-              { exporter: this.name, reason: out.message.startsWith('no remote-write') ? 'unsupported' : 'refused' },
-              out.refused,
-            );
+        case 'ok': {
+          const unsupported = out.unsupported ?? 0;
+          this.metrics.sentPoints.inc({ exporter: this.name }, points - out.refused - unsupported);
+          if (out.refused > 0) this.metrics.dropped.inc({ exporter: this.name, reason: 'refused' }, out.refused);
+          if (unsupported > 0) this.metrics.dropped.inc({ exporter: this.name, reason: 'unsupported' }, unsupported);
+          if (out.refused + unsupported > 0)
             this.log.warn(
-              { exporter: this.name, refused: out.refused, message: out.message },
-              'the backend kept part of a request',
+              { exporter: this.name, refused: out.refused, unsupported, message: out.message },
+              'part of a request was not kept by the backend',
             );
-          }
           this.maxBytes = Math.min(MAX_REQUEST_BYTES, this.maxBytes * 2);
           this.settle(group.entries, false, '');
           break;
+        }
         case 'rejected':
           this.settle(group.entries, true, out.reason);
           break;

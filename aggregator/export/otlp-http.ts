@@ -2,14 +2,8 @@ import { gzipSync } from 'node:zlib';
 import { Signal, signalName } from '../../protocol/otlp/signal.js';
 import { Compression, ZstdCompressor } from '../../protocol/compression.js';
 import { decodePartialSuccess, rpcStatusMessage } from '../../protocol/otlp/rpc-status.js';
-import {
-  explainHttpStatus,
-  HttpPoster,
-  retryAfterMs,
-  type ClientTls,
-  type ExportClient,
-  type SendOutcome,
-} from './client.js';
+import { parseRetryAfter } from '../../runtime/retry/retry-after.js';
+import { explainHttpStatus, HttpPoster, type ClientTls, type ExportClient, type SendOutcome } from './client.js';
 
 /** Statuses the OTLP/HTTP specification makes retryable. */
 const RETRYABLE = new Set([429, 502, 503, 504]);
@@ -88,7 +82,7 @@ export class OtlpHttpClient implements ExportClient {
     if (a.status === 400) return { kind: 'rejected', reason: detail };
     if (a.status === 413) return { kind: 'too_large', reason: detail };
     if (RETRYABLE.has(a.status))
-      return { kind: 'retry', afterMs: retryAfterMs(a.headers['retry-after']), reason: detail };
+      return { kind: 'retry', afterMs: parseRetryAfter(a.headers['retry-after']), reason: detail };
     return { kind: 'retry', afterMs: null, reason: `${explainHttpStatus(a.status)} (${detail}); the data is kept` };
   }
 

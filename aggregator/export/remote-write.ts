@@ -2,20 +2,14 @@ import snappy from 'snappy';
 import { Signal } from '../../protocol/otlp/signal.js';
 import { decodeMetricsRequest } from '../../protocol/otlp/decode.js';
 import { WriteRequestBuilder, type RemoteWriteOptions } from '../../protocol/prometheus/remote-write.js';
-import {
-  explainHttpStatus,
-  HttpPoster,
-  retryAfterMs,
-  type ClientTls,
-  type ExportClient,
-  type SendOutcome,
-} from './client.js';
+import { parseRetryAfter } from '../../runtime/retry/retry-after.js';
+import { explainHttpStatus, HttpPoster, type ClientTls, type ExportClient, type SendOutcome } from './client.js';
 
 /**
  * Prometheus remote write 1.0 (snappy-compressed prompb.WriteRequest) to a Prometheus with its remote-write receiver,
  * Mimir, Cortex, Thanos or VictoriaMetrics. Metrics only. 5xx and 429 are retried (after Retry-After); other 4xx
  * are the samples' fault per the remote-write specification (out of order, too old) and dropped, counted. Points
- * with no remote-write 1.0 form (delta sums, exponential histograms) are counted as refused.
+ * with no remote-write 1.0 form (delta sums, exponential histograms) are counted as unsupported.
  */
 export class RemoteWriteClient implements ExportClient {
   private readonly poster: HttpPoster;
@@ -40,14 +34,14 @@ export class RemoteWriteClient implements ExportClient {
   async send(_signal: Signal, requests: readonly Uint8Array[], deadlineMs: number): Promise<SendOutcome> {
     const b = new WriteRequestBuilder(this.opts);
     for (const r of requests) b.addMetrics(decodeMetricsRequest(r));
-    let refused = 0;
+    let unsupported = 0;
     const why: string[] = [];
     for (const [reason, n] of b.skipped) {
-      refused += n;
+      unsupported += n;
       why.push(`${n} ${reason.replace(/_/g, ' ')} points`);
     }
     const message = why.length > 0 ? `no remote-write form: ${why.join(', ')}` : '';
-    if (b.samples === 0) return { kind: 'ok', refused, message };
+    if (b.samples === 0) return { kind: 'ok', refused: 0, unsupported, message };
     const body = snappy.compressSync(Buffer.from(b.encode()));
     let a;
     try {
@@ -66,11 +60,11 @@ export class RemoteWriteClient implements ExportClient {
     } catch (e) {
       return { kind: 'retry', afterMs: null, reason: `POST ${this.target} failed: ${(e as Error).message}` };
     }
-    if (a.status >= 200 && a.status < 300) return { kind: 'ok', refused, message };
+    if (a.status >= 200 && a.status < 300) return { kind: 'ok', refused: 0, unsupported, message };
     const detail = `HTTP ${a.status} from ${this.target}: ${a.body.toString('utf8').slice(0, 300)}`;
     if (a.status === 413) return { kind: 'too_large', reason: detail };
     if (a.status >= 500 || a.status === 429)
-      return { kind: 'retry', afterMs: retryAfterMs(a.headers['retry-after']), reason: detail };
+      return { kind: 'retry', afterMs: parseRetryAfter(a.headers['retry-after']), reason: detail };
     if (a.status === 401 || a.status === 403 || a.status === 404 || a.status === 405)
       return { kind: 'retry', afterMs: null, reason: `${explainHttpStatus(a.status)} (${detail}); the data is kept` };
     return { kind: 'rejected', reason: detail };

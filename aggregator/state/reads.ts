@@ -14,7 +14,7 @@ import {
 } from '../device/rollups.js';
 import type { TransferBucket } from './transfer.js';
 
-/** The state store's reads of what LevelDB holds (layout in store.ts): loading, bucket queries, pruning. */
+/** The state store's reads of what LevelDB holds (layout in db.ts): loading, bucket queries, pruning. */
 
 type Db = ClassicLevel<string, Uint8Array>;
 

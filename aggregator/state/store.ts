@@ -18,24 +18,7 @@ import { StoreExports } from '../export/store-exports.js';
 /**
  * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB.
  *
- * LevelDB layout, format 2 (utf8 keys, binary little-endian values):
- *
- *   meta:format                                "2"
- *   s:<device>                                 device record (device-record.ts): last seen, seq tracker, and per
- *                                              metric its latest value and its newest 1-minute bucket (the "head")
- *   r:<device>\0<metric>\0<minute as 12 hex>   an older 1-minute bucket: [min, max, sum, count, last, last ts] × f64
- *   d:<source>                                 applied batch seqs of one agent (dedup.ts): floor + bitmap above it
- *   h:<device>                                 hashes of the state exports merged into the device (mergeDevice),
- *                                              newest last, 8 bytes each: a handoff retried is merged once
- *   x:<exporter>\0<seq>, xm:<exporter>         export queues (export/queue.ts), written with the data they carry
- *
- *        s:dev-7  [ … temp: latest, head 12:04 … ]      ← every device record is loaded at open (~100k devices)
- *        r:dev-7\0temp\0…12:01  …12:02  …12:03          ← read by series(), by a late point, or by prune
- *
- * Format 1 (the first layout, all buckets under r:) is not read. A bucket lives in exactly one place: a metric's
- * newest minute in the device record, older minutes under r:. So the usual batch (points of the current minute)
- * writes one record per device it touched, the dedup record of its source, and at a minute's turn the closed
- * buckets — never whole histories.
+ * Its LevelDB layout is described in db.ts.
  *
  * Every change is one atomic, fsync'd LevelDB batch (commit.ts: group commit, one write in flight, each caller
  * answered when the write carrying its change is durable). A batch's dedup mark lands in the same write as its
