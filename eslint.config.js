@@ -29,6 +29,29 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
   {
+    // The web page runs in the browser (aggregator/web/, no build step).
+    files: ['aggregator/web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'fetch',
+          'WebSocket',
+          'URLSearchParams',
+          'CSS',
+          'Node',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'requestAnimationFrame',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['test/**/*.ts', 'test/**/*.mjs'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },

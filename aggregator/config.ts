@@ -7,6 +7,7 @@ import {
   int,
   list,
   map,
+  num,
   obj,
   objects,
   oneOf,
@@ -52,7 +53,24 @@ export const aggregatorConfigSpec = obj({
   }),
   api: obj({
     host: str('0.0.0.0', { doc: 'address the HTTP API binds' }),
-    port: port(8080, 'JSON API, /metrics, /healthz, /readyz'),
+    port: port(8080, 'JSON API, live stream (GET /v1/stream), web page (/), /metrics, /healthz, /readyz'),
+    page: bool(true, 'serve the web page at / (false: the API only)'),
+    stream: obj({
+      max_connections: int(100, 1, 10_000, 'WebSocket stream clients at once; more are answered 503'),
+      max_devices: int(1000, 1, 100_000, 'device ids and prefixes one stream may name'),
+      queue: int(
+        10_000,
+        100,
+        1_000_000,
+        'messages waiting for one slow client; past it the oldest are dropped, counted and announced',
+      ),
+      slow_after: duration(
+        '15s',
+        1000,
+        'a client still dropping messages after this long is disconnected (close code 4008)',
+      ),
+      ticket_ttl: duration('30s', 1000, 'lifetime of a one-use stream ticket (POST /v1/stream/tickets)'),
+    }),
   }),
   auth: obj({
     agent_tokens_file: str('', {
@@ -166,7 +184,71 @@ export const aggregatorConfigSpec = obj({
     }),
     'downstream export (OTLP/HTTP, OTLP/gRPC, Prometheus remote write) through a durable queue per exporter',
   ),
-  alerts: unavailable('alert rules, Alertmanager and webhooks'),
+  alerts: obj({
+    evaluation_interval: duration('5s', 1000, 'how often each node evaluates the alerts of the devices it owns'),
+    resend_interval: duration(
+      '1m',
+      5000,
+      'firing alerts are sent again this often; Alertmanager resolves one not sent again within 4 × this',
+    ),
+    labels: map('labels added to every alert, e.g. { cluster: eu-1 }'),
+    page_url: str('', {
+      pattern: /^$|^https?:\/\/\S+$/,
+      expect: 'an http:// or https:// URL, or empty',
+      doc: "the page's address as people reach it, linked from each alert (Alertmanager generatorURL); empty = http://<host name>:<api.port>/",
+    }),
+    offline: obj({
+      enabled: bool(true, 'DeviceOffline fires when a device is silent past devices.offline_after'),
+      severity: str('warning', { pattern: /^[A-Za-z0-9_.-]{1,32}$/, expect: 'a severity word', doc: 'its severity' }),
+    }),
+    missing: obj({
+      enabled: bool(true, "DeviceMissingReadings fires when a device's missing count rises"),
+      severity: str('warning', { pattern: /^[A-Za-z0-9_.-]{1,32}$/, expect: 'a severity word', doc: 'its severity' }),
+      resolve_after: duration(
+        '10m',
+        1000,
+        'it resolves when the gaps are filled, or after this long without a new gap',
+      ),
+    }),
+    rules: objects(
+      obj({
+        name: str('', {
+          pattern: /^$|^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
+          expect: 'an alert name of letters, digits and _ (e.g. HighTemperature)',
+          doc: 'the alertname',
+        }),
+        metric: str('', { doc: 'the metric compared (its latest value)' }),
+        devices: str('*', { doc: 'device ids the rule covers: a glob (* any run, ? one character)' }),
+        op: oneOf(['>', '>=', '<', '<=', '==', '!='], '>', 'comparison of the latest value with value'),
+        value: num(0, -Number.MAX_VALUE, Number.MAX_VALUE, 'the threshold'),
+        for: duration('0s', 0, 'how long the comparison must hold before the alert fires'),
+        severity: str('warning', { pattern: /^[A-Za-z0-9_.-]{1,32}$/, expect: 'a severity word', doc: 'its severity' }),
+      }),
+      'threshold rules on the latest value of a metric, per device',
+    ),
+    alertmanager: obj({
+      url: str('', { doc: 'Prometheus Alertmanager base URL (API v2: POST /api/v2/alerts); empty = off' }),
+      headers: map('sent with every request, e.g. authorization: "Bearer ${env:AM_TOKEN}"'),
+      timeout: duration('10s', 100, 'deadline of one request'),
+    }),
+    webhooks: objects(
+      obj({
+        url: str('', { doc: 'receives POSTs of JSON alert changes' }),
+        secret_file: str('', {
+          doc: 'a file holding an HMAC-SHA256 key; requests then carry X-Otlp-Edge-Signature: sha256=<hex of the body>',
+        }),
+        events: list(['device_offline', 'device_online', 'missing', 'rule'], {
+          pattern: /^(device_offline|device_online|missing|rule)$/,
+          expect: 'device_offline, device_online, missing or rule',
+          doc: 'the changes it receives',
+        }),
+        headers: map('sent with every request'),
+        timeout: duration('10s', 100, 'deadline of one request'),
+      }),
+      'generic webhooks (JSON, optional HMAC signature)',
+    ),
+    max_active: int(100_000, 1, 10_000_000, 'alerts held active per node; past it new ones are counted, not raised'),
+  }),
   processors: unavailable('memory_limiter, attributes, redaction, sampling and quotas processors'),
   log: obj({
     level: oneOf(
@@ -254,6 +336,47 @@ export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
           'prometheus_remote_write sends one request at a time: Prometheus refuses a sample older than the newest of its series, so requests overtaking each other would be refused',
       });
   });
+  problems.push(...alertProblems(cfg));
+  return problems;
+}
+
+const URL_PATTERN = /^https?:\/\/[^\s/]+/;
+
+function alertProblems(cfg: AggregatorConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const a = cfg.alerts;
+  const names = new Set<string>();
+  a.rules.forEach((r, i) => {
+    const at = `alerts.rules${a.rules.length > 1 ? `[${i}]` : ''}`;
+    if (r.name === '') problems.push({ path: `${at}.name`, message: 'required: the alertname, e.g. HighTemperature' });
+    else if (names.has(r.name) || r.name === 'DeviceOffline' || r.name === 'DeviceMissingReadings')
+      problems.push({
+        path: `${at}.name`,
+        message: `${JSON.stringify(r.name)} names another alert already: give each rule its own name`,
+      });
+    names.add(r.name);
+    if (r.metric === '') problems.push({ path: `${at}.metric`, message: 'required: the metric the rule compares' });
+    if (r.devices === '') problems.push({ path: `${at}.devices`, message: 'expected a glob such as "*" or "pump-*"' });
+  });
+  if (a.alertmanager.url !== '' && !URL_PATTERN.test(a.alertmanager.url))
+    problems.push({
+      path: 'alerts.alertmanager.url',
+      message: `expected an http:// or https:// base URL (e.g. http://alertmanager:9093), got ${JSON.stringify(a.alertmanager.url)}`,
+    });
+  a.webhooks.forEach((w, i) => {
+    const at = `alerts.webhooks${a.webhooks.length > 1 ? `[${i}]` : ''}`;
+    if (!URL_PATTERN.test(w.url))
+      problems.push({
+        path: `${at}.url`,
+        message: `expected an http:// or https:// URL, got ${JSON.stringify(w.url)}`,
+      });
+  });
+  for (const key of Object.keys(a.labels))
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+      problems.push({
+        path: `alerts.labels.${key}`,
+        message: 'expected a Prometheus label name ([A-Za-z_][A-Za-z0-9_]*)',
+      });
   return problems;
 }
 

@@ -23,6 +23,8 @@ export const AggregatorErrorCodes = {
   API_MEMBERS_UNREACHABLE: 'OTLPEDGE_API_MEMBERS_UNREACHABLE',
   /** [500] An unexpected error. */
   API_INTERNAL: 'OTLPEDGE_API_INTERNAL',
+  /** [503] The node serves as many stream clients (or tickets) as it may. */
+  API_STREAM_LIMIT: 'OTLPEDGE_API_STREAM_LIMIT',
   /** The state database has a layout this node does not read. */
   STATE_FORMAT: 'OTLPEDGE_STATE_FORMAT',
   /** auth.agent_tokens_file cannot be read. */

@@ -2,11 +2,14 @@ import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { uplinkServiceDefinition } from '../protocol/uplink/service.js';
 import { nodeId, type AggregatorConfig } from './config.js';
-import { ApiError, ApiServer } from './api/server.js';
-import type { DeviceQueries } from './api/device-queries.js';
+import { ApiServer } from './api/server.js';
+import { ApiError } from './api/routes.js';
+import { Page } from './api/page.js';
+import type { DeviceQueries, LocalAnswers, NodeSummary } from './api/device-queries.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
 import { ClusterMembership } from './cluster/cluster-membership.js';
@@ -28,10 +31,18 @@ import { AggregatorMetrics } from './ops/metrics.js';
 import { DeviceStateStore } from './state/store.js';
 import { Exporters } from './export/exporters.js';
 import { OtlpEndpoints } from './ingest/otlp-endpoints.js';
+import { Signal } from '../protocol/otlp/signal.js';
+import { LiveHub } from './stream/hub.js';
+import { StreamServer, StreamTickets } from './stream/server.js';
+import { PeerSubscriptions } from './stream/feed.js';
+import { Alerts } from './alerts/alerts.js';
+import { alertJson } from './alerts/alert.js';
 
 /** How often devices are checked for going offline, and expired rollups pruned. */
 const SWEEP_MS = 1000;
 const PRUNE_MS = 10 * 60_000;
+/** Readings per second are measured over this many sweeps. */
+const RATE_WINDOW = 10;
 /**
  * Largest gRPC message taken in (checked on the frame header, before the message is buffered): an agent's request
  * is at most a few MB (uplink batches of 5,000 points are ~20-200 KB compressed), a handoff chunk a few MB.
@@ -55,6 +66,13 @@ export class AggregatorNode {
   private membership: Membership | null = null;
   private cluster: ClusterMembership | null = null;
   private rebalancer: Rebalancer | null = null;
+  private readonly hub: LiveHub;
+  private stream: StreamServer | null = null;
+  private tickets: StreamTickets;
+  private peerSubscriptions: PeerSubscriptions | null = null;
+  private alerts: Alerts | null = null;
+  /** store.readingsApplied at each of the last sweeps, oldest first. */
+  private readonly readingSamples: number[] = [];
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   /** start() has finished: gRPC listens and the cluster runs. */
@@ -81,7 +99,20 @@ export class AggregatorNode {
       ringVersion: () => this.membership?.ringInfo().version ?? 0,
     });
     this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
+    this.hub = new LiveHub(this.id);
+    this.tickets = new StreamTickets(cfg.api.stream.ticket_ttl);
   }
+
+  /** What this node answers from itself, for its own API and for other members. */
+  private readonly local: LocalAnswers = {
+    alerts: () => (this.alerts?.list() ?? []).map((a) => alertJson(a, this.id)),
+    summary: (): NodeSummary => {
+      const t = this.store?.totals() ?? { devices: 0, online: 0, received: 0, duplicates: 0, missing: 0 };
+      const s = this.readingSamples;
+      const rate = s.length < 2 ? 0 : (s[s.length - 1] - s[0]) / (s.length - 1);
+      return { nodeId: this.id, ...t, readingsPerSecond: rate, alertsFiring: this.alerts?.firingCount ?? 0 };
+    },
+  };
 
   get apiPort(): number {
     return this.api?.port ?? 0;
@@ -140,10 +171,15 @@ export class AggregatorNode {
         series: (id, metric, from, to) => ready().series(id, metric, from, to),
         ring: () => ready().ring(),
         remove: (id, by) => ready().remove(id, by),
+        alerts: () => ready().alerts(),
+        fleet: () => ready().fleet(),
       },
       tokens: () => this.auth.api,
       audit: this.audit,
       onRefused: (status) => this.metrics.apiRefused.inc({ status: String(status) }),
+      page: cfg.api.page ? new Page() : null,
+      stream: () =>
+        this.stream && { server: this.stream, tickets: this.tickets, maxDevices: cfg.api.stream.max_devices },
     });
     await this.api.start();
     const exporters = (this.exporters = new Exporters(cfg, this.metrics.registry, this.log));
@@ -158,6 +194,10 @@ export class AggregatorNode {
           maxMetrics: cfg.devices.max_metrics,
           exports: exporters.size > 0 ? exporters.queues : undefined,
           rollups: exporters.rollups,
+          onDurable: (batch, source) => {
+            this.hub.readings(batch);
+            if (source?.signal === Signal.LOGS) this.hub.events(source.otlp);
+          },
           ...this.metrics.stateHooks(this.log, this.refusalLog, cfg.devices.max_metrics),
         }),
       {
@@ -286,23 +326,34 @@ export class AggregatorNode {
       { ...this.ingest.implementation, Stream: streams.handler } as unknown as grpc.UntypedServiceImplementation,
     );
     otlp.addTo(server);
+    const streamCfg = cfg.api.stream;
+    const subscriptions = (this.peerSubscriptions = new PeerSubscriptions(
+      this.hub,
+      // Each stream client anywhere in the cluster subscribes here once.
+      { queue: streamCfg.queue, max: streamCfg.max_connections * 16 },
+      () => this.stream?.metrics.dropped.inc(),
+    ));
     server.addService(
       peerServiceDefinition as unknown as grpc.ServiceDefinition,
-      peerImplementation({
-        selfId: this.id,
-        ringVersion: () => membership.ringInfo().version,
-        ready: () => !this.stopping,
-        store,
-        owner: (id) => membership.owner(id),
-        log: this.log,
-        onForwarded: (n) => m.points.inc(n),
-        handoff: rebalancer ? (req) => rebalancer.receive(req) : undefined,
-        onDeleted: (device, requestedBy, from) =>
-          this.audit.info(
-            { audit: 'admin', action: 'delete_device', device, token: requestedBy, via: from, outcome: 'deleted' },
-            'admin action (requested at another node)',
-          ),
-      }) as unknown as grpc.UntypedServiceImplementation,
+      {
+        ...peerImplementation({
+          selfId: this.id,
+          ringVersion: () => membership.ringInfo().version,
+          ready: () => !this.stopping,
+          store,
+          owner: (id) => membership.owner(id),
+          log: this.log,
+          onForwarded: (n) => m.points.inc(n),
+          handoff: rebalancer ? (req) => rebalancer.receive(req) : undefined,
+          onDeleted: (device, requestedBy, from) =>
+            this.audit.info(
+              { audit: 'admin', action: 'delete_device', device, token: requestedBy, via: from, outcome: 'deleted' },
+              'admin action (requested at another node)',
+            ),
+          local: this.local,
+        }),
+        Subscribe: subscriptions.handler,
+      } as unknown as grpc.UntypedServiceImplementation,
     );
     const creds = tlsFiles
       ? grpc.ServerCredentials.createSsl(tlsFiles.ca, [{ cert_chain: tlsFiles.cert, private_key: tlsFiles.key }], false)
@@ -311,12 +362,30 @@ export class AggregatorNode {
       server.bindAsync(`${cfg.grpc.host}:${cfg.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
     );
 
-    queries = cluster ? clusterQueries(cluster, store) : singleNodeQueries(store, membership, this.id);
+    queries = cluster
+      ? clusterQueries(cluster, store, this.local)
+      : singleNodeQueries(store, membership, this.id, this.local);
+    this.stream = new StreamServer(streamCfg, this.hub, cluster, this.id, m.registry, this.log);
+    const alerts = (this.alerts = new Alerts(cfg.alerts, {
+      nodeId: this.id,
+      offlineAfterMs: cfg.devices.offline_after,
+      owns: (id) => membership.owner(id) === this.id,
+      devices: () => this.store?.eachDevice() ?? null,
+      pageUrl: cfg.alerts.page_url || `http://${hostname()}:${this.api.port}/`,
+      registry: m.registry,
+      log: this.log,
+      onChanges: (changes) => this.hub.alerts(changes),
+    }));
 
     this.timers.push(
       setInterval(() => {
         const t = store.sweepOnline();
+        const samples = this.readingSamples;
+        samples.push(store.readingsApplied);
+        if (samples.length > RATE_WINDOW + 1) samples.shift();
+        for (const id of t.wentOnline) this.hub.status(id, true, store.get(id)?.lastSeen ?? Date.now());
         for (const id of t.wentOffline) {
+          this.hub.status(id, false, store.get(id)?.lastSeen ?? 0);
           m.offlineTransitions.inc();
           this.log.warn(
             { event: 'device_offline', device: id, offlineAfterMs: cfg.devices.offline_after },
@@ -338,6 +407,7 @@ export class AggregatorNode {
       .catch((e: Error) => this.log.warn({ err: e.message }, 'export queues not listed'));
     cluster?.start();
     rebalancer?.start();
+    alerts.start();
     this.started = true;
     this.log.info(
       {
@@ -372,6 +442,9 @@ export class AggregatorNode {
 
   private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.alerts?.stop();
+    this.stream?.close();
+    this.peerSubscriptions?.stop();
     this.ingest?.stop();
     await this.streams?.stop();
     this.cluster?.stop();

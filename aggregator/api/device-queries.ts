@@ -14,6 +14,8 @@ export interface DeviceDetail extends DeviceSummary {
   owner: string;
   latest: Record<string, { value: number; ts: number }>;
   counts: { received: number; duplicates: number; missing: number };
+  /** The device's Resource message as last received, or null. */
+  resource: Uint8Array | null;
 }
 export interface RollupView {
   start: number;
@@ -24,6 +26,36 @@ export interface RollupView {
   last: number;
 }
 
+/** One node's totals over the devices it owns (GET /v1/fleet adds them up). */
+export interface NodeSummary {
+  nodeId: string;
+  devices: number;
+  online: number;
+  received: number;
+  duplicates: number;
+  missing: number;
+  readingsPerSecond: number;
+  alertsFiring: number;
+}
+
+/** What a node answers from itself: its alerts (as the API shows them) and its totals. */
+export interface LocalAnswers {
+  alerts(): Record<string, unknown>[];
+  summary(): NodeSummary;
+}
+
+/** The alerts of every member; `missing`: members that could not be asked. */
+export interface AlertsView {
+  alerts: Record<string, unknown>[];
+  missing: string[];
+}
+
+/** Every member's summary (null for one that could not be asked) beside its place in the ring. */
+export interface FleetView {
+  ring: RingView;
+  summaries: Map<string, NodeSummary | null>;
+}
+
 /** What the API reads; a cluster fills it by asking the owner of each device. */
 export interface DeviceQueries {
   device(id: string): Promise<DeviceDetail | undefined>;
@@ -32,9 +64,15 @@ export interface DeviceQueries {
     online?: boolean;
     limit: number;
     cursor?: string;
+    /** A case-insensitive part of the id. */
+    match?: string;
   }): Promise<{ devices: DeviceSummary[]; next: string | null; missing?: string[] }>;
   series(id: string, metric: string, fromMs: number, toMs: number): Promise<RollupView[] | undefined>;
   ring(): RingView;
+  /** Active alerts of the whole cluster. */
+  alerts(): Promise<AlertsView>;
+  /** Totals of the whole cluster, member by member. */
+  fleet(): Promise<FleetView>;
   /** Forgets a device on every member; the ids of the nodes that held state for it (empty: unknown device). */
   remove(id: string, requestedBy?: string): Promise<{ nodes: string[]; missing: string[] }>;
 }

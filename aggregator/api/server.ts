@@ -1,16 +1,16 @@
 import { OtlpEdgeError } from '../../protocol/errors.js';
 import { AggregatorErrorCodes } from '../errors.js';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { answerMetrics, answerProbe } from '../../runtime/ops/endpoints.js';
-import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import type { ApiPrincipal, ApiTokens } from './tokens.js';
 import type { DeviceQueries } from './device-queries.js';
-
-/** Times in answers are RFC 3339 (aggregator/README.md "HTTP API"). */
-const iso = (ms: number | null | undefined) =>
-  ms === null || ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString();
+import { answerGet, ApiError, deviceIdOf, iso, send } from './routes.js';
+import type { Page } from './page.js';
+import type { StreamServer, StreamTickets } from '../stream/server.js';
+import { FilterError, parseFilter } from '../stream/messages.js';
 
 /** Where the API writes who did what: refused requests and admin actions, with the token's name, never the token. */
 export interface AuditLog {
@@ -29,39 +29,23 @@ export interface ApiServerOptions {
   audit: AuditLog;
   /** A request refused with 401 or 403 (counted in /metrics). */
   onRefused?: (status: 401 | 403) => void;
+  /** The web page (null: api.page is off). */
+  page: Page | null;
+  /** The live stream, once the node runs (null before: GET /v1/stream answers 503). */
+  stream: () => { server: StreamServer; tickets: StreamTickets; maxDevices: number } | null;
 }
 
-/** An answer other than 200: status, stable code, message (the body is `{ "error": { "code", "message" } }`). */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const MAX_LIMIT = 1000;
-const DEFAULT_LIMIT = 100;
-const DEFAULT_SERIES_WINDOW_MS = 3_600_000;
-
-/** RFC 3339 text or epoch milliseconds → ms; `what` names the parameter in the error. */
-function parseTime(v: string, what: string): number {
-  const n = Number(v);
-  if (v.trim() !== '' && Number.isFinite(n)) return n;
-  const t = Date.parse(v);
-  if (/^\d{4}-\d{2}-\d{2}T/.test(v) && Number.isFinite(t)) return t;
-  throw new ApiError(
-    400,
-    AggregatorErrorCodes.API_BAD_REQUEST,
-    `${what}: expected an RFC 3339 time or epoch milliseconds, got ${JSON.stringify(v)}`,
-  );
-}
+/** Upper bound on a POST body the API reads (tickets take none). */
+const MAX_POST_BYTES = 4096;
 
 /**
- * The aggregator's JSON API: devices, their latest values, counts and rollups, the ring, and the operations
- * endpoints (/metrics, /healthz, /readyz). Every error is `{ "error": { "code", "message" } }` with a fitting status.
+ * The aggregator's HTTP port: the JSON API (devices, their latest values, counts and rollups, the ring, the fleet's
+ * totals, alerts), the live stream (GET /v1/stream, a WebSocket), the web page (/), and the operations endpoints
+ * (/metrics, /healthz, /readyz). Every error is `{ "error": { "code", "message" } }` with a fitting status.
+ *
+ * With API tokens configured, everything but the probes needs one: `Authorization: Bearer <token>`, or Basic with
+ * the token as the password (what a browser sends for the page once asked for it), or, for the stream only, a
+ * one-use ticket (`?ticket=`, from POST /v1/stream/tickets).
  */
 export class ApiServer {
   private server: Server | null = null;
@@ -78,10 +62,19 @@ export class ApiServer {
             : e instanceof OtlpEdgeError && e.code === AggregatorErrorCodes.API_OWNER_UNREACHABLE
               ? new ApiError(503, e.code, e.message)
               : new ApiError(500, AggregatorErrorCodes.API_INTERNAL, `internal error: ${(e as Error).message}`);
-        const headers: Record<string, string> =
-          err.status === 401 ? { 'www-authenticate': 'Bearer realm="otlp-edge-aggregator"' } : {};
-        send(res, err.status, { error: { code: err.code, message: err.message } }, headers);
+        send(res, err.status, { error: { code: err.code, message: err.message } }, challenge(err, req.url));
       });
+    });
+    server.on('upgrade', (req, socket, head) => {
+      try {
+        this.upgrade(req, socket, head);
+      } catch (e) {
+        const err =
+          e instanceof ApiError
+            ? e
+            : new ApiError(500, AggregatorErrorCodes.API_INTERNAL, `internal error: ${(e as Error).message}`);
+        refuseUpgrade(socket, err);
+      }
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -95,10 +88,19 @@ export class ApiServer {
    * Who may do this: null when allowed (or the API is open), else throws 401/403 after writing the audit line.
    * Probes (/healthz, /readyz) are open; reading needs a `read` or `admin` token; changing state needs `admin`.
    */
-  private authorize(req: IncomingMessage, path: string, needs: 'read' | 'admin'): ApiPrincipal | null {
+  private authorize(
+    req: IncomingMessage,
+    path: string,
+    needs: 'read' | 'admin',
+    ticket: string | null = null,
+  ): ApiPrincipal | null {
     const tokens = this.opts.tokens();
     if (tokens === null) return null;
-    const who = tokens.authenticate(req.headers.authorization);
+    let who: ApiPrincipal | { refused: string } = tokens.authenticate(req.headers.authorization);
+    if (ticket !== null && req.headers.authorization === undefined) {
+      const name = this.opts.stream()?.tickets.spend(ticket) ?? null;
+      who = name === null ? { refused: 'unknown, used or expired stream ticket' } : { name, role: 'read' };
+    }
     const remote = req.socket.remoteAddress;
     if ('refused' in who) {
       this.opts.onRefused?.(401);
@@ -132,107 +134,77 @@ export class ApiServer {
     const path = url.pathname;
     const q = this.opts.queries;
     const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
+    const tickets = method === 'POST' && path === '/v1/stream/tickets';
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && !tickets) {
       throw new ApiError(
         405,
         AggregatorErrorCodes.API_METHOD,
-        `${method} is not supported; the API answers GET (and DELETE /v1/devices/{id} for admins)`,
+        `${method} ${path} is not supported; the API answers GET (and DELETE /v1/devices/{id} for admins, POST /v1/stream/tickets)`,
       );
     }
     if (answerProbe(path, res, this.opts.notReady)) return;
+    const page = this.opts.page;
     const who = this.authorize(req, path, method === 'DELETE' ? 'admin' : 'read');
     if (method === 'DELETE') return this.remove(req, res, path, who);
+    if (tickets) return this.ticket(req, res, who);
+    if (page !== null && page.has(path)) return page.answer(path, res, method === 'HEAD');
     if (path === '/metrics') return answerMetrics(res, this.opts.registry);
-    if (path === '/v1/ring') return send(res, 200, q.ring());
-    if (path === '/v1/devices') {
-      const online = url.searchParams.get('online');
-      if (online !== null && online !== 'true' && online !== 'false')
-        throw new ApiError(
-          400,
-          AggregatorErrorCodes.API_BAD_REQUEST,
-          `online: expected true or false, got ${JSON.stringify(online)}`,
-        );
-      const limitText = url.searchParams.get('limit');
-      const limit = limitText === null ? DEFAULT_LIMIT : Number(limitText);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
-        throw new ApiError(
-          400,
-          AggregatorErrorCodes.API_BAD_REQUEST,
-          `limit: expected an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(limitText)}`,
-        );
-      const page = await q.list({
-        online: online === null ? undefined : online === 'true',
-        limit,
-        cursor: url.searchParams.get('cursor') ?? undefined,
-      });
-      const body: Record<string, unknown> = {
-        devices: page.devices.map((d) => ({ id: d.id, online: d.online, last_seen: iso(d.lastSeen) })),
-        next: page.next,
-      };
-      // Members that could not be asked: the page is answered from the others and says whose devices are absent.
-      if (page.missing && page.missing.length > 0) body.missing_members = page.missing;
-      return send(res, 200, body);
+    if (path === '/v1/stream')
+      throw new ApiError(
+        426,
+        AggregatorErrorCodes.API_BAD_REQUEST,
+        'GET /v1/stream is a WebSocket: send Connection: Upgrade and Upgrade: websocket',
+      );
+    return answerGet(url, q, res);
+  }
+
+  /** GET /v1/stream with Upgrade: websocket → the live stream (auth and filter checked before the upgrade). */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://api');
+    if (url.pathname !== '/v1/stream' || req.method !== 'GET')
+      throw new ApiError(404, AggregatorErrorCodes.API_NOT_FOUND, `${url.pathname} has no WebSocket; try /v1/stream`);
+    const stream = this.opts.stream();
+    if (stream === null)
+      throw new ApiError(503, AggregatorErrorCodes.API_NOT_READY, 'this node is not ready: the stream is not open yet');
+    let who: ApiPrincipal | null;
+    try {
+      who = this.authorize(req, url.pathname, 'read', url.searchParams.get('ticket'));
+    } catch (e) {
+      stream.server.metrics.refused.inc({ reason: 'auth' });
+      throw e;
     }
-    const m = /^\/v1\/devices\/([^/]+)(\/series)?$/.exec(path);
-    if (m) {
-      const id = deviceIdOf(m[1]);
-      if (m[2] === undefined) {
-        const d = await q.device(id);
-        if (!d)
-          throw new ApiError(
-            404,
-            AggregatorErrorCodes.API_DEVICE_NOT_FOUND,
-            `no device '${id}' has sent data to this cluster`,
-          );
-        const latest = Object.fromEntries(
-          Object.entries(d.latest).map(([k, v]) => [k, { value: v.value, ts: iso(v.ts) }]),
-        );
-        return send(res, 200, {
-          id: d.id,
-          online: d.online,
-          last_seen: iso(d.lastSeen),
-          owner: d.owner,
-          latest,
-          counts: d.counts,
-        });
-      }
-      const metric = url.searchParams.get('metric');
-      if (!metric)
-        throw new ApiError(
-          400,
-          AggregatorErrorCodes.API_BAD_REQUEST,
-          'metric: required, e.g. /v1/devices/ID/series?metric=temperature',
-        );
-      const to = url.searchParams.has('to') ? parseTime(url.searchParams.get('to')!, 'to') : Date.now();
-      const from = url.searchParams.has('from')
-        ? parseTime(url.searchParams.get('from')!, 'from')
-        : to - DEFAULT_SERIES_WINDOW_MS;
-      if (from > to)
-        throw new ApiError(400, AggregatorErrorCodes.API_BAD_REQUEST, `from (${iso(from)}) is after to (${iso(to)})`);
-      const points = await q.series(id, metric, from, to);
-      if (!points)
-        throw new ApiError(
-          404,
-          AggregatorErrorCodes.API_DEVICE_NOT_FOUND,
-          `no device '${id}' has sent data to this cluster`,
-        );
-      return send(res, 200, {
-        metric,
-        points: points.map((p) => ({
-          start: iso(p.start),
-          min: p.min,
-          max: p.max,
-          sum: p.sum,
-          count: p.count,
-          last: p.last,
-        })),
-      });
+    let filter;
+    try {
+      filter = parseFilter(url.searchParams, stream.maxDevices);
+    } catch (e) {
+      if (!(e instanceof FilterError)) throw e;
+      stream.server.metrics.refused.inc({ reason: 'filter' });
+      throw new ApiError(400, AggregatorErrorCodes.API_BAD_REQUEST, e.message);
     }
-    throw new ApiError(
-      404,
-      AggregatorErrorCodes.API_NOT_FOUND,
-      `no such endpoint ${path}; try /v1/devices, /v1/devices/{id}, /v1/devices/{id}/series, /v1/ring`,
-    );
+    if (stream.server.full) {
+      stream.server.metrics.refused.inc({ reason: 'limit' });
+      throw new ApiError(
+        503,
+        AggregatorErrorCodes.API_STREAM_LIMIT,
+        `this node serves ${stream.server.size} stream clients, its limit (api.stream.max_connections); try another node or later`,
+      );
+    }
+    stream.server.upgrade(req, socket, head, filter, who?.name ?? '(open API)');
+  }
+
+  /** POST /v1/stream/tickets (read): a one-use ticket for opening the stream where no header can be set. */
+  private ticket(req: IncomingMessage, res: ServerResponse, who: ApiPrincipal | null): void {
+    const stream = this.opts.stream();
+    if (stream === null)
+      throw new ApiError(503, AggregatorErrorCodes.API_NOT_READY, 'this node is not ready: the stream is not open yet');
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > MAX_POST_BYTES)
+      throw new ApiError(413, AggregatorErrorCodes.API_BAD_REQUEST, 'POST /v1/stream/tickets takes no body');
+    req.resume();
+    const t = stream.tickets.issue(who?.name ?? '(open API)');
+    if (t === null)
+      throw new ApiError(503, AggregatorErrorCodes.API_STREAM_LIMIT, 'too many stream tickets outstanding; try again');
+    send(res, 200, { ticket: t.ticket, expires: iso(t.expires) }, { 'cache-control': 'no-store' });
   }
 
   /** DELETE /v1/devices/{id} (admin): forgets the device on every member of the cluster. */
@@ -290,27 +262,25 @@ export class ApiServer {
   }
 }
 
-/** A path segment → a device id, or 400: bad percent-encoding or an id outside the device-id rule. */
-function deviceIdOf(segment: string): string {
-  let id: string;
-  try {
-    id = decodeURIComponent(segment);
-  } catch {
-    throw new ApiError(
-      400,
-      AggregatorErrorCodes.API_BAD_REQUEST,
-      `device id: malformed percent-encoding in ${JSON.stringify(segment.slice(0, 200))}`,
-    );
-  }
-  if (!isValidId(id))
-    throw new ApiError(
-      400,
-      AggregatorErrorCodes.API_BAD_REQUEST,
-      `device id: expected ${ID_RULE}, got ${JSON.stringify(id.slice(0, 200))}`,
-    );
-  return id;
+/**
+ * The challenge of a 401: Basic for the page's own files (a browser then asks for the token, as the password),
+ * Bearer for the API.
+ */
+function challenge(err: ApiError, url: string | undefined): Record<string, string> {
+  if (err.status !== 401) return {};
+  const path = (url ?? '/').split('?')[0];
+  return path === '/' || path === '/index.html' || path.startsWith('/ui/')
+    ? { 'www-authenticate': 'Basic realm="otlp-edge-aggregator", charset="UTF-8"' }
+    : { 'www-authenticate': 'Bearer realm="otlp-edge-aggregator"' };
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+/** Answers a refused WebSocket upgrade with a plain HTTP response carrying the API's error body. */
+function refuseUpgrade(socket: Duplex, err: ApiError): void {
+  const body = JSON.stringify({ error: { code: err.code, message: err.message } });
+  const extra = Object.entries(challenge(err, '/v1/stream'))
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\ncontent-type: application/json\r\n${extra}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

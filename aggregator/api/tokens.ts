@@ -61,12 +61,21 @@ export class ApiTokens {
     return this.entries.length;
   }
 
-  /** The principal of an `Authorization` header value, or why there is none (for a 401). */
+  /**
+   * The principal of an `Authorization` header value, or why there is none (for a 401): `Bearer <token>`, or
+   * `Basic` with the token as the password (any user name), which is what a browser sends for the page.
+   */
   authenticate(authorization: string | undefined): ApiPrincipal | { refused: string } {
     if (!authorization) return { refused: 'missing token: send "Authorization: Bearer <token>"' };
-    const m = /^Bearer\s+(\S+)$/i.exec(authorization);
-    if (!m) return { refused: 'malformed Authorization header: expected "Bearer <token>"' };
-    const d = digest(m[1]);
+    let token: string;
+    const bearer = /^Bearer\s+(\S+)$/i.exec(authorization);
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization);
+    if (bearer) token = bearer[1];
+    else if (basic) {
+      const pair = Buffer.from(basic[1], 'base64').toString('utf8');
+      token = pair.slice(pair.indexOf(':') + 1);
+    } else return { refused: 'malformed Authorization header: expected "Bearer <token>"' };
+    const d = digest(token);
     let who: ApiPrincipal | undefined;
     for (const e of this.entries) if (timingSafeEqual(e.digest, d)) who = e.who;
     return who ?? { refused: 'unknown token' };

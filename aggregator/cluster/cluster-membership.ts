@@ -101,8 +101,13 @@ export class ClusterMembership implements Membership {
     return this.ringValue;
   }
 
-  onChange(fn: (ring: HashRing) => void): void {
+  /** Calls `fn` with each new ring; returns the call that stops it. */
+  onChange(fn: (ring: HashRing) => void): () => void {
     this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   /** Ids of the members in the ring and of known members outside it (unhealthy, or never reached). */

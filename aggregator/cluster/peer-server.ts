@@ -6,6 +6,7 @@ import { decodeRequest, inflateBatch } from '../ingest/batch-decoder.js';
 import type { ExportItem } from '../export/queue.js';
 import type { DeviceStateStore } from '../state/store.js';
 import type { ForwardRequest } from './peer-service.js';
+import type { LocalAnswers } from '../api/device-queries.js';
 
 /** Epoch ms → decimal nanoseconds (exact to the microsecond), for the peer messages' fixed64 times. */
 export function nanos(ms: number): string {
@@ -35,9 +36,13 @@ export function peerImplementation(deps: {
   }) => Promise<{ accepted: number }>;
   /** A device forgotten at another node's request (DELETE /v1/devices/{id}); for the audit log. */
   onDeleted?: (deviceId: string, requestedBy: string, fromPeer: string) => void;
+  /** This node's alerts and totals (GET /v1/alerts and /v1/fleet at another node). */
+  local: LocalAnswers;
 }): Record<string, Unary> {
   const { store } = deps;
   return {
+    GetAlerts: (_call, cb) => cb(null, { items: deps.local.alerts().map((a) => JSON.stringify(a)) }),
+    GetSummary: (_call, cb) => cb(null, deps.local.summary()),
     Probe: (_call, cb) => cb(null, { nodeId: deps.selfId, ringVersion: deps.ringVersion(), ready: deps.ready() }),
     Forward: (call, cb) => {
       const r = call.request as ForwardRequest;
@@ -125,15 +130,17 @@ export function peerImplementation(deps: {
             timeUnixNano: nanos(v.ts),
           })),
           counts: d.counts,
+          resource: d.resource ?? Buffer.alloc(0),
         },
       });
     },
     GetDevices: (call, cb) => {
-      const q = call.request as { online?: boolean; limit: number; afterId: string };
+      const q = call.request as { online?: boolean; limit: number; afterId: string; match: string };
       const page = store.list({
         online: q.online ?? undefined,
         limit: Math.max(1, Math.min(1000, q.limit || 100)),
         cursor: q.afterId || undefined,
+        match: q.match || undefined,
       });
       cb(null, {
         devices: page.devices.map((d) => ({ id: d.id, online: d.online, lastSeenUnixNano: nanos(d.lastSeen) })),

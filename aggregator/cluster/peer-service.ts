@@ -16,13 +16,13 @@ root.resolveAll();
 
 const conversion = { longs: Number, enums: Number, bytes: Buffer, defaults: true, oneofs: false } as const;
 
-function method(name: string, req: string, res: string) {
+function method(name: string, req: string, res: string, responseStream = false) {
   const Req = root.lookupType(req);
   const Res = root.lookupType(res);
   return {
     path: `/otlp_edge.peer.v1.Peer/${name}`,
     requestStream: false,
-    responseStream: false,
+    responseStream,
     requestSerialize: (v: object) => Buffer.from(Req.encode(Req.fromObject(v)).finish()),
     requestDeserialize: (b: Buffer) => Req.toObject(Req.decode(b), conversion),
     responseSerialize: (v: object) => Buffer.from(Res.encode(Res.fromObject(v)).finish()),
@@ -38,6 +38,9 @@ export const peerServiceDefinition = {
   GetDevices: method('GetDevices', 'otlp_edge.peer.v1.GetDevicesRequest', 'otlp_edge.peer.v1.GetDevicesReply'),
   GetSeries: method('GetSeries', 'otlp_edge.peer.v1.GetSeriesRequest', 'otlp_edge.peer.v1.GetSeriesReply'),
   DeleteDevice: method('DeleteDevice', 'otlp_edge.peer.v1.DeleteDeviceRequest', 'otlp_edge.peer.v1.DeleteDeviceReply'),
+  Subscribe: method('Subscribe', 'otlp_edge.peer.v1.SubscribeRequest', 'otlp_edge.peer.v1.LiveMessages', true),
+  GetAlerts: method('GetAlerts', 'otlp_edge.peer.v1.GetAlertsRequest', 'otlp_edge.peer.v1.JsonItems'),
+  GetSummary: method('GetSummary', 'otlp_edge.peer.v1.GetSummaryRequest', 'otlp_edge.peer.v1.NodeSummary'),
 };
 
 export interface ForwardRequest {

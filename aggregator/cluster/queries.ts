@@ -1,7 +1,14 @@
 import { OtlpEdgeError } from '../../protocol/errors.js';
 import { AggregatorErrorCodes } from '../errors.js';
 import * as grpc from '@grpc/grpc-js';
-import type { DeviceDetail, DeviceQueries, DeviceSummary, RollupView } from '../api/device-queries.js';
+import type {
+  DeviceDetail,
+  DeviceQueries,
+  DeviceSummary,
+  LocalAnswers,
+  NodeSummary,
+  RollupView,
+} from '../api/device-queries.js';
 import type { DeviceStateStore } from '../state/store.js';
 import type { ClusterMembership } from './cluster-membership.js';
 import type { Membership } from './membership.js';
@@ -29,8 +36,15 @@ function ownerUnreachable(detail: string): OtlpEdgeError {
   );
 }
 /** The API's answers on a node that is not in a cluster: everything from its own store. */
-export function singleNodeQueries(store: DeviceStateStore, membership: Membership, selfId: string): DeviceQueries {
+export function singleNodeQueries(
+  store: DeviceStateStore,
+  membership: Membership,
+  selfId: string,
+  local: LocalAnswers,
+): DeviceQueries {
   return {
+    alerts: async () => ({ alerts: local.alerts(), missing: [] }),
+    fleet: async () => ({ ring: membership.view(), summaries: new Map([[selfId, local.summary()]]) }),
     device: async (id) => {
       const d = store.get(id);
       return d && { ...d, owner: membership.owner(id) };
@@ -46,7 +60,11 @@ export function singleNodeQueries(store: DeviceStateStore, membership: Membershi
  * The API's answers in a cluster: a device is answered by its owner (asked over the peer service when that is
  * another node); the device list merges every member's page, ordered by id.
  */
-export function clusterQueries(cluster: ClusterMembership, store: DeviceStateStore): DeviceQueries {
+export function clusterQueries(
+  cluster: ClusterMembership,
+  store: DeviceStateStore,
+  local: LocalAnswers,
+): DeviceQueries {
   const selfId = cluster.self.id;
   const peer = (id: string) => {
     const c = cluster.clientOf(id);
@@ -54,6 +72,38 @@ export function clusterQueries(cluster: ClusterMembership, store: DeviceStateSto
     return c;
   };
   return {
+    async alerts() {
+      // Every known member: a member out of the ring may still hold alerts until it hands its devices off.
+      const missing: string[] = [];
+      const lists = await Promise.all(
+        cluster.memberIds().map(async (id) => {
+          if (id === selfId) return local.alerts();
+          try {
+            const r = await call<{ items?: string[] }>(peer(id), 'GetAlerts', {});
+            return (r.items ?? []).map((j) => JSON.parse(j) as Record<string, unknown>);
+          } catch {
+            missing.push(id);
+            return [];
+          }
+        }),
+      );
+      return { alerts: lists.flat(), missing: missing.sort() };
+    },
+    async fleet() {
+      const ring = cluster.view();
+      const summaries = new Map<string, NodeSummary | null>();
+      await Promise.all(
+        ring.members.map(async (m) => {
+          if (m.id === selfId) return summaries.set(m.id, local.summary());
+          try {
+            summaries.set(m.id, await call<NodeSummary>(peer(m.id), 'GetSummary', {}));
+          } catch {
+            summaries.set(m.id, null);
+          }
+        }),
+      );
+      return { ring, summaries };
+    },
     async device(id) {
       const owner = cluster.owner(id);
       if (owner === selfId) {
@@ -76,6 +126,7 @@ export function clusterQueries(cluster: ClusterMembership, store: DeviceStateSto
           duplicates: d.counts?.duplicates ?? 0,
           missing: d.counts?.missing ?? 0,
         },
+        resource: d.resource && d.resource.length > 0 ? new Uint8Array(d.resource) : null,
       };
       return detail;
     },
@@ -94,6 +145,7 @@ export function clusterQueries(cluster: ClusterMembership, store: DeviceStateSto
               online: opts.online,
               limit: opts.limit,
               afterId: opts.cursor ?? '',
+              match: opts.match ?? '',
             });
             return {
               devices: (r.devices ?? []).map((d): DeviceSummary => ({

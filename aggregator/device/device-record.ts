@@ -18,7 +18,11 @@ export const LATEST_TS = 1;
 export const HEAD_MINUTE = 2;
 export const HEAD = 3;
 
+/** Format 1; format 2 is format 1 followed by the device's Resource (written only for a device that has one). */
 const RECORD_VERSION = 1;
+const RECORD_VERSION_RESOURCE = 2;
+/** Largest Resource kept per device; a larger one is not kept (the device's data still is). */
+export const MAX_RESOURCE_BYTES = 8192;
 const HEAD_PRESENT = 1;
 const HEAD_LAST_IS_LATEST = 2;
 const HEAD_MINUTE_OF_LATEST = 4;
@@ -109,6 +113,8 @@ export class Device {
   seq = new SeqTracker();
   /** Set when deleted, so a write already gathered skips it. */
   deleted = false;
+  /** Its Resource message as last received (attributes: gateway, site…), or null. */
+  resource: Uint8Array | null = null;
 
   constructor(readonly id: string) {
     this.key = `s:${id}`;
@@ -150,6 +156,7 @@ export class Device {
    * value when newer. Returns the other record's head buckets, for the caller to merge with the stored ones.
    */
   mergeRecord(inc: Device): { metric: string; minute: number; b: Float64Array }[] {
+    if (inc.resource !== null && (this.resource === null || inc.lastSeen > this.lastSeen)) this.resource = inc.resource;
     this.seq.merge(inc.seq, inc.lastSeen > this.lastSeen);
     this.lastSeen = Math.max(this.lastSeen, inc.lastSeen);
     const heads: { metric: string; minute: number; b: Float64Array }[] = [];
@@ -168,9 +175,21 @@ export class Device {
     return heads;
   }
 
+  /**
+   * Keeps `resource` as the device's Resource when it differs from the one held (a copy: it is a view into a
+   * request). One larger than MAX_RESOURCE_BYTES is not kept. True when the record changed.
+   */
+  setResource(resource: Uint8Array): boolean {
+    const had = this.resource;
+    if (resource.length > MAX_RESOURCE_BYTES) return false;
+    if (had !== null && had.length === resource.length && Buffer.compare(had, resource) === 0) return false;
+    this.resource = Uint8Array.prototype.slice.call(resource);
+    return true;
+  }
+
   /** Bytes encode() takes. */
   encodedSize(): number {
-    let n = 11 + this.seq.encodedSize();
+    let n = 11 + this.seq.encodedSize() + (this.resource === null ? 0 : 4 + this.resource.length);
     const m = this.m;
     const shape = this.shape;
     for (let i = 0, o = 0; i < shape.length; i++, o += SLOT) {
@@ -187,10 +206,11 @@ export class Device {
    *   [2 name length][name UTF-8][1 flags][8 latest value][8 latest ts] and, when flags has 1 (a head bucket),
    *   [8 head minute, unless flags 4: the minute of the latest ts][8 min][8 max][8 sum][8 count]
    *   [8 last][8 last ts, unless flags 2: they are the latest value and ts]
-   * The elisions keep a typical record near 60 bytes per metric; it is rewritten on every change.
+   * The elisions keep a typical record near 60 bytes per metric; it is rewritten on every change. Format 2 (a
+   * device with a Resource) appends [4 length][the Resource message].
    */
   encode(buf: Buffer, view: DataView, at: number): number {
-    view.setUint8(at, RECORD_VERSION);
+    view.setUint8(at, this.resource === null ? RECORD_VERSION : RECORD_VERSION_RESOURCE);
     view.setFloat64(at + 1, this.lastSeen, true);
     at = this.seq.write(view, at + 9);
     const shape = this.shape;
@@ -225,14 +245,20 @@ export class Device {
       }
       view.setUint8(flagsAt, flags);
     }
+    if (this.resource !== null) {
+      view.setUint32(at, this.resource.length, true);
+      buf.set(this.resource, at + 4);
+      at += 4 + this.resource.length;
+    }
     return at;
   }
 
   static decode(id: string, bytes: Uint8Array): Device {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.getUint8(0) !== RECORD_VERSION)
+    const version = view.getUint8(0);
+    if (version !== RECORD_VERSION && version !== RECORD_VERSION_RESOURCE)
       throw new Error(
-        `state record of device '${id}' has version ${view.getUint8(0)}; this node reads ${RECORD_VERSION}`,
+        `state record of device '${id}' has version ${version}; this node reads ${RECORD_VERSION} and ${RECORD_VERSION_RESOURCE}`,
       );
     const d = new Device(id);
     d.lastSeen = view.getFloat64(1, true);
@@ -265,6 +291,10 @@ export class Device {
         m[o + HEAD + 5] = view.getFloat64(at + 8, true);
         at += 16;
       }
+    }
+    if (version === RECORD_VERSION_RESOURCE) {
+      const len = view.getUint32(at, true);
+      d.resource = Uint8Array.prototype.slice.call(bytes, at + 4, at + 4 + len);
     }
     return d;
   }

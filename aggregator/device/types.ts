@@ -12,6 +12,11 @@ export interface DeviceData {
    */
   seqTs: number[];
   seq: number[];
+  /**
+   * The device's Resource message as this batch sent it (its attributes: gateway, site, firmware…); a view into the
+   * request, copied by the store when it differs from what the device had. Absent or null: the batch did not say.
+   */
+  resource?: Uint8Array | null;
 }
 
 export interface DeviceCounts {

@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { otlpGrpcPath, type Signal } from '../../protocol/otlp/signal.js';
 import { decodePartialSuccess, retryDelayOf } from '../../protocol/otlp/rpc-status.js';
-import type { ClientTls, ExportClient, SendOutcome } from './client.js';
+import type { ExportClient, SendOutcome } from './client.js';
+import type { ClientTls } from '../../runtime/http/poster.js';
 
 /** Codes the OTLP specification makes retryable (RESOURCE_EXHAUSTED too: the data is kept either way). */
 const RETRYABLE = new Set([

@@ -3,7 +3,8 @@ import { Signal, signalName } from '../../protocol/otlp/signal.js';
 import { Compression, ZstdCompressor } from '../../protocol/compression.js';
 import { decodePartialSuccess, rpcStatusMessage } from '../../protocol/otlp/rpc-status.js';
 import { parseRetryAfter } from '../../runtime/retry/retry-after.js';
-import { explainHttpStatus, HttpPoster, type ClientTls, type ExportClient, type SendOutcome } from './client.js';
+import { explainHttpStatus, type ExportClient, type SendOutcome } from './client.js';
+import { HttpPoster, type ClientTls } from '../../runtime/http/poster.js';
 
 /** Statuses the OTLP/HTTP specification makes retryable. */
 const RETRYABLE = new Set([429, 502, 503, 504]);

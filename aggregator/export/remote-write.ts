@@ -3,7 +3,8 @@ import { Signal } from '../../protocol/otlp/signal.js';
 import { decodeMetricsRequest } from '../../protocol/otlp/decode.js';
 import { WriteRequestBuilder, type RemoteWriteOptions } from '../../protocol/prometheus/remote-write.js';
 import { parseRetryAfter } from '../../runtime/retry/retry-after.js';
-import { explainHttpStatus, HttpPoster, type ClientTls, type ExportClient, type SendOutcome } from './client.js';
+import { explainHttpStatus, type ExportClient, type SendOutcome } from './client.js';
+import { HttpPoster, type ClientTls } from '../../runtime/http/poster.js';
 
 /**
  * Prometheus remote write 1.0 (snappy-compressed prompb.WriteRequest) to a Prometheus with its remote-write receiver,

@@ -45,8 +45,9 @@ export class DeviceDataCollector implements MetricsVisitor {
   private checked = ''; // the last metric name found valid: points of one metric share its name
   private error: ProtoError | null = null;
 
-  resource(id: string): void {
+  resource(id: string, resource: Uint8Array | null): void {
     this.current = id === '' || this.error !== null ? null : this.device(id);
+    if (this.current !== null && resource !== null) this.current.resource = resource;
   }
 
   /** The device's record, made on first sight (also for logs, whose devices were only heard from). */
@@ -110,8 +111,10 @@ export function inflateBatch(signal: Signal, compression: Compression, payload: 
 export function decodeRequest(signal: Signal, raw: Uint8Array): DeviceData[] {
   const c = new DeviceDataCollector();
   if (signal === Signal.LOGS) {
-    visitLogsDeviceIds(raw, (id) => {
-      if (id !== '') c.device(id);
+    visitLogsDeviceIds(raw, (id, resource) => {
+      if (id === '') return;
+      const d = c.device(id);
+      if (d !== null && resource !== null) d.resource = resource;
     });
   } else visitMetricsRequest(raw, c);
   return c.result();

@@ -51,6 +51,8 @@ export class DeviceStateStore {
   private closed = false;
   /** Reads or writes that failed (each answered its callers with the error and reloaded memory). */
   failures = 0;
+  /** Readings newly counted since open (for readings per second). */
+  readingsApplied = 0;
   /** The last failure and the number of successful writes at that time (a later write clears it). */
   private lastFailure: { message: string; writes: number; at: number } | null = null;
 
@@ -134,6 +136,7 @@ export class DeviceStateStore {
           this.cameOnline.push(dev.id);
         }
         g.devices.add(dev);
+        if (d.resource) dev.setResource(d.resource);
         ap.applyDevice(dev, d);
       }
       if (ap.dropped > 0) {
@@ -143,14 +146,39 @@ export class DeviceStateStore {
       // The batch's export copy lands in the same write as its effect and its dedup mark: never one without the other.
       if (exported !== undefined) this.opts.exports?.enqueue(g, exported);
       const result: ApplyResult = { duplicate: false, points: ap.points, readings: ap.readings };
-      if (g.empty) return this.commit.barrier().then(() => result);
+      this.readingsApplied += ap.readings;
+      const durable = this.opts.onDurable;
+      const done = () => {
+        durable?.(batch, exported);
+        return result;
+      };
+      if (g.empty) return this.commit.barrier().then(done);
       this.commit.schedule();
-      return g.done().then(() => result);
+      return g.done().then(done);
     } catch (e) {
       // Memory may hold half of the batch: answer everyone waiting with the error and reload what is durable.
       this.fail(e as Error);
       return Promise.reject(e);
     }
+  }
+
+  /** Every device this node holds (its own, and any not handed off yet), in no particular order. */
+  eachDevice(): IterableIterator<Device> {
+    return this.devices.values();
+  }
+
+  /** Sums of every device's counts, and how many devices are online. */
+  totals(): { devices: number; online: number; received: number; duplicates: number; missing: number } {
+    const now = this.now();
+    const t = { devices: this.devices.size, online: 0, received: 0, duplicates: 0, missing: 0 };
+    for (const d of this.devices.values()) {
+      if (now - d.lastSeen < this.opts.offlineAfterMs) t.online++;
+      const c = d.seq.counts;
+      t.received += c.received;
+      t.duplicates += c.duplicates;
+      t.missing += c.missing;
+    }
+    return t;
   }
 
   get(id: string): DeviceView | undefined {
@@ -159,7 +187,7 @@ export class DeviceStateStore {
   }
 
   /** Devices ordered by id, after `cursor` (exclusive); `next` is the page's last id when more (matching) remain. */
-  list(opts: { online?: boolean; limit: number; cursor?: string }): DeviceList {
+  list(opts: { online?: boolean; limit: number; cursor?: string; match?: string }): DeviceList {
     return listPage(
       this.ids.all(),
       (id) => this.devices.get(id)!,

@@ -1,4 +1,5 @@
-import type { DeviceCounts } from '../device/types.js';
+import type { DeviceCounts, DeviceData } from '../device/types.js';
+import type { ExportItem } from '../export/queue.js';
 import type { ExportQueues } from '../export/queue.js';
 import type { RollupExport } from '../export/rollup.js';
 /**
@@ -38,6 +39,8 @@ export interface DeviceView extends DeviceSummary {
   /** Per metric, the point with the newest ts (not the last to arrive). */
   latest: Record<string, { value: number; ts: number }>;
   counts: DeviceCounts;
+  /** Its Resource message as last received (decode with resourceAttributes), or null. */
+  resource: Uint8Array | null;
 }
 
 export interface DeviceList {
@@ -72,6 +75,11 @@ export interface DeviceStateOptions {
   exports?: ExportQueues;
   /** Export `mode: rollup`: closed buckets queued in the commits that close them. */
   rollups?: RollupExport;
+  /**
+   * A batch's effect is durable (not called for duplicates): the live stream publishes it. `source` is the OTLP
+   * request it was read from, when there is one (a logs batch always has it).
+   */
+  onDurable?: (batch: readonly DeviceData[], source: ExportItem | undefined) => void;
   /** Points of a batch dropped because a device reached maxMetrics (`device` is the last such device). */
   onMetricsDropped?: (points: number, device: string) => void;
 }

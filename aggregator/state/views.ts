@@ -13,20 +13,32 @@ export function deviceView(dev: Device, online: boolean): DeviceView {
     if (value.ts !== -Infinity)
       Object.defineProperty(latest, name, { value, enumerable: true, writable: true, configurable: true });
   });
-  return { id: dev.id, online, lastSeen: dev.lastSeen, latest, counts: { ...dev.seq.counts } };
+  return {
+    id: dev.id,
+    online,
+    lastSeen: dev.lastSeen,
+    latest,
+    counts: { ...dev.seq.counts },
+    resource: dev.resource,
+  };
 }
 
-/** One page of devices in id order after `cursor`, filtered by online; `next` when more match. */
+/**
+ * One page of devices in id order after `cursor`, filtered by online and by `match` (a case-insensitive part of the
+ * id); `next` when more match.
+ */
 export function listPage(
   ids: readonly string[],
   deviceOf: (id: string) => Device,
   online: (dev: Device) => boolean,
-  opts: { online?: boolean; limit: number; cursor?: string },
+  opts: { online?: boolean; limit: number; cursor?: string; match?: string },
 ): DeviceList {
+  const match = opts.match ? opts.match.toLowerCase() : '';
   let i = opts.cursor === undefined ? 0 : upperBound(ids, opts.cursor);
   const out: DeviceList['devices'] = [];
   let more = false;
   for (; i < ids.length; i++) {
+    if (match !== '' && !ids[i].toLowerCase().includes(match)) continue;
     const dev = deviceOf(ids[i]);
     const on = online(dev);
     if (opts.online !== undefined && on !== opts.online) continue;

@@ -111,7 +111,7 @@ function scalars<T>(r: ProtoReader, w: number, unpackedWire: number, read: (r: P
   r.end = outer;
 }
 
-function resource(r: ProtoReader, end: number): ResourceJson {
+export function resource(r: ProtoReader, end: number): ResourceJson {
   const res: ResourceJson = { attributes: [] };
   r.fields(end, (f, w) => {
     if (f === 1 && w === 2) res.attributes.push(keyValue(r, r.submessageEnd()));

@@ -10,8 +10,11 @@ import { ATTR_DEVICE_ID } from './semconv.js';
  * first and visited after the resource's device id is known.
  */
 export interface MetricsVisitor {
-  /** A ResourceMetrics begins; `deviceId` is its `device.id` attribute, or '' when it has none. */
-  resource(deviceId: string): void;
+  /**
+   * A ResourceMetrics begins; `deviceId` is its `device.id` attribute, or '' when it has none. `resource` is the
+   * Resource message's bytes (a view into the request: copy it to keep it), or null when it has none.
+   */
+  resource(deviceId: string, resource: Uint8Array | null): void;
   /** One NumberDataPoint of the current resource. `timeMs` is time_unix_nano / 1e6. */
   point(metric: string, timeMs: number, value: number): void;
 }
@@ -27,16 +30,20 @@ export function visitMetricsRequest(bytes: Uint8Array, v: MetricsVisitor): void 
     }
     const rmEnd = r.submessageEnd();
     let deviceId = '';
+    let resource: Uint8Array | null = null;
     scopes.length = 0;
     r.fields(rmEnd, (f, w) => {
-      if (f === 1 && w === 2) deviceId = resourceDeviceId(r, r.submessageEnd());
-      else if (f === 2 && w === 2) {
+      if (f === 1 && w === 2) {
+        const end = r.submessageEnd();
+        resource = bytes.subarray(r.pos, end);
+        deviceId = resourceDeviceId(r, end);
+      } else if (f === 2 && w === 2) {
         const end = r.submessageEnd();
         scopes.push(r.pos, end);
         r.pos = end;
       } else r.skip(w);
     });
-    v.resource(deviceId);
+    v.resource(deviceId, resource);
     const after = r.pos;
     for (let i = 0; i < scopes.length; i += 2) {
       r.pos = scopes[i];
@@ -51,7 +58,10 @@ export function visitMetricsRequest(bytes: Uint8Array, v: MetricsVisitor): void 
  * Log records and their bodies are skipped by length, never decoded: a request of deeply nested or huge bodies
  * costs one pass over its bytes and no allocation beyond the ids.
  */
-export function visitLogsDeviceIds(bytes: Uint8Array, onResource: (deviceId: string) => void): void {
+export function visitLogsDeviceIds(
+  bytes: Uint8Array,
+  onResource: (deviceId: string, resource: Uint8Array | null) => void,
+): void {
   const r = new ProtoReader(bytes);
   while (r.pos < r.end) {
     const key = r.varint();
@@ -61,11 +71,15 @@ export function visitLogsDeviceIds(bytes: Uint8Array, onResource: (deviceId: str
     }
     const rlEnd = r.submessageEnd();
     let deviceId = '';
+    let resource: Uint8Array | null = null;
     r.fields(rlEnd, (f, w) => {
-      if (f === 1 && w === 2) deviceId = resourceDeviceId(r, r.submessageEnd());
-      else r.skip(w);
+      if (f === 1 && w === 2) {
+        const end = r.submessageEnd();
+        resource = bytes.subarray(r.pos, end);
+        deviceId = resourceDeviceId(r, end);
+      } else r.skip(w);
     });
-    onResource(deviceId);
+    onResource(deviceId, resource);
   }
 }
 
@@ -78,6 +92,20 @@ export function resourceMetricsDeviceId(fields: Uint8Array): string {
     else r.skip(w);
   });
   return id;
+}
+
+/** The Resource of a ResourceMetrics given as its fields without scope_metrics (null when it has none). */
+export function resourceMetricsResource(fields: Uint8Array): Uint8Array | null {
+  const r = new ProtoReader(fields);
+  let resource: Uint8Array | null = null;
+  r.fields(r.end, (f, w) => {
+    if (f === 1 && w === 2) {
+      const end = r.submessageEnd();
+      resource = fields.subarray(r.pos, end);
+      r.pos = end;
+    } else r.skip(w);
+  });
+  return resource;
 }
 
 /** The name of a Metric given as its fields without the data ('' when it has none). */

@@ -1,5 +1,10 @@
 import { ProtoWriter, Wire } from '../../otlp/writer.js';
-import { metricNameOf, resourceMetricsDeviceId, type MetricsVisitor } from '../../otlp/visit.js';
+import {
+  metricNameOf,
+  resourceMetricsDeviceId,
+  resourceMetricsResource,
+  type MetricsVisitor,
+} from '../../otlp/visit.js';
 import { ByteSource, corrupt } from './bytes.js';
 import { advanceTime, F, getDelta, keyOf, MAX_EXP, POW10, scratch, splitInt, type ColumnSources } from './columns.js';
 import { Kind, type DictKind, type StreamState } from './state.js';
@@ -38,7 +43,11 @@ export class MetricsColumnDecoder {
     let visited = 0;
     for (let i = 0; i < nRes; i++) {
       const res = this.ref(c, 'resource');
-      if (visitor) visitor.resource((st.deviceIds[res] ??= resourceMetricsDeviceId(st.resource.get(res))));
+      if (visitor) {
+        const id = (st.deviceIds[res] ??= resourceMetricsDeviceId(st.resource.get(res)));
+        if (st.resources[res] === undefined) st.resources[res] = resourceMetricsResource(st.resource.get(res));
+        visitor.resource(id, st.resources[res]);
+      }
       if (write) {
         w.fork(1);
         w.raw(st.resource.get(res));

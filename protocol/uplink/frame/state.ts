@@ -81,6 +81,8 @@ export class StreamState {
   lastSeq = 0;
   /** What a decoder visiting the columns read once per entry: each resource entry's device.id, metric entry's name. */
   deviceIds: string[] = [];
+  /** Each resource entry's Resource message (null: none), for visitors that keep a device's resource attributes. */
+  resources: (Uint8Array | null)[] = [];
   metricNames: string[] = [];
 
   clear(): void {
@@ -93,6 +95,7 @@ export class StreamState {
     this.seriesCount = 0;
     this.lastSeq = 0;
     this.deviceIds = [];
+    this.resources = [];
     this.metricNames = [];
   }
 

@@ -1,0 +1,177 @@
+import type { ServerResponse } from 'node:http';
+import { AggregatorErrorCodes } from '../errors.js';
+import { ID_RULE, isValidId } from '../../protocol/ids.js';
+import { resourceAttributes } from '../../protocol/otlp/plain.js';
+import type { DeviceQueries, FleetView } from './device-queries.js';
+
+/** An answer other than 200: status, stable code, message (the body is `{ "error": { "code", "message" } }`). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Times in answers are RFC 3339 (aggregator/README.md "HTTP API"). */
+export const iso = (ms: number | null | undefined) =>
+  ms === null || ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString();
+
+const MAX_LIMIT = 1000;
+const DEFAULT_LIMIT = 100;
+const DEFAULT_SERIES_WINDOW_MS = 3_600_000;
+const MAX_MATCH = 200;
+
+const bad = (message: string) => new ApiError(400, AggregatorErrorCodes.API_BAD_REQUEST, message);
+const notFound = (id: string) =>
+  new ApiError(404, AggregatorErrorCodes.API_DEVICE_NOT_FOUND, `no device '${id}' has sent data to this cluster`);
+
+/** RFC 3339 text or epoch milliseconds → ms; `what` names the parameter in the error. */
+function parseTime(v: string, what: string): number {
+  const n = Number(v);
+  if (v.trim() !== '' && Number.isFinite(n)) return n;
+  const t = Date.parse(v);
+  if (/^\d{4}-\d{2}-\d{2}T/.test(v) && Number.isFinite(t)) return t;
+  throw bad(`${what}: expected an RFC 3339 time or epoch milliseconds, got ${JSON.stringify(v)}`);
+}
+
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+/** A path segment → a device id, or 400: bad percent-encoding or an id outside the device-id rule. */
+export function deviceIdOf(segment: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    throw bad(`device id: malformed percent-encoding in ${JSON.stringify(segment.slice(0, 200))}`);
+  }
+  if (!isValidId(id)) throw bad(`device id: expected ${ID_RULE}, got ${JSON.stringify(id.slice(0, 200))}`);
+  return id;
+}
+
+/** Decoded resource attributes ({} for none, or for a Resource that cannot be read). */
+function resourceOf(bytes: Uint8Array | null): Record<string, unknown> {
+  if (bytes === null) return {};
+  try {
+    return resourceAttributes(bytes);
+  } catch {
+    return {};
+  }
+}
+
+/** GET /v1/fleet: the cluster's totals, and each member's. */
+export function fleetJson(f: FleetView): Record<string, unknown> {
+  const t = { devices: 0, online: 0, received: 0, duplicates: 0, missing: 0, readingsPerSecond: 0, alertsFiring: 0 };
+  const missing: string[] = [];
+  const members = f.ring.members.map((m) => {
+    const s = f.summaries.get(m.id) ?? null;
+    if (s === null) missing.push(m.id);
+    else for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s[k];
+    return {
+      ...m,
+      devices: s?.devices ?? null,
+      online: s?.online ?? null,
+      readings_per_second: s === null ? null : round(s.readingsPerSecond),
+      alerts_firing: s?.alertsFiring ?? null,
+    };
+  });
+  return {
+    devices: t.devices,
+    online: t.online,
+    offline: t.devices - t.online,
+    readings_per_second: round(t.readingsPerSecond),
+    counts: { received: t.received, duplicates: t.duplicates, missing: t.missing },
+    alerts_firing: t.alertsFiring,
+    ring: { version: f.ring.version, vnodes: f.ring.vnodes },
+    members,
+    ...(missing.length > 0 ? { missing_members: missing } : {}),
+  };
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+/** The JSON GET endpoints of the API (read role). */
+export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse): Promise<void> {
+  const path = url.pathname;
+  const params = url.searchParams;
+  if (path === '/v1/ring') return send(res, 200, q.ring());
+  if (path === '/v1/fleet') return send(res, 200, fleetJson(await q.fleet()));
+  if (path === '/v1/alerts') {
+    const r = await q.alerts();
+    const alerts = r.alerts.sort((a, b) =>
+      String(a.starts_at) < String(b.starts_at) ? 1 : String(a.starts_at) > String(b.starts_at) ? -1 : 0,
+    );
+    return send(res, 200, { alerts, ...(r.missing.length > 0 ? { missing_members: r.missing } : {}) });
+  }
+  if (path === '/v1/devices') {
+    const online = params.get('online');
+    if (online !== null && online !== 'true' && online !== 'false')
+      throw bad(`online: expected true or false, got ${JSON.stringify(online)}`);
+    const limitText = params.get('limit');
+    const limit = limitText === null ? DEFAULT_LIMIT : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
+      throw bad(`limit: expected an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(limitText)}`);
+    const match = params.get('match') ?? undefined;
+    if (match !== undefined && match.length > MAX_MATCH) throw bad(`match: at most ${MAX_MATCH} characters`);
+    const page = await q.list({
+      online: online === null ? undefined : online === 'true',
+      limit,
+      cursor: params.get('cursor') ?? undefined,
+      match: match || undefined,
+    });
+    const body: Record<string, unknown> = {
+      devices: page.devices.map((d) => ({ id: d.id, online: d.online, last_seen: iso(d.lastSeen) })),
+      next: page.next,
+    };
+    // Members that could not be asked: the page is answered from the others and says whose devices are absent.
+    if (page.missing && page.missing.length > 0) body.missing_members = page.missing;
+    return send(res, 200, body);
+  }
+  const m = /^\/v1\/devices\/([^/]+)(\/series)?$/.exec(path);
+  if (m) {
+    const id = deviceIdOf(m[1]);
+    if (m[2] === undefined) {
+      const d = await q.device(id);
+      if (!d) throw notFound(id);
+      const latest = Object.fromEntries(
+        Object.entries(d.latest).map(([k, v]) => [k, { value: v.value, ts: iso(v.ts) }]),
+      );
+      return send(res, 200, {
+        id: d.id,
+        online: d.online,
+        last_seen: iso(d.lastSeen),
+        owner: d.owner,
+        latest,
+        counts: d.counts,
+        resource: resourceOf(d.resource),
+      });
+    }
+    const metric = params.get('metric');
+    if (!metric) throw bad('metric: required, e.g. /v1/devices/ID/series?metric=temperature');
+    const to = params.has('to') ? parseTime(params.get('to')!, 'to') : Date.now();
+    const from = params.has('from') ? parseTime(params.get('from')!, 'from') : to - DEFAULT_SERIES_WINDOW_MS;
+    if (from > to) throw bad(`from (${iso(from)}) is after to (${iso(to)})`);
+    const points = await q.series(id, metric, from, to);
+    if (!points) throw notFound(id);
+    return send(res, 200, {
+      metric,
+      points: points.map((p) => ({
+        start: iso(p.start),
+        min: p.min,
+        max: p.max,
+        sum: p.sum,
+        count: p.count,
+        last: p.last,
+      })),
+    });
+  }
+  throw new ApiError(
+    404,
+    AggregatorErrorCodes.API_NOT_FOUND,
+    `no such endpoint ${path}; try /v1/devices, /v1/devices/{id}, /v1/devices/{id}/series, /v1/ring, /v1/fleet, /v1/alerts, /v1/stream`,
+  );
+}

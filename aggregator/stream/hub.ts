@@ -1,0 +1,99 @@
+import type { DeviceData } from '../device/types.js';
+import { alertJson, type AlertChange } from '../alerts/alert.js';
+import {
+  deviceTest,
+  eventMessages,
+  onlyMetrics,
+  readingMessages,
+  statusMessage,
+  type LiveKind,
+  type StreamFilter,
+} from './messages.js';
+
+interface Subscriber {
+  test: (deviceId: string) => boolean;
+  kinds: ReadonlySet<LiveKind>;
+  metrics: readonly string[];
+  push: (json: string) => void;
+}
+
+/**
+ * The live messages of one node: what its state takes (readings and events, once durable), its devices' online
+ * transitions and its alert changes, handed to every subscriber whose filter takes them. The node publishes only
+ * what it applied itself, i.e. for the devices it owns, so a stream that subscribes at every member of the ring
+ * sees each reading once. With no subscriber of a kind, publishing it costs one comparison.
+ */
+export class LiveHub {
+  private readonly subs = new Set<Subscriber>();
+  private readonly perKind: Record<LiveKind, number> = { reading: 0, event: 0, status: 0, alert: 0 };
+
+  constructor(private readonly nodeId: string) {}
+
+  get size(): number {
+    return this.subs.size;
+  }
+
+  /** Starts handing `push` the messages `filter` takes; returns the unsubscribe. */
+  subscribe(filter: StreamFilter, push: (json: string) => void): () => void {
+    const s: Subscriber = { test: deviceTest(filter), kinds: new Set(filter.kinds), metrics: filter.metrics, push };
+    this.subs.add(s);
+    for (const k of s.kinds) this.perKind[k]++;
+    return () => {
+      if (!this.subs.delete(s)) return;
+      for (const k of s.kinds) this.perKind[k]--;
+    };
+  }
+
+  /** A batch's device data is durable in this node's state. */
+  readings(batch: readonly DeviceData[]): void {
+    if (this.perKind.reading === 0) return;
+    for (const d of batch) {
+      let msgs: ReturnType<typeof readingMessages> | null = null;
+      let whole: string[] | null = null;
+      for (const s of this.subs) {
+        if (!s.kinds.has('reading') || !s.test(d.deviceId)) continue;
+        msgs ??= readingMessages(d);
+        if (s.metrics.length === 0) {
+          whole ??= msgs.map((m) => JSON.stringify(m));
+          for (const j of whole) s.push(j);
+        } else
+          for (const m of msgs) {
+            const kept = onlyMetrics(m, s.metrics);
+            if (kept !== null) s.push(JSON.stringify(kept));
+          }
+      }
+    }
+  }
+
+  /** A logs request is durable in this node's state: its records become event messages. */
+  events(otlp: Uint8Array): void {
+    if (this.perKind.event === 0) return;
+    const wants = (id: string) => {
+      for (const s of this.subs) if (s.kinds.has('event') && s.test(id)) return true;
+      return false;
+    };
+    for (const m of eventMessages(otlp, wants)) {
+      const json = JSON.stringify(m);
+      for (const s of this.subs) if (s.kinds.has('event') && s.test(m.device)) s.push(json);
+    }
+  }
+
+  status(device: string, online: boolean, lastSeen: number): void {
+    if (this.perKind.status === 0) return;
+    let json: string | null = null;
+    for (const s of this.subs)
+      if (s.kinds.has('status') && s.test(device)) s.push((json ??= statusMessage(device, online, lastSeen)));
+  }
+
+  alerts(changes: readonly AlertChange[]): void {
+    if (this.perKind.alert === 0) return;
+    for (const c of changes) {
+      let json: string | null = null;
+      for (const s of this.subs)
+        if (s.kinds.has('alert') && s.test(c.alert.device))
+          s.push(
+            (json ??= JSON.stringify({ type: 'alert', status: c.status, alert: alertJson(c.alert, this.nodeId) })),
+          );
+    }
+  }
+}
