@@ -136,12 +136,14 @@ export async function runDemo(o: DemoOptions, out: NodeJS.WritableStream = proce
   });
   await fleet.start();
   say('');
+  say(`Open the fleet page:  http://127.0.0.1:${apiPort}/`);
   say(
     `Query the aggregator: http://127.0.0.1:${apiPort}/v1/devices   http://127.0.0.1:${apiPort}/v1/devices/${fleet.deviceIds[0]}`,
   );
   say(
     `                      http://127.0.0.1:${apiPort}/v1/devices/${fleet.deviceIds[0]}/series?metric=temperature   http://127.0.0.1:${apiPort}/v1/ring`,
   );
+  say(`Live stream:          ws://127.0.0.1:${apiPort}/v1/stream?device=${fleet.deviceIds[0]}&events=true`);
   say('Press Ctrl-C to stop.\n');
 
   let last = { readings: 0, at: Date.now() };

@@ -21,6 +21,7 @@ test('npm start (otlp-edge-sim demo) runs aggregator, agent and devices end to e
   const api = /API (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
   assert.ok(api, 'prints where the API is');
   assert.match(out, /Query the aggregator: http:\/\/127\.0\.0\.1:\d+\/v1\/devices/);
+  assert.match(out, /Open the fleet page: +http:\/\/127\.0\.0\.1:\d+\//);
   const online = [...out.matchAll(/devices online (\d+)/g)].map((m) => Number(m[1]));
   assert.ok(online.includes(12), `all 12 devices came online at the aggregator (saw ${online.join(', ')})`);
   const sent = /devices sent (\d+) readings, (\d+) acknowledged/.exec(out)!;

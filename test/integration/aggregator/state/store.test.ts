@@ -247,3 +247,36 @@ test('device ids and metric names that cannot be keys are skipped, not stored', 
   );
   assert.deepEqual(Object.keys(store.get('ok')!.latest), ['temp']);
 });
+
+test("a device's resource (gateway, site…) is kept as last received, across a reopen and a handoff", async (t) => {
+  const { MetricsEncoder } = await import('../../../../protocol/otlp/metrics-encoder.js');
+  const { decodeRequest } = await import('../../../../aggregator/ingest/batch-decoder.js');
+  const { Signal } = await import('../../../../protocol/otlp/signal.js');
+  const { resourceAttributes } = await import('../../../../protocol/otlp/plain.js');
+  const batch = (site: string, seq: number) =>
+    decodeRequest(
+      Signal.METRICS,
+      new MetricsEncoder({ gatewayId: 'gw-1', attributes: { site } }).encode([
+        { deviceId: 'd1', readings: [{ ts: T0 + seq * 1000, seq, names: ['t'], values: [seq], attributes: null }] },
+      ]),
+    );
+  const o = await openStore(t);
+  await o.store.apply(batch('north', 1), { source: 'gw-1', seq: 1 });
+  const attrs = () => resourceAttributes(o.store.get('d1')!.resource!);
+  assert.equal(attrs().site, 'north');
+  await o.store.apply(batch('south', 2), { source: 'gw-1', seq: 2 });
+  assert.deepEqual(attrs(), {
+    'device.id': 'd1',
+    'service.name': 'iot-device',
+    'otlp_edge.gateway.id': 'gw-1',
+    site: 'south',
+  });
+  const again = await o.reopen();
+  assert.equal(resourceAttributes(again.get('d1')!.resource!).site, 'south', 'kept in the device record');
+  const other = await openStore(t);
+  await other.store.mergeDevice((await again.exportDevice('d1'))!);
+  assert.equal(resourceAttributes(other.store.get('d1')!.resource!).site, 'south', 'moves with a handoff');
+  // A device without a resource keeps the older record format (readable by older nodes).
+  await other.store.apply([data('plain', [1])], { source: 'gw-2', seq: 1 });
+  assert.equal(other.store.get('plain')!.resource, null);
+});

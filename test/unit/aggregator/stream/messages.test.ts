@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  eventMessages,
+  FilterError,
+  onlyMetrics,
+  parseFilter,
+  readingMessages,
+} from '../../../../aggregator/stream/messages.js';
+import { LiveQueue } from '../../../../aggregator/stream/queue.js';
+import { LiveHub } from '../../../../aggregator/stream/hub.js';
+import { StreamTickets } from '../../../../aggregator/stream/server.js';
+import { LogsEncoder } from '../../../../protocol/otlp/logs-encoder.js';
+
+const T0 = Date.parse('2026-12-02T10:00:00Z');
+const params = (q: string) => new URLSearchParams(q);
+
+test('stream filter: ids and prefixes, metrics, kinds, events=true; bad values are named', () => {
+  const f = parseFilter(params('device=a,pump-*&device=b&metric=temp&events=true'), 10);
+  assert.deepEqual(f.devices, ['a', 'b']);
+  assert.deepEqual(f.prefixes, ['pump-']);
+  assert.deepEqual(f.metrics, ['temp']);
+  assert.deepEqual(f.kinds, ['reading', 'status', 'alert', 'event']);
+  assert.deepEqual(parseFilter(params(''), 10).kinds, ['reading', 'status', 'alert'], 'events only on request');
+  assert.deepEqual(parseFilter(params('kind=status'), 10).kinds, ['status']);
+  assert.deepEqual(parseFilter(params('device=*'), 10).prefixes, [], '* is every device');
+  for (const [q, what] of [
+    ['device=a%20b', /device:.*not a device id/],
+    ['kind=spans', /kind: "spans"; expected reading, event, status, alert/],
+    ['events=yes', /events: expected true or false/],
+    ['device=a,b,c', /at most 2/],
+  ] as const)
+    assert.throws(
+      () => parseFilter(params(q), 2),
+      (e: unknown) => e instanceof FilterError && what.test(e.message),
+    );
+});
+
+test('readings: one message per reading (ts) of a device, seq attached, non-finite values left out', () => {
+  const msgs = readingMessages({
+    deviceId: 'd1',
+    metric: ['t', 't', 'h', 'h', 'x'],
+    ts: [T0, T0 + 1000, T0, T0 + 1000, T0],
+    value: [1, 2, 3, 4, NaN],
+    seqTs: [T0, T0 + 1000],
+    seq: [7, 8],
+  });
+  assert.deepEqual(msgs, [
+    { type: 'reading', device: 'd1', ts: '2026-12-02T10:00:00.000Z', seq: 7, metrics: { t: 1, h: 3 } },
+    { type: 'reading', device: 'd1', ts: '2026-12-02T10:00:01.000Z', seq: 8, metrics: { t: 2, h: 4 } },
+  ]);
+  assert.deepEqual(onlyMetrics(msgs[0], ['h'])?.metrics, { h: 3 });
+  assert.equal(onlyMetrics(msgs[0], ['zzz']), null);
+});
+
+test('events: log records of the devices wanted, with severity, body and attributes', () => {
+  const otlp = new LogsEncoder({ gatewayId: 'gw' }).encode([
+    {
+      deviceId: 'd1',
+      events: [{ ts: T0, severityText: 'ERROR', severityNumber: 17, body: 'pump jammed', attributes: ['code', 'E7'] }],
+    },
+    { deviceId: 'd2', events: [{ ts: T0, severityText: 'INFO', severityNumber: 9, body: 'hi', attributes: null }] },
+  ]);
+  const ev = eventMessages(otlp, (id) => id === 'd1');
+  assert.equal(ev.length, 1);
+  assert.deepEqual(ev[0], {
+    type: 'event',
+    device: 'd1',
+    ts: '2026-12-02T10:00:00.000Z',
+    severity: 'ERROR',
+    body: 'pump jammed',
+    attributes: { code: 'E7' },
+  });
+});
+
+test('the queue drops the oldest past its bound, counts and reports them, and is caught up once drained', () => {
+  const q = new LiveQueue(3);
+  for (const m of ['a', 'b', 'c']) assert.equal(q.push(m), false);
+  assert.equal(q.push('d'), true);
+  assert.equal(q.push('e'), true);
+  assert.equal(q.dropped, 2);
+  assert.ok(q.droppingSince !== null);
+  assert.equal(q.takeUnannounced(), 2);
+  assert.equal(q.takeUnannounced(), 0);
+  assert.deepEqual(q.take(2), ['c', 'd']);
+  assert.ok(q.droppingSince !== null, 'not caught up while messages wait');
+  assert.deepEqual(q.take(10), ['e']);
+  assert.equal(q.droppingSince, null);
+});
+
+test('the hub hands each subscriber what its filter takes, and nothing after it unsubscribes', () => {
+  const hub = new LiveHub('n1');
+  const all: string[] = [];
+  const pumps: string[] = [];
+  const stopAll = hub.subscribe({ devices: [], prefixes: [], metrics: [], kinds: ['reading', 'status'] }, (j) =>
+    all.push(j),
+  );
+  hub.subscribe({ devices: ['x'], prefixes: ['pump-'], metrics: ['t'], kinds: ['reading'] }, (j) => pumps.push(j));
+  const data = (id: string) => ({ deviceId: id, metric: ['t', 'h'], ts: [T0, T0], value: [1, 2], seqTs: [], seq: [] });
+  hub.readings([data('pump-1'), data('fan-1')]);
+  hub.status('pump-1', false, T0);
+  assert.equal(all.length, 3);
+  assert.deepEqual(
+    pumps.map((j) => JSON.parse(j)),
+    [{ type: 'reading', device: 'pump-1', ts: '2026-12-02T10:00:00.000Z', metrics: { t: 1 } }],
+  );
+  stopAll();
+  hub.readings([data('pump-2')]);
+  assert.equal(all.length, 3);
+  assert.equal(pumps.length, 2);
+  assert.equal(hub.size, 1);
+});
+
+test('stream tickets are one-use and expire', () => {
+  const t = new StreamTickets(30_000);
+  const a = t.issue('ops', T0)!;
+  assert.equal(t.spend(a.ticket, T0 + 1000), 'ops');
+  assert.equal(t.spend(a.ticket, T0 + 1000), null, 'spent');
+  const b = t.issue('ops', T0)!;
+  assert.equal(t.spend(b.ticket, T0 + 30_000), null, 'expired');
+  assert.equal(t.spend('made-up', T0), null);
+});
