@@ -228,8 +228,8 @@ class Connection {
   close(code: number, reason: string, why: 'too_slow' | 'shutdown'): void {
     this.ws.close(code, reason.slice(0, 120));
     this.end(why);
-    // A client that does not answer the close handshake is cut off.
-    setTimeout(() => this.ws.terminate(), 2000).unref();
+    // The close frame waits behind what the socket holds; a client that has not read it by then is cut off.
+    setTimeout(() => this.ws.terminate(), why === 'shutdown' ? 2000 : 10_000).unref();
   }
 
   private end(reason: 'client' | 'too_slow' | 'shutdown'): void {
