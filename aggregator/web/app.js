@@ -207,12 +207,13 @@ function fleetView() {
 
 // ---- device view -------------------------------------------------------------------------------------------------
 
+/** Shows a metric's value unless a newer one is shown already (the stream and the API may cross). */
 function setLatest(metric, value, ts) {
   let row = document.querySelector(`#latest tr[data-metric="${CSS.escape(metric)}"]`);
   if (!row) {
     row = el('tr', { 'data-metric': metric }, el('th', { scope: 'row' }, metric), el('td'), el('td'));
     $('latest').append(row);
-  }
+  } else if (row.cells[2].title && Date.parse(row.cells[2].title) > Date.parse(ts)) return;
   row.cells[1].textContent = fmt(value);
   row.cells[2].textContent = new Date(ts).toLocaleTimeString();
   row.cells[2].title = ts;
@@ -279,8 +280,9 @@ async function deviceView(id) {
     d = await api(`/v1/devices/${encodeURIComponent(id)}`);
     showError(null);
   } catch (e) {
-    showError(e.message);
-    return;
+    // Not known yet (or not reachable now): wait for its data on the stream and the next poll.
+    showError(`${e.message} Waiting for data from ${id}…`);
+    d = { id, online: false, last_seen: null, owner: null, latest: {}, counts: {}, resource: {} };
   }
   state.device = d;
   setStatus(d.online, d.last_seen, d.owner);
@@ -292,8 +294,11 @@ async function deviceView(id) {
     setInterval(async () => {
       const now = await api(`/v1/devices/${encodeURIComponent(id)}`).catch(() => null);
       if (now) {
-        state.device = now;
+        showError(null);
+        state.device = { ...now, latest: { ...state.device.latest, ...now.latest } };
+        for (const [m, v] of Object.entries(now.latest)) setLatest(m, v.value, v.ts);
         pairs($('counts'), now.counts);
+        pairs($('resource'), now.resource ?? {});
         setStatus(now.online, now.last_seen, now.owner);
       }
     }, 5000),

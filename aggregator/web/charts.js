@@ -2,7 +2,9 @@
 import uPlot from '/ui/vendor/uPlot.esm.js';
 
 const KEEP_POINTS = 600;
-const WIDTH = () => Math.max(320, Math.min(640, window.innerWidth - 80));
+const LIVE_WINDOW_S = 300;
+/** The chart's width: its box's, once laid out in the grid. */
+const WIDTH = (box) => Math.max(280, Math.min(900, box.clientWidth || 600));
 
 function frame(container, title) {
   const box = document.createElement('figure');
@@ -22,7 +24,7 @@ export function liveChart(container, metric) {
   const ys = [];
   const plot = new uPlot(
     {
-      width: WIDTH(),
+      width: WIDTH(box),
       height: 200,
       series: [{}, { label: metric, stroke: '#1d4ed8', width: 2, points: { size: 4 } }],
       axes: [{}, { size: 60 }],
@@ -48,7 +50,10 @@ export function liveChart(container, metric) {
       drawing = true;
       requestAnimationFrame(() => {
         drawing = false;
-        plot.setData([xs, ys]);
+        plot.setData([xs, ys], false);
+        // At least the last LIVE_WINDOW_S seconds, so the first readings do not stretch over years.
+        const last = xs[xs.length - 1];
+        plot.setScale('x', { min: Math.min(xs[0], last - LIVE_WINDOW_S), max: last + 5 });
       });
     },
     get points() {
@@ -74,7 +79,7 @@ export function rollupChart(container, metric, points, label) {
   ];
   const plot = new uPlot(
     {
-      width: WIDTH(),
+      width: WIDTH(box),
       height: 200,
       series: [
         {},
