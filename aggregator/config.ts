@@ -220,7 +220,7 @@ export const aggregatorConfigSpec = obj({
         metric: str('', { doc: 'the metric compared (its latest value)' }),
         devices: str('*', { doc: 'device ids the rule covers: a glob (* any run, ? one character)' }),
         op: oneOf(['>', '>=', '<', '<=', '==', '!='], '>', 'comparison of the latest value with value'),
-        value: num(0, -Number.MAX_VALUE, Number.MAX_VALUE, 'the threshold'),
+        value: num(0, -1e300, 1e300, 'the threshold'),
         for: duration('0s', 0, 'how long the comparison must hold before the alert fires'),
         severity: str('warning', { pattern: /^[A-Za-z0-9_.-]{1,32}$/, expect: 'a severity word', doc: 'its severity' }),
       }),
@@ -235,7 +235,7 @@ export const aggregatorConfigSpec = obj({
       obj({
         url: str('', { doc: 'receives POSTs of JSON alert changes' }),
         secret_file: str('', {
-          doc: 'a file holding an HMAC-SHA256 key; requests then carry X-Otlp-Edge-Signature: sha256=<hex of the body>',
+          doc: 'a file holding an HMAC-SHA256 key (its text, surrounding whitespace ignored); requests then carry X-Otlp-Edge-Signature: sha256=<hex HMAC of the body>',
         }),
         events: list(['device_offline', 'device_online', 'missing', 'rule'], {
           pattern: /^(device_offline|device_online|missing|rule)$/,

@@ -83,6 +83,11 @@ export async function runDemo(o: DemoOptions, out: NodeJS.WritableStream = proce
         otlp_http: { enabled: false },
         api: { host: '127.0.0.1', port: apiPort },
         devices: { offline_after: '15s' },
+        // Something for the page's alerts to show: the warmest simulated rooms.
+        alerts: {
+          evaluation_interval: '2s',
+          rules: { name: 'HighTemperature', metric: 'temperature', op: '>', value: 25, for: '20s' },
+        },
       },
       `http://127.0.0.1:${apiPort}/readyz`,
       { logFile: join(dir, 'aggregator.log'), keepOutput: 20_000 },

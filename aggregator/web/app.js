@@ -160,8 +160,10 @@ function deviceRow(d) {
   );
 }
 
-async function loadDevices(append) {
-  const q = new URLSearchParams({ limit: '100' });
+/** The device list: a new first page, the next page (append), or the rows shown again (refresh). */
+async function loadDevices(append, refresh = false) {
+  const shown = $('devices').children.length;
+  const q = new URLSearchParams({ limit: String(refresh ? Math.min(1000, Math.max(100, shown)) : 100) });
   const match = $('search').value.trim();
   if (match) q.set('match', match);
   if ($('online-filter').value) q.set('online', $('online-filter').value);
@@ -191,7 +193,7 @@ function fleetView() {
       (e) => showError(e.message),
     );
   run(Promise.all([loadTotals(), loadAlerts(), loadDevices(false)]));
-  state.timers.push(setInterval(() => run(Promise.all([loadTotals(), loadAlerts()])), 5000));
+  state.timers.push(setInterval(() => run(Promise.all([loadTotals(), loadAlerts(), loadDevices(false, true)])), 5000));
   state.timers.push(setInterval(refreshSeen, 1000));
   state.stream = openStream({ kind: 'status,alert' }, (msg) => {
     if (msg.type === 'status') {

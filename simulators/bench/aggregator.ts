@@ -23,6 +23,7 @@ import { newReport, type BenchReport } from './report.js';
 import { feedStream, frameSources } from './stream-feed.js';
 import { sendOtlp } from './otlp-feed.js';
 import { freeLoopbackPort, scrapeMetric, waitForHttp } from './util.js';
+import WebSocket from 'ws';
 
 const aggregatorMain = fileURLToPath(new URL('../../aggregator/main.js', import.meta.url));
 
@@ -52,6 +53,8 @@ export interface AggregatorBenchOptions {
   otlp?: 'grpc' | 'http';
   /** The node exports everything to a local OTLP/HTTP sink (in this process) through its durable queue. */
   exportSink?: boolean;
+  /** Live-stream clients watching every device's readings: `reading` read all they get, `stalled` read nothing. */
+  watchers?: { reading: number; stalled: number };
 }
 
 const RECORDED_PER_GATEWAY = 400;
@@ -77,6 +80,9 @@ export interface IngestFigures {
   replayed: number;
   /** Points the node's exporter delivered to the sink per second in the window (0 without exportSink). */
   exportedPerSecond: number;
+  /** Stream messages the reading watchers got per second, and messages dropped per second for the stalled ones. */
+  streamedPerSecond: number;
+  droppedPerSecond: number;
 }
 
 /** Runs `nodes` aggregator processes, feeds them for `seconds` and reads their figures. */
@@ -261,6 +267,13 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
     );
     feeding.catch(() => undefined); // awaited below; a failure ends the wait early
     await Promise.race([new Promise((r) => setTimeout(r, opts.warmupSeconds * 1000)), feeding]);
+    const w = opts.watchers ?? { reading: 0, stalled: 0 };
+    let watchedMessages = 0;
+    const watchers = await Promise.all(
+      Array.from({ length: w.reading + w.stalled }, (_, i) =>
+        watch(ports[0].api, i >= w.reading, () => counting && watchedMessages++),
+      ),
+    );
     const before = await Promise.all(metricsUrls.map(scrapeMetrics));
     counting = true;
     const t0 = performance.now();
@@ -269,6 +282,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
     const seconds = (performance.now() - t0) / 1000;
     const after = await Promise.all(metricsUrls.map(scrapeMetrics));
     stop = true;
+    for (const ws of watchers) ws.terminate();
     await feeding;
     const d = (name: string) =>
       after.reduce((n, text, i) => n + scrapeMetric(text, name) - scrapeMetric(before[i], name), 0);
@@ -283,6 +297,8 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
       batches: sent,
       replayed,
       exportedPerSecond: d('otlp_edge_aggregator_export_sent_points_total') / seconds,
+      streamedPerSecond: watchedMessages / seconds,
+      droppedPerSecond: d('otlp_edge_aggregator_stream_dropped_messages_total') / seconds,
     };
   } finally {
     for (const c of children) c.kill('SIGTERM');
@@ -366,6 +382,15 @@ export async function benchAggregator(
       budget: '<= 1.2x (export adds at most 20 %)',
       note: "OTLP rebuilt from the frames' columns, compressed, queued in the same commit, sent",
     });
+    const watched = await measureIngest({ ...opts, watchers: { reading: 3, stalled: 1 } });
+    report.rows.push({
+      name: 'ingest per node with 4 live-stream clients on every reading (1 stalled)',
+      value: watched.pointsPerSecond,
+      unit: 'points/s',
+      baseline: { name: 'no stream clients', value: f.pointsPerSecond },
+      budget: '>= 0.8x (a slow client never slows ingest)',
+      note: `${Math.round(watched.streamedPerSecond).toLocaleString('en-US')} messages/s delivered to the 3 reading, ${Math.round(watched.droppedPerSecond).toLocaleString('en-US')}/s dropped for the stalled one; CPU ${watched.cpuSecondsPerMillion.toFixed(2)} s/1M points vs ${f.cpuSecondsPerMillion.toFixed(2)}`,
+    });
     const xs = await measureIngest({ ...opts, stream: false, exportSink: true });
     report.rows.push({
       name: 'node CPU per point with export, Send',
@@ -377,6 +402,19 @@ export async function benchAggregator(
     });
   }
   return report;
+}
+
+/** A live-stream client of every device's readings on `port`; a stalled one stops reading once connected. */
+function watch(port: number, stalled: boolean, onMessage: () => void): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream?kind=reading`);
+    ws.on('message', onMessage);
+    ws.on('error', reject);
+    ws.on('open', () => {
+      if (stalled) (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      resolve(ws);
+    });
+  });
 }
 
 async function scrapeMetrics(url: string): Promise<string> {
