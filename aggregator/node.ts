@@ -169,6 +169,7 @@ export class AggregatorNode {
         device: (id) => ready().device(id),
         list: (o) => ready().list(o),
         series: (id, metric, from, to) => ready().series(id, metric, from, to),
+        events: (id, limit) => ready().events(id, limit),
         ring: () => ready().ring(),
         remove: (id, by) => ready().remove(id, by),
         alerts: () => ready().alerts(),

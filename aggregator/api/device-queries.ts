@@ -1,4 +1,5 @@
 import type { RingView } from '../cluster/membership.js';
+import type { StoredEvent } from '../state/events.js';
 
 /**
  * What the API reads, in the node's own units (epoch ms). A single node answers from its store; a cluster
@@ -68,6 +69,8 @@ export interface DeviceQueries {
     match?: string;
   }): Promise<{ devices: DeviceSummary[]; next: string | null; missing?: string[] }>;
   series(id: string, metric: string, fromMs: number, toMs: number): Promise<RollupView[] | undefined>;
+  /** The device's newest `limit` events, newest first; undefined for an unknown device. */
+  events(id: string, limit: number): Promise<StoredEvent[] | undefined>;
   ring(): RingView;
   /** Active alerts of the whole cluster. */
   alerts(): Promise<AlertsView>;

@@ -3,6 +3,7 @@ import { AggregatorErrorCodes } from '../errors.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import { resourceAttributes } from '../../protocol/otlp/plain.js';
 import type { DeviceQueries, FleetView } from './device-queries.js';
+import { KEEP } from '../state/events.js';
 
 /** An answer other than 200: status, stable code, message (the body is `{ "error": { "code", "message" } }`). */
 export class ApiError extends Error {
@@ -131,9 +132,18 @@ export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse)
     if (page.missing && page.missing.length > 0) body.missing_members = page.missing;
     return send(res, 200, body);
   }
-  const m = /^\/v1\/devices\/([^/]+)(\/series)?$/.exec(path);
+  const m = /^\/v1\/devices\/([^/]+)(\/series|\/events)?$/.exec(path);
   if (m) {
     const id = deviceIdOf(m[1]);
+    if (m[2] === '/events') {
+      const limitText = params.get('limit');
+      const limit = limitText === null ? KEEP : Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > KEEP)
+        throw bad(`limit: expected an integer from 1 to ${KEEP}, got ${JSON.stringify(limitText)}`);
+      const events = await q.events(id, limit);
+      if (!events) throw notFound(id);
+      return send(res, 200, { events });
+    }
     if (m[2] === undefined) {
       const d = await q.device(id);
       if (!d) throw notFound(id);
@@ -172,6 +182,6 @@ export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse)
   throw new ApiError(
     404,
     AggregatorErrorCodes.API_NOT_FOUND,
-    `no such endpoint ${path}; try /v1/devices, /v1/devices/{id}, /v1/devices/{id}/series, /v1/ring, /v1/fleet, /v1/alerts, /v1/stream`,
+    `no such endpoint ${path}; try /v1/devices, /v1/devices/{id}, /v1/devices/{id}/series, /v1/devices/{id}/events, /v1/ring, /v1/fleet, /v1/alerts, /v1/stream`,
   );
 }

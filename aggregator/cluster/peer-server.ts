@@ -7,6 +7,7 @@ import type { ExportItem } from '../export/queue.js';
 import type { DeviceStateStore } from '../state/store.js';
 import type { ForwardRequest } from './peer-service.js';
 import type { LocalAnswers } from '../api/device-queries.js';
+import { KEEP } from '../state/events.js';
 
 /** Epoch ms → decimal nanoseconds (exact to the microsecond), for the peer messages' fixed64 times. */
 export function nanos(ms: number): string {
@@ -154,6 +155,14 @@ export function peerImplementation(deps: {
           if (found) deps.onDeleted?.(q.deviceId, q.requestedBy, call.getPeer());
           cb(null, { found });
         },
+        (err: Error) => cb(err),
+      );
+    },
+    GetEvents: (call, cb) => {
+      const q = call.request as { deviceId: string; limit: number };
+      if (!store.get(q.deviceId)) return cb(null, { found: false });
+      store.events(q.deviceId, Math.max(1, Math.min(KEEP, q.limit || KEEP))).then(
+        (events) => cb(null, { found: true, events: events.map((e) => JSON.stringify(e)) }),
         (err: Error) => cb(err),
       );
     },

@@ -37,6 +37,7 @@ export const peerServiceDefinition = {
   GetDevice: method('GetDevice', 'otlp_edge.peer.v1.GetDeviceRequest', 'otlp_edge.peer.v1.GetDeviceReply'),
   GetDevices: method('GetDevices', 'otlp_edge.peer.v1.GetDevicesRequest', 'otlp_edge.peer.v1.GetDevicesReply'),
   GetSeries: method('GetSeries', 'otlp_edge.peer.v1.GetSeriesRequest', 'otlp_edge.peer.v1.GetSeriesReply'),
+  GetEvents: method('GetEvents', 'otlp_edge.peer.v1.GetEventsRequest', 'otlp_edge.peer.v1.GetEventsReply'),
   DeleteDevice: method('DeleteDevice', 'otlp_edge.peer.v1.DeleteDeviceRequest', 'otlp_edge.peer.v1.DeleteDeviceReply'),
   Subscribe: method('Subscribe', 'otlp_edge.peer.v1.SubscribeRequest', 'otlp_edge.peer.v1.LiveMessages', true),
   GetAlerts: method('GetAlerts', 'otlp_edge.peer.v1.GetAlertsRequest', 'otlp_edge.peer.v1.JsonItems'),

@@ -51,6 +51,7 @@ export function singleNodeQueries(
     },
     list: async (opts) => store.list(opts),
     series: async (id, metric, from, to) => (store.get(id) ? store.series(id, metric, from, to) : undefined),
+    events: async (id, limit) => (store.get(id) ? store.events(id, limit) : undefined),
     ring: () => membership.view(),
     remove: async (id) => ({ nodes: (await store.deleteDevice(id)) ? [selfId] : [], missing: [] }),
   };
@@ -189,6 +190,12 @@ export function clusterQueries(
           }),
       );
       return { nodes: nodes.sort(), missing: missing.sort() };
+    },
+    async events(id, limit) {
+      const owner = cluster.owner(id);
+      if (owner === selfId) return store.get(id) ? store.events(id, limit) : undefined;
+      const r = await call<{ found: boolean; events?: string[] }>(peer(owner), 'GetEvents', { deviceId: id, limit });
+      return r.found ? (r.events ?? []).map((j) => JSON.parse(j)) : undefined;
     },
     async series(id, metric, fromMs, toMs) {
       const owner = cluster.owner(id);

@@ -14,6 +14,8 @@ import type { ApplyResult, BatchId, DeviceList, DeviceStateOptions, DeviceView, 
 import type { DeviceData, RollupPoint } from '../device/types.js';
 import type { ExportItem } from '../export/queue.js';
 import { StoreExports } from '../export/store-exports.js';
+import { EventLog, eventRange, readEvents, type StoredEvent } from './events.js';
+import { Signal } from '../../protocol/otlp/signal.js';
 
 /**
  * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB.
@@ -44,6 +46,7 @@ export class DeviceStateStore {
   /** The export queues' side of the store (export/store-exports.ts). */
   readonly exports: StoreExports;
   private readonly applier: BatchApplier;
+  private readonly eventLog = new EventLog();
   private readonly now: () => number;
   private recovering: Promise<void> | null = null;
   private broken: Error | null = null;
@@ -145,11 +148,17 @@ export class DeviceStateStore {
       }
       // The batch's export copy lands in the same write as its effect and its dedup mark: never one without the other.
       if (exported !== undefined) this.opts.exports?.enqueue(g, exported);
+      // So do its events (a logs batch), for GET /v1/devices/{id}/events.
+      if (exported?.signal === Signal.LOGS) {
+        const ids = new Set(batch.map((d) => d.deviceId));
+        this.eventLog.add(g, exported.otlp, (id) => ids.has(id) && this.devices.has(id), now);
+      }
       const result: ApplyResult = { duplicate: false, points: ap.points, readings: ap.readings };
       this.readingsApplied += ap.readings;
       const durable = this.opts.onDurable;
       const done = () => {
         durable?.(batch, exported);
+        this.trimEvents();
         return result;
       };
       if (g.empty) return this.commit.barrier().then(done);
@@ -212,6 +221,26 @@ export class DeviceStateStore {
       toMin,
     );
     return buckets.map((x) => rollupPoint(x.minute, x.b));
+  }
+
+  /** A device's newest `limit` events, newest first (see events.ts). */
+  async events(deviceId: string, limit: number): Promise<StoredEvent[]> {
+    await this.ready();
+    return readEvents(this.db, deviceId, limit);
+  }
+
+  /** Devices past their bound of events lose their oldest, in a later write. */
+  private trimEvents(): void {
+    const due = this.eventLog.due();
+    if (due.length === 0) return;
+    void this.eventLog.trim(
+      () => this.db,
+      due,
+      (keys) => {
+        for (const k of keys) this.commit.pending.deletes.add(k);
+        return this.commit.barrier();
+      },
+    );
   }
 
   /**
@@ -316,8 +345,10 @@ export class DeviceStateStore {
       this.ids.remove(id);
     }
     g.deletes.add(`s:${id}`);
+    this.eventLog.forget(id);
     // Keys written meanwhile for a device of the same id (data still arriving) are kept: they are newer.
-    const stored = await storedKeys(this.db, gte, lt);
+    const ev = eventRange(id);
+    const stored = [...(await storedKeys(this.db, gte, lt)), ...(await storedKeys(this.db, ev.gte, ev.lt))];
     this.commit.deleteStored(stored);
     await this.commit.barrier();
     return dev !== undefined || stored.length > 0;

@@ -292,6 +292,10 @@ async function deviceView(id) {
   pairs($('counts'), d.counts);
   pairs($('resource'), d.resource ?? {});
   await drawCharts().catch((e) => showError(e.message));
+  const recent = await api(`/v1/devices/${encodeURIComponent(id)}/events?limit=50`).catch(() => ({ events: [] }));
+  for (const e of recent.events.reverse()) addEvent(e);
+  $('events-note').textContent = 'No events yet.';
+  $('events-note').hidden = recent.events.length > 0;
   state.timers.push(
     setInterval(async () => {
       const now = await api(`/v1/devices/${encodeURIComponent(id)}`).catch(() => null);

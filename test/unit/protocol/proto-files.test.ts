@@ -131,17 +131,22 @@ test('the uplink service has Send, GetRing and Stream with the documented messag
   });
 });
 
-test('the peer service forwards with an UplinkAck reply and has probe, handoff, API proxy and device deletion methods', () => {
+test('the peer service forwards with an UplinkAck reply and has probe, handoff, API proxy, device deletion and live-stream methods', () => {
   const svc = all.lookupService('otlp_edge.peer.v1.Peer');
   assert.deepEqual(Object.keys(svc.methods).sort(), [
     'DeleteDevice',
     'Forward',
+    'GetAlerts',
     'GetDevice',
     'GetDevices',
+    'GetEvents',
     'GetSeries',
+    'GetSummary',
     'Handoff',
     'Probe',
+    'Subscribe',
   ]);
+  assert.equal(svc.methods.Subscribe.responseStream, true, 'Subscribe streams LiveMessages');
   assert.equal(svc.methods.DeleteDevice.resolvedResponseType!.fullName, '.otlp_edge.peer.v1.DeleteDeviceReply');
   assert.equal(svc.methods.Forward.resolvedResponseType!.fullName, '.otlp_edge.uplink.v1.UplinkAck');
   assert.equal(svc.methods.Probe.resolvedRequestType!.fullName, '.otlp_edge.peer.v1.ProbeRequest');

@@ -280,3 +280,49 @@ test("a device's resource (gateway, site…) is kept as last received, across a 
   await other.store.apply([data('plain', [1])], { source: 'gw-2', seq: 1 });
   assert.equal(other.store.get('plain')!.resource, null);
 });
+
+test("a device's events are stored with its batch, newest first, trimmed to the newest 100, and deleted with it", async (t) => {
+  const { LogsEncoder } = await import('../../../../protocol/otlp/logs-encoder.js');
+  const { decodeRequest } = await import('../../../../aggregator/ingest/batch-decoder.js');
+  const { Signal } = await import('../../../../protocol/otlp/signal.js');
+  const o = await openStore(t);
+  for (let b = 0; b < 4; b++) {
+    const otlp = new LogsEncoder({ gatewayId: 'gw' }).encode([
+      {
+        deviceId: 'ev-1',
+        events: Array.from({ length: 40 }, (_, i) => ({
+          ts: T0 + (b * 40 + i) * 1000,
+          severityNumber: 9,
+          severityText: 'INFO',
+          body: `event ${b * 40 + i}`,
+          attributes: null,
+        })),
+      },
+    ]);
+    const r = await o.store.apply(
+      decodeRequest(Signal.LOGS, otlp),
+      { source: 'gw', seq: b + 1 },
+      {
+        signal: Signal.LOGS,
+        otlp,
+        points: 40,
+      },
+    );
+    assert.equal(r.duplicate, false);
+  }
+  const first = await o.store.events('ev-1', 3);
+  assert.deepEqual(
+    first.map((e) => e.body),
+    ['event 159', 'event 158', 'event 157'],
+  );
+  let all: unknown[] = [];
+  for (let i = 0; i < 50 && all.length !== 100; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    all = await o.store.events('ev-1', 1000);
+  }
+  assert.equal(all.length, 100, 'the oldest beyond 100 are trimmed');
+  const again = await o.reopen();
+  assert.equal((await again.events('ev-1', 1000)).length, 100, 'kept across a restart');
+  await again.deleteDevice('ev-1');
+  assert.deepEqual(await again.events('ev-1', 1000), []);
+});

@@ -9,6 +9,8 @@ import { metricsPayload, sendBatch } from '../../../helpers/uplink-client.js';
 import { openStream } from '../../../helpers/stream-client.js';
 import { HashRing } from '../../../../protocol/ring/ring.js';
 import { AckStatus } from '../../../../protocol/uplink/messages.js';
+import { Signal } from '../../../../protocol/otlp/signal.js';
+import { LogsEncoder } from '../../../../protocol/otlp/logs-encoder.js';
 
 test('any node streams any device, across a ring change, and each alert comes from the owner only', async (t) => {
   const dir = tempDir(t);
@@ -61,6 +63,18 @@ test('any node streams any device, across a ring change, and each alert comes fr
     AckStatus.OK,
   );
   await client.next((m) => m.type === 'reading' && m.seq === 2);
+  // Its events live on its owner and are answered by any node.
+  const logs = new LogsEncoder({ gatewayId: 'test-gw' }).encode([
+    {
+      deviceId: watched,
+      events: [{ ts: start, severityNumber: 13, severityText: 'WARN', body: 'door', attributes: null }],
+    },
+  ]);
+  assert.equal((await sendBatch(grpc0, { seq: 3, signal: Signal.LOGS, payload: logs })).ack?.status, AckStatus.OK);
+  assert.deepEqual(
+    (await nodes[2].get(`/v1/devices/${watched}/events`)).body.events.map((e: any) => [e.severity, e.body]),
+    [['WARN', 'door']],
+  );
 
   // Every device goes silent: each DeviceOffline is raised once, by its owner.
   const changes = async () =>
@@ -85,7 +99,7 @@ test('any node streams any device, across a ring change, and each alert comes fr
   await waitFor(
     'a batch accepted under the new ring',
     async () =>
-      (await sendBatch(grpc0, { seq: 2, payload: metricsPayload([watched], { v: 2 }, 1, later, 3) })).ack?.status ===
+      (await sendBatch(grpc0, { seq: 4, payload: metricsPayload([watched], { v: 2 }, 1, later, 3) })).ack?.status ===
       AckStatus.OK,
     15_000,
   );

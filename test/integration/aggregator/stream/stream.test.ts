@@ -61,6 +61,13 @@ test('the stream carries readings, events, online/offline changes and alerts, fi
     body: 'seal leak',
     attributes: { zone: 3 },
   });
+  // The event is kept on the owner too: GET /v1/devices/{id}/events.
+  const stored = await agg.get('/v1/devices/pump-1/events?limit=10');
+  assert.deepEqual(stored.body, {
+    events: [{ ts: new Date(start).toISOString(), severity: 'ERROR', body: 'seal leak', attributes: { zone: 3 } }],
+  });
+  assert.equal((await agg.get('/v1/devices/pump-1/events?limit=0')).status, 400);
+  assert.equal((await agg.get('/v1/devices/nobody/events')).status, 404);
   const alert = await everything.next((m) => m.type === 'alert' && m.alert.device_id === 'pump-1');
   assert.equal(alert.status, 'firing');
   assert.equal(alert.alert.alertname, 'Hot');
