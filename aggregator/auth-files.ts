@@ -3,6 +3,8 @@ import type { AggregatorConfig } from './config.js';
 import type { AggregatorMetrics } from './ops/metrics.js';
 import { ApiTokens } from './api/tokens.js';
 import { AgentTokens } from './ingest/tokens.js';
+import { readFileSync, statSync } from 'node:fs';
+import { PeerSecret } from './cluster/peer-auth.js';
 
 /**
  * The node's token files (`auth.agent_tokens_file`, `auth.api_tokens_file`): loaded at start (a bad file stops the
@@ -57,4 +59,40 @@ export class AuthFiles {
       );
     }
   }
+}
+
+/**
+ * The cluster secret and TLS files, read at start (a missing file stops the node). Credential files readable by
+ * other users, and a cluster without a secret, are warned about: the node still starts; the files are the operator's.
+ */
+export function loadKeys(
+  cfg: AggregatorConfig,
+  log: Logger,
+): {
+  clustered: boolean;
+  secret: PeerSecret | null;
+  tlsFiles: { cert: Buffer; key: Buffer; ca: Buffer | null } | null;
+} {
+  const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
+  const secret = cfg.cluster.secret_file ? PeerSecret.load(cfg.cluster.secret_file) : null;
+  for (const [key, path] of [
+    ['cluster.secret_file', cfg.cluster.secret_file],
+    ['auth.agent_tokens_file', cfg.auth.agent_tokens_file],
+    ['auth.api_tokens_file', cfg.auth.api_tokens_file],
+  ]) {
+    if (path !== '' && (statSync(path).mode & 0o077) !== 0)
+      log.warn({ key, path }, `${key} is readable by other users: chmod 600 it (it holds credentials)`);
+  }
+  if (clustered && secret === null)
+    log.warn(
+      'cluster.secret_file is empty: any client that reaches the gRPC port may call the peer service (development only)',
+    );
+  const tlsFiles = cfg.tls.enabled
+    ? {
+        cert: readFileSync(cfg.tls.cert),
+        key: readFileSync(cfg.tls.key),
+        ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : null,
+      }
+    : null;
+  return { clustered, secret, tlsFiles };
 }

@@ -1,29 +1,26 @@
 import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { uplinkServiceDefinition } from '../protocol/uplink/service.js';
 import { nodeId, type AggregatorConfig } from './config.js';
 import { ApiServer } from './api/server.js';
 import { ApiError } from './api/routes.js';
 import { Page } from './api/page.js';
-import type { DeviceQueries, LocalAnswers, NodeSummary } from './api/device-queries.js';
+import type { DeviceQueries } from './api/device-queries.js';
+import { Live } from './live.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import { SingleNode, type Membership } from './cluster/membership.js';
-import { ClusterMembership } from './cluster/cluster-membership.js';
+import { clusterMembership, type ClusterMembership } from './cluster/cluster-membership.js';
 import { ClusterRouter } from './cluster/router.js';
 import { clusterQueries, singleNodeQueries } from './cluster/queries.js';
 import { peerImplementation } from './cluster/peer-server.js';
 import { peerServiceDefinition } from './cluster/peer-service.js';
 import { Rebalancer } from './cluster/rebalance.js';
-import { OtlpEdgeError } from '../protocol/errors.js';
 import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
 import type { BatchSink } from './ingest/uplink-service.js';
 import { callAuthInterceptor } from './ingest/call-auth.js';
-import { AuthFiles } from './auth-files.js';
-import { PeerSecret } from './cluster/peer-auth.js';
+import { AuthFiles, loadKeys } from './auth-files.js';
 import { UplinkIngest } from './ingest/uplink-service.js';
 import { StreamIngest } from './ingest/stream-service.js';
 import { observeReadingDelay } from './ops/reading-delay.js';
@@ -31,18 +28,10 @@ import { AggregatorMetrics } from './ops/metrics.js';
 import { DeviceStateStore } from './state/store.js';
 import { Exporters } from './export/exporters.js';
 import { OtlpEndpoints } from './ingest/otlp-endpoints.js';
-import { Signal } from '../protocol/otlp/signal.js';
-import { LiveHub } from './stream/hub.js';
-import { StreamServer, StreamTickets } from './stream/server.js';
-import { PeerSubscriptions } from './stream/feed.js';
-import { Alerts } from './alerts/alerts.js';
-import { alertJson } from './alerts/alert.js';
 
 /** How often devices are checked for going offline, and expired rollups pruned. */
 const SWEEP_MS = 1000;
 const PRUNE_MS = 10 * 60_000;
-/** Readings per second are measured over this many sweeps. */
-const RATE_WINDOW = 10;
 /**
  * Largest gRPC message taken in (checked on the frame header, before the message is buffered): an agent's request
  * is at most a few MB (uplink batches of 5,000 points are ~20-200 KB compressed), a handoff chunk a few MB.
@@ -66,13 +55,7 @@ export class AggregatorNode {
   private membership: Membership | null = null;
   private cluster: ClusterMembership | null = null;
   private rebalancer: Rebalancer | null = null;
-  private readonly hub: LiveHub;
-  private stream: StreamServer | null = null;
-  private tickets: StreamTickets;
-  private peerSubscriptions: PeerSubscriptions | null = null;
-  private alerts: Alerts | null = null;
-  /** store.readingsApplied at each of the last sweeps, oldest first. */
-  private readonly readingSamples: number[] = [];
+  private readonly live: Live;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
   /** start() has finished: gRPC listens and the cluster runs. */
@@ -99,20 +82,8 @@ export class AggregatorNode {
       ringVersion: () => this.membership?.ringInfo().version ?? 0,
     });
     this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
-    this.hub = new LiveHub(this.id);
-    this.tickets = new StreamTickets(cfg.api.stream.ticket_ttl);
+    this.live = new Live(cfg, this.id, this.metrics.registry, log);
   }
-
-  /** What this node answers from itself, for its own API and for other members. */
-  private readonly local: LocalAnswers = {
-    alerts: () => (this.alerts?.list() ?? []).map((a) => alertJson(a, this.id)),
-    summary: (): NodeSummary => {
-      const t = this.store?.totals() ?? { devices: 0, online: 0, received: 0, duplicates: 0, missing: 0 };
-      const s = this.readingSamples;
-      const rate = s.length < 2 ? 0 : (s[s.length - 1] - s[0]) / (s.length - 1);
-      return { nodeId: this.id, ...t, readingsPerSecond: rate, alertsFiring: this.alerts?.firingCount ?? 0 };
-    },
-  };
 
   get apiPort(): number {
     return this.api?.port ?? 0;
@@ -125,29 +96,7 @@ export class AggregatorNode {
   async start(): Promise<void> {
     const cfg = this.cfg;
     this.auth.load();
-    const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
-    const secret = cfg.cluster.secret_file ? PeerSecret.load(cfg.cluster.secret_file) : null;
-    for (const [key, path] of [
-      ['cluster.secret_file', cfg.cluster.secret_file],
-      ['auth.agent_tokens_file', cfg.auth.agent_tokens_file],
-      ['auth.api_tokens_file', cfg.auth.api_tokens_file],
-    ]) {
-      // A careless mode leaks every credential on the host: say so (the node still starts; the file is the operator's).
-      if (path !== '' && (statSync(path).mode & 0o077) !== 0) {
-        this.log.warn({ key, path }, `${key} is readable by other users: chmod 600 it (it holds credentials)`);
-      }
-    }
-    if (clustered && secret === null)
-      this.log.warn(
-        'cluster.secret_file is empty: any client that reaches the gRPC port may call the peer service (development only)',
-      );
-    const tlsFiles = cfg.tls.enabled
-      ? {
-          cert: readFileSync(cfg.tls.cert),
-          key: readFileSync(cfg.tls.key),
-          ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : null,
-        }
-      : null;
+    const { clustered, secret, tlsFiles } = loadKeys(cfg, this.log);
     // The API (with /metrics and /readyz) listens first: while the state store cannot be opened (a full disk), the
     // node stays up, says why, and keeps trying. Device queries answer 503 until the store is open.
     let queries: DeviceQueries | null = null;
@@ -179,8 +128,7 @@ export class AggregatorNode {
       audit: this.audit,
       onRefused: (status) => this.metrics.apiRefused.inc({ status: String(status) }),
       page: cfg.api.page ? new Page() : null,
-      stream: () =>
-        this.stream && { server: this.stream, tickets: this.tickets, maxDevices: cfg.api.stream.max_devices },
+      stream: () => this.live.access(),
     });
     await this.api.start();
     const exporters = (this.exporters = new Exporters(cfg, this.metrics.registry, this.log));
@@ -195,10 +143,7 @@ export class AggregatorNode {
           maxMetrics: cfg.devices.max_metrics,
           exports: exporters.size > 0 ? exporters.queues : undefined,
           rollups: exporters.rollups,
-          onDurable: (batch, source) => {
-            this.hub.readings(batch);
-            if (source?.signal === Signal.LOGS) this.hub.events(source.otlp);
-          },
+          onDurable: this.live.durable,
           ...this.metrics.stateHooks(this.log, this.refusalLog, cfg.devices.max_metrics),
         }),
       {
@@ -218,34 +163,7 @@ export class AggregatorNode {
     let sink: BatchSink = store;
     let cluster: ClusterMembership | null = null;
     if (cfg.cluster.members.length > 0 || cfg.cluster.dns !== '') {
-      const members = cfg.cluster.members.map((entry) => {
-        const at = entry.indexOf('=');
-        return { id: entry.slice(0, at), address: entry.slice(at + 1) };
-      });
-      const me = members.find((m) => m.id === this.id);
-      if (members.length > 0 && cfg.cluster.dns === '' && !me) {
-        throw new OtlpEdgeError(
-          AggregatorErrorCodes.CLUSTER_SELF_MISSING,
-          `node.id '${this.id}' is not among cluster.members (${members.map((m) => m.id).join(', ')}); list this node as "${this.id}=HOST:PORT" or set node.id to one of them`,
-        );
-      }
-      cluster = new ClusterMembership(
-        {
-          self: { id: this.id, address: me?.address ?? advertised },
-          learnSelfAddress: !me && !cfg.cluster.advertise && wildcard && cfg.cluster.dns !== '',
-          members,
-          dns: cfg.cluster.dns,
-          dnsPort: cfg.grpc.port,
-          dnsServer: cfg.cluster.dns_server,
-          vnodes: cfg.cluster.vnodes,
-          probeIntervalMs: cfg.cluster.probe_interval,
-          failureTimeoutMs: cfg.cluster.failure_timeout,
-          dnsIntervalMs: cfg.cluster.dns_interval,
-          secret,
-          tls: tlsFiles && { ...tlsFiles, serverName: cfg.cluster.tls_server_name },
-        },
-        this.log,
-      );
+      cluster = clusterMembership(cfg, this.id, advertised, wildcard, secret, tlsFiles, this.log);
       membership = cluster;
       sink = new ClusterRouter(cluster, store, {
         onForward: (points, bytes, ms) => {
@@ -327,13 +245,6 @@ export class AggregatorNode {
       { ...this.ingest.implementation, Stream: streams.handler } as unknown as grpc.UntypedServiceImplementation,
     );
     otlp.addTo(server);
-    const streamCfg = cfg.api.stream;
-    const subscriptions = (this.peerSubscriptions = new PeerSubscriptions(
-      this.hub,
-      // Each stream client anywhere in the cluster subscribes here once.
-      { queue: streamCfg.queue, max: streamCfg.max_connections * 16 },
-      () => this.stream?.metrics.dropped.inc(),
-    ));
     server.addService(
       peerServiceDefinition as unknown as grpc.ServiceDefinition,
       {
@@ -351,9 +262,9 @@ export class AggregatorNode {
               { audit: 'admin', action: 'delete_device', device, token: requestedBy, via: from, outcome: 'deleted' },
               'admin action (requested at another node)',
             ),
-          local: this.local,
+          local: this.live.local,
         }),
-        Subscribe: subscriptions.handler,
+        Subscribe: this.live.subscriptions.handler,
       } as unknown as grpc.UntypedServiceImplementation,
     );
     const creds = tlsFiles
@@ -364,29 +275,13 @@ export class AggregatorNode {
     );
 
     queries = cluster
-      ? clusterQueries(cluster, store, this.local)
-      : singleNodeQueries(store, membership, this.id, this.local);
-    this.stream = new StreamServer(streamCfg, this.hub, cluster, this.id, m.registry, this.log);
-    const alerts = (this.alerts = new Alerts(cfg.alerts, {
-      nodeId: this.id,
-      offlineAfterMs: cfg.devices.offline_after,
-      owns: (id) => membership.owner(id) === this.id,
-      devices: () => this.store?.eachDevice() ?? null,
-      pageUrl: cfg.alerts.page_url || `http://${hostname()}:${this.api.port}/`,
-      registry: m.registry,
-      log: this.log,
-      onChanges: (changes) => this.hub.alerts(changes),
-    }));
-
+      ? clusterQueries(cluster, store, this.live.local)
+      : singleNodeQueries(store, membership, this.id, this.live.local);
     this.timers.push(
       setInterval(() => {
         const t = store.sweepOnline();
-        const samples = this.readingSamples;
-        samples.push(store.readingsApplied);
-        if (samples.length > RATE_WINDOW + 1) samples.shift();
-        for (const id of t.wentOnline) this.hub.status(id, true, store.get(id)?.lastSeen ?? Date.now());
+        this.live.swept(t);
         for (const id of t.wentOffline) {
-          this.hub.status(id, false, store.get(id)?.lastSeen ?? 0);
           m.offlineTransitions.inc();
           this.log.warn(
             { event: 'device_offline', device: id, offlineAfterMs: cfg.devices.offline_after },
@@ -408,7 +303,7 @@ export class AggregatorNode {
       .catch((e: Error) => this.log.warn({ err: e.message }, 'export queues not listed'));
     cluster?.start();
     rebalancer?.start();
-    alerts.start();
+    this.live.start(store, cluster, (id) => membership.owner(id), this.api.port);
     this.started = true;
     this.log.info(
       {
@@ -443,9 +338,7 @@ export class AggregatorNode {
 
   private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
-    await this.alerts?.stop();
-    this.stream?.close();
-    this.peerSubscriptions?.stop();
+    await this.live.stop();
     this.ingest?.stop();
     await this.streams?.stop();
     this.cluster?.stop();

@@ -6,6 +6,9 @@ import type { RingInfo } from '../../protocol/uplink/messages.js';
 import type { Membership, RingView } from './membership.js';
 import { peerServiceDefinition, type ProbeReply } from './peer-service.js';
 import { peerClientInterceptor, type PeerSecret } from './peer-auth.js';
+import type { AggregatorConfig } from '../config.js';
+import { OtlpEdgeError } from '../../protocol/errors.js';
+import { AggregatorErrorCodes } from '../errors.js';
 
 export interface ClusterOptions {
   self: { id: string; address: string };
@@ -291,4 +294,47 @@ export class ClusterMembership implements Membership {
     for (const t of this.timers) clearInterval(t);
     for (const p of this.peers.values()) p.client.close();
   }
+}
+
+/**
+ * This node's membership from its configuration: the static members (this node must be among them unless DNS
+ * finds the members) or the DNS name, probing and TLS as configured.
+ */
+export function clusterMembership(
+  cfg: AggregatorConfig,
+  selfId: string,
+  advertised: string,
+  wildcard: boolean,
+  secret: PeerSecret | null,
+  tlsFiles: { cert: Buffer; key: Buffer; ca: Buffer | null } | null,
+  log: Logger,
+): ClusterMembership {
+  const members = cfg.cluster.members.map((entry) => {
+    const at = entry.indexOf('=');
+    return { id: entry.slice(0, at), address: entry.slice(at + 1) };
+  });
+  const me = members.find((m) => m.id === selfId);
+  if (members.length > 0 && cfg.cluster.dns === '' && !me) {
+    throw new OtlpEdgeError(
+      AggregatorErrorCodes.CLUSTER_SELF_MISSING,
+      `node.id '${selfId}' is not among cluster.members (${members.map((m) => m.id).join(', ')}); list this node as "${selfId}=HOST:PORT" or set node.id to one of them`,
+    );
+  }
+  return new ClusterMembership(
+    {
+      self: { id: selfId, address: me?.address ?? advertised },
+      learnSelfAddress: !me && !cfg.cluster.advertise && wildcard && cfg.cluster.dns !== '',
+      members,
+      dns: cfg.cluster.dns,
+      dnsPort: cfg.grpc.port,
+      dnsServer: cfg.cluster.dns_server,
+      vnodes: cfg.cluster.vnodes,
+      probeIntervalMs: cfg.cluster.probe_interval,
+      failureTimeoutMs: cfg.cluster.failure_timeout,
+      dnsIntervalMs: cfg.cluster.dns_interval,
+      secret,
+      tls: tlsFiles && { ...tlsFiles, serverName: cfg.cluster.tls_server_name },
+    },
+    log,
+  );
 }

@@ -57,15 +57,22 @@ export class EventLog {
     }
   }
 
-  /** Devices that wrote more than TRIM_AFTER events since their last trim (the caller trims them after the write). */
-  due(): string[] {
-    const out: string[] = [];
-    for (const [device, n] of this.sinceTrim) if (n > TRIM_AFTER) out.push(device);
-    return out;
+  /**
+   * After a write: devices that wrote more than TRIM_AFTER events since their last trim lose those beyond the newest
+   * KEEP, in a later write of `commit`.
+   */
+  trimDue(db: () => Db, commit: { pending: Group; barrier(): Promise<void> }): void {
+    const due: string[] = [];
+    for (const [device, n] of this.sinceTrim) if (n > TRIM_AFTER) due.push(device);
+    if (due.length === 0) return;
+    void this.trim(db, due, (keys) => {
+      for (const k of keys) commit.pending.deletes.add(k);
+      return commit.barrier();
+    });
   }
 
   /** Deletes a device's events beyond the newest KEEP; one trim at a time. */
-  trim(db: () => Db, devices: string[], remove: (keys: string[]) => Promise<void>): Promise<void> {
+  private trim(db: () => Db, devices: string[], remove: (keys: string[]) => Promise<void>): Promise<void> {
     for (const d of devices) this.sinceTrim.set(d, 0);
     this.trimming = this.trimming.then(async () => {
       for (const device of devices) {

@@ -8,7 +8,7 @@ import { Device } from '../device/device-record.js';
 import { MAX_MINUTE, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from '../device/rollups.js';
 import { loadState, pruneStored, readBuckets, storedKeys } from './reads.js';
 import { SortedIds } from './sorted.js';
-import { deviceView, listPage } from './views.js';
+import { deviceView, listPage, totalsOf, type Totals } from './views.js';
 import { decodeTransfer, encodeMergeHashes, encodeRecord, encodeTransfer } from './transfer.js';
 import type { ApplyResult, BatchId, DeviceList, DeviceStateOptions, DeviceView, SweepResult } from './types.js';
 import type { DeviceData, RollupPoint } from '../device/types.js';
@@ -158,7 +158,7 @@ export class DeviceStateStore {
       const durable = this.opts.onDurable;
       const done = () => {
         durable?.(batch, exported);
-        this.trimEvents();
+        this.eventLog.trimDue(() => this.db, this.commit);
         return result;
       };
       if (g.empty) return this.commit.barrier().then(done);
@@ -177,17 +177,8 @@ export class DeviceStateStore {
   }
 
   /** Sums of every device's counts, and how many devices are online. */
-  totals(): { devices: number; online: number; received: number; duplicates: number; missing: number } {
-    const now = this.now();
-    const t = { devices: this.devices.size, online: 0, received: 0, duplicates: 0, missing: 0 };
-    for (const d of this.devices.values()) {
-      if (now - d.lastSeen < this.opts.offlineAfterMs) t.online++;
-      const c = d.seq.counts;
-      t.received += c.received;
-      t.duplicates += c.duplicates;
-      t.missing += c.missing;
-    }
-    return t;
+  totals(): Totals {
+    return totalsOf(this.devices.values(), this.now(), this.opts.offlineAfterMs);
   }
 
   get(id: string): DeviceView | undefined {
@@ -227,20 +218,6 @@ export class DeviceStateStore {
   async events(deviceId: string, limit: number): Promise<StoredEvent[]> {
     await this.ready();
     return readEvents(this.db, deviceId, limit);
-  }
-
-  /** Devices past their bound of events lose their oldest, in a later write. */
-  private trimEvents(): void {
-    const due = this.eventLog.due();
-    if (due.length === 0) return;
-    void this.eventLog.trim(
-      () => this.db,
-      due,
-      (keys) => {
-        for (const k of keys) this.commit.pending.deletes.add(k);
-        return this.commit.barrier();
-      },
-    );
   }
 
   /**

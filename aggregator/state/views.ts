@@ -23,6 +23,28 @@ export function deviceView(dev: Device, online: boolean): DeviceView {
   };
 }
 
+export interface Totals {
+  devices: number;
+  online: number;
+  received: number;
+  duplicates: number;
+  missing: number;
+}
+
+/** Sums of the devices' counts, and how many are online as of `now`. */
+export function totalsOf(devices: Iterable<Device>, now: number, offlineAfterMs: number): Totals {
+  const t = { devices: 0, online: 0, received: 0, duplicates: 0, missing: 0 };
+  for (const d of devices) {
+    t.devices++;
+    if (now - d.lastSeen < offlineAfterMs) t.online++;
+    const c = d.seq.counts;
+    t.received += c.received;
+    t.duplicates += c.duplicates;
+    t.missing += c.missing;
+  }
+  return t;
+}
+
 /**
  * One page of devices in id order after `cursor`, filtered by online and by `match` (a case-insensitive part of the
  * id); `next` when more match.

@@ -37,6 +37,8 @@ export interface StreamFilter {
 export class FilterError extends Error {}
 
 const MAX_METRICS = 100;
+/** Prefixes per filter: each message is tested against every prefix of every subscriber, so they stay few. */
+const MAX_PREFIXES = 64;
 
 /**
  * `device`, `metric`, `kind` (each repeatable or comma-separated; a device ending in `*` is a prefix) and
@@ -59,6 +61,10 @@ export function parseFilter(params: URLSearchParams, maxDevices: number): Stream
       throw new FilterError(`device: ${JSON.stringify(d.slice(0, 140))} is not a device id or a prefix ending in *`);
     (prefix ? prefixes : devices).push(id);
   }
+  if (prefixes.length > MAX_PREFIXES)
+    throw new FilterError(
+      `device: ${prefixes.length} prefixes named; at most ${MAX_PREFIXES} (name ids, or a shorter prefix)`,
+    );
   if (devices.length + prefixes.length > maxDevices)
     throw new FilterError(
       `device: ${devices.length + prefixes.length} ids and prefixes named; at most ${maxDevices} (api.stream.max_devices)`,

@@ -22,8 +22,7 @@ import type { DeviceReadings } from '../../protocol/payload/types.js';
 import { newReport, type BenchReport } from './report.js';
 import { feedStream, frameSources } from './stream-feed.js';
 import { sendOtlp } from './otlp-feed.js';
-import { freeLoopbackPort, scrapeMetric, waitForHttp } from './util.js';
-import WebSocket from 'ws';
+import { freeLoopbackPort, scrapeMetric, waitForHttp, watchReadings } from './util.js';
 
 const aggregatorMain = fileURLToPath(new URL('../../aggregator/main.js', import.meta.url));
 
@@ -271,7 +270,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
     let watchedMessages = 0;
     const watchers = await Promise.all(
       Array.from({ length: w.reading + w.stalled }, (_, i) =>
-        watch(ports[0].api, i >= w.reading, () => counting && watchedMessages++),
+        watchReadings(ports[0].api, i >= w.reading, () => counting && watchedMessages++),
       ),
     );
     const before = await Promise.all(metricsUrls.map(scrapeMetrics));
@@ -402,19 +401,6 @@ export async function benchAggregator(
     });
   }
   return report;
-}
-
-/** A live-stream client of every device's readings on `port`; a stalled one stops reading once connected. */
-function watch(port: number, stalled: boolean, onMessage: () => void): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream?kind=reading`);
-    ws.on('message', onMessage);
-    ws.on('error', reject);
-    ws.on('open', () => {
-      if (stalled) (ws as unknown as { _socket: { pause(): void } })._socket.pause();
-      resolve(ws);
-    });
-  });
 }
 
 async function scrapeMetrics(url: string): Promise<string> {
