@@ -40,7 +40,7 @@ export class EventLog {
   add(g: Group, otlp: Uint8Array, accepts: (device: string) => boolean, now: number): void {
     let events: EventMessage[];
     try {
-      events = eventMessages(otlp, accepts);
+      events = eventMessages(otlp, accepts, KEEP);
     } catch {
       return; // the request was read before it got here; a record that cannot be decoded as a whole is not kept
     }

@@ -10,6 +10,9 @@ import {
   type StreamFilter,
 } from './messages.js';
 
+/** Events of one device in one request sent at most (the newest); a flood of records is not turned into messages. */
+const EVENTS_PER_DEVICE = 1000;
+
 interface Subscriber {
   test: (deviceId: string) => boolean;
   kinds: ReadonlySet<LiveKind>;
@@ -72,7 +75,7 @@ export class LiveHub {
       for (const s of this.subs) if (s.kinds.has('event') && s.test(id)) return true;
       return false;
     };
-    for (const m of eventMessages(otlp, wants)) {
+    for (const m of eventMessages(otlp, wants, EVENTS_PER_DEVICE)) {
       const json = JSON.stringify(m);
       for (const s of this.subs) if (s.kinds.has('event') && s.test(m.device)) s.push(json);
     }

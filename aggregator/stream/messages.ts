@@ -1,6 +1,5 @@
-import { decodeLogsRequest } from '../../protocol/otlp/decode.js';
+import { lastLogRecords } from '../../protocol/otlp/visit.js';
 import { plainAttributes, plainValue } from '../../protocol/otlp/plain.js';
-import { ATTR_DEVICE_ID } from '../../protocol/otlp/semconv.js';
 import { isValidId } from '../../protocol/ids.js';
 import type { DeviceData } from '../device/types.js';
 
@@ -151,26 +150,29 @@ export interface EventMessage {
 
 const SEVERITY_NAMES = ['', 'TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 
-/** Log records of an OTLP logs request → event messages of the devices `wanted` accepts. */
-export function eventMessages(otlp: Uint8Array, wanted: (device: string) => boolean): EventMessage[] {
+/**
+ * Log records of an OTLP logs request → event messages of the devices `wanted` accepts, at most the last
+ * `perDevice` of each device's resource (a flood of records is walked, not decoded).
+ */
+export function eventMessages(
+  otlp: Uint8Array,
+  wanted: (device: string) => boolean,
+  perDevice: number,
+): EventMessage[] {
   const out: EventMessage[] = [];
-  for (const rl of decodeLogsRequest(otlp).resourceLogs) {
-    const id = rl.resource?.attributes.find((kv) => kv.key === ATTR_DEVICE_ID)?.value.stringValue ?? '';
-    if (id === '' || !wanted(id)) continue;
-    for (const sl of rl.scopeLogs)
-      for (const r of sl.logRecords) {
-        const ns = r.timeUnixNano && r.timeUnixNano !== '0' ? r.timeUnixNano : (r.observedTimeUnixNano ?? '0');
-        const n = r.severityNumber ?? 0;
-        out.push({
-          type: 'event',
-          device: id,
-          ts: iso(Number(BigInt(ns) / 1_000_000n)),
-          severity: r.severityText || SEVERITY_NAMES[Math.ceil(n / 4)] || 'UNSPECIFIED',
-          body: r.body === undefined ? null : plainValue(r.body),
-          attributes: plainAttributes(r.attributes),
-        });
-      }
-  }
+  for (const { deviceId, records } of lastLogRecords(otlp, perDevice, wanted))
+    for (const r of records) {
+      const ns = r.timeUnixNano && r.timeUnixNano !== '0' ? r.timeUnixNano : (r.observedTimeUnixNano ?? '0');
+      const n = r.severityNumber ?? 0;
+      out.push({
+        type: 'event',
+        device: deviceId,
+        ts: iso(Number(BigInt(ns) / 1_000_000n)),
+        severity: r.severityText || SEVERITY_NAMES[Math.ceil(n / 4)] || 'UNSPECIFIED',
+        body: r.body === undefined ? null : plainValue(r.body),
+        attributes: plainAttributes(r.attributes),
+      });
+    }
   return out;
 }
 

@@ -343,7 +343,7 @@ function scopeLogs(r: ProtoReader, end: number): ScopeLogsJson {
   return sl;
 }
 
-function logRecord(r: ProtoReader, end: number): LogRecordJson {
+export function logRecord(r: ProtoReader, end: number): LogRecordJson {
   const l: LogRecordJson = { attributes: [] };
   r.fields(end, (f, w) => {
     if (f === 1 && w === 1) l.timeUnixNano = u64(r);

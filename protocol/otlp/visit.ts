@@ -1,4 +1,6 @@
 import { ProtoReader } from './reader.js';
+import { logRecord } from './decode.js';
+import type { LogRecordJson } from './json-types.js';
 import { ATTR_DEVICE_ID } from './semconv.js';
 
 /**
@@ -185,4 +187,67 @@ function numberPoint(r: ProtoReader, end: number, metric: string, v: MetricsVisi
   }
   r.end = outer;
   if (!Number.isNaN(value)) v.point(metric, timeMs, value);
+}
+
+/**
+ * The last `keep` log records of each ResourceLogs whose `device.id` `wanted` accepts, decoded, oldest first; every
+ * other record is skipped by length. What it holds does not grow with the request: a flood of records costs one pass
+ * and `keep` ranges per resource. A record that cannot be decoded (nested past the limit) is left out.
+ */
+export function lastLogRecords(
+  bytes: Uint8Array,
+  keep: number,
+  wanted: (deviceId: string) => boolean,
+): { deviceId: string; records: LogRecordJson[] }[] {
+  const r = new ProtoReader(bytes);
+  const out: { deviceId: string; records: LogRecordJson[] }[] = [];
+  const scopes: number[] = [];
+  while (r.pos < r.end) {
+    const key = r.varint();
+    if (key !== 0x0a) {
+      r.skip(key & 7);
+      continue;
+    }
+    const rlEnd = r.submessageEnd();
+    let deviceId = '';
+    scopes.length = 0;
+    r.fields(rlEnd, (f, w) => {
+      if (f === 1 && w === 2) deviceId = resourceDeviceId(r, r.submessageEnd());
+      else if (f === 2 && w === 2) {
+        const end = r.submessageEnd();
+        scopes.push(r.pos, end);
+        r.pos = end;
+      } else r.skip(w);
+    });
+    const after = r.pos;
+    if (deviceId !== '' && wanted(deviceId)) {
+      const ring: number[] = []; // [start, end] of the last `keep` records, as a ring
+      let n = 0;
+      for (let i = 0; i < scopes.length; i += 2) {
+        r.pos = scopes[i];
+        r.fields(scopes[i + 1], (f, w) => {
+          if (f !== 2 || w !== 2) return r.skip(w);
+          const end = r.submessageEnd();
+          const slot = (n++ % keep) * 2;
+          ring[slot] = r.pos;
+          ring[slot + 1] = end;
+          r.pos = end;
+        });
+      }
+      const records: LogRecordJson[] = [];
+      const count = Math.min(n, keep);
+      for (let k = n - count; k < n; k++) {
+        const slot = (k % keep) * 2;
+        r.pos = ring[slot];
+        try {
+          records.push(logRecord(r, ring[slot + 1]));
+        } catch {
+          // nested past the limit, or malformed within: not an event worth keeping
+        }
+      }
+      if (records.length > 0) out.push({ deviceId, records });
+    }
+    r.pos = after;
+  }
+  return out;
 }

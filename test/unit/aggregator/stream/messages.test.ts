@@ -61,7 +61,7 @@ test('events: log records of the devices wanted, with severity, body and attribu
     },
     { deviceId: 'd2', events: [{ ts: T0, severityText: 'INFO', severityNumber: 9, body: 'hi', attributes: null }] },
   ]);
-  const ev = eventMessages(otlp, (id) => id === 'd1');
+  const ev = eventMessages(otlp, (id) => id === 'd1', 10);
   assert.equal(ev.length, 1);
   assert.deepEqual(ev[0], {
     type: 'event',
@@ -119,4 +119,19 @@ test('stream tickets are one-use and expire', () => {
   const b = t.issue('ops', T0)!;
   assert.equal(t.spend(b.ticket, T0 + 30_000), null, 'expired');
   assert.equal(t.spend('made-up', T0), null);
+});
+
+test('events: only the last records of a device are decoded, whatever the request holds; too-deep bodies are left out', async () => {
+  const { deepLogsRequest, tinyLogsRequest } = await import('../../../helpers/otlp-bytes.js');
+  const flood = tinyLogsRequest('flood', 200_000);
+  const ev = eventMessages(flood, () => true, 5);
+  assert.equal(ev.length, 5, 'the last five of 200,000');
+  assert.deepEqual(
+    eventMessages(flood, (id) => id !== 'flood', 5),
+    [],
+  );
+  assert.deepEqual(
+    eventMessages(deepLogsRequest('deep', 20_000), () => true, 5),
+    [],
+  );
 });
