@@ -7,6 +7,9 @@ import { AlertEngine } from './engine.js';
 import { AlertMetrics } from './metrics.js';
 import { AlertmanagerReceiver, WebhookReceiver } from './notify.js';
 
+/** Alert changes logged one by one per evaluation; the rest are summed up in one line. */
+const LOGGED_PER_PASS = 20;
+
 export interface AlertsDeps {
   nodeId: string;
   offlineAfterMs: number;
@@ -86,14 +89,24 @@ export class Alerts {
   }
 
   private changed(changes: AlertChange[]): void {
-    for (const c of changes) {
+    const summary = new Map<string, number>();
+    changes.forEach((c, i) => {
       const a = c.alert;
       this.metrics.changes.inc({ alertname: a.alertname, status: c.status });
-      this.deps.log[c.status === 'firing' ? 'warn' : 'info'](
-        { alert: a.alertname, device: a.device, severity: a.severity, value: a.value, status: c.status },
-        c.status === 'firing' ? 'alert firing' : 'alert resolved',
+      // A line per change while they are few; past LOGGED_PER_PASS one line sums them up (a gateway outage takes
+      // thousands of devices offline at once).
+      if (i < LOGGED_PER_PASS)
+        this.deps.log[c.status === 'firing' ? 'warn' : 'info'](
+          { alert: a.alertname, device: a.device, severity: a.severity, value: a.value, status: c.status },
+          c.status === 'firing' ? 'alert firing' : 'alert resolved',
+        );
+      else summary.set(`${a.alertname} ${c.status}`, (summary.get(`${a.alertname} ${c.status}`) ?? 0) + 1);
+    });
+    if (summary.size > 0)
+      this.deps.log.warn(
+        { changes: Object.fromEntries(summary) },
+        `${changes.length - LOGGED_PER_PASS} more alert changes in this evaluation (GET /v1/alerts lists them)`,
       );
-    }
     this.alertmanager?.send(
       changes.map((c) => c.alert),
       Date.now(),

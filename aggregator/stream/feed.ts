@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Backoff } from '../../runtime/retry/backoff.js';
 import type { ClusterMembership } from '../cluster/cluster-membership.js';
 import type { LiveHub } from './hub.js';
-import { LIVE_KINDS, type LiveKind, type StreamFilter } from './messages.js';
+import { itemJson, LIVE_KINDS, type LiveKind, type StreamFilter } from './messages.js';
 import { LiveQueue } from './queue.js';
 
 /** Messages per LiveMessages a node sends a subscribing peer. */
@@ -185,7 +185,12 @@ export class PeerSubscriptions {
       scheduled = false;
       while (!blocked && q.length > 0) {
         const dropped = q.takeUnannounced();
-        if (!call.write({ messages: q.take(PER_WRITE), dropped })) blocked = true;
+        const messages: string[] = [];
+        for (const item of q.take(PER_WRITE)) {
+          const json = itemJson(item);
+          if (json !== null) messages.push(json);
+        }
+        if (!call.write({ messages, dropped })) blocked = true;
       }
     };
     call.on('drain', () => {
@@ -194,8 +199,8 @@ export class PeerSubscriptions {
     });
     const unsubscribe = this.hub.subscribe(
       { devices: r.devices ?? [], prefixes: r.prefixes ?? [], metrics: r.metrics ?? [], kinds },
-      (json) => {
-        if (q.push(json)) this.onDropped(1);
+      (item) => {
+        if (q.push(item)) this.onDropped(1);
         if (!scheduled && !blocked) {
           scheduled = true;
           setImmediate(flush);

@@ -3,9 +3,9 @@ import { alertJson, type AlertChange } from '../alerts/alert.js';
 import {
   deviceTest,
   eventMessages,
-  onlyMetrics,
-  readingMessages,
+  ReadingSet,
   statusMessage,
+  type LiveItem,
   type LiveKind,
   type StreamFilter,
 } from './messages.js';
@@ -17,7 +17,7 @@ interface Subscriber {
   test: (deviceId: string) => boolean;
   kinds: ReadonlySet<LiveKind>;
   metrics: readonly string[];
-  push: (json: string) => void;
+  push: (item: LiveItem) => void;
 }
 
 /**
@@ -37,7 +37,7 @@ export class LiveHub {
   }
 
   /** Starts handing `push` the messages `filter` takes; returns the unsubscribe. */
-  subscribe(filter: StreamFilter, push: (json: string) => void): () => void {
+  subscribe(filter: StreamFilter, push: (item: LiveItem) => void): () => void {
     const s: Subscriber = { test: deviceTest(filter), kinds: new Set(filter.kinds), metrics: filter.metrics, push };
     this.subs.add(s);
     for (const k of s.kinds) this.perKind[k]++;
@@ -51,19 +51,11 @@ export class LiveHub {
   readings(batch: readonly DeviceData[]): void {
     if (this.perKind.reading === 0) return;
     for (const d of batch) {
-      let msgs: ReturnType<typeof readingMessages> | null = null;
-      let whole: string[] | null = null;
+      let set: ReadingSet | null = null;
       for (const s of this.subs) {
         if (!s.kinds.has('reading') || !s.test(d.deviceId)) continue;
-        msgs ??= readingMessages(d);
-        if (s.metrics.length === 0) {
-          whole ??= msgs.map((m) => JSON.stringify(m));
-          for (const j of whole) s.push(j);
-        } else
-          for (const m of msgs) {
-            const kept = onlyMetrics(m, s.metrics);
-            if (kept !== null) s.push(JSON.stringify(kept));
-          }
+        set ??= new ReadingSet(d);
+        for (let i = 0; i < set.count; i++) s.push(set.item(i, s.metrics));
       }
     }
   }

@@ -100,43 +100,86 @@ export function deviceTest(f: StreamFilter): (id: string) => boolean {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export interface ReadingMessage {
-  type: 'reading';
-  device: string;
-  ts: string;
-  seq?: number;
-  metrics: Record<string, number>;
+/**
+ * What a subscriber's queue holds: a message's JSON, or a message whose JSON is made only when a client takes it (a
+ * reading: a client that cannot keep up drops most of them unread, so they cost it next to nothing).
+ */
+export type LiveItem = string | { json(): string | null };
+
+/** The JSON text of a live item (null: nothing to send, e.g. a reading without the metrics a filter keeps). */
+export function itemJson(item: LiveItem): string | null {
+  return typeof item === 'string' ? item : item.json();
 }
 
-/** A device's data from one batch → one reading message per distinct ts, in the order the readings came. */
-export function readingMessages(d: DeviceData): ReadingMessage[] {
-  const byTs = new Map<number, ReadingMessage>();
-  const at = (ts: number) => {
-    let r = byTs.get(ts);
-    if (r === undefined) byTs.set(ts, (r = { type: 'reading', device: d.deviceId, ts: iso(ts), metrics: {} }));
-    return r;
-  };
-  const n = Math.min(d.metric.length, d.ts.length, d.value.length);
-  for (let i = 0; i < d.seq.length; i++) if (d.seqTs[i] >= 0) at(d.seqTs[i]).seq = d.seq[i];
-  for (let i = 0; i < n; i++) {
-    const ts = d.ts[i];
-    const v = d.value[i];
-    if (!(ts >= 0) || v - v !== 0) continue; // as the state skips them
-    Object.defineProperty(at(ts).metrics, d.metric[i], { value: v, enumerable: true, writable: true });
-  }
-  return [...byTs.values()].filter((r) => Object.keys(r.metrics).length > 0);
-}
+/**
+ * A device's readings from one batch as stream messages, one per distinct ts in the order they came:
+ * `{ "type": "reading", "device", "ts", "seq"?, "metrics": { "<name>": value } }`. The readings are told apart at
+ * once (to count them); their JSON is written on first demand, for all of them together, once per metric filter.
+ */
+export class ReadingSet {
+  /** Reading of each point (-1: a point the state skips too: NaN or negative time, non-finite value). */
+  private readonly readingOf: Int32Array;
+  private readonly tsOf: number[] = [];
+  private readonly seqOf: (number | undefined)[] = [];
+  /** JSON of each reading, by metric filter ('' = all metrics). */
+  private readonly built = new Map<string, (string | null)[]>();
 
-/** The reading with only the metrics named (null when it holds none of them). */
-export function onlyMetrics(r: ReadingMessage, metrics: readonly string[]): ReadingMessage | null {
-  const kept: Record<string, number> = {};
-  let any = false;
-  for (const m of metrics)
-    if (Object.prototype.hasOwnProperty.call(r.metrics, m)) {
-      Object.defineProperty(kept, m, { value: r.metrics[m], enumerable: true, writable: true });
-      any = true;
+  constructor(private readonly d: DeviceData) {
+    const n = Math.min(d.metric.length, d.ts.length, d.value.length);
+    this.readingOf = new Int32Array(n);
+    const index = new Map<number, number>();
+    for (let p = 0; p < n; p++) {
+      const ts = d.ts[p];
+      const v = d.value[p];
+      if (!(ts >= 0) || v - v !== 0) {
+        this.readingOf[p] = -1;
+        continue;
+      }
+      let r = index.get(ts);
+      if (r === undefined) {
+        index.set(ts, (r = this.tsOf.length));
+        this.tsOf.push(ts);
+      }
+      this.readingOf[p] = r;
     }
-  return any ? { ...r, metrics: kept } : null;
+    for (let i = 0; i < d.seq.length; i++) {
+      const r = index.get(d.seqTs[i]);
+      if (r !== undefined) this.seqOf[r] = d.seq[i];
+    }
+  }
+
+  get count(): number {
+    return this.tsOf.length;
+  }
+
+  /** Reading `i` as a live item, keeping only `metrics` when given. */
+  item(i: number, metrics: readonly string[]): LiveItem {
+    return { json: () => this.json(i, metrics) };
+  }
+
+  /** The JSON of reading `i` (null when the filter keeps none of its metrics). */
+  json(i: number, metrics: readonly string[]): string | null {
+    const key = metrics.join('\u0000');
+    let all = this.built.get(key);
+    if (all === undefined) this.built.set(key, (all = this.build(metrics.length > 0 ? new Set(metrics) : null)));
+    return all[i];
+  }
+
+  private build(keep: Set<string> | null): (string | null)[] {
+    const d = this.d;
+    const parts: string[][] = this.tsOf.map(() => []);
+    for (let p = 0; p < this.readingOf.length; p++) {
+      const r = this.readingOf[p];
+      if (r < 0 || (keep !== null && !keep.has(d.metric[p]))) continue;
+      parts[r].push(`${JSON.stringify(d.metric[p])}:${d.value[p]}`);
+    }
+    const device = JSON.stringify(d.deviceId);
+    return parts.map((metrics, r) => {
+      if (metrics.length === 0) return null;
+      const seq = this.seqOf[r] === undefined ? '' : `,"seq":${this.seqOf[r]}`;
+      return `{"type":"reading","device":${device},"ts":"${iso(this.tsOf[r])}"${seq},"metrics":{${metrics.join(',')}}}`;
+    });
+  }
 }
 
 export interface EventMessage {

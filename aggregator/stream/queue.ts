@@ -1,10 +1,12 @@
+import type { LiveItem } from './messages.js';
+
 /**
  * The messages waiting for one stream client (a WebSocket, or another node's subscription): bounded, dropping the
  * oldest when full. What was dropped is counted and announced ahead of the next messages, so a client always knows
  * it missed some, and how many.
  */
 export class LiveQueue {
-  private items: string[] = [];
+  private items: LiveItem[] = [];
   private head = 0;
   /** Dropped since the last announcement. */
   private unannounced = 0;
@@ -20,8 +22,8 @@ export class LiveQueue {
   }
 
   /** Queues a message; true when the queue was full and the oldest was dropped for it. */
-  push(json: string): boolean {
-    this.items.push(json);
+  push(item: LiveItem): boolean {
+    this.items.push(item);
     if (this.length <= this.max) return false;
     this.head++;
     this.unannounced++;
@@ -42,7 +44,7 @@ export class LiveQueue {
   }
 
   /** Up to `n` of the oldest messages. Once the queue is empty it counts as caught up. */
-  take(n: number): string[] {
+  take(n: number): LiveItem[] {
     const end = Math.min(this.items.length, this.head + n);
     const out = this.items.slice(this.head, end);
     this.head = end;

@@ -8,7 +8,7 @@ import type { AggregatorConfig } from '../config.js';
 import type { ClusterMembership } from '../cluster/cluster-membership.js';
 import type { LiveHub } from './hub.js';
 import { ClusterFeed } from './feed.js';
-import type { StreamFilter } from './messages.js';
+import { itemJson, type LiveItem, type StreamFilter } from './messages.js';
 import { LiveQueue } from './queue.js';
 
 /** Close codes (4000–4999 are the application's, RFC 6455). */
@@ -176,9 +176,9 @@ class Connection {
       );
   }
 
-  private push(json: string): void {
+  private push(item: LiveItem): void {
     if (this.ended) return;
-    if (this.queue.push(json)) this.metrics.dropped.inc();
+    if (this.queue.push(item)) this.metrics.dropped.inc();
     this.schedule();
   }
 
@@ -208,11 +208,20 @@ class Connection {
       }, 50);
       return;
     }
+    // One write of many frames, not a system call per message.
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    socket?.cork();
     const dropped = this.queue.takeUnannounced();
     if (dropped > 0) this.ws.send(JSON.stringify({ type: 'dropped', count: dropped, total: this.queue.dropped }));
-    const batch = this.queue.take(PER_TURN);
-    for (const json of batch) this.ws.send(json);
-    this.metrics.sent.inc(batch.length);
+    let sent = 0;
+    for (const item of this.queue.take(PER_TURN)) {
+      const json = itemJson(item);
+      if (json === null) continue;
+      this.ws.send(json);
+      sent++;
+    }
+    socket?.uncork();
+    this.metrics.sent.inc(sent);
     if (this.queue.length > 0) this.schedule();
   }
 

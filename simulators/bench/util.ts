@@ -1,4 +1,3 @@
-import WebSocket from 'ws';
 import { createServer } from 'node:net';
 
 /** Ports handed out by this process: the OS may offer a port again once its probe closed, before it is bound. */
@@ -45,17 +44,4 @@ export function scrapeMetric(text: string, name: string): number {
       total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
-}
-
-/** A live-stream client of every device's readings on `port`; a stalled one stops reading once connected. */
-export function watchReadings(port: number, stalled: boolean, onMessage: () => void): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream?kind=reading`);
-    ws.on('message', onMessage);
-    ws.on('error', reject);
-    ws.on('open', () => {
-      if (stalled) (ws as unknown as { _socket: { pause(): void } })._socket.pause();
-      resolve(ws);
-    });
-  });
 }

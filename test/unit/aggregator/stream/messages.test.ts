@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   eventMessages,
+  itemJson,
   FilterError,
-  onlyMetrics,
   parseFilter,
-  readingMessages,
+  ReadingSet,
 } from '../../../../aggregator/stream/messages.js';
 import { LiveQueue } from '../../../../aggregator/stream/queue.js';
 import { LiveHub } from '../../../../aggregator/stream/hub.js';
@@ -37,7 +37,7 @@ test('stream filter: ids and prefixes, metrics, kinds, events=true; bad values a
 });
 
 test('readings: one message per reading (ts) of a device, seq attached, non-finite values left out', () => {
-  const msgs = readingMessages({
+  const set = new ReadingSet({
     deviceId: 'd1',
     metric: ['t', 't', 'h', 'h', 'x'],
     ts: [T0, T0 + 1000, T0, T0 + 1000, T0],
@@ -45,12 +45,29 @@ test('readings: one message per reading (ts) of a device, seq attached, non-fini
     seqTs: [T0, T0 + 1000],
     seq: [7, 8],
   });
-  assert.deepEqual(msgs, [
+  assert.equal(set.count, 2);
+  const all = [0, 1].map((i) => JSON.parse(set.json(i, [])!));
+  assert.deepEqual(all, [
     { type: 'reading', device: 'd1', ts: '2026-12-02T10:00:00.000Z', seq: 7, metrics: { t: 1, h: 3 } },
     { type: 'reading', device: 'd1', ts: '2026-12-02T10:00:01.000Z', seq: 8, metrics: { t: 2, h: 4 } },
   ]);
-  assert.deepEqual(onlyMetrics(msgs[0], ['h'])?.metrics, { h: 3 });
-  assert.equal(onlyMetrics(msgs[0], ['zzz']), null);
+  assert.deepEqual(JSON.parse(set.json(0, ['h'])!).metrics, { h: 3 });
+  assert.equal(set.json(0, ['zzz']), null);
+  // Names that mean something to JavaScript or JSON stay plain keys.
+  const odd = new ReadingSet({
+    deviceId: 'd"2',
+    metric: ['__proto__', 'a"b'],
+    ts: [T0, T0],
+    value: [1, 2],
+    seqTs: [],
+    seq: [],
+  });
+  assert.deepEqual(JSON.parse(odd.json(0, [])!), {
+    type: 'reading',
+    device: 'd"2',
+    ts: '2026-12-02T10:00:00.000Z',
+    metrics: JSON.parse('{"__proto__":1,"a\\"b":2}'),
+  });
 });
 
 test('events: log records of the devices wanted, with severity, body and attributes', () => {
@@ -93,9 +110,11 @@ test('the hub hands each subscriber what its filter takes, and nothing after it 
   const all: string[] = [];
   const pumps: string[] = [];
   const stopAll = hub.subscribe({ devices: [], prefixes: [], metrics: [], kinds: ['reading', 'status'] }, (j) =>
-    all.push(j),
+    all.push(itemJson(j)!),
   );
-  hub.subscribe({ devices: ['x'], prefixes: ['pump-'], metrics: ['t'], kinds: ['reading'] }, (j) => pumps.push(j));
+  hub.subscribe({ devices: ['x'], prefixes: ['pump-'], metrics: ['t'], kinds: ['reading'] }, (j) =>
+    pumps.push(itemJson(j)!),
+  );
   const data = (id: string) => ({ deviceId: id, metric: ['t', 'h'], ts: [T0, T0], value: [1, 2], seqTs: [], seq: [] });
   hub.readings([data('pump-1'), data('fan-1')]);
   hub.status('pump-1', false, T0);
