@@ -186,10 +186,7 @@ export class PeerSubscriptions {
       while (!blocked && q.length > 0) {
         const dropped = q.takeUnannounced();
         const messages: string[] = [];
-        for (const item of q.take(PER_WRITE)) {
-          const json = itemJson(item);
-          if (json !== null) messages.push(json);
-        }
+        for (const item of q.take(PER_WRITE)) messages.push(...itemJson(item));
         if (!call.write({ messages, dropped })) blocked = true;
       }
     };

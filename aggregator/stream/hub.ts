@@ -55,7 +55,7 @@ export class LiveHub {
       for (const s of this.subs) {
         if (!s.kinds.has('reading') || !s.test(d.deviceId)) continue;
         set ??= new ReadingSet(d);
-        for (let i = 0; i < set.count; i++) s.push(set.item(i, s.metrics));
+        if (set.count > 0) s.push(set.item(s.metrics));
       }
     }
   }

@@ -101,14 +101,20 @@ export function deviceTest(f: StreamFilter): (id: string) => boolean {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * What a subscriber's queue holds: a message's JSON, or a message whose JSON is made only when a client takes it (a
- * reading: a client that cannot keep up drops most of them unread, so they cost it next to nothing).
+ * What a subscriber's queue holds: a message's JSON, or `count` messages whose JSON is made only when a client takes
+ * them (a device's readings from one batch: a client that cannot keep up drops most of them unread, so they cost it
+ * next to nothing).
  */
-export type LiveItem = string | { json(): string | null };
+export type LiveItem = string | { count: number; json(): string[] };
 
-/** The JSON text of a live item (null: nothing to send, e.g. a reading without the metrics a filter keeps). */
-export function itemJson(item: LiveItem): string | null {
-  return typeof item === 'string' ? item : item.json();
+/** The messages of a live item, as JSON text. */
+export function itemJson(item: LiveItem): string[] {
+  return typeof item === 'string' ? [item] : item.json();
+}
+
+/** How many messages a live item counts for (against a queue's bound). */
+export function itemCount(item: LiveItem): number {
+  return typeof item === 'string' ? 1 : item.count;
 }
 
 /**
@@ -152,9 +158,19 @@ export class ReadingSet {
     return this.tsOf.length;
   }
 
-  /** Reading `i` as a live item, keeping only `metrics` when given. */
-  item(i: number, metrics: readonly string[]): LiveItem {
-    return { json: () => this.json(i, metrics) };
+  /** The readings as one live item, keeping only `metrics` when given (readings left with none are not sent). */
+  item(metrics: readonly string[]): LiveItem {
+    return {
+      count: this.count,
+      json: () => {
+        const out: string[] = [];
+        for (let i = 0; i < this.count; i++) {
+          const j = this.json(i, metrics);
+          if (j !== null) out.push(j);
+        }
+        return out;
+      },
+    };
   }
 
   /** The JSON of reading `i` (null when the filter keeps none of its metrics). */

@@ -1,13 +1,15 @@
-import type { LiveItem } from './messages.js';
+import { itemCount, type LiveItem } from './messages.js';
 
 /**
- * The messages waiting for one stream client (a WebSocket, or another node's subscription): bounded, dropping the
- * oldest when full. What was dropped is counted and announced ahead of the next messages, so a client always knows
- * it missed some, and how many.
+ * The messages waiting for one stream client (a WebSocket, or another node's subscription): bounded in messages (an
+ * item of several counts for each), dropping the oldest items when full. What was dropped is counted and announced
+ * ahead of the next messages, so a client always knows it missed some, and how many.
  */
 export class LiveQueue {
   private items: LiveItem[] = [];
   private head = 0;
+  /** Messages the items from head on count for. */
+  private held = 0;
   /** Dropped since the last announcement. */
   private unannounced = 0;
   /** Dropped in all. */
@@ -17,17 +19,23 @@ export class LiveQueue {
 
   constructor(private readonly max: number) {}
 
+  /** Messages waiting. */
   get length(): number {
-    return this.items.length - this.head;
+    return this.held;
   }
 
-  /** Queues a message; true when the queue was full and the oldest was dropped for it. */
+  /** Queues an item; true when the queue was full and older ones were dropped for it. */
   push(item: LiveItem): boolean {
     this.items.push(item);
-    if (this.length <= this.max) return false;
-    this.head++;
-    this.unannounced++;
-    this.dropped++;
+    this.held += itemCount(item);
+    if (this.held <= this.max) return false;
+    // The oldest go, but never the item just queued: the client gets the newest.
+    while (this.held > this.max && this.head < this.items.length - 1) {
+      const n = itemCount(this.items[this.head++]);
+      this.held -= n;
+      this.unannounced += n;
+      this.dropped += n;
+    }
     this.droppingSince ??= Date.now();
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
@@ -43,11 +51,16 @@ export class LiveQueue {
     return n;
   }
 
-  /** Up to `n` of the oldest messages. Once the queue is empty it counts as caught up. */
+  /** The oldest items, about `n` messages (at least one item). Once the queue is empty it counts as caught up. */
   take(n: number): LiveItem[] {
-    const end = Math.min(this.items.length, this.head + n);
-    const out = this.items.slice(this.head, end);
-    this.head = end;
+    const out: LiveItem[] = [];
+    let taken = 0;
+    while (this.head < this.items.length && (out.length === 0 || taken < n)) {
+      const item = this.items[this.head++];
+      out.push(item);
+      taken += itemCount(item);
+    }
+    this.held -= taken;
     if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;

@@ -214,12 +214,11 @@ class Connection {
     const dropped = this.queue.takeUnannounced();
     if (dropped > 0) this.ws.send(JSON.stringify({ type: 'dropped', count: dropped, total: this.queue.dropped }));
     let sent = 0;
-    for (const item of this.queue.take(PER_TURN)) {
-      const json = itemJson(item);
-      if (json === null) continue;
-      this.ws.send(json);
-      sent++;
-    }
+    for (const item of this.queue.take(PER_TURN))
+      for (const json of itemJson(item)) {
+        this.ws.send(json);
+        sent++;
+      }
     socket?.uncork();
     this.metrics.sent.inc(sent);
     if (this.queue.length > 0) this.schedule();

@@ -100,9 +100,26 @@ test('the queue drops the oldest past its bound, counts and reports them, and is
   assert.equal(q.takeUnannounced(), 2);
   assert.equal(q.takeUnannounced(), 0);
   assert.deepEqual(q.take(2), ['c', 'd']);
+  assert.equal(q.length, 1);
   assert.ok(q.droppingSince !== null, 'not caught up while messages wait');
   assert.deepEqual(q.take(10), ['e']);
   assert.equal(q.droppingSince, null);
+});
+
+test('an item of several messages counts for each against the bound, and the newest is never the one dropped', () => {
+  const many = (count: number, tag: string) => ({ count, json: () => Array.from({ length: count }, () => tag) });
+  const q = new LiveQueue(5);
+  q.push(many(3, 'a'));
+  q.push('b');
+  assert.equal(q.length, 4);
+  assert.equal(q.push(many(4, 'c')), true);
+  assert.equal(q.dropped, 3, 'the three of a went; b and c fit');
+  assert.equal(q.length, 5);
+  assert.equal(q.push(many(9, 'd')), true, 'larger than the bound: kept alone');
+  assert.equal(q.dropped, 8);
+  assert.equal(q.length, 9);
+  assert.deepEqual(q.take(1).flatMap(itemJson), Array(9).fill('d'));
+  assert.equal(q.length, 0);
 });
 
 test('the hub hands each subscriber what its filter takes, and nothing after it unsubscribes', () => {
@@ -110,10 +127,10 @@ test('the hub hands each subscriber what its filter takes, and nothing after it 
   const all: string[] = [];
   const pumps: string[] = [];
   const stopAll = hub.subscribe({ devices: [], prefixes: [], metrics: [], kinds: ['reading', 'status'] }, (j) =>
-    all.push(itemJson(j)!),
+    all.push(...itemJson(j)),
   );
   hub.subscribe({ devices: ['x'], prefixes: ['pump-'], metrics: ['t'], kinds: ['reading'] }, (j) =>
-    pumps.push(itemJson(j)!),
+    pumps.push(...itemJson(j)),
   );
   const data = (id: string) => ({ deviceId: id, metric: ['t', 'h'], ts: [T0, T0], value: [1, 2], seqTs: [], seq: [] });
   hub.readings([data('pump-1'), data('fan-1')]);
