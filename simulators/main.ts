@@ -91,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
       });
       const gateways = positiveInt('--gateways', values.gateways);
       const seconds = positiveInt('--seconds', values.seconds);
-      const { benchAggregator } = await import('./bench/aggregator.js');
+      const { benchAggregator } = await import('./bench/aggregator-report.js');
       print(await benchAggregator({ gateways, seconds, stream: !values.send, skipOtlp: values['no-otlp'] }));
       return 0;
     }
