@@ -43,8 +43,8 @@ export class Live {
     this.tickets = new StreamTickets(cfg.api.stream.ticket_ttl);
     const s = cfg.api.stream;
     // Each stream client anywhere in the cluster subscribes here once.
-    this.subscriptions = new PeerSubscriptions(this.hub, { queue: s.queue, max: s.max_connections * 16 }, () =>
-      this.stream?.metrics.dropped.inc(),
+    this.subscriptions = new PeerSubscriptions(this.hub, { queue: s.queue, max: s.max_connections * 16 }, (n) =>
+      this.stream?.metrics.dropped.inc(n),
     );
   }
 

@@ -197,7 +197,8 @@ export class PeerSubscriptions {
     const unsubscribe = this.hub.subscribe(
       { devices: r.devices ?? [], prefixes: r.prefixes ?? [], metrics: r.metrics ?? [], kinds },
       (item) => {
-        if (q.push(item)) this.onDropped(1);
+        const dropped = q.push(item);
+        if (dropped > 0) this.onDropped(dropped);
         if (!scheduled && !blocked) {
           scheduled = true;
           setImmediate(flush);

@@ -24,11 +24,12 @@ export class LiveQueue {
     return this.held;
   }
 
-  /** Queues an item; true when the queue was full and older ones were dropped for it. */
-  push(item: LiveItem): boolean {
+  /** Queues an item; how many older messages were dropped for it (the queue was full). */
+  push(item: LiveItem): number {
     this.items.push(item);
     this.held += itemCount(item);
-    if (this.held <= this.max) return false;
+    if (this.held <= this.max) return 0;
+    const before = this.dropped;
     // The oldest go, but never the item just queued: the client gets the newest.
     while (this.held > this.max && this.head < this.items.length - 1) {
       const n = itemCount(this.items[this.head++]);
@@ -41,7 +42,24 @@ export class LiveQueue {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
-    return true;
+    return this.dropped - before;
+  }
+
+  /** Whether it holds its bound of messages. */
+  get full(): boolean {
+    return this.held >= this.max;
+  }
+
+  /**
+   * Counts an item as dropped without holding it (its client is blocked and the queue full: keeping the newest
+   * would only churn memory until the client reads again); announced like any drop. How many messages it was.
+   */
+  refuse(item: LiveItem): number {
+    const n = itemCount(item);
+    this.unannounced += n;
+    this.dropped += n;
+    this.droppingSince ??= Date.now();
+    return n;
   }
 
   /** Messages dropped and not announced yet (reset by the caller that announces them). */

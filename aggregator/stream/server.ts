@@ -178,7 +178,10 @@ class Connection {
 
   private push(item: LiveItem): void {
     if (this.ended) return;
-    if (this.queue.push(item)) this.metrics.dropped.inc();
+    // A client whose socket is full and whose queue is full cannot take more soon: what comes is counted, not held.
+    const blocked = this.queue.full && this.ws.bufferedAmount >= HIGH_WATER_BYTES;
+    const dropped = blocked ? this.queue.refuse(item) : this.queue.push(item);
+    if (dropped > 0) this.metrics.dropped.inc(dropped);
     this.schedule();
   }
 

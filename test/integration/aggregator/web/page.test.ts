@@ -29,7 +29,15 @@ test('the fleet page of the demo in Chromium: devices listed, a published readin
   let out = '';
   demo.stdout.on('data', (d: Buffer) => (out += d));
   demo.stderr.on('data', (d: Buffer) => (out += d));
-  t.after(() => demo.kill('SIGKILL'));
+  // Ctrl-C, as a user would: the demo stops its aggregator and agent (SIGKILL would leave them running).
+  t.after(async () => {
+    if (demo.exitCode !== null) return;
+    const exited = new Promise((r) => demo.once('exit', r));
+    demo.kill('SIGINT');
+    const late = setTimeout(() => demo.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(late);
+  });
   const url = await waitFor(
     'the demo prints its page',
     async () => /Open the fleet page: +(\S+)/.exec(out)?.[1],

@@ -92,9 +92,9 @@ test('events: log records of the devices wanted, with severity, body and attribu
 
 test('the queue drops the oldest past its bound, counts and reports them, and is caught up once drained', () => {
   const q = new LiveQueue(3);
-  for (const m of ['a', 'b', 'c']) assert.equal(q.push(m), false);
-  assert.equal(q.push('d'), true);
-  assert.equal(q.push('e'), true);
+  for (const m of ['a', 'b', 'c']) assert.equal(q.push(m), 0);
+  assert.equal(q.push('d'), 1);
+  assert.equal(q.push('e'), 1);
   assert.equal(q.dropped, 2);
   assert.ok(q.droppingSince !== null);
   assert.equal(q.takeUnannounced(), 2);
@@ -112,11 +112,14 @@ test('an item of several messages counts for each against the bound, and the new
   q.push(many(3, 'a'));
   q.push('b');
   assert.equal(q.length, 4);
-  assert.equal(q.push(many(4, 'c')), true);
+  assert.equal(q.push(many(4, 'c')), 3);
   assert.equal(q.dropped, 3, 'the three of a went; b and c fit');
   assert.equal(q.length, 5);
-  assert.equal(q.push(many(9, 'd')), true, 'larger than the bound: kept alone');
-  assert.equal(q.dropped, 8);
+  assert.equal(q.push(many(9, 'd')), 5, 'larger than the bound: kept alone');
+  assert.equal(q.full, true);
+  assert.equal(q.refuse(many(2, 'e')), 2, 'refused: counted, not held');
+  assert.equal(q.takeUnannounced(), 10);
+  assert.equal(q.dropped, 10, 'three of a, b, c, and the two refused');
   assert.equal(q.length, 9);
   assert.deepEqual(q.take(1).flatMap(itemJson), Array(9).fill('d'));
   assert.equal(q.length, 0);
