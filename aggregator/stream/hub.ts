@@ -3,7 +3,8 @@ import { alertJson, type AlertChange } from '../alerts/alert.js';
 import {
   deviceTest,
   eventMessages,
-  ReadingSet,
+  readingCount,
+  readingsItem,
   statusMessage,
   type LiveItem,
   type LiveKind,
@@ -12,6 +13,8 @@ import {
 
 /** Events of one device in one request sent at most (the newest); a flood of records is not turned into messages. */
 const EVENTS_PER_DEVICE = 1000;
+/** Reading messages per queued item, about (a device's readings of one batch are never split). */
+const CHUNK = 256;
 
 interface Subscriber {
   test: (deviceId: string) => boolean;
@@ -29,6 +32,8 @@ interface Subscriber {
 export class LiveHub {
   private readonly subs = new Set<Subscriber>();
   private readonly perKind: Record<LiveKind, number> = { reading: 0, event: 0, status: 0, alert: 0 };
+  /** Reading count of each device of the batch being published (-1: not counted yet). */
+  private counts = new Int32Array(256);
 
   constructor(private readonly nodeId: string) {}
 
@@ -47,16 +52,34 @@ export class LiveHub {
     };
   }
 
-  /** A batch's device data is durable in this node's state. */
+  /**
+   * A batch's device data is durable in this node's state. Each subscriber gets items of up to CHUNK messages: the
+   * readings are counted here (once per device, whoever takes them) and written as JSON only when a client reads them.
+   */
   readings(batch: readonly DeviceData[]): void {
     if (this.perKind.reading === 0) return;
-    for (const d of batch) {
-      let set: ReadingSet | null = null;
-      for (const s of this.subs) {
-        if (!s.kinds.has('reading') || !s.test(d.deviceId)) continue;
-        set ??= new ReadingSet(d);
-        if (set.count > 0) s.push(set.item(s.metrics));
+    if (this.counts.length < batch.length) this.counts = new Int32Array(batch.length * 2);
+    const counts = this.counts;
+    counts.fill(-1, 0, batch.length);
+    for (const s of this.subs) {
+      if (!s.kinds.has('reading')) continue;
+      let devices: DeviceData[] = [];
+      let count = 0;
+      for (let i = 0; i < batch.length; i++) {
+        const d = batch[i];
+        if (!s.test(d.deviceId)) continue;
+        let c = counts[i];
+        if (c < 0) counts[i] = c = readingCount(d);
+        if (c === 0) continue;
+        devices.push(d);
+        count += c;
+        if (count >= CHUNK) {
+          s.push(readingsItem(devices, count, s.metrics));
+          devices = [];
+          count = 0;
+        }
       }
+      if (count > 0) s.push(readingsItem(devices, count, s.metrics));
     }
   }
 

@@ -158,21 +158,6 @@ export class ReadingSet {
     return this.tsOf.length;
   }
 
-  /** The readings as one live item, keeping only `metrics` when given (readings left with none are not sent). */
-  item(metrics: readonly string[]): LiveItem {
-    return {
-      count: this.count,
-      json: () => {
-        const out: string[] = [];
-        for (let i = 0; i < this.count; i++) {
-          const j = this.json(i, metrics);
-          if (j !== null) out.push(j);
-        }
-        return out;
-      },
-    };
-  }
-
   /** The JSON of reading `i` (null when the filter keeps none of its metrics). */
   json(i: number, metrics: readonly string[]): string | null {
     const key = metrics.join('\u0000');
@@ -196,6 +181,68 @@ export class ReadingSet {
       return `{"type":"reading","device":${device},"ts":"${iso(this.tsOf[r])}"${seq},"metrics":{${metrics.join(',')}}}`;
     });
   }
+}
+
+const countScratch = { ts: new Float64Array(64), set: new Set<number>() };
+
+/**
+ * How many reading messages a device's data makes (its distinct valid ts), without building them: what a stream
+ * client's queue weighs before it knows whether the client will ever read them.
+ */
+export function readingCount(d: DeviceData): number {
+  const n = Math.min(d.metric.length, d.ts.length, d.value.length);
+  const seen = countScratch.ts;
+  let k = 0;
+  let last = NaN;
+  let large = false;
+  const set = countScratch.set;
+  for (let p = 0; p < n; p++) {
+    const ts = d.ts[p];
+    const v = d.value[p];
+    if (!(ts >= 0) || v - v !== 0 || ts === last) continue;
+    last = ts;
+    if (large) {
+      set.add(ts);
+      continue;
+    }
+    let i = k - 1;
+    while (i >= 0 && seen[i] !== ts) i--;
+    if (i >= 0) continue;
+    if (k === seen.length) {
+      // Many readings in one batch (a backlog): a set from here on.
+      large = true;
+      set.clear();
+      for (let j = 0; j < k; j++) set.add(seen[j]);
+      set.add(ts);
+      continue;
+    }
+    seen[k++] = ts;
+  }
+  if (!large) return k;
+  const count = set.size;
+  set.clear();
+  return count;
+}
+
+/**
+ * Devices' readings from one batch as one live item for a subscriber: counted now, turned into messages only when a
+ * client takes them (most are dropped unread when it cannot keep up, so they cost it next to nothing).
+ */
+export function readingsItem(devices: readonly DeviceData[], count: number, metrics: readonly string[]): LiveItem {
+  return {
+    count,
+    json: () => {
+      const out: string[] = [];
+      for (const d of devices) {
+        const set = new ReadingSet(d);
+        for (let i = 0; i < set.count; i++) {
+          const j = set.json(i, metrics);
+          if (j !== null) out.push(j);
+        }
+      }
+      return out;
+    },
+  };
 }
 
 export interface EventMessage {

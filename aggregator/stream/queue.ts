@@ -45,9 +45,9 @@ export class LiveQueue {
     return this.dropped - before;
   }
 
-  /** Whether it holds its bound of messages. */
-  get full(): boolean {
-    return this.held >= this.max;
+  /** Whether queueing `item` would drop older messages (the queue has not room for it). */
+  overflows(item: LiveItem): boolean {
+    return this.held + itemCount(item) > this.max;
   }
 
   /**

@@ -178,8 +178,9 @@ class Connection {
 
   private push(item: LiveItem): void {
     if (this.ended) return;
-    // A client whose socket is full and whose queue is full cannot take more soon: what comes is counted, not held.
-    const blocked = this.queue.full && this.ws.bufferedAmount >= HIGH_WATER_BYTES;
+    // A client whose socket is full and whose queue has no room cannot take more soon: what comes is counted, not
+    // held (holding the newest and dropping the oldest would churn memory, and the collector, until it reads again).
+    const blocked = this.ws.bufferedAmount >= HIGH_WATER_BYTES && this.queue.overflows(item);
     const dropped = blocked ? this.queue.refuse(item) : this.queue.push(item);
     if (dropped > 0) this.metrics.dropped.inc(dropped);
     this.schedule();

@@ -4,7 +4,9 @@ import {
   eventMessages,
   itemJson,
   FilterError,
+  itemCount,
   parseFilter,
+  readingCount,
   ReadingSet,
 } from '../../../../aggregator/stream/messages.js';
 import { LiveQueue } from '../../../../aggregator/stream/queue.js';
@@ -70,6 +72,59 @@ test('readings: one message per reading (ts) of a device, seq attached, non-fini
   });
 });
 
+test('readings are counted before any JSON is made: distinct valid ts, whatever the point order and batch size', () => {
+  const d = (ts: number[], value = ts.map(() => 1)) => ({
+    deviceId: 'd',
+    metric: ts.map(() => 'm'),
+    ts,
+    value,
+    seqTs: [],
+    seq: [],
+  });
+  assert.equal(readingCount(d([T0, T0, T0 + 1, T0 + 1])), 2, 'reading by reading');
+  assert.equal(readingCount(d([T0, T0 + 1, T0 + 2, T0, T0 + 1, T0 + 2])), 3, 'metric by metric, as OTLP lists them');
+  assert.equal(readingCount(d([T0, -1, T0 + 1], [1, 1, Infinity])), 1, 'points the state skips make no reading');
+  const backlog = Array.from({ length: 500 }, (_, i) => T0 + (i % 250) * 1000);
+  assert.equal(readingCount(d(backlog)), 250, 'a backlog of many readings');
+  assert.equal(readingCount(d([T0, T0 + 5])), 2, 'nothing left over from the last count');
+  for (const ts of [[T0, T0, T0 + 1, T0 + 1], backlog]) assert.equal(readingCount(d(ts)), new ReadingSet(d(ts)).count);
+});
+
+test("the hub queues a batch's readings in items of a few hundred messages, counted exactly", () => {
+  const hub = new LiveHub('n1');
+  const items: ReturnType<typeof itemJson>[] = [];
+  const counts: number[] = [];
+  hub.subscribe({ devices: [], prefixes: [], metrics: [], kinds: ['reading'] }, (item) => {
+    counts.push(itemCount(item));
+    items.push(itemJson(item));
+  });
+  const batch = Array.from({ length: 100 }, (_, i) => ({
+    deviceId: `dev-${i}`,
+    metric: ['t', 'h', 't', 'h', 't', 'h'],
+    ts: [T0, T0, T0 + 1000, T0 + 1000, T0 + 2000, T0 + 2000],
+    value: [1, 2, 3, 4, 5, 6],
+    seqTs: [],
+    seq: [],
+  }));
+  hub.readings(batch);
+  assert.equal(
+    counts.reduce((a, b) => a + b),
+    300,
+  );
+  assert.ok(counts.length >= 2 && counts.every((c) => c <= 258), `items of ${counts.join(', ')} messages`);
+  assert.deepEqual(
+    items.map((j) => j.length),
+    counts,
+    'each item makes as many messages as it counts',
+  );
+  assert.deepEqual(JSON.parse(items[0][1]), {
+    type: 'reading',
+    device: 'dev-0',
+    ts: '2026-12-02T10:00:01.000Z',
+    metrics: { t: 3, h: 4 },
+  });
+});
+
 test('events: log records of the devices wanted, with severity, body and attributes', () => {
   const otlp = new LogsEncoder({ gatewayId: 'gw' }).encode([
     {
@@ -112,11 +167,13 @@ test('an item of several messages counts for each against the bound, and the new
   q.push(many(3, 'a'));
   q.push('b');
   assert.equal(q.length, 4);
+  assert.equal(q.overflows(many(1, 'x')), false, 'room for one more');
+  assert.equal(q.overflows(many(2, 'x')), true);
   assert.equal(q.push(many(4, 'c')), 3);
   assert.equal(q.dropped, 3, 'the three of a went; b and c fit');
   assert.equal(q.length, 5);
   assert.equal(q.push(many(9, 'd')), 5, 'larger than the bound: kept alone');
-  assert.equal(q.full, true);
+  assert.equal(q.overflows('e'), true);
   assert.equal(q.refuse(many(2, 'e')), 2, 'refused: counted, not held');
   assert.equal(q.takeUnannounced(), 10);
   assert.equal(q.dropped, 10, 'three of a, b, c, and the two refused');
