@@ -37,6 +37,8 @@ export const AggregatorErrorCodes = {
   BAD_API_TOKENS_FILE: 'OTLPEDGE_AUTH_BAD_API_TOKENS_FILE',
   /** node.id is not among cluster.members. */
   CLUSTER_SELF_MISSING: 'OTLPEDGE_CLUSTER_SELF_MISSING',
+  /** POST /v1/cluster/leave with no other healthy member to take the devices. */
+  CLUSTER_LEAVE_ALONE: 'OTLPEDGE_CLUSTER_LEAVE_ALONE',
   /** cluster.secret_file cannot be read. */
   CLUSTER_SECRET_UNREADABLE: 'OTLPEDGE_CLUSTER_SECRET_UNREADABLE',
   /** The cluster secret is too short. */

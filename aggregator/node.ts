@@ -17,6 +17,7 @@ import { clusterQueries, singleNodeQueries } from './cluster/queries.js';
 import { peerImplementation } from './cluster/peer-server.js';
 import { peerServiceDefinition } from './cluster/peer-service.js';
 import { Rebalancer } from './cluster/rebalance.js';
+import { Departure } from './cluster/leave.js';
 import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
 import type { BatchSink } from './ingest/uplink-service.js';
 import { callAuthInterceptor } from './ingest/call-auth.js';
@@ -55,6 +56,7 @@ export class AggregatorNode {
   private membership: Membership | null = null;
   private cluster: ClusterMembership | null = null;
   private rebalancer: Rebalancer | null = null;
+  private departure: Departure | null = null;
   private readonly live: Live;
   private timers: NodeJS.Timeout[] = [];
   private stopping: Promise<void> | null = null;
@@ -129,6 +131,15 @@ export class AggregatorNode {
       onRefused: (status) => this.metrics.apiRefused.inc({ status: String(status) }),
       page: cfg.api.page ? new Page() : null,
       stream: () => this.live.access(),
+      leave: (waitMs) => {
+        if (this.departure === null)
+          throw new ApiError(
+            409,
+            AggregatorErrorCodes.API_BAD_REQUEST,
+            this.started ? 'this node is not in a cluster: it has no one to hand devices to' : 'this node is starting',
+          );
+        return this.departure.leave(waitMs);
+      },
     });
     await this.api.start();
     const exporters = (this.exporters = new Exporters(cfg, this.metrics.registry, this.log));
@@ -184,6 +195,11 @@ export class AggregatorNode {
         })
       : null;
     this.rebalancer = rebalancer;
+    if (cluster && rebalancer)
+      this.departure = new Departure(cluster, rebalancer, () => ({
+        devices: store.deviceCount,
+        exportQueued: exporters.queued,
+      }));
 
     this.ingest = new UplinkIngest(
       () => this.auth.agent,
@@ -252,6 +268,7 @@ export class AggregatorNode {
           selfId: this.id,
           ringVersion: () => membership.ringInfo().version,
           ready: () => !this.stopping,
+          leaving: () => cluster?.leaving ?? false,
           store,
           owner: (id) => membership.owner(id),
           log: this.log,
@@ -323,6 +340,7 @@ export class AggregatorNode {
     if (this.stopping) return 'shutting down';
     if (this.store === null) return `state store not open${this.openFailure ? `: ${this.openFailure}` : ''}`;
     if (!this.started) return 'starting (gRPC not listening yet)';
+    if (this.cluster?.leaving) return 'leaving the cluster (its devices go to the other members)';
     return this.store.unhealthy();
   }
 

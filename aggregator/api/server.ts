@@ -11,6 +11,8 @@ import { answerGet, ApiError, deviceIdOf, iso, send } from './routes.js';
 import type { Page } from './page.js';
 import type { StreamServer, StreamTickets } from '../stream/server.js';
 import { FilterError, parseFilter } from '../stream/messages.js';
+import type { LeaveStatus } from '../cluster/leave.js';
+import { parseDuration } from '../../protocol/config/units.js';
 
 /** Where the API writes who did what: refused requests and admin actions, with the token's name, never the token. */
 export interface AuditLog {
@@ -33,7 +35,12 @@ export interface ApiServerOptions {
   page: Page | null;
   /** The live stream, once the node runs (null before: GET /v1/stream answers 503). */
   stream: () => { server: StreamServer; tickets: StreamTickets; maxDevices: number } | null;
+  /** POST /v1/cluster/leave: starts this node's departure and waits up to `waitMs` for it to be left. */
+  leave: (waitMs: number) => Promise<LeaveStatus>;
 }
+
+/** Longest POST /v1/cluster/leave?wait= holds a request. */
+const MAX_LEAVE_WAIT_MS = 60_000;
 
 /** Upper bound on a POST body the API reads (tickets take none). */
 const MAX_POST_BYTES = 4096;
@@ -135,18 +142,20 @@ export class ApiServer {
     const q = this.opts.queries;
     const method = req.method ?? 'GET';
     const tickets = method === 'POST' && path === '/v1/stream/tickets';
-    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && !tickets) {
+    const leave = method === 'POST' && path === '/v1/cluster/leave';
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && !tickets && !leave) {
       throw new ApiError(
         405,
         AggregatorErrorCodes.API_METHOD,
-        `${method} ${path} is not supported; the API answers GET (and DELETE /v1/devices/{id} for admins, POST /v1/stream/tickets)`,
+        `${method} ${path} is not supported; the API answers GET (and DELETE /v1/devices/{id} and POST /v1/cluster/leave for admins, POST /v1/stream/tickets)`,
       );
     }
     if (answerProbe(path, res, this.opts.notReady)) return;
     const page = this.opts.page;
-    const who = this.authorize(req, path, method === 'DELETE' ? 'admin' : 'read');
+    const who = this.authorize(req, path, method === 'DELETE' || leave ? 'admin' : 'read');
     if (method === 'DELETE') return this.remove(req, res, path, who);
     if (tickets) return this.ticket(req, res, who);
+    if (leave) return this.leave(req, res, url, who);
     if (page !== null && page.has(path)) return page.answer(path, res, method === 'HEAD');
     if (path === '/metrics') return answerMetrics(res, this.opts.registry);
     if (path === '/v1/stream')
@@ -205,6 +214,39 @@ export class ApiServer {
     if (t === null)
       throw new ApiError(503, AggregatorErrorCodes.API_STREAM_LIMIT, 'too many stream tickets outstanding; try again');
     send(res, 200, { ticket: t.ticket, expires: iso(t.expires) }, { 'cache-control': 'no-store' });
+  }
+
+  /**
+   * POST /v1/cluster/leave[?wait=30s] (admin): this node hands its devices off and leaves the ring (a scale-down).
+   * 200 with `state: left` once it holds nothing the cluster needs, else 202 with what is left; ask again to wait more.
+   */
+  private async leave(req: IncomingMessage, res: ServerResponse, url: URL, who: ApiPrincipal | null): Promise<void> {
+    req.resume();
+    const wait = url.searchParams.get('wait') ?? '0s';
+    const ms = parseDuration(wait);
+    if (ms === null || ms > MAX_LEAVE_WAIT_MS)
+      throw new ApiError(
+        400,
+        AggregatorErrorCodes.API_BAD_REQUEST,
+        `wait: expected a duration up to 60s like 10s, got ${JSON.stringify(wait.slice(0, 40))}`,
+      );
+    const audit = {
+      audit: 'admin',
+      action: 'leave_cluster',
+      token: who?.name ?? '(open API)',
+      remote: req.socket.remoteAddress,
+    };
+    let status: LeaveStatus;
+    try {
+      status = await this.opts.leave(ms);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      const err = e instanceof OtlpEdgeError ? new ApiError(409, e.code, e.message) : e;
+      this.opts.audit.warn({ ...audit, outcome: 'refused', reason: (err as Error).message }, 'admin action refused');
+      throw err;
+    }
+    this.opts.audit.info({ ...audit, outcome: status.state, devices: status.devices }, 'admin action');
+    send(res, status.state === 'left' ? 200 : 202, status, { 'cache-control': 'no-store' });
   }
 
   /** DELETE /v1/devices/{id} (admin): forgets the device on every member of the cluster. */

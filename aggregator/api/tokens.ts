@@ -25,6 +25,15 @@ export class ApiTokens {
   private constructor(private readonly entries: { digest: Buffer; who: ApiPrincipal }[]) {}
 
   static load(path: string): ApiTokens {
+    return new ApiTokens(ApiTokens.read(path).map(({ token, who }) => ({ digest: digest(token), who })));
+  }
+
+  /** The first admin token of a tokens file (what `otlp-edge-aggregator leave` on the node itself sends), or null. */
+  static adminToken(path: string): string | null {
+    return ApiTokens.read(path).find((e) => e.who.role === 'admin')?.token ?? null;
+  }
+
+  private static read(path: string): { token: string; who: ApiPrincipal }[] {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -34,7 +43,7 @@ export class ApiTokens {
         `cannot read auth.api_tokens_file ${path}: ${(e as Error).message}`,
       );
     }
-    const entries: { digest: Buffer; who: ApiPrincipal }[] = [];
+    const entries: { token: string; who: ApiPrincipal }[] = [];
     const names = new Set<string>();
     text.split('\n').forEach((raw, i) => {
       const line = raw.trim();
@@ -52,9 +61,9 @@ export class ApiTokens {
       if (!NAME.test(name)) throw bad(`name ${JSON.stringify(name.slice(0, 70))}`);
       if (names.has(name)) throw bad(`name '${name}' used twice (the audit log could not tell them apart)`);
       names.add(name);
-      entries.push({ digest: digest(token), who: { name, role } });
+      entries.push({ token, who: { name, role } });
     });
-    return new ApiTokens(entries);
+    return entries;
   }
 
   get size(): number {

@@ -68,6 +68,8 @@ interface Peer {
   reached: boolean;
   /** The last probe was refused for its credential (logged once until a probe succeeds). */
   refused: boolean;
+  /** Its last probe reply said it is leaving the cluster: out of the ring until it answers otherwise. */
+  leaving: boolean;
 }
 
 /**
@@ -83,6 +85,7 @@ export class ClusterMembership implements Membership {
   private readonly resolver = new Resolver();
   private selfValue: { id: string; address: string };
   private selfLearned = false;
+  private leavingSelf = false;
 
   constructor(
     private readonly opts: ClusterOptions,
@@ -147,6 +150,7 @@ export class ClusterMembership implements Membership {
       client,
       refused: false,
       reached: false,
+      leaving: false,
     });
   }
 
@@ -208,7 +212,14 @@ export class ClusterMembership implements Membership {
             );
           }
           p.refused = refused;
-          if (!err && reply && reply.ready) {
+          if (!err && reply?.leaving) {
+            if (!p.leaving)
+              this.log.info({ member: reply.nodeId, address: p.address }, 'cluster member is leaving; out of the ring');
+            p.id = reply.nodeId;
+            p.leaving = true;
+            p.healthy = false;
+          } else if (!err && reply && reply.ready) {
+            p.leaving = false;
             if (reply.nodeId === this.opts.self.id) {
               // A DNS record pointing at this node itself.
               p.id = reply.nodeId;
@@ -243,10 +254,35 @@ export class ClusterMembership implements Membership {
   }
 
   private buildRing(): HashRing {
-    const members: RingMember[] = [this.selfValue];
+    const members: RingMember[] = [];
     for (const p of this.peers.values())
       if (p.healthy && p.id !== null && p.id !== this.opts.self.id) members.push({ id: p.id, address: p.address });
+    // A leaving node owns nothing, unless no other member is left to own anything (then it must keep its devices).
+    if (!this.leavingSelf || members.length === 0) members.unshift(this.selfValue);
     return new HashRing(members, this.opts.vnodes);
+  }
+
+  /** Whether this node is leaving the cluster. */
+  get leaving(): boolean {
+    return this.leavingSelf;
+  }
+
+  /**
+   * Leaves the ring for good (until this process restarts): from now on this node owns no device, its probe replies
+   * tell the other members to take it out of their rings at once, and the rebalancer hands every device it holds to
+   * its new owner. Throws when no other member is healthy, as there would be no one to hand the devices to.
+   */
+  leave(): void {
+    if (this.leavingSelf) return;
+    const others = [...this.peers.values()].filter((p) => p.healthy && p.id !== null && p.id !== this.opts.self.id);
+    if (others.length === 0)
+      throw new OtlpEdgeError(
+        AggregatorErrorCodes.CLUSTER_LEAVE_ALONE,
+        "no other healthy cluster member to hand this node's devices to; start or repair another member first (GET /v1/ring shows them)",
+      );
+    this.leavingSelf = true;
+    this.log.warn({ members: others.map((p) => p.id) }, 'leaving the cluster: handing every device off');
+    this.rebuild();
   }
 
   private rebuild(): void {
@@ -276,16 +312,24 @@ export class ClusterMembership implements Membership {
     // share (the ring starts full) but is not reported healthy.
     const reached = (id: string) =>
       id === this.selfValue.id || [...this.peers.values()].some((p) => p.id === id && p.reached);
-    const members = this.ringValue.members.map((m) => ({
+    const members: RingView['members'] = this.ringValue.members.map((m) => ({
       id: m.id,
       address: m.address,
       healthy: reached(m.id),
       share: share.get(m.id) ?? 0,
     }));
-    // Known members outside the ring are listed too, unhealthy and owning nothing.
+    // Known members outside the ring are listed too, owning nothing: unhealthy, or leaving.
+    if (this.leavingSelf && !members.some((m) => m.id === this.selfValue.id))
+      members.push({ ...this.selfValue, healthy: true, share: 0, leaving: true });
     for (const p of this.peers.values()) {
       if (!p.healthy && p.id !== this.opts.self.id)
-        members.push({ id: p.id ?? p.address, address: p.address, healthy: false, share: 0 });
+        members.push({
+          id: p.id ?? p.address,
+          address: p.address,
+          healthy: p.leaving,
+          share: 0,
+          ...(p.leaving ? { leaving: true } : {}),
+        });
     }
     return { version: this.ringValue.version, vnodes: this.ringValue.vnodes, members };
   }

@@ -5,7 +5,8 @@ import type { RingInfo } from '../../protocol/uplink/messages.js';
 export interface RingView {
   version: number;
   vnodes: number;
-  members: { id: string; address: string; healthy: boolean; share: number }[];
+  /** `leaving`: a member handing its devices off before it stops (it owns nothing). */
+  members: { id: string; address: string; healthy: boolean; share: number; leaving?: boolean }[];
 }
 
 /**

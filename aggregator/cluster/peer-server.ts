@@ -25,6 +25,8 @@ export function peerImplementation(deps: {
   selfId: string;
   ringVersion: () => number;
   ready: () => boolean;
+  /** This node is leaving the cluster (its probe replies say so). */
+  leaving: () => boolean;
   store: DeviceStateStore;
   owner: (deviceId: string) => string;
   log: Logger;
@@ -44,7 +46,8 @@ export function peerImplementation(deps: {
   return {
     GetAlerts: (_call, cb) => cb(null, { items: deps.local.alerts().map((a) => JSON.stringify(a)) }),
     GetSummary: (_call, cb) => cb(null, deps.local.summary()),
-    Probe: (_call, cb) => cb(null, { nodeId: deps.selfId, ringVersion: deps.ringVersion(), ready: deps.ready() }),
+    Probe: (_call, cb) =>
+      cb(null, { nodeId: deps.selfId, ringVersion: deps.ringVersion(), ready: deps.ready(), leaving: deps.leaving() }),
     Forward: (call, cb) => {
       const r = call.request as ForwardRequest;
       let data;

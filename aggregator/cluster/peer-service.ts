@@ -65,4 +65,6 @@ export interface ProbeReply {
   nodeId: string;
   ringVersion: number;
   ready: boolean;
+  /** The member is leaving the cluster (POST /v1/cluster/leave): it owns nothing from now on. */
+  leaving?: boolean;
 }

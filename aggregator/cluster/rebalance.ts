@@ -68,6 +68,11 @@ export class Rebalancer {
       });
   }
 
+  /** A pass is under way. */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
   /** Waits for the pass under way (tests, shutdown). */
   async settle(): Promise<void> {
     while (this.running) await this.running;

@@ -82,6 +82,11 @@ export class Exporters {
     return this.queues.queues.length;
   }
 
+  /** Requests queued in all exporters. */
+  get queued(): number {
+    return this.queues.queues.reduce((n, q) => n + q.length, 0);
+  }
+
   /** Starts sending (the store is open and the queues loaded), and the rollup exporters' sweep. */
   start(store: DeviceStateStore): void {
     if (this.rollups)
