@@ -18,7 +18,7 @@ const USAGE = `Usage: otlp-edge-agent passwd --file FILE DEVICE_ID
 
 Adds DEVICE_ID to the credentials file FILE (mqtt.broker.credentials_file), or replaces its password.
 The password is read from the first line of stdin; on a terminal it is asked for without echo.
-FILE is created if missing and always written with mode 0600; other lines and comments are kept.
+FILE is created if missing and always written with mode 0600, keeping its owner; other lines and comments are kept.
 
   -f, --file FILE   credentials file to update (required)
   -h, --help        show this help

@@ -22,7 +22,7 @@
  * devices (against a dummy hash), so neither brute force nor user enumeration by timing gets cheaper.
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { open, readFile, rename, unlink, chmod } from 'node:fs/promises';
+import { open, readFile, rename, unlink, chmod, chown, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import { AuthError, AuthErrorCodes } from './auth-errors.js';
@@ -347,6 +347,10 @@ async function writeAtomically(path: string, text: string): Promise<void> {
       await fh.close();
     }
     await chmod(tmp, 0o600); // the umask may have narrowed it; make it exactly 0600
+    // The file keeps its owner: root editing the file of an agent that runs as its own user must not lock it out.
+    const before = await stat(path).catch(() => null);
+    if (before && (before.uid !== process.getuid?.() || before.gid !== process.getgid?.()))
+      await chown(tmp, before.uid, before.gid);
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
