@@ -25,8 +25,8 @@ Options:
   --user NAME         the service's user (default otlp-edge; created as a system user under prefix /)
   --uplink HOST:PORT  the aggregator written into a new agent.yaml (default 127.0.0.1:4317)
   --token-file FILE   the agent's uplink token, written into agent.env
-  --memory-max SIZE   systemd MemoryMax (default 200M: a 256 MB gateway keeps room for the OS)
-  --heap-mb N         V8 old-space limit in MB (default 128; below --memory-max)
+  --memory-max SIZE   systemd MemoryMax (default 224M: a 256 MB gateway keeps 32 MB for its OS)
+  --heap-mb N         V8 old-space limit in MB (default 144; below --memory-max)
   --node PATH         the Node.js binary (default: node on PATH; version 20 or newer)
   --no-start          install but do not enable or (re)start the service
   --uninstall         stop and remove the service, the command and the application
@@ -44,8 +44,8 @@ PREFIX=/
 SVC_USER=otlp-edge
 UPLINK=127.0.0.1:4317
 TOKEN_FILE=
-MEMORY_MAX=200M
-HEAP_MB=128
+MEMORY_MAX=224M
+HEAP_MB=144
 NODE=
 START=yes
 UNINSTALL=no

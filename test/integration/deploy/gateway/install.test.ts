@@ -116,7 +116,7 @@ test('install.sh installs the packed agent under a prefix, again idempotently, r
   for (const line of [
     'Restart=always',
     `User=${SERVICE_USER}`,
-    'MemoryMax=200M',
+    'MemoryMax=224M',
     'ProtectSystem=strict',
     `ReadWritePaths=${data}`,
     'NoNewPrivileges=yes',
@@ -128,7 +128,7 @@ test('install.sh installs the packed agent under a prefix, again idempotently, r
     assert.ok(unit.split('\n').includes(line), `unit has ${line}`);
   assert.match(
     unit,
-    /^ExecStart=\S+node --max-old-space-size=128 \S+\/dist\/agent\/main\.js --config \S+agent\.yaml$/m,
+    /^ExecStart=\S+node --max-old-space-size=144 \S+\/dist\/agent\/main\.js --config \S+agent\.yaml$/m,
   );
   const verify = spawnSync('systemd-analyze', ['verify', unitPath], { encoding: 'utf8' });
   assert.equal(verify.status, 0, verify.stderr);
