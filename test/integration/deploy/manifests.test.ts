@@ -141,6 +141,7 @@ test('compose: 3 aggregators, agent, mosquitto, fleet and Prometheus agree on na
   const aggregators = Object.keys(svc).filter((k) => k.startsWith('aggregator-'));
   assert.equal(aggregators.length, 3);
   const seen: string[] = [];
+  const apiPorts: number[] = [];
   for (const name of aggregators) {
     const s = svc[name];
     assert.ok(stages.includes(s.build.target), `${name}: builds a Dockerfile target`);
@@ -157,6 +158,7 @@ test('compose: 3 aggregators, agent, mosquitto, fleet and Prometheus agree on na
     const self = cfg.cluster.members.find((m) => m.startsWith(`${cfg.node.id}=`));
     assert.equal(self, `${cfg.node.id}=${name}:${ports.grpc}`);
     seen.push(cfg.node.id);
+    apiPorts.push(ports.api);
     assert.ok(
       s.volumes.some((v: string) => v.endsWith(`:${cfg.node.data_dir}`)),
       `${name}: data_dir in a volume`,
