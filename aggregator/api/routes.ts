@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { iso } from '../rfc3339.js';
 import { AggregatorErrorCodes } from '../errors.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import { resourceAttributes } from '../../protocol/otlp/plain.js';
@@ -17,8 +18,7 @@ export class ApiError extends Error {
 }
 
 /** Times in answers are RFC 3339 (aggregator/README.md "HTTP API"). */
-export const iso = (ms: number | null | undefined) =>
-  ms === null || ms === undefined || !Number.isFinite(ms) ? null : new Date(ms).toISOString();
+export { iso };
 
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;

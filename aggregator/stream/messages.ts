@@ -1,3 +1,4 @@
+import { iso as isoOf } from '../rfc3339.js';
 import { lastLogRecords } from '../../protocol/otlp/visit.js';
 import { plainAttributes, plainValue } from '../../protocol/otlp/plain.js';
 import { isValidId } from '../../protocol/ids.js';
@@ -98,7 +99,7 @@ export function deviceTest(f: StreamFilter): (id: string) => boolean {
   };
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
+const iso = (ms: number) => isoOf(ms) ?? '';
 
 /**
  * What a subscriber's queue holds: a message's JSON, or `count` messages whose JSON is made only when a client takes

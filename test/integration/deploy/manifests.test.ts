@@ -175,7 +175,8 @@ test('compose: 3 aggregators, agent, mosquitto, fleet and Prometheus agree on na
   for (const e of agentCfg.uplink.endpoints) {
     const [host, port] = e.split(':');
     assert.ok(aggregators.includes(host), `uplink ${e} is an aggregator service`);
-    assert.equal(Number(port), 4317);
+    const target = loadAggregatorConfig(containerPath(svc[host], svc[host].command[1]), { ...svc[host].environment });
+    assert.equal(Number(port), target.grpc.port);
   }
   assert.equal(agentCfg.mqtt.client.enabled, true, 'client mode');
   const broker = new URL(agentCfg.mqtt.client.url);
@@ -189,7 +190,10 @@ test('compose: 3 aggregators, agent, mosquitto, fleet and Prometheus agree on na
   // Prometheus scrapes what the nodes and the agent serve, and its config passes promtool.
   const prom = parseYaml(read('compose/prometheus.yml'));
   const targets = prom.scrape_configs.flatMap((j: any) => j.static_configs.flatMap((s: any) => s.targets));
-  assert.deepEqual(targets.sort(), [...aggregators.map((a) => `${a}:8080`), `agent:${agentCfg.http.port}`].sort());
+  assert.deepEqual(
+    targets.sort(),
+    [...aggregators.map((a, i) => `${a}:${apiPorts[i]}`), `agent:${agentCfg.http.port}`].sort(),
+  );
   const promtool = spawnSync('promtool', ['check', 'config', join(deploy, 'compose', 'prometheus.yml')], {
     encoding: 'utf8',
   });
