@@ -18,6 +18,9 @@ const HELP = `otlp-edge-sim — simulators and benchmarks for otlp-edge
 Usage:
   otlp-edge-sim fleet --url mqtt://127.0.0.1:1883 --devices N --rate R [--qos 0|1|2] [...]
                                    simulated devices over MQTT (otlp-edge-sim fleet --help for every flag)
+  otlp-edge-sim gateways --endpoints HOST:PORT --gateways N --devices N [--rate R] [--duration D] [...]
+                                   simulated agents on the uplink loading an aggregator cluster from one process
+                                   (otlp-edge-sim gateways --help for every flag)
   otlp-edge-sim bench protocol     hot paths of the protocol package (payload decode, OTLP encode,
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
   otlp-edge-sim bench agent [--devices N] [--seconds S]
@@ -55,6 +58,10 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'fleet') {
     const { runFleetCommand } = await import('./fleet/cli.js');
     return runFleetCommand(argv.slice(1));
+  }
+  if (cmd === 'gateways') {
+    const { runGatewaysCommand } = await import('./gateways/cli.js');
+    return runGatewaysCommand(argv.slice(1));
   }
   if (cmd === 'demo') {
     const { values } = parseArgs({
