@@ -28,7 +28,7 @@ encodes them — OTLP, zstd, one batch per owner once the ring is learned, Send 
                           aggregators' auth.agent_tokens_file, and use them
   --prefix P              agent id prefix without --tokens (default sim-gw-)
   --max-in-flight N       unanswered batches per gateway (default 4)
-  --max-queued N          batches waiting per gateway before the oldest are dropped and counted (default 1000)
+  --max-queued N          batches waiting per gateway before the oldest are dropped and counted (default 100)
   --own-connections       one HTTP/2 connection per gateway and aggregator, as real agents have (default: the
                           gateways share one per aggregator, far lighter for the simulator)
   --tls --ca FILE         TLS to the aggregators, verified against FILE (default: the system's roots)
@@ -87,7 +87,7 @@ export async function runGatewaysCommand(argv: string[], io = process): Promise<
         'write-tokens': { type: 'string' },
         prefix: { type: 'string', default: 'sim-gw-' },
         'max-in-flight': { type: 'string', default: '4' },
-        'max-queued': { type: 'string', default: '1000' },
+        'max-queued': { type: 'string', default: '100' },
         'own-connections': { type: 'boolean', default: false },
         tls: { type: 'boolean', default: false },
         ca: { type: 'string' },
