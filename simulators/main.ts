@@ -21,6 +21,9 @@ Usage:
   otlp-edge-sim gateways --endpoints HOST:PORT --gateways N --devices N [--rate R] [--duration D] [...]
                                    simulated agents on the uplink loading an aggregator cluster from one process
                                    (otlp-edge-sim gateways --help for every flag)
+  otlp-edge-sim fault agent-kill9|aggregator-outage [--devices N] [--repeats N] [--outage D]
+                                   faults against real processes, ending with an accounting by device seq
+                                   (acked, delivered, duplicated, dropped, lost); exit 1 when any is lost
   otlp-edge-sim bench protocol     hot paths of the protocol package (payload decode, OTLP encode,
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
   otlp-edge-sim bench agent [--devices N] [--seconds S]
@@ -58,6 +61,10 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'fleet') {
     const { runFleetCommand } = await import('./fleet/cli.js');
     return runFleetCommand(argv.slice(1));
+  }
+  if (cmd === 'fault') {
+    const { runFaultCommand } = await import('./fault/cli.js');
+    return runFaultCommand(argv.slice(1));
   }
   if (cmd === 'gateways') {
     const { runGatewaysCommand } = await import('./gateways/cli.js');

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startAggregator } from '../../helpers/aggregator-process.js';
+import { repoRoot } from '../../helpers/process.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+const run = promisify(execFile);
+const sim = join(repoRoot, 'dist', 'simulators', 'main.js');
+
+/** The run's accounting, then the aggregator's own count of the same devices from the state the run left. */
+async function faultRun(t: { after(fn: () => unknown): void }, args: string[]) {
+  const dir = tempDir(t);
+  const r = await run(process.execPath, [
+    sim,
+    'fault',
+    ...args,
+    '--devices',
+    '4',
+    '--window',
+    '5',
+    '--dir',
+    dir,
+    '--json',
+  ]);
+  const result = JSON.parse(r.stdout.trim());
+  const agg = await startAggregator(join(dir, 'check'), { node: { data_dir: join(dir, 'aggregator', 'data') } });
+  t.after(() => agg.kill9());
+  const list = await agg.get('/v1/devices?limit=100');
+  let received = 0;
+  for (const d of list.body.devices) received += (await agg.get(`/v1/devices/${d.id}`)).body.counts.received;
+  return { result, received, devices: list.body.devices.length };
+}
+
+test('fault agent-kill9: acknowledged readings survive repeated kill -9 of the agent; the nodes count what was delivered', async (t) => {
+  const { result, received, devices } = await faultRun(t, ['agent-kill9', '--repeats', '3']);
+  assert.equal(result.scenario, 'agent-kill9');
+  assert.equal(result.drained, true);
+  assert.ok(result.acked > 100, `${result.acked} acknowledged`);
+  assert.equal(result.lost, 0);
+  assert.ok(result.delivered >= result.acked);
+  assert.equal(devices, 4);
+  assert.equal(received, result.delivered, 'the aggregator counted each delivered reading once');
+});
+
+test('fault aggregator-outage: the agent buffers through the outage and delivers everything after it', async (t) => {
+  const { result, received } = await faultRun(t, ['aggregator-outage', '--outage', '2s']);
+  assert.equal(result.drained, true);
+  assert.ok(result.acked > 100);
+  assert.equal(result.lost, 0);
+  assert.equal(received, result.delivered);
+});
