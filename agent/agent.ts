@@ -100,6 +100,9 @@ export class Agent {
     );
     this.openFailure = null;
     this.uplink = this.createUplink(this.buffer);
+    const uplink = this.uplink;
+    if (uplink)
+      this.buffer.attachUplink({ sending: (seq) => uplink.isSending(seq), dropping: (seqs) => uplink.forget(seqs) });
     const encoderOptions = {
       gatewayId: this.id,
       attributes: cfg.agent.attributes,

@@ -21,7 +21,7 @@ Usage:
   otlp-edge-sim gateways --endpoints HOST:PORT --gateways N --devices N [--rate R] [--duration D] [...]
                                    simulated agents on the uplink loading an aggregator cluster from one process
                                    (otlp-edge-sim gateways --help for every flag)
-  otlp-edge-sim fault agent-kill9|aggregator-outage [--devices N] [--repeats N] [--outage D]
+  otlp-edge-sim fault SCENARIO [--devices N] [--repeats N] [--outage D]   (otlp-edge-sim fault --help: the list)
                                    faults against real processes, ending with an accounting by device seq
                                    (acked, delivered, duplicated, dropped, lost); exit 1 when any is lost
   otlp-edge-sim bench protocol     hot paths of the protocol package (payload decode, OTLP encode,

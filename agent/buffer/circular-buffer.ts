@@ -16,41 +16,25 @@ import {
   type StoredBatch,
 } from './record.js';
 import type { AppendResult, BufferOptions, BufferState, BufferStats } from './buffer-types.js';
+import {
+  BATCH_PREFIX,
+  FORMAT_KEY,
+  INDEX_PREFIX,
+  key,
+  QUARANTINE_PREFIX,
+  REASON_PREFIX,
+  seqOf,
+  STATE_KEY,
+} from './keys.js';
 
 /**
- * The agent's durable buffer: OTLP batches in LevelDB under a byte cap, oldest dropped first.
- *
- * LevelDB layout (keys are latin1 strings, values bytes):
- *
- *   meta:format          "1"; "2" once it holds packed records (an agent that reads only format 1 refuses it)
- *   meta:state           JSON { nextSeq, bufferId, droppedBatches, droppedPoints, appendedBatches, appendedPoints, … }
- *   b:<seq as 16 hex>    batch record: [1 format][1 signal][1 compression][1 route length R][4 points LE]
- *                                      [8 created ms, float64 LE][R bytes route] then the compressed OTLP request
- *                        (route: the aggregator address the batch was formed for, '' = any; ring-aware uplink)
- *                        or a packed record: several batches under the first one's seq, each keeping its seq (pack.ts)
- *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal][8 created ms, float64 LE]
- *   x:<seq as 16 hex>    a batch the receiver REJECTED, moved aside (never retried, kept for inspection);
- *                        bounded to 1/16 of the cap, oldest dropped first; `xr:<seq>` holds the reason text
- *
- *         oldest                                    newest
- *   i:  [ seq 41 ][ seq 42 ][ seq 43 ] … [ seq 97 ]           ← read at open: sizes without reading batches
- *   b:  [ seq 41 ][ seq 42 ][ seq 43 ] … [ seq 97 ]   next = 98 (meta:state, never reused)
+ * The agent's durable buffer: OTLP batches in LevelDB (key scheme: keys.ts) under a byte cap, oldest dropped first.
  *
  * Every change is one atomic, fsync'd LevelDB batch: a new batch, the oldest batches it pushes out past the cap,
  * and the counters all land together or not at all, so a kill -9 at any moment leaves a consistent buffer.
  * Sequence numbers are never reused (nextSeq is persisted, not derived from the keys), because the aggregator
  * deduplicates by (agent, seq): a reused seq would be taken for a retry and dropped.
  */
-
-const INDEX_PREFIX = 'i:';
-const BATCH_PREFIX = 'b:';
-const QUARANTINE_PREFIX = 'x:';
-const REASON_PREFIX = 'xr:';
-const STATE_KEY = 'meta:state';
-const FORMAT_KEY = 'meta:format';
-
-const key = (prefix: string, seq: number) => prefix + seq.toString(16).padStart(16, '0');
-const seqOf = (k: string) => parseInt(k.slice(2), 16);
 
 export class CircularBuffer {
   private index = new Index();
@@ -67,6 +51,8 @@ export class CircularBuffer {
    * operation first reopens the database (recovery ends the torn log and starts a new one) and reloads the index.
    */
   private suspect = false;
+  /** The uplink: batches it is delivering the cap passes over; those the cap drops it must not send. */
+  private uplink: { sending(seq: number): boolean; dropping(seqs: readonly number[]): void } | null = null;
 
   private constructor(
     private db: ClassicLevel<string, Uint8Array>,
@@ -172,8 +158,10 @@ export class CircularBuffer {
       const added: { seq: number; size: number; points: number; created: number }[] = [];
       let next: BufferState = { ...this.state };
       // Oldest entries that must go, walked without touching the index until the write has succeeded; batches
-      // added earlier in this same write count toward the cap as well.
-      let drop = 0;
+      // added earlier in this same write count toward the cap as well. A batch being delivered is passed over: the
+      // cap may be exceeded by what is in flight, but what it counts as dropped was never delivered.
+      let at = ix.head;
+      const dropped: number[] = [];
       let freed = 0;
       let addedBytes = 0;
       for (const batch of batches) {
@@ -182,8 +170,10 @@ export class CircularBuffer {
         const seq = next.nextSeq;
         let droppedBatches = 0;
         let droppedPoints = 0;
-        while (ix.head + drop < ix.seqs.length && ix.bytes - freed + addedBytes + record.length > this.opts.maxBytes) {
-          const i = ix.head + drop;
+        for (; at < ix.seqs.length && ix.bytes - freed + addedBytes + record.length > this.opts.maxBytes; at++) {
+          const i = at;
+          if (this.uplink?.sending(ix.seqs[i])) continue;
+          dropped.push(ix.seqs[i]);
           ops.push(
             { type: 'del', key: key(BATCH_PREFIX, ix.seqs[i]) },
             { type: 'del', key: key(INDEX_PREFIX, ix.seqs[i]) },
@@ -191,7 +181,6 @@ export class CircularBuffer {
           freed += ix.sizes[i];
           droppedBatches++;
           droppedPoints += ix.points[i];
-          drop++;
         }
         next = {
           ...next,
@@ -214,13 +203,23 @@ export class CircularBuffer {
         results.push({ seq, droppedBatches, droppedPoints });
       }
       ops.push({ type: 'put', key: STATE_KEY, value: Buffer.from(JSON.stringify(next)) });
+      if (dropped.length > 0) this.uplink?.dropping(dropped);
       await this.db.batch(ops as never, { sync: this.opts.sync });
-      for (let d = 0; d < drop; d++) ix.shift();
+      for (const seq of dropped) ix.remove(seq);
       for (const a of added) ix.push(a.seq, a.size, a.points, a.created);
       this.state = next;
       this.deletedSinceCompact += freed;
       return results;
     });
+  }
+
+  /**
+   * Ties the cap to the uplink: a batch it is `sending` is passed over (the cap may be exceeded by what is in
+   * flight), and the batches the cap drops are reported as `dropping` before the write, so none of them is sent
+   * after it: what the cap counts as dropped was never delivered.
+   */
+  attachUplink(uplink: { sending(seq: number): boolean; dropping(seqs: readonly number[]): void }): void {
+    this.uplink = uplink;
   }
 
   /** Deletes batches the uplink has delivered. Unknown seqs are ignored (already dropped by the cap). */

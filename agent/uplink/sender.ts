@@ -89,6 +89,25 @@ export class UplinkSender {
     this.tokens = options.maxBytesPerSecond;
   }
 
+  /** Whether batch `seq` is part of a request awaiting its answer (the buffer's cap passes it over). */
+  isSending(seq: number): boolean {
+    return this.inFlight.has(seq);
+  }
+
+  /** The buffer's cap dropped these batches: those read and waiting here are not sent (they count as dropped). */
+  forget(seqs: readonly number[]): void {
+    const gone = new Set(seqs.filter((s) => this.queued.has(s)));
+    if (gone.size === 0) return;
+    this.queue = this.queue.filter((b) => {
+      if (!gone.has(b.seq)) return true;
+      this.queued.delete(b.seq);
+      this.queuedPoints -= b.points;
+      this.alone.delete(b.seq);
+      this.notBefore.delete(b.seq);
+      return false;
+    });
+  }
+
   /** Requests sent and not yet answered. */
   get inFlightCount(): number {
     return this.requests;

@@ -90,6 +90,11 @@ export interface Accounting {
   lost: number;
   /** The first few lost readings, `device:seq`. */
   lostExamples: string[];
+  /**
+   * Readings delivered although older ones of the same device were lost after them: 0 when the buffer cap dropped
+   * oldest first (per device, no delivered seq lies between its first and last lost one).
+   */
+  outOfOrderDrops: number;
 }
 
 export function account(acks: Acks, backend: SeqBackend, droppedCounted = 0): Accounting {
@@ -101,16 +106,31 @@ export function account(acks: Acks, backend: SeqBackend, droppedCounted = 0): Ac
       duplicated += n - 1;
     }
   let lost = 0;
+  let outOfOrderDrops = 0;
   const lostExamples: string[] = [];
   for (const [device, seqs] of acks.byDevice) {
     const got = backend.byDevice.get(device);
+    let first = Infinity;
+    let last = -Infinity;
     for (const s of seqs)
       if (!got?.has(s)) {
         lost++;
+        if (s < first) first = s;
+        if (s > last) last = s;
         if (lostExamples.length < 10) lostExamples.push(`${device}:${s}`);
       }
+    if (got && first < last) for (const s of got.keys()) if (s > first && s < last) outOfOrderDrops++;
   }
-  return { devices: acks.byDevice.size, acked: acks.total, delivered, duplicated, droppedCounted, lost, lostExamples };
+  return {
+    devices: acks.byDevice.size,
+    acked: acks.total,
+    delivered,
+    duplicated,
+    droppedCounted,
+    lost,
+    lostExamples,
+    outOfOrderDrops,
+  };
 }
 
 /**

@@ -115,3 +115,34 @@ test('removing a batch that the cap already dropped is harmless', async (t) => {
   );
   await buf.close();
 });
+
+test('the cap passes over batches the uplink is delivering, and tells it which ones it drops before they go', async (t) => {
+  const dir = tempDir(t);
+  const record = 16 + 4000;
+  const buf = await CircularBuffer.open({ dir, maxBytes: 4 * record, sync: false });
+  t.after(() => buf.close());
+  for (let i = 0; i < 4; i++) await buf.append(batch(4000, 25)); // seqs 1-4 fill the cap
+  const sending = new Set([1, 2]);
+  const told: number[][] = [];
+  buf.attachUplink({ sending: (seq) => sending.has(seq), dropping: (seqs) => told.push([...seqs]) });
+  const r = await buf.append(batch(4000, 25));
+  assert.deepEqual(told, [[3]], 'the oldest batch not in flight goes, and the uplink hears of it first');
+  assert.equal(r.droppedBatches, 1);
+  assert.deepEqual(
+    (await buf.read(10)).map((b) => b.seq),
+    [1, 2, 4, 5],
+    'the batches in flight stay until their answer',
+  );
+  sending.clear();
+  await buf.remove([1]); // delivered
+  await buf.append(batch(4000, 25));
+  assert.deepEqual(
+    (await buf.read(10)).map((b) => b.seq),
+    [2, 4, 5, 6],
+    'under the cap again: nothing dropped',
+  );
+  await buf.append(batch(4000, 25));
+  assert.deepEqual(told.at(-1), [2]);
+  assert.equal(buf.stats().droppedBatches, 2);
+  assert.equal(buf.stats().droppedPoints, 50, 'only what was never delivered counts as dropped');
+});
