@@ -87,6 +87,7 @@ export async function runFaultCommand(argv: string[]): Promise<number> {
   const w = new World(dir, { ...scenario.world, quiet: v.json });
   const acks = new Acks();
   let fleet: { stop(): Promise<void> } | null = null;
+  let progress: NodeJS.Timeout | undefined;
   let result: FaultResult;
   const t0 = Date.now();
   // Ctrl-C ends the scenario early; the accounting still runs on what was done.
@@ -102,12 +103,28 @@ export async function runFaultCommand(argv: string[]): Promise<number> {
     }
     fleet = startDevices(w.mqttUrl, devices, window, acks);
     w.log(`${name}: ${devices} devices publishing QoS 1 to the agent; data and logs in ${dir}`);
+    // A live line every 5 s: elapsed, acknowledged readings and their rate, the agent's backlog, delivered so far.
+    let last = { at: Date.now(), acked: 0 };
+    progress = setInterval(() => {
+      void w.metrics(w.agentMetricsUrl()).then((m) => {
+        const now = Date.now();
+        const acked = acks.total;
+        const rate = ((acked - last.acked) * 1000) / Math.max(1, now - last.at);
+        last = { at: now, acked };
+        const backlog =
+          m === '' ? 'agent down' : `${scrapeMetric(m, 'otlp_edge_agent_uplink_backlog_batches')} batches`;
+        w.log(
+          `${Math.round((now - t0) / 1000)}s | acked ${acked} (${Math.round(rate)}/s) | agent backlog ${backlog} | delivered ${w.backend.distinct}`,
+        );
+      });
+    }, 5000);
     let watch: NodeJS.Timeout | undefined;
     await Promise.race([
       scenario.run(w, { repeats, outageMs: outageMs! }),
       new Promise<void>((resolve) => (watch = setInterval(() => interrupted && resolve(), 100))),
     ]);
     clearInterval(watch);
+    clearInterval(progress);
     await fleet.stop();
     fleet = null;
     // Whatever the scenario left down comes back before the drain.
@@ -124,6 +141,7 @@ export async function runFaultCommand(argv: string[]): Promise<number> {
     result = { scenario: name, drained, seconds: (Date.now() - t0) / 1000, passed, ...a };
   } finally {
     process.off('SIGINT', onSignal);
+    clearInterval(progress);
     await fleet?.stop();
     await w.close();
   }

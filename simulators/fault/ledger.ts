@@ -32,6 +32,8 @@ export class Acks {
 export class SeqBackend {
   readonly byDevice = new Map<string, Map<number, number>>();
   requests = 0;
+  /** Distinct readings received so far. */
+  distinct = 0;
   private server: Server | null = null;
   port = 0;
 
@@ -65,7 +67,9 @@ export class SeqBackend {
         if (metric !== SEQ_METRIC) return;
         let m = this.byDevice.get(device);
         if (m === undefined) this.byDevice.set(device, (m = new Map()));
-        m.set(value, (m.get(value) ?? 0) + 1);
+        const n = m.get(value) ?? 0;
+        if (n === 0) this.distinct++;
+        m.set(value, n + 1);
       },
     });
   }
