@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { openWithRetry } from '../../runtime/storage/open-with-retry.js';
 import { openStateDb, type Db } from './db.js';
 import { BatchApplier } from '../device/apply.js';
 import { Committer } from './commit.js';
@@ -16,6 +15,7 @@ import type { ExportItem } from '../export/queue.js';
 import { StoreExports } from '../export/store-exports.js';
 import { EventLog, eventRange, readEvents, type StoredEvent } from './events.js';
 import { Signal } from '../../protocol/otlp/signal.js';
+import { StoreRecovery } from './recovery.js';
 
 /**
  * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB.
@@ -24,14 +24,10 @@ import { Signal } from '../../protocol/otlp/signal.js';
  *
  * Every change is one atomic, fsync'd LevelDB batch (commit.ts: group commit, one write in flight, each caller
  * answered when the write carrying its change is durable). A batch's dedup mark lands in the same write as its
- * effect, so a retry after a lost ack is recognised across restarts. If a read or write fails, every caller waiting
- * is answered with the error (the agents retry), and memory is reloaded from LevelDB before anything else is applied.
+ * effect, so a retry after a lost ack is recognised across restarts. A failed read or write: recovery.ts.
  */
 /** Export hashes remembered per device (a device handed back and forth keeps the newest). */
 const MERGES_KEPT = 8;
-
-/** How long a failed write keeps /readyz at 503 when no write succeeds after it. */
-const UNREADY_AFTER_FAILURE_MS = 30_000;
 
 export class DeviceStateStore {
   private devices = new Map<string, Device>();
@@ -48,16 +44,11 @@ export class DeviceStateStore {
   private readonly applier: BatchApplier;
   private readonly eventLog = new EventLog();
   private readonly now: () => number;
-  private recovering: Promise<void> | null = null;
-  private broken: Error | null = null;
+  private readonly recovery: StoreRecovery;
   private pruning: Promise<number> | null = null;
   private closed = false;
-  /** Reads or writes that failed (each answered its callers with the error and reloaded memory). */
-  failures = 0;
   /** Readings newly counted since open (for readings per second). */
   readingsApplied = 0;
-  /** The last failure and the number of successful writes at that time (a later write clears it). */
-  private lastFailure: { message: string; writes: number; at: number } | null = null;
 
   private constructor(
     private db: Db,
@@ -65,6 +56,17 @@ export class DeviceStateStore {
   ) {
     this.now = opts.now ?? Date.now;
     this.commit = new Committer(db, opts.sync ?? true, (e) => this.fail(e));
+    this.recovery = new StoreRecovery({
+      commit: this.commit,
+      dir: opts.dir,
+      closed: () => this.closed,
+      closeDb: () => this.db.close(),
+      reload: async (reopened) => {
+        this.db = reopened;
+        await this.load();
+      },
+      onReopenFailure: opts.onReopenFailure,
+    });
     this.applier = new BatchApplier(this.commit, opts.maxMetrics);
     this.commit.rollupExport = opts.rollups ?? null;
     this.exports = new StoreExports({
@@ -107,8 +109,9 @@ export class DeviceStateStore {
    */
   apply(batch: DeviceData[], dedup: BatchId | null, exported?: ExportItem): Promise<ApplyResult> {
     if (this.closed) return Promise.reject(new Error('device state store is closed'));
-    if (this.broken) return Promise.reject(this.broken);
-    if (this.recovering) return this.recovering.then(() => this.apply(batch, dedup, exported));
+    const r = this.recovery;
+    if (r.broken) return Promise.reject(r.broken);
+    if (r.recovering) return r.recovering.then(() => this.apply(batch, dedup, exported));
     const g = this.commit.pending;
     try {
       if (dedup !== null) {
@@ -334,7 +337,7 @@ export class DeviceStateStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.recovering?.catch(() => undefined);
+    await this.recovery.recovering?.catch(() => undefined);
     await this.pruning?.catch(() => undefined);
     await this.commit.idle();
     await this.db.close();
@@ -354,63 +357,25 @@ export class DeviceStateStore {
     return this.now() - dev.lastSeen < this.opts.offlineAfterMs;
   }
 
-  /** Waits out a reload after a failure; throws when the store is closed or unusable. */
-  private async ready(): Promise<void> {
-    for (;;) {
-      if (this.closed) throw new Error('device state store is closed');
-      if (this.broken) throw this.broken;
-      if (this.recovering === null) return;
-      await this.recovering;
-    }
-  }
-
   /**
    * Why the store cannot take data now (for /readyz), or null: unusable, reloading after a failed write, or its last
    * write failed and none has succeeded since (a full disk, a read-only volume).
    */
   unhealthy(): string | null {
-    if (this.closed) return 'state store closed';
-    if (this.broken) return this.broken.message;
-    const f = this.lastFailure;
-    if (this.recovering) return `reloading state after a failed write${f ? ` (${f.message})` : ''}`;
-    // Reported for a while only: an unready node gets no new data, so no write could ever clear it.
-    if (f !== null && this.commit.writes === f.writes && Date.now() - f.at < UNREADY_AFTER_FAILURE_MS)
-      return `the last state write failed (${f.message}); none has succeeded since`;
-    return null;
+    return this.recovery.unhealthy();
+  }
+
+  /** Reads or writes that failed (each answered its callers with the error and reloaded memory). */
+  get failures(): number {
+    return this.recovery.failures;
+  }
+
+  private ready(): Promise<void> {
+    return this.recovery.ready();
   }
 
   private fail(err: Error): void {
-    this.lastFailure = { message: err.message, writes: this.commit.writes, at: Date.now() };
-    if (this.recovering !== null) return;
-    this.failures++;
-    this.commit.reset(err);
-    this.recovering = (async () => {
-      await this.commit.quiet();
-      // LevelDB keeps appending to its log after a failed append, and its next open drops the torn record with
-      // whatever follows it in the same block: writes acknowledged after the failure would be lost. Reopening
-      // ends that log (recovery starts a new one) before anything else is written.
-      await this.db.close().catch(() => undefined);
-      // On a full disk the open itself fails (it writes a new log): keep trying, the store says why meanwhile.
-      this.db = await openWithRetry(this.opts.dir, () => openStateDb(this.opts.dir), {
-        stopped: () => this.closed,
-        onFailure: (e, detail) => {
-          this.lastFailure = { message: detail, writes: this.commit.writes, at: Date.now() };
-          this.opts.onReopenFailure?.(e, detail);
-        },
-      });
-      this.commit.db = this.db;
-      await this.load();
-    })().then(
-      () => {
-        this.recovering = null;
-      },
-      (e: Error) => {
-        this.broken = new Error(
-          `device state store is unusable: a write failed (${err.message}) and reloading failed (${e.message})`,
-        );
-        this.recovering = null;
-      },
-    );
+    this.recovery.fail(err);
   }
 
   /** Reads every device record and dedup record into memory (at open, and after a failure). */
