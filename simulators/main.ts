@@ -24,6 +24,9 @@ Usage:
   otlp-edge-sim fault SCENARIO [--devices N] [--repeats N] [--outage D]   (otlp-edge-sim fault --help: the list)
                                    faults against real processes, ending with an accounting by device seq
                                    (acked, delivered, duplicated, dropped, lost); exit 1 when any is lost
+  otlp-edge-sim bench [--quick] [--json FILE] [--markdown FILE]
+                                   every benchmark below in one run, one table (--quick: about a minute;
+                                   --markdown: the table the README's performance section is made from)
   otlp-edge-sim bench protocol     hot paths of the protocol package (payload decode, OTLP encode,
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
   otlp-edge-sim bench agent [--devices N] [--seconds S]
@@ -88,6 +91,33 @@ async function main(argv: string[]): Promise<number> {
     return runDemo({ dir: values.dir, devices, rate, duration, fresh: values.fresh });
   }
   if (cmd === 'bench') {
+    if (sub === undefined || sub.startsWith('--')) {
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: {
+          quick: { type: 'boolean', default: false },
+          json: { type: 'string' },
+          markdown: { type: 'string' },
+        },
+      });
+      const { benchAll } = await import('./bench/all.js');
+      let stop = false;
+      process.once('SIGINT', () => {
+        stop = true;
+        process.stderr.write('stopping after the benchmark under way; what was measured is printed\n');
+      });
+      const report = await benchAll(
+        {
+          quick: values.quick,
+          json: values.json,
+          markdown: values.markdown,
+          onPart: (name, s) => process.stderr.write(`bench ${name} done in ${Math.round(s)} s\n`),
+        },
+        () => stop,
+      );
+      print(report);
+      return 0;
+    }
     if (sub === 'protocol') {
       const { benchProtocol } = await import('./bench/protocol.js');
       print(await benchProtocol());

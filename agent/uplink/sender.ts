@@ -58,6 +58,9 @@ export class UplinkSender {
   /** Batches to send alone, and batches not to send before a time (a receiver's retry-after). */
   private readonly alone = new Set<number>();
   private readonly notBefore = new Map<number, number>();
+  /** Batches the cap dropped before they were read, by the fill count when it did (see forget). */
+  private readonly droppedUnread = new Map<number, number>();
+  private fills = 0;
   /** Highest seq read from the buffer so far: the next read starts after it. */
   private cursor = 0;
   /** Batches above this are not read (the packer is rewriting them); Infinity = none. */
@@ -94,8 +97,12 @@ export class UplinkSender {
     return this.inFlight.has(seq);
   }
 
-  /** The buffer's cap dropped these batches: those read and waiting here are not sent (they count as dropped). */
+  /**
+   * The buffer's cap dropped these batches: those read and waiting here are not sent (they count as dropped), nor
+   * are those a read under way may still return (its snapshot can predate the deletion).
+   */
   forget(seqs: readonly number[]): void {
+    for (const s of seqs) if (!this.queued.has(s) && !this.inFlight.has(s)) this.droppedUnread.set(s, this.fills);
     const gone = new Set(seqs.filter((s) => this.queued.has(s)));
     if (gone.size === 0) return;
     this.queue = this.queue.filter((b) => {
@@ -155,6 +162,7 @@ export class UplinkSender {
   private async fill(): Promise<void> {
     if (this.reading || !this.running) return;
     this.reading = true;
+    const fill = ++this.fills;
     try {
       while (this.running && this.room()) {
         const batches = await this.buffer.read(Math.min(1024, this.opts.maxRequestBatches), this.cursor, this.ceiling);
@@ -162,7 +170,7 @@ export class UplinkSender {
         for (const b of batches) {
           this.cursor = Math.max(this.cursor, b.seq);
           // After the queue was handed back (holdReads), batches still held are met again: not twice.
-          if (this.inFlight.has(b.seq) || this.queued.has(b.seq)) continue;
+          if (this.inFlight.has(b.seq) || this.queued.has(b.seq) || this.droppedUnread.has(b.seq)) continue;
           this.queue.push(b);
           this.queued.add(b.seq);
           this.queuedPoints += b.points;
@@ -172,6 +180,8 @@ export class UplinkSender {
       if (this.running) this.warn.warn('read', { err: (e as Error).message }, 'uplink could not read the buffer');
     } finally {
       this.reading = false;
+      // A drop reported before this fill began is behind every read from now on.
+      for (const [seq, at] of this.droppedUnread) if (at < fill) this.droppedUnread.delete(seq);
     }
     this.pump();
   }

@@ -60,6 +60,23 @@ export function table(report: BenchReport): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
+/** The report as a Markdown table (the README's performance section is made from it), with the machine it ran on. */
+export function markdown(report: BenchReport): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = report.rows.map((r) => {
+    const q = ratio(r);
+    return `| ${cell(r.name + (r.note ? ` (${r.note})` : ''))} | ${fmt(r.value)} ${cell(r.unit)} | ${r.baseline ? `${fmt(r.baseline.value)} ${cell(r.baseline.name)}` : ''} | ${q === null ? '' : `${q.toFixed(2)} ×`} | ${cell(r.budget ?? '')} |`;
+  });
+  return [
+    `Measured ${report.startedAt.slice(0, 10)} with Node ${report.node} on ${report.cpus} CPUs (\`otlp-edge-sim bench\`).`,
+    '',
+    '| figure | value | baseline (same run) | ratio | budget |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
 /** Prints the table to stderr-free stdout: the JSON line first (one line, easy to grep), then the table. */
 export function print(report: BenchReport): void {
   process.stdout.write(JSON.stringify(report) + '\n\n' + table(report) + '\n');

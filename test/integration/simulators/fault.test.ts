@@ -11,20 +11,22 @@ const run = promisify(execFile);
 const sim = join(repoRoot, 'dist', 'simulators', 'main.js');
 
 /** The run's accounting, then the aggregator's own count of the same devices from the state the run left. */
-async function faultRun(t: { after(fn: () => unknown): void }, args: string[], check = true) {
+async function faultRun(t: { after(fn: () => unknown): void }, args: string[], check = true, devices = '4') {
   const dir = tempDir(t);
   const r = await run(process.execPath, [
     sim,
     'fault',
     ...args,
     '--devices',
-    '4',
+    devices,
     '--window',
     '5',
     '--dir',
     dir,
     '--json',
-  ]);
+  ]).catch((e: { message: string; stdout: string }) => {
+    throw new Error(`${e.message}\n${e.stdout}`);
+  });
   const result = JSON.parse(r.stdout.trim());
   if (!check) return { result, received: -1, devices: -1 };
   // A single node's state, opened again as the run left it.
@@ -56,7 +58,7 @@ test('fault aggregator-outage: the agent buffers through the outage and delivers
 });
 
 test('fault disk-cap: past the buffer cap exactly the counted drops are lost, oldest first', async (t) => {
-  const { result, received } = await faultRun(t, ['disk-cap', '--outage', '3s']);
+  const { result, received } = await faultRun(t, ['disk-cap', '--outage', '4s'], true, '10');
   assert.equal(result.passed, true);
   assert.ok(result.droppedCounted > 0, 'the outage outlasted the cap');
   assert.equal(result.lost, result.droppedCounted);

@@ -25,8 +25,13 @@ test('the fault accounting finds an acknowledged reading that never arrived, and
     droppedCounted: 5,
     lost: 2,
     lostExamples: ['d1:2', 'd2:7'],
+    outOfOrderDrops: 0,
   });
   backend.byDevice.get('d1')!.set(2, 1);
   backend.byDevice.set('d2', new Map([[7, 1]]));
   assert.equal(account(acks, backend).lost, 0);
+  // Lost 10 and 12 with 11 delivered between them: not oldest first.
+  for (const s of [10, 11, 12]) acks.add('d2', s);
+  backend.byDevice.get('d2')!.set(11, 1);
+  assert.deepEqual([account(acks, backend).lost, account(acks, backend).outOfOrderDrops], [2, 1]);
 });
