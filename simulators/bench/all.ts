@@ -25,16 +25,16 @@ export async function benchAll(o: BenchAllOptions, stopped: () => boolean = () =
   const q = o.quick;
   const parts: [string, () => Promise<BenchReport>][] = [
     ['protocol', () => benchProtocol()],
-    ['agent', () => benchAgent(q ? { devices: 200, seconds: 2, warmup: 1 } : {})],
+    ['agent', () => benchAgent(q ? { devices: 100, seconds: 1, warmup: 1 } : {})],
     [
       'uplink',
       () =>
         benchUplink(
-          q ? { devices: 300, seconds: 6, warmup: 2, burstRate: 5000, burstSeconds: 3, outageSeconds: 0 } : {},
+          q ? { devices: 300, seconds: 4, warmup: 1, burstRate: 5000, burstSeconds: 2, outageSeconds: 0 } : {},
         ),
     ],
-    ['aggregator', () => benchAggregator(q ? { seconds: 3, warmupSeconds: 1, skipOtlp: true } : {})],
-    ['cluster', () => benchCluster(q ? { seconds: 2, warmupSeconds: 1, repeats: 1 } : {})],
+    ['aggregator', () => benchAggregator(q ? { seconds: 1, warmupSeconds: 1, skipOtlp: true } : {})],
+    ['cluster', () => benchCluster(q ? { gateways: 2, devices: 300, seconds: 1, warmupSeconds: 1, repeats: 1 } : {})],
   ];
   const report = newReport(q ? 'all (quick)' : 'all');
   for (const [name, run] of parts) {
