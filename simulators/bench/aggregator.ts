@@ -1,7 +1,7 @@
 /**
  * `otlp-edge-sim bench aggregator`: points/s one aggregator node ingests (decode, state, durable commit), fed
  * recorded agent batches over the real uplink gRPC service by several simulated gateways at once, and where the
- * node's time goes (decode vs state+disk, from its own /metrics). Budget: 250,000 points/s; goal 1,000,000.
+ * node's time goes (decode vs state+disk, from its own /metrics). Budget: 750,000 points/s; goal 1,000,000.
  */
 import { Signal } from '../../protocol/otlp/signal.js';
 import * as grpc from '@grpc/grpc-js';
