@@ -26,8 +26,9 @@ compared with the devices' PUBACKs:
   delivered    distinct readings that reached the backend
   duplicated   deliveries beyond the first (at least once: allowed, counted)
   dropped      readings the agent's buffer cap dropped, as it counted them
-  lost         acknowledged readings never delivered: 0, or past the buffer cap exactly the dropped ones,
-               oldest first. The exit code is 1 otherwise, or when nothing drained within 90 s.
+  lost         acknowledged readings never delivered: 0, or past the buffer cap exactly the dropped ones. The exit
+               code is 1 otherwise, or when nothing drained within 90 s. Past the cap the oldest go first, except
+               batches being sent at that moment (delivered between dropped ones: reported as outOfOrderDrops).
 
 Options: --devices N, --window N, --repeats N (agent-kill9; default 20), --outage D (default 5s),
 --dir DIR (data and logs; default a temporary directory, removed after a passing run), --json (the JSON line only).
@@ -135,9 +136,7 @@ export async function runFaultCommand(argv: string[]): Promise<number> {
       scrapeMetric(await w.metrics(w.agentMetricsUrl()), 'otlp_edge_agent_buffer_dropped_points_total') / 2;
     const a = account(acks, w.backend, dropped);
     const passed =
-      drained &&
-      a.acked > 0 &&
-      (scenario.promise === 'nothing-lost' ? a.lost === 0 : a.lost === a.droppedCounted && a.outOfOrderDrops === 0);
+      drained && a.acked > 0 && (scenario.promise === 'nothing-lost' ? a.lost === 0 : a.lost === a.droppedCounted);
     result = { scenario: name, drained, seconds: (Date.now() - t0) / 1000, passed, ...a };
   } finally {
     process.off('SIGINT', onSignal);

@@ -95,8 +95,8 @@ export interface Accounting {
   /** The first few lost readings, `device:seq`. */
   lostExamples: string[];
   /**
-   * Readings delivered although older ones of the same device were lost after them: 0 when the buffer cap dropped
-   * oldest first (per device, no delivered seq lies between its first and last lost one).
+   * Readings delivered although older ones of the same device were lost after them (per device, delivered seqs
+   * between its first and last lost one): the cap drops oldest first but passes over batches being sent.
    */
   outOfOrderDrops: number;
 }
