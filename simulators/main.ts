@@ -3,7 +3,7 @@
  * `otlp-edge-sim`: simulators and benchmarks. Each subcommand lives in its own module; this file only dispatches.
  */
 import { parseArgs } from 'node:util';
-import { print } from './bench/report.js';
+import { judge, print } from './bench/report.js';
 
 class UsageError extends Error {}
 
@@ -24,9 +24,10 @@ Usage:
   otlp-edge-sim fault SCENARIO [--devices N] [--repeats N] [--outage D]   (otlp-edge-sim fault --help: the list)
                                    faults against real processes, ending with an accounting by device seq
                                    (acked, delivered, duplicated, dropped, lost); exit 1 when any is lost
-  otlp-edge-sim bench [--quick] [--json FILE] [--markdown FILE]
-                                   every benchmark below in one run, one table (--quick: about a minute;
-                                   --markdown: the table the README's performance section is made from)
+  otlp-edge-sim bench [--quick] [--json FILE] [--markdown FILE] [--strict]
+                                   every benchmark below in one run, one table with a verdict per budget
+                                   (--quick: about a minute; --markdown: the table the README's performance
+                                   section is made from; --strict: exit 1 when a budget is missed)
   otlp-edge-sim bench protocol     hot paths of the protocol package (payload decode, OTLP encode,
                                    zstd, OTLP decode, ring lookups) beside baselines from the same run
   otlp-edge-sim bench agent [--devices N] [--seconds S]
@@ -47,6 +48,11 @@ Usage:
                                    per point on the wire, requests/s, device → aggregator latency, ack latency,
                                    agent CPU, beside OTLP + gzip/zstd of the same readings; the backlog an
                                    outage leaves, packed
+  otlp-edge-sim bench field [--sizes 1000,10000] [--settle-seconds S] [--latency-seconds S]
+                                   the agent at field load (N lean devices × 1 QoS 1 reading/s, uplink connected
+                                   to an aggregator): RSS beside the Node socket floor and mosquitto, heap per
+                                   device, connect time, device → aggregator latency p50/p99/p999 (HDR) at the
+                                   largest N, loss by device seq, uplink bytes per point
   otlp-edge-sim demo [--devices N] [--rate R] [--duration S] [--dir DIR] [--fresh]
                                    aggregator + agent + simulated devices with live figures (npm start);
                                    data and logs in DIR (default ./data/demo)
@@ -98,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
           quick: { type: 'boolean', default: false },
           json: { type: 'string' },
           markdown: { type: 'string' },
+          strict: { type: 'boolean', default: false },
         },
       });
       const { benchAll } = await import('./bench/all.js');
@@ -116,6 +123,25 @@ async function main(argv: string[]): Promise<number> {
         () => stop,
       );
       print(report);
+      return values.strict && judge(report).length > 0 ? 1 : 0;
+    }
+    if (sub === 'field') {
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: {
+          sizes: { type: 'string', default: '1000,10000' },
+          'settle-seconds': { type: 'string', default: '15' },
+          'latency-seconds': { type: 'string', default: '30' },
+        },
+      });
+      const { benchField } = await import('./bench/field.js');
+      print(
+        await benchField({
+          sizes: values.sizes.split(',').map((s) => positiveInt('--sizes', s.trim())),
+          settleSeconds: positiveInt('--settle-seconds', values['settle-seconds']),
+          latencySeconds: positiveInt('--latency-seconds', values['latency-seconds']),
+        }),
+      );
       return 0;
     }
     if (sub === 'protocol') {
@@ -201,7 +227,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     process.stderr.write(
-      `otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, agent, aggregator, cluster, uplink\n`,
+      `otlp-edge-sim bench: unknown benchmark '${sub ?? ''}'; expected one of: protocol, agent, field, aggregator, cluster, uplink\n`,
     );
     return 2;
   }

@@ -16,7 +16,8 @@ export async function benchAggregator(
     name: 'aggregator ingest per node',
     value: f.pointsPerSecond / opts.nodes,
     unit: 'points/s',
-    budget: '>= 750,000 (goal 1,000,000)',
+    budget: { op: '>=', bound: 750_000 },
+    goal: { op: '>=', bound: 1_000_000 },
     note: `${opts.gateways} gateways x ${opts.inFlight} in flight, ${f.batches} batches${opts.stream ? ' in stream frames' : ' one per Send'}`,
   });
   report.rows.push({
@@ -48,7 +49,7 @@ export async function benchAggregator(
         value: g.pointsPerSecond,
         unit: 'points/s',
         baseline: { name: 'uplink Send, same batches', value: send.pointsPerSecond },
-        budget: '>= 0.8x the uplink',
+        budget: { op: '>=', bound: 0.8, ratio: true },
         note: `CPU ${g.cpuSecondsPerMillion.toFixed(2)} s/1M points vs ${send.cpuSecondsPerMillion.toFixed(2)}`,
       });
     }
@@ -65,7 +66,7 @@ export async function benchAggregator(
       value: x.cpuSecondsPerMillion,
       unit: 'CPU s/1M points',
       baseline: { name: 'without export', value: f.cpuSecondsPerMillion },
-      budget: '<= 1.2x (export adds at most 20 %)',
+      budget: { op: '<=', bound: 1.2, ratio: true, note: 'export adds at most 20 %' },
       note: "OTLP rebuilt from the frames' columns, compressed, queued in the same commit, sent",
     });
     const stalled = await measureIngest({ ...opts, watchers: { reading: 0, stalled: 1 } });
@@ -74,7 +75,7 @@ export async function benchAggregator(
       value: stalled.pointsPerSecond,
       unit: 'points/s',
       baseline: { name: 'no stream clients', value: f.pointsPerSecond },
-      budget: '>= 0.9x (a slow client never slows ingest)',
+      budget: { op: '>=', bound: 0.9, ratio: true, note: 'a slow client never slows ingest' },
       note: `${Math.round(stalled.droppedPerSecond).toLocaleString('en-US')} messages/s dropped for it, counted and announced`,
     });
     const reading = await measureIngest({ ...opts, watchers: { reading: 2, stalled: 0 } });
@@ -91,7 +92,7 @@ export async function benchAggregator(
       value: xs.cpuSecondsPerMillion,
       unit: 'CPU s/1M points',
       baseline: { name: 'without export', value: send.cpuSecondsPerMillion },
-      budget: '<= 1.2x (export adds at most 20 %)',
+      budget: { op: '<=', bound: 1.2, ratio: true, note: 'export adds at most 20 %' },
       note: `the agent's zstd batch queued as received; delivered ${Math.round(xs.exportedPerSecond)} of ${Math.round(xs.pointsPerSecond)} points/s`,
     });
   }

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { benchAgent } from './agent.js';
 import { benchAggregator } from './aggregator-report.js';
 import { benchCluster } from './cluster.js';
+import { benchField } from './field.js';
 import { benchProtocol } from './protocol.js';
 import { markdown, newReport, type BenchReport } from './report.js';
 import { benchUplink } from './uplink.js';
@@ -26,6 +27,7 @@ export async function benchAll(o: BenchAllOptions, stopped: () => boolean = () =
   const parts: [string, () => Promise<BenchReport>][] = [
     ['protocol', () => benchProtocol()],
     ['agent', () => benchAgent(q ? { devices: 100, seconds: 1, warmup: 1 } : {})],
+    ['field', () => benchField(q ? { sizes: [1000], settleSeconds: 3, latencySeconds: 5 } : {})],
     [
       'uplink',
       () =>

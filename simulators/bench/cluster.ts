@@ -45,7 +45,8 @@ export async function benchCluster(
     value: median(cpu, 'three'),
     unit: 'CPU s/1M points',
     baseline: { name: '1 node', value: median(cpu, 'one') },
-    budget: '<= 1.25x (goal 1.1x)',
+    budget: { op: '<=', bound: 1.25, ratio: true },
+    goal: { op: '<=', bound: 1.1, ratio: true },
     note: `medians; each turn: ${each}`,
   });
   report.rows.push({

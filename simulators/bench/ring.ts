@@ -1,3 +1,4 @@
+import type { BenchRow } from './report.js';
 import { HashRing, type RingMember } from '../../protocol/ring/ring.js';
 
 /**
@@ -5,12 +6,7 @@ import { HashRing, type RingMember } from '../../protocol/ring/ring.js';
  * and the balance and movement the placement gives. Rows have the shape of report.ts's BenchRow, so the protocol
  * bench can add budgets and print them with the rest.
  */
-export interface RingBenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+export type RingBenchRow = BenchRow;
 
 const MEMBERS = 10;
 const LOOKUPS = 1_000_000;
@@ -79,13 +75,15 @@ export async function benchRing(): Promise<RingBenchRow[]> {
       name: `ring lookups, ${MEMBERS} members x ${ring.vnodes} vnodes`,
       value: LOOKUPS / seconds,
       unit: 'lookups/s',
+      budget: { op: '>=', bound: 1_000_000 },
       note: `fastest of ${PASSES} passes over ${LOOKUPS.toLocaleString('en-US')} device ids`,
     },
     {
       name: `ring balance, busiest member / mean, ${sample.length.toLocaleString('en-US')} devices`,
       value: worst.value,
       unit: 'x',
-      note: `worst of ${balances.map((b) => `${b.label} ${b.value.toFixed(3)}`).join(', ')}; budget <= 1.15`,
+      budget: { op: '<=', bound: 1.15 },
+      note: `worst of ${balances.map((b) => `${b.label} ${b.value.toFixed(3)}`).join(', ')}`,
     },
     {
       name: `ring movement when member ${MEMBERS + 1} joins`,

@@ -283,7 +283,12 @@ function rows(report: BenchReport, load: string, note: string, f: LoadFigures, b
       value: perPoint,
       unit: 'B/point',
       baseline: gzip,
-      budget: budgets ? '<= 0.75x; goal <= 1.4 B/pt and <= 0.33x' : undefined,
+      ...(budgets
+        ? {
+            budget: { op: '<=', bound: 0.75, ratio: true } as const,
+            goal: { op: '<=', bound: 1.4, note: 'and <= 0.33x OTLP+gzip' } as const,
+          }
+        : {}),
       note,
     },
     { name: `${load}: bytes per point, same readings as OTLP+gzip 8,192-pt`, value: f.base.gzip8192, unit: 'B/point' },
@@ -312,7 +317,7 @@ function rows(report: BenchReport, load: string, note: string, f: LoadFigures, b
       name: `${load}: device → aggregator latency p99`,
       value: f.delayP99,
       unit: 'ms',
-      budget: budgets ? '<= 250; goal <= 100' : undefined,
+      ...(budgets ? { budget: { op: '<=', bound: 250 } as const, goal: { op: '<=', bound: 100 } as const } : {}),
     },
     {
       name: `${load}: QoS 1 ack latency p50 / p99`,

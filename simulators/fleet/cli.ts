@@ -25,6 +25,9 @@ Connection
   --ca FILE                   CA certificate (PEM) to verify an mqtts:// or wss:// broker
   --insecure                  do not verify the broker's certificate
   --connect-concurrency N     connection attempts at once while connecting (default 200)
+  --connect-rate R            new connections per second while connecting, a ramp (default: no limit)
+  --client mqtt.js|lean       MQTT.js (default; TLS, WebSocket, MQTT 5, QoS 2), or a lean MQTT 3.1.1
+                              client over mqtt:// at QoS 0/1 that keeps 10,000 devices in one process
 
 Load
   --rate R                    readings per second, whole fleet (default 1 per device)
@@ -36,6 +39,11 @@ Load
   --max-in-flight N           unacked messages per device before it waits (default 20)
   --events-rate P             probability per reading of an event as well (default 0.001)
   --seed N                    seed of the simulated values (default 1)
+
+Faults
+  --storm-every D             every D (30s, 2m), cut the connections of --storm-fraction of the connected
+                              devices at once, as a network fault would; they reconnect within ~1 s
+  --storm-fraction F          share of connected devices a storm cuts, 0 < F <= 1 (default 1)
 
 Payloads
   --encoding json|cbor        (default json)
@@ -73,6 +81,10 @@ const FLAGS = {
   ca: { type: 'string' },
   insecure: { type: 'boolean' },
   'connect-concurrency': { type: 'string' },
+  'connect-rate': { type: 'string' },
+  client: { type: 'string' },
+  'storm-every': { type: 'string' },
+  'storm-fraction': { type: 'string' },
   rate: { type: 'string' },
   'readings-per-message': { type: 'string' },
   duration: { type: 'string' },
@@ -111,6 +123,8 @@ const FLAG_OF: Record<string, string> = {
   tsFormat: 'ts',
   eventRate: 'events-rate',
   connectConcurrency: 'connect-concurrency',
+  connectRate: 'connect-rate',
+  client: 'client',
   seed: 'seed',
 };
 
@@ -126,7 +140,7 @@ function num(raw: string | undefined): number | undefined {
 export function fleetOptionsFromArgs(
   argv: string[],
   env: Record<string, string | undefined> = process.env,
-): { options: FleetOptions; quiet: boolean; json: boolean } {
+): { options: FleetOptions; quiet: boolean; json: boolean; storm: Storm | null } {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
@@ -137,11 +151,19 @@ export function fleetOptionsFromArgs(
   const problems: string[] = [];
   let durationS: number | undefined;
   if (v.duration !== undefined) {
-    const plain = num(v.duration);
-    const ms = parseDuration(v.duration);
-    durationS = plain !== undefined && !Number.isNaN(plain) ? plain : ms !== null ? ms / 1000 : NaN;
+    durationS = durationFlag(v.duration);
     if (!(durationS > 0))
       problems.push(`--duration: expected seconds or a duration like 30s or 2m, got '${v.duration}'`);
+  }
+  let storm: Storm | null = null;
+  if (v['storm-every'] !== undefined || v['storm-fraction'] !== undefined) {
+    const every = durationFlag(v['storm-every'] ?? '');
+    const fraction = num(v['storm-fraction']) ?? 1;
+    if (!(every > 0))
+      problems.push(`--storm-every: expected a duration like 30s or 2m, got '${v['storm-every'] ?? ''}'`);
+    if (!(fraction > 0 && fraction <= 1))
+      problems.push(`--storm-fraction: expected a share 0 < F <= 1, got '${v['storm-fraction']}'`);
+    storm = { everyMs: every * 1000, fraction };
   }
   let ca: Buffer | undefined;
   if (v.ca !== undefined) {
@@ -164,6 +186,8 @@ export function fleetOptionsFromArgs(
     ca,
     rejectUnauthorized: v.insecure ? false : undefined,
     connectConcurrency: num(v['connect-concurrency']),
+    connectRate: num(v['connect-rate']),
+    client: v.client as FleetOptions['client'],
     rate: num(v.rate),
     readingsPerMessage: num(v['readings-per-message']),
     duration: problems.some((p) => p.startsWith('--duration')) ? undefined : durationS,
@@ -193,7 +217,21 @@ export function fleetOptionsFromArgs(
     }
   }
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
-  return { options, quiet: v.quiet === true, json: v.json === true };
+  return { options, quiet: v.quiet === true, json: v.json === true, storm };
+}
+
+/** Reconnect storms on a period (--storm-every). */
+interface Storm {
+  everyMs: number;
+  fraction: number;
+}
+
+/** Seconds from '30', '30s' or '2m'; NaN when it is neither. */
+function durationFlag(raw: string): number {
+  const plain = num(raw);
+  if (plain !== undefined && !Number.isNaN(plain)) return plain;
+  const ms = parseDuration(raw);
+  return ms !== null ? ms / 1000 : NaN;
 }
 
 /** Runs `otlp-edge-sim fleet` with `argv` (the arguments after `fleet`); resolves with the exit code. */
@@ -233,10 +271,19 @@ export async function runFleetCommand(argv: string[], io: FleetCommandIO = {}): 
   };
   process.once('SIGINT', onSigint);
   io.signal?.addEventListener('abort', interrupt, { once: true });
+  let storms = 0;
+  const stormTimer = parsed.storm
+    ? setInterval(() => {
+        const cut = fleet.storm(parsed.storm!.fraction);
+        storms++;
+        stderr.write(`otlp-edge-sim fleet: storm ${storms}: cut ${cut} connections\n`);
+      }, parsed.storm.everyMs)
+    : null;
   try {
     progress.start();
     await Promise.race([fleet.start(), interrupted]);
     await Promise.race([fleet.finished, interrupted]);
+    if (stormTimer) clearInterval(stormTimer);
     progress.stop(); // its last line shows the fleet as it ends sending, before the devices disconnect
     const summary = await fleet.stop();
     stdout.write(parsed.json ? `${JSON.stringify(summaryJson(summary))}\n` : summaryTable(summary, fleet));
@@ -248,6 +295,7 @@ export async function runFleetCommand(argv: string[], io: FleetCommandIO = {}): 
     }
     return 0;
   } finally {
+    if (stormTimer) clearInterval(stormTimer);
     progress.stop();
     process.off('SIGINT', onSigint);
     process.off('SIGINT', forceExit);
@@ -272,7 +320,7 @@ export function summaryTable(s: FleetSummary, fleet?: Fleet): string {
     ],
     [
       'devices',
-      `${n(s.devices)} (${n(s.connected)} connected when sending ended, ${n(s.neverConnected)} never connected)`,
+      `${n(s.devices)} (${n(s.connected)} connected when sending ended, ${n(s.neverConnected)} never connected, ${n(s.reconnects)} reconnections)`,
     ],
     [
       'messages',

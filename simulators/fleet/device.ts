@@ -1,4 +1,4 @@
-import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { IClientPublishOptions } from 'mqtt';
 import { performance } from 'node:perf_hooks';
 import { DeviceSignals, mulberry32 } from './signals.js';
 import { EVENT_KINDS, eventPayload, type PayloadFormat, type TelemetryBuilder } from './payloads.js';
@@ -103,6 +103,22 @@ export interface DeviceHooks {
   published?(device: SimDevice, payload: string | Buffer): void;
 }
 
+/**
+ * The part of an MQTT client a device uses: MQTT.js's client, or the lean one (lean-client.ts) for fleets too large
+ * for MQTT.js's memory.
+ */
+export interface DeviceClient {
+  readonly connected: boolean;
+  /** The current connection's socket: backpressure, and `destroy()` to cut it as a network fault would. */
+  readonly stream: NodeJS.EventEmitter & { writableNeedDrain?: boolean; destroy(): unknown };
+  publish(topic: string, payload: string | Buffer, opts: IClientPublishOptions, cb?: (err?: Error) => void): unknown;
+  subscribe(topic: string, opts: { qos: 0 | 1 }, cb: (err?: Error | null) => void): unknown;
+  end(force: boolean, cb: () => void): unknown;
+  on(event: 'connect' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'message', listener: (topic: string, payload: Buffer) => void): unknown;
+}
+
 export interface DeviceTopics {
   telemetry: string;
   events: string;
@@ -110,7 +126,7 @@ export interface DeviceTopics {
 }
 
 export class SimDevice {
-  client: MqttClient | null = null;
+  client: DeviceClient | null = null;
   /** The next reading's seq; also how many readings were sent (seqs 0…seq-1), across reconnects. */
   seq = 0;
   /** Telemetry messages handed to MQTT.js / acknowledged. */
@@ -146,8 +162,9 @@ export class SimDevice {
     this.rand = mulberry32(seed ^ 0x5bd1e995);
   }
 
-  connect(url: string, options: IClientOptions): void {
-    const c = connect(url, options);
+  /** Connects with a client from `open` (which starts connecting at once); the client reconnects by itself. */
+  connect(open: () => DeviceClient): void {
+    const c = open();
     this.client = c;
     c.on('connect', () => this.onConnect(c));
     c.on('close', () => this.onClose());
@@ -260,7 +277,12 @@ export class SimDevice {
     this.run.hooks.error(this, err);
   }
 
-  private onConnect(c: MqttClient): void {
+  /** Cuts the connection as a network fault would (no DISCONNECT); the client reconnects after its period. */
+  drop(): void {
+    if (this.connected) this.client?.stream.destroy();
+  }
+
+  private onConnect(c: DeviceClient): void {
     if (!this.connected) {
       this.connected = true;
       this.run.hooks.connection(1);

@@ -1,10 +1,11 @@
 import { TurnSchedule } from './schedule.js';
-import type { IClientOptions } from 'mqtt';
+import { connect as mqttConnect, type IClientOptions } from 'mqtt';
 import * as hdr from 'hdr-histogram-js';
 import { performance } from 'node:perf_hooks';
 import { TopicMatcher } from '../../protocol/topics.js';
 import { mulberry32 } from './signals.js';
-import { SimDevice, type AckedSeqs, type DeviceHooks, type DeviceRun } from './device.js';
+import { SimDevice, type AckedSeqs, type DeviceClient, type DeviceHooks, type DeviceRun } from './device.js';
+import { LeanMqttClient } from './lean-client.js';
 import { CONTENT_TYPES, telemetryBuilder } from './payloads.js';
 import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } from './options.js';
 
@@ -34,6 +35,8 @@ export {
 export interface FleetTotals {
   devices: number;
   connected: number;
+  /** Connections made again after a device's first (after a broker restart, a storm, a network fault). */
+  reconnects: number;
   /** Telemetry messages handed to MQTT.js. */
   sent: number;
   /** Telemetry messages acknowledged (PUBACK, or PUBCOMP at QoS 2); 0 at QoS 0. */
@@ -103,6 +106,8 @@ export class Fleet {
   private readonly latency = histogram();
   private readonly intervalLatency = histogram();
   private connectedCount = 0;
+  private connectsCount = 0;
+  private rampTimer: NodeJS.Timeout | null = null;
   private doneCount = 0;
   private lastError: string | null = null;
   private readonly rejectionLog: { deviceId: string; message: string }[] = [];
@@ -133,6 +138,7 @@ export class Fleet {
       attempted: () => this.onAttempted(),
       connection: (delta) => {
         this.connectedCount += delta;
+        if (delta === 1) this.connectsCount++;
         if (this.firstConnectAt === 0) this.firstConnectAt = performance.now();
       },
       done: () => ++this.doneCount === this.devices.length && this.finish(),
@@ -243,6 +249,7 @@ export class Fleet {
     const t: FleetTotals = {
       devices: this.devices.length,
       connected: this.connectedCount,
+      reconnects: this.connectsCount,
       sent: 0,
       acked: 0,
       readings: { sent: 0, acked: 0 },
@@ -265,6 +272,7 @@ export class Fleet {
       t.rejections += d.rejections;
       t.behind += d.behind;
       t.owed += d.owed;
+      if (d.started) t.reconnects--;
     }
     return t;
   }
@@ -312,6 +320,40 @@ export class Fleet {
     return p99;
   }
 
+  /**
+   * A reconnect storm: cuts the connections of `fraction` of the connected devices at once, as a network fault
+   * would (no DISCONNECT); each reconnects after its reconnect period (jittered 0.5–1.5 ×), so they all come back
+   * within about a second. Returns how many were cut.
+   */
+  storm(fraction = 1): number {
+    const pick = mulberry32(this.connectsCount + 7);
+    let cut = 0;
+    for (const d of this.devices)
+      if (d.connected && pick() < fraction) {
+        d.drop();
+        cut++;
+      }
+    return cut;
+  }
+
+  private open(d: SimDevice, index: number): () => DeviceClient {
+    const o = this.options;
+    const c = this.clientOptions(d, index);
+    if (o.client === 'lean') {
+      const url = new URL(o.url);
+      return () =>
+        new LeanMqttClient(url, {
+          clientId: c.clientId!,
+          username: c.username,
+          password: c.password === undefined ? undefined : String(c.password),
+          keepalive: c.keepalive!,
+          connectTimeout: c.connectTimeout!,
+          reconnectPeriod: c.reconnectPeriod!,
+        });
+    }
+    return () => mqttConnect(o.url, c);
+  }
+
   private clientOptions(d: SimDevice, index: number): IClientOptions {
     const o = this.options;
     const jitter = 0.5 + mulberry32(o.seed + index)();
@@ -337,15 +379,28 @@ export class Fleet {
   }
 
   private openMore(): void {
+    const rate = this.options.connectRate;
     while (
       this.opening < this.options.connectConcurrency &&
       this.nextToOpen < this.devices.length &&
       !this.run.stopping &&
       this.stopping === null
     ) {
+      if (rate > 0) {
+        // A ramp: by t ms after start, at most 1 + t × rate / 1000 connections opened.
+        const dueAt = this.t0 + (this.nextToOpen * 1000) / rate;
+        const wait = dueAt - performance.now();
+        if (wait > 0) {
+          this.rampTimer ??= setTimeout(() => {
+            this.rampTimer = null;
+            this.openMore();
+          }, wait);
+          return;
+        }
+      }
       const i = this.nextToOpen++;
       this.opening++;
-      this.devices[i].connect(this.options.url, this.clientOptions(this.devices[i], i));
+      this.devices[i].connect(this.open(this.devices[i], i));
     }
   }
 
@@ -356,6 +411,8 @@ export class Fleet {
   }
 
   private finish(): void {
+    if (this.rampTimer) clearTimeout(this.rampTimer);
+    this.rampTimer = null;
     this.schedule.stop();
     this.run.sending = false;
     if (this.endedAt === 0 && this.t0 !== 0) {

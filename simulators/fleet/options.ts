@@ -47,6 +47,14 @@ export interface FleetOptions {
   watchErrors?: boolean;
   /** Connection attempts under way at once while the fleet connects; default 200. */
   connectConcurrency?: number;
+  /** New connections per second while the fleet connects (a ramp); default 0 = as fast as connectConcurrency
+   *  allows. */
+  connectRate?: number;
+  /**
+   * 'mqtt.js' (default: every MQTT feature, TLS, WebSocket) or 'lean' (lean-client.ts: MQTT 3.1.1 over mqtt://,
+   * QoS 0/1, a few hundred bytes per connection — for 10,000 devices in one process).
+   */
+  client?: 'mqtt.js' | 'lean';
   /** 10,000 ms to wait for a CONNACK. */
   connectTimeout?: number;
   /** 1,000 ms between reconnection attempts, scaled per device by 0.5–1.5 so a broker restart is not met by
@@ -113,6 +121,8 @@ const DEFAULTS = {
   eventRate: 0.001,
   watchErrors: false,
   connectConcurrency: 200,
+  connectRate: 0,
+  client: 'mqtt.js' as 'mqtt.js' | 'lean',
   connectTimeout: 10_000,
   reconnectPeriod: 1000,
   keepalive: 60,
@@ -184,6 +194,14 @@ export function resolveFleetOptions(o: FleetOptions): ResolvedFleetOptions {
   }
   oneOf('watchErrors', r.watchErrors, [true, false], 'true or false');
   int('connectConcurrency', r.connectConcurrency, 1);
+  check('connectRate', r.connectRate, Number.isFinite(r.connectRate) && r.connectRate >= 0, 'connections/s >= 0');
+  oneOf('client', r.client, ['mqtt.js', 'lean'], "'mqtt.js' or 'lean'");
+  if (r.client === 'lean') {
+    // What the lean client does not do is refused here, not ignored.
+    check('url', r.url, scheme === 'mqtt:', 'an mqtt:// URL with client lean (no TLS or WebSocket)');
+    check('protocolVersion', r.protocolVersion, r.protocolVersion === 4, '4 with client lean');
+    check('qos', r.qos, (r.qos as number) !== 2, '0 or 1 with client lean');
+  }
   positive('connectTimeout', r.connectTimeout);
   int('reconnectPeriod', r.reconnectPeriod, 0);
   int('keepalive', r.keepalive, 0, 65_535);

@@ -46,6 +46,7 @@ export function formatProgress(
   }
   if (acks) parts.push(`acked ${n(cur.acked)}`);
   parts.push(`errors ${n(cur.errors)}`);
+  if (cur.reconnects > 0) parts.push(`reconnects ${n(cur.reconnects)}`);
   if (cur.behind > 0) parts.push(`behind ${n(cur.behind)}`);
   if (cur.backlog > 0) parts.push(`fleet backlog ${n(cur.backlog)}`);
   if (cur.rejections > 0) parts.push(`rejected ${n(cur.rejections)}`);

@@ -28,18 +28,28 @@ test(
     assert.deepEqual(JSON.parse(line), report, 'stdout has the same JSON');
     assert.equal(report.bench, 'all (quick)');
     const parts = new Set(report.rows.map((row: { name: string }) => row.name.split(':')[0]));
-    assert.deepEqual([...parts], ['protocol', 'agent', 'uplink', 'aggregator', 'cluster']);
+    assert.deepEqual([...parts], ['protocol', 'agent', 'field', 'uplink', 'aggregator', 'cluster']);
     for (const row of report.rows) {
       assert.ok(Number.isFinite(row.value), `${row.name}: ${row.value}`);
       assert.ok(row.unit, `${row.name} has a unit`);
       if (row.baseline) assert.ok(Number.isFinite(row.baseline.value), `${row.name}: baseline ${row.baseline.value}`);
+      // Every budget gets a verdict (a ratio budget needs its baseline, which every such row has here).
+      if (row.budget) assert.equal(typeof row.pass, 'boolean', `${row.name} judged`);
     }
+    // Field load: every acknowledged reading reached the aggregator (an accounting by device seq, not a timing).
+    const loss = report.rows.find((row: { name: string }) => /^field: loss/.test(row.name));
+    assert.equal(loss?.value, 0, 'no acknowledged reading lost at field load');
+    assert.equal(loss?.pass, true);
     const names = report.rows.map((row: { name: string }) => row.name).join('\n');
     for (const figure of [
       /agent: agent ingest, QoS 1/,
       /uplink: .*bytes/i,
       /uplink: .*latency/i,
       /aggregator: aggregator ingest per node/,
+      /field: agent RSS idle, uplink connected/,
+      /field: agent RSS, 1,000 devices at 1 reading\/s, uplink connected/,
+      /field: agent RSS vs mosquitto, 1,000 devices/,
+      /field: device → aggregator latency p999/,
     ])
       assert.match(names, figure);
     const table = readFileSync(md, 'utf8');
@@ -50,5 +60,6 @@ test(
       'a line per row',
     );
     assert.match(r.stderr, /bench cluster done in \d+ s/);
+    assert.match(r.stdout, /\d+ of \d+ budgets kept/);
   },
 );

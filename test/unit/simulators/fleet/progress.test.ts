@@ -8,6 +8,7 @@ function totals(sent: number, extra: Partial<FleetTotals> = {}): FleetTotals {
   return {
     devices: 1000,
     connected: 1000,
+    reconnects: 0,
     sent,
     acked: sent - 41,
     readings: { sent, acked: sent - 41 },
