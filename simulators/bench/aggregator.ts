@@ -54,6 +54,11 @@ export interface AggregatorBenchOptions {
   exportSink?: boolean;
   /** Live-stream clients watching every device's readings: `reading` read all they get, `stalled` read nothing. */
   watchers?: { reading: number; stalled: number };
+  /**
+   * Distinct batches recorded per gateway before the clock starts; default 400, enough that a 10 s window at a
+   * million points/s replays none. A short run needs fewer (recording takes seconds); replays are reported.
+   */
+  recorded?: number;
 }
 
 const RECORDED_PER_GATEWAY = 400;
@@ -148,7 +153,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
       const out: { address: string; payload: Uint8Array; otlp: Uint8Array; points: number }[] = [];
       // With ownedPerGateway, ids are drawn until `devices` of them belong to this gateway's node.
       const home = opts.ownedPerGateway ? members[g % opts.nodes] : null;
-      for (let i = 0; i < RECORDED_PER_GATEWAY; i++) {
+      for (let i = 0; i < (opts.recorded ?? RECORDED_PER_GATEWAY); i++) {
         const byOwner = new Map<string, DeviceReadings[]>();
         let kept = 0;
         for (const d of fleetBatch(

@@ -25,9 +25,9 @@ export interface BenchAllOptions {
 export async function benchAll(o: BenchAllOptions, stopped: () => boolean = () => false): Promise<BenchReport> {
   const q = o.quick;
   const parts: [string, () => Promise<BenchReport>][] = [
-    ['protocol', () => benchProtocol()],
+    ['protocol', () => benchProtocol(q)],
     ['agent', () => benchAgent(q ? { devices: 100, seconds: 1, warmup: 1 } : {})],
-    ['field', () => benchField(q ? { sizes: [1000], settleSeconds: 3, latencySeconds: 5 } : {})],
+    ['field', () => benchField(q ? { sizes: [1000], settleSeconds: 2, latencySeconds: 4 } : {})],
     [
       'uplink',
       () =>
@@ -35,8 +35,12 @@ export async function benchAll(o: BenchAllOptions, stopped: () => boolean = () =
           q ? { devices: 300, seconds: 4, warmup: 1, burstRate: 5000, burstSeconds: 2, outageSeconds: 0 } : {},
         ),
     ],
-    ['aggregator', () => benchAggregator(q ? { seconds: 1, warmupSeconds: 1, skipOtlp: true } : {})],
-    ['cluster', () => benchCluster(q ? { gateways: 2, devices: 300, seconds: 1, warmupSeconds: 1, repeats: 1 } : {})],
+    ['aggregator', () => benchAggregator(q ? { seconds: 1, warmupSeconds: 1, skipOtlp: true, recorded: 100 } : {})],
+    [
+      'cluster',
+      () =>
+        benchCluster(q ? { gateways: 2, devices: 300, seconds: 1, warmupSeconds: 1, repeats: 1, recorded: 100 } : {}),
+    ],
   ];
   const report = newReport(q ? 'all (quick)' : 'all');
   for (const [name, run] of parts) {

@@ -16,14 +16,14 @@ const MIN_NS = 500_000_000n;
 const CALLS_PER_CHECK = 64;
 
 /** Calls per second of `fn` over at least MIN_NS, after WARMUP_NS of warm-up. */
-function callsPerSecond(fn: () => unknown): number {
+function callsPerSecond(fn: () => unknown, minNs: bigint): number {
   let sink = 0;
   const warm = process.hrtime.bigint() + WARMUP_NS;
   while (process.hrtime.bigint() < warm) for (let i = 0; i < CALLS_PER_CHECK; i++) sink ^= fn() === undefined ? 1 : 0;
   let calls = 0;
   const start = process.hrtime.bigint();
   let now = start;
-  while (now - start < MIN_NS) {
+  while (now - start < minNs) {
     for (let i = 0; i < CALLS_PER_CHECK; i++) sink ^= fn() === undefined ? 1 : 0;
     calls += CALLS_PER_CHECK;
     now = process.hrtime.bigint();
@@ -48,7 +48,9 @@ const explicit = (i: number) => ({
   attributes: { fw: '1.4.2' },
 });
 
-export function benchPayloadDecode(): BenchRow[] {
+/** `window`: share of the default timed window (MIN_NS) each figure runs, e.g. 0.3 for a quick run. */
+export function benchPayloadDecode(window = 1): BenchRow[] {
+  const minNs = BigInt(Math.round(Number(MIN_NS) * window));
   const cases: [string, unknown, number][] = [
     ['1 flat reading', flat(1), 1],
     ['50 flat readings', Array.from({ length: 50 }, (_, i) => flat(i)), 50],
@@ -62,16 +64,16 @@ export function benchPayloadDecode(): BenchRow[] {
     const cbor = Buffer.from(encode(value));
     rows.push({
       name: `payload decode, JSON, ${label}`,
-      value: callsPerSecond(() => decodeTelemetry(json, opts)) * n,
+      value: callsPerSecond(() => decodeTelemetry(json, opts), minNs) * n,
       unit: 'readings/s',
-      baseline: { name: 'JSON.parse', value: callsPerSecond(() => JSON.parse(json.toString())) * n },
+      baseline: { name: 'JSON.parse', value: callsPerSecond(() => JSON.parse(json.toString()), minNs) * n },
       note: `${json.length} B`,
     });
     rows.push({
       name: `payload decode, CBOR, ${label}`,
-      value: callsPerSecond(() => decodeTelemetry(cbor, opts)) * n,
+      value: callsPerSecond(() => decodeTelemetry(cbor, opts), minNs) * n,
       unit: 'readings/s',
-      baseline: { name: 'cbor-x decode', value: callsPerSecond(() => bareCbor.decode(cbor)) * n },
+      baseline: { name: 'cbor-x decode', value: callsPerSecond(() => bareCbor.decode(cbor), minNs) * n },
       note: `${cbor.length} B`,
     });
   }

@@ -56,11 +56,13 @@ function protobufjsEncode(bytes: Uint8Array): () => Uint8Array {
   return () => Req.encode(msg).finish();
 }
 
-export async function benchProtocol(): Promise<BenchReport> {
+/** `quick`: each figure timed over 150 ms instead of 500 (a coarser figure, for `bench --quick`). */
+export async function benchProtocol(quick = false): Promise<BenchReport> {
   const report = newReport('protocol');
   const rows = report.rows;
+  const ms = quick ? 150 : 500;
 
-  for (const row of benchPayloadDecode()) rows.push(row);
+  for (const row of benchPayloadDecode(quick ? 0.3 : 1)) rows.push(row);
 
   const enc = new MetricsEncoder({ gatewayId: 'gw-bench', attributes: { site: 'bench' } });
   for (const [devices, perDevice, label] of [
@@ -69,10 +71,10 @@ export async function benchProtocol(): Promise<BenchReport> {
   ] as const) {
     const { batch, points } = fleetBatch(devices, perDevice);
     const bytes = enc.encode(batch);
-    const baseline = opsPerSecond(protobufjsEncode(bytes), points);
+    const baseline = opsPerSecond(protobufjsEncode(bytes), points, ms);
     rows.push({
       name: `OTLP encode, ${label}`,
-      value: opsPerSecond(() => enc.encode(batch), points),
+      value: opsPerSecond(() => enc.encode(batch), points, ms),
       unit: 'points/s',
       baseline: { name: 'protobufjs', value: baseline },
     });
@@ -82,12 +84,12 @@ export async function benchProtocol(): Promise<BenchReport> {
     const gz = gzipSync(bytes);
     rows.push({
       name: `zstd-3 compress, ${label}`,
-      value: opsPerSecond(() => zstd.compress(bytes), points),
+      value: opsPerSecond(() => zstd.compress(bytes), points, ms),
       unit: 'points/s',
     });
     rows.push({
       name: `zstd decompress, ${label}`,
-      value: opsPerSecond(() => decompress(z, Compression.ZSTD), points),
+      value: opsPerSecond(() => decompress(z, Compression.ZSTD), points, ms),
       unit: 'points/s',
     });
     rows.push({
@@ -95,12 +97,12 @@ export async function benchProtocol(): Promise<BenchReport> {
       value: z.length / points,
       unit: 'B/point',
       baseline: { name: 'OTLP+gzip', value: gz.length / points },
-      budget: { op: '<=', bound: 0.75, ratio: true },
+      // Not the wire's figure (the uplink codes batches against its stream's state): bench uplink judges that one.
       note: `raw OTLP ${(bytes.length / points).toFixed(1)} B/point`,
     });
     rows.push({
       name: `OTLP decode to JSON form, ${label}`,
-      value: opsPerSecond(() => decodeMetricsRequest(bytes), points),
+      value: opsPerSecond(() => decodeMetricsRequest(bytes), points, ms),
       unit: 'points/s',
     });
   }
