@@ -34,10 +34,15 @@ export interface ChildOptions {
   logFile?: string;
   /** Characters of output kept in memory; default all. */
   keepOutput?: number;
+  /** Variables added to this process's environment for the child. */
+  env?: Record<string, string>;
 }
 
 export async function startChild(o: ChildOptions): Promise<ChildService> {
-  const child = spawn(o.command, o.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(o.command, o.args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(o.env ? { env: { ...process.env, ...o.env } } : {}),
+  });
   let out = '';
   const keep = o.keepOutput ?? Infinity;
   const log = o.logFile ? createWriteStream(o.logFile, { flags: 'a' }) : null;

@@ -34,7 +34,14 @@ Options: --devices N, --window N, --repeats N (agent-kill9; default 20), --outag
 --dir DIR (data and logs; default a temporary directory, removed after a passing run), --json (the JSON line only).
 `;
 
-export type FaultResult = Accounting & { scenario: string; drained: boolean; seconds: number; passed: boolean };
+export type FaultResult = Accounting & {
+  scenario: string;
+  drained: boolean;
+  seconds: number;
+  passed: boolean;
+  /** What the scenario found wrong besides the accounting (e.g. a fault that did not take). */
+  problems: string[];
+};
 
 export async function runFaultCommand(argv: string[]): Promise<number> {
   let parsed;
@@ -136,8 +143,11 @@ export async function runFaultCommand(argv: string[]): Promise<number> {
       scrapeMetric(await w.metrics(w.agentMetricsUrl()), 'otlp_edge_agent_buffer_dropped_points_total') / 2;
     const a = account(acks, w.backend, dropped);
     const passed =
-      drained && a.acked > 0 && (scenario.promise === 'nothing-lost' ? a.lost === 0 : a.lost === a.droppedCounted);
-    result = { scenario: name, drained, seconds: (Date.now() - t0) / 1000, passed, ...a };
+      drained &&
+      a.acked > 0 &&
+      w.problems.length === 0 &&
+      (scenario.promise === 'nothing-lost' ? a.lost === 0 : a.lost === a.droppedCounted);
+    result = { scenario: name, drained, seconds: (Date.now() - t0) / 1000, passed, problems: w.problems, ...a };
   } finally {
     process.off('SIGINT', onSignal);
     clearInterval(progress);
@@ -148,7 +158,7 @@ export async function runFaultCommand(argv: string[]): Promise<number> {
   if (!v.json) {
     const r = result;
     process.stderr.write(
-      `${r.passed ? 'PASS' : 'FAIL'} ${name}: acked ${r.acked} | delivered ${r.delivered} | duplicated ${r.duplicated} | dropped (counted) ${r.droppedCounted} | lost ${r.lost}${r.lost > 0 ? ` (e.g. ${r.lostExamples.slice(0, 3).join(', ')})` : ''}${r.outOfOrderDrops > 0 ? ` | ${r.outOfOrderDrops} delivered between lost ones` : ''}${r.drained ? '' : ' | NOT DRAINED within 90 s'}\n`,
+      `${r.passed ? 'PASS' : 'FAIL'} ${name}: acked ${r.acked} | delivered ${r.delivered} | duplicated ${r.duplicated} | dropped (counted) ${r.droppedCounted} | lost ${r.lost}${r.lost > 0 ? ` (e.g. ${r.lostExamples.slice(0, 3).join(', ')})` : ''}${r.outOfOrderDrops > 0 ? ` | ${r.outOfOrderDrops} delivered between lost ones` : ''}${r.drained ? '' : ' | NOT DRAINED within 90 s'}${r.problems.map((p) => ` | ${p}`).join('')}\n`,
     );
   }
   if (result.passed && v.dir === undefined) rmSync(dir, { recursive: true, force: true });

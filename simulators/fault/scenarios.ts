@@ -1,3 +1,4 @@
+import { scrapeMetric } from '../bench/util.js';
 import type { World, WorldOptions } from './world.js';
 
 export interface ScenarioOptions {
@@ -20,6 +21,15 @@ export interface Scenario {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The agent's group commits so far: how many, and their total seconds (encode, zstd, the fsync'd write). */
+async function commits(w: World): Promise<{ n: number; s: number }> {
+  const m = await w.metrics(w.agentMetricsUrl());
+  return {
+    n: scrapeMetric(m, 'otlp_edge_agent_commit_duration_seconds_count'),
+    s: scrapeMetric(m, 'otlp_edge_agent_commit_duration_seconds_sum'),
+  };
+}
 
 export const SCENARIOS: Record<string, Scenario> = {
   'agent-kill9': {
@@ -94,6 +104,35 @@ export const SCENARIOS: Record<string, Scenario> = {
       await w.startAggregator(2);
       w.log('node-2 joined');
       await sleep(3000);
+    },
+  },
+  'slow-disk': {
+    about:
+      "the agent's disk turns slow under load: each fsync waits 200 ms for --outage (kill -9 at its end), then 1 s for 2 s",
+    world: { nodes: 1, slowDisk: true },
+    promise: 'nothing-lost',
+    async run(w, o) {
+      const disk = w.slowDisk!;
+      await sleep(1500);
+      const c0 = await commits(w);
+      disk.set(200);
+      w.log(`every fsync of the agent takes 200 ms longer for ${o.outageMs} ms`);
+      await sleep(o.outageMs);
+      const c1 = await commits(w);
+      await w.agent!.kill9();
+      w.log('kill -9 of the agent on the slow disk; restarting it on the same buffer');
+      await w.startAgent();
+      disk.set(1000);
+      w.log('every fsync takes 1 s longer for 2 s');
+      await sleep(2000);
+      disk.set(0);
+      w.log('the disk is fast again');
+      // The throttle must have taken, or this scenario tested nothing: commits under it took at least its delay.
+      const slowMs = (1000 * (c1.s - c0.s)) / Math.max(1, c1.n - c0.n);
+      w.log(`group commits took ${slowMs.toFixed(0)} ms on average while each fsync was delayed 200 ms`);
+      if (!(slowMs >= 200))
+        w.problems.push(`the disk throttle did not take: commits took ${slowMs.toFixed(0)} ms, expected >= 200 ms`);
+      await sleep(1500);
     },
   },
   partition: {

@@ -6,6 +6,7 @@ import { startBinary, type ChildService } from '../../runtime/process/child.js';
 import { freeLoopbackPort, scrapeMetric } from '../bench/util.js';
 import { SeqBackend } from './ledger.js';
 import { FaultProxy } from './proxy.js';
+import { buildSlowDisk, type SlowDisk } from './slow-disk.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const agentMain = here('../../agent/main.js');
@@ -18,6 +19,8 @@ export interface WorldOptions {
   bufferCap?: string;
   /** The agent reaches the (single) aggregator through a proxy that can delay, drop and reset. */
   proxy?: boolean;
+  /** The agent runs with a throttle on its fsyncs (slow-disk.ts) the scenario sets. */
+  slowDisk?: boolean;
   quiet: boolean;
 }
 
@@ -31,6 +34,9 @@ export class World {
   readonly aggregators: (ChildService | null)[];
   agent: ChildService | null = null;
   proxy: FaultProxy | null = null;
+  slowDisk: SlowDisk | null = null;
+  /** What a scenario found wrong besides the accounting (the run fails with these). */
+  readonly problems: string[] = [];
   private ports: { grpc: number; api: number }[] = [];
   private agentPorts = { mqtt: 0, http: 0 };
   private secretFile = '';
@@ -66,6 +72,7 @@ export class World {
     mkdirSync(this.dir, { recursive: true });
     this.secretFile = join(this.dir, 'cluster.secret');
     writeFileSync(this.secretFile, randomBytes(32).toString('hex'));
+    if (this.o.slowDisk) this.slowDisk = await buildSlowDisk(this.dir);
     if (this.o.proxy) {
       this.proxy = new FaultProxy(this.ports[0].grpc);
       await this.proxy.start();
@@ -120,7 +127,11 @@ export class World {
         log: { level: 'warn' },
       },
       `http://127.0.0.1:${this.agentPorts.http}/readyz`,
-      { logFile: join(this.dir, 'agent.log'), keepOutput: 20_000 },
+      {
+        logFile: join(this.dir, 'agent.log'),
+        keepOutput: 20_000,
+        ...(this.slowDisk ? { env: this.slowDisk.env } : {}),
+      },
     );
   }
 

@@ -83,3 +83,13 @@ test('fault partition: delay, black hole, resets and refusals between agent and 
   assert.equal(result.lost, 0);
   assert.equal(received, result.delivered);
 });
+
+test('fault slow-disk: fsyncs throttled (and a kill -9 on the slow disk) slow the acks and lose nothing', async (t) => {
+  const { result, received } = await faultRun(t, ['slow-disk', '--outage', '2s']);
+  assert.equal(result.passed, true, JSON.stringify(result));
+  // The throttle took (the scenario checks the agent's commit times under it and fails otherwise).
+  assert.deepEqual(result.problems, []);
+  assert.equal(result.lost, 0);
+  assert.ok(result.acked > 100);
+  assert.equal(received, result.delivered);
+});
