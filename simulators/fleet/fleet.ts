@@ -1,11 +1,10 @@
 import { TurnSchedule } from './schedule.js';
-import { connect as mqttConnect, type IClientOptions } from 'mqtt';
 import * as hdr from 'hdr-histogram-js';
 import { performance } from 'node:perf_hooks';
 import { TopicMatcher } from '../../protocol/topics.js';
 import { mulberry32 } from './signals.js';
 import { SimDevice, type AckedSeqs, type DeviceClient, type DeviceHooks, type DeviceRun } from './device.js';
-import { LeanMqttClient } from './lean-client.js';
+import { clientFactory } from './connections.js';
 import { CONTENT_TYPES, telemetryBuilder } from './payloads.js';
 import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } from './options.js';
 
@@ -85,7 +84,6 @@ export interface FleetSummary extends FleetTotals {
 }
 
 const KEEP_REJECTIONS = 20;
-const noop = (): void => undefined;
 
 function histogram(): hdr.Histogram {
   // Microseconds, 2 significant digits; the pure-JS build (the WebAssembly one needs an async init).
@@ -337,45 +335,7 @@ export class Fleet {
   }
 
   private open(d: SimDevice, index: number): () => DeviceClient {
-    const o = this.options;
-    const c = this.clientOptions(d, index);
-    if (o.client === 'lean') {
-      const url = new URL(o.url);
-      return () =>
-        new LeanMqttClient(url, {
-          clientId: c.clientId!,
-          username: c.username,
-          password: c.password === undefined ? undefined : String(c.password),
-          keepalive: c.keepalive!,
-          connectTimeout: c.connectTimeout!,
-          reconnectPeriod: c.reconnectPeriod!,
-        });
-    }
-    return () => mqttConnect(o.url, c);
-  }
-
-  private clientOptions(d: SimDevice, index: number): IClientOptions {
-    const o = this.options;
-    const jitter = 0.5 + mulberry32(o.seed + index)();
-    return {
-      clientId: d.id,
-      username: d.id,
-      password: typeof o.password === 'function' ? o.password(d.id) : o.password,
-      protocolVersion: o.protocolVersion,
-      clean: true,
-      connectTimeout: o.connectTimeout,
-      reconnectPeriod: Math.round(o.reconnectPeriod * jitter),
-      keepalive: o.keepalive,
-      // By default every PUBACK re-arms the keep-alive timer; a PINGREQ per keepalive period is cheaper.
-      reschedulePings: false,
-      // The device decides what to do while disconnected (owe the message); MQTT.js should not queue QoS 0 for it.
-      queueQoSZero: false,
-      // MQTT.js logs ~15 times per publish through \`debug\`; even disabled that was 6% of the fleet's CPU.
-      // DEBUG=mqttjs* still turns its logs on.
-      ...(process.env.DEBUG ? {} : { log: noop }),
-      ...(o.ca !== undefined ? { ca: o.ca } : {}),
-      rejectUnauthorized: o.rejectUnauthorized,
-    };
+    return clientFactory(this.options, d.id, index);
   }
 
   private openMore(): void {
