@@ -481,7 +481,7 @@ test('interrupted (Ctrl-C), the command stops cleanly and prints what was sent a
   abort.abort();
   assert.equal(await run, 0, stderr.text());
   const table = stdout.text();
-  assert.match(table, /^devices +2 \(2 connected when sending ended, 0 never connected\)$/m);
+  assert.match(table, /^devices +2 \(2 connected when sending ended, 0 never connected, 0 reconnections\)$/m);
   assert.match(table, /^messages +sent (\d+), acked \1, unconfirmed 0$/m);
   assert.match(table, /^ack latency +p50 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms$/m);
   assert.equal(stderr.text(), '', '--quiet: no status line');
