@@ -4,7 +4,7 @@ import { benchAggregator } from './aggregator-report.js';
 import { benchCluster } from './cluster.js';
 import { benchField } from './field.js';
 import { benchProtocol } from './protocol.js';
-import { markdown, newReport, type BenchReport } from './report.js';
+import { judge, markdown, newReport, type BenchReport } from './report.js';
 import { benchUplink } from './uplink.js';
 
 /**
@@ -53,6 +53,7 @@ export async function benchAll(o: BenchAllOptions, stopped: () => boolean = () =
     for (const row of part.rows) report.rows.push({ ...row, name: `${name}: ${row.name}` });
     o.onPart?.(name, (Date.now() - t0) / 1000);
   }
+  judge(report); // the files carry the verdicts as stdout does
   if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
   if (o.markdown) writeFileSync(o.markdown, markdown(report));
   return report;
