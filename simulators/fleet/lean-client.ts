@@ -58,9 +58,9 @@ export class LeanMqttClient extends EventEmitter {
   private rest: Buffer | null = null;
   private ended = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  /** performance-free clock (Date.now) of the last packet written, for keep-alive; of the attempt, for CONNACK. */
-  lastWrite = 0;
-  attemptAt = 0;
+  /** Date.now() of the last packet written (keep-alive) and of the connection attempt (CONNACK timeout). */
+  private lastWrite = 0;
+  private attemptAt = 0;
   private topicCache = { topic: '', bytes: Buffer.alloc(0) };
 
   constructor(
@@ -176,7 +176,12 @@ export class LeanMqttClient extends EventEmitter {
         mul *= 128;
         if ((buf[i] & 0x80) === 0) break;
       }
-      if (i >= buf.length || i === 5) break; // the length itself is incomplete (or malformed: wait for close)
+      if (i === 5) {
+        // Not MQTT: drop the connection rather than buffer a stream that never frames.
+        this.stream.destroy();
+        return;
+      }
+      if (i >= buf.length) break; // the length itself is still incomplete
       const end = i + 1 + len;
       if (buf.length < end) break;
       this.onPacket(buf[0], buf.subarray(i + 1, end));
