@@ -5,8 +5,10 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { DeviceSessions } from './device-sessions.js';
 import type { Logger } from 'pino';
 import type { InboundMessage, Settled } from './message.js';
 
@@ -73,6 +75,7 @@ export interface BrokerHooks {
  */
 export class EmbeddedBroker {
   private aedes: Aedes | null = null;
+  private sessions: DeviceSessions | null = null;
   private servers: (NetServer | HttpServer)[] = [];
   private wss: WebSocketServer | null = null;
   private connections = 0;
@@ -87,6 +90,7 @@ export class EmbeddedBroker {
   ) {}
 
   async start(): Promise<void> {
+    const mq = sparseEmitter();
     const aedes = await Aedes.createBroker({
       preConnect: (client, packet, done) => this.auth.preConnect(client, packet as { clientId?: unknown }, done),
       authenticate: (client, username, password, done) =>
@@ -95,14 +99,38 @@ export class EmbeddedBroker {
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       // Devices publish telemetry, they do not take part in each other's streams: nothing to deliver onward but the
       // agent's own error reports.
-      mq: sparseEmitter(),
+      mq,
       drainTimeout: 30_000,
       heartbeatInterval: 3_600_000,
       connectTimeout: this.cfg.connectTimeoutMs,
     });
     this.aedes = aedes;
-    const count = () => this.hooks.onClientCount?.(aedes.connectedClients);
-    aedes.on('clientReady', count);
+    const count = () => this.hooks.onClientCount?.(aedes.connectedClients + (this.sessions?.size ?? 0));
+    const sessions = new DeviceSessions(
+      { maxPacketBytes: MAX_PACKET_BYTES, connectTimeoutMs: this.cfg.connectTimeoutMs },
+      this.auth,
+      this.sink,
+      {
+        ...this.hooks,
+        handOff: (conn) => this.toAedes(aedes, conn, undefined),
+        takeOver: (clientId) => aedesClients(aedes)[clientId]?.close(),
+        onSessionCount: count,
+        relay: (topic, payload, qos) => {
+          // What a device publishes reaches the broker's subscribers, as on the aedes path (a local consumer).
+          sessions.publish(topic, payload);
+          if (mq.canReach(topic))
+            aedes.publish(
+              { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
+              () => undefined,
+            );
+        },
+      },
+    );
+    this.sessions = sessions;
+    aedes.on('clientReady', (client) => {
+      sessions.closeId(client.id); // [MQTT-3.1.4-2], across the two paths
+      count();
+    });
     aedes.on('clientDisconnect', count);
     aedes.on('clientError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) =>
@@ -110,8 +138,10 @@ export class EmbeddedBroker {
     );
 
     const { host } = this.cfg;
-    const handle = (conn: Duplex, req?: unknown) => this.accept(aedes, conn, req);
-    if (this.cfg.tcpPort > 0) this.ports.tcp = await this.listen(createNetServer(handle), this.cfg.tcpPort, host);
+    // TCP and TLS connections start on the lean device-session path; WebSocket ones go to aedes.
+    const lean = (conn: Socket) => this.accept(conn, () => sessions.accept(conn));
+    const handle = (conn: Duplex, req?: unknown) => this.accept(conn, () => this.toAedes(aedes, conn, req));
+    if (this.cfg.tcpPort > 0) this.ports.tcp = await this.listen(createNetServer(lean), this.cfg.tcpPort, host);
     const t = this.cfg.tls;
     if (t.port > 0) {
       const server = createTlsServer(
@@ -121,11 +151,12 @@ export class EmbeddedBroker {
           ...(t.ca ? { ca: readFileSync(t.ca), requestCert: true } : {}),
           rejectUnauthorized: t.requireClientCert,
         },
-        handle as (socket: TLSSocket) => void,
+        lean as (socket: TLSSocket) => void,
       );
       this.ports.tls = await this.listen(server, t.port, host);
     }
     if (this.cfg.wsPort > 0) {
+      const { WebSocketServer, createWebSocketStream } = await import('ws'); // loaded only when a listener needs it
       const http = createHttpServer((_req, res) =>
         res
           .writeHead(426, { 'content-type': 'text/plain' })
@@ -142,8 +173,8 @@ export class EmbeddedBroker {
     }
   }
 
-  /** A new connection on any listener: counted against max_connections, its packets bounded, then handed to aedes. */
-  private accept(aedes: Aedes, conn: Duplex, req: unknown): void {
+  /** A new connection on any listener: counted against max_connections, then served. */
+  private accept(conn: Duplex, serve: () => void): void {
     if (this.connections >= this.cfg.maxConnections) {
       this.hooks.onConnectionRefused?.('max_connections');
       conn.destroy();
@@ -157,6 +188,11 @@ export class EmbeddedBroker {
     };
     conn.once('close', release);
     conn.once('error', release);
+    serve();
+  }
+
+  /** Serves a connection with aedes, its packets bounded. */
+  private toAedes(aedes: Aedes, conn: Duplex, req: unknown): void {
     const client = (aedes.handle as (c: Duplex, r?: unknown) => unknown)(conn, req);
     limitPacketSize(client, MAX_PACKET_BYTES, () => this.hooks.onConnectionRefused?.('packet_too_large'));
   }
@@ -165,8 +201,8 @@ export class EmbeddedBroker {
   disconnectRevoked(): number {
     const aedes = this.aedes;
     if (!aedes) return 0;
-    let n = 0;
-    for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
+    let n = this.sessions?.closeWhere((c) => this.auth.stillValid(c)) ?? 0;
+    for (const client of Object.values(aedesClients(aedes))) {
       if (!this.auth.stillValid(client)) {
         n++;
         client.close();
@@ -210,11 +246,13 @@ export class EmbeddedBroker {
 
   /** Publishes one message from the agent itself (QoS 0, not retained): rejection reports on errors topics. */
   publish(topic: string, payload: string | Buffer): void {
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    this.sessions?.publish(topic, bytes);
     this.aedes?.publish(
       {
         cmd: 'publish',
         topic,
-        payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+        payload: bytes,
         qos: 0,
         retain: false,
         dup: false,
@@ -233,6 +271,7 @@ export class EmbeddedBroker {
     this.wss?.close();
     const aedes = this.aedes;
     this.aedes = null;
+    this.sessions?.stop();
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     for (const s of this.servers) (s as NetServer & { closeAllConnections?: () => void }).closeAllConnections?.();
     this.servers = [];
@@ -272,4 +311,8 @@ function limitPacketSize(client: unknown, max: number, onRefused: () => void): v
     }
     return done;
   };
+}
+
+function aedesClients(aedes: Aedes): Record<string, Client> {
+  return (aedes as unknown as { clients: Record<string, Client> }).clients;
 }

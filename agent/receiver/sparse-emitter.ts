@@ -15,7 +15,12 @@ const CACHE_MAX = 100_000;
  * subscription can match it at all; a publish no one can receive is answered at once without the match. Any
  * subscribe or unsubscribe empties that memory, so a subscription is seen by the very next publish.
  */
-export function sparseEmitter(opts: { concurrency?: number } = {}): mqemitter.MQEmitter {
+export type SparseEmitter = mqemitter.MQEmitter & {
+  /** False when no subscription can match `topic`: a publish to it reaches no one. */
+  canReach(topic: string): boolean;
+};
+
+export function sparseEmitter(opts: { concurrency?: number } = {}): SparseEmitter {
   opts = { concurrency: 100, ...opts }; // aedes' default
   const mq = mqemitter({ concurrency: opts.concurrency, matchEmptyLevels: true }) as Emitter; // as aedes makes it
   const filters = new Map<string, string[]>(); // filter → its levels, one entry per distinct filter
@@ -76,7 +81,7 @@ export function sparseEmitter(opts: { concurrency?: number } = {}): mqemitter.MQ
     if (canReach(message.topic)) return emit(message, cb);
     cb?.();
   };
-  return mq;
+  return Object.assign(mq, { canReach });
 }
 
 /** MQTT filter matching ('+' one level, '#' the rest, including none), as mqemitter's with empty levels matched. */

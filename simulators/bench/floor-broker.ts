@@ -14,6 +14,7 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
+import { FrameSplitter } from '../../protocol/mqtt/frames.js';
 
 const [mqttPort, httpPort] = process.argv.slice(2).map(Number);
 if (!Number.isInteger(mqttPort) || !Number.isInteger(httpPort) || mqttPort < 1 || httpPort < 1) {
@@ -29,25 +30,10 @@ let connections = 0;
 function serve(socket: Socket): void {
   connections++;
   socket.setNoDelay(true);
-  let rest: Buffer | null = null;
+  const frames = new FrameSplitter();
+  const onPacket = (first: number, body: Buffer) => answer(socket, first, body);
   socket.on('data', (chunk: Buffer) => {
-    let buf = rest ? Buffer.concat([rest, chunk]) : chunk;
-    rest = null;
-    while (buf.length >= 2) {
-      let len = 0;
-      let mul = 1;
-      let i = 1;
-      for (; i < 5 && i < buf.length; i++) {
-        len += (buf[i] & 0x7f) * mul;
-        mul *= 128;
-        if ((buf[i] & 0x80) === 0) break;
-      }
-      if (i === 5) return void socket.destroy(); // not MQTT
-      if (i >= buf.length || buf.length < i + 1 + len) break;
-      answer(socket, buf[0], buf.subarray(i + 1, i + 1 + len));
-      buf = buf.subarray(i + 1 + len);
-    }
-    if (buf.length > 0) rest = Buffer.from(buf);
+    if (frames.push(chunk, onPacket) !== 'ok') socket.destroy(); // not MQTT
   });
   socket.on('error', () => undefined);
   socket.on('close', () => connections--);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { generate } from 'mqtt-packet';
+import { FrameSplitter, varintLength, writeVarint } from '../../protocol/mqtt/frames.js';
 
 /**
  * A lean MQTT 3.1.1 device connection over plain TCP, for fleets of 10,000 devices in one process: it publishes at
@@ -55,7 +56,7 @@ export class LeanMqttClient extends EventEmitter {
   /** Subscriptions granted on an earlier connection: made again after each reconnection (clean sessions). */
   private readonly granted: { topic: string; qos: 0 | 1 }[] = [];
   private nextId = 1;
-  private rest: Buffer | null = null;
+  private frames = new FrameSplitter();
   private ended = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
   /** Date.now() of the last packet written (keep-alive) and of the connection attempt (CONNACK timeout). */
@@ -138,7 +139,7 @@ export class LeanMqttClient extends EventEmitter {
 
   private open(): Socket {
     this.attemptAt = Date.now();
-    this.rest = null;
+    this.frames = new FrameSplitter();
     const s = tcpConnect({ host: this.host, port: this.port, noDelay: true });
     s.on('connect', () => this.write(this.connectPacket));
     s.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -165,32 +166,11 @@ export class LeanMqttClient extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
-    let buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
-    this.rest = null;
-    while (buf.length >= 2) {
-      let len = 0;
-      let mul = 1;
-      let i = 1;
-      for (; i < 5 && i < buf.length; i++) {
-        len += (buf[i] & 0x7f) * mul;
-        mul *= 128;
-        if ((buf[i] & 0x80) === 0) break;
-      }
-      if (i === 5) {
-        // Not MQTT: drop the connection rather than buffer a stream that never frames.
-        this.stream.destroy();
-        return;
-      }
-      if (i >= buf.length) break; // the length itself is still incomplete
-      const end = i + 1 + len;
-      if (buf.length < end) break;
-      this.onPacket(buf[0], buf.subarray(i + 1, end));
-      buf = buf.subarray(end);
-    }
-    if (buf.length > 0) this.rest = Buffer.from(buf);
+    // Not MQTT: drop the connection rather than buffer a stream that never frames.
+    if (this.frames.push(chunk, this.onPacket) !== 'ok') this.stream.destroy();
   }
 
-  private onPacket(first: number, body: Buffer): void {
+  private readonly onPacket = (first: number, body: Buffer): void => {
     switch (first >> 4) {
       case CONNACK:
         if (body[1] !== 0) {
@@ -233,7 +213,7 @@ export class LeanMqttClient extends EventEmitter {
       case PINGRESP:
         return;
     }
-  }
+  };
 
   private onClose(s: Socket): void {
     if (s !== this.stream) return;
@@ -276,18 +256,4 @@ function ensureTicker(): void {
     for (const c of LIVE) c.tick(now);
   }, 500);
   ticker.unref();
-}
-
-function varintLength(n: number): number {
-  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
-}
-
-function writeVarint(b: Buffer, pos: number, n: number): number {
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    b[pos++] = byte;
-  } while (n > 0);
-  return pos;
 }

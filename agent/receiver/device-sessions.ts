@@ -1,0 +1,439 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Client } from 'aedes';
+import {
+  ackPacket,
+  connackPacket,
+  FrameSplitter,
+  MalformedPacket,
+  PacketType,
+  PINGRESP,
+  publishPacket,
+  readConnect,
+  readPublish,
+  readSubscribe,
+  subackPacket,
+  type ConnectPacket,
+} from '../../protocol/mqtt/frames.js';
+import { matches } from './sparse-emitter.js';
+import type { BrokerAuth, BrokerHooks } from './broker.js';
+import type { InboundMessage, Settled } from './message.js';
+
+export interface DeviceSessionsConfig {
+  /** Largest packet taken in, checked on the fixed header before the body is buffered. */
+  maxPacketBytes: number;
+  /** ms a connection may take to send CONNECT. */
+  connectTimeoutMs: number;
+}
+
+/** Bytes a device may leave unread in its socket's write queue (acks, error reports) before it is disconnected. */
+const MAX_UNREAD_BYTES = 1024 * 1024;
+/** Packets a device may send after CONNECT while its login is checked; more closes the connection. */
+const MAX_EARLY_PACKETS = 1000;
+/** ms between sweeps for keep-alive and CONNECT timeouts. */
+const SWEEP_MS = 1000;
+
+const AWAITING_CONNECT = 0;
+const AUTHENTICATING = 1;
+const CONNECTED = 2;
+const CLOSED = 3;
+
+/** An acknowledgement waiting for its message to be settled, kept in arrival order [MQTT-4.6.0-2]. */
+interface PendingAck {
+  packet: Buffer;
+  settled: boolean;
+}
+
+/**
+ * One device connection on the lean path. It carries the `id` and `conn` that the authorizer reads from an aedes
+ * client, so the same rules (SECURITY.md) decide both paths.
+ */
+class DeviceSession {
+  id = '';
+  state = AWAITING_CONNECT;
+  /** seconds; 0 = none */
+  keepalive = 0;
+  /** The sweep clock when the connection opened, then when the device last sent anything once connected. */
+  lastSeen: number;
+  readonly frames: FrameSplitter;
+  /** Bytes received before CONNECT was read, kept to hand the connection to aedes unchanged. */
+  raw: Buffer[] | null = [];
+  /** Packets received while the login is checked. */
+  early: [number, Buffer][] | null = null;
+  acks: PendingAck[] | null = null;
+  /** QoS 2 message ids stored and not yet released by PUBREL: a resent PUBLISH of one is not stored again. */
+  qos2: Set<number> | null = null;
+  /** Granted subscriptions: filter → its levels when it has a wildcard, else null. */
+  subs: Map<string, string[] | null> | null = null;
+
+  constructor(
+    readonly conn: Socket,
+    readonly server: DeviceSessions,
+    now: number,
+  ) {
+    this.lastSeen = now;
+    this.frames = new FrameSplitter(server.cfg.maxPacketBytes);
+  }
+
+  readonly onData = (chunk: Buffer): void => this.server.onData(this, chunk);
+  readonly onPacket = (first: number, body: Buffer): boolean => this.server.onPacket(this, first, body);
+  readonly onClose = (): void => this.server.onClose(this);
+
+  write(packet: Buffer): void {
+    if (this.state === CLOSED) return;
+    this.conn.write(packet);
+    // A device that does not read its acks would make this queue grow without end.
+    if (this.conn.writableLength > MAX_UNREAD_BYTES) this.conn.destroy();
+  }
+}
+
+/**
+ * The lean device-session path of the embedded broker: MQTT 3.1.1 and 3.1 connections over TCP and TLS with a clean
+ * session and no will — what a telemetry device opens — are served here with a socket, a frame splitter and a dozen
+ * fields each, instead of aedes' per-client streams, parser, timers and closures (measured: aedes alone holds about
+ * 3 × a bare Node socket server's memory at 10,000 devices). Everything else — a will, a persistent session,
+ * MQTT 5, WebSocket — is handed to aedes with its CONNECT unread, so aedes serves it exactly as before.
+ *
+ * Devices on this path may subscribe (the authorizer lets a device subscribe to its errors topic): the agent's own
+ * reports reach them at QoS 0 through `publish`, which is all the agent ever publishes. Durable before ack holds as
+ * on the aedes path: PUBACK (QoS 1) and PUBREC (QoS 2) are written only once the sink says the message is stored,
+ * and in the order the messages came.
+ */
+export class DeviceSessions {
+  private readonly byId = new Map<string, DeviceSession>();
+  private readonly open = new Set<DeviceSession>();
+  /** Sessions by the wildcard-free filters they subscribed to (a device's own errors topic), … */
+  private readonly exact = new Map<string, Set<DeviceSession>>();
+  /** … and the sessions with a wildcard filter, matched one by one. */
+  private readonly wild = new Set<DeviceSession>();
+  private clock = Date.now();
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly cfg: DeviceSessionsConfig,
+    private readonly auth: BrokerAuth,
+    private readonly sink: (msg: InboundMessage, done: Settled) => void,
+    private readonly hooks: BrokerHooks & {
+      /** A connection this path does not serve, its bytes put back unread. */
+      handOff(conn: Socket): void;
+      /** A device logged in here: a session of the same client id elsewhere must close [MQTT-3.1.4-2]. */
+      takeOver(clientId: string): void;
+      onSessionCount(n: number): void;
+      /** A device's message, stored: to whoever subscribed to its topic. */
+      relay(topic: string, payload: Buffer, qos: 0 | 1 | 2): void;
+    },
+  ) {}
+
+  /** Connected sessions. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  accept(conn: Socket): void {
+    if (this.sweeper === null) {
+      this.clock = Date.now();
+      this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+      this.sweeper.unref();
+    }
+    const s = new DeviceSession(conn, this, this.clock);
+    this.open.add(s);
+    conn.setNoDelay(true);
+    conn.on('data', s.onData);
+    conn.on('close', s.onClose);
+    conn.on('error', noop); // 'close' follows
+  }
+
+  onData(s: DeviceSession, chunk: Buffer): void {
+    if (s.state === CONNECTED) s.lastSeen = this.clock;
+    else s.raw?.push(chunk);
+    const r = s.frames.push(chunk, s.onPacket);
+    if (r === 'ok') return;
+    if (r === 'too_large') this.hooks.onConnectionRefused?.('packet_too_large');
+    s.conn.destroy();
+  }
+
+  /** One packet; false stops the splitting (the connection was handed off or closed). */
+  onPacket(s: DeviceSession, first: number, body: Buffer): boolean {
+    try {
+      switch (s.state) {
+        case AWAITING_CONNECT:
+          return this.connect(s, first, body);
+        case AUTHENTICATING:
+          if (s.early === null) s.early = [];
+          if (s.early.length >= MAX_EARLY_PACKETS) return this.close(s);
+          s.early.push([first, Buffer.from(body)]);
+          return true;
+        case CONNECTED:
+          return this.packet(s, first, body);
+        default:
+          return false;
+      }
+    } catch (err) {
+      if (err instanceof MalformedPacket) return this.close(s); // [MQTT-4.8.0-1]
+      throw err;
+    }
+  }
+
+  onClose(s: DeviceSession): void {
+    s.state = CLOSED;
+    this.open.delete(s);
+    if (s.subs !== null) this.unsubscribe(s, [...s.subs.keys()]);
+    if (this.byId.get(s.id) === s) {
+      this.byId.delete(s.id);
+      this.hooks.onSessionCount(this.byId.size);
+    }
+  }
+
+  private connect(s: DeviceSession, first: number, body: Buffer): boolean {
+    if (first >> 4 !== PacketType.CONNECT) return this.close(s); // [MQTT-3.1.0-1]
+    let c: ConnectPacket;
+    try {
+      c = readConnect(body);
+    } catch (err) {
+      if (err instanceof MalformedPacket) return this.handOff(s); // aedes answers it as it always did
+      throw err;
+    }
+    const lean =
+      (c.protocolLevel === 4 && c.protocolName === 'MQTT') || (c.protocolLevel === 3 && c.protocolName === 'MQIsdp');
+    if (!lean || !c.clean || c.will) return this.handOff(s);
+    s.raw = null;
+    s.state = AUTHENTICATING;
+    s.keepalive = c.keepalive;
+    const client = s as unknown as Client; // has the `id` and `conn` the authorizer reads
+    if (c.clientId === '') {
+      // As aedes does, and the authorizer knows an id of this form is generated, not chosen [MQTT-3.1.3-6].
+      this.auth.preConnect(client, { clientId: '' }, noop);
+      s.id = `aedes_${randomUUID()}`;
+    } else s.id = c.clientId;
+    this.auth.authenticate(client, c.username, c.password, (err, ok) => this.authenticated(s, err, ok));
+    return true;
+  }
+
+  private authenticated(s: DeviceSession, err: { returnCode?: number } | null, ok: boolean | null): void {
+    if (s.state === CLOSED) return;
+    if (err !== null || ok !== true) {
+      // [MQTT-3.2.2-5]: a refusal is answered, then the connection closes (the sweep ends one left half open).
+      s.conn.end(connackPacket(err?.returnCode ?? 5));
+      s.state = CLOSED;
+      return;
+    }
+    const older = this.byId.get(s.id);
+    if (older !== undefined) this.close(older);
+    this.hooks.takeOver(s.id);
+    this.byId.set(s.id, s);
+    s.state = CONNECTED;
+    s.lastSeen = this.clock;
+    s.write(connackPacket(0));
+    this.hooks.onSessionCount(this.byId.size);
+    const early = s.early;
+    s.early = null;
+    if (early !== null) for (const [first, body] of early) if (!s.onPacket(first, body)) return;
+  }
+
+  private packet(s: DeviceSession, first: number, body: Buffer): boolean {
+    switch (first >> 4) {
+      case PacketType.PUBLISH:
+        this.take(s, first, body);
+        return true;
+      case PacketType.PUBREL: {
+        if ((first & 0x0f) !== 0x02 || body.length < 2) return this.close(s); // [MQTT-3.6.1-1]
+        const id = body.readUInt16BE(0);
+        s.qos2?.delete(id);
+        s.write(ackPacket(PacketType.PUBCOMP, id));
+        return true;
+      }
+      case PacketType.SUBSCRIBE:
+        if ((first & 0x0f) !== 0x02) return this.close(s); // [MQTT-3.8.1-1]
+        this.subscribe(s, body);
+        return true;
+      case PacketType.UNSUBSCRIBE: {
+        if ((first & 0x0f) !== 0x02) return this.close(s); // [MQTT-3.10.1-1]
+        const { messageId, filters } = readSubscribe(body, false);
+        this.unsubscribe(
+          s,
+          filters.map((f) => f.topic),
+        );
+        s.write(ackPacket(PacketType.UNSUBACK, messageId));
+        return true;
+      }
+      case PacketType.PINGREQ:
+        s.write(PINGRESP);
+        return true;
+      case PacketType.DISCONNECT:
+        s.conn.end();
+        s.state = CLOSED;
+        return false;
+      case PacketType.PUBACK:
+      case PacketType.PUBREC:
+      case PacketType.PUBCOMP:
+        return true; // nothing is sent to devices above QoS 0: a stray ack changes nothing
+      default:
+        return this.close(s); // a second CONNECT [MQTT-3.1.0-2], or a packet only a server sends
+    }
+  }
+
+  private take(s: DeviceSession, first: number, body: Buffer): void {
+    const p = readPublish(first, body);
+    const client = s as unknown as Client;
+    if (p.retain) this.hooks.onRetainCleared?.(s.id); // nothing is retained here: its data is taken, the flag dropped
+    const ack =
+      p.qos === 0 ? null : this.pendingAck(s, p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, p.messageId);
+    if (p.qos === 2) {
+      if (s.qos2?.has(p.messageId)) return this.settle(s, ack!); // stored already; PUBREC again [MQTT-4.3.3-2]
+      (s.qos2 ??= new Set()).add(p.messageId);
+    }
+    if (!this.auth.mayPublish(client, p.topic)) {
+      // Acknowledged and dropped, as on the aedes path (broker.ts says why); the device hears why on its errors topic.
+      this.hooks.onPublishRefused?.(this.auth.identityOf(s), p.topic);
+      if (ack !== null) this.settle(s, ack);
+      return;
+    }
+    this.sink({ topic: p.topic, payload: p.payload, qos: p.qos }, (err) => {
+      if (err) {
+        // Not stored: no ack, and the connection closes so the device sends it again.
+        s.qos2?.delete(p.messageId);
+        this.close(s);
+        return;
+      }
+      if (ack !== null) this.settle(s, ack);
+      this.hooks.relay(p.topic, p.payload, p.qos);
+    });
+  }
+
+  private pendingAck(s: DeviceSession, type: number, id: number): PendingAck {
+    const ack = { packet: ackPacket(type, id), settled: false };
+    (s.acks ??= []).push(ack);
+    return ack;
+  }
+
+  /** Marks `ack` settled and writes every settled ack at the head of the queue, in arrival order. */
+  private settle(s: DeviceSession, ack: PendingAck): void {
+    ack.settled = true;
+    const q = s.acks!;
+    let n = 0;
+    while (n < q.length && q[n].settled) s.write(q[n++].packet);
+    if (n === q.length) s.acks = null;
+    else if (n > 0) q.splice(0, n);
+  }
+
+  private subscribe(s: DeviceSession, body: Buffer): void {
+    const { messageId, filters } = readSubscribe(body, true);
+    const granted: number[] = new Array<number>(filters.length);
+    let left = filters.length;
+    filters.forEach((f, i) => {
+      this.auth.authorizeSubscribe(s as unknown as Client, f, (err, sub) => {
+        if (s.state === CLOSED) return;
+        if (err || !sub) granted[i] = 0x80;
+        else {
+          // Granted at QoS 0 [MQTT-3.9.3-1 allows less than asked]: this path delivers at QoS 0 only; a device
+          // that needs QoS 1 deliveries connects with a persistent session, which aedes serves.
+          granted[i] = 0;
+          const wildcard = sub.topic.includes('+') || sub.topic.includes('#');
+          (s.subs ??= new Map()).set(sub.topic, wildcard ? sub.topic.split('/') : null);
+          if (wildcard) this.wild.add(s);
+          else {
+            let set = this.exact.get(sub.topic);
+            if (set === undefined) this.exact.set(sub.topic, (set = new Set()));
+            set.add(s);
+          }
+        }
+        if (--left === 0) s.write(subackPacket(messageId, granted));
+      });
+    });
+  }
+
+  private unsubscribe(s: DeviceSession, filters: string[]): void {
+    for (const f of filters) {
+      if (s.subs?.delete(f) !== true) continue;
+      const set = this.exact.get(f);
+      if (set?.delete(s) && set.size === 0) this.exact.delete(f);
+    }
+    if (s.subs !== null && ![...s.subs.values()].some((levels) => levels !== null)) this.wild.delete(s);
+  }
+
+  /** Delivers one message (QoS 0) to every session on this path subscribed to `topic`. */
+  publish(topic: string, payload: Buffer): void {
+    const exact = this.exact.get(topic);
+    if (exact === undefined && this.wild.size === 0) return;
+    let packet: Buffer | null = null;
+    const delivered = new Set<DeviceSession>();
+    if (exact !== undefined) {
+      for (const s of exact) {
+        s.write((packet ??= publishPacket(topic, payload, 0)));
+        delivered.add(s);
+      }
+    }
+    if (this.wild.size === 0) return;
+    const levels = topic.split('/');
+    for (const s of this.wild) {
+      if (delivered.has(s)) continue; // one copy per session, however many of its filters match
+      for (const filter of s.subs!.values()) {
+        if (filter === null || !matches(filter, levels)) continue;
+        s.write((packet ??= publishPacket(topic, payload, 0)));
+        break;
+      }
+    }
+  }
+
+  /** Closes the session of `clientId` here, if there is one (it logged in again elsewhere). */
+  closeId(clientId: string): void {
+    const s = this.byId.get(clientId);
+    if (s !== undefined) this.close(s);
+  }
+
+  /** Closes the sessions `keep` says no; returns how many. */
+  closeWhere(keep: (client: object) => boolean): number {
+    let n = 0;
+    for (const s of this.byId.values()) {
+      if (keep(s)) continue;
+      this.close(s);
+      n++;
+    }
+    return n;
+  }
+
+  /** Closes every session; no new ones are expected (the listeners are closed). */
+  stop(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+    for (const s of this.open) this.close(s);
+  }
+
+  private handOff(s: DeviceSession): false {
+    const raw = s.raw!;
+    s.raw = null;
+    s.state = CLOSED;
+    this.open.delete(s);
+    const conn = s.conn;
+    conn.off('data', s.onData);
+    conn.off('close', s.onClose);
+    conn.off('error', noop);
+    conn.pause();
+    conn.unshift(raw.length === 1 ? raw[0] : Buffer.concat(raw));
+    this.hooks.handOff(conn);
+    return false;
+  }
+
+  private close(s: DeviceSession): false {
+    s.state = CLOSED;
+    s.conn.destroy();
+    return false;
+  }
+
+  /**
+   * Closes connections silent past 1.5 × their keep-alive [MQTT-3.1.2-24] (up to one sweep late: the clock is the
+   * sweep's), and those not logged in within the connect timeout of opening (a CONNECT sent a byte at a time, a login
+   * that never finishes, a refused device that keeps its socket open).
+   */
+  private sweep(): void {
+    const now = (this.clock = Date.now());
+    const openedBy = now - this.cfg.connectTimeoutMs;
+    for (const s of this.open) {
+      if (s.state === CONNECTED) {
+        if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500 + SWEEP_MS) this.close(s);
+      } else if (s.lastSeen < openedBy) this.close(s);
+    }
+  }
+}
+
+function noop(): void {}
