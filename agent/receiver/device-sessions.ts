@@ -79,8 +79,12 @@ class DeviceSession {
   readonly onPacket = (first: number, body: Buffer): boolean => this.server.onPacket(this, first, body);
   readonly onClose = (): void => this.server.onClose(this);
 
+  /** True while writes are gathered for one syscall at the end of this tick (DeviceSessions.corked). */
+  corked = false;
+
   write(packet: Buffer): void {
     if (this.state === CLOSED) return;
+    if (!this.corked) this.server.cork(this);
     this.conn.write(packet);
     // A device that does not read its acks would make this queue grow without end.
     if (this.conn.writableLength > MAX_UNREAD_BYTES) this.conn.destroy();
@@ -107,6 +111,9 @@ export class DeviceSessions {
   /** … and the sessions with a wildcard filter, matched one by one. */
   private readonly wild = new Set<DeviceSession>();
   private clock = Date.now();
+  /** Sessions written to in this tick: a group commit settles thousands of messages at once, and each session's
+   *  acks leave in one write instead of one syscall per ack. */
+  private corked: DeviceSession[] = [];
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -123,6 +130,21 @@ export class DeviceSessions {
       relay(topic: string, payload: Buffer, qos: 0 | 1 | 2): void;
     },
   ) {}
+
+  cork(s: DeviceSession): void {
+    s.corked = true;
+    s.conn.cork();
+    if (this.corked.push(s) === 1) process.nextTick(this.uncork);
+  }
+
+  private readonly uncork = (): void => {
+    const corked = this.corked;
+    this.corked = [];
+    for (const s of corked) {
+      s.corked = false;
+      s.conn.uncork();
+    }
+  };
 
   /** Connected sessions. */
   get size(): number {
