@@ -1,5 +1,5 @@
-import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
-import { DROPPED_TOPIC, sparseEmitter } from './sparse-emitter.js';
+import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes';
+import { DROPPED_TOPIC, sparseEmitter, type SparseEmitter } from './sparse-emitter.js';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -75,7 +75,10 @@ export interface BrokerHooks {
  */
 export class EmbeddedBroker {
   private aedes: Aedes | null = null;
+  private aedesLoading: Promise<Aedes> | null = null;
+  private mq: SparseEmitter | null = null;
   private sessions: DeviceSessions | null = null;
+  private count: () => void = () => undefined;
   private servers: (NetServer | HttpServer)[] = [];
   private wss: WebSocketServer | null = null;
   private connections = 0;
@@ -90,36 +93,29 @@ export class EmbeddedBroker {
   ) {}
 
   async start(): Promise<void> {
-    const mq = sparseEmitter();
-    const aedes = await Aedes.createBroker({
-      preConnect: (client, packet, done) => this.auth.preConnect(client, packet as { clientId?: unknown }, done),
-      authenticate: (client, username, password, done) =>
-        this.auth.authenticate(client, username, password as Buffer | undefined, done),
-      authorizeSubscribe: (client, sub, done) => this.auth.authorizeSubscribe(client, sub, done as never),
-      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
-      // Devices publish telemetry, they do not take part in each other's streams: nothing to deliver onward but the
-      // agent's own error reports.
-      mq,
-      drainTimeout: 30_000,
-      heartbeatInterval: 3_600_000,
-      connectTimeout: this.cfg.connectTimeoutMs,
-    });
-    this.aedes = aedes;
-    const count = () => this.hooks.onClientCount?.(aedes.connectedClients + (this.sessions?.size ?? 0));
+    const count = () => this.hooks.onClientCount?.((this.aedes?.connectedClients ?? 0) + (this.sessions?.size ?? 0));
     const sessions = new DeviceSessions(
       { maxPacketBytes: MAX_PACKET_BYTES, connectTimeoutMs: this.cfg.connectTimeoutMs },
       this.auth,
       this.sink,
       {
         ...this.hooks,
-        handOff: (conn) => this.toAedes(aedes, conn, undefined),
-        takeOver: (clientId) => aedesClients(aedes)[clientId]?.close(),
+        handOff: (conn) => {
+          this.loadAedes().then(
+            (aedes) => (conn.destroyed ? undefined : this.toAedes(aedes, conn, undefined)),
+            (err: Error) => {
+              this.log.error({ err: err.message }, 'aedes could not start: connection closed');
+              conn.destroy();
+            },
+          );
+        },
+        takeOver: (clientId) => (this.aedes ? aedesClients(this.aedes)[clientId]?.close() : undefined),
         onSessionCount: count,
         relay: (topic, payload, qos) => {
           // What a device publishes reaches the broker's subscribers, as on the aedes path (a local consumer).
           sessions.publish(topic, payload);
-          if (mq.canReach(topic))
-            aedes.publish(
+          if (this.aedes !== null && this.mq?.canReach(topic))
+            this.aedes.publish(
               { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
               () => undefined,
             );
@@ -127,20 +123,14 @@ export class EmbeddedBroker {
       },
     );
     this.sessions = sessions;
-    aedes.on('clientReady', (client) => {
-      sessions.closeId(client.id); // [MQTT-3.1.4-2], across the two paths
-      count();
-    });
-    aedes.on('clientDisconnect', count);
-    aedes.on('clientError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'client error'));
-    aedes.on('connectionError', (client, err) =>
-      this.log.debug({ client: client?.id, err: err.message }, 'connection error'),
-    );
+    this.count = count;
+    // WebSocket connections always go to aedes; otherwise it starts with the first device that needs it.
+    const aedes = this.cfg.wsPort > 0 ? await this.loadAedes() : null;
 
     const { host } = this.cfg;
     // TCP and TLS connections start on the lean device-session path; WebSocket ones go to aedes.
     const lean = (conn: Socket) => this.accept(conn, () => sessions.accept(conn));
-    const handle = (conn: Duplex, req?: unknown) => this.accept(conn, () => this.toAedes(aedes, conn, req));
+    const handle = (conn: Duplex, req?: unknown) => this.accept(conn, () => this.toAedes(aedes!, conn, req));
     if (this.cfg.tcpPort > 0) this.ports.tcp = await this.listen(createNetServer(lean), this.cfg.tcpPort, host);
     const t = this.cfg.tls;
     if (t.port > 0) {
@@ -173,6 +163,45 @@ export class EmbeddedBroker {
     }
   }
 
+  /**
+   * aedes, started on first need: a device with a will or a persistent session, an MQTT 5 CONNECT, a WebSocket
+   * listener. Devices on the lean path never load it (about 5 MB of resident memory).
+   */
+  private loadAedes(): Promise<Aedes> {
+    this.aedesLoading ??= this.createAedes();
+    return this.aedesLoading;
+  }
+
+  private async createAedes(): Promise<Aedes> {
+    const { Aedes } = await import('aedes');
+    const mq = sparseEmitter();
+    const aedes = await Aedes.createBroker({
+      preConnect: (client, packet, done) => this.auth.preConnect(client, packet as { clientId?: unknown }, done),
+      authenticate: (client, username, password, done) =>
+        this.auth.authenticate(client, username, password as Buffer | undefined, done),
+      authorizeSubscribe: (client, sub, done) => this.auth.authorizeSubscribe(client, sub, done as never),
+      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
+      // Devices publish telemetry, they do not take part in each other's streams: nothing to deliver onward but the
+      // agent's own error reports.
+      mq,
+      drainTimeout: 30_000,
+      heartbeatInterval: 3_600_000,
+      connectTimeout: this.cfg.connectTimeoutMs,
+    });
+    aedes.on('clientReady', (client) => {
+      this.sessions?.closeId(client.id); // [MQTT-3.1.4-2], across the two paths
+      this.count();
+    });
+    aedes.on('clientDisconnect', () => this.count());
+    aedes.on('clientError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'client error'));
+    aedes.on('connectionError', (client, err) =>
+      this.log.debug({ client: client?.id, err: err.message }, 'connection error'),
+    );
+    this.mq = mq;
+    this.aedes = aedes;
+    return aedes;
+  }
+
   /** A new connection on any listener: counted against max_connections, then served. */
   private accept(conn: Duplex, serve: () => void): void {
     if (this.connections >= this.cfg.maxConnections) {
@@ -199,10 +228,8 @@ export class EmbeddedBroker {
 
   /** Closes the connections of devices whose credentials were removed or replaced (after a reload). */
   disconnectRevoked(): number {
-    const aedes = this.aedes;
-    if (!aedes) return 0;
     let n = this.sessions?.closeWhere((c) => this.auth.stillValid(c)) ?? 0;
-    for (const client of Object.values(aedesClients(aedes))) {
+    for (const client of Object.values(this.aedes ? aedesClients(this.aedes) : {})) {
       if (!this.auth.stillValid(client)) {
         n++;
         client.close();
@@ -269,9 +296,9 @@ export class EmbeddedBroker {
   async stop(): Promise<void> {
     this.stopAccepting();
     this.wss?.close();
-    const aedes = this.aedes;
-    this.aedes = null;
     this.sessions?.stop();
+    const aedes = this.aedesLoading ? await this.aedesLoading.catch(() => null) : null;
+    this.aedes = null;
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     for (const s of this.servers) (s as NetServer & { closeAllConnections?: () => void }).closeAllConnections?.();
     this.servers = [];

@@ -22,7 +22,8 @@ import WebSocket from 'ws';
 import { stringify } from 'yaml';
 import { mosquittoPath, startMosquitto } from '../../runtime/process/mosquitto.js';
 import { AckedSeqs } from '../fleet/device.js';
-import { Fleet } from '../fleet/fleet.js';
+import { Fleet, type FleetSummary } from '../fleet/fleet.js';
+import { ackRows, atRest, heapUsed, shippedAgentNodeArgs } from './field-rest.js';
 import { rssOf, startChild, track, type Child } from './processes.js';
 import { newReport, type BenchReport, type BenchRow } from './report.js';
 import { histogramQuantile } from './uplink-measures.js';
@@ -60,10 +61,19 @@ interface Held {
   connected: number;
   /** Highest RSS sampled over the settle window. */
   rss: number;
+  /** The target's event-loop delay p99 over the settle window (ms), where it reports one. */
+  lagP99Ms?: number;
 }
 
 /** Connects N lean devices at 1 reading/s to `url` and holds them for the settle window; the fleet keeps going. */
-async function hold(url: string, pid: number | undefined, n: number, o: FieldBenchOptions, label: string) {
+async function hold(
+  url: string,
+  pid: number | undefined,
+  n: number,
+  o: FieldBenchOptions,
+  label: string,
+  metrics?: () => Promise<string>,
+) {
   const fleet = new Fleet({
     url,
     devices: n,
@@ -80,12 +90,14 @@ async function hold(url: string, pid: number | undefined, n: number, o: FieldBen
   while (fleet.connected < n && performance.now() - t0 < CONNECT_LIMIT_MS) await sleep(100);
   const connectSeconds = (performance.now() - t0) / 1000;
   o.progress(`${label}: ${fleet.connected} of ${n} devices connected in ${connectSeconds.toFixed(1)} s; settling`);
+  await metrics?.(); // prom-client's loop-delay monitor restarts at every scrape: the next one covers the window
   let rss = 0;
   for (let s = 0; s < o.settleSeconds; s++) {
     await sleep(1000);
     rss = Math.max(rss, rssOf(pid));
   }
   const held: Held = { connectSeconds, connected: fleet.connected, rss };
+  if (metrics) held.lagP99Ms = 1000 * scrapeMetric(await metrics(), 'otlp_edge_agent_nodejs_eventloop_lag_p99_seconds');
   return { fleet, held };
 }
 
@@ -176,23 +188,16 @@ export async function benchField(options: Partial<FieldBenchOptions> = {}): Prom
     const agent = await startAgent(dir, agg.grpcPort, children);
     const watch = new StreamWatch(agg.apiPort);
     await watch.opened();
-    await sleep(3000);
-    const idle = { rss: rssOf(agent.child.pid), heap: heapUsed(await agent.metrics()) };
-    report.rows.push({
-      name: 'agent RSS idle, uplink connected',
-      value: idle.rss / MiB,
-      unit: 'MiB',
-      baseline: { name: 'Node socket floor idle', value: floorIdle / MiB },
-      budget: { op: '<=', bound: 60 },
-      goal: { op: '<=', bound: 50 },
-    });
+    const idle = await atRest(report, agent, floorIdle, o);
     for (const n of sizes) {
       const largest = n === sizes[sizes.length - 1];
-      const { fleet, held } = await hold(agent.url, agent.child.pid, n, o, `agent ${n}`);
+      const { fleet, held } = await hold(agent.url, agent.child.pid, n, o, `agent ${n}`, agent.metrics);
       const heap = heapUsed(await agent.metrics());
       rows(report, n, held, floors.get(n)!, mosquittos.get(n), (heap - idle.heap) / n);
-      if (largest) await latency(report, n, fleet, watch, { agent, agg: agg.child }, o);
-      else await fleet.stop();
+      const summary = largest
+        ? await latency(report, n, fleet, watch, { agent, agg: agg.child }, o)
+        : await fleet.stop();
+      ackRows(report, n, summary, held);
     }
     watch.close();
     return report;
@@ -248,7 +253,7 @@ async function latency(
   watch: StreamWatch,
   { agent, agg }: { agent: Child; agg: Child },
   o: FieldBenchOptions,
-): Promise<void> {
+): Promise<FleetSummary> {
   const before = await agent.metrics();
   const aggBefore = await agg.metrics();
   watch.delay.reset();
@@ -308,10 +313,7 @@ async function latency(
       note: `${summary.readings.acked.toLocaleString('en-US')} acknowledged${watch.dropped > 0 ? `; the stream dropped ${watch.dropped} messages for this slow reader, so an upper bound` : ''}`,
     },
   );
-}
-
-function heapUsed(metrics: string): number {
-  return scrapeMetric(metrics, 'otlp_edge_agent_nodejs_heap_size_used_bytes');
+  return summary;
 }
 
 async function startAggregator(dir: string, children: Child[]) {
@@ -357,5 +359,6 @@ async function startAgent(dir: string, grpcPort: number, children: Child[]) {
       return ['--config', join(dir, 'agent.yaml')];
     },
     children,
+    shippedAgentNodeArgs(),
   );
 }

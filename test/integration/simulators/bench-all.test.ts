@@ -50,6 +50,9 @@ test(
       /field: agent RSS, 1,000 devices at 1 reading\/s, uplink connected/,
       /field: agent RSS vs mosquitto, 1,000 devices/,
       /field: device → aggregator latency p999/,
+      /field: agent CPU with 1,000 connected quiet devices/,
+      /field: QoS 1 ack latency p99, 1,000 devices at 1 reading\/s/,
+      /field: agent event-loop delay p99, 1,000 devices at 1 reading\/s/,
     ])
       assert.match(names, figure);
     const table = readFileSync(md, 'utf8');
