@@ -52,6 +52,12 @@ export async function atRest(
     goal: { op: '<=', bound: 50 },
     note: `after ${REST_SECONDS} s at rest, flags ${shippedAgentNodeArgs().join(' ')} as the gateway service runs it`,
   });
+  report.rows.push({
+    name: 'agent private memory idle (RSS less shared file pages: the Node binary)',
+    value: privateBytesOf(pid) / MiB,
+    unit: 'MiB',
+    note: 'anonymous memory from /proc/<pid>/smaps_rollup: what this process alone costs',
+  });
   report.rows.push({ name: 'agent CPU idle, uplink connected', value: idleCpu, unit: '% of a core' });
 
   const quiet = new Fleet({
@@ -103,6 +109,16 @@ export function ackRows(report: BenchReport, n: number, summary: FleetSummary, h
       budget: { op: '<=', bound: 50 },
       note: 'over the settle window (prom-client monitor, 10 ms resolution)',
     });
+}
+
+/** Anonymous (private) resident bytes of a process; 0 where unknown. */
+function privateBytesOf(pid: number | undefined): number {
+  try {
+    const m = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 export function heapUsed(metrics: string): number {
