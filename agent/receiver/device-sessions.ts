@@ -4,18 +4,25 @@ import type { Client } from 'aedes';
 import {
   ackPacket,
   connackPacket,
-  FrameSplitter,
   MalformedPacket,
   PacketType,
   PINGRESP,
-  publishPacket,
   readConnect,
   readPublish,
   readSubscribe,
   subackPacket,
   type ConnectPacket,
 } from '../../protocol/mqtt/frames.js';
-import { matches } from './sparse-emitter.js';
+import { SessionSubscriptions } from './session-subscriptions.js';
+import {
+  AUTHENTICATING,
+  AWAITING_CONNECT,
+  CLOSED,
+  CONNECTED,
+  DeviceSession,
+  type SessionHost,
+} from './device-session.js';
+import { TurnBudget } from './turn-budget.js';
 import type { BrokerAuth, BrokerHooks } from './broker.js';
 import type { InboundMessage, Settled } from './message.js';
 
@@ -26,70 +33,12 @@ export interface DeviceSessionsConfig {
   connectTimeoutMs: number;
 }
 
-/** Bytes a device may leave unread in its socket's write queue (acks, error reports) before it is disconnected. */
-const MAX_UNREAD_BYTES = 1024 * 1024;
 /** Packets a device may send after CONNECT while its login is checked; more closes the connection. */
 const MAX_EARLY_PACKETS = 1000;
+/** ms of device input read per phase of an event-loop turn before the rest waits for the next (TurnBudget). */
+const TURN_BUDGET_MS = 10;
 /** ms between sweeps for keep-alive and CONNECT timeouts. */
 const SWEEP_MS = 1000;
-
-const AWAITING_CONNECT = 0;
-const AUTHENTICATING = 1;
-const CONNECTED = 2;
-const CLOSED = 3;
-
-/** An acknowledgement waiting for its message to be settled, kept in arrival order [MQTT-4.6.0-2]. */
-interface PendingAck {
-  packet: Buffer;
-  settled: boolean;
-}
-
-/**
- * One device connection on the lean path. It carries the `id` and `conn` that the authorizer reads from an aedes
- * client, so the same rules (SECURITY.md) decide both paths.
- */
-class DeviceSession {
-  id = '';
-  state = AWAITING_CONNECT;
-  /** seconds; 0 = none */
-  keepalive = 0;
-  /** The sweep clock when the connection opened, then when the device last sent anything once connected. */
-  lastSeen: number;
-  readonly frames: FrameSplitter;
-  /** Bytes received before CONNECT was read, kept to hand the connection to aedes unchanged. */
-  raw: Buffer[] | null = [];
-  /** Packets received while the login is checked. */
-  early: [number, Buffer][] | null = null;
-  acks: PendingAck[] | null = null;
-  /** QoS 2 message ids stored and not yet released by PUBREL: a resent PUBLISH of one is not stored again. */
-  qos2: Set<number> | null = null;
-  /** Granted subscriptions: filter → its levels when it has a wildcard, else null. */
-  subs: Map<string, string[] | null> | null = null;
-
-  constructor(
-    readonly conn: Socket,
-    readonly server: DeviceSessions,
-    now: number,
-  ) {
-    this.lastSeen = now;
-    this.frames = new FrameSplitter(server.cfg.maxPacketBytes);
-  }
-
-  readonly onData = (chunk: Buffer): void => this.server.onData(this, chunk);
-  readonly onPacket = (first: number, body: Buffer): boolean => this.server.onPacket(this, first, body);
-  readonly onClose = (): void => this.server.onClose(this);
-
-  /** True while writes are gathered for one syscall at the end of this tick (DeviceSessions.corked). */
-  corked = false;
-
-  write(packet: Buffer): void {
-    if (this.state === CLOSED) return;
-    if (!this.corked) this.server.cork(this);
-    this.conn.write(packet);
-    // A device that does not read its acks would make this queue grow without end.
-    if (this.conn.writableLength > MAX_UNREAD_BYTES) this.conn.destroy();
-  }
-}
 
 /**
  * The lean device-session path of the embedded broker: MQTT 3.1.1 and 3.1 connections over TCP and TLS with a clean
@@ -103,17 +52,15 @@ class DeviceSession {
  * on the aedes path: PUBACK (QoS 1) and PUBREC (QoS 2) are written only once the sink says the message is stored,
  * and in the order the messages came.
  */
-export class DeviceSessions {
+export class DeviceSessions implements SessionHost {
   private readonly byId = new Map<string, DeviceSession>();
   private readonly open = new Set<DeviceSession>();
-  /** Sessions by the wildcard-free filters they subscribed to (a device's own errors topic), … */
-  private readonly exact = new Map<string, Set<DeviceSession>>();
-  /** … and the sessions with a wildcard filter, matched one by one. */
-  private readonly wild = new Set<DeviceSession>();
+  private readonly subscriptions = new SessionSubscriptions();
   private clock = Date.now();
   /** Sessions written to in this tick: a group commit settles thousands of messages at once, and each session's
    *  acks leave in one write instead of one syscall per ack. */
   private corked: DeviceSession[] = [];
+  private readonly turns = new TurnBudget<DeviceSession>(TURN_BUDGET_MS, (s, chunk) => this.take(s, chunk));
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -166,13 +113,19 @@ export class DeviceSessions {
   }
 
   onData(s: DeviceSession, chunk: Buffer): void {
-    if (s.state === CONNECTED) s.lastSeen = this.clock;
-    else s.raw?.push(chunk);
+    if (s.state !== CONNECTED) return this.take(s, chunk); // before login: a CONNECT, and perhaps a hand-off
+    s.lastSeen = this.clock;
+    this.turns.offer(s, chunk);
+  }
+
+  /** Reads the packets in `chunk`. */
+  private readonly take = (s: DeviceSession, chunk: Buffer): void => {
+    s.raw?.push(chunk);
     const r = s.frames.push(chunk, s.onPacket);
     if (r === 'ok') return;
     if (r === 'too_large') this.hooks.onConnectionRefused?.('packet_too_large');
     s.conn.destroy();
-  }
+  };
 
   /** One packet; false stops the splitting (the connection was handed off or closed). */
   onPacket(s: DeviceSession, first: number, body: Buffer): boolean {
@@ -199,7 +152,7 @@ export class DeviceSessions {
   onClose(s: DeviceSession): void {
     s.state = CLOSED;
     this.open.delete(s);
-    if (s.subs !== null) this.unsubscribe(s, [...s.subs.keys()]);
+    if (s.subs !== null) this.subscriptions.remove(s, s.subs.keys());
     if (this.byId.get(s.id) === s) {
       this.byId.delete(s.id);
       this.hooks.onSessionCount(this.byId.size);
@@ -255,7 +208,7 @@ export class DeviceSessions {
   private packet(s: DeviceSession, first: number, body: Buffer): boolean {
     switch (first >> 4) {
       case PacketType.PUBLISH:
-        this.take(s, first, body);
+        this.received(s, first, body);
         return true;
       case PacketType.PUBREL: {
         if ((first & 0x0f) !== 0x02 || body.length < 2) return this.close(s); // [MQTT-3.6.1-1]
@@ -271,7 +224,7 @@ export class DeviceSessions {
       case PacketType.UNSUBSCRIBE: {
         if ((first & 0x0f) !== 0x02) return this.close(s); // [MQTT-3.10.1-1]
         const { messageId, filters } = readSubscribe(body, false);
-        this.unsubscribe(
+        this.subscriptions.remove(
           s,
           filters.map((f) => f.topic),
         );
@@ -294,20 +247,19 @@ export class DeviceSessions {
     }
   }
 
-  private take(s: DeviceSession, first: number, body: Buffer): void {
+  private received(s: DeviceSession, first: number, body: Buffer): void {
     const p = readPublish(first, body);
     const client = s as unknown as Client;
     if (p.retain) this.hooks.onRetainCleared?.(s.id); // nothing is retained here: its data is taken, the flag dropped
-    const ack =
-      p.qos === 0 ? null : this.pendingAck(s, p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, p.messageId);
+    const ack = p.qos === 0 ? null : s.pendingAck(p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, p.messageId);
     if (p.qos === 2) {
-      if (s.qos2?.has(p.messageId)) return this.settle(s, ack!); // stored already; PUBREC again [MQTT-4.3.3-2]
+      if (s.qos2?.has(p.messageId)) return s.settle(ack!); // stored already; PUBREC again [MQTT-4.3.3-2]
       (s.qos2 ??= new Set()).add(p.messageId);
     }
     if (!this.auth.mayPublish(client, p.topic)) {
       // Acknowledged and dropped, as on the aedes path (broker.ts says why); the device hears why on its errors topic.
       this.hooks.onPublishRefused?.(this.auth.identityOf(s), p.topic);
-      if (ack !== null) this.settle(s, ack);
+      if (ack !== null) s.settle(ack);
       return;
     }
     this.sink({ topic: p.topic, payload: p.payload, qos: p.qos }, (err) => {
@@ -317,25 +269,9 @@ export class DeviceSessions {
         this.close(s);
         return;
       }
-      if (ack !== null) this.settle(s, ack);
+      if (ack !== null) s.settle(ack);
       this.hooks.relay(p.topic, p.payload, p.qos);
     });
-  }
-
-  private pendingAck(s: DeviceSession, type: number, id: number): PendingAck {
-    const ack = { packet: ackPacket(type, id), settled: false };
-    (s.acks ??= []).push(ack);
-    return ack;
-  }
-
-  /** Marks `ack` settled and writes every settled ack at the head of the queue, in arrival order. */
-  private settle(s: DeviceSession, ack: PendingAck): void {
-    ack.settled = true;
-    const q = s.acks!;
-    let n = 0;
-    while (n < q.length && q[n].settled) s.write(q[n++].packet);
-    if (n === q.length) s.acks = null;
-    else if (n > 0) q.splice(0, n);
   }
 
   private subscribe(s: DeviceSession, body: Buffer): void {
@@ -350,51 +286,16 @@ export class DeviceSessions {
           // Granted at QoS 0 [MQTT-3.9.3-1 allows less than asked]: this path delivers at QoS 0 only; a device
           // that needs QoS 1 deliveries connects with a persistent session, which aedes serves.
           granted[i] = 0;
-          const wildcard = sub.topic.includes('+') || sub.topic.includes('#');
-          (s.subs ??= new Map()).set(sub.topic, wildcard ? sub.topic.split('/') : null);
-          if (wildcard) this.wild.add(s);
-          else {
-            let set = this.exact.get(sub.topic);
-            if (set === undefined) this.exact.set(sub.topic, (set = new Set()));
-            set.add(s);
-          }
+          this.subscriptions.add(s, sub.topic);
         }
         if (--left === 0) s.write(subackPacket(messageId, granted));
       });
     });
   }
 
-  private unsubscribe(s: DeviceSession, filters: string[]): void {
-    for (const f of filters) {
-      if (s.subs?.delete(f) !== true) continue;
-      const set = this.exact.get(f);
-      if (set?.delete(s) && set.size === 0) this.exact.delete(f);
-    }
-    if (s.subs !== null && ![...s.subs.values()].some((levels) => levels !== null)) this.wild.delete(s);
-  }
-
   /** Delivers one message (QoS 0) to every session on this path subscribed to `topic`. */
   publish(topic: string, payload: Buffer): void {
-    const exact = this.exact.get(topic);
-    if (exact === undefined && this.wild.size === 0) return;
-    let packet: Buffer | null = null;
-    const delivered = new Set<DeviceSession>();
-    if (exact !== undefined) {
-      for (const s of exact) {
-        s.write((packet ??= publishPacket(topic, payload, 0)));
-        delivered.add(s);
-      }
-    }
-    if (this.wild.size === 0) return;
-    const levels = topic.split('/');
-    for (const s of this.wild) {
-      if (delivered.has(s)) continue; // one copy per session, however many of its filters match
-      for (const filter of s.subs!.values()) {
-        if (filter === null || !matches(filter, levels)) continue;
-        s.write((packet ??= publishPacket(topic, payload, 0)));
-        break;
-      }
-    }
+    this.subscriptions.publish(topic, payload);
   }
 
   /** Closes the session of `clientId` here, if there is one (it logged in again elsewhere). */

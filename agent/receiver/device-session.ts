@@ -1,0 +1,99 @@
+import type { Socket } from 'node:net';
+import { ackPacket, FrameSplitter } from '../../protocol/mqtt/frames.js';
+
+/** Bytes a device may leave unread in its socket's write queue (acks, error reports) before it is disconnected. */
+const MAX_UNREAD_BYTES = 1024 * 1024;
+
+export const AWAITING_CONNECT = 0;
+export const AUTHENTICATING = 1;
+export const CONNECTED = 2;
+export const CLOSED = 3;
+
+/** An acknowledgement waiting for its message to be settled, kept in arrival order [MQTT-4.6.0-2]. */
+export interface PendingAck {
+  packet: Buffer;
+  settled: boolean;
+}
+
+/** What a session calls back into (DeviceSessions). */
+export interface SessionHost {
+  readonly cfg: { maxPacketBytes: number };
+  onData(s: DeviceSession, chunk: Buffer): void;
+  onPacket(s: DeviceSession, first: number, body: Buffer): boolean;
+  onClose(s: DeviceSession): void;
+  cork(s: DeviceSession): void;
+}
+
+/**
+ * One device connection on the lean path (device-sessions.ts). It carries the `id` and `conn` that the authorizer
+ * reads from an aedes client, so the same rules (SECURITY.md) decide both paths.
+ */
+export class DeviceSession {
+  id = '';
+  state = AWAITING_CONNECT;
+  /** seconds; 0 = none */
+  keepalive = 0;
+  /** The sweep clock when the connection opened, then when the device last sent anything once connected. */
+  lastSeen: number;
+  readonly frames: FrameSplitter;
+  /** Bytes received before CONNECT was read, kept to hand the connection to aedes unchanged. */
+  raw: Buffer[] | null = [];
+  /** Packets received while the login is checked. */
+  early: [number, Buffer][] | null = null;
+  /** Acks not yet written, oldest first. */
+  acks: PendingAck[] | null = null;
+  /** QoS 2 message ids stored and not yet released by PUBREL: a resent PUBLISH of one is not stored again. */
+  qos2: Set<number> | null = null;
+  /** Granted subscriptions: filter → its levels when it has a wildcard, else null. */
+  subs: Map<string, string[] | null> | null = null;
+  /** Chunks waiting for the next turn (TurnBudget). */
+  deferred: Buffer[] | null = null;
+  /** True while writes are gathered for one syscall at the end of this tick (DeviceSessions.cork). */
+  corked = false;
+
+  constructor(
+    readonly conn: Socket,
+    readonly host: SessionHost,
+    now: number,
+  ) {
+    this.lastSeen = now;
+    this.frames = new FrameSplitter(host.cfg.maxPacketBytes);
+  }
+
+  readonly onData = (chunk: Buffer): void => this.host.onData(this, chunk);
+  readonly onPacket = (first: number, body: Buffer): boolean => this.host.onPacket(this, first, body);
+  readonly onClose = (): void => this.host.onClose(this);
+
+  pause(): void {
+    this.conn.pause();
+  }
+
+  resume(): void {
+    if (this.state !== CLOSED) this.conn.resume();
+  }
+
+  write(packet: Buffer): void {
+    if (this.state === CLOSED) return;
+    if (!this.corked) this.host.cork(this);
+    this.conn.write(packet);
+    // A device that does not read its acks would make this queue grow without end.
+    if (this.conn.writableLength > MAX_UNREAD_BYTES) this.conn.destroy();
+  }
+
+  /** An ack (PUBACK, PUBREC) to write once its message is settled, after every ack before it. */
+  pendingAck(type: number, id: number): PendingAck {
+    const ack = { packet: ackPacket(type, id), settled: false };
+    (this.acks ??= []).push(ack);
+    return ack;
+  }
+
+  /** Marks `ack` settled and writes every settled ack at the head of the queue, in arrival order. */
+  settle(ack: PendingAck): void {
+    ack.settled = true;
+    const q = this.acks!;
+    let n = 0;
+    while (n < q.length && q[n].settled) this.write(q[n++].packet);
+    if (n === q.length) this.acks = null;
+    else if (n > 0) q.splice(0, n);
+  }
+}
