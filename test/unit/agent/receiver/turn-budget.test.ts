@@ -36,7 +36,10 @@ test('past its budget a turn puts chunks aside, pauses their connection, and tim
   assert.ok(now >= 1 && now < 20, `some chunks ran at once, the rest waited (${now} ran)`);
   assert.ok(budget.backlog > 0);
   const waiting = conns.filter((c) => c.deferred !== null);
-  assert.ok(waiting.every((c) => c.paused === 1), 'a connection with chunks aside is paused');
+  assert.ok(
+    waiting.every((c) => c.paused === 1),
+    'a connection with chunks aside is paused',
+  );
 
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.equal(ran.length, 40, 'everything ran in the end');
