@@ -5,7 +5,10 @@
  * one target at a time:
  *
  *   memory      RSS once every device is connected and the load is steady (the highest of one sample per second
- *               over the settle window), heap per connection, idle RSS (uplink connected, no device)
+ *               over the settle window), heap per connection, idle RSS and private memory (uplink connected, no
+ *               device, after a rest); the agent runs with the node flags of the gateway service (field-rest.ts)
+ *   idle CPU    with no device, and with 1,000 connected devices that stay quiet
+ *   responsive  the agent's event-loop delay p99 over the settle window, the devices' QoS 1 ack latency
  *   connect     seconds until all N devices were connected, every connected device publishing meanwhile
  *   latency     at the largest N (10,000 readings/s by default): device timestamp → the reading arriving on the
  *               owner's live stream, which sends a batch's readings once they are durable in its state; an HDR
