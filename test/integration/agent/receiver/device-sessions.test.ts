@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { connect as tcpConnect } from 'node:net';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { generate } from 'mqtt-packet';
@@ -164,6 +165,9 @@ test('a will or a persistent session goes to aedes; one client id holds one conn
     will: { topic: 'devices/twin/events', payload: Buffer.from('{"gone":true}'), qos: 0, retain: false },
   });
   await leanClosed; // [MQTT-3.1.4-2]
+  // aedes writes through this very module: its 65,536-buffer message-id cache (6 MB) is switched off.
+  const packets = createRequire(import.meta.url)('mqtt-packet') as { writeToStream: { cacheNumbers: boolean } };
+  assert.equal(packets.writeToStream.cacheNumbers, false);
   await publishAsync(withWill, 'devices/twin/telemetry', '{"seq":1,"v":1}', 1);
   const willClosed = new Promise<void>((resolve) => withWill.stream.once('close', () => resolve()));
   const again = await client(t, r.port, { clientId: 'twin', clean: true });
