@@ -205,9 +205,10 @@ test('lean path: silence past the keep-alive, no CONNECT in time, a wildcard top
   const bystander = await client(t, r.port, { clientId: 'bystander', clean: true });
 
   const quiet = await rawDevice(r.port, 'quiet', 1);
-  const t0 = Date.now();
-  await quiet.closed;
-  assert.ok(Date.now() - t0 < 4000, 'closed within 1.5 × keep-alive plus a sweep');
+  let closed = false;
+  void quiet.closed.then(() => (closed = true));
+  // Keep-alive 1 s: closed after 1.5 s of silence (checked each second); a generous bound, not a timing test.
+  await waitFor('the silent device closed', () => closed, 15_000);
 
   const mute = tcpConnect({ host: '127.0.0.1', port: r.port });
   mute.on('error', () => undefined);
