@@ -35,7 +35,7 @@ export interface DeviceSessionsConfig {
 
 /** Packets a device may send after CONNECT while its login is checked; more closes the connection. */
 const MAX_EARLY_PACKETS = 1000;
-/** ms of device input read per phase of an event-loop turn before the rest waits for the next (TurnBudget). */
+/** ms of device input read per event-loop turn before the rest waits for the next (TurnBudget). */
 const TURN_BUDGET_MS = 10;
 /** ms between sweeps for keep-alive and CONNECT timeouts. */
 const SWEEP_MS = 1000;

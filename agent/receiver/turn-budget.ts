@@ -11,18 +11,21 @@ export interface Deferrable {
  * 1,000 devices × 20 QoS 1 messages in flight): timers, commit callbacks and the acks they release waited that long.
  *
  * Chunks are processed at once while the turn's budget lasts. Past it, a connection's chunks are put aside and its
- * socket paused; they are processed first in the check phase (setImmediate), again within a budget, oldest
- * connection first, then its socket resumes. While anything waits, new chunks wait behind it, so order holds per
- * connection and no connection is starved. At field load a turn never reaches the budget and nothing waits.
+ * socket paused; the check phase (setImmediate) goes on with them within what is left of the budget, and each later
+ * turn gives them a budget of their own, oldest connection first; then the socket resumes. While anything waits,
+ * new chunks wait behind it, so order holds per connection and no connection is starved. At field load a turn never
+ * reaches the budget and nothing waits.
  */
 export class TurnBudget<T extends Deferrable> {
   private sliceStart = 0;
   private open = false;
+  /** The slice was opened by input in this turn's poll phase: the check phase continues it, not a new one. */
+  private openedThisTurn = false;
   private readonly waiting: T[] = [];
   private head = 0;
 
   constructor(
-    /** ms of inbound work per phase of a turn */
+    /** ms of inbound work per event-loop turn */
     private readonly budgetMs: number,
     private readonly run: (item: T, chunk: Buffer) => void,
   ) {}
@@ -40,6 +43,7 @@ export class TurnBudget<T extends Deferrable> {
     const now = performance.now();
     if (!this.open) {
       this.open = true;
+      this.openedThisTurn = true;
       this.sliceStart = now;
       setImmediate(this.turn);
     }
@@ -53,7 +57,8 @@ export class TurnBudget<T extends Deferrable> {
   }
 
   private readonly turn = (): void => {
-    this.sliceStart = performance.now();
+    if (!this.openedThisTurn) this.sliceStart = performance.now();
+    this.openedThisTurn = false;
     while (this.head < this.waiting.length && performance.now() - this.sliceStart < this.budgetMs) {
       const item = this.waiting[this.head++];
       const chunks = item.deferred!;
