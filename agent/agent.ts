@@ -12,7 +12,7 @@ import { OpsServer } from '../runtime/ops/ops-server.js';
 import { IngestPipeline, type RejectionReport } from './pipeline/ingest.js';
 import type { InboundMessage } from './receiver/message.js';
 import { DeviceAuthorizer } from './receiver/auth.js';
-import { EmbeddedBroker } from './receiver/broker.js';
+import { EmbeddedBroker, type ConnectionRefusal } from './receiver/broker.js';
 import type { BrokerClientReceiver } from './receiver/client.js';
 import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
@@ -28,6 +28,17 @@ const pointsIn = (batches: readonly StoredBatch[]) => batches.reduce((n, b) => n
 
 /** How often the agent checks whether deleted batches are worth a LevelDB compaction. */
 const COMPACT_CHECK_MS = 60_000;
+
+/** What the log says when the broker closes a device connection, by reason. */
+const CONNECTION_CLOSED: Record<ConnectionRefusal, string> = {
+  max_connections: 'mqtt.broker.max_connections reached',
+  packet_too_large: 'an MQTT packet over the size limit',
+  protocol_error: 'a packet that breaks MQTT 3.1.1',
+  keepalive_timeout: 'silent past 1.5 × its keep-alive',
+  connect_timeout: 'no login within mqtt.broker.connect_timeout',
+  slow_reader: 'more than 1 MiB of acks left unread',
+  early_packets: 'more than 1,000 packets sent while its login was checked',
+};
 
 /**
  * The gateway process: receivers (embedded broker, broker client) → ingest pipeline → group commit → LevelDB buffer.
@@ -208,9 +219,7 @@ export class Agent {
             this.rejectLog.warn(
               `connection:${reason}`,
               { reason, maxConnections: b.max_connections },
-              reason === 'max_connections'
-                ? 'connection closed: mqtt.broker.max_connections reached'
-                : 'connection closed: an MQTT packet over the size limit',
+              `connection closed: ${CONNECTION_CLOSED[reason]}`,
             );
           },
           onRetainCleared: () => m.retainCleared.inc(),

@@ -47,7 +47,7 @@ export class AgentMetrics {
   });
   readonly connectionsRefused = new Counter({
     name: 'otlp_edge_agent_connections_refused_total',
-    help: 'Device connections closed by the broker, by reason (max_connections, packet_too_large)',
+    help: 'Device connections closed by the broker, by reason (max_connections, packet_too_large, protocol_error, keepalive_timeout, connect_timeout, slow_reader, early_packets)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -54,7 +54,18 @@ export interface EmbeddedBrokerConfig {
  */
 export const MAX_PACKET_BYTES = 256 * 1024 + 68 * 1024;
 
-export type ConnectionRefusal = 'max_connections' | 'packet_too_large';
+export type ConnectionRefusal =
+  | 'max_connections'
+  | 'packet_too_large'
+  /** a packet breaking MQTT (a lean session; aedes' own are logged at debug) */
+  | 'protocol_error'
+  | 'keepalive_timeout'
+  /** no CONNECT, or no finished login, within mqtt.broker.connect_timeout */
+  | 'connect_timeout'
+  /** more than 1 MiB of acks left unread */
+  | 'slow_reader'
+  /** more than 1,000 packets sent while the login was checked */
+  | 'early_packets';
 
 export interface BrokerHooks {
   /** A publish acknowledged and dropped: the client may not publish to `topic` (already counted by the auth). */

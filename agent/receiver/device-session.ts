@@ -22,6 +22,7 @@ export interface SessionHost {
   onPacket(s: DeviceSession, first: number, body: Buffer): boolean;
   onClose(s: DeviceSession): void;
   cork(s: DeviceSession): void;
+  refuse(s: DeviceSession, reason: 'slow_reader'): void;
 }
 
 /**
@@ -77,7 +78,7 @@ export class DeviceSession {
     if (!this.corked) this.host.cork(this);
     this.conn.write(packet);
     // A device that does not read its acks would make this queue grow without end.
-    if (this.conn.writableLength > MAX_UNREAD_BYTES) this.conn.destroy();
+    if (this.conn.writableLength > MAX_UNREAD_BYTES) this.host.refuse(this, 'slow_reader');
   }
 
   /** An ack (PUBACK, PUBREC) to write once its message is settled, after every ack before it. */

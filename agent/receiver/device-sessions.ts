@@ -23,7 +23,7 @@ import {
   type SessionHost,
 } from './device-session.js';
 import { TurnBudget } from './turn-budget.js';
-import type { BrokerAuth, BrokerHooks } from './broker.js';
+import type { BrokerAuth, BrokerHooks, ConnectionRefusal } from './broker.js';
 import type { InboundMessage, Settled } from './message.js';
 
 export interface DeviceSessionsConfig {
@@ -123,8 +123,7 @@ export class DeviceSessions implements SessionHost {
     s.raw?.push(chunk);
     const r = s.frames.push(chunk, s.onPacket);
     if (r === 'ok') return;
-    if (r === 'too_large') this.hooks.onConnectionRefused?.('packet_too_large');
-    s.conn.destroy();
+    this.refuse(s, r === 'too_large' ? 'packet_too_large' : 'protocol_error');
   };
 
   /** One packet; false stops the splitting (the connection was handed off or closed). */
@@ -135,7 +134,7 @@ export class DeviceSessions implements SessionHost {
           return this.connect(s, first, body);
         case AUTHENTICATING:
           if (s.early === null) s.early = [];
-          if (s.early.length >= MAX_EARLY_PACKETS) return this.close(s);
+          if (s.early.length >= MAX_EARLY_PACKETS) return this.refuse(s, 'early_packets');
           s.early.push([first, Buffer.from(body)]);
           return true;
         case CONNECTED:
@@ -144,7 +143,7 @@ export class DeviceSessions implements SessionHost {
           return false;
       }
     } catch (err) {
-      if (err instanceof MalformedPacket) return this.close(s); // [MQTT-4.8.0-1]
+      if (err instanceof MalformedPacket) return this.refuse(s, 'protocol_error'); // [MQTT-4.8.0-1]
       throw err;
     }
   }
@@ -160,7 +159,7 @@ export class DeviceSessions implements SessionHost {
   }
 
   private connect(s: DeviceSession, first: number, body: Buffer): boolean {
-    if (first >> 4 !== PacketType.CONNECT) return this.close(s); // [MQTT-3.1.0-1]
+    if (first >> 4 !== PacketType.CONNECT) return this.refuse(s, 'protocol_error'); // [MQTT-3.1.0-1]
     let c: ConnectPacket;
     try {
       c = readConnect(body);
@@ -211,18 +210,18 @@ export class DeviceSessions implements SessionHost {
         this.received(s, first, body);
         return true;
       case PacketType.PUBREL: {
-        if ((first & 0x0f) !== 0x02 || body.length < 2) return this.close(s); // [MQTT-3.6.1-1]
+        if ((first & 0x0f) !== 0x02 || body.length < 2) return this.refuse(s, 'protocol_error'); // [MQTT-3.6.1-1]
         const id = body.readUInt16BE(0);
         s.qos2?.delete(id);
         s.write(ackPacket(PacketType.PUBCOMP, id));
         return true;
       }
       case PacketType.SUBSCRIBE:
-        if ((first & 0x0f) !== 0x02) return this.close(s); // [MQTT-3.8.1-1]
+        if ((first & 0x0f) !== 0x02) return this.refuse(s, 'protocol_error'); // [MQTT-3.8.1-1]
         this.subscribe(s, body);
         return true;
       case PacketType.UNSUBSCRIBE: {
-        if ((first & 0x0f) !== 0x02) return this.close(s); // [MQTT-3.10.1-1]
+        if ((first & 0x0f) !== 0x02) return this.refuse(s, 'protocol_error'); // [MQTT-3.10.1-1]
         const { messageId, filters } = readSubscribe(body, false);
         this.subscriptions.remove(
           s,
@@ -243,7 +242,7 @@ export class DeviceSessions implements SessionHost {
       case PacketType.PUBCOMP:
         return true; // nothing is sent to devices above QoS 0: a stray ack changes nothing
       default:
-        return this.close(s); // a second CONNECT [MQTT-3.1.0-2], or a packet only a server sends
+        return this.refuse(s, 'protocol_error'); // a second CONNECT [MQTT-3.1.0-2], or a packet only a server sends
     }
   }
 
@@ -337,6 +336,12 @@ export class DeviceSessions implements SessionHost {
     return false;
   }
 
+  /** Closes a session the broker ends for a reason worth counting (/metrics, rate-limited log). */
+  refuse(s: DeviceSession, reason: ConnectionRefusal): false {
+    if (s.state !== CLOSED) this.hooks.onConnectionRefused?.(reason);
+    return this.close(s);
+  }
+
   private close(s: DeviceSession): false {
     s.state = CLOSED;
     s.conn.destroy();
@@ -353,8 +358,12 @@ export class DeviceSessions implements SessionHost {
     const openedBy = now - this.cfg.connectTimeoutMs;
     for (const s of this.open) {
       if (s.state === CONNECTED) {
-        if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500 + SWEEP_MS) this.close(s);
-      } else if (s.lastSeen < openedBy) this.close(s);
+        if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500 + SWEEP_MS) this.refuse(s, 'keepalive_timeout');
+      } else if (s.lastSeen < openedBy) {
+        if (s.state === CLOSED)
+          s.conn.destroy(); // refused or ended, its socket left half open
+        else this.refuse(s, 'connect_timeout');
+      }
     }
   }
 }
