@@ -7,6 +7,9 @@ import { Compression, type ZstdCompressor } from '../../protocol/compression.js'
 import type { CircularBuffer } from './circular-buffer.js';
 import type { NewBatch } from './record.js';
 
+/** Resolves in the check phase of the next event-loop turn, after the I/O that is ready now. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Called once the readings it was given with are durable (err undefined) or could not be stored. */
 export type Done = (err?: Error) => void;
 
@@ -185,27 +188,22 @@ export class Batcher {
     const start = performance.now();
     const info: CommitInfo = { batches: 0, points, bytes: 0, durationMs: 0, droppedBatches: 0, droppedPoints: 0 };
     const route = this.opts.routeOf ?? (() => '');
-    const batches: NewBatch[] = [];
     const max = this.opts.maxPoints;
+    const parts: (() => NewBatch)[] = [];
     for (const part of splitByRoute(readings, route, (rs) => rs.reduce((n, r) => n + pointsOf(r), 0), max)) {
-      batches.push(
-        this.compress(
-          Signal.METRICS,
-          this.metricsEncoder.encode(part.items.map(([deviceId, rs]) => ({ deviceId, readings: rs }))),
-          part.points,
-          part.key,
-        ),
-      );
+      const devices = part.items.map(([deviceId, rs]) => ({ deviceId, readings: rs }));
+      parts.push(() => this.compress(Signal.METRICS, this.metricsEncoder.encode(devices), part.points, part.key));
     }
     for (const part of splitByRoute(events, route, (es) => es.length, max)) {
-      batches.push(
-        this.compress(
-          Signal.LOGS,
-          this.logsEncoder.encode(part.items.map(([deviceId, es]) => ({ deviceId, events: es }))),
-          part.points,
-          part.key,
-        ),
-      );
+      const devices = part.items.map(([deviceId, es]) => ({ deviceId, events: es }));
+      parts.push(() => this.compress(Signal.LOGS, this.logsEncoder.encode(devices), part.points, part.key));
+    }
+    // One part (about maxPoints, ~1 ms per 1,000 points) per event-loop turn: a commit that gathered 30,000 points
+    // while the disk was busy would otherwise hold the loop for 20-30 ms, and every device's input with it.
+    const batches: NewBatch[] = [];
+    for (const encode of parts) {
+      if (batches.length > 0) await nextTurn();
+      batches.push(encode());
     }
     for (const r of await this.buffer.appendMany(batches)) {
       info.droppedBatches += r.droppedBatches;

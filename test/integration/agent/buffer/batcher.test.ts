@@ -128,3 +128,30 @@ test('what piles up while a write is on disk is stored as batches of about max_p
     400,
   );
 });
+
+test('a commit of many parts encodes one part per event-loop turn, so device input is served between them', async (t) => {
+  const { buffer, batcher } = await setup(t, 50, 100);
+  const compressor = (batcher as unknown as { compressor: ZstdCompressor }).compressor;
+  const compress = compressor.compress.bind(compressor);
+  let encoded = 0;
+  compressor.compress = (b) => (encoded++, compress(b));
+  for (let d = 0; d < 200; d++) batcher.addReadings(`dev-${d}`, [temp(d)], null);
+  // What a socket read queued behind the commit would see: how many parts were encoded before it ran.
+  const seen: number[] = [];
+  const flushed = batcher.flush();
+  const watch = (): void => {
+    seen.push(encoded);
+    if (encoded < 4) setImmediate(watch);
+  };
+  setImmediate(watch);
+  await flushed;
+  assert.ok(encoded >= 4, `${encoded} parts`);
+  assert.ok(
+    seen.some((n) => n > 0 && n < encoded),
+    `other work ran only before or after the whole commit (parts encoded when it ran: ${seen.join(', ')})`,
+  );
+  assert.equal(
+    (await buffer.read(100)).reduce((n, b) => n + b.points, 0),
+    400,
+  );
+});
