@@ -1,3 +1,4 @@
+import { RecordProcessors } from '../runtime/processors/chain.js';
 import { AuthErrorCodes } from './receiver/auth-errors.js';
 import type { Logger } from 'pino';
 import { MetricsEncoder } from '../protocol/otlp/metrics-encoder.js';
@@ -114,13 +115,20 @@ export class Agent {
     const uplink = this.uplink;
     if (uplink)
       this.buffer.attachUplink({ sending: (seq) => uplink.isSending(seq), dropping: (seqs) => uplink.forget(seqs) });
+    const m = this.metrics;
+    const processors = RecordProcessors.build(cfg.processors, 'processors', {
+      applied: (processor, action) => m.processorApplied.inc({ processor, action }),
+      redacted: (processor, detector) => m.processorRedacted.inc({ processor, detector }),
+    });
     const encoderOptions = {
       gatewayId: this.id,
       attributes: cfg.agent.attributes,
       serviceName: cfg.agent.service_name,
       counters: [...cfg.agent.counters],
+      resource: processors?.changesResources
+        ? (id: string, base: readonly string[]) => processors.resource(id, [...base])
+        : undefined,
     };
-    const m = this.metrics;
     this.batcher = new Batcher(
       {
         maxDelayMs: cfg.batch.max_delay,
@@ -158,11 +166,17 @@ export class Agent {
       },
     );
     const topics = new TopicMatcher(cfg.mqtt.topics);
-    this.pipeline = new IngestPipeline(topics, this.batcher, {
-      onAccepted: (kind, qos, n) => m.accepted(kind, qos, n),
-      onRejected: (r) => this.rejected(r, topics),
-      onDropped: (reason, n) => m.messagesDropped.inc({ reason }, n),
-    });
+    this.pipeline = new IngestPipeline(
+      topics,
+      this.batcher,
+      {
+        onAccepted: (kind, qos, n) => m.accepted(kind, qos, n),
+        onRejected: (r) => this.rejected(r, topics),
+        onDropped: (reason, n) => m.messagesDropped.inc({ reason }, n),
+      },
+      Date.now,
+      processors,
+    );
     const sink = (msg: InboundMessage, done: Done) => this.pipeline!.handle(msg, done);
 
     this.uplink?.start();

@@ -13,11 +13,14 @@ import {
   size,
   str,
   unavailable,
+  variants,
   type ConfigProblem,
   type Infer,
 } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
 import { idFromHostName } from '../protocol/ids.js';
+import { attributesSpec, redactionSpec } from '../runtime/processors/spec.js';
+import { checkRecordProcessors } from '../runtime/processors/chain.js';
 import { DEFAULT_TOPICS } from '../protocol/topics.js';
 
 /**
@@ -127,7 +130,10 @@ export const agentConfigSpec = obj({
       'longest a stored batch waits for others to share its request (counted from its commit); 0 = send at once',
     ),
   }),
-  processors: unavailable('memory_limiter, attributes and redaction processors'),
+  processors: variants(
+    { attributes: attributesSpec, redaction: redactionSpec },
+    'applied in order to device data before it is stored (memory_limiter is not available yet)',
+  ),
   http: obj({
     host: str('127.0.0.1', { doc: 'address of the operations port' }),
     port: port(9464, '/metrics /healthz /readyz; 0 = off'),
@@ -158,7 +164,7 @@ export function loadAgentConfig(path: string, env: Record<string, string | undef
 
 /** Rules between keys, reported like any other problem. */
 export function crossCheck(cfg: AgentConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+  const problems: ConfigProblem[] = checkRecordProcessors(cfg.processors, 'processors', { topics: true });
   const t = cfg.mqtt.broker.tls;
   if (cfg.mqtt.broker.enabled && t.port > 0) {
     if (t.cert === '')

@@ -92,6 +92,18 @@ export class AgentMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly processorApplied = new Counter({
+    name: 'otlp_edge_agent_processor_attributes_applied_total',
+    help: 'Attributes actions that changed a record or Resource, by processor (its place in processors:) and action',
+    labelNames: ['processor', 'action'] as const,
+    registers: [this.registry],
+  });
+  readonly processorRedacted = new Counter({
+    name: 'otlp_edge_agent_processor_redactions_total',
+    help: 'Pieces of text redacted, by processor (its place in processors:) and detector (key: a blocked key)',
+    labelNames: ['processor', 'detector'] as const,
+    registers: [this.registry],
+  });
   readonly commitLatency = new Histogram({
     name: 'otlp_edge_agent_commit_duration_seconds',
     help: 'Time to encode, compress and durably write one group commit',

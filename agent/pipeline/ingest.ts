@@ -4,6 +4,7 @@ import { decodeEvents, decodeTelemetry } from '../../protocol/payload/decode.js'
 import type { TopicMatcher } from '../../protocol/topics.js';
 import type { Batcher, Done } from '../buffer/batcher.js';
 import type { InboundMessage } from '../receiver/message.js';
+import type { RecordProcessors } from '../../runtime/processors/chain.js';
 
 export interface RejectionReport {
   deviceId: string;
@@ -34,6 +35,8 @@ export class IngestPipeline {
     private readonly batcher: Batcher,
     private readonly hooks: IngestHooks = {},
     private readonly now: () => number = Date.now,
+    /** The attributes and redaction processors, or null when none is configured. */
+    private readonly processors: RecordProcessors | null = null,
   ) {}
 
   /**
@@ -77,12 +80,14 @@ export class IngestPipeline {
     const opts = { arrivalMs: this.now(), contentType: msg.contentType };
     try {
       if (match.kind === 'telemetry') {
-        const readings = decodeTelemetry(msg.payload, opts);
+        let readings = decodeTelemetry(msg.payload, opts);
         this.hooks.onAccepted?.('telemetry', msg.qos, readings.length);
+        if (this.processors !== null) readings = this.processors.readings(match.deviceId, msg.topic, readings);
         this.batcher.addReadings(match.deviceId, readings, best ? null : done);
       } else {
-        const events = decodeEvents(msg.payload, opts);
+        let events = decodeEvents(msg.payload, opts);
         this.hooks.onAccepted?.('events', msg.qos, events.length);
+        if (this.processors !== null) events = this.processors.events(match.deviceId, msg.topic, events);
         this.batcher.addEvents(match.deviceId, events, best ? null : done);
       }
       if (best) done();

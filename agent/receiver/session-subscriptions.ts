@@ -1,6 +1,6 @@
 import { publishPacket } from '../../protocol/mqtt/frames.js';
 import type { DeviceSession } from './device-session.js';
-import { matches } from './sparse-emitter.js';
+import { matches } from '../../protocol/mqtt/frames.js';
 
 /**
  * Who on the lean path subscribed to what, and delivery to them (QoS 0). A device's own errors topic, the usual

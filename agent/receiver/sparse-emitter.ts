@@ -1,3 +1,4 @@
+import { matches } from '../../protocol/mqtt/frames.js';
 import mqemitter from 'mqemitter';
 
 /** Where the broker sends publishes it acknowledges and drops; never delivered (kept here: broker.ts imports this). */
@@ -82,15 +83,4 @@ export function sparseEmitter(opts: { concurrency?: number } = {}): SparseEmitte
     cb?.();
   };
   return Object.assign(mq, { canReach });
-}
-
-/** MQTT filter matching ('+' one level, '#' the rest, including none), as mqemitter's with empty levels matched. */
-export function matches(filter: readonly string[], levels: readonly string[]): boolean {
-  for (let i = 0; i < filter.length; i++) {
-    const f = filter[i];
-    if (f === '#') return true;
-    if (i >= levels.length) return false;
-    if (f !== '+' && f !== levels[i]) return false;
-  }
-  return filter.length === levels.length;
 }

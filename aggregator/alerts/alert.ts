@@ -1,3 +1,4 @@
+import { globTest } from '../../protocol/glob.js';
 import type { AggregatorConfig } from '../config.js';
 
 /**
@@ -46,20 +47,6 @@ export interface Rule {
   value: number;
   forMs: number;
   severity: string;
-}
-
-/** A glob (`*` any run of characters, `?` one) → a test of whole ids. */
-export function globTest(glob: string): (id: string) => boolean {
-  if (glob === '*') return () => true;
-  if (!/[*?]/.test(glob)) return (id) => id === glob;
-  const re = new RegExp(
-    `^${glob
-      .split('')
-      .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
-      .join('')}$`,
-    's',
-  );
-  return (id) => re.test(id);
 }
 
 export function compileRule(r: RuleConfig): Rule {

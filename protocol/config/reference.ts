@@ -37,6 +37,17 @@ function walk(spec: Spec & { kind: 'object' }, depth: number, out: string[]): vo
       for (const line of example) out.push(`${pad}#${line.slice(pad.length + 1)}`);
       continue;
     }
+    if (child.kind === 'variants') {
+      // An ordered list empty by default: each kind of entry is shown as a commented example.
+      out.push(withComment(`${pad}${key}: []`, `${child.doc ?? ''}; an ordered list, each entry one of:`));
+      for (const [name, item] of Object.entries(child.variants)) {
+        out.push(withComment(`${pad}#   - ${name}:`, item.doc));
+        const example: string[] = [];
+        walk(item, depth + 3, example);
+        for (const line of example) out.push(`${pad}#${line.slice(pad.length + 1)}`);
+      }
+      continue;
+    }
     out.push(withComment(`${pad}${key}: ${value(child)}`, describe(child)));
   }
 }
@@ -46,7 +57,7 @@ function withComment(text: string, comment: string | undefined): string {
   return `${text.padEnd(Math.max(COMMENT_COLUMN, text.length + 1))}# ${comment}`;
 }
 
-function value(s: Exclude<Spec, { kind: 'object' | 'objects' | 'unavailable' }>): string {
+function value(s: Exclude<Spec, { kind: 'object' | 'objects' | 'variants' | 'unavailable' }>): string {
   switch (s.kind) {
     case 'string':
     case 'enum':
@@ -65,7 +76,7 @@ function value(s: Exclude<Spec, { kind: 'object' | 'objects' | 'unavailable' }>)
 }
 
 /** "what it is; type and range". */
-function describe(s: Exclude<Spec, { kind: 'object' | 'objects' | 'unavailable' }>): string {
+function describe(s: Exclude<Spec, { kind: 'object' | 'objects' | 'variants' | 'unavailable' }>): string {
   let type: string;
   switch (s.kind) {
     case 'string':

@@ -21,6 +21,16 @@ export type Spec =
   | { kind: 'object'; fields: Record<string, Spec>; doc?: string }
   /** One mapping or a list of them (e.g. `export`), each checked against `item`; the typed value is always a list. */
   | { kind: 'objects'; item: { kind: 'object'; fields: Record<string, Spec>; doc?: string }; default: []; doc?: string }
+  /**
+   * An ordered list of single-key mappings, the key naming which `variants` entry checks the value (e.g.
+   * `processors: [ { attributes: {…} }, { redaction: {…} } ]`); the typed value is `{ kind, config }[]`.
+   */
+  | {
+      kind: 'variants';
+      variants: Record<string, { kind: 'object'; fields: Record<string, Spec>; doc?: string }>;
+      default: [];
+      doc?: string;
+    }
   /** A documented key this version does not implement: any value given stops the process (never silently ignored). */
   | { kind: 'unavailable'; default: undefined; doc: string };
 
@@ -29,19 +39,21 @@ export type Infer<S extends Spec> = S extends { kind: 'object'; fields: infer F 
   ? { readonly [K in keyof F]: Infer<F[K]> }
   : S extends { kind: 'objects'; item: infer I extends Spec }
     ? readonly Infer<I>[]
-    : S extends { kind: 'string' | 'enum' }
-      ? string
-      : S extends { kind: 'int' | 'number' | 'size' | 'duration' }
-        ? number
-        : S extends { kind: 'bool' }
-          ? boolean
-          : S extends { kind: 'list' }
-            ? readonly string[]
-            : S extends { kind: 'map' }
-              ? Readonly<Record<string, string>>
-              : S extends { kind: 'unavailable' }
-                ? undefined
-                : never;
+    : S extends { kind: 'variants'; variants: infer V extends Record<string, Spec> }
+      ? readonly { [K in keyof V]: { readonly kind: K; readonly config: Infer<V[K]> } }[keyof V][]
+      : S extends { kind: 'string' | 'enum' }
+        ? string
+        : S extends { kind: 'int' | 'number' | 'size' | 'duration' }
+          ? number
+          : S extends { kind: 'bool' }
+            ? boolean
+            : S extends { kind: 'list' }
+              ? readonly string[]
+              : S extends { kind: 'map' }
+                ? Readonly<Record<string, string>>
+                : S extends { kind: 'unavailable' }
+                  ? undefined
+                  : never;
 
 export const str = (d = '', extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({
   kind: 'string' as const,
@@ -108,6 +120,17 @@ export const objects = <F extends Record<string, Spec>>(
   doc,
 });
 
+/** An ordered list of `{ <name>: <mapping> }` items, each name one of `variants`. */
+export const variants = <V extends Record<string, { kind: 'object'; fields: Record<string, Spec>; doc?: string }>>(
+  vs: V,
+  doc?: string,
+) => ({
+  kind: 'variants' as const,
+  variants: vs,
+  default: [] as [],
+  doc,
+});
+
 export interface ConfigProblem {
   path: string;
   message: string;
@@ -160,6 +183,7 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
     typeof input === 'string' &&
     spec.kind !== 'object' &&
     spec.kind !== 'objects' &&
+    spec.kind !== 'variants' &&
     spec.kind !== 'list' &&
     spec.kind !== 'map'
   ) {
@@ -193,6 +217,28 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
       if (Array.isArray(input)) return input.map((x, i) => walk(spec.item, x, `${path}[${i}]`, problems, opts));
       if (typeof input !== 'object') return bad('a mapping or a list of mappings');
       return [walk(spec.item, input, path, problems, opts)];
+    }
+    case 'variants': {
+      if (!Array.isArray(input)) return bad('a list');
+      const names = Object.keys(spec.variants);
+      const out: { kind: string; config: unknown }[] = [];
+      input.forEach((item, i) => {
+        const p = `${path}[${i}]`;
+        const keys = item !== null && typeof item === 'object' && !Array.isArray(item) ? Object.keys(item) : [];
+        if (keys.length !== 1 || !names.includes(keys[0])) {
+          problems.push({
+            path: p,
+            message: `expected a mapping with one key naming one of: ${names.join(', ')}; got ${keys.length > 0 ? `the keys ${keys.join(', ')}` : show(item)}`,
+          });
+          return;
+        }
+        const kind = keys[0];
+        out.push({
+          kind,
+          config: walk(spec.variants[kind], (item as Record<string, unknown>)[kind], `${p}.${kind}`, problems, opts),
+        });
+      });
+      return out;
     }
     case 'string':
       if (typeof input === 'number' || typeof input === 'boolean') input = String(input);

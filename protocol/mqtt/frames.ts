@@ -221,6 +221,17 @@ export function readSubscribe(
   return { messageId, filters };
 }
 
+/** MQTT filter matching ('+' one level, '#' the rest, including none), as mqemitter's with empty levels matched. */
+export function matches(filter: readonly string[], levels: readonly string[]): boolean {
+  for (let i = 0; i < filter.length; i++) {
+    const f = filter[i];
+    if (f === '#') return true;
+    if (i >= levels.length) return false;
+    if (f !== '+' && f !== levels[i]) return false;
+  }
+  return filter.length === levels.length;
+}
+
 /** A filter of the MQTT grammar: '#' only last and alone on its level, '+' alone on its level [MQTT-4.7.1]. */
 export function validFilter(filter: string): boolean {
   if (filter.length === 0) return false;

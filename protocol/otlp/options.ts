@@ -15,7 +15,15 @@ export interface EncoderOptions {
   scopeVersion?: string;
   /** Metric names encoded as a monotonic cumulative Sum instead of a Gauge; default none. */
   counters?: string[];
+  /**
+   * A device's Resource attributes (after `device.id`) from the gateway's `[key, value…]` list, when processors
+   * change them per device; default: the gateway's list for every device.
+   */
+  resource?: ResourceOf;
 }
+
+/** Resource attributes of one device from the gateway's `base` list (`[key, value…]`, without device.id). */
+export type ResourceOf = (deviceId: string, base: readonly string[]) => readonly unknown[];
 
 export interface ResolvedEncoderOptions {
   serviceName: string;
@@ -24,6 +32,7 @@ export interface ResolvedEncoderOptions {
   scopeName: string;
   scopeVersion: string;
   counters: ReadonlySet<string>;
+  resource: ResourceOf | null;
 }
 
 export function resolveEncoderOptions(o: EncoderOptions): ResolvedEncoderOptions {
@@ -34,5 +43,6 @@ export function resolveEncoderOptions(o: EncoderOptions): ResolvedEncoderOptions
     scopeName: o.scopeName ?? DEFAULT_SCOPE_NAME,
     scopeVersion: o.scopeVersion ?? VERSION,
     counters: new Set(o.counters ?? []),
+    resource: o.resource ?? null,
   };
 }

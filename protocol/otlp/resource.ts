@@ -1,5 +1,5 @@
 import { ProtoWriter } from './writer.js';
-import type { ResolvedEncoderOptions } from './options.js';
+import type { ResolvedEncoderOptions, ResourceOf } from './options.js';
 import { ATTR_DEVICE_ID, ATTR_GATEWAY_ID, ATTR_SERVICE_NAME } from './semconv.js';
 
 /**
@@ -11,13 +11,23 @@ export class ResourceTemplate {
   private readonly tail: Uint8Array;
   /** A complete `scope` field (field 1 of ScopeMetrics/ScopeLogs). */
   readonly scopeField: Uint8Array;
+  /** The gateway's attributes as `[key, value…]`, for `resourceOf`. */
+  private readonly base: readonly string[];
+  private readonly resourceOf: ResourceOf | null;
+  /** Each device's tail when processors make it per device; started over past TAILS_KEPT devices. */
+  private readonly tails = new Map<string, Uint8Array>();
 
   constructor(o: ResolvedEncoderOptions) {
     const w = new ProtoWriter(1024);
-    writeStringKeyValue(w, 1, ATTR_SERVICE_NAME, o.serviceName);
-    writeStringKeyValue(w, 1, ATTR_GATEWAY_ID, o.gatewayId);
-    for (const [k, v] of Object.entries(o.attributes)) writeStringKeyValue(w, 1, k, v);
-    this.tail = w.finish();
+    this.base = [
+      ATTR_SERVICE_NAME,
+      o.serviceName,
+      ATTR_GATEWAY_ID,
+      o.gatewayId,
+      ...Object.entries(o.attributes).flat(),
+    ];
+    this.resourceOf = o.resource;
+    this.tail = encodeTail(w, this.base);
 
     w.reset();
     w.fork(1);
@@ -31,9 +41,27 @@ export class ResourceTemplate {
   writeResource(w: ProtoWriter, deviceId: string): void {
     w.fork(1);
     writeStringKeyValue(w, 1, ATTR_DEVICE_ID, deviceId);
-    w.raw(this.tail);
+    w.raw(this.resourceOf === null ? this.tail : this.tailOf(deviceId));
     w.join();
   }
+
+  private tailOf(deviceId: string): Uint8Array {
+    let tail = this.tails.get(deviceId);
+    if (tail === undefined) {
+      if (this.tails.size >= TAILS_KEPT) this.tails.clear();
+      tail = encodeTail(new ProtoWriter(256), this.resourceOf!(deviceId, this.base));
+      this.tails.set(deviceId, tail);
+    }
+    return tail;
+  }
+}
+
+/** Devices whose Resource bytes are kept (~100 B each) when processors make Resources per device. */
+const TAILS_KEPT = 20_000;
+
+function encodeTail(w: ProtoWriter, attrs: readonly unknown[]): Uint8Array {
+  for (let i = 0; i < attrs.length; i += 2) writeStringKeyValue(w, 1, String(attrs[i]), String(attrs[i + 1]));
+  return w.finish();
 }
 
 /** KeyValue { key = 1; value = 2 (AnyValue { string_value = 1 }) } under `field`. */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matches, sparseEmitter } from '../../../../agent/receiver/sparse-emitter.js';
+import { sparseEmitter } from '../../../../agent/receiver/sparse-emitter.js';
+import { matches } from '../../../../protocol/mqtt/frames.js';
 
 const m = (filter: string, topic: string) => matches(filter.split('/'), topic.split('/'));
 

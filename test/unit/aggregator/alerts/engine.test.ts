@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AlertEngine } from '../../../../aggregator/alerts/engine.js';
-import { compare, globTest, resourceLabels, type AlertChange } from '../../../../aggregator/alerts/alert.js';
+import { compare, resourceLabels, type AlertChange } from '../../../../aggregator/alerts/alert.js';
+import { globTest } from '../../../../protocol/glob.js';
 import { Device, LATEST_TS, LATEST_VALUE, SLOT } from '../../../../aggregator/device/device-record.js';
 import { aggregatorConfigSpec, crossCheck } from '../../../../aggregator/config.js';
 import { validateConfig } from '../../../../protocol/config/schema.js';

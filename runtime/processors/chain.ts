@@ -1,0 +1,171 @@
+import type { ConfigProblem } from '../../protocol/config/schema.js';
+import type { AnyValue, DeviceEvent, Reading } from '../../protocol/payload/types.js';
+import { checkAttributes, compileAttributes, type AttrList } from './attributes.js';
+import { checkRedaction, Redactor } from './redaction.js';
+import { Selected, Selector } from './select.js';
+import type { AttributesConfig, RedactionConfig } from './spec.js';
+
+/** One entry of a `processors:` list, as the schema types it. */
+export type ProcessorEntry =
+  | { readonly kind: 'attributes'; readonly config: AttributesConfig }
+  | { readonly kind: 'redaction'; readonly config: RedactionConfig }
+  | { readonly kind: string; readonly config: unknown };
+
+export interface ProcessorCounters {
+  /** An attributes action changed something; `processor` is its config path, e.g. `processors[1]`. */
+  applied(processor: string, action: string): void;
+  /** A redaction detector (or a blocked key: `key`) found something that was replaced. */
+  redacted(processor: string, detector: string): void;
+}
+
+/** What one record processor does, each part optional. */
+interface Stage {
+  select: Selector;
+  point: ((attrs: AttrList) => AttrList) | null;
+  resource: ((attrs: AttrList) => AttrList) | null;
+  body: ((v: AnyValue) => AnyValue | undefined) | null;
+}
+
+const NONE: AttrList = [];
+
+/** Problems of the record processors of a `processors:` list (each processor's cross-key rules), with key paths. */
+export function checkRecordProcessors(
+  list: readonly ProcessorEntry[],
+  path: string,
+  opts: { topics: boolean },
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  list.forEach((p, i) => {
+    const at = `${path}[${i}].${p.kind}`;
+    if (p.kind === 'attributes') problems.push(...checkAttributes(p.config as AttributesConfig, at));
+    else if (p.kind === 'redaction') problems.push(...checkRedaction(p.config as RedactionConfig, at));
+    else return;
+    const c = p.config as AttributesConfig | RedactionConfig;
+    if (!opts.topics)
+      for (const sel of ['include', 'exclude'] as const)
+        if (c[sel].topics.length > 0)
+          problems.push({
+            path: `${at}.${sel}.topics`,
+            message: 'data here has no MQTT topic; select by devices or metrics',
+          });
+  });
+  return problems;
+}
+
+/**
+ * The record processors (attributes, redaction) of a checked `processors:` list, in order, applied to what the
+ * payload decoder produced: reading and event attributes, event bodies, and each device's Resource. Records are
+ * changed in place and attribute lists copied only when a processor changes them; with no processor configured,
+ * `RecordProcessors.build` returns null and the pipeline does not call it at all.
+ */
+export class RecordProcessors {
+  private constructor(private readonly stages: Stage[]) {}
+
+  static build(list: readonly ProcessorEntry[], path: string, counters: ProcessorCounters): RecordProcessors | null {
+    const stages: Stage[] = [];
+    list.forEach((p, i) => {
+      const name = `${path}[${i}]`;
+      if (p.kind === 'attributes') {
+        const c = p.config as AttributesConfig;
+        const compiled = compileAttributes(c, (action) => counters.applied(name, action));
+        stages.push({ select: new Selector(c.include, c.exclude), ...compiled, body: null });
+      } else if (p.kind === 'redaction') {
+        const c = p.config as RedactionConfig;
+        const r = new Redactor(c, (detector) => counters.redacted(name, detector));
+        const attrs = (a: AttrList) => r.attributes(a);
+        stages.push({
+          select: new Selector(c.include, c.exclude),
+          point: attrs,
+          resource: attrs,
+          body: c.bodies ? (v) => r.value(v) : null,
+        });
+      }
+    });
+    return stages.length === 0 ? null : new RecordProcessors(stages);
+  }
+
+  /** Whether any processor changes Resources (the encoder then keeps one per device). */
+  get changesResources(): boolean {
+    return this.stages.some((s) => s.resource !== null);
+  }
+
+  /** A device's Resource attributes after the processors, from the gateway's `base` (without device.id). */
+  resource(deviceId: string, base: AttrList): AttrList {
+    let attrs = base;
+    for (const s of this.stages)
+      if (s.resource !== null && s.select.select(deviceId, '') === Selected.ALL) attrs = s.resource(attrs);
+    return attrs;
+  }
+
+  /** The readings of one message after the processors (a reading may be split when a processor selects metrics). */
+  readings(deviceId: string, topic: string, readings: Reading[]): Reading[] {
+    for (const s of this.stages) {
+      if (s.point === null) continue;
+      const sel = s.select.select(deviceId, topic);
+      if (sel === Selected.NONE) continue;
+      if (sel === Selected.ALL) {
+        for (const r of readings) setAttributes(r, s.point(r.attributes ?? NONE));
+        continue;
+      }
+      let out: Reading[] | null = null;
+      for (let i = 0; i < readings.length; i++) {
+        const r = readings[i];
+        const parts = splitByMetric(r, (m) => s.select.metric(deviceId, topic, m));
+        if (parts !== null) {
+          setAttributes(parts[1], s.point(parts[1].attributes ?? NONE));
+          out ??= readings.slice(0, i);
+          if (parts[0].names.length > 0) out.push(parts[0]);
+          out.push(parts[1]);
+        } else out?.push(r);
+      }
+      if (out !== null) readings = out;
+    }
+    return readings;
+  }
+
+  /** The events of one message after the processors. Processors that select metrics do not apply to events. */
+  events(deviceId: string, topic: string, events: DeviceEvent[]): DeviceEvent[] {
+    for (const s of this.stages) {
+      const sel = s.select.select(deviceId, topic);
+      if (sel === Selected.NONE || (sel === Selected.METRICS && !s.select.allMetrics)) continue;
+      for (const e of events) {
+        if (s.point !== null) {
+          const a = s.point(e.attributes ?? NONE);
+          if (a !== (e.attributes ?? NONE)) e.attributes = a.length === 0 ? null : a;
+        }
+        if (s.body !== null) {
+          const b = s.body(e.body);
+          if (b !== e.body) e.body = b === undefined ? '' : b;
+        }
+      }
+    }
+    return events;
+  }
+}
+
+function setAttributes(r: Reading, attrs: AttrList): void {
+  if (attrs === (r.attributes ?? NONE)) return;
+  // Reading attributes are text (the encoder writes string values): every action and strategy produces text.
+  r.attributes = attrs.length === 0 ? null : (attrs.map(String) as string[]);
+}
+
+/**
+ * `[rest, chosen]` when only some of a reading's metrics are chosen: the chosen points move to a reading of their own
+ * (same ts, no seq: the seq stays once, with the rest); `chosen` is `r` itself when every metric is; null when none.
+ */
+function splitByMetric(r: Reading, chosen: (metric: string) => boolean): [Reading, Reading] | null {
+  let picked: number[] | null = null;
+  for (let j = 0; j < r.names.length; j++) if (chosen(r.names[j])) (picked ??= []).push(j);
+  if (picked === null) return null;
+  if (picked.length === r.names.length) return [{ ...r, names: [], values: [] }, r];
+  const keep = (j: number) => !picked.includes(j);
+  const rest: Reading = { ...r, names: r.names.filter((_, j) => keep(j)), values: r.values.filter((_, j) => keep(j)) };
+  const part: Reading = {
+    ts: r.ts,
+    seq: -1,
+    names: picked.map((j) => r.names[j]),
+    values: picked.map((j) => r.values[j]),
+    attributes: r.attributes,
+  };
+  return [rest, part];
+}
