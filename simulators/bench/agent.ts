@@ -27,7 +27,7 @@ import { stringify } from 'yaml';
 import { mosquittoPath, startMosquitto as runMosquitto } from '../../runtime/process/mosquitto.js';
 import { FleetThreads } from './fleet-threads.js';
 import { agentWindow, fleetThreads, fmtRate, MAX_POINTS, rowsFor, SAMPLE, type PhaseResult } from './agent-rows.js';
-import { newReport, type BenchReport } from './report.js';
+import { newReport, type BenchReport, type BenchRow } from './report.js';
 import { cpuSecondsOf, dirSize, rssOf, startChild, track, type Child } from './processes.js';
 import { freeLoopbackPort, scrapeMetric } from './util.js';
 
@@ -99,6 +99,7 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
   try {
     const aedes = await startChild('bare aedes', BARE_AEDES, (mqtt, http) => [String(mqtt), String(http)], children);
     const relay = mosquittoBin ? await startMosquitto(dir, children) : null;
+    let plainQos0: PhaseResult | null = null;
     for (const qos of opts.qos) {
       const bare = await runPhase(opts, qos, {
         name: 'bare aedes',
@@ -121,10 +122,12 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
       });
       const stored = await agent.settle();
       await agent.stop();
+      if (qos === 0) plainQos0 = a;
       report.rows.push(
         ...rowsFor(opts, qos, { agent: a, window: agentWindow(scrapes[0], scrapes[1], a.seconds), stored, bare, mosq }),
       );
     }
+    if (plainQos0 !== null) report.rows.push(...(await processorsPhase(opts, dir, children, plainQos0)));
     report.rows.push({
       name: 'cores shared by the fleet and the broker under test',
       value: report.cpus,
@@ -235,9 +238,63 @@ async function relayPhase(opts: AgentBenchOptions, qos: 0 | 1, relay: Child): Pr
 
 // ---- the agent and the baselines as child processes ----
 
-async function startAgent(opts: AgentBenchOptions, qos: number, dir: string, children: Child[]) {
-  const dataDir = join(dir, `agent-qos${qos}`);
-  const config = join(dir, `agent-qos${qos}.yaml`);
+/**
+ * A typical processor chain: a Resource attribute for every device, a point attribute on every reading (so each
+ * reading's attributes are rebuilt and every point carries one more attribute), and PII redaction with the built-in
+ * detectors scanning every attribute value.
+ */
+const TYPICAL_PROCESSORS = [
+  { attributes: { actions: [{ key: 'datacenter', value: 'dc-1', action: 'insert', scope: 'resource' }] } },
+  { attributes: { actions: [{ key: 'line', value: 'assembly-line-1', action: 'insert' }] } },
+  { redaction: { detectors: ['email', 'phone', 'card', 'ip'], strategy: 'mask' } },
+];
+
+/** The agent at QoS 0 with TYPICAL_PROCESSORS, beside the same agent without (budget: at most 15 % fewer). */
+async function processorsPhase(opts: AgentBenchOptions, dir: string, children: Child[], plain: PhaseResult) {
+  const agent = await startAgent(opts, 0, dir, children, TYPICAL_PROCESSORS, 'processors');
+  const a = await runPhase(opts, 0, {
+    name: 'agent with processors',
+    url: agent.url,
+    pid: agent.child.pid,
+    taken: async () => scrapeMetric(await agent.metrics(), 'otlp_edge_agent_points_stored_total') / SAMPLE.points,
+  });
+  const applied = scrapeMetric(
+    await agent.metrics(),
+    'otlp_edge_agent_processor_attributes_applied_total{processor="processors[1]",action="insert"}',
+  );
+  await agent.stop();
+  if (!(applied > 0)) throw new Error('bench agent: the processors did not run (no attributes applied)');
+  const perCpu = (p: PhaseResult) => (p.rate * p.seconds) / p.cpuSeconds;
+  const rows: BenchRow[] = [
+    {
+      name: 'agent ingest with processors (attributes on the Resource and on points, redaction), QoS 0, stored',
+      value: a.rate,
+      unit: 'readings/s',
+      baseline: { name: 'agent without', value: plain.rate },
+      budget: { op: '>=' as const, bound: 0.85, ratio: true },
+      note: `fleet sent ${fmtRate(a.offered)}/s`,
+    },
+  ];
+  if (a.cpuSeconds > 0 && plain.cpuSeconds > 0)
+    rows.push({
+      name: 'agent readings per CPU second with processors, QoS 0',
+      value: perCpu(a),
+      unit: 'readings/CPU-s',
+      baseline: { name: 'agent without', value: perCpu(plain) },
+    });
+  return rows;
+}
+
+async function startAgent(
+  opts: AgentBenchOptions,
+  qos: number,
+  dir: string,
+  children: Child[],
+  processors: unknown[] = [],
+  label = '',
+) {
+  const dataDir = join(dir, `agent-qos${qos}${label}`);
+  const config = join(dir, `agent-qos${qos}${label}.yaml`);
   const c = await startChild(
     'otlp-edge-agent',
     AGENT_MAIN,
@@ -250,6 +307,7 @@ async function startAgent(opts: AgentBenchOptions, qos: number, dir: string, chi
           http: { host: '127.0.0.1', port: httpPort },
           uplink: { endpoints: [] },
           batch: { max_points: MAX_POINTS },
+          processors,
           log: { level: 'error' },
         }),
       );

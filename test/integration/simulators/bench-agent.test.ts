@@ -40,8 +40,14 @@ test(
       'agent stored bytes per reading, QoS 1',
       'agent LevelDB dir bytes per reading, QoS 1',
       'cores shared by the fleet and the broker under test',
+      'agent ingest with processors (attributes on the Resource and on points, redaction), QoS 0, stored',
     ];
-    if (hasProc) expected.push('agent readings per CPU second, QoS 0', 'agent readings per CPU second, QoS 1');
+    if (hasProc)
+      expected.push(
+        'agent readings per CPU second, QoS 0',
+        'agent readings per CPU second, QoS 1',
+        'agent readings per CPU second with processors, QoS 0',
+      );
     if (hasMosquitto) {
       expected.push(
         'agent ingest, QoS 0, vs mosquitto relay',
