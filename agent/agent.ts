@@ -1,3 +1,5 @@
+import { createMemoryLimiter } from './pipeline/memory.js';
+import type { MemoryLimiter } from '../runtime/processors/memory-limiter.js';
 import { RecordProcessors } from '../runtime/processors/chain.js';
 import { AuthErrorCodes } from './receiver/auth-errors.js';
 import type { Logger } from 'pino';
@@ -18,14 +20,10 @@ import type { BrokerClientReceiver } from './receiver/client.js';
 import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
 import type { Done } from './buffer/batcher.js';
-import { GrpcUplinkTransport } from './uplink/grpc-transport.js';
-import { OtlpHttpTransport } from './uplink/http-transport.js';
-import { UplinkSender } from './uplink/sender.js';
-import type { StoredBatch } from './buffer/record.js';
+import type { UplinkSender } from './uplink/sender.js';
+import { createUplink } from './uplink/create.js';
 import { BacklogPacker } from './buffer/packer.js';
-import { AgentRing } from './uplink/ring.js';
-
-const pointsIn = (batches: readonly StoredBatch[]) => batches.reduce((n, b) => n + b.points, 0);
+import type { AgentRing } from './uplink/ring.js';
 
 /** How often the agent checks whether deleted batches are worth a LevelDB compaction. */
 const COMPACT_CHECK_MS = 60_000;
@@ -39,6 +37,7 @@ const CONNECTION_CLOSED: Record<ConnectionRefusal, string> = {
   connect_timeout: 'no login within mqtt.broker.connect_timeout',
   slow_reader: 'more than 1 MiB of acks left unread',
   early_packets: 'more than 1,000 packets sent while its login was checked',
+  memory_limit: 'a login while memory is over the memory_limiter soft limit (CONNACK 3, server unavailable)',
 };
 
 /**
@@ -59,6 +58,7 @@ export class Agent {
   private packer: BacklogPacker | null = null;
   private ring: AgentRing | null = null;
   private ops: OpsServer;
+  private readonly limiter: MemoryLimiter | null;
   private compactTimer: NodeJS.Timeout | null = null;
   private readonly rejectLog: RateLimitedLog;
   private stopping: Promise<void> | null = null;
@@ -72,9 +72,12 @@ export class Agent {
   constructor(
     readonly cfg: AgentConfig,
     private readonly log: Logger,
+    /** Resident memory as the memory limiter reads it (tests give their own). */
+    rss: () => number = () => process.memoryUsage.rss(),
   ) {
     this.id = gatewayId(cfg);
     this.metrics = new AgentMetrics(() => this.buffer?.stats() ?? null);
+    this.limiter = createMemoryLimiter(cfg.processors, this.metrics, log, rss);
     this.rejectLog = new RateLimitedLog(log);
     this.ops = new OpsServer({
       host: cfg.http.host,
@@ -98,6 +101,7 @@ export class Agent {
     const cfg = this.cfg;
     // Ops first: while the buffer cannot be opened (a full disk), /metrics and /readyz say why.
     await this.ops.start();
+    this.limiter?.start();
     this.buffer = await openWithRetry(
       bufferDir(cfg),
       () => CircularBuffer.open({ dir: bufferDir(cfg), maxBytes: cfg.buffer.max_bytes }),
@@ -111,14 +115,16 @@ export class Agent {
       },
     );
     this.openFailure = null;
-    this.uplink = this.createUplink(this.buffer);
+    const up = createUplink(cfg, this.id, this.buffer, this.metrics, this.log);
+    this.uplink = up?.sender ?? null;
+    this.ring = up?.ring ?? null;
     const uplink = this.uplink;
     if (uplink)
       this.buffer.attachUplink({ sending: (seq) => uplink.isSending(seq), dropping: (seqs) => uplink.forget(seqs) });
     const m = this.metrics;
     const processors = RecordProcessors.build(cfg.processors, 'processors', {
-      applied: (processor, action) => m.processorApplied.inc({ processor, action }),
-      redacted: (processor, detector) => m.processorRedacted.inc({ processor, detector }),
+      applied: m.processorApplied,
+      redacted: m.processorRedacted,
     });
     const encoderOptions = {
       gatewayId: this.id,
@@ -173,9 +179,14 @@ export class Agent {
         onAccepted: (kind, qos, n) => m.accepted(kind, qos, n),
         onRejected: (r) => this.rejected(r, topics),
         onDropped: (reason, n) => m.messagesDropped.inc({ reason }, n),
+        onHeld: (delta) => {
+          m.memoryHeld.inc(delta);
+          if (delta > 0) m.memoryHeldTotal.inc(delta);
+        },
       },
       Date.now,
       processors,
+      this.limiter,
     );
     const sink = (msg: InboundMessage, done: Done) => this.pipeline!.handle(msg, done);
 
@@ -215,6 +226,7 @@ export class Agent {
           wsPort: b.ws.port,
           maxConnections: b.max_connections,
           connectTimeoutMs: b.connect_timeout,
+          admission: this.limiter ?? undefined,
           tls: {
             port: b.tls.port,
             cert: b.tls.cert,
@@ -275,69 +287,6 @@ export class Agent {
     this.compactTimer = setInterval(() => this.maybeCompact(), COMPACT_CHECK_MS).unref();
     this.started = true;
     this.log.info({ id: this.id, dataDir: cfg.agent.data_dir, http: this.ops.port }, 'agent started');
-  }
-
-  /** The uplink of uplink.protocol, or null when uplink.endpoints is empty (store only). */
-  private createUplink(buffer: CircularBuffer): UplinkSender | null {
-    const u = this.cfg.uplink;
-    if (u.endpoints.length === 0) {
-      this.log.warn('uplink.endpoints is empty: batches are stored but not sent anywhere');
-      return null;
-    }
-    let transport;
-    if (u.protocol === 'otlp_http') transport = new OtlpHttpTransport({ endpoint: u.endpoints[0], token: u.token });
-    else {
-      const grpcTransport = new GrpcUplinkTransport({
-        agentId: this.id,
-        endpoints: u.endpoints,
-        token: u.token,
-        tls: { enabled: u.tls.enabled, ca: u.tls.ca, insecureSkipVerify: u.tls.insecure_skip_verify },
-        lowWater: () => buffer.lowWater(),
-        bufferId: buffer.stats().bufferId,
-        onStreamRefused: (address, reason) => {
-          this.metrics.uplinkStreamRefusals.inc();
-          this.log.warn({ aggregator: address }, reason);
-        },
-      });
-      // Ring-aware: learn the aggregators' ring and store one batch per owner (refreshed when an ack disagrees).
-      this.ring = new AgentRing(() => grpcTransport.getRing(), this.log);
-      void this.ring.refresh();
-      transport = grpcTransport;
-    }
-    const m = this.metrics;
-    return new UplinkSender(
-      buffer,
-      transport,
-      {
-        maxInFlight: u.max_in_flight,
-        maxBytesPerSecond: u.max_bytes_per_second,
-        sendTimeoutMs: u.timeout,
-        maxDelayMs: u.max_delay,
-      },
-      this.log,
-      {
-        onRingVersion: (v) => this.ring?.noteVersion(v),
-        onSent: (batches) => {
-          m.uplinkRequests.inc({ outcome: 'sent' });
-          m.uplinkBatches.inc({ outcome: 'sent' }, batches.length);
-          m.uplinkPoints.inc({ outcome: 'sent' }, pointsIn(batches));
-          m.uplinkBatchesPerRequest.observe(batches.length);
-        },
-        onResult: (batches, r, ms, wireBytes) => {
-          m.uplinkRequests.inc({ outcome: r.kind });
-          m.uplinkBatches.inc({ outcome: r.kind }, batches.length);
-          m.uplinkLatency.observe(ms / 1000);
-          m.uplinkBytes.inc({ outcome: 'sent' }, wireBytes);
-          if (r.kind === 'ok') {
-            const rejected = new Set((r.rejected ?? []).map((x) => x.seq));
-            m.uplinkPoints.inc({ outcome: 'ok' }, pointsIn(batches.filter((b) => !rejected.has(b.seq))));
-            if (rejected.size > 0)
-              m.uplinkPoints.inc({ outcome: 'rejected' }, pointsIn(batches.filter((b) => rejected.has(b.seq))));
-            m.uplinkBytes.inc({ outcome: 'ok' }, wireBytes);
-          } else if (r.kind === 'rejected') m.uplinkPoints.inc({ outcome: 'rejected' }, pointsIn(batches));
-        },
-      },
-    );
   }
 
   /** Re-reads the device credentials file (SIGHUP) and disconnects devices whose password it no longer holds. */
@@ -406,6 +355,7 @@ export class Agent {
     if (this.compactTimer) clearInterval(this.compactTimer);
     this.pipeline?.close();
     this.broker?.stopAccepting();
+    this.limiter?.stop(); // what it held is let go: the closed pipeline leaves it unacknowledged
     await this.batcher?.flush();
     this.batcher?.stop();
     await this.packer?.stop();

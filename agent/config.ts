@@ -19,8 +19,8 @@ import {
 } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
 import { idFromHostName } from '../protocol/ids.js';
-import { attributesSpec, redactionSpec } from '../runtime/processors/spec.js';
-import { checkRecordProcessors } from '../runtime/processors/chain.js';
+import { attributesSpec, memoryLimiterSpec, redactionSpec } from '../runtime/processors/spec.js';
+import { checkProcessors } from '../runtime/processors/chain.js';
 import { DEFAULT_TOPICS } from '../protocol/topics.js';
 
 /**
@@ -131,8 +131,8 @@ export const agentConfigSpec = obj({
     ),
   }),
   processors: variants(
-    { attributes: attributesSpec, redaction: redactionSpec },
-    'applied in order to device data before it is stored (memory_limiter is not available yet)',
+    { memory_limiter: memoryLimiterSpec, attributes: attributesSpec, redaction: redactionSpec },
+    'applied in order to device data before it is stored',
   ),
   http: obj({
     host: str('127.0.0.1', { doc: 'address of the operations port' }),
@@ -164,7 +164,7 @@ export function loadAgentConfig(path: string, env: Record<string, string | undef
 
 /** Rules between keys, reported like any other problem. */
 export function crossCheck(cfg: AgentConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = checkRecordProcessors(cfg.processors, 'processors', { topics: true });
+  const problems: ConfigProblem[] = checkProcessors(cfg.processors, 'processors', { topics: true });
   const t = cfg.mqtt.broker.tls;
   if (cfg.mqtt.broker.enabled && t.port > 0) {
     if (t.cert === '')

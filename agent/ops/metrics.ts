@@ -47,7 +47,7 @@ export class AgentMetrics {
   });
   readonly connectionsRefused = new Counter({
     name: 'otlp_edge_agent_connections_refused_total',
-    help: 'Device connections closed by the broker, by reason (max_connections, packet_too_large, protocol_error, keepalive_timeout, connect_timeout, slow_reader, early_packets)',
+    help: 'Device connections closed by the broker, by reason (max_connections, packet_too_large, protocol_error, keepalive_timeout, connect_timeout, slow_reader, early_packets, memory_limit)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -88,20 +88,44 @@ export class AgentMetrics {
   });
   readonly messagesDropped = new Counter({
     name: 'otlp_edge_agent_messages_dropped_total',
-    help: 'QoS 0 messages dropped before decoding, by reason (overload: commits fell behind; shutdown)',
+    help: 'QoS 0 messages dropped before decoding, by reason (overload: commits fell behind; memory_limit; shutdown)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  readonly processorApplied = new Counter({
-    name: 'otlp_edge_agent_processor_attributes_applied_total',
-    help: 'Attributes actions that changed a record or Resource, by processor (its place in processors:) and action',
-    labelNames: ['processor', 'action'] as const,
+  /** An incrementer per (processor, action): counted in a plain number, added at each scrape. */
+  readonly processorApplied = talliedCounter(
+    this.registry,
+    'otlp_edge_agent_processor_attributes_applied_total',
+    'Attributes actions that changed a record or Resource, by processor (its place in processors:) and action',
+    'processor',
+    'action',
+  );
+  readonly processorRedacted = talliedCounter(
+    this.registry,
+    'otlp_edge_agent_processor_redactions_total',
+    'Pieces of text redacted, by processor (its place in processors:) and detector (key: a blocked key)',
+    'processor',
+    'detector',
+  );
+  readonly memoryState = new Gauge({
+    name: 'otlp_edge_agent_memory_limiter_state',
+    help: 'Memory limiter: 0 under the soft limit, 1 over it (new input refused), 2 over the hard limit',
     registers: [this.registry],
   });
-  readonly processorRedacted = new Counter({
-    name: 'otlp_edge_agent_processor_redactions_total',
-    help: 'Pieces of text redacted, by processor (its place in processors:) and detector (key: a blocked key)',
-    labelNames: ['processor', 'detector'] as const,
+  readonly memoryLimit = new Gauge({
+    name: 'otlp_edge_agent_memory_limiter_limit_bytes',
+    help: 'The memory limiter’s limits of resident memory, by limit (soft, hard)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly memoryHeld = new Gauge({
+    name: 'otlp_edge_agent_memory_limiter_held_messages',
+    help: 'QoS 1 and 2 messages waiting, unacknowledged, for memory to be back under the soft limit',
+    registers: [this.registry],
+  });
+  readonly memoryHeldTotal = new Counter({
+    name: 'otlp_edge_agent_memory_limiter_held_total',
+    help: 'QoS 1 and 2 messages held unacknowledged because memory was over the soft limit',
     registers: [this.registry],
   });
   readonly commitLatency = new Histogram({
@@ -232,6 +256,38 @@ export class AgentMetrics {
     this.tally.messages[qos]++;
     this.tally[kind][qos] += count;
   }
+}
+
+/**
+ * A counter with two labels whose increments gather in plain numbers and are added at each scrape; returns the
+ * maker of one label pair's incrementer (made once, called per event: no label hashing on the hot path).
+ */
+function talliedCounter<A extends string, B extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  a: A,
+  b: B,
+): (va: string, vb: string) => () => void {
+  const slots: { labels: Record<A | B, string>; n: number }[] = [];
+  const counter: Counter<A | B> = new Counter({
+    name,
+    help,
+    labelNames: [a, b],
+    registers: [registry],
+    collect() {
+      for (const s of slots) {
+        if (s.n === 0) continue;
+        counter.inc(s.labels, s.n);
+        s.n = 0;
+      }
+    },
+  });
+  return (va, vb) => {
+    const slot = { labels: { [a]: va, [b]: vb } as Record<A | B, string>, n: 0 };
+    slots.push(slot);
+    return () => void slot.n++;
+  };
 }
 
 /** A counter by QoS whose increments gather in `tally` (index = QoS) and are added at each scrape. */

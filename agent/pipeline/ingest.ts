@@ -5,6 +5,7 @@ import type { TopicMatcher } from '../../protocol/topics.js';
 import type { Batcher, Done } from '../buffer/batcher.js';
 import type { InboundMessage } from '../receiver/message.js';
 import type { RecordProcessors } from '../../runtime/processors/chain.js';
+import type { Admission } from '../../runtime/processors/memory-limiter.js';
 
 export interface RejectionReport {
   deviceId: string;
@@ -18,8 +19,10 @@ export interface IngestHooks {
   onAccepted?(kind: 'telemetry' | 'events', qos: number, count: number): void;
   /** A message rejected as a whole: count it, log it, tell the device on its errors topic. */
   onRejected?(report: RejectionReport): void;
-  /** A QoS 0 message dropped because commits fell behind or the agent is stopping. */
-  onDropped?(reason: 'overload' | 'shutdown', messages: number): void;
+  /** A QoS 0 message dropped because commits fell behind, memory is over the limit, or the agent is stopping. */
+  onDropped?(reason: 'overload' | 'memory_limit' | 'shutdown', messages: number): void;
+  /** QoS 1 and 2 messages held (+1) and let go (−1) while the memory limiter refuses input. */
+  onHeld?(delta: number): void;
 }
 
 /**
@@ -37,6 +40,8 @@ export class IngestPipeline {
     private readonly now: () => number = Date.now,
     /** The attributes and redaction processors, or null when none is configured. */
     private readonly processors: RecordProcessors | null = null,
+    /** The memory limiter, or null when none is configured. */
+    private readonly admission: Admission | null = null,
   ) {}
 
   /**
@@ -72,6 +77,21 @@ export class IngestPipeline {
       return; // never acknowledged: redelivered after restart
     }
     const best = msg.qos === 0;
+    this.admission?.taken(msg.payload.length);
+    if (this.admission?.refusing) {
+      // Over the memory limit: QoS 0 is dropped (counted); QoS 1 and 2 wait, unacknowledged, until it is under again
+      // (the receivers stop reading their senders meanwhile).
+      if (best) {
+        this.hooks.onDropped?.('memory_limit', 1);
+        return done();
+      }
+      this.hooks.onHeld?.(1);
+      this.admission.whenAccepting(() => {
+        this.hooks.onHeld?.(-1);
+        this.handle(msg, done);
+      });
+      return;
+    }
     if (best && !this.batcher.acceptsBestEffort) {
       this.hooks.onDropped?.('overload', 1);
       return done();

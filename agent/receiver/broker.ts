@@ -1,3 +1,4 @@
+import type { Admission } from '../../runtime/processors/memory-limiter.js';
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes';
 import { DROPPED_TOPIC, sparseEmitter, type SparseEmitter } from './sparse-emitter.js';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
@@ -45,6 +46,8 @@ export interface EmbeddedBrokerConfig {
   maxConnections: number;
   /** ms a connection may take to send CONNECT. */
   connectTimeoutMs: number;
+  /** The memory limiter, when configured: logins are refused and reads paused while it refuses. */
+  admission?: Admission;
 }
 
 /**
@@ -65,7 +68,9 @@ export type ConnectionRefusal =
   /** more than 1 MiB of acks left unread */
   | 'slow_reader'
   /** more than 1,000 packets sent while the login was checked */
-  | 'early_packets';
+  | 'early_packets'
+  /** a login while the memory limiter refuses input (CONNACK 3, server unavailable) */
+  | 'memory_limit';
 
 export interface BrokerHooks {
   /** A publish acknowledged and dropped: the client may not publish to `topic` (already counted by the auth). */
@@ -106,7 +111,11 @@ export class EmbeddedBroker {
   async start(): Promise<void> {
     const count = () => this.hooks.onClientCount?.((this.aedes?.connectedClients ?? 0) + (this.sessions?.size ?? 0));
     const sessions = new DeviceSessions(
-      { maxPacketBytes: MAX_PACKET_BYTES, connectTimeoutMs: this.cfg.connectTimeoutMs },
+      {
+        maxPacketBytes: MAX_PACKET_BYTES,
+        connectTimeoutMs: this.cfg.connectTimeoutMs,
+        admission: this.cfg.admission,
+      },
       this.auth,
       this.sink,
       {
@@ -194,8 +203,14 @@ export class EmbeddedBroker {
     const mq = sparseEmitter();
     const aedes = await Aedes.createBroker({
       preConnect: (client, packet, done) => this.auth.preConnect(client, packet as { clientId?: unknown }, done),
-      authenticate: (client, username, password, done) =>
-        this.auth.authenticate(client, username, password as Buffer | undefined, done),
+      authenticate: (client, username, password, done) => {
+        if (this.cfg.admission?.refusing) {
+          // WebSocket logins reach aedes directly; aedes answers returnCode 3 "server unavailable" and closes.
+          this.hooks.onConnectionRefused?.('memory_limit');
+          return done(Object.assign(new Error('server unavailable: memory limit'), { returnCode: 3 }) as never, false);
+        }
+        this.auth.authenticate(client, username, password as Buffer | undefined, done);
+      },
       authorizeSubscribe: (client, sub, done) => this.auth.authorizeSubscribe(client, sub, done as never),
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       // Devices publish telemetry, they do not take part in each other's streams: nothing to deliver onward but the
@@ -286,6 +301,14 @@ export class EmbeddedBroker {
     this.sink({ topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, contentType }, (err) =>
       done(err ?? null),
     );
+    const admission = this.cfg.admission;
+    if (packet.qos > 0 && admission?.refusing) {
+      // Held by the sink until memory is back under the limit: stop reading this client meanwhile, as the lean path.
+      // aedes reads in paused mode (conn.read() on 'readable'), so its own pause is the one that stops the parser.
+      const c = client as unknown as { pause(): void; resume(): void; closed: boolean };
+      c.pause();
+      admission.whenAccepting(() => (c.closed ? undefined : c.resume()));
+    }
   }
 
   /** Publishes one message from the agent itself (QoS 0, not retained): rejection reports on errors topics. */

@@ -51,6 +51,8 @@ export class DeviceSession {
   deferred: Buffer[] | null = null;
   /** True while writes are gathered for one syscall at the end of this tick (DeviceSessions.cork). */
   corked = false;
+  /** True while a message of this device waits for the memory limiter: its socket stays paused until then. */
+  held = false;
 
   constructor(
     readonly conn: Socket,
@@ -70,7 +72,7 @@ export class DeviceSession {
   }
 
   resume(): void {
-    if (this.state !== CLOSED) this.conn.resume();
+    if (this.state !== CLOSED && !this.held) this.conn.resume();
   }
 
   write(packet: Buffer): void {

@@ -1,3 +1,4 @@
+import type { Admission } from '../../runtime/processors/memory-limiter.js';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Client } from 'aedes';
@@ -31,6 +32,8 @@ export interface DeviceSessionsConfig {
   maxPacketBytes: number;
   /** ms a connection may take to send CONNECT. */
   connectTimeoutMs: number;
+  /** The memory limiter, when configured: new logins and further reads wait while it refuses. */
+  admission?: Admission;
 }
 
 /** Packets a device may send after CONNECT while its login is checked; more closes the connection. */
@@ -160,6 +163,13 @@ export class DeviceSessions implements SessionHost {
 
   private connect(s: DeviceSession, first: number, body: Buffer): boolean {
     if (first >> 4 !== PacketType.CONNECT) return this.refuse(s, 'protocol_error'); // [MQTT-3.1.0-1]
+    if (this.cfg.admission?.refusing) {
+      // Over the memory limit: "server unavailable" [MQTT-3.2.2.3], for every login (those aedes would serve too).
+      this.hooks.onConnectionRefused?.('memory_limit');
+      s.conn.end(connackPacket(3));
+      s.state = CLOSED;
+      return false;
+    }
     let c: ConnectPacket;
     try {
       c = readConnect(body);
@@ -271,6 +281,18 @@ export class DeviceSessions implements SessionHost {
       if (ack !== null) s.settle(ack);
       this.hooks.relay(p.topic, p.payload, p.qos);
     });
+    const admission = this.cfg.admission;
+    if (ack !== null && admission?.refusing && !s.held) {
+      // The sink holds this message until memory is back under the limit: read nothing more from the device until
+      // then (TCP pushes back), so waiting costs one message per device, not whatever it keeps sending.
+      s.held = true;
+      s.pause();
+      admission.whenAccepting(() => {
+        s.held = false;
+        s.lastSeen = this.clock; // it was not read, not silent
+        s.resume();
+      });
+    }
   }
 
   private subscribe(s: DeviceSession, body: Buffer): void {
@@ -358,7 +380,10 @@ export class DeviceSessions implements SessionHost {
     const openedBy = now - this.cfg.connectTimeoutMs;
     for (const s of this.open) {
       if (s.state === CONNECTED) {
-        if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500 + SWEEP_MS) this.refuse(s, 'keepalive_timeout');
+        if (s.held)
+          s.lastSeen = now; // its PINGREQs wait in the paused socket
+        else if (s.keepalive > 0 && now - s.lastSeen > s.keepalive * 1500 + SWEEP_MS)
+          this.refuse(s, 'keepalive_timeout');
       } else if (s.lastSeen < openedBy) {
         if (s.state === CLOSED)
           s.conn.destroy(); // refused or ended, its socket left half open

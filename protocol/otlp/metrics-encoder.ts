@@ -32,6 +32,13 @@ export class MetricsEncoder {
   /** Metric name → position in `order` for the device being encoded (cleared per device). */
   private readonly seen = new Map<string, number>();
   private readonly order: string[] = [];
+  /**
+   * The last attribute list written and its KeyValue bytes: the points of a reading share one list, and so, often, do
+   * the readings of a device (a processor's result is one list for all), so a list is encoded once per run of points.
+   */
+  private lastAttrs: readonly string[] | null = null;
+  private lastAttrBytes: Uint8Array = new Uint8Array(0);
+  private readonly attrWriter = new ProtoWriter(256);
 
   constructor(options: EncoderOptions) {
     this.opts = resolveEncoderOptions(options);
@@ -40,6 +47,7 @@ export class MetricsEncoder {
 
   encode(batch: readonly DeviceReadings[]): Uint8Array {
     const w = this.w.reset();
+    this.lastAttrs = null; // lists are never changed in place, but none is kept past its batch either
     for (const device of batch) {
       if (device.readings.length === 0) continue;
       w.fork(1); // resource_metrics
@@ -84,7 +92,7 @@ export class MetricsEncoder {
         const j = hint < names.length && names[hint] === name ? hint : names.indexOf(name);
         if (j < 0) continue;
         hint = j;
-        writePoint(w, r, r.values[j]);
+        this.writePoint(w, r, r.values[j]);
       }
       if (isSum) {
         w.tag(2, Wire.VARINT);
@@ -100,18 +108,31 @@ export class MetricsEncoder {
       w.fork(2);
       w.stringField(1, SEQ_METRIC);
       w.fork(5);
-      for (const r of readings) if (r.seq >= 0) writePoint(w, r, r.seq);
+      for (const r of readings) if (r.seq >= 0) this.writePoint(w, r, r.seq);
       w.join();
       w.join();
     }
   }
+
+  /** NumberDataPoint under field 1 (data_points). */
+  private writePoint(w: ProtoWriter, r: Reading, value: number): void {
+    w.fork(1);
+    const attrs = r.attributes;
+    if (attrs !== null) {
+      if (attrs !== this.lastAttrs) {
+        const a = this.attrWriter.reset();
+        for (let i = 0; i < attrs.length; i += 2) writeStringKeyValue(a, 7, attrs[i], attrs[i + 1]);
+        this.lastAttrBytes = a.finish();
+        this.lastAttrs = attrs;
+      }
+      w.raw(this.lastAttrBytes);
+    }
+    writeTimeAndValue(w, r, value);
+    w.join();
+  }
 }
 
-/** NumberDataPoint under field 1 (data_points). */
-function writePoint(w: ProtoWriter, r: Reading, value: number): void {
-  w.fork(1);
-  const attrs = r.attributes;
-  if (attrs !== null) for (let a = 0; a < attrs.length; a += 2) writeStringKeyValue(w, 7, attrs[a], attrs[a + 1]);
+function writeTimeAndValue(w: ProtoWriter, r: Reading, value: number): void {
   w.tag(3, Wire.FIXED64);
   w.timeFromMs(r.ts);
   if (Number.isSafeInteger(value)) {
@@ -121,5 +142,4 @@ function writePoint(w: ProtoWriter, r: Reading, value: number): void {
     w.tag(4, Wire.FIXED64);
     w.double(value);
   }
-  w.join();
 }

@@ -2,8 +2,9 @@ import type { ConfigProblem } from '../../protocol/config/schema.js';
 import type { AnyValue, DeviceEvent, Reading } from '../../protocol/payload/types.js';
 import { checkAttributes, compileAttributes, type AttrList } from './attributes.js';
 import { checkRedaction, Redactor } from './redaction.js';
+import { checkMemoryLimiter } from './memory-limiter.js';
 import { Selected, Selector } from './select.js';
-import type { AttributesConfig, RedactionConfig } from './spec.js';
+import type { AttributesConfig, MemoryLimiterConfig, RedactionConfig } from './spec.js';
 
 /** One entry of a `processors:` list, as the schema types it. */
 export type ProcessorEntry =
@@ -11,32 +12,56 @@ export type ProcessorEntry =
   | { readonly kind: 'redaction'; readonly config: RedactionConfig }
   | { readonly kind: string; readonly config: unknown };
 
+/**
+ * Where processors count what they do. Each returns the incrementer of one counter, asked once per label pair and
+ * then called per record, so counting costs a function call on the hot path.
+ */
 export interface ProcessorCounters {
   /** An attributes action changed something; `processor` is its config path, e.g. `processors[1]`. */
-  applied(processor: string, action: string): void;
+  applied(processor: string, action: string): () => void;
   /** A redaction detector (or a blocked key: `key`) found something that was replaced. */
-  redacted(processor: string, detector: string): void;
+  redacted(processor: string, detector: string): () => void;
+}
+
+/** `counter(label)`'s incrementer per label, made on first use. */
+function incrementers(counter: (label: string) => () => void): (label: string) => () => void {
+  const made = new Map<string, () => void>();
+  return (label) => {
+    let inc = made.get(label);
+    if (inc === undefined) made.set(label, (inc = counter(label)));
+    return inc;
+  };
 }
 
 /** What one record processor does, each part optional. */
 interface Stage {
   select: Selector;
   point: ((attrs: AttrList) => AttrList) | null;
+  /** `point` for reading attributes (text only), remembered for the last list it was given (see `remembered`). */
+  readingPoint: ((attrs: AttrList) => AttrList) | null;
   resource: ((attrs: AttrList) => AttrList) | null;
   body: ((v: AnyValue) => AnyValue | undefined) | null;
 }
 
 const NONE: AttrList = [];
 
-/** Problems of the record processors of a `processors:` list (each processor's cross-key rules), with key paths. */
-export function checkRecordProcessors(
+/** Problems of a `processors:` list (each processor's cross-key rules, and the list's), with key paths. */
+export function checkProcessors(
   list: readonly ProcessorEntry[],
   path: string,
   opts: { topics: boolean },
 ): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  let limiter = -1;
   list.forEach((p, i) => {
     const at = `${path}[${i}].${p.kind}`;
+    if (p.kind === 'memory_limiter') {
+      if (limiter >= 0)
+        problems.push({ path: `${path}[${i}]`, message: `a second memory_limiter (${path}[${limiter}] is one)` });
+      limiter = i;
+      problems.push(...checkMemoryLimiter(p.config as MemoryLimiterConfig, at));
+      return;
+    }
     if (p.kind === 'attributes') problems.push(...checkAttributes(p.config as AttributesConfig, at));
     else if (p.kind === 'redaction') problems.push(...checkRedaction(p.config as RedactionConfig, at));
     else return;
@@ -65,21 +90,28 @@ export class RecordProcessors {
     const stages: Stage[] = [];
     list.forEach((p, i) => {
       const name = `${path}[${i}]`;
+      const tally = new Tally();
+      let stage: Omit<Stage, 'readingPoint'> | null = null;
       if (p.kind === 'attributes') {
         const c = p.config as AttributesConfig;
-        const compiled = compileAttributes(c, (action) => counters.applied(name, action));
-        stages.push({ select: new Selector(c.include, c.exclude), ...compiled, body: null });
+        const inc = incrementers((action) => counters.applied(name, action));
+        const compiled = compileAttributes(c, (action) => tally.count(inc(action)));
+        stage = { select: new Selector(c.include, c.exclude), ...compiled, body: null };
       } else if (p.kind === 'redaction') {
         const c = p.config as RedactionConfig;
-        const r = new Redactor(c, (detector) => counters.redacted(name, detector));
+        const inc = incrementers((detector) => counters.redacted(name, detector));
+        const r = new Redactor(c, (detector) => tally.count(inc(detector)));
         const attrs = (a: AttrList) => r.attributes(a);
-        stages.push({
+        stage = {
           select: new Selector(c.include, c.exclude),
           point: attrs,
           resource: attrs,
           body: c.bodies ? (v) => r.value(v) : null,
-        });
+        };
       }
+      if (stage === null) return;
+      const point = stage.point;
+      stages.push({ ...stage, readingPoint: point === null ? null : remembered((a) => asText(point(a)), tally) });
     });
     return stages.length === 0 ? null : new RecordProcessors(stages);
   }
@@ -103,8 +135,9 @@ export class RecordProcessors {
       if (s.point === null) continue;
       const sel = s.select.select(deviceId, topic);
       if (sel === Selected.NONE) continue;
+      const point = s.readingPoint!;
       if (sel === Selected.ALL) {
-        for (const r of readings) setAttributes(r, s.point(r.attributes ?? NONE));
+        for (const r of readings) setAttributes(r, point(r.attributes ?? NONE));
         continue;
       }
       let out: Reading[] | null = null;
@@ -112,7 +145,7 @@ export class RecordProcessors {
         const r = readings[i];
         const parts = splitByMetric(r, (m) => s.select.metric(deviceId, topic, m));
         if (parts !== null) {
-          setAttributes(parts[1], s.point(parts[1].attributes ?? NONE));
+          setAttributes(parts[1], point(parts[1].attributes ?? NONE));
           out ??= readings.slice(0, i);
           if (parts[0].names.length > 0) out.push(parts[0]);
           out.push(parts[1]);
@@ -145,8 +178,60 @@ export class RecordProcessors {
 
 function setAttributes(r: Reading, attrs: AttrList): void {
   if (attrs === (r.attributes ?? NONE)) return;
-  // Reading attributes are text (the encoder writes string values): every action and strategy produces text.
-  r.attributes = attrs.length === 0 ? null : (attrs.map(String) as string[]);
+  r.attributes = attrs.length === 0 ? null : (attrs as string[]);
+}
+
+/** Reading attributes are text (the encoder writes string values); every action and strategy produces text. */
+function asText(attrs: AttrList): AttrList {
+  return attrs.every((v) => typeof v === 'string') ? attrs : attrs.map(String);
+}
+
+/** What a processor counted during one run, so that reusing the run's result counts it again. */
+class Tally {
+  private log: (() => void)[] | null = null;
+
+  /** Counts now, and records it for the run in progress. */
+  count(inc: () => void): void {
+    inc();
+    this.log?.push(inc);
+  }
+
+  run<T>(fn: () => T): { out: T; counted: (() => void)[] } {
+    this.log = [];
+    try {
+      return { out: fn(), counted: this.log };
+    } finally {
+      this.log = null;
+    }
+  }
+}
+
+const sameList = (a: AttrList, b: AttrList): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+/**
+ * `fn` remembered for the last list it was given: the readings of one message, and of one device message after
+ * message, nearly always carry the same attributes (most often none), so the processors run once per distinct list
+ * and the readings share its result (lists are never changed in place). Each reuse counts what the run counted.
+ */
+function remembered(fn: (attrs: AttrList) => AttrList, tally: Tally): (attrs: AttrList) => AttrList {
+  let lastIn: AttrList | null = null;
+  let lastOut: AttrList = NONE;
+  let counted: (() => void)[] = [];
+  return (attrs) => {
+    if (lastIn !== null && sameList(attrs, lastIn)) {
+      for (const inc of counted) inc();
+      return lastOut === lastIn ? attrs : lastOut;
+    }
+    const r = tally.run(() => fn(attrs));
+    lastIn = attrs;
+    lastOut = r.out;
+    counted = r.counted;
+    return lastOut;
+  };
 }
 
 /**

@@ -66,7 +66,9 @@ export class Selector {
 
   /** What applies to a message of `deviceId` on `topic` ('' where there are no topics). */
   select(deviceId: string, topic: string): Selected {
-    const key = topic === '' ? deviceId : `${deviceId}\u0000${topic}`;
+    // A device data topic names its device, so the topic alone is the key (no string built per message); a
+    // device's Resource (no topic) is asked rarely, as the encoder keeps its bytes.
+    const key = topic === '' ? `\u0000${deviceId}` : topic;
     let s = this.cache.get(key);
     if (s === undefined) {
       if (this.cache.size >= CACHE_ENTRIES) this.cache.clear();

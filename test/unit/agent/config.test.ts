@@ -77,7 +77,7 @@ test('keys of the contract that are not built yet, and settings that could never
     (e: unknown) =>
       e instanceof ConfigError &&
       /mqtt\.sparkplug: not available yet .*Sparkplug/.test(e.message) &&
-      /processors\[0\]: expected a mapping with one key naming one of: attributes, redaction; got the keys memory_limiter/.test(
+      /processors\[0\]: expected a mapping with one key naming one of: memory_limiter, attributes, redaction; got the keys sampling/.test(
         e.message,
       ),
   );

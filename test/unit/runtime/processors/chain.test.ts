@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig, variants } from '../../../../protocol/config/schema.js';
 import type { DeviceEvent, Reading } from '../../../../protocol/payload/types.js';
-import { checkRecordProcessors, RecordProcessors } from '../../../../runtime/processors/chain.js';
+import { checkProcessors, RecordProcessors } from '../../../../runtime/processors/chain.js';
 import { Selected, Selector } from '../../../../runtime/processors/select.js';
 import { attributesSpec, redactionSpec, selectSpec } from '../../../../runtime/processors/spec.js';
 
@@ -11,8 +11,8 @@ const spec = variants({ attributes: attributesSpec, redaction: redactionSpec });
 function build(list: unknown[]): RecordProcessors {
   const { config, problems } = validateConfig(spec, list, { env: {} });
   assert.deepEqual(problems, []);
-  assert.deepEqual(checkRecordProcessors(config, 'processors', { topics: true }), []);
-  return RecordProcessors.build(config, 'processors', { applied: () => {}, redacted: () => {} })!;
+  assert.deepEqual(checkProcessors(config, 'processors', { topics: true }), []);
+  return RecordProcessors.build(config, 'processors', { applied: () => () => {}, redacted: () => () => {} })!;
 }
 
 const reading = (names: string[], seq = 7): Reading => ({
@@ -25,7 +25,10 @@ const reading = (names: string[], seq = 7): Reading => ({
 
 test('no record processor configured: nothing to call', () => {
   const { config } = validateConfig(spec, [], { env: {} });
-  assert.equal(RecordProcessors.build(config, 'processors', { applied: () => {}, redacted: () => {} }), null);
+  assert.equal(
+    RecordProcessors.build(config, 'processors', { applied: () => () => {}, redacted: () => () => {} }),
+    null,
+  );
 });
 
 test('a processor selecting metrics moves their points to a reading of their own, without the seq', () => {
@@ -82,5 +85,25 @@ test('a selector with only exclude metrics keeps events and leaves the excluded 
 
 test('topics cannot select where data has none (the aggregator)', () => {
   const { config } = validateConfig(spec, [{ redaction: { include: { topics: ['a/#'] } } }], { env: {} });
-  assert.match(checkRecordProcessors(config, 'processors', { topics: false })[0].path, /include\.topics$/);
+  assert.match(checkProcessors(config, 'processors', { topics: false })[0].path, /include\.topics$/);
+});
+
+test('readings with the same attributes share one result, and every reading is counted', () => {
+  const counted: string[] = [];
+  const { config } = validateConfig(
+    spec,
+    [{ attributes: { actions: [{ key: 'line', value: 'l-1', action: 'insert' }] } }, { redaction: {} }],
+    { env: {} },
+  );
+  const p = RecordProcessors.build(config, 'processors', {
+    applied: (proc, action) => () => void counted.push(`${proc} ${action}`),
+    redacted: (proc, detector) => () => void counted.push(`${proc} ${detector}`),
+  })!;
+  const bare = (): Reading => ({ ts: 1, seq: 1, names: ['a'], values: [1], attributes: null });
+  const withMail = (): Reading => ({ ...bare(), attributes: ['to', 'ops@example.com'] });
+  const out = p.readings('d', 't', [bare(), bare(), withMail(), withMail()]);
+  assert.equal(out[0].attributes, out[1].attributes, 'one list for both');
+  assert.deepEqual(out[0].attributes, ['line', 'l-1']);
+  assert.deepEqual(out[3].attributes, ['to', '****', 'line', 'l-1']);
+  assert.deepEqual(counted, [...Array(4).fill('processors[0] insert'), 'processors[1] email', 'processors[1] email']);
 });
