@@ -1,5 +1,4 @@
-import { createMemoryLimiter } from './pipeline/memory.js';
-import type { MemoryLimiter } from '../runtime/processors/memory-limiter.js';
+import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
 import { RecordProcessors } from '../runtime/processors/chain.js';
 import { AuthErrorCodes } from './receiver/auth-errors.js';
 import type { Logger } from 'pino';
@@ -77,7 +76,19 @@ export class Agent {
   ) {
     this.id = gatewayId(cfg);
     this.metrics = new AgentMetrics(() => this.buffer?.stats() ?? null);
-    this.limiter = createMemoryLimiter(cfg.processors, this.metrics, log, rss);
+    this.limiter = createMemoryLimiter(
+      cfg.processors,
+      {
+        limits: (soft, hard) => {
+          this.metrics.memoryLimit.set({ limit: 'soft' }, soft);
+          this.metrics.memoryLimit.set({ limit: 'hard' }, hard);
+        },
+        state: (s) => this.metrics.memoryState.set(s),
+      },
+      log,
+      'QoS 0 messages dropped, QoS 1 and 2 held unacknowledged, new logins refused',
+      rss,
+    );
     this.rejectLog = new RateLimitedLog(log);
     this.ops = new OpsServer({
       host: cfg.http.host,

@@ -13,10 +13,12 @@ import {
   oneOf,
   size,
   str,
-  unavailable,
+  variants,
   type Infer,
 } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
+import { checkProcessors } from '../runtime/processors/chain.js';
+import { memoryLimiterSpec } from '../runtime/processors/spec.js';
 import type { ConfigProblem } from '../protocol/config/schema.js';
 import { isValidAddress, MAX_ADDRESS_BYTES } from '../protocol/ring/ring.js';
 import { ID_CHARS, idFromHostName, MAX_ID_LENGTH } from '../protocol/ids.js';
@@ -249,7 +251,12 @@ export const aggregatorConfigSpec = obj({
     ),
     max_active: int(100_000, 1, 10_000_000, 'alerts held active per node; past it new ones are counted, not raised'),
   }),
-  processors: unavailable('memory_limiter, attributes, redaction, sampling and quotas processors'),
+  processors: variants({ memory_limiter: memoryLimiterSpec }, 'applied in order to what the node takes in', {
+    attributes: 'on the aggregator; the agent has it',
+    redaction: 'on the aggregator; the agent has it',
+    sampling: 'adaptive sampling of events per tenant',
+    quotas: 'per-tenant quotas',
+  }),
   log: obj({
     level: oneOf(
       ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
@@ -274,7 +281,7 @@ export function loadAggregatorConfig(
 
 /** Rules between keys, reported like any other problem. */
 export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+  const problems: ConfigProblem[] = checkProcessors(cfg.processors, 'processors', { topics: false });
   if (cfg.tls.enabled) {
     if (cfg.tls.cert === '')
       problems.push({ path: 'tls.cert', message: 'required when tls.enabled is true (a PEM certificate file)' });

@@ -1,3 +1,4 @@
+import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
 import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
@@ -44,6 +45,7 @@ export const MAX_GRPC_MESSAGE_BYTES = 16 << 20;
  * batches (they are answered RETRY), let in-flight applies finish, close listeners, close storage.
  */
 export class AggregatorNode {
+  private readonly limiter: MemoryLimiter | null;
   readonly id: string;
   readonly metrics: AggregatorMetrics;
   private store: DeviceStateStore | null = null;
@@ -83,6 +85,18 @@ export class AggregatorNode {
       online: () => this.store?.onlineCount ?? 0,
       ringVersion: () => this.membership?.ringInfo().version ?? 0,
     });
+    this.limiter = createMemoryLimiter(
+      cfg.processors,
+      {
+        limits: (soft, hard) => {
+          this.metrics.memoryLimit.set({ limit: 'soft' }, soft);
+          this.metrics.memoryLimit.set({ limit: 'hard' }, hard);
+        },
+        state: (s) => this.metrics.memoryState.set(s),
+      },
+      log,
+      'uplink batches answered RETRY, OTLP requests 429 / UNAVAILABLE with a retry delay',
+    );
     this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
     this.live = new Live(cfg, this.id, this.metrics.registry, log);
   }
@@ -97,6 +111,7 @@ export class AggregatorNode {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
+    this.limiter?.start();
     this.auth.load();
     const { clustered, secret, tlsFiles } = loadKeys(cfg, this.log);
     // The API (with /metrics and /readyz) listens first: while the state store cannot be opened (a full disk), the
@@ -217,7 +232,12 @@ export class AggregatorNode {
           m.ingestLatency.observe((decodeMs + applyMs) / 1000);
         },
         onApplied: (data, now) => observeReadingDelay(m.readingDelay, data, now),
+        onMemoryRefused: () => {
+          m.memoryRefused.inc({ ingest: 'uplink' });
+          m.batches.inc({ outcome: 'retry' });
+        },
       },
+      this.limiter ?? undefined,
     );
     const streams = (this.streams = new StreamIngest(
       this.ingest,
@@ -232,6 +252,7 @@ export class AggregatorNode {
         store: () => this.store,
         exportsTake: (signal) => exporters.queues.takes(signal),
         notReady: () => this.notReady(),
+        admission: this.limiter ?? undefined,
       },
       () => this.auth.agent,
       m,
@@ -356,6 +377,7 @@ export class AggregatorNode {
 
   private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.limiter?.stop();
     await this.live.stop();
     this.ingest?.stop();
     await this.streams?.stop();

@@ -1,3 +1,4 @@
+import type { Admission } from '../../runtime/processors/memory-limiter.js';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Signal } from '../../protocol/otlp/signal.js';
@@ -25,6 +26,7 @@ export class OtlpEndpoints {
       store: () => DeviceStateStore | null;
       exportsTake: (signal: Signal) => boolean;
       notReady: () => string | null;
+      admission?: Admission;
     },
     private readonly tokens: () => AgentTokens,
     private readonly metrics: AggregatorMetrics,
@@ -35,9 +37,10 @@ export class OtlpEndpoints {
       deps.sink,
       deps.store,
       deps.exportsTake,
-      { maxInFlightBytes: cfg.otlp.max_in_flight_bytes, notReady: deps.notReady },
+      { maxInFlightBytes: cfg.otlp.max_in_flight_bytes, notReady: deps.notReady, admission: deps.admission },
       log,
       {
+        onMemoryRefused: () => m.memoryRefused.inc({ ingest: 'otlp' }),
         onAccepted: (signal, toState, toExport, refused) => {
           const name = Signal[signal].toLowerCase();
           if (toState > 0) m.otlpPoints.inc({ signal: name, destination: 'state' }, toState);

@@ -1,3 +1,4 @@
+import type { Admission } from '../../runtime/processors/memory-limiter.js';
 import type { Logger } from 'pino';
 import { Signal, signalName } from '../../protocol/otlp/signal.js';
 import { ProtoError } from '../../protocol/errors.js';
@@ -23,6 +24,8 @@ export interface OtlpIngestHooks {
   /** A request's points by where they went: state (device data), export (other data), refused (partial success). */
   onAccepted?(signal: Signal, toState: number, toExport: number, refused: number): void;
   onRefused?(signal: Signal, kind: OtlpRefusal['kind']): void;
+  /** A request refused because memory is over the limiter's soft limit. */
+  onMemoryRefused?(): void;
 }
 
 export interface OtlpIngestOptions {
@@ -30,6 +33,8 @@ export interface OtlpIngestOptions {
   maxInFlightBytes: number;
   /** Why the node cannot take data now (shutting down, store unusable), or null. */
   notReady: () => string | null;
+  /** The memory limiter, when configured: over its soft limit requests are answered "overloaded". */
+  admission?: Admission;
 }
 
 /** How long a client waits before it retries when this node is overloaded or not ready. */
@@ -69,6 +74,15 @@ export class OtlpIngest {
           RETRY_UNAVAILABLE_MS,
         ),
       );
+    const admission = this.opts.admission;
+    admission?.taken(raw.length);
+    if (admission?.refusing) {
+      this.hooks.onMemoryRefused?.();
+      throw this.refuse(
+        signal,
+        new OtlpRefusal('overloaded', "this node's memory is over its soft limit; retry later", RETRY_OVERLOADED_MS),
+      );
+    }
     if (this.inFlight > 0 && this.inFlight + raw.length > this.opts.maxInFlightBytes)
       throw this.refuse(
         signal,

@@ -1,3 +1,4 @@
+import type { Admission } from '../../runtime/processors/memory-limiter.js';
 import { Signal } from '../../protocol/otlp/signal.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -32,6 +33,8 @@ export interface UplinkIngestHooks {
   onTiming?(decodeMs: number, applyMs: number): void;
   /** A batch's data is durable in state (not for duplicates): for the reading → durable delay. */
   onApplied?(data: readonly DeviceData[], durableAtMs: number): void;
+  /** A batch answered RETRY because memory is over the limiter's soft limit. */
+  onMemoryRefused?(): void;
 }
 
 /** One stored batch of an agent, as Send carries it or as a segment of a stream frame. */
@@ -57,6 +60,8 @@ export class UplinkIngest {
     private readonly ring: () => RingInfo,
     private readonly log: Logger,
     private readonly hooks: UplinkIngestHooks = {},
+    /** The memory limiter, when configured: over its soft limit batches are answered RETRY. */
+    private readonly admission?: Admission,
   ) {}
 
   /** Further batches are answered RETRY (the node is shutting down; the agent resends elsewhere or later). */
@@ -109,6 +114,11 @@ export class UplinkIngest {
    */
   async apply(b: IncomingBatch, decoded?: () => DeviceData[]): Promise<UplinkAck> {
     if (this.stopping) return this.ack(AckStatus.RETRY, 'node is shutting down', RETRY_AFTER_MS);
+    this.admission?.taken(b.payload.length);
+    if (this.admission?.refusing) {
+      this.hooks.onMemoryRefused?.();
+      return this.ack(AckStatus.RETRY, "this node's memory is over its soft limit", RETRY_AFTER_MS);
+    }
     if (b.signal !== Signal.METRICS && b.signal !== Signal.LOGS) {
       return this.rejected(b, `unknown signal ${b.signal}; expected METRICS (1) or LOGS (2)`);
     }

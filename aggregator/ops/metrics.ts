@@ -7,6 +7,23 @@ import type { DeviceStateOptions } from '../state/types.js';
 /** Everything an aggregator node exposes on /metrics (one registry per node). */
 export class AggregatorMetrics {
   readonly registry = new Registry();
+  readonly memoryState = new Gauge({
+    name: 'otlp_edge_aggregator_memory_limiter_state',
+    help: 'Memory limiter: 0 under the soft limit, 1 over it (new input refused), 2 over the hard limit',
+    registers: [this.registry],
+  });
+  readonly memoryLimit = new Gauge({
+    name: 'otlp_edge_aggregator_memory_limiter_limit_bytes',
+    help: 'The memory limiter’s limits of resident memory, by limit (soft, hard)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly memoryRefused = new Counter({
+    name: 'otlp_edge_aggregator_memory_limiter_refused_total',
+    help: 'Uplink batches answered RETRY and OTLP requests refused (429 / UNAVAILABLE) over the memory soft limit',
+    labelNames: ['ingest'] as const,
+    registers: [this.registry],
+  });
   readonly batches = new Counter({
     name: 'otlp_edge_aggregator_uplink_batches_total',
     help: 'Uplink batches by outcome (ok, duplicate, rejected, retry, unauthenticated)',

@@ -46,6 +46,8 @@ function walk(spec: Spec & { kind: 'object' }, depth: number, out: string[]): vo
         walk(item, depth + 3, example);
         for (const line of example) out.push(`${pad}#${line.slice(pad.length + 1)}`);
       }
+      for (const [name, why] of Object.entries(child.unavailable ?? {}))
+        out.push(`${pad}#   - ${name}: not available yet in this version (${why}); naming it stops the process`);
       continue;
     }
     out.push(withComment(`${pad}${key}: ${value(child)}`, describe(child)));

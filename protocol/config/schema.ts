@@ -28,6 +28,8 @@ export type Spec =
   | {
       kind: 'variants';
       variants: Record<string, { kind: 'object'; fields: Record<string, Spec>; doc?: string }>;
+      /** Entries of the contract this version does not build: naming one is refused with its reason. */
+      unavailable?: Record<string, string>;
       default: [];
       doc?: string;
     }
@@ -124,9 +126,11 @@ export const objects = <F extends Record<string, Spec>>(
 export const variants = <V extends Record<string, { kind: 'object'; fields: Record<string, Spec>; doc?: string }>>(
   vs: V,
   doc?: string,
+  unavailable?: Record<string, string>,
 ) => ({
   kind: 'variants' as const,
   variants: vs,
+  unavailable,
   default: [] as [],
   doc,
 });
@@ -225,6 +229,14 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
       input.forEach((item, i) => {
         const p = `${path}[${i}]`;
         const keys = item !== null && typeof item === 'object' && !Array.isArray(item) ? Object.keys(item) : [];
+        const notBuilt = keys.length === 1 ? spec.unavailable?.[keys[0]] : undefined;
+        if (notBuilt !== undefined) {
+          problems.push({
+            path: p,
+            message: `${keys[0]} is not available yet in this version (${notBuilt}); remove it`,
+          });
+          return;
+        }
         if (keys.length !== 1 || !names.includes(keys[0])) {
           problems.push({
             path: p,

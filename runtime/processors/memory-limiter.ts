@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
 import { totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ConfigProblem } from '../../protocol/config/schema.js';
 import { formatSize } from '../../protocol/config/units.js';
 import type { MemoryLimiterConfig } from './spec.js';
+import type { ProcessorEntry } from './chain.js';
 
 /**
  * Whether new input is taken now, and a way to wait until it is: what receivers ask before they take more work
@@ -185,4 +187,51 @@ export class MemoryLimiter implements Admission {
     this.waiting = [];
     for (const cb of waiting) cb();
   }
+}
+
+const STATE_LOG = {
+  [MemoryState.OK]: 'memory back under the soft limit: taking input again',
+  [MemoryState.SOFT]: 'memory over the soft limit: new input refused until it is back under',
+  [MemoryState.HARD]: 'memory over the hard limit: input refused and a full garbage collection forced on each check',
+};
+
+/** Where a binary shows its memory limiter (/metrics gauges). */
+export interface MemoryLimiterGauges {
+  limits(soft: number, hard: number): void;
+  state(state: MemoryState): void;
+}
+
+/**
+ * The memory limiter of a `processors:` list (null when it has none), reporting its limits and states to `gauges`
+ * and the log; `refusing` says in the log what refusing means for this binary.
+ */
+export function createMemoryLimiter(
+  processors: readonly ProcessorEntry[],
+  gauges: MemoryLimiterGauges,
+  log: Logger,
+  refusing: string,
+  rss: () => number = () => process.memoryUsage.rss(),
+): MemoryLimiter | null {
+  const entry = processors.find((p) => p.kind === 'memory_limiter');
+  if (entry === undefined) return null;
+  const cfg = entry.config as MemoryLimiterConfig;
+  const limits = resolveLimits(cfg);
+  gauges.limits(limits.soft, limits.hard);
+  log.info(
+    { soft: limits.soft, hard: limits.hard },
+    `memory limiter: refusing input over ${formatSize(limits.soft)}, hard limit ${formatSize(limits.hard)} (${limits.source})`,
+  );
+  return new MemoryLimiter(
+    limits,
+    cfg.check_interval,
+    {
+      onState: (state, rssBytes) => {
+        gauges.state(state);
+        const fields = { rss: rssBytes, soft: limits.soft, hard: limits.hard };
+        if (state === MemoryState.OK) log.info(fields, STATE_LOG[state]);
+        else log.warn(fields, state === MemoryState.SOFT ? `${STATE_LOG[state]} (${refusing})` : STATE_LOG[state]);
+      },
+    },
+    rss,
+  );
 }

@@ -36,7 +36,10 @@ const refused = (text: string, ...patterns: RegExp[]) =>
   );
 
 test('documented keys that are not built yet stop the node at start instead of being ignored', () => {
-  refused('processors: []', /processors: not available yet/);
+  refused('processors: [ { sampling: { logs_per_second: 10 } } ]', /processors\[0\]: sampling is not available yet/);
+  refused('processors: [ { redaction: {} } ]', /processors\[0\]: redaction is not available yet .*the agent has it/);
+  refused('processors: [ { memory_limiter: {} } ]', /processors\[0\]\.memory_limiter\.limit: set exactly one of/);
+  assert.equal(strict('processors: [ { memory_limiter: { limit: 1GiB } } ]').processors[0].kind, 'memory_limiter');
   assert.equal(strict('devices: { max_metrics: 50 }').devices.max_metrics, 50);
   assert.equal(strict('').devices.max_metrics, 1000);
 });
