@@ -78,13 +78,7 @@ export class Agent {
     this.metrics = new AgentMetrics(() => this.buffer?.stats() ?? null);
     this.limiter = createMemoryLimiter(
       cfg.processors,
-      {
-        limits: (soft, hard) => {
-          this.metrics.memoryLimit.set({ limit: 'soft' }, soft);
-          this.metrics.memoryLimit.set({ limit: 'hard' }, hard);
-        },
-        state: (s) => this.metrics.memoryState.set(s),
-      },
+      this.metrics.memoryGauges,
       log,
       'QoS 0 messages dropped, QoS 1 and 2 held unacknowledged, new logins refused',
       rss,

@@ -87,13 +87,7 @@ export class AggregatorNode {
     });
     this.limiter = createMemoryLimiter(
       cfg.processors,
-      {
-        limits: (soft, hard) => {
-          this.metrics.memoryLimit.set({ limit: 'soft' }, soft);
-          this.metrics.memoryLimit.set({ limit: 'hard' }, hard);
-        },
-        state: (s) => this.metrics.memoryState.set(s),
-      },
+      this.metrics.memoryGauges,
       log,
       'uplink batches answered RETRY, OTLP requests 429 / UNAVAILABLE with a retry delay',
     );

@@ -1,3 +1,4 @@
+import type { MemoryLimiterGauges } from '../../runtime/processors/memory-limiter.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BufferStats } from '../buffer/buffer-types.js';
 
@@ -118,6 +119,14 @@ export class AgentMetrics {
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
+  /** Where the memory limiter shows its limits and state. */
+  readonly memoryGauges: MemoryLimiterGauges = {
+    limits: (soft, hard) => {
+      this.memoryLimit.set({ limit: 'soft' }, soft);
+      this.memoryLimit.set({ limit: 'hard' }, hard);
+    },
+    state: (s) => this.memoryState.set(s),
+  };
   readonly memoryHeld = new Gauge({
     name: 'otlp_edge_agent_memory_limiter_held_messages',
     help: 'QoS 1 and 2 messages waiting, unacknowledged, for memory to be back under the soft limit',

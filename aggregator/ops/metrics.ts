@@ -1,3 +1,4 @@
+import type { MemoryLimiterGauges } from '../../runtime/processors/memory-limiter.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
 import type { StreamIngestHooks } from '../ingest/stream-service.js';
@@ -18,6 +19,14 @@ export class AggregatorMetrics {
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
+  /** Where the memory limiter shows its limits and state. */
+  readonly memoryGauges: MemoryLimiterGauges = {
+    limits: (soft, hard) => {
+      this.memoryLimit.set({ limit: 'soft' }, soft);
+      this.memoryLimit.set({ limit: 'hard' }, hard);
+    },
+    state: (s) => this.memoryState.set(s),
+  };
   readonly memoryRefused = new Counter({
     name: 'otlp_edge_aggregator_memory_limiter_refused_total',
     help: 'Uplink batches answered RETRY and OTLP requests refused (429 / UNAVAILABLE) over the memory soft limit',
