@@ -76,7 +76,7 @@ export const aggregatorConfigSpec = obj({
   }),
   auth: obj({
     agent_tokens_file: str('', {
-      doc: 'lines "AGENT_ID TOKEN" (a TENANT column is refused until tenants exist); empty = accept any agent (development only); read again on SIGHUP',
+      doc: 'lines "AGENT_ID TOKEN [TENANT]" (an agent or OTLP source, and the tenant it belongs to); empty = accept any agent (development only); read again on SIGHUP',
     }),
     api_tokens_file: str('', {
       doc: 'lines "TOKEN ROLE [NAME]", ROLE read | admin; empty = API open (development only); read again on SIGHUP',

@@ -39,7 +39,7 @@ export class Live {
     private readonly registry: Registry,
     private readonly log: Logger,
   ) {
-    this.hub = new LiveHub(nodeId);
+    this.hub = new LiveHub(nodeId, (id) => this.store?.tenantOf(id) ?? '');
     this.tickets = new StreamTickets(cfg.api.stream.ticket_ttl);
     const s = cfg.api.stream;
     // Each stream client anywhere in the cluster subscribes here once.

@@ -237,7 +237,9 @@ export class AggregatorNode {
       this.ingest,
       this.log,
       m.streamHooks(this.refusalLog),
-      exporters.size > 0,
+      // The OTLP of each segment is rebuilt when exporters send it on, and in a cluster: owners are forwarded the
+      // original resources (attributes, tenant.id), which data read from columns alone does not keep.
+      exporters.size > 0 || clustered,
     ));
     const otlp = (this.otlp = new OtlpEndpoints(
       cfg,

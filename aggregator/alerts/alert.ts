@@ -11,6 +11,8 @@ export type AlertKind = 'offline' | 'missing' | 'rule';
 export interface Alert {
   alertname: string;
   device: string;
+  /** The device's tenant ('' = none): the API shows a tenant's token only its own alerts. */
+  tenant: string;
   kind: AlertKind;
   severity: string;
   /** device_id, alertname, severity, the device's resource attributes (gateway, site…) and alerts.labels. */
@@ -106,6 +108,7 @@ export function alertJson(a: Alert, owner: string): Record<string, unknown> {
   return {
     alertname: a.alertname,
     device_id: a.device,
+    ...(a.tenant === '' ? {} : { tenant: a.tenant }),
     kind: a.kind,
     severity: a.severity,
     state: a.state,

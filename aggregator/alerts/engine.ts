@@ -218,9 +218,17 @@ export class AlertEngine {
     const alert: Alert = {
       alertname,
       device: dev.id,
+      tenant: dev.tenant,
       kind,
       severity,
-      labels: { ...this.cfg.labels, ...this.deviceLabels(dev), alertname, device_id: dev.id, severity },
+      labels: {
+        ...this.cfg.labels,
+        ...this.deviceLabels(dev),
+        ...(dev.tenant === '' ? {} : { tenant_id: dev.tenant }),
+        alertname,
+        device_id: dev.id,
+        severity,
+      },
       annotations: {},
       state: 'pending',
       startsAt,

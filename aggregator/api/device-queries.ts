@@ -67,6 +67,8 @@ export interface DeviceQueries {
     cursor?: string;
     /** A case-insensitive part of the id. */
     match?: string;
+    /** Only devices of this tenant ('' = in no tenant); absent: every device. */
+    tenant?: string;
   }): Promise<{ devices: DeviceSummary[]; next: string | null; missing?: string[] }>;
   series(id: string, metric: string, fromMs: number, toMs: number): Promise<RollupView[] | undefined>;
   /** The device's newest `limit` events, newest first; undefined for an unknown device. */

@@ -5,6 +5,7 @@ import { ID_RULE, isValidId } from '../../protocol/ids.js';
 import { resourceAttributes } from '../../protocol/otlp/plain.js';
 import type { DeviceQueries, FleetView } from './device-queries.js';
 import { KEEP } from '../state/events.js';
+import { tenantOfResource } from '../tenants/stamp.js';
 
 /** An answer other than 200: status, stable code, message (the body is `{ "error": { "code", "message" } }`). */
 export class ApiError extends Error {
@@ -95,15 +96,34 @@ export function fleetJson(f: FleetView): Record<string, unknown> {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-/** The JSON GET endpoints of the API (read role). */
-export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse): Promise<void> {
+/**
+ * Whether a token bound to `tenant` (undefined: not bound) may see device `id`: it exists and is the tenant's. A
+ * device of another tenant is answered 404 like an unknown one, so a token cannot learn other tenants' device ids.
+ */
+export async function visibleTo(q: DeviceQueries, id: string, tenant: string | undefined): Promise<boolean> {
+  if (tenant === undefined) return true;
+  const d = await q.device(id);
+  return d !== undefined && tenantOfResource(d.resource) === tenant;
+}
+
+/** The JSON GET endpoints of the API (read role); `tenant`: the one tenant the token may see (undefined: all). */
+export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse, tenant?: string): Promise<void> {
   const path = url.pathname;
   const params = url.searchParams;
   if (path === '/v1/ring') return send(res, 200, q.ring());
-  if (path === '/v1/fleet') return send(res, 200, fleetJson(await q.fleet()));
+  if (path === '/v1/fleet') {
+    if (tenant !== undefined)
+      throw new ApiError(
+        403,
+        AggregatorErrorCodes.API_FORBIDDEN,
+        `this token is bound to tenant '${tenant}'; GET /v1/fleet sums every tenant's devices (list yours with GET /v1/devices)`,
+      );
+    return send(res, 200, fleetJson(await q.fleet()));
+  }
   if (path === '/v1/alerts') {
     const r = await q.alerts();
-    const alerts = r.alerts.sort((a, b) =>
+    const mine = tenant === undefined ? r.alerts : r.alerts.filter((a) => (a.tenant ?? '') === tenant);
+    const alerts = mine.sort((a, b) =>
       String(a.starts_at) < String(b.starts_at) ? 1 : String(a.starts_at) > String(b.starts_at) ? -1 : 0,
     );
     return send(res, 200, { alerts, ...(r.missing.length > 0 ? { missing_members: r.missing } : {}) });
@@ -123,6 +143,7 @@ export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse)
       limit,
       cursor: params.get('cursor') ?? undefined,
       match: match || undefined,
+      tenant,
     });
     const body: Record<string, unknown> = {
       devices: page.devices.map((d) => ({ id: d.id, online: d.online, last_seen: iso(d.lastSeen) })),
@@ -135,6 +156,7 @@ export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse)
   const m = /^\/v1\/devices\/([^/]+)(\/series|\/events)?$/.exec(path);
   if (m) {
     const id = deviceIdOf(m[1]);
+    if (m[2] !== undefined && !(await visibleTo(q, id, tenant))) throw notFound(id);
     if (m[2] === '/events') {
       const limitText = params.get('limit');
       const limit = limitText === null ? KEEP : Number(limitText);
@@ -146,7 +168,7 @@ export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse)
     }
     if (m[2] === undefined) {
       const d = await q.device(id);
-      if (!d) throw notFound(id);
+      if (!d || (tenant !== undefined && tenantOfResource(d.resource) !== tenant)) throw notFound(id);
       const latest = Object.fromEntries(
         Object.entries(d.latest).map(([k, v]) => [k, { value: v.value, ts: iso(v.ts) }]),
       );

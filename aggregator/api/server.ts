@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import { answerMetrics, answerProbe } from '../../runtime/ops/endpoints.js';
 import type { ApiPrincipal, ApiTokens } from './tokens.js';
 import type { DeviceQueries } from './device-queries.js';
-import { answerGet, ApiError, deviceIdOf, iso, send } from './routes.js';
+import { answerGet, ApiError, deviceIdOf, iso, send, visibleTo } from './routes.js';
 import type { Page } from './page.js';
 import type { StreamServer, StreamTickets } from '../stream/server.js';
 import { FilterError, parseFilter } from '../stream/messages.js';
@@ -105,8 +105,8 @@ export class ApiServer {
     if (tokens === null) return null;
     let who: ApiPrincipal | { refused: string } = tokens.authenticate(req.headers.authorization);
     if (ticket !== null && req.headers.authorization === undefined) {
-      const name = this.opts.stream()?.tickets.spend(ticket) ?? null;
-      who = name === null ? { refused: 'unknown, used or expired stream ticket' } : { name, role: 'read' };
+      const holder = this.opts.stream()?.tickets.spend(ticket) ?? null;
+      who = holder === null ? { refused: 'unknown, used or expired stream ticket' } : { ...holder, role: 'read' };
     }
     const remote = req.socket.remoteAddress;
     if ('refused' in who) {
@@ -164,7 +164,7 @@ export class ApiServer {
         AggregatorErrorCodes.API_BAD_REQUEST,
         'GET /v1/stream is a WebSocket: send Connection: Upgrade and Upgrade: websocket',
       );
-    return answerGet(url, q, res);
+    return answerGet(url, q, res, who?.tenant);
   }
 
   /** GET /v1/stream with Upgrade: websocket → the live stream (auth and filter checked before the upgrade). */
@@ -198,6 +198,7 @@ export class ApiServer {
         `this node serves ${stream.server.size} stream clients, its limit (api.stream.max_connections); try another node or later`,
       );
     }
+    if (who?.tenant !== undefined) filter.tenant = who.tenant;
     stream.server.upgrade(req, socket, head, filter, who?.name ?? '(open API)');
   }
 
@@ -210,7 +211,7 @@ export class ApiServer {
     if (length > MAX_POST_BYTES)
       throw new ApiError(413, AggregatorErrorCodes.API_BAD_REQUEST, 'POST /v1/stream/tickets takes no body');
     req.resume();
-    const t = stream.tickets.issue(who?.name ?? '(open API)');
+    const t = stream.tickets.issue(who === null ? { name: '(open API)' } : { name: who.name, tenant: who.tenant });
     if (t === null)
       throw new ApiError(503, AggregatorErrorCodes.API_STREAM_LIMIT, 'too many stream tickets outstanding; try again');
     send(res, 200, { ticket: t.ticket, expires: iso(t.expires) }, { 'cache-control': 'no-store' });
@@ -222,6 +223,12 @@ export class ApiServer {
    */
   private async leave(req: IncomingMessage, res: ServerResponse, url: URL, who: ApiPrincipal | null): Promise<void> {
     req.resume();
+    if (who?.tenant !== undefined)
+      throw new ApiError(
+        403,
+        AggregatorErrorCodes.API_FORBIDDEN,
+        `token '${who.name}' is bound to tenant '${who.tenant}'; only a token of no tenant may make a node leave the cluster`,
+      );
     const wait = url.searchParams.get('wait') ?? '0s';
     const ms = parseDuration(wait);
     if (ms === null || ms > MAX_LEAVE_WAIT_MS)
@@ -268,6 +275,12 @@ export class ApiServer {
       remote: req.socket.remoteAddress,
     };
     let r: { nodes: string[]; missing: string[] };
+    if (!(await visibleTo(this.opts.queries, id, who?.tenant)))
+      throw new ApiError(
+        404,
+        AggregatorErrorCodes.API_DEVICE_NOT_FOUND,
+        `no device '${id}' of tenant '${who?.tenant}' has sent data to this cluster`,
+      );
     try {
       r = await this.opts.queries.remove(id, who?.name ?? '');
     } catch (e) {

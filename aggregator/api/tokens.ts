@@ -2,12 +2,14 @@ import { AggregatorErrorCodes } from '../errors.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { OtlpEdgeError } from '../../protocol/errors.js';
+import { ID_PATTERN, ID_RULE } from '../../protocol/ids.js';
 
 /**
- * API tokens (`auth.api_tokens_file`): one line per token, `TOKEN ROLE [NAME]`, `#` comments and blank lines
- * allowed. ROLE `read` may GET; `admin` may also change state (DELETE). NAME is what the audit log says (the token
- * itself is never logged); default `line-<n>`. Read again on SIGHUP: the node swaps in the new set only when the
- * whole file is valid, and keeps the old one otherwise.
+ * API tokens (`auth.api_tokens_file`): one line per token, `TOKEN ROLE [NAME [TENANT]]`, `#` comments and blank
+ * lines allowed. ROLE `read` may GET; `admin` may also change state (DELETE). NAME is what the audit log says (the
+ * token itself is never logged); default `line-<n>`. TENANT binds the token to one tenant: it sees and changes only
+ * that tenant's devices, their alerts and their live stream (not the cluster-wide fleet totals). Read again on
+ * SIGHUP: the node swaps in the new set only when the whole file is valid, and keeps the old one otherwise.
  */
 
 export type ApiRole = 'read' | 'admin';
@@ -15,6 +17,8 @@ export type ApiRole = 'read' | 'admin';
 export interface ApiPrincipal {
   name: string;
   role: ApiRole;
+  /** The one tenant whose devices the token may see; absent = every device. */
+  tenant?: string;
 }
 
 const MIN_TOKEN_CHARS = 16;
@@ -48,20 +52,21 @@ export class ApiTokens {
     text.split('\n').forEach((raw, i) => {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) return;
-      const [token, role, name = `line-${i + 1}`, ...rest] = line.split(/\s+/);
+      const [token, role, name = `line-${i + 1}`, tenant, ...rest] = line.split(/\s+/);
       const where = `${path}:${i + 1}`;
       const bad = (what: string) =>
         new OtlpEdgeError(
           AggregatorErrorCodes.BAD_API_TOKENS_FILE,
-          `${where}: ${what}; expected "TOKEN ROLE [NAME]" with a token of at least ${MIN_TOKEN_CHARS} characters, ROLE read or admin, NAME of [A-Za-z0-9._:@-]`,
+          `${where}: ${what}; expected "TOKEN ROLE [NAME [TENANT]]" with a token of at least ${MIN_TOKEN_CHARS} characters, ROLE read or admin, NAME of [A-Za-z0-9._:@-], TENANT a tenant id (${ID_RULE})`,
         );
       if (rest.length > 0 || role === undefined) throw bad(`${rest.length > 0 ? 'too many' : 'too few'} fields`);
       if (token.length < MIN_TOKEN_CHARS) throw bad(`token of ${token.length} characters`);
       if (role !== 'read' && role !== 'admin') throw bad(`role ${JSON.stringify(role.slice(0, 20))}`);
       if (!NAME.test(name)) throw bad(`name ${JSON.stringify(name.slice(0, 70))}`);
       if (names.has(name)) throw bad(`name '${name}' used twice (the audit log could not tell them apart)`);
+      if (tenant !== undefined && !ID_PATTERN.test(tenant)) throw bad(`tenant ${JSON.stringify(tenant.slice(0, 70))}`);
       names.add(name);
-      entries.push({ token, who: { name, role } });
+      entries.push({ token, who: tenant === undefined ? { name, role } : { name, role, tenant } });
     });
     return entries;
   }

@@ -139,12 +139,13 @@ export function peerImplementation(deps: {
       });
     },
     GetDevices: (call, cb) => {
-      const q = call.request as { online?: boolean; limit: number; afterId: string; match: string };
+      const q = call.request as { online?: boolean; limit: number; afterId: string; match: string; tenant?: string };
       const page = store.list({
         online: q.online ?? undefined,
         limit: Math.max(1, Math.min(1000, q.limit || 100)),
         cursor: q.afterId || undefined,
         match: q.match || undefined,
+        tenant: typeof q.tenant === 'string' ? q.tenant : undefined,
       });
       cb(null, {
         devices: page.devices.map((d) => ({ id: d.id, online: d.online, lastSeenUnixNano: nanos(d.lastSeen) })),

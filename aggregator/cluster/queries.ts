@@ -147,6 +147,7 @@ export function clusterQueries(
               limit: opts.limit,
               afterId: opts.cursor ?? '',
               match: opts.match ?? '',
+              ...(opts.tenant === undefined ? {} : { tenant: opts.tenant }),
             });
             return {
               devices: (r.devices ?? []).map((d): DeviceSummary => ({

@@ -1,4 +1,5 @@
 import { SeqTracker } from './seq-tracker.js';
+import { tenantOfResource } from '../tenants/stamp.js';
 import { BUCKET_FIELDS, clearBucket, copyBucket, minuteOf } from './rollups.js';
 import { isValidName } from '../../protocol/payload/shape.js';
 
@@ -115,6 +116,8 @@ export class Device {
   deleted = false;
   /** Its Resource message as last received (attributes: gateway, site…), or null. */
   resource: Uint8Array | null = null;
+  /** The tenant its Resource names ('' = none): data of another tenant is not applied to it. */
+  tenant = '';
 
   constructor(readonly id: string) {
     this.key = `s:${id}`;
@@ -156,7 +159,10 @@ export class Device {
    * value when newer. Returns the other record's head buckets, for the caller to merge with the stored ones.
    */
   mergeRecord(inc: Device): { metric: string; minute: number; b: Float64Array }[] {
-    if (inc.resource !== null && (this.resource === null || inc.lastSeen > this.lastSeen)) this.resource = inc.resource;
+    if (inc.resource !== null && (this.resource === null || inc.lastSeen > this.lastSeen)) {
+      this.resource = inc.resource;
+      this.tenant = inc.tenant;
+    }
     this.seq.merge(inc.seq, inc.lastSeen > this.lastSeen);
     this.lastSeen = Math.max(this.lastSeen, inc.lastSeen);
     const heads: { metric: string; minute: number; b: Float64Array }[] = [];
@@ -184,6 +190,7 @@ export class Device {
     if (resource.length > MAX_RESOURCE_BYTES) return false;
     if (had !== null && had.length === resource.length && Buffer.compare(had, resource) === 0) return false;
     this.resource = Uint8Array.prototype.slice.call(resource);
+    this.tenant = tenantOfResource(this.resource);
     return true;
   }
 
@@ -295,6 +302,7 @@ export class Device {
     if (version === RECORD_VERSION_RESOURCE) {
       const len = view.getUint32(at, true);
       d.resource = Uint8Array.prototype.slice.call(bytes, at + 4, at + 4 + len);
+      d.tenant = tenantOfResource(d.resource);
     }
     return d;
   }

@@ -17,6 +17,11 @@ export interface DeviceData {
    * request, copied by the store when it differs from what the device had. Absent or null: the batch did not say.
    */
   resource?: Uint8Array | null;
+  /**
+   * The tenant the data belongs to ('' = none), from the sender's token where it entered the cluster (and from the
+   * stamped Resource on an owner it was forwarded to).
+   */
+  tenant?: string;
 }
 
 export interface DeviceCounts {

@@ -8,6 +8,7 @@ import { isValidName } from '../../protocol/payload/shape.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
 
 import type { DeviceData } from '../device/types.js';
+import { tenantOfResource } from '../tenants/stamp.js';
 
 /**
  * Largest OTLP request one batch may inflate to, per signal. A 5,000-point metrics batch is ~350 KB of OTLP; logs
@@ -47,7 +48,10 @@ export class DeviceDataCollector implements MetricsVisitor {
 
   resource(id: string, resource: Uint8Array | null): void {
     this.current = id === '' || this.error !== null ? null : this.device(id);
-    if (this.current !== null && resource !== null) this.current.resource = resource;
+    if (this.current !== null && resource !== null) {
+      this.current.resource = resource;
+      this.current.tenant = tenantOfResource(resource);
+    }
   }
 
   /** The device's record, made on first sight (also for logs, whose devices were only heard from). */
@@ -114,7 +118,10 @@ export function decodeRequest(signal: Signal, raw: Uint8Array): DeviceData[] {
     visitLogsDeviceIds(raw, (id, resource) => {
       if (id === '') return;
       const d = c.device(id);
-      if (d !== null && resource !== null) d.resource = resource;
+      if (d !== null && resource !== null) {
+        d.resource = resource;
+        d.tenant = tenantOfResource(resource);
+      }
     });
   } else visitMetricsRequest(raw, c);
   return c.result();

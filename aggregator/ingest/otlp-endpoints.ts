@@ -37,7 +37,12 @@ export class OtlpEndpoints {
       deps.sink,
       deps.store,
       deps.exportsTake,
-      { maxInFlightBytes: cfg.otlp.max_in_flight_bytes, notReady: deps.notReady, admission: deps.admission },
+      {
+        maxInFlightBytes: cfg.otlp.max_in_flight_bytes,
+        notReady: deps.notReady,
+        admission: deps.admission,
+        tenantOf: (source) => tokens().tenantOf(source),
+      },
       log,
       {
         onMemoryRefused: () => m.memoryRefused.inc({ ingest: 'otlp' }),

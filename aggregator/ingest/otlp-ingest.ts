@@ -6,6 +6,7 @@ import { joinEntries, resourceEntries, type ResourceEntry } from '../../protocol
 import { decodeRequest } from './batch-decoder.js';
 import type { BatchSink } from './uplink-service.js';
 import type { DeviceStateStore } from '../state/store.js';
+import { stampRequest } from '../tenants/stamp.js';
 
 /** Why an OTLP request was not taken, as OTLP answers it. */
 export class OtlpRefusal extends Error {
@@ -35,6 +36,8 @@ export interface OtlpIngestOptions {
   notReady: () => string | null;
   /** The memory limiter, when configured: over its soft limit requests are answered "overloaded". */
   admission?: Admission;
+  /** The tenant of a source ('' = none): its resources are stamped `tenant.id` (tenants/stamp.ts). */
+  tenantOf?: (sourceId: string) => string;
 }
 
 /** How long a client waits before it retries when this node is overloaded or not ready. */
@@ -110,6 +113,7 @@ export class OtlpIngest {
     let other: ResourceEntry[] = [];
     let data;
     try {
+      raw = stampRequest(raw, this.opts.tenantOf?.(sourceId) ?? '');
       const entries = resourceEntries(signal, raw);
       if (signal === Signal.TRACES) other = entries;
       else {

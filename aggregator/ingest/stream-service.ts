@@ -66,6 +66,7 @@ export class StreamIngest {
     const decoder = new UplinkStreamDecoder();
     let agentId = '';
     let bufferId = 0;
+    let tenant = '';
     let expected = 1;
     let inProgress = 0;
     let ended = false;
@@ -110,6 +111,7 @@ export class StreamIngest {
         this.total++;
         this.open.set(agentId, (this.open.get(agentId) ?? 0) + 1);
         bufferId = f.bufferId;
+        tenant = this.ingest.agentTokens.tenantOf(agentId);
       }
       if (f.frame !== expected)
         return finish(grpc.status.INVALID_ARGUMENT, `frame ${f.frame} arrived where frame ${expected} was due`);
@@ -133,7 +135,7 @@ export class StreamIngest {
       }
       inProgress++;
       if (inProgress >= MAX_FRAMES_IN_PROGRESS) call.pause();
-      void this.frame(f, segments, agentId, bufferId).then((ack) => {
+      void this.frame(f, segments, agentId, bufferId, tenant).then((ack) => {
         inProgress--;
         if (inProgress < MAX_FRAMES_IN_PROGRESS) call.resume();
         if (!ended) call.write(ack);
@@ -173,7 +175,13 @@ export class StreamIngest {
     return null;
   }
 
-  private async frame(f: UplinkFrame, segments: Segment[], agentId: string, bufferId: number): Promise<FrameAck> {
+  private async frame(
+    f: UplinkFrame,
+    segments: Segment[],
+    agentId: string,
+    bufferId: number,
+    tenant: string,
+  ): Promise<FrameAck> {
     const acks = await Promise.all(
       segments.map((s) => {
         const collected = s.visitor as DeviceDataCollector | undefined;
@@ -188,6 +196,7 @@ export class StreamIngest {
             bufferId,
           },
           collected ? () => collected.result() : undefined,
+          tenant,
         );
       }),
     );

@@ -5,15 +5,20 @@ import { OtlpEdgeError } from '../../protocol/errors.js';
 import { ID_PATTERN, ID_RULE } from '../../protocol/ids.js';
 
 /**
- * Agent tokens (`auth.agent_tokens_file`): one line per agent, `AGENT_ID TOKEN`, `#` comments and blank lines
- * allowed (a third TENANT column is refused until tenants are isolated). A token authenticates one agent id: a
- * batch whose agent_id differs from the token's is refused, so one gateway cannot write into another's
- * deduplication space. The file is read again on SIGHUP (`AgentTokens.load` gives a new set; the node swaps it in
- * only when the whole file is valid).
+ * Agent tokens (`auth.agent_tokens_file`): one line per token, `AGENT_ID TOKEN [TENANT]`, `#` comments and blank
+ * lines allowed. A token authenticates one agent id (an agent or an OTLP source): a batch whose agent_id differs
+ * from the token's is refused, so one gateway cannot write into another's deduplication space. TENANT puts the
+ * agent in a tenant: what it sends is stamped `tenant.id` and counted against that tenant's quotas; an agent id
+ * belongs to one tenant (or none) whatever token it uses. The file is read again on SIGHUP (`AgentTokens.load`
+ * gives a new set; the node swaps it in only when the whole file is valid).
  */
 export class AgentTokens {
   /** sha256(token) → agent id. */
-  private constructor(private readonly byDigest: Map<string, string> | null) {}
+  private constructor(
+    private readonly byDigest: Map<string, string> | null,
+    /** agent id → its tenant, for agents that have one. */
+    private readonly tenants: Map<string, string> = new Map(),
+  ) {}
 
   /** No file: every agent is accepted (development only; the node logs it loudly at start). */
   static open(): AgentTokens {
@@ -31,26 +36,36 @@ export class AgentTokens {
       );
     }
     const map = new Map<string, string>();
+    const tenants = new Map<string, string>();
+    const seen = new Set<string>();
     text.split('\n').forEach((raw, i) => {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) return;
       const parts = line.split(/\s+/);
-      if (parts.length === 3) {
-        // Accepting a tenant and ignoring it would promise an isolation that is not there.
+      const [agent, token, tenant = ''] = parts;
+      if (
+        parts.length < 2 ||
+        parts.length > 3 ||
+        !ID_PATTERN.test(agent) ||
+        token.length < 8 ||
+        (parts.length === 3 && !ID_PATTERN.test(tenant))
+      ) {
         throw new OtlpEdgeError(
           AggregatorErrorCodes.BAD_AGENT_TOKENS_FILE,
-          `${path}:${i + 1}: a TENANT column is not available yet in this version (tenants are not isolated); write "AGENT_ID TOKEN"`,
+          `${path}:${i + 1}: expected "AGENT_ID TOKEN [TENANT]" (ids of ${ID_RULE}, a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(token ?? '', '<token>'))}`,
         );
       }
-      if (parts.length !== 2 || !ID_PATTERN.test(parts[0]) || parts[1].length < 8) {
+      // One agent, one tenant: its deduplication space and its devices cannot straddle two.
+      if (seen.has(agent) && (tenants.get(agent) ?? '') !== tenant)
         throw new OtlpEdgeError(
           AggregatorErrorCodes.BAD_AGENT_TOKENS_FILE,
-          `${path}:${i + 1}: expected "AGENT_ID TOKEN" (an id of ${ID_RULE}, a token of at least 8 characters), got ${JSON.stringify(line.slice(0, 60).replace(parts[1] ?? '', '<token>'))}`,
+          `${path}:${i + 1}: agent '${agent}' is listed with tenant '${tenants.get(agent) ?? ''}' on an earlier line and '${tenant}' here; an agent belongs to one tenant`,
         );
-      }
-      map.set(digest(parts[1]), parts[0]);
+      seen.add(agent);
+      if (tenant !== '') tenants.set(agent, tenant);
+      map.set(digest(token), agent);
     });
-    return new AgentTokens(map);
+    return new AgentTokens(map, tenants);
   }
 
   get open(): boolean {
@@ -59,6 +74,16 @@ export class AgentTokens {
 
   get size(): number {
     return this.byDigest?.size ?? 0;
+  }
+
+  /** The tenant of an (authenticated) agent, or '' for one in no tenant. */
+  tenantOf(agentId: string): string {
+    return this.tenants.get(agentId) ?? '';
+  }
+
+  /** Whether any agent is in a tenant. */
+  get tenanted(): boolean {
+    return this.tenants.size > 0;
   }
 
   /**

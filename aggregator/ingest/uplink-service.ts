@@ -10,6 +10,7 @@ import { decodeRequest, inflateBatch } from './batch-decoder.js';
 import type { ExportItem } from '../export/queue.js';
 import type { BatchId } from '../state/types.js';
 import type { DeviceData } from '../device/types.js';
+import { stampData, stampRequest } from '../tenants/stamp.js';
 
 /** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
 export interface BatchSink {
@@ -104,15 +105,16 @@ export class UplinkIngest {
       throw status(grpc.status.UNAUTHENTICATED, denied);
     }
     if (!b.seq) throw status(grpc.status.INVALID_ARGUMENT, 'seq is required (agents number batches from 1)');
-    return this.apply(b);
+    return this.apply(b, undefined, this.tokens().tenantOf(b.agentId));
   }
 
   /**
    * Decodes one stored batch of an authenticated agent and applies it: OK once durable (or a duplicate), REJECTED
    * when it can never be read, RETRY when it could not be stored now. `decoded` gives its data when it was decoded
-   * already (a stream frame's columns), throwing as decodeBatch would.
+   * already (a stream frame's columns), throwing as decodeBatch would. What it holds is stamped as `tenant`'s
+   * ('' = in no tenant; tenants/stamp.ts).
    */
-  async apply(b: IncomingBatch, decoded?: () => DeviceData[]): Promise<UplinkAck> {
+  async apply(b: IncomingBatch, decoded?: () => DeviceData[], tenant = ''): Promise<UplinkAck> {
     if (this.stopping) return this.ack(AckStatus.RETRY, 'node is shutting down', RETRY_AFTER_MS);
     this.admission?.taken(b.payload.length);
     if (this.admission?.refusing) {
@@ -128,13 +130,18 @@ export class UplinkIngest {
     try {
       if (decoded) {
         data = decoded();
+        stampData(data, tenant);
         // A stream segment read into device data and rebuilt as well (exporters need its OTLP).
-        if (b.payload.length > 0) source = { signal: b.signal, otlp: b.payload, points: pointsOf(b.signal, data) };
+        if (b.payload.length > 0)
+          source = { signal: b.signal, otlp: stampRequest(b.payload, tenant), points: pointsOf(b.signal, data) };
       } else {
-        const raw = inflateBatch(b.signal, b.compression, b.payload);
+        const inflated = inflateBatch(b.signal, b.compression, b.payload);
+        const raw = stampRequest(inflated, tenant);
         data = decodeRequest(b.signal, raw);
         source = { signal: b.signal, otlp: raw, points: pointsOf(b.signal, data) };
-        if (b.compression !== Compression.NONE) source.compressed = { bytes: b.payload, compression: b.compression };
+        // The agent's compressed bytes are what exporters may send on as they are, unless stamping changed them.
+        if (b.compression !== Compression.NONE && raw === inflated)
+          source.compressed = { bytes: b.payload, compression: b.compression };
       }
     } catch (e) {
       if (e instanceof ProtoError) return this.rejected(b, `${e.code}: ${e.message}`);

@@ -163,6 +163,12 @@ export class AggregatorMetrics {
     help: 'Points dropped because their device already had devices.max_metrics distinct metric names',
     registers: [this.registry],
   });
+  readonly tenantRefused = new Counter({
+    name: 'otlp_edge_aggregator_tenant_refused_points_total',
+    help: "Points not applied to a device because it is another tenant's (other_tenant) or its tenant is at its device quota (devices)",
+    labelNames: ['reason', 'tenant'] as const,
+    registers: [this.registry],
+  });
   readonly stateOpenFailures = new Counter({
     name: 'otlp_edge_aggregator_state_open_failures_total',
     help: 'Attempts to open the state store that failed (e.g. a full disk); the node keeps trying',
@@ -205,7 +211,7 @@ export class AggregatorMetrics {
     log: Logger,
     refusals: RateLimitedLog,
     maxMetrics: number,
-  ): Pick<DeviceStateOptions, 'onReopenFailure' | 'onMetricsDropped' | 'onNewBuffer'> {
+  ): Pick<DeviceStateOptions, 'onReopenFailure' | 'onMetricsDropped' | 'onNewBuffer' | 'onTenantRefused'> {
     return {
       onReopenFailure: (err, detail) => {
         this.stateOpenFailures.inc();
@@ -217,6 +223,16 @@ export class AggregatorMetrics {
           'max_metrics',
           { device, points, maxMetrics },
           'points dropped: the device already has devices.max_metrics distinct metric names',
+        );
+      },
+      onTenantRefused: (reason, tenant, device, points) => {
+        this.tenantRefused.inc({ reason, tenant }, points);
+        refusals.warn(
+          `tenant:${reason}`,
+          { device, tenant, reason, points },
+          reason === 'other_tenant'
+            ? "data not applied: the device belongs to another tenant (a sender's token decides its tenant)"
+            : 'data not applied: the tenant holds its quota of devices on this node (processors quotas: devices)',
         );
       },
       onNewBuffer: (agent, was, now) => {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DeviceTenants } from '../tenants/device-tenants.js';
 import { openStateDb, type Db } from './db.js';
 import { BatchApplier } from '../device/apply.js';
 import { Committer } from './commit.js';
@@ -43,6 +44,7 @@ export class DeviceStateStore {
   readonly exports: StoreExports;
   private readonly applier: BatchApplier;
   private readonly eventLog = new EventLog();
+  private readonly tenants: DeviceTenants;
   private readonly now: () => number;
   private readonly recovery: StoreRecovery;
   private pruning: Promise<number> | null = null;
@@ -68,6 +70,7 @@ export class DeviceStateStore {
       onReopenFailure: opts.onReopenFailure,
     });
     this.applier = new BatchApplier(this.commit, opts.maxMetrics);
+    this.tenants = new DeviceTenants(() => this.devices.values(), opts.deviceLimit);
     this.commit.rollupExport = opts.rollups ?? null;
     this.exports = new StoreExports({
       commit: this.commit,
@@ -133,8 +136,18 @@ export class DeviceStateStore {
       const ap = this.applier;
       ap.points = 0;
       ap.readings = 0;
+      let refused: Set<string> | null = null;
       for (const d of batch) {
-        const dev = this.device(d.deviceId);
+        const known = this.devices.get(d.deviceId);
+        const tenant = d.tenant ?? '';
+        const refusal = this.tenants.refusal(known, tenant);
+        if (refusal !== null) {
+          (refused ??= new Set()).add(d.deviceId);
+          this.opts.onTenantRefused?.(refusal, tenant, d.deviceId, d.metric.length);
+          continue;
+        }
+        const was = known?.tenant;
+        const dev = known ?? this.device(d.deviceId);
         if (dev === null) continue;
         dev.lastSeen = now;
         if (!dev.online) {
@@ -143,6 +156,7 @@ export class DeviceStateStore {
         }
         g.devices.add(dev);
         if (d.resource) dev.setResource(d.resource);
+        if (dev.tenant !== was) this.tenants.moved(was, dev.tenant);
         ap.applyDevice(dev, d);
       }
       if (ap.dropped > 0) {
@@ -154,13 +168,16 @@ export class DeviceStateStore {
       // So do its events (a logs batch), for GET /v1/devices/{id}/events.
       if (exported?.signal === Signal.LOGS) {
         const ids = new Set(batch.map((d) => d.deviceId));
-        this.eventLog.add(g, exported.otlp, (id) => ids.has(id) && this.devices.has(id), now);
+        const taken = (id: string) => ids.has(id) && refused?.has(id) !== true && this.devices.has(id);
+        this.eventLog.add(g, exported.otlp, taken, now);
       }
+      // What the live stream shows is what was applied: never data refused from another tenant's device.
+      const applied = refused === null ? batch : batch.filter((d) => !refused.has(d.deviceId));
       const result: ApplyResult = { duplicate: false, points: ap.points, readings: ap.readings };
       this.readingsApplied += ap.readings;
       const durable = this.opts.onDurable;
       const done = () => {
-        durable?.(batch, exported);
+        durable?.(applied, exported);
         this.eventLog.trimDue(() => this.db, this.commit);
         return result;
       };
@@ -184,13 +201,18 @@ export class DeviceStateStore {
     return totalsOf(this.devices.values(), this.now(), this.opts.offlineAfterMs);
   }
 
+  /** The tenant of a device this node holds ('' = none or unknown). */
+  tenantOf(id: string): string {
+    return this.devices.get(id)?.tenant ?? '';
+  }
+
   get(id: string): DeviceView | undefined {
     const dev = this.devices.get(id);
     return dev && deviceView(dev, this.online(dev));
   }
 
   /** Devices ordered by id, after `cursor` (exclusive); `next` is the page's last id when more (matching) remain. */
-  list(opts: { online?: boolean; limit: number; cursor?: string; match?: string }): DeviceList {
+  list(opts: { online?: boolean; limit: number; cursor?: string; match?: string; tenant?: string }): DeviceList {
     return listPage(
       this.ids.all(),
       (id) => this.devices.get(id)!,
@@ -304,6 +326,7 @@ export class DeviceStateStore {
     this.commit.pending.puts.set(`h:${inc.id}`, encodeMergeHashes(hashes));
     // Seq accounting, last seen and latest values merge in the record; head buckets join the stored ones.
     const all = [...buckets, ...dev.mergeRecord(inc)].sort((a, b) => a.minute - b.minute);
+    this.tenants.reset();
     for (const x of all) this.commit.mergeInto(dev, x.metric, x.minute, x.b);
     const g = this.commit.pending;
     g.devices.add(dev);
@@ -321,6 +344,7 @@ export class DeviceStateStore {
     if (dev !== undefined) {
       dev.deleted = true;
       this.devices.delete(id);
+      this.tenants.reset();
       g.devices.delete(dev);
       this.ids.remove(id);
     }
@@ -389,5 +413,6 @@ export class DeviceStateStore {
     this.sources = sources;
     this.cameOnline = [];
     this.ids.reset([...devices.keys()]); // LevelDB order: sorted as UTF-8; all() sorts again as JS strings
+    this.tenants.reset();
   }
 }

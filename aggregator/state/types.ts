@@ -1,4 +1,5 @@
 import type { DeviceCounts, DeviceData } from '../device/types.js';
+import type { DeviceRefusal } from '../tenants/device-tenants.js';
 import type { ExportItem } from '../export/queue.js';
 import type { ExportQueues } from '../export/queue.js';
 import type { RollupExport } from '../export/rollup.js';
@@ -82,4 +83,8 @@ export interface DeviceStateOptions {
   onDurable?: (batch: readonly DeviceData[], source: ExportItem | undefined) => void;
   /** Points of a batch dropped because a device reached maxMetrics (`device` is the last such device). */
   onMetricsDropped?: (points: number, device: string) => void;
+  /** A device's data not applied: it is another tenant's device, or its tenant is at its device quota. */
+  onTenantRefused?: (reason: DeviceRefusal, tenant: string, device: string, points: number) => void;
+  /** A tenant's device limit on this node (0 = none); absent = no device quotas (processors `quotas`). */
+  deviceLimit?: (tenant: string) => number;
 }

@@ -53,7 +53,7 @@ export function listPage(
   ids: readonly string[],
   deviceOf: (id: string) => Device,
   online: (dev: Device) => boolean,
-  opts: { online?: boolean; limit: number; cursor?: string; match?: string },
+  opts: { online?: boolean; limit: number; cursor?: string; match?: string; tenant?: string },
 ): DeviceList {
   const match = opts.match ? opts.match.toLowerCase() : '';
   let i = opts.cursor === undefined ? 0 : upperBound(ids, opts.cursor);
@@ -62,6 +62,7 @@ export function listPage(
   for (; i < ids.length; i++) {
     if (match !== '' && !ids[i].toLowerCase().includes(match)) continue;
     const dev = deviceOf(ids[i]);
+    if (opts.tenant !== undefined && dev.tenant !== opts.tenant) continue;
     const on = online(dev);
     if (opts.online !== undefined && on !== opts.online) continue;
     if (out.length === opts.limit) {

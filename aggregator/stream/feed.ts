@@ -15,6 +15,7 @@ interface SubscribeRequest {
   prefixes?: string[];
   metrics?: string[];
   kinds?: string[];
+  tenant?: string;
 }
 
 interface LiveMessages {
@@ -105,6 +106,7 @@ class MemberFeed {
         prefixes: f.prefixes,
         metrics: f.metrics,
         kinds: f.kinds,
+        ...(f.tenant === undefined ? {} : { tenant: f.tenant }),
       },
       new grpc.Metadata(),
       {},
@@ -195,7 +197,13 @@ export class PeerSubscriptions {
       flush();
     });
     const unsubscribe = this.hub.subscribe(
-      { devices: r.devices ?? [], prefixes: r.prefixes ?? [], metrics: r.metrics ?? [], kinds },
+      {
+        devices: r.devices ?? [],
+        prefixes: r.prefixes ?? [],
+        metrics: r.metrics ?? [],
+        kinds,
+        ...(typeof r.tenant === 'string' ? { tenant: r.tenant } : {}),
+      },
       (item) => {
         const dropped = q.push(item);
         if (dropped > 0) this.onDropped(dropped);

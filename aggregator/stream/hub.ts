@@ -35,7 +35,11 @@ export class LiveHub {
   /** Reading count of each device of the batch being published (-1: not counted yet). */
   private counts = new Int32Array(256);
 
-  constructor(private readonly nodeId: string) {}
+  constructor(
+    private readonly nodeId: string,
+    /** The tenant of a device this node holds ('' = none), for subscribers bound to a tenant. */
+    private readonly tenantOf: (deviceId: string) => string = () => '',
+  ) {}
 
   get size(): number {
     return this.subs.size;
@@ -43,7 +47,10 @@ export class LiveHub {
 
   /** Starts handing `push` the messages `filter` takes; returns the unsubscribe. */
   subscribe(filter: StreamFilter, push: (item: LiveItem) => void): () => void {
-    const s: Subscriber = { test: deviceTest(filter), kinds: new Set(filter.kinds), metrics: filter.metrics, push };
+    const ids = deviceTest(filter);
+    const tenant = filter.tenant;
+    const test = tenant === undefined ? ids : (id: string) => ids(id) && this.tenantOf(id) === tenant;
+    const s: Subscriber = { test, kinds: new Set(filter.kinds), metrics: filter.metrics, push };
     this.subs.add(s);
     for (const k of s.kinds) this.perKind[k]++;
     return () => {

@@ -31,6 +31,8 @@ export interface StreamFilter {
   /** Metric names a reading keeps (empty: all). */
   metrics: string[];
   kinds: LiveKind[];
+  /** Only devices of this tenant ('' = in no tenant); absent: every device. Set from the token, never from the URL. */
+  tenant?: string;
 }
 
 /** Why a filter cannot be used (the API answers 400 with it). */

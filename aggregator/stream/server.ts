@@ -254,19 +254,25 @@ class Connection {
   }
 }
 
+/** Whom a ticket was issued to: the token's name (for the log) and the tenant it is bound to, if any. */
+export interface TicketHolder {
+  name: string;
+  tenant?: string;
+}
+
 /**
  * One-use tickets for opening the stream from a browser (which cannot set an Authorization header on a WebSocket):
  * `POST /v1/stream/tickets` with a read token answers one, valid for `ttl` ms, and `GET /v1/stream?ticket=…` spends
  * it. A ticket in a URL or a log is worthless once used or expired.
  */
 export class StreamTickets {
-  private readonly tickets = new Map<string, { who: string; expires: number }>();
+  private readonly tickets = new Map<string, { who: TicketHolder; expires: number }>();
   static readonly MAX = 10_000;
 
   constructor(private readonly ttlMs: number) {}
 
   /** A new ticket for `who`, or null when MAX tickets are outstanding. */
-  issue(who: string, now = Date.now()): { ticket: string; expires: number } | null {
+  issue(who: TicketHolder, now = Date.now()): { ticket: string; expires: number } | null {
     if (this.tickets.size >= StreamTickets.MAX) {
       for (const [t, v] of this.tickets) if (v.expires <= now) this.tickets.delete(t);
       if (this.tickets.size >= StreamTickets.MAX) return null;
@@ -278,7 +284,7 @@ export class StreamTickets {
   }
 
   /** Who a ticket was issued to, once; null for an unknown, spent or expired ticket. */
-  spend(ticket: string, now = Date.now()): string | null {
+  spend(ticket: string, now = Date.now()): TicketHolder | null {
     const t = this.tickets.get(ticket);
     if (t === undefined) return null;
     this.tickets.delete(ticket);

@@ -15,3 +15,8 @@ export const SEQ_METRIC = 'otlp_edge.device.seq';
 export const DEFAULT_SERVICE_NAME = 'iot-device';
 /** Instrumentation scope of everything the agent encodes. */
 export const DEFAULT_SCOPE_NAME = 'otlp-edge-agent';
+/**
+ * Resource attribute naming the tenant a device's data belongs to. The aggregator sets it from the sender's token
+ * (and removes what a sender wrote there): it is never taken from the data.
+ */
+export const ATTR_TENANT_ID = 'tenant.id';

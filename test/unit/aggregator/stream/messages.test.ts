@@ -209,10 +209,10 @@ test('the hub hands each subscriber what its filter takes, and nothing after it 
 
 test('stream tickets are one-use and expire', () => {
   const t = new StreamTickets(30_000);
-  const a = t.issue('ops', T0)!;
-  assert.equal(t.spend(a.ticket, T0 + 1000), 'ops');
+  const a = t.issue({ name: 'ops', tenant: 'acme' }, T0)!;
+  assert.deepEqual(t.spend(a.ticket, T0 + 1000), { name: 'ops', tenant: 'acme' }, 'the tenant travels with the ticket');
   assert.equal(t.spend(a.ticket, T0 + 1000), null, 'spent');
-  const b = t.issue('ops', T0)!;
+  const b = t.issue({ name: 'ops' }, T0)!;
   assert.equal(t.spend(b.ticket, T0 + 30_000), null, 'expired');
   assert.equal(t.spend('made-up', T0), null);
 });

@@ -1,0 +1,50 @@
+import type { Device } from '../device/device-record.js';
+
+/** Why a device's data was not applied: the device is another tenant's, or its tenant has its quota of devices. */
+export type DeviceRefusal = 'other_tenant' | 'devices';
+
+/**
+ * Which tenant's data a node's devices take. A device belongs to the tenant its stored Resource names (stamped at
+ * ingest from the sender's token): data of any other tenant — or of a sender in no tenant — is not applied to it,
+ * so one tenant cannot write into another's devices. A device in no tenant is taken by the first tenant that sends
+ * for it. With a device quota, a tenant that holds its limit of devices on this node gets no new ones.
+ */
+export class DeviceTenants {
+  /** Devices per tenant on this node; built when a quota first needs it, kept up to date after. */
+  private counts: Map<string, number> | null = null;
+
+  constructor(
+    private readonly devices: () => Iterable<Device>,
+    /** A tenant's device limit on this node (0 = none); absent = no device quotas. */
+    private readonly limitOf?: (tenant: string) => number,
+  ) {}
+
+  /** Why data of `tenant` may not be applied to `dev` (undefined: a device new to this node), or null. */
+  refusal(dev: Device | undefined, tenant: string): DeviceRefusal | null {
+    if (dev !== undefined && dev.tenant !== '' && dev.tenant !== tenant) return 'other_tenant';
+    if (tenant === '' || this.limitOf === undefined || dev?.tenant === tenant) return null;
+    const limit = this.limitOf(tenant);
+    return limit > 0 && this.count(tenant) >= limit ? 'devices' : null;
+  }
+
+  /** A device's tenant went from `was` (undefined: the device is new) to `now`. */
+  moved(was: string | undefined, now: string): void {
+    const c = this.counts;
+    if (c === null || was === now) return;
+    if (was !== undefined) c.set(was, (c.get(was) ?? 1) - 1);
+    c.set(now, (c.get(now) ?? 0) + 1);
+  }
+
+  /** Devices came or went other than through moved() (a reload, a hand-off, a deletion): count again when asked. */
+  reset(): void {
+    this.counts = null;
+  }
+
+  count(tenant: string): number {
+    if (this.counts === null) {
+      this.counts = new Map();
+      for (const d of this.devices()) this.counts.set(d.tenant, (this.counts.get(d.tenant) ?? 0) + 1);
+    }
+    return this.counts.get(tenant) ?? 0;
+  }
+}
