@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { quotasSpec } from './tenants/quotas.js';
 import { readFileSync } from 'node:fs';
 import {
   bool,
@@ -251,12 +252,15 @@ export const aggregatorConfigSpec = obj({
     ),
     max_active: int(100_000, 1, 10_000_000, 'alerts held active per node; past it new ones are counted, not raised'),
   }),
-  processors: variants({ memory_limiter: memoryLimiterSpec }, 'applied in order to what the node takes in', {
-    attributes: 'on the aggregator; the agent has it',
-    redaction: 'on the aggregator; the agent has it',
-    sampling: 'adaptive sampling of events per tenant',
-    quotas: 'per-tenant quotas',
-  }),
+  processors: variants(
+    { memory_limiter: memoryLimiterSpec, quotas: quotasSpec },
+    'applied in order to what the node takes in',
+    {
+      attributes: 'on the aggregator; the agent has it',
+      redaction: 'on the aggregator; the agent has it',
+      sampling: 'adaptive sampling of events per tenant',
+    },
+  ),
   log: obj({
     level: oneOf(
       ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
@@ -282,6 +286,18 @@ export function loadAggregatorConfig(
 /** Rules between keys, reported like any other problem. */
 export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = checkProcessors(cfg.processors, 'processors', { topics: false });
+  cfg.processors.forEach((p, i) => {
+    if (p.kind !== 'quotas') return;
+    // Quotas are per tenant, and tenants come from the agent tokens: without them the limits would bind no one.
+    if (cfg.auth.agent_tokens_file === '')
+      problems.push({
+        path: `processors[${i}].quotas`,
+        message:
+          'needs tenants: set auth.agent_tokens_file with a TENANT column ("AGENT_ID TOKEN TENANT"); without it no data belongs to a tenant and no quota would apply',
+      });
+    if (cfg.processors.findIndex((q) => q.kind === 'quotas') !== i)
+      problems.push({ path: `processors[${i}].quotas`, message: 'quotas is listed twice; list it once' });
+  });
   if (cfg.tls.enabled) {
     if (cfg.tls.cert === '')
       problems.push({ path: 'tls.cert', message: 'required when tls.enabled is true (a PEM certificate file)' });

@@ -1,4 +1,5 @@
 import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
+import { Quotas, type QuotasConfig, type RingPart } from './tenants/quotas.js';
 import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
@@ -46,6 +47,7 @@ export const MAX_GRPC_MESSAGE_BYTES = 16 << 20;
  */
 export class AggregatorNode {
   private readonly limiter: MemoryLimiter | null;
+  private readonly quotas: Quotas | null;
   readonly id: string;
   readonly metrics: AggregatorMetrics;
   private store: DeviceStateStore | null = null;
@@ -92,7 +94,28 @@ export class AggregatorNode {
       'uplink batches answered RETRY, OTLP requests 429 / UNAVAILABLE with a retry delay',
     );
     this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
+    const quotas = cfg.processors.find((p) => p.kind === 'quotas');
+    this.quotas = quotas ? new Quotas(quotas.config as QuotasConfig, this.ringPart()) : null;
     this.live = new Live(cfg, this.id, this.metrics.registry, log);
+  }
+
+  /** Where this node stands in the ring, for its part of each tenant's quotas (read at most once a second). */
+  private ringPart(): RingPart {
+    let at = -Infinity;
+    let part = { members: 1, share: 1 };
+    const read = () => {
+      const now = Date.now();
+      if (now - at > 1000 && this.membership) {
+        at = now;
+        const members = this.membership.view().members.filter((m) => m.share > 0);
+        part = {
+          members: Math.max(1, members.length),
+          share: members.find((m) => m.id === this.id)?.share ?? 1 / Math.max(1, members.length),
+        };
+      }
+      return part;
+    };
+    return { members: () => read().members, share: () => read().share };
   }
 
   get apiPort(): number {
@@ -107,6 +130,11 @@ export class AggregatorNode {
     const cfg = this.cfg;
     this.limiter?.start();
     this.auth.load();
+    if (this.quotas && !this.auth.agent.tenanted)
+      this.log.warn(
+        { file: cfg.auth.agent_tokens_file },
+        'processors quotas is set but no agent token names a TENANT: no data belongs to a tenant, so no quota applies yet (add a TENANT column and send SIGHUP)',
+      );
     const { clustered, secret, tlsFiles } = loadKeys(cfg, this.log);
     // The API (with /metrics and /readyz) listens first: while the state store cannot be opened (a full disk), the
     // node stays up, says why, and keeps trying. Device queries answer 503 until the store is open.
@@ -164,6 +192,7 @@ export class AggregatorNode {
           exports: exporters.size > 0 ? exporters.queues : undefined,
           rollups: exporters.rollups,
           onDurable: this.live.durable,
+          deviceLimit: this.quotas ? (tenant) => this.quotas!.deviceLimit(tenant) : undefined,
           ...this.metrics.stateHooks(this.log, this.refusalLog, cfg.devices.max_metrics),
         }),
       {
@@ -230,8 +259,13 @@ export class AggregatorNode {
           m.memoryRefused.inc({ ingest: 'uplink' });
           m.batches.inc({ outcome: 'retry' });
         },
+        onQuotaRefused: (tenant, quota) => {
+          m.quotaRefused.inc({ tenant, quota, ingest: 'uplink' });
+          m.batches.inc({ outcome: 'retry' });
+        },
       },
       this.limiter ?? undefined,
+      this.quotas ?? undefined,
     );
     const streams = (this.streams = new StreamIngest(
       this.ingest,
@@ -249,6 +283,7 @@ export class AggregatorNode {
         exportsTake: (signal) => exporters.queues.takes(signal),
         notReady: () => this.notReady(),
         admission: this.limiter ?? undefined,
+        quotas: this.quotas ?? undefined,
       },
       () => this.auth.agent,
       m,

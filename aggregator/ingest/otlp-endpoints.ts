@@ -10,6 +10,7 @@ import { OtlpHttpServer } from './otlp-http-server.js';
 import { OtlpIngest } from './otlp-ingest.js';
 import type { AgentTokens } from './tokens.js';
 import type { BatchSink } from './uplink-service.js';
+import type { Quotas } from '../tenants/quotas.js';
 
 /**
  * A node's standard OTLP ingest: one OtlpIngest behind the OTLP/gRPC services (on the node's gRPC server) and the
@@ -27,6 +28,7 @@ export class OtlpEndpoints {
       exportsTake: (signal: Signal) => boolean;
       notReady: () => string | null;
       admission?: Admission;
+      quotas?: Quotas;
     },
     private readonly tokens: () => AgentTokens,
     private readonly metrics: AggregatorMetrics,
@@ -42,10 +44,12 @@ export class OtlpEndpoints {
         notReady: deps.notReady,
         admission: deps.admission,
         tenantOf: (source) => tokens().tenantOf(source),
+        quotas: deps.quotas,
       },
       log,
       {
         onMemoryRefused: () => m.memoryRefused.inc({ ingest: 'otlp' }),
+        onQuotaRefused: (tenant, quota) => m.quotaRefused.inc({ tenant, quota, ingest: 'otlp' }),
         onAccepted: (signal, toState, toExport, refused) => {
           const name = Signal[signal].toLowerCase();
           if (toState > 0) m.otlpPoints.inc({ signal: name, destination: 'state' }, toState);

@@ -7,6 +7,7 @@ import { decodeRequest } from './batch-decoder.js';
 import type { BatchSink } from './uplink-service.js';
 import type { DeviceStateStore } from '../state/store.js';
 import { stampRequest } from '../tenants/stamp.js';
+import type { Quotas, RateQuota } from '../tenants/quotas.js';
 
 /** Why an OTLP request was not taken, as OTLP answers it. */
 export class OtlpRefusal extends Error {
@@ -27,6 +28,8 @@ export interface OtlpIngestHooks {
   onRefused?(signal: Signal, kind: OtlpRefusal['kind']): void;
   /** A request refused because memory is over the limiter's soft limit. */
   onMemoryRefused?(): void;
+  /** A request refused because its tenant is over a rate quota. */
+  onQuotaRefused?(tenant: string, quota: RateQuota): void;
 }
 
 export interface OtlpIngestOptions {
@@ -38,6 +41,8 @@ export interface OtlpIngestOptions {
   admission?: Admission;
   /** The tenant of a source ('' = none): its resources are stamped `tenant.id` (tenants/stamp.ts). */
   tenantOf?: (sourceId: string) => string;
+  /** Per-tenant quotas, when configured: a tenant over a rate is answered "overloaded" with the delay. */
+  quotas?: Quotas;
 }
 
 /** How long a client waits before it retries when this node is overloaded or not ready. */
@@ -112,8 +117,9 @@ export class OtlpIngest {
     let devices: ResourceEntry[] = [];
     let other: ResourceEntry[] = [];
     let data;
+    const tenant = this.opts.tenantOf?.(sourceId) ?? '';
     try {
-      raw = stampRequest(raw, this.opts.tenantOf?.(sourceId) ?? '');
+      raw = stampRequest(raw, tenant);
       const entries = resourceEntries(signal, raw);
       if (signal === Signal.TRACES) other = entries;
       else {
@@ -135,6 +141,15 @@ export class OtlpIngest {
       rejected = toExport;
       toExport = 0;
       message = `this node exports no ${signalName(signal)} (no exporter configured for them): ${rejected} ${signal === Signal.TRACES ? 'spans' : signal === Signal.LOGS ? 'log records' : 'data points'} without device.id were not kept`;
+    }
+    const over = this.opts.quotas?.admit(
+      tenant,
+      signal === Signal.METRICS ? toState + toExport : 0,
+      signal === Signal.LOGS ? toState + toExport : 0,
+    );
+    if (over) {
+      this.hooks.onQuotaRefused?.(tenant, over.quota);
+      throw this.refuse(signal, new OtlpRefusal('overloaded', over.message, over.retryAfterMs));
     }
     try {
       await Promise.all([

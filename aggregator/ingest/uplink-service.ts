@@ -11,6 +11,8 @@ import type { ExportItem } from '../export/queue.js';
 import type { BatchId } from '../state/types.js';
 import type { DeviceData } from '../device/types.js';
 import { stampData, stampRequest } from '../tenants/stamp.js';
+import type { Quotas, RateQuota } from '../tenants/quotas.js';
+import { countItems } from '../../protocol/otlp/split.js';
 
 /** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
 export interface BatchSink {
@@ -36,6 +38,8 @@ export interface UplinkIngestHooks {
   onApplied?(data: readonly DeviceData[], durableAtMs: number): void;
   /** A batch answered RETRY because memory is over the limiter's soft limit. */
   onMemoryRefused?(): void;
+  /** A batch answered RETRY because its tenant is over a rate quota. */
+  onQuotaRefused?(tenant: string, quota: RateQuota): void;
 }
 
 /** One stored batch of an agent, as Send carries it or as a segment of a stream frame. */
@@ -63,6 +67,8 @@ export class UplinkIngest {
     private readonly hooks: UplinkIngestHooks = {},
     /** The memory limiter, when configured: over its soft limit batches are answered RETRY. */
     private readonly admission?: Admission,
+    /** Per-tenant quotas, when configured: a tenant over a rate is answered RETRY with the delay. */
+    private readonly quotas?: Quotas,
   ) {}
 
   /** Further batches are answered RETRY (the node is shutting down; the agent resends elsewhere or later). */
@@ -151,6 +157,15 @@ export class UplinkIngest {
       return this.rejected(b, `OTLPEDGE_PROTO_MALFORMED: payload could not be decoded: ${(e as Error).message}`);
     }
     const t1 = performance.now();
+    if (this.quotas !== undefined && tenant !== '') {
+      const metrics = b.signal === Signal.METRICS;
+      const events = !metrics && source !== undefined ? countItems(Signal.LOGS, source.otlp) : 0;
+      const over = this.quotas.admit(tenant, metrics ? pointsOf(b.signal, data) : 0, events);
+      if (over !== null) {
+        this.hooks.onQuotaRefused?.(tenant, over.quota);
+        return this.ack(AckStatus.RETRY, over.message, over.retryAfterMs);
+      }
+    }
     try {
       const r = await this.sink.apply(
         data,

@@ -163,6 +163,12 @@ export class AggregatorMetrics {
     help: 'Points dropped because their device already had devices.max_metrics distinct metric names',
     registers: [this.registry],
   });
+  readonly quotaRefused = new Counter({
+    name: 'otlp_edge_aggregator_quota_refused_total',
+    help: 'Uplink batches answered RETRY and OTLP requests answered 429 / UNAVAILABLE because their tenant was over a rate quota (processors quotas)',
+    labelNames: ['tenant', 'quota', 'ingest'] as const,
+    registers: [this.registry],
+  });
   readonly tenantRefused = new Counter({
     name: 'otlp_edge_aggregator_tenant_refused_points_total',
     help: "Points not applied to a device because it is another tenant's (other_tenant) or its tenant is at its device quota (devices)",

@@ -37,6 +37,15 @@ function walk(spec: Spec & { kind: 'object' }, depth: number, out: string[]): vo
       for (const line of example) out.push(`${pad}#${line.slice(pad.length + 1)}`);
       continue;
     }
+    if (child.kind === 'keyed') {
+      // A mapping empty by default: one entry's keys are shown as a commented example.
+      out.push(withComment(`${pad}${key}: {}`, `${child.doc ?? ''}; names (${child.expect}) to mappings of:`));
+      const example: string[] = [];
+      walk(child.item, depth + 3, example);
+      out.push(`${pad}#   <name>:`);
+      for (const line of example) out.push(`${pad}#${line.slice(pad.length + 1)}`);
+      continue;
+    }
     if (child.kind === 'variants') {
       // An ordered list empty by default: each kind of entry is shown as a commented example.
       out.push(withComment(`${pad}${key}: []`, `${child.doc ?? ''}; an ordered list, each entry one of:`));
@@ -59,7 +68,7 @@ function withComment(text: string, comment: string | undefined): string {
   return `${text.padEnd(Math.max(COMMENT_COLUMN, text.length + 1))}# ${comment}`;
 }
 
-function value(s: Exclude<Spec, { kind: 'object' | 'objects' | 'variants' | 'unavailable' }>): string {
+function value(s: Exclude<Spec, { kind: 'object' | 'objects' | 'keyed' | 'variants' | 'unavailable' }>): string {
   switch (s.kind) {
     case 'string':
     case 'enum':
@@ -78,7 +87,7 @@ function value(s: Exclude<Spec, { kind: 'object' | 'objects' | 'variants' | 'una
 }
 
 /** "what it is; type and range". */
-function describe(s: Exclude<Spec, { kind: 'object' | 'objects' | 'variants' | 'unavailable' }>): string {
+function describe(s: Exclude<Spec, { kind: 'object' | 'objects' | 'keyed' | 'variants' | 'unavailable' }>): string {
   let type: string;
   switch (s.kind) {
     case 'string':

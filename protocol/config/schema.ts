@@ -19,6 +19,15 @@ export type Spec =
   | { kind: 'list'; default: string[]; pattern?: RegExp; expect?: string; doc?: string }
   | { kind: 'map'; default: Record<string, string>; doc?: string }
   | { kind: 'object'; fields: Record<string, Spec>; doc?: string }
+  /** A mapping of names (matching `key`) to mappings each checked against `item` (e.g. quotas per tenant). */
+  | {
+      kind: 'keyed';
+      item: { kind: 'object'; fields: Record<string, Spec>; doc?: string };
+      key: RegExp;
+      expect: string;
+      default: Record<string, never>;
+      doc?: string;
+    }
   /** One mapping or a list of them (e.g. `export`), each checked against `item`; the typed value is always a list. */
   | { kind: 'objects'; item: { kind: 'object'; fields: Record<string, Spec>; doc?: string }; default: []; doc?: string }
   /**
@@ -41,21 +50,23 @@ export type Infer<S extends Spec> = S extends { kind: 'object'; fields: infer F 
   ? { readonly [K in keyof F]: Infer<F[K]> }
   : S extends { kind: 'objects'; item: infer I extends Spec }
     ? readonly Infer<I>[]
-    : S extends { kind: 'variants'; variants: infer V extends Record<string, Spec> }
-      ? readonly { [K in keyof V]: { readonly kind: K; readonly config: Infer<V[K]> } }[keyof V][]
-      : S extends { kind: 'string' | 'enum' }
-        ? string
-        : S extends { kind: 'int' | 'number' | 'size' | 'duration' }
-          ? number
-          : S extends { kind: 'bool' }
-            ? boolean
-            : S extends { kind: 'list' }
-              ? readonly string[]
-              : S extends { kind: 'map' }
-                ? Readonly<Record<string, string>>
-                : S extends { kind: 'unavailable' }
-                  ? undefined
-                  : never;
+    : S extends { kind: 'keyed'; item: infer I extends Spec }
+      ? Readonly<Record<string, Infer<I>>>
+      : S extends { kind: 'variants'; variants: infer V extends Record<string, Spec> }
+        ? readonly { [K in keyof V]: { readonly kind: K; readonly config: Infer<V[K]> } }[keyof V][]
+        : S extends { kind: 'string' | 'enum' }
+          ? string
+          : S extends { kind: 'int' | 'number' | 'size' | 'duration' }
+            ? number
+            : S extends { kind: 'bool' }
+              ? boolean
+              : S extends { kind: 'list' }
+                ? readonly string[]
+                : S extends { kind: 'map' }
+                  ? Readonly<Record<string, string>>
+                  : S extends { kind: 'unavailable' }
+                    ? undefined
+                    : never;
 
 export const str = (d = '', extra: Partial<{ pattern: RegExp; expect: string; doc: string }> = {}) => ({
   kind: 'string' as const,
@@ -119,6 +130,21 @@ export const objects = <F extends Record<string, Spec>>(
   kind: 'objects' as const,
   item,
   default: [] as [],
+  doc,
+});
+
+/** `{ <name>: <mapping> }` for any names matching `key`, each mapping checked against `item`. */
+export const keyed = <F extends Record<string, Spec>>(
+  item: { kind: 'object'; fields: F; doc?: string },
+  key: RegExp,
+  expect: string,
+  doc?: string,
+) => ({
+  kind: 'keyed' as const,
+  item,
+  key,
+  expect,
+  default: {} as Record<string, never>,
   doc,
 });
 
@@ -187,6 +213,7 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
     typeof input === 'string' &&
     spec.kind !== 'object' &&
     spec.kind !== 'objects' &&
+    spec.kind !== 'keyed' &&
     spec.kind !== 'variants' &&
     spec.kind !== 'list' &&
     spec.kind !== 'map'
@@ -221,6 +248,18 @@ function walk(spec: Spec, input: unknown, path: string, problems: ConfigProblem[
       if (Array.isArray(input)) return input.map((x, i) => walk(spec.item, x, `${path}[${i}]`, problems, opts));
       if (typeof input !== 'object') return bad('a mapping or a list of mappings');
       return [walk(spec.item, input, path, problems, opts)];
+    }
+    case 'keyed': {
+      if (typeof input !== 'object' || Array.isArray(input)) return bad('a mapping of names to mappings');
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(input as Record<string, unknown>)) {
+        if (!spec.key.test(k)) {
+          problems.push({ path: join(path, k), message: `expected a name of ${spec.expect}, got ${show(k)}` });
+          continue;
+        }
+        out[k] = walk(spec.item, v, join(path, k), problems, opts);
+      }
+      return out;
     }
     case 'variants': {
       if (!Array.isArray(input)) return bad('a list');

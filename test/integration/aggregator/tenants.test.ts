@@ -191,3 +191,91 @@ test('tenants: tokens stamp tenant.id, a tenant cannot write into or read anothe
   assert.deepEqual(ids((await api(nodes[0], '/v1/devices?match=p-', ADMIN)).body), ['p-1']);
   assert.equal((await api(nodes[1], '/v1/devices/p-1', ADMIN)).body.resource['tenant.id'], undefined);
 });
+
+test('quotas: a tenant over its rate is told to retry (uplink RETRY, OTLP 429) and loses nothing; over its device quota, new devices are refused and counted', async (t) => {
+  const dir = tempDir(t);
+  const agentTokens = join(dir, 'agents.tokens');
+  writeFileSync(agentTokens, 'gw-a token-gw-a-0001 acme\ngw-b token-gw-b-0001 globex\nsdk token-sdk-00001 globex\n');
+  const agg = await startAggregator(dir, {
+    auth: { agent_tokens_file: agentTokens },
+    processors: [
+      {
+        quotas: {
+          default: { points_per_second: 40 },
+          tenants: { acme: { devices: 3, points_per_second: 0 } },
+        },
+      },
+    ],
+  });
+  t.after(() => agg.kill9());
+  const metrics = async () => (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text();
+
+  // Rates: globex (the default, 40 points/s) — one batch of 40 readings (80 points: t and the seq gauge, as
+  // otlp_edge_aggregator_points_total counts them) passes and leaves a debt of 40.
+  const address = `127.0.0.1:${agg.grpcPort}`;
+  const first = await sendBatch(
+    address,
+    { agentId: 'gw-b', seq: 1, payload: metricsPayload(['g-1'], { t: 1 }, 40) },
+    'token-gw-b-0001',
+  );
+  assert.equal(first.ack?.status, AckStatus.OK);
+  const over = await sendBatch(
+    address,
+    { agentId: 'gw-b', seq: 2, payload: metricsPayload(['g-1'], { t: 1 }, 1, Date.now(), 41) },
+    'token-gw-b-0001',
+  );
+  assert.equal(over.ack?.status, AckStatus.RETRY);
+  assert.match(over.ack!.reason, /tenant 'globex' is over its quota of 40 points per second/);
+  assert.ok(over.ack!.retryAfterMs > 500 && over.ack!.retryAfterMs <= 1000, String(over.ack!.retryAfterMs));
+  // OTLP from the same tenant: 429 with Retry-After.
+  const otlp = await fetch(`http://127.0.0.1:${agg.otlpHttpPort}/v1/metrics`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-protobuf', authorization: 'Bearer token-sdk-00001' },
+    body: metricsPayload(['g-2'], { t: 1 }),
+  });
+  assert.equal(otlp.status, 429);
+  assert.ok(Number(otlp.headers.get('retry-after')) >= 1);
+  await new Promise((r) => setTimeout(r, over.ack!.retryAfterMs + 100));
+  const later = await sendBatch(
+    address,
+    { agentId: 'gw-b', seq: 2, payload: metricsPayload(['g-1'], { t: 1 }, 1, Date.now(), 41) },
+    'token-gw-b-0001',
+  );
+  assert.equal(later.ack?.status, AckStatus.OK, 'taken once the debt is paid');
+  assert.equal((await agg.get('/v1/devices/g-1')).body.counts.received, 41);
+  const m = await metrics();
+  assert.equal(
+    metricValue(
+      m,
+      'otlp_edge_aggregator_quota_refused_total{tenant="globex",quota="points_per_second",ingest="uplink"}',
+    ),
+    1,
+  );
+  assert.equal(
+    metricValue(m, 'otlp_edge_aggregator_quota_refused_total{tenant="globex",quota="points_per_second",ingest="otlp"}'),
+    1,
+  );
+
+  // Devices: acme may have 3; a real agent's five devices publish, three are kept and the rest counted.
+  const agent = await startAgent(join(dir, 'agent'), {
+    agent: { id: 'gw-a' },
+    uplink: { endpoints: [address], token: 'token-gw-a-0001', timeout: '3s' },
+    batch: { max_delay: '50ms' },
+  });
+  t.after(() => agent.kill9());
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${agent.mqttPort}`, { clientId: 'quota-feeder' });
+  for (const d of ['q-1', 'q-2', 'q-3', 'q-4', 'q-5'])
+    await c.publishAsync(`devices/${d}/telemetry`, JSON.stringify({ seq: 1, ts: Date.now(), t: 1 }), { qos: 1 });
+  await c.endAsync();
+  await waitFor(
+    'acme data delivered',
+    async () => metricValue(await agent.metrics(), 'otlp_edge_agent_uplink_backlog_batches') === 0,
+    20_000,
+  );
+  const listed = (await agg.get('/v1/devices?match=q-')).body.devices.map((d: { id: string }) => d.id);
+  assert.equal(listed.length, 3, listed.join(','));
+  assert.equal(
+    metricValue(await metrics(), 'otlp_edge_aggregator_tenant_refused_points_total{reason="devices",tenant="acme"}'),
+    2,
+  );
+});

@@ -38,7 +38,11 @@ test('API tokens: a fourth column binds the token to a tenant', (t) => {
   const f = join(tempDir(t), 'api');
   writeFileSync(f, 'read-token-000000001 read viewer acme\nadmin-token-00000001 admin ops\n');
   const tokens = ApiTokens.load(f);
-  assert.deepEqual(tokens.authenticate('Bearer read-token-000000001'), { name: 'viewer', role: 'read', tenant: 'acme' });
+  assert.deepEqual(tokens.authenticate('Bearer read-token-000000001'), {
+    name: 'viewer',
+    role: 'read',
+    tenant: 'acme',
+  });
   assert.deepEqual(tokens.authenticate('Bearer admin-token-00000001'), { name: 'ops', role: 'admin' });
   writeFileSync(f, 'read-token-000000001 read viewer acme/x\n');
   assert.throws(() => ApiTokens.load(f), /:1: tenant "acme\/x"; expected "TOKEN ROLE \[NAME \[TENANT\]\]"/);
