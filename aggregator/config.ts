@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { samplingSpec } from './tenants/sampling.js';
 import { quotasSpec } from './tenants/quotas.js';
 import { readFileSync } from 'node:fs';
 import {
@@ -253,12 +254,11 @@ export const aggregatorConfigSpec = obj({
     max_active: int(100_000, 1, 10_000_000, 'alerts held active per node; past it new ones are counted, not raised'),
   }),
   processors: variants(
-    { memory_limiter: memoryLimiterSpec, quotas: quotasSpec },
+    { memory_limiter: memoryLimiterSpec, quotas: quotasSpec, sampling: samplingSpec },
     'applied in order to what the node takes in',
     {
       attributes: 'on the aggregator; the agent has it',
       redaction: 'on the aggregator; the agent has it',
-      sampling: 'adaptive sampling of events per tenant',
     },
   ),
   log: obj({
@@ -295,9 +295,12 @@ export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
         message:
           'needs tenants: set auth.agent_tokens_file with a TENANT column ("AGENT_ID TOKEN TENANT"); without it no data belongs to a tenant and no quota would apply',
       });
-    if (cfg.processors.findIndex((q) => q.kind === 'quotas') !== i)
-      problems.push({ path: `processors[${i}].quotas`, message: 'quotas is listed twice; list it once' });
   });
+  for (const kind of ['quotas', 'sampling'])
+    cfg.processors.forEach((p, i) => {
+      if (p.kind === kind && cfg.processors.findIndex((q) => q.kind === kind) !== i)
+        problems.push({ path: `processors[${i}].${kind}`, message: `${kind} is listed twice; list it once` });
+    });
   if (cfg.tls.enabled) {
     if (cfg.tls.cert === '')
       problems.push({ path: 'tls.cert', message: 'required when tls.enabled is true (a PEM certificate file)' });

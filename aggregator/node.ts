@@ -1,4 +1,5 @@
 import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
+import { LogSampler, type SamplingConfig } from './tenants/sampling.js';
 import { Quotas, type QuotasConfig, type RingPart } from './tenants/quotas.js';
 import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
@@ -48,6 +49,7 @@ export const MAX_GRPC_MESSAGE_BYTES = 16 << 20;
 export class AggregatorNode {
   private readonly limiter: MemoryLimiter | null;
   private readonly quotas: Quotas | null;
+  private readonly sampler: LogSampler | null;
   readonly id: string;
   readonly metrics: AggregatorMetrics;
   private store: DeviceStateStore | null = null;
@@ -83,6 +85,7 @@ export class AggregatorNode {
     this.refusalLog = new RateLimitedLog(log);
     this.id = nodeId(cfg);
     this.metrics = new AggregatorMetrics({
+      samplingProbabilities: () => this.sampler?.probabilities() ?? new Map(),
       devices: () => this.store?.deviceCount ?? 0,
       online: () => this.store?.onlineCount ?? 0,
       ringVersion: () => this.membership?.ringInfo().version ?? 0,
@@ -96,6 +99,8 @@ export class AggregatorNode {
     this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
     const quotas = cfg.processors.find((p) => p.kind === 'quotas');
     this.quotas = quotas ? new Quotas(quotas.config as QuotasConfig, this.ringPart()) : null;
+    const sampling = cfg.processors.find((p) => p.kind === 'sampling');
+    this.sampler = sampling ? new LogSampler(sampling.config as SamplingConfig, this.ringPart()) : null;
     this.live = new Live(cfg, this.id, this.metrics.registry, log);
   }
 
@@ -263,9 +268,13 @@ export class AggregatorNode {
           m.quotaRefused.inc({ tenant, quota, ingest: 'uplink' });
           m.batches.inc({ outcome: 'retry' });
         },
+        onSampled: (tenant, s) => m.countSampled(tenant, s),
       },
-      this.limiter ?? undefined,
-      this.quotas ?? undefined,
+      {
+        admission: this.limiter ?? undefined,
+        quotas: this.quotas ?? undefined,
+        sampler: this.sampler ?? undefined,
+      },
     );
     const streams = (this.streams = new StreamIngest(
       this.ingest,
@@ -284,6 +293,7 @@ export class AggregatorNode {
         notReady: () => this.notReady(),
         admission: this.limiter ?? undefined,
         quotas: this.quotas ?? undefined,
+        sampler: this.sampler ?? undefined,
       },
       () => this.auth.agent,
       m,

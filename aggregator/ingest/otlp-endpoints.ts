@@ -11,6 +11,7 @@ import { OtlpIngest } from './otlp-ingest.js';
 import type { AgentTokens } from './tokens.js';
 import type { BatchSink } from './uplink-service.js';
 import type { Quotas } from '../tenants/quotas.js';
+import type { LogSampler } from '../tenants/sampling.js';
 
 /**
  * A node's standard OTLP ingest: one OtlpIngest behind the OTLP/gRPC services (on the node's gRPC server) and the
@@ -29,6 +30,7 @@ export class OtlpEndpoints {
       notReady: () => string | null;
       admission?: Admission;
       quotas?: Quotas;
+      sampler?: LogSampler;
     },
     private readonly tokens: () => AgentTokens,
     private readonly metrics: AggregatorMetrics,
@@ -45,11 +47,13 @@ export class OtlpEndpoints {
         admission: deps.admission,
         tenantOf: (source) => tokens().tenantOf(source),
         quotas: deps.quotas,
+        sampler: deps.sampler,
       },
       log,
       {
         onMemoryRefused: () => m.memoryRefused.inc({ ingest: 'otlp' }),
         onQuotaRefused: (tenant, quota) => m.quotaRefused.inc({ tenant, quota, ingest: 'otlp' }),
+        onSampled: (tenant, s) => m.countSampled(tenant, s),
         onAccepted: (signal, toState, toExport, refused) => {
           const name = Signal[signal].toLowerCase();
           if (toState > 0) m.otlpPoints.inc({ signal: name, destination: 'state' }, toState);

@@ -8,6 +8,7 @@ import type { BatchSink } from './uplink-service.js';
 import type { DeviceStateStore } from '../state/store.js';
 import { stampRequest } from '../tenants/stamp.js';
 import type { Quotas, RateQuota } from '../tenants/quotas.js';
+import type { LogSampler, Sampled } from '../tenants/sampling.js';
 
 /** Why an OTLP request was not taken, as OTLP answers it. */
 export class OtlpRefusal extends Error {
@@ -30,6 +31,8 @@ export interface OtlpIngestHooks {
   onMemoryRefused?(): void;
   /** A request refused because its tenant is over a rate quota. */
   onQuotaRefused?(tenant: string, quota: RateQuota): void;
+  /** A logs request went through event sampling. */
+  onSampled?(tenant: string, s: Sampled): void;
 }
 
 export interface OtlpIngestOptions {
@@ -43,6 +46,8 @@ export interface OtlpIngestOptions {
   tenantOf?: (sourceId: string) => string;
   /** Per-tenant quotas, when configured: a tenant over a rate is answered "overloaded" with the delay. */
   quotas?: Quotas;
+  /** Event sampling per tenant, when configured: log records left out before anything is stored or exported. */
+  sampler?: LogSampler;
 }
 
 /** How long a client waits before it retries when this node is overloaded or not ready. */
@@ -120,6 +125,11 @@ export class OtlpIngest {
     const tenant = this.opts.tenantOf?.(sourceId) ?? '';
     try {
       raw = stampRequest(raw, tenant);
+      if (signal === Signal.LOGS && this.opts.sampler) {
+        const s = this.opts.sampler.sample(tenant, raw);
+        this.hooks.onSampled?.(tenant, s);
+        raw = s.request;
+      }
       const entries = resourceEntries(signal, raw);
       if (signal === Signal.TRACES) other = entries;
       else {

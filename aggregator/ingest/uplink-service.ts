@@ -12,6 +12,7 @@ import type { BatchId } from '../state/types.js';
 import type { DeviceData } from '../device/types.js';
 import { stampData, stampRequest } from '../tenants/stamp.js';
 import type { Quotas, RateQuota } from '../tenants/quotas.js';
+import type { LogSampler, Sampled } from '../tenants/sampling.js';
 import { countItems } from '../../protocol/otlp/split.js';
 
 /** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
@@ -40,6 +41,18 @@ export interface UplinkIngestHooks {
   onMemoryRefused?(): void;
   /** A batch answered RETRY because its tenant is over a rate quota. */
   onQuotaRefused?(tenant: string, quota: RateQuota): void;
+  /** A logs batch went through event sampling. */
+  onSampled?(tenant: string, s: Sampled): void;
+}
+
+/** The processors ingest applies, those configured. */
+export interface IngestProcessors {
+  /** The memory limiter: over its soft limit batches are answered RETRY (OTLP: overloaded). */
+  admission?: Admission;
+  /** Per-tenant quotas: a tenant over a rate is answered RETRY with the delay (OTLP: overloaded). */
+  quotas?: Quotas;
+  /** Event sampling per tenant: log records left out before anything is stored or exported. */
+  sampler?: LogSampler;
 }
 
 /** One stored batch of an agent, as Send carries it or as a segment of a stream frame. */
@@ -65,10 +78,7 @@ export class UplinkIngest {
     private readonly ring: () => RingInfo,
     private readonly log: Logger,
     private readonly hooks: UplinkIngestHooks = {},
-    /** The memory limiter, when configured: over its soft limit batches are answered RETRY. */
-    private readonly admission?: Admission,
-    /** Per-tenant quotas, when configured: a tenant over a rate is answered RETRY with the delay. */
-    private readonly quotas?: Quotas,
+    private readonly processors: IngestProcessors = {},
   ) {}
 
   /** Further batches are answered RETRY (the node is shutting down; the agent resends elsewhere or later). */
@@ -122,8 +132,9 @@ export class UplinkIngest {
    */
   async apply(b: IncomingBatch, decoded?: () => DeviceData[], tenant = ''): Promise<UplinkAck> {
     if (this.stopping) return this.ack(AckStatus.RETRY, 'node is shutting down', RETRY_AFTER_MS);
-    this.admission?.taken(b.payload.length);
-    if (this.admission?.refusing) {
+    const admission = this.processors.admission;
+    admission?.taken(b.payload.length);
+    if (admission?.refusing) {
       this.hooks.onMemoryRefused?.();
       return this.ack(AckStatus.RETRY, "this node's memory is over its soft limit", RETRY_AFTER_MS);
     }
@@ -156,11 +167,23 @@ export class UplinkIngest {
       this.log.error({ agent: b.agentId, seq: b.seq, err: (e as Error).message }, 'batch could not be decoded');
       return this.rejected(b, `OTLPEDGE_PROTO_MALFORMED: payload could not be decoded: ${(e as Error).message}`);
     }
+    const sampler = this.processors.sampler;
+    if (sampler !== undefined && b.signal === Signal.LOGS && source !== undefined) {
+      let s: Sampled;
+      try {
+        s = sampler.sample(tenant, source.otlp);
+      } catch (e) {
+        return this.rejected(b, e instanceof ProtoError ? `${e.code}: ${e.message}` : (e as Error).message);
+      }
+      this.hooks.onSampled?.(tenant, s);
+      if (s.request !== source.otlp) source = { signal: source.signal, otlp: s.request, points: source.points };
+    }
     const t1 = performance.now();
-    if (this.quotas !== undefined && tenant !== '') {
+    const quotas = this.processors.quotas;
+    if (quotas !== undefined && tenant !== '') {
       const metrics = b.signal === Signal.METRICS;
       const events = !metrics && source !== undefined ? countItems(Signal.LOGS, source.otlp) : 0;
-      const over = this.quotas.admit(tenant, metrics ? pointsOf(b.signal, data) : 0, events);
+      const over = quotas.admit(tenant, metrics ? pointsOf(b.signal, data) : 0, events);
       if (over !== null) {
         this.hooks.onQuotaRefused?.(tenant, over.quota);
         return this.ack(AckStatus.RETRY, over.message, over.retryAfterMs);

@@ -4,6 +4,7 @@ import type { RateLimitedLog } from '../../runtime/log/rate-limited-log.js';
 import type { StreamIngestHooks } from '../ingest/stream-service.js';
 import type { Logger } from 'pino';
 import type { DeviceStateOptions } from '../state/types.js';
+import type { Sampled } from '../tenants/sampling.js';
 
 /** Everything an aggregator node exposes on /metrics (one registry per node). */
 export class AggregatorMetrics {
@@ -175,6 +176,12 @@ export class AggregatorMetrics {
     labelNames: ['reason', 'tenant'] as const,
     registers: [this.registry],
   });
+  readonly sampledRecords = new Counter({
+    name: 'otlp_edge_aggregator_sampling_records_total',
+    help: 'Events (log records) through event sampling, by tenant and outcome: kept (by probability), kept_severity (always kept), sampled_out',
+    labelNames: ['tenant', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly stateOpenFailures = new Counter({
     name: 'otlp_edge_aggregator_state_open_failures_total',
     help: 'Attempts to open the state store that failed (e.g. a full disk); the node keeps trying',
@@ -184,7 +191,22 @@ export class AggregatorMetrics {
   readonly devicesOnline: Gauge;
   readonly ringVersion: Gauge;
 
-  constructor(read: { devices(): number; online(): number; ringVersion(): number }) {
+  constructor(read: {
+    devices(): number;
+    online(): number;
+    ringVersion(): number;
+    /** Each tenant's event sampling probability (processors sampling), when configured. */
+    samplingProbabilities?(): Map<string, number>;
+  }) {
+    new Gauge({
+      name: 'otlp_edge_aggregator_sampling_probability',
+      help: "Probability with which each tenant's events under keep_severity_at_least are kept now (processors sampling)",
+      labelNames: ['tenant'],
+      registers: [this.registry],
+      collect() {
+        for (const [tenant, p] of read.samplingProbabilities?.() ?? []) this.set({ tenant }, p);
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'otlp_edge_aggregator_' });
     this.devices = new Gauge({
       name: 'otlp_edge_aggregator_devices',
@@ -210,6 +232,13 @@ export class AggregatorMetrics {
         this.set(read.ringVersion());
       },
     });
+  }
+
+  /** What event sampling did to one request. */
+  countSampled(tenant: string, s: Sampled): void {
+    if (s.kept > 0) this.sampledRecords.inc({ tenant, outcome: 'kept' }, s.kept);
+    if (s.forced > 0) this.sampledRecords.inc({ tenant, outcome: 'kept_severity' }, s.forced);
+    if (s.left > 0) this.sampledRecords.inc({ tenant, outcome: 'sampled_out' }, s.left);
   }
 
   /** The state store's hooks: reopen failures, points past devices.max_metrics, agents' new buffers (counted). */

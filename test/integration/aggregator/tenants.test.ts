@@ -211,7 +211,7 @@ test('quotas: a tenant over its rate is told to retry (uplink RETRY, OTLP 429) a
   const metrics = async () => (await fetch(`http://127.0.0.1:${agg.apiPort}/metrics`)).text();
 
   // Rates: globex (the default, 40 points/s) — one batch of 40 readings (80 points: t and the seq gauge, as
-  // otlp_edge_aggregator_points_total counts them) passes and leaves a debt of 40.
+  // otlp_edge_aggregator_points_ingested_total counts them) passes and leaves a debt of 40.
   const address = `127.0.0.1:${agg.grpcPort}`;
   const first = await sendBatch(
     address,
