@@ -19,6 +19,8 @@ import {
   type Infer,
 } from '../protocol/config/schema.js';
 import { loadConfig } from '../protocol/config/parse.js';
+import { formatDuration } from '../protocol/config/units.js';
+import type { Tier } from './state/tiers.js';
 import { checkProcessors } from '../runtime/processors/chain.js';
 import { memoryLimiterSpec } from '../runtime/processors/spec.js';
 import type { ConfigProblem } from '../protocol/config/schema.js';
@@ -120,7 +122,13 @@ export const aggregatorConfigSpec = obj({
   }),
   devices: obj({
     offline_after: duration('60s', 1000, 'silence after which a device counts as offline'),
-    rollup_retention: duration('7d', 60_000, 'how long 1-minute rollups are kept'),
+    rollup_retention: duration('7d', 60_000, 'how long 1-minute rollups are kept; then they roll into hourly ones'),
+    hourly_retention: duration(
+      '30d',
+      0,
+      'how long 1-hour rollups (of expired 1-minute ones) are kept; then they roll into daily ones; 0 = no hourly tier',
+    ),
+    daily_retention: duration('365d', 0, 'how long 1-day rollups are kept; 0 = no daily tier'),
     max_metrics: int(
       1000,
       1,
@@ -272,6 +280,14 @@ export const aggregatorConfigSpec = obj({
 
 export type AggregatorConfig = Infer<typeof aggregatorConfigSpec>;
 
+/** The coarser rollup tiers kept: 1 hour and 1 day, unless their retention is 0. */
+export function rollupTiers(cfg: AggregatorConfig): Tier[] {
+  const tiers: Tier[] = [];
+  if (cfg.devices.hourly_retention > 0) tiers.push({ resolutionMin: 60, retentionMs: cfg.devices.hourly_retention });
+  if (cfg.devices.daily_retention > 0) tiers.push({ resolutionMin: 1440, retentionMs: cfg.devices.daily_retention });
+  return tiers;
+}
+
 export function nodeId(cfg: AggregatorConfig): string {
   return cfg.node.id !== '' ? cfg.node.id : idFromHostName(hostname(), 'aggregator');
 }
@@ -320,6 +336,18 @@ export function crossCheck(cfg: AggregatorConfig): ConfigProblem[] {
       path: 'cluster.advertise',
       message: `expected HOST:PORT of at most ${MAX_ADDRESS_BYTES} bytes, got ${JSON.stringify(cfg.cluster.advertise.slice(0, 300))}`,
     });
+  }
+  // Each tier kept must reach further back than the finer ones: its buckets are made of theirs as they expire.
+  let longest = { key: 'devices.rollup_retention', ms: cfg.devices.rollup_retention };
+  for (const key of ['hourly_retention', 'daily_retention'] as const) {
+    const ms = cfg.devices[key];
+    if (ms === 0) continue;
+    if (ms <= longest.ms)
+      problems.push({
+        path: `devices.${key}`,
+        message: `${formatDuration(ms)} must be longer than ${longest.key} (${formatDuration(longest.ms)}), or 0 to keep no such tier`,
+      });
+    else longest = { key: `devices.${key}`, ms };
   }
   const clustered = cfg.cluster.members.length > 0 || cfg.cluster.dns !== '';
   if (clustered && cfg.cluster.secret_file === '' && cfg.auth.agent_tokens_file !== '') {

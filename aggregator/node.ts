@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { uplinkServiceDefinition } from '../protocol/uplink/service.js';
-import { nodeId, type AggregatorConfig } from './config.js';
+import { nodeId, rollupTiers, type AggregatorConfig } from './config.js';
 import { ApiServer } from './api/server.js';
 import { ApiError } from './api/routes.js';
 import { Page } from './api/page.js';
@@ -161,7 +161,7 @@ export class AggregatorNode {
       queries: {
         device: (id) => ready().device(id),
         list: (o) => ready().list(o),
-        series: (id, metric, from, to) => ready().series(id, metric, from, to),
+        series: (id, metric, from, to, atLeast) => ready().series(id, metric, from, to, atLeast),
         events: (id, limit) => ready().events(id, limit),
         ring: () => ready().ring(),
         remove: (id, by) => ready().remove(id, by),
@@ -193,6 +193,7 @@ export class AggregatorNode {
           dir: stateDir,
           offlineAfterMs: cfg.devices.offline_after,
           rollupRetentionMs: cfg.devices.rollup_retention,
+          tiers: rollupTiers(cfg),
           maxMetrics: cfg.devices.max_metrics,
           exports: exporters.size > 0 ? exporters.queues : undefined,
           rollups: exporters.rollups,

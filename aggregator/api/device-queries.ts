@@ -27,6 +27,12 @@ export interface RollupView {
   last: number;
 }
 
+/** A series as the owner answers it: its points and their resolution (minutes per point). */
+export interface SeriesView {
+  resolutionMin: number;
+  points: RollupView[];
+}
+
 /** One node's totals over the devices it owns (GET /v1/fleet adds them up). */
 export interface NodeSummary {
   nodeId: string;
@@ -70,7 +76,14 @@ export interface DeviceQueries {
     /** Only devices of this tenant ('' = in no tenant); absent: every device. */
     tenant?: string;
   }): Promise<{ devices: DeviceSummary[]; next: string | null; missing?: string[] }>;
-  series(id: string, metric: string, fromMs: number, toMs: number): Promise<RollupView[] | undefined>;
+  /** At the finest tier holding [fromMs, …), at least `atLeastMin` minutes per point; undefined: unknown device. */
+  series(
+    id: string,
+    metric: string,
+    fromMs: number,
+    toMs: number,
+    atLeastMin?: number,
+  ): Promise<SeriesView | undefined>;
   /** The device's newest `limit` events, newest first; undefined for an unknown device. */
   events(id: string, limit: number): Promise<StoredEvent[] | undefined>;
   ring(): RingView;

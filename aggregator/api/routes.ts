@@ -96,6 +96,10 @@ export function fleetJson(f: FleetView): Record<string, unknown> {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
+/** `resolution=` of GET …/series: minutes per point. */
+const RESOLUTIONS: Record<string, number> = { '1m': 1, '1h': 60, '1d': 1440 };
+const resolutionName = (min: number) => Object.entries(RESOLUTIONS).find(([, m]) => m === min)?.[0] ?? `${min}m`;
+
 /**
  * Whether a token bound to `tenant` (undefined: not bound) may see device `id`: it exists and is the tenant's. A
  * device of another tenant is answered 404 like an unknown one, so a token cannot learn other tenants' device ids.
@@ -187,11 +191,16 @@ export async function answerGet(url: URL, q: DeviceQueries, res: ServerResponse,
     const to = params.has('to') ? parseTime(params.get('to')!, 'to') : Date.now();
     const from = params.has('from') ? parseTime(params.get('from')!, 'from') : to - DEFAULT_SERIES_WINDOW_MS;
     if (from > to) throw bad(`from (${iso(from)}) is after to (${iso(to)})`);
-    const points = await q.series(id, metric, from, to);
-    if (!points) throw notFound(id);
+    const asked = params.get('resolution');
+    const atLeast = asked === null ? 1 : Object.hasOwn(RESOLUTIONS, asked) ? RESOLUTIONS[asked] : undefined;
+    if (atLeast === undefined)
+      throw bad(`resolution: expected 1m, 1h or 1d, got ${JSON.stringify(asked!.slice(0, 20))}`);
+    const series = await q.series(id, metric, from, to, atLeast);
+    if (!series) throw notFound(id);
     return send(res, 200, {
       metric,
-      points: points.map((p) => ({
+      resolution: resolutionName(series.resolutionMin),
+      points: series.points.map((p) => ({
         start: iso(p.start),
         min: p.min,
         max: p.max,

@@ -171,23 +171,35 @@ export function peerImplementation(deps: {
       );
     },
     GetSeries: (call, cb) => {
-      const q = call.request as { deviceId: string; metric: string; fromUnixNano: number; toUnixNano: number };
+      const q = call.request as {
+        deviceId: string;
+        metric: string;
+        fromUnixNano: number;
+        toUnixNano: number;
+        resolutionMinutes: number;
+      };
       if (!store.get(q.deviceId)) return cb(null, { found: false });
-      store.series(q.deviceId, q.metric, q.fromUnixNano / 1e6, q.toUnixNano / 1e6).then(
-        (points) =>
-          cb(null, {
-            found: true,
-            points: points.map((p) => ({
-              startUnixNano: nanos(p.start),
-              min: p.min,
-              max: p.max,
-              sum: p.sum,
-              count: p.count,
-              last: p.last,
-            })),
-          }),
-        (err: Error) => cb(err),
-      );
+      const [from, to] = [q.fromUnixNano / 1e6, q.toUnixNano / 1e6];
+      let resolution = 1;
+      store
+        .resolutionFor(q.deviceId, q.metric, from, to, q.resolutionMinutes || 1)
+        .then((r) => store.series(q.deviceId, q.metric, from, to, (resolution = r)))
+        .then(
+          (points) =>
+            cb(null, {
+              found: true,
+              resolutionMinutes: resolution,
+              points: points.map((p) => ({
+                startUnixNano: nanos(p.start),
+                min: p.min,
+                max: p.max,
+                sum: p.sum,
+                count: p.count,
+                last: p.last,
+              })),
+            }),
+          (err: Error) => cb(err),
+        );
     },
   };
 }

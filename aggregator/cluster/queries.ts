@@ -8,6 +8,7 @@ import type {
   LocalAnswers,
   NodeSummary,
   RollupView,
+  SeriesView,
 } from '../api/device-queries.js';
 import type { DeviceStateStore } from '../state/store.js';
 import type { ClusterMembership } from './cluster-membership.js';
@@ -50,7 +51,7 @@ export function singleNodeQueries(
       return d && { ...d, owner: membership.owner(id) };
     },
     list: async (opts) => store.list(opts),
-    series: async (id, metric, from, to) => (store.get(id) ? store.series(id, metric, from, to) : undefined),
+    series: async (id, metric, from, to, atLeast) => localSeries(store, id, metric, from, to, atLeast),
     events: async (id, limit) => (store.get(id) ? store.events(id, limit) : undefined),
     ring: () => membership.view(),
     remove: async (id) => ({ nodes: (await store.deleteDevice(id)) ? [selfId] : [], missing: [] }),
@@ -198,17 +199,18 @@ export function clusterQueries(
       const r = await call<{ found: boolean; events?: string[] }>(peer(owner), 'GetEvents', { deviceId: id, limit });
       return r.found ? (r.events ?? []).map((j) => JSON.parse(j)) : undefined;
     },
-    async series(id, metric, fromMs, toMs) {
+    async series(id, metric, fromMs, toMs, atLeast = 1) {
       const owner = cluster.owner(id);
-      if (owner === selfId) return store.get(id) ? store.series(id, metric, fromMs, toMs) : undefined;
-      const r = await call<{ found: boolean; points?: any[] }>(peer(owner), 'GetSeries', {
+      if (owner === selfId) return localSeries(store, id, metric, fromMs, toMs, atLeast);
+      const r = await call<{ found: boolean; points?: any[]; resolutionMinutes?: number }>(peer(owner), 'GetSeries', {
         deviceId: id,
         metric,
         fromUnixNano: nanos(fromMs),
         toUnixNano: nanos(toMs),
+        resolutionMinutes: atLeast,
       });
       if (!r.found) return undefined;
-      return (r.points ?? []).map((p): RollupView => ({
+      const points = (r.points ?? []).map((p): RollupView => ({
         start: ms(p.startUnixNano),
         min: p.min,
         max: p.max,
@@ -216,7 +218,22 @@ export function clusterQueries(
         count: p.count,
         last: p.last,
       }));
+      return { resolutionMin: r.resolutionMinutes || 1, points };
     },
     ring: () => cluster.view(),
   };
+}
+
+/** A series this node answers: at the finest tier holding the range (at least `atLeast` minutes). */
+async function localSeries(
+  store: DeviceStateStore,
+  id: string,
+  metric: string,
+  fromMs: number,
+  toMs: number,
+  atLeast = 1,
+): Promise<SeriesView | undefined> {
+  if (!store.get(id)) return undefined;
+  const resolutionMin = await store.resolutionFor(id, metric, fromMs, toMs, atLeast);
+  return { resolutionMin, points: await store.series(id, metric, fromMs, toMs, resolutionMin) };
 }

@@ -85,19 +85,30 @@ export function rollupPoint(minute: number, b: Float64Array, at = 0): RollupPoin
  * LevelDB key of a bucket: `r:<device>\0<metric>\0<minute as 12 hex>`. Device ids and metric names never hold
  * \0 (the store refuses them), so one device's keys, and one metric's, are each a contiguous range.
  */
-export const rollupKey = (device: string, metric: string, minute: number): string =>
-  `r:${device}\u0000${metric}\u0000${minute.toString(16).padStart(12, '0')}`;
+export const rollupKey = (device: string, metric: string, minute: number, prefix = 'r:'): string =>
+  `${prefix}${device}\u0000${metric}\u0000${minute.toString(16).padStart(12, '0')}`;
 
-/** First key of a device's buckets (or of one metric's), and the key just past them. */
-export function rollupRange(device: string, metric?: string): { gte: string; lt: string } {
-  const p = metric === undefined ? `r:${device}` : `r:${device}\u0000${metric}`;
+/**
+ * First key of a device's buckets (or of one metric's), and the key just past them; `prefix` `r:` for 1-minute
+ * buckets, tierPrefix() for a coarser tier's.
+ */
+export function rollupRange(device: string, metric?: string, prefix = 'r:'): { gte: string; lt: string } {
+  const p = metric === undefined ? `${prefix}${device}` : `${prefix}${device}\u0000${metric}`;
   return { gte: `${p}\u0000`, lt: `${p}\u0001` };
 }
+
+/**
+ * Key prefix of the buckets of a coarser tier: `u:<resolution in minutes, 8 hex>:`; such a bucket's key ends in the
+ * first minute of its period, like a 1-minute bucket's. Minutes (resolution 1) use `r:`.
+ */
+export const tierPrefix = (resolutionMin: number): string =>
+  resolutionMin === 1 ? 'r:' : `u:${resolutionMin.toString(16).padStart(8, '0')}:`;
 
 export const minuteOfKey = (key: string): number => parseInt(key.slice(key.length - 12), 16);
 
 /** Device and metric of a bucket key. */
 export function parseRollupKey(key: string): { device: string; metric: string; minute: number } {
-  const a = key.indexOf('\u0000', 2);
-  return { device: key.slice(2, a), metric: key.slice(a + 1, key.length - 13), minute: minuteOfKey(key) };
+  const start = key.startsWith('u:') ? 11 : 2;
+  const a = key.indexOf('\u0000', start);
+  return { device: key.slice(start, a), metric: key.slice(a + 1, key.length - 13), minute: minuteOfKey(key) };
 }

@@ -2,24 +2,12 @@ import type { ClassicLevel } from 'classic-level';
 import type { Committer } from './commit.js';
 import { SourceDedup } from '../device/dedup.js';
 import { Device, HEAD, HEAD_MINUTE, SLOT } from '../device/device-record.js';
-import {
-  clearBucket,
-  copyBucket,
-  mergeBucket,
-  minuteOfKey,
-  parseRollupKey,
-  readBucket,
-  rollupKey,
-  rollupRange,
-} from '../device/rollups.js';
+import { copyBucket, mergeBucket, parseRollupKey, readBucket, rollupKey, rollupRange } from '../device/rollups.js';
 import type { TransferBucket } from './transfer.js';
 
-/** The state store's reads of what LevelDB holds (layout in db.ts): loading, bucket queries, pruning. */
+/** The state store's reads of what LevelDB holds (layout in db.ts): loading and bucket queries (pruning: tiers.ts). */
 
 type Db = ClassicLevel<string, Uint8Array>;
-
-/** Expired buckets deleted per write while pruning. */
-const PRUNE_CHUNK = 10_000;
 
 /** Every device record and dedup record. */
 export async function loadState(
@@ -53,8 +41,10 @@ export async function readBuckets(
   metric: string | undefined,
   fromMin: number,
   toMin: number,
+  /** `r:` for 1-minute buckets, tierPrefix() for a tier's (keyed by their period's first minute). */
+  prefix = 'r:',
 ): Promise<TransferBucket[]> {
-  const range = rollupRange(id, metric);
+  const range = rollupRange(id, metric, prefix);
   const overlay = commit.overlay(range.gte, range.lt, fromMin, toMin);
   const heads: [string, Float64Array][] = [];
   if (dev !== undefined) {
@@ -67,7 +57,9 @@ export async function readBuckets(
   }
   const found = new Map<string, Float64Array>();
   const it = db.iterator(
-    metric === undefined ? range : { gte: rollupKey(id, metric, fromMin), lt: rollupKey(id, metric, toMin) },
+    metric === undefined
+      ? range
+      : { gte: rollupKey(id, metric, fromMin, prefix), lt: rollupKey(id, metric, toMin, prefix) },
   );
   try {
     for (let entries = await it.nextv(1000); entries.length > 0; entries = await it.nextv(1000)) {
@@ -93,56 +85,6 @@ export async function readBuckets(
     if (b[3] > 0 && minute >= fromMin && minute < toMin) out.push({ metric: name, minute, b });
   }
   return out.sort((a, b) => (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : a.minute - b.minute));
-}
-
-/**
- * Deletes every bucket with minute < cutoff — heads in device records, unwritten ones in memory, stored ones — and
- * resolves with how many once durable. One pass over the `r:` keys that seeks past each series' live buckets after
- * its first, so it reads the expired keys plus one per series.
- */
-export async function pruneStored(
-  db: Db,
-  commit: Committer,
-  devices: Iterable<Device>,
-  cutoff: number,
-  stop: () => boolean,
-): Promise<number> {
-  let n = 0;
-  const g = commit.pending;
-  for (const dev of devices) {
-    const m = dev.m;
-    for (let o = 0; o < dev.shape.length * SLOT; o += SLOT) {
-      if (m[o + HEAD_MINUTE] === -Infinity || m[o + HEAD_MINUTE] >= cutoff) continue;
-      m[o + HEAD_MINUTE] = -Infinity;
-      clearBucket(m, o + HEAD);
-      g.devices.add(dev);
-      n++;
-    }
-  }
-  for (const k of [...g.buckets.keys()]) if (minuteOfKey(k) < cutoff) g.buckets.delete(k);
-  for (const k of [...commit.cold.keys()]) if (minuteOfKey(k) < cutoff) commit.cold.delete(k);
-  const keys = db.keys({ gte: 'r:', lt: 'r;' });
-  let expired: string[] = [];
-  try {
-    for (let k = await keys.next(); k !== undefined && !stop(); k = await keys.next()) {
-      if (minuteOfKey(k) >= cutoff) {
-        keys.seek(`${k.slice(0, k.length - 13)}\u0001`); // past this series' remaining buckets
-        continue;
-      }
-      expired.push(k);
-      n++;
-      if (expired.length >= PRUNE_CHUNK) {
-        commit.deleteStored(expired);
-        expired = [];
-        await commit.barrier();
-      }
-    }
-  } finally {
-    await keys.close();
-  }
-  commit.deleteStored(expired);
-  await commit.barrier();
-  return n;
 }
 
 export async function storedKeys(db: Db, gte: string, lt: string): Promise<string[]> {

@@ -5,8 +5,17 @@ import { BatchApplier } from '../device/apply.js';
 import { Committer } from './commit.js';
 import { SourceDedup } from '../device/dedup.js';
 import { Device } from '../device/device-record.js';
-import { MAX_MINUTE, MINUTE_MS, minuteOf, rollupPoint, rollupRange } from '../device/rollups.js';
-import { loadState, pruneStored, readBuckets, storedKeys } from './reads.js';
+import {
+  MAX_MINUTE,
+  MINUTE_MS,
+  mergeBucket,
+  rollupKey,
+  rollupPoint,
+  rollupRange,
+  tierPrefix,
+} from '../device/rollups.js';
+import { loadState, readBuckets, storedKeys } from './reads.js';
+import { compactTiers, readAtResolution, readTierBuckets, resolutionFor, type Tier } from './tiers.js';
 import { SortedIds } from './sorted.js';
 import { deviceView, listPage, totalsOf, type Totals } from './views.js';
 import { decodeTransfer, encodeMergeHashes, encodeRecord, encodeTransfer } from './transfer.js';
@@ -221,22 +230,51 @@ export class DeviceStateStore {
     );
   }
 
-  /** One metric's 1-minute rollups overlapping [fromMs, toMs), oldest first. */
-  async series(deviceId: string, metric: string, fromMs: number, toMs: number): Promise<RollupPoint[]> {
+  /**
+   * One metric's rollups overlapping [fromMs, toMs) at `resolutionMin` (1: minutes; a tier's: every finer bucket of
+   * each period merged in), oldest first.
+   */
+  async series(
+    deviceId: string,
+    metric: string,
+    fromMs: number,
+    toMs: number,
+    resolutionMin = 1,
+  ): Promise<RollupPoint[]> {
     const fromMin = Math.max(0, Math.floor(fromMs / MINUTE_MS));
     const toMin = Math.min(MAX_MINUTE, Math.ceil(toMs / MINUTE_MS));
     if (!(toMin > fromMin) || !this.devices.has(deviceId)) return [];
     await this.ready(); // not while the database is being reopened
-    const buckets = await readBuckets(
+    const dev = this.devices.get(deviceId);
+    const tiers = this.tiers;
+    const buckets = await readAtResolution(
       this.db,
       this.commit,
-      this.devices.get(deviceId),
+      dev,
       deviceId,
       metric,
       fromMin,
       toMin,
+      resolutionMin,
+      tiers,
     );
     return buckets.map((x) => rollupPoint(x.minute, x.b));
+  }
+
+  /**
+   * The resolution (minutes per point) a series over [fromMs, toMs) is answered at: the finest the range is whole at
+   * (tiers.ts resolutionFor), at least `atLeastMin`.
+   */
+  async resolutionFor(deviceId: string, metric: string, fromMs: number, toMs: number, atLeastMin = 1): Promise<number> {
+    const fromMin = Math.max(0, Math.floor(fromMs / MINUTE_MS));
+    const toMin = Math.min(MAX_MINUTE, Math.ceil(toMs / MINUTE_MS));
+    await this.ready();
+    return resolutionFor(this.db, this.commit, deviceId, metric, fromMin, toMin, this.tiers, atLeastMin);
+  }
+
+  /** Coarser rollup tiers kept (devices.hourly_retention, devices.daily_retention), finest first. */
+  get tiers(): readonly Tier[] {
+    return this.opts.tiers ?? [];
   }
 
   /** A device's newest `limit` events, newest first (see events.ts). */
@@ -266,7 +304,7 @@ export class DeviceStateStore {
     return { wentOffline, wentOnline };
   }
 
-  /** Deletes rollup buckets older than the retention, as of now. */
+  /** Rolls expired rollup buckets down the tiers and deletes what the last lets go, as of now. */
   prune(): Promise<number> {
     return this.pruneExpired(this.now());
   }
@@ -279,11 +317,13 @@ export class DeviceStateStore {
   pruneExpired(nowMs: number): Promise<number> {
     this.pruning ??= this.ready()
       .then(() =>
-        pruneStored(
+        compactTiers(
           this.db,
           this.commit,
           this.devices.values(),
-          minuteOf(nowMs - this.opts.rollupRetentionMs),
+          nowMs,
+          this.opts.rollupRetentionMs,
+          this.tiers,
           () => this.closed,
         ),
       )
@@ -299,7 +339,10 @@ export class DeviceStateStore {
     // Record and buckets are taken at the same moment: readBuckets() copies memory and opens its LevelDB snapshot
     // before its first await.
     const record = encodeRecord(dev);
+    // Not while compaction moves buckets between tiers: one could be read in both, or in neither.
+    await this.pruning?.catch(() => undefined);
     const buckets = await readBuckets(this.db, this.commit, undefined, id, undefined, 0, MAX_MINUTE);
+    buckets.push(...(await readTierBuckets(this.db, this.commit, id, this.tiers)));
     return encodeTransfer(id, record, buckets);
   }
 
@@ -325,9 +368,18 @@ export class DeviceStateStore {
     this.merged.set(inc.id, hashes);
     this.commit.pending.puts.set(`h:${inc.id}`, encodeMergeHashes(hashes));
     // Seq accounting, last seen and latest values merge in the record; head buckets join the stored ones.
-    const all = [...buckets, ...dev.mergeRecord(inc)].sort((a, b) => a.minute - b.minute);
+    const minutes = buckets.filter((x) => (x.resolutionMin ?? 1) === 1);
+    const all = [...minutes, ...dev.mergeRecord(inc)].sort((a, b) => a.minute - b.minute);
     this.tenants.reset();
     for (const x of all) this.commit.mergeInto(dev, x.metric, x.minute, x.b);
+    // Buckets of coarser tiers go into this node's tier of that resolution, or the next coarser one it keeps.
+    for (const x of buckets) {
+      const res = x.resolutionMin ?? 1;
+      const into = res === 1 ? undefined : this.tiers.find((t) => t.resolutionMin >= res);
+      if (into === undefined) continue;
+      const start = Math.floor(x.minute / into.resolutionMin) * into.resolutionMin;
+      mergeBucket(this.commit.bucketFor(rollupKey(inc.id, x.metric, start, tierPrefix(into.resolutionMin))), x.b);
+    }
     const g = this.commit.pending;
     g.devices.add(dev);
     this.commit.schedule();
@@ -338,9 +390,11 @@ export class DeviceStateStore {
   async deleteDevice(id: string): Promise<boolean> {
     await this.ready();
     const dev = this.devices.get(id);
-    const { gte, lt } = rollupRange(id);
+    const ranges = ['r:', ...this.tiers.map((t) => tierPrefix(t.resolutionMin))].map((p) =>
+      rollupRange(id, undefined, p),
+    );
     const g = this.commit.pending;
-    for (const k of this.commit.forget(gte, lt)) g.deletes.add(k);
+    for (const { gte, lt } of ranges) for (const k of this.commit.forget(gte, lt)) g.deletes.add(k);
     if (dev !== undefined) {
       dev.deleted = true;
       this.devices.delete(id);
@@ -352,7 +406,8 @@ export class DeviceStateStore {
     this.eventLog.forget(id);
     // Keys written meanwhile for a device of the same id (data still arriving) are kept: they are newer.
     const ev = eventRange(id);
-    const stored = [...(await storedKeys(this.db, gte, lt)), ...(await storedKeys(this.db, ev.gte, ev.lt))];
+    const stored = await storedKeys(this.db, ev.gte, ev.lt);
+    for (const { gte, lt } of ranges) stored.push(...(await storedKeys(this.db, gte, lt)));
     this.commit.deleteStored(stored);
     await this.commit.barrier();
     return dev !== undefined || stored.length > 0;

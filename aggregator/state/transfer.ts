@@ -7,15 +7,20 @@ import { BUCKET_BYTES, readBucket, writeBucket } from '../device/rollups.js';
  *   [4 "OEDS"][1 version = 1][2 id length][id UTF-8][4 record length][the device's `s:` record, format 1]
  *   [4 n buckets] then n × ([2 metric length][metric UTF-8][8 minute][min, max, sum, count, last, last ts: 6 × 8])
  *
- * Numbers little-endian. The buckets are those outside the record (older than each metric's head bucket).
+ * Numbers little-endian. The buckets are those outside the record (older than each metric's head bucket). Version 2
+ * (written only when the device has buckets of coarser tiers, so a node of the version before still reads exports
+ * without them) adds [4 resolution in minutes] after each bucket's minute.
  */
 const MAGIC = 0x5344454f; // "OEDS" read as a little-endian u32
 const VERSION = 1;
+const VERSION_TIERS = 2;
 
 export interface TransferBucket {
   metric: string;
   minute: number;
   b: Float64Array;
+  /** The bucket's tier (minutes per bucket); absent or 1 = a 1-minute bucket. */
+  resolutionMin?: number;
 }
 
 /** A device's `s:` record on its own. */
@@ -29,11 +34,13 @@ export function encodeTransfer(deviceId: string, record: Uint8Array, buckets: Tr
   const id = Buffer.from(deviceId, 'utf8');
   const names = buckets.map((x) => Buffer.from(x.metric, 'utf8'));
   const recordSize = record.length;
-  const size = 11 + id.length + recordSize + 4 + names.reduce((n, b) => n + 2 + b.length + 8 + BUCKET_BYTES, 0);
+  const tiers = buckets.some((x) => (x.resolutionMin ?? 1) !== 1);
+  const per = 8 + BUCKET_BYTES + (tiers ? 4 : 0);
+  const size = 11 + id.length + recordSize + 4 + names.reduce((n, b) => n + 2 + b.length + per, 0);
   const buf = Buffer.alloc(size);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   view.setUint32(0, MAGIC, true);
-  view.setUint8(4, VERSION);
+  view.setUint8(4, tiers ? VERSION_TIERS : VERSION);
   view.setUint16(5, id.length, true);
   buf.set(id, 7);
   let at = 7 + id.length;
@@ -47,7 +54,12 @@ export function encodeTransfer(deviceId: string, record: Uint8Array, buckets: Tr
     buf.set(names[i], at + 2);
     at += 2 + names[i].length;
     view.setFloat64(at, x.minute, true);
-    at = writeBucket(view, at + 8, x.b);
+    at += 8;
+    if (tiers) {
+      view.setUint32(at, x.resolutionMin ?? 1, true);
+      at += 4;
+    }
+    at = writeBucket(view, at, x.b);
   });
   if (at !== size) throw new Error(`device export of '${deviceId}' encoded to ${at} bytes, expected ${size}`);
   return buf;
@@ -57,8 +69,11 @@ export function decodeTransfer(bytes: Uint8Array): { device: Device; buckets: Tr
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 11 || view.getUint32(0, true) !== MAGIC)
     throw new Error('not a device state export (expected the "OEDS" magic)');
-  if (view.getUint8(4) !== VERSION)
-    throw new Error(`device state export has version ${view.getUint8(4)}; this node reads version ${VERSION}`);
+  const version = view.getUint8(4);
+  if (version !== VERSION && version !== VERSION_TIERS)
+    throw new Error(
+      `device state export has version ${version}; this node reads versions ${VERSION} and ${VERSION_TIERS}`,
+    );
   const text = (at: number, len: number) => Buffer.from(bytes.buffer, bytes.byteOffset + at, len).toString('utf8');
   const idLen = view.getUint16(5, true);
   const id = text(7, idLen);
@@ -74,8 +89,14 @@ export function decodeTransfer(bytes: Uint8Array): { device: Device; buckets: Tr
     const metric = text(at + 2, len);
     at += 2 + len;
     const minute = view.getFloat64(at, true);
-    buckets.push({ metric, minute, b: readBucket(view, at + 8) });
-    at += 8 + BUCKET_BYTES;
+    at += 8;
+    let resolutionMin = 1;
+    if (version === VERSION_TIERS) {
+      resolutionMin = view.getUint32(at, true);
+      at += 4;
+    }
+    buckets.push({ metric, minute, b: readBucket(view, at), ...(resolutionMin !== 1 ? { resolutionMin } : {}) });
+    at += BUCKET_BYTES;
   }
   if (at !== bytes.length)
     throw new Error(`device state export of '${id}' has ${bytes.length - at} bytes after its end`);

@@ -1,4 +1,5 @@
 import type { DeviceCounts, DeviceData } from '../device/types.js';
+import type { Tier } from './tiers.js';
 import type { DeviceRefusal } from '../tenants/device-tenants.js';
 import type { ExportItem } from '../export/queue.js';
 import type { ExportQueues } from '../export/queue.js';
@@ -60,8 +61,10 @@ export interface DeviceStateOptions {
   dir: string;
   /** A device is online while its data last arrived less than this many ms ago (`devices.offline_after`). */
   offlineAfterMs: number;
-  /** 1-minute rollups older than this many ms are deleted by prune (`devices.rollup_retention`). */
+  /** 1-minute rollups older than this many ms leave their tier at prune (`devices.rollup_retention`). */
   rollupRetentionMs: number;
+  /** Coarser tiers expired buckets are rolled into, finest first (`devices.hourly_retention`, `…daily_retention`). */
+  tiers?: readonly Tier[];
   /** fsync every write; default true. Only tests that do not test durability turn it off. */
   sync?: boolean;
   /** The clock (epoch ms) for last seen, online and retention; default Date.now. */

@@ -77,6 +77,25 @@ test('paho devices → agent → aggregator: the API shows latest values, rollup
         last: vals[vals.length - 1],
       })),
     );
+    assert.equal(series.body.resolution, '1m', 'only minutes are held: the finest answer');
+    // Asked for hours: the same points merged per hour.
+    const hourly = await agg.get(
+      `/v1/devices/${d}/series?metric=humidity&from=1732279000000&to=1732290000000&resolution=1h`,
+    );
+    assert.equal(hourly.body.resolution, '1h');
+    const all = [...expected.values()].flat();
+    assert.equal(
+      hourly.body.points.reduce((n: number, p: { count: number }) => n + p.count, 0),
+      all.length,
+    );
+    assert.equal(
+      hourly.body.points.reduce((n: number, p: { sum: number }) => n + p.sum, 0),
+      all.reduce((a, b) => a + b, 0),
+    );
+    assert.ok(hourly.body.points.every((p: { start: string }) => p.start.endsWith(':00:00.000Z')));
+    const bad = await agg.get(`/v1/devices/${d}/series?metric=humidity&resolution=5m`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /resolution: expected 1m, 1h or 1d, got "5m"/);
   }
 
   const list = await agg.get('/v1/devices?limit=2');

@@ -100,3 +100,16 @@ test('export: one mapping or a list; each entry checked (endpoint, protocol rule
   refused('export: 3', /export: expected a mapping or a list of mappings/);
   assert.equal(strict('otlp_http: { port: 14318 }').otlp_http.port, 14318);
 });
+
+test('rollup tiers: each kept tier reaches further back than the finer ones, or is 0', () => {
+  refused(
+    'devices: { rollup_retention: 7d, hourly_retention: 2d }',
+    /devices\.hourly_retention: 2d must be longer than devices\.rollup_retention \(7d\), or 0/,
+  );
+  refused(
+    'devices: { hourly_retention: 0, daily_retention: 3d }',
+    /devices\.daily_retention: 3d must be longer than devices\.rollup_retention \(7d\)/,
+  );
+  assert.equal(strict('devices: { hourly_retention: 0 }').devices.hourly_retention, 0);
+  assert.equal(strict('').devices.daily_retention, 365 * 86_400_000);
+});

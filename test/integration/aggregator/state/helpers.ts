@@ -44,7 +44,12 @@ export interface Opened {
 /** A store in a temp dir with a settable clock (starting an hour after T0); closed when the test ends. */
 export async function openStore(
   t: Parameters<typeof tempDir>[0],
-  opts: { retentionMs?: number; sync?: boolean; onNewBuffer?: DeviceStateOptions['onNewBuffer'] } = {},
+  opts: {
+    retentionMs?: number;
+    sync?: boolean;
+    onNewBuffer?: DeviceStateOptions['onNewBuffer'];
+    tiers?: DeviceStateOptions['tiers'];
+  } = {},
 ): Promise<Opened> {
   const dir = tempDir(t);
   const clock = { now: T0 + 3_600_000 };
@@ -56,6 +61,7 @@ export async function openStore(
       sync: opts.sync,
       now: () => clock.now,
       onNewBuffer: opts.onNewBuffer,
+      tiers: opts.tiers,
     });
   const o: Opened = {
     store: await open(),
