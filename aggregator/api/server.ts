@@ -157,7 +157,16 @@ export class ApiServer {
     if (tickets) return this.ticket(req, res, who);
     if (leave) return this.leave(req, res, url, who);
     if (page !== null && page.has(path)) return page.answer(path, res, method === 'HEAD');
-    if (path === '/metrics') return answerMetrics(res, this.opts.registry);
+    if (path === '/metrics') {
+      // The node's counters name every tenant (tenant labels) and sum all their devices.
+      if (who?.tenant !== undefined)
+        throw new ApiError(
+          403,
+          AggregatorErrorCodes.API_FORBIDDEN,
+          `token '${who.name}' is bound to tenant '${who.tenant}'; /metrics covers every tenant (scrape with a token of no tenant)`,
+        );
+      return answerMetrics(res, this.opts.registry);
+    }
     if (path === '/v1/stream')
       throw new ApiError(
         426,

@@ -38,7 +38,7 @@ async function api(path, init) {
   const body = await r.json().catch(() => ({}));
   if (r.status === 401)
     throw new Error('This node needs an API token: reload the page and give the token as the password.');
-  if (!r.ok) throw new Error(body.error?.message ?? `${path}: HTTP ${r.status}`);
+  if (!r.ok) throw Object.assign(new Error(body.error?.message ?? `${path}: HTTP ${r.status}`), { status: r.status });
   return body;
 }
 
@@ -104,7 +104,18 @@ function stopView() {
 // ---- fleet view --------------------------------------------------------------------------------------------------
 
 async function loadTotals() {
-  const f = await api('/v1/fleet');
+  let f;
+  try {
+    f = await api('/v1/fleet');
+  } catch (e) {
+    if (e.status !== 403) throw e;
+    // A token bound to a tenant sees its devices, not the cluster's totals.
+    $('totals').replaceChildren(
+      el('div', {}, el('dt', {}, 'Fleet totals'), el('dd', {}, 'not shown to a tenant token')),
+    );
+    $('members').replaceChildren();
+    return;
+  }
   const cards = [
     ['Devices', f.devices],
     ['Online', f.online],

@@ -152,6 +152,11 @@ test('tenants: tokens stamp tenant.id, a tenant cannot write into or read anothe
       assert.equal((await api(node, path, ACME)).status, 404, path);
     assert.equal((await api(node, '/v1/devices/a-0', GLOBEX)).status, 404);
     assert.equal((await api(node, '/v1/devices/a-0/series?metric=t', ACME)).status, 200);
+    assert.equal(
+      (await fetch(`http://127.0.0.1:${node.apiPort}/metrics`, { headers: { authorization: `Bearer ${ACME}` } }))
+        .status,
+      403,
+    );
     const fleet = await api(node, '/v1/fleet', ACME);
     assert.equal(fleet.status, 403);
     assert.match(fleet.body.error.message, /bound to tenant 'acme'/);
