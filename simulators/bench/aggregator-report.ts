@@ -86,6 +86,15 @@ export async function benchAggregator(
       baseline: { name: 'no stream clients', value: f.cpuSecondsPerMillion },
       note: `${Math.round(reading.streamedPerSecond).toLocaleString('en-US')} messages/s delivered (clients in their own process, on the same 2 cores), ${Math.round(reading.droppedPerSecond).toLocaleString('en-US')}/s dropped; ingest ${Math.round(reading.pointsPerSecond).toLocaleString('en-US')} points/s`,
     });
+    const tenants = await measureIngest({ ...opts, tenants: true });
+    report.rows.push({
+      name: 'aggregator ingest with tenants (tenant.id stamped, quotas, sampling)',
+      value: tenants.pointsPerSecond,
+      unit: 'points/s',
+      baseline: { name: 'no tokens, no processors', value: f.pointsPerSecond },
+      budget: { op: '>=', bound: 0.85, ratio: true, note: 'a processor chain costs at most 15 %' },
+      note: `2 tenants; CPU ${tenants.cpuSecondsPerMillion.toFixed(2)} s/1M points vs ${f.cpuSecondsPerMillion.toFixed(2)}`,
+    });
     const xs = await measureIngest({ ...opts, stream: false, exportSink: true });
     report.rows.push({
       name: 'node CPU per point with export, Send',

@@ -52,6 +52,11 @@ export interface AggregatorBenchOptions {
   otlp?: 'grpc' | 'http';
   /** The node exports everything to a local OTLP/HTTP sink (in this process) through its durable queue. */
   exportSink?: boolean;
+  /**
+   * Gateways send with tokens that put them in tenants (two, alternating), and the node runs the quotas (limits it
+   * never reaches) and sampling processors: the cost of tenants on the data path. Default false.
+   */
+  tenants?: boolean;
   /** Live-stream clients watching every device's readings: `reading` read all they get, `stalled` read nothing. */
   watchers?: { reading: number; stalled: number };
   /**
@@ -115,6 +120,18 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
   // Peer calls are signed as in production, so the signing is part of what the cluster costs.
   const secretFile = join(dir, 'cluster.secret');
   writeFileSync(secretFile, randomBytes(32).toString('hex'));
+  const tokenOf = (g: number) => `bench-token-${g}-${'x'.repeat(16)}`;
+  const tokensFile = join(dir, 'agents.tokens');
+  if (opts.tenants)
+    writeFileSync(
+      tokensFile,
+      Array.from({ length: opts.gateways }, (_, g) => `bench-gw-${g} ${tokenOf(g)} tenant-${g % 2}\n`).join(''),
+    );
+  const metadata = (g: number) => {
+    const md = new grpc.Metadata();
+    if (opts.tenants) md.set('authorization', `Bearer ${tokenOf(g)}`);
+    return md;
+  };
   const children = ports.map((p, i) => {
     writeFileSync(
       join(dir, `aggregator-${i}.yaml`),
@@ -125,6 +142,15 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
         api: { host: '127.0.0.1', port: p.api },
         export: sink ? { endpoint: `http://127.0.0.1:${sinkPort}`, compression: 'zstd' } : [],
         log: { level: 'warn' },
+        ...(opts.tenants
+          ? {
+              auth: { agent_tokens_file: tokensFile },
+              processors: [
+                { quotas: { default: { devices: 10_000_000, points_per_second: 1_000_000_000 } } },
+                { sampling: { logs_per_second: 1000 } },
+              ],
+            }
+          : {}),
         cluster:
           opts.nodes > 1
             ? { members: members.map((m) => `${m.id}=${m.address}`), probe_interval: '500ms', secret_file: secretFile }
@@ -201,6 +227,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
               clients.map(({ client, frames }) =>
                 feedStream(
                   client,
+                  metadata(g),
                   `bench-gw-${g}`,
                   g + 1,
                   frames,
@@ -248,7 +275,7 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
                   points: r.points,
                   ringVersion: 0,
                 },
-                new grpc.Metadata(),
+                metadata(g),
                 { deadline: Date.now() + 30_000 },
                 (err, res) => (err ? reject(err) : resolve(res!)),
               ),

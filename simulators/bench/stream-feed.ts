@@ -78,6 +78,7 @@ type StreamStub = grpc.Client & {
  */
 export async function feedStream(
   client: StreamStub,
+  metadata: grpc.Metadata,
   agentId: string,
   bufferId: number,
   frames: FrameSource,
@@ -85,7 +86,7 @@ export async function feedStream(
   stopped: () => boolean,
   acked: (f: StreamFrame) => void,
 ): Promise<void> {
-  const call = client.Stream(new grpc.Metadata());
+  const call = client.Stream(metadata);
   const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   call.on('data', (ack: FrameAck) => {
     const w = waiting.get(ack.frame);
