@@ -1,6 +1,7 @@
 import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
-import { LogSampler, type SamplingConfig } from './tenants/sampling.js';
-import { Quotas, type QuotasConfig, type RingPart } from './tenants/quotas.js';
+import type { LogSampler } from './tenants/sampling.js';
+import type { Quotas } from './tenants/quotas.js';
+import { tenantProcessors } from './tenants/processors.js';
 import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
@@ -29,13 +30,11 @@ import { UplinkIngest } from './ingest/uplink-service.js';
 import { StreamIngest } from './ingest/stream-service.js';
 import { observeReadingDelay } from './ops/reading-delay.js';
 import { AggregatorMetrics } from './ops/metrics.js';
+import { startHousekeeping } from './ops/housekeeping.js';
 import { DeviceStateStore } from './state/store.js';
 import { Exporters } from './export/exporters.js';
 import { OtlpEndpoints } from './ingest/otlp-endpoints.js';
 
-/** How often devices are checked for going offline, and expired rollups pruned. */
-const SWEEP_MS = 1000;
-const PRUNE_MS = 10 * 60_000;
 /**
  * Largest gRPC message taken in (checked on the frame header, before the message is buffered): an agent's request
  * is at most a few MB (uplink batches of 5,000 points are ~20-200 KB compressed), a handoff chunk a few MB.
@@ -97,30 +96,8 @@ export class AggregatorNode {
       'uplink batches answered RETRY, OTLP requests 429 / UNAVAILABLE with a retry delay',
     );
     this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
-    const quotas = cfg.processors.find((p) => p.kind === 'quotas');
-    this.quotas = quotas ? new Quotas(quotas.config as QuotasConfig, this.ringPart()) : null;
-    const sampling = cfg.processors.find((p) => p.kind === 'sampling');
-    this.sampler = sampling ? new LogSampler(sampling.config as SamplingConfig, this.ringPart()) : null;
+    ({ quotas: this.quotas, sampler: this.sampler } = tenantProcessors(cfg, this.id, () => this.membership));
     this.live = new Live(cfg, this.id, this.metrics.registry, log);
-  }
-
-  /** Where this node stands in the ring, for its part of each tenant's quotas (read at most once a second). */
-  private ringPart(): RingPart {
-    let at = -Infinity;
-    let part = { members: 1, share: 1 };
-    const read = () => {
-      const now = Date.now();
-      if (now - at > 1000 && this.membership) {
-        at = now;
-        const members = this.membership.view().members.filter((m) => m.share > 0);
-        part = {
-          members: Math.max(1, members.length),
-          share: members.find((m) => m.id === this.id)?.share ?? 1 / Math.max(1, members.length),
-        };
-      }
-      return part;
-    };
-    return { members: () => read().members, share: () => read().share };
   }
 
   get apiPort(): number {
@@ -357,25 +334,7 @@ export class AggregatorNode {
     queries = cluster
       ? clusterQueries(cluster, store, this.live.local)
       : singleNodeQueries(store, membership, this.id, this.live.local);
-    this.timers.push(
-      setInterval(() => {
-        const t = store.sweepOnline();
-        this.live.swept(t);
-        for (const id of t.wentOffline) {
-          m.offlineTransitions.inc();
-          this.log.warn(
-            { event: 'device_offline', device: id, offlineAfterMs: cfg.devices.offline_after },
-            'device went offline',
-          );
-        }
-        for (const id of t.wentOnline) this.log.info({ event: 'device_online', device: id }, 'device back online');
-      }, SWEEP_MS).unref(),
-    );
-    this.timers.push(
-      setInterval(() => {
-        store.pruneExpired(Date.now()).catch((e: Error) => this.log.warn({ err: e.message }, 'rollup pruning failed'));
-      }, PRUNE_MS).unref(),
-    );
+    this.timers.push(...startHousekeeping(store, this.live, m, this.log, cfg.devices.offline_after));
     await otlp.start();
     exporters.start(store);
     await exporters

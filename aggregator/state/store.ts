@@ -5,17 +5,19 @@ import { BatchApplier } from '../device/apply.js';
 import { Committer } from './commit.js';
 import { SourceDedup } from '../device/dedup.js';
 import { Device } from '../device/device-record.js';
-import {
-  MAX_MINUTE,
-  MINUTE_MS,
-  mergeBucket,
-  rollupKey,
-  rollupPoint,
-  rollupRange,
-  tierPrefix,
-} from '../device/rollups.js';
+import { MAX_MINUTE, rollupPoint } from '../device/rollups.js';
 import { loadState, readBuckets, storedKeys } from './reads.js';
-import { compactTiers, readAtResolution, readTierBuckets, resolutionFor, type Tier } from './tiers.js';
+import {
+  bucketRanges,
+  compactTiers,
+  mergeTierBuckets,
+  readAtResolution,
+  readTierBuckets,
+  minuteRange,
+  resolutionFor,
+  type Tier,
+  type TierSource,
+} from './tiers.js';
 import { SortedIds } from './sorted.js';
 import { deviceView, listPage, totalsOf, type Totals } from './views.js';
 import { decodeTransfer, encodeMergeHashes, encodeRecord, encodeTransfer } from './transfer.js';
@@ -241,24 +243,11 @@ export class DeviceStateStore {
     toMs: number,
     resolutionMin = 1,
   ): Promise<RollupPoint[]> {
-    const fromMin = Math.max(0, Math.floor(fromMs / MINUTE_MS));
-    const toMin = Math.min(MAX_MINUTE, Math.ceil(toMs / MINUTE_MS));
-    if (!(toMin > fromMin) || !this.devices.has(deviceId)) return [];
+    const range = minuteRange(fromMs, toMs);
+    if (!(range[1] > range[0]) || !this.devices.has(deviceId)) return [];
     await this.ready(); // not while the database is being reopened
-    const dev = this.devices.get(deviceId);
-    const tiers = this.tiers;
-    const buckets = await readAtResolution(
-      this.db,
-      this.commit,
-      dev,
-      deviceId,
-      metric,
-      fromMin,
-      toMin,
-      resolutionMin,
-      tiers,
-    );
-    return buckets.map((x) => rollupPoint(x.minute, x.b));
+    const at = await readAtResolution(this.source, this.devices.get(deviceId), deviceId, metric, range, resolutionMin);
+    return at.map((x) => rollupPoint(x.minute, x.b));
   }
 
   /**
@@ -266,10 +255,12 @@ export class DeviceStateStore {
    * (tiers.ts resolutionFor), at least `atLeastMin`.
    */
   async resolutionFor(deviceId: string, metric: string, fromMs: number, toMs: number, atLeastMin = 1): Promise<number> {
-    const fromMin = Math.max(0, Math.floor(fromMs / MINUTE_MS));
-    const toMin = Math.min(MAX_MINUTE, Math.ceil(toMs / MINUTE_MS));
     await this.ready();
-    return resolutionFor(this.db, this.commit, deviceId, metric, fromMin, toMin, this.tiers, atLeastMin);
+    return resolutionFor(this.source, deviceId, metric, minuteRange(fromMs, toMs), atLeastMin);
+  }
+
+  private get source(): TierSource {
+    return { db: this.db, commit: this.commit, tiers: this.tiers };
   }
 
   /** Coarser rollup tiers kept (devices.hourly_retention, devices.daily_retention), finest first. */
@@ -372,14 +363,7 @@ export class DeviceStateStore {
     const all = [...minutes, ...dev.mergeRecord(inc)].sort((a, b) => a.minute - b.minute);
     this.tenants.reset();
     for (const x of all) this.commit.mergeInto(dev, x.metric, x.minute, x.b);
-    // Buckets of coarser tiers go into this node's tier of that resolution, or the next coarser one it keeps.
-    for (const x of buckets) {
-      const res = x.resolutionMin ?? 1;
-      const into = res === 1 ? undefined : this.tiers.find((t) => t.resolutionMin >= res);
-      if (into === undefined) continue;
-      const start = Math.floor(x.minute / into.resolutionMin) * into.resolutionMin;
-      mergeBucket(this.commit.bucketFor(rollupKey(inc.id, x.metric, start, tierPrefix(into.resolutionMin))), x.b);
-    }
+    mergeTierBuckets(this.commit, inc.id, buckets, this.tiers);
     const g = this.commit.pending;
     g.devices.add(dev);
     this.commit.schedule();
@@ -390,9 +374,7 @@ export class DeviceStateStore {
   async deleteDevice(id: string): Promise<boolean> {
     await this.ready();
     const dev = this.devices.get(id);
-    const ranges = ['r:', ...this.tiers.map((t) => tierPrefix(t.resolutionMin))].map((p) =>
-      rollupRange(id, undefined, p),
-    );
+    const ranges = bucketRanges(id, this.tiers);
     const g = this.commit.pending;
     for (const { gte, lt } of ranges) for (const k of this.commit.forget(gte, lt)) g.deletes.add(k);
     if (dev !== undefined) {

@@ -8,6 +8,7 @@ import {
   parseRollupKey,
   readBucket,
   rollupKey,
+  rollupRange,
   tierPrefix,
 } from '../device/rollups.js';
 import type { Committer } from './commit.js';
@@ -31,6 +32,19 @@ export interface Tier {
   resolutionMin: number;
   retentionMs: number;
 }
+
+/** Where a store's buckets are: its database, the writes under way, the tiers it keeps. */
+export interface TierSource {
+  db: Db;
+  commit: Committer;
+  tiers: readonly Tier[];
+}
+
+/** [fromMs, toMs) as whole minutes [fromMin, toMin). */
+export const minuteRange = (fromMs: number, toMs: number): [number, number] => [
+  Math.max(0, Math.floor(fromMs / MINUTE_MS)),
+  Math.min(2 ** 48 - 1, Math.ceil(toMs / MINUTE_MS)),
+];
 
 /** Expired keys handled per write. */
 const PRUNE_CHUNK = 10_000;
@@ -134,6 +148,30 @@ async function rollLevel(
   return n;
 }
 
+/** A device's keys in every tier (1-minute buckets and each coarser tier's), as key ranges. */
+export function bucketRanges(id: string, tiers: readonly Tier[]): { gte: string; lt: string }[] {
+  return ['r:', ...tiers.map((t) => tierPrefix(t.resolutionMin))].map((p) => rollupRange(id, undefined, p));
+}
+
+/**
+ * Merges a handed-off device's buckets of coarser tiers into this node's tier of that resolution, or the next
+ * coarser one it keeps (none: they are not kept). 1-minute buckets are the caller's (they may join the record).
+ */
+export function mergeTierBuckets(
+  commit: Committer,
+  id: string,
+  buckets: TransferBucket[],
+  tiers: readonly Tier[],
+): void {
+  for (const x of buckets) {
+    const res = x.resolutionMin ?? 1;
+    const into = res === 1 ? undefined : tiers.find((t) => t.resolutionMin >= res);
+    if (into === undefined) continue;
+    const key = rollupKey(id, x.metric, periodOf(x.minute, into.resolutionMin), tierPrefix(into.resolutionMin));
+    mergeBucket(commit.bucketFor(key), x.b);
+  }
+}
+
 /** The resolutions a series can be answered at, finest first: 1 (minutes) and each tier's. */
 export function resolutions(tiers: readonly Tier[]): number[] {
   return [1, ...tiers.map((t) => t.resolutionMin)];
@@ -148,13 +186,10 @@ export const MAX_SERIES_POINTS = 11_000;
  * least `atLeastMin`, and coarse enough for at most MAX_SERIES_POINTS points.
  */
 export async function resolutionFor(
-  db: Db,
-  commit: Committer,
+  { db, commit, tiers }: TierSource,
   id: string,
   metric: string,
-  fromMin: number,
-  toMin: number,
-  tiers: readonly Tier[],
+  [fromMin, toMin]: [number, number],
   atLeastMin = 1,
 ): Promise<number> {
   const all = resolutions(tiers);
@@ -179,15 +214,12 @@ export async function resolutionFor(
  * into one bucket per period, oldest first. Periods are whole: the range is widened to period bounds.
  */
 export async function readAtResolution(
-  db: Db,
-  commit: Committer,
+  { db, commit, tiers }: TierSource,
   dev: Device | undefined,
   id: string,
   metric: string,
-  fromMin: number,
-  toMin: number,
+  [fromMin, toMin]: [number, number],
   resolutionMin: number,
-  tiers: readonly Tier[],
 ): Promise<{ minute: number; b: Float64Array }[]> {
   const from = periodOf(fromMin, resolutionMin);
   const to = Math.ceil(toMin / resolutionMin) * resolutionMin;

@@ -1,0 +1,44 @@
+import type { AggregatorConfig } from '../config.js';
+import type { Membership } from '../cluster/membership.js';
+import { Quotas, type QuotasConfig, type RingPart } from './quotas.js';
+import { LogSampler, type SamplingConfig } from './sampling.js';
+
+/** The per-tenant processors a node's `processors` list configures (null: not listed). */
+export interface TenantProcessors {
+  quotas: Quotas | null;
+  sampler: LogSampler | null;
+}
+
+export function tenantProcessors(
+  cfg: AggregatorConfig,
+  selfId: string,
+  membership: () => Membership | null,
+): TenantProcessors {
+  const part = ringPart(selfId, membership);
+  const quotas = cfg.processors.find((p) => p.kind === 'quotas');
+  const sampling = cfg.processors.find((p) => p.kind === 'sampling');
+  return {
+    quotas: quotas ? new Quotas(quotas.config as QuotasConfig, part) : null,
+    sampler: sampling ? new LogSampler(sampling.config as SamplingConfig, part) : null,
+  };
+}
+
+/** Where node `selfId` stands in the ring, for its part of each tenant's limits (read at most once a second). */
+function ringPart(selfId: string, membership: () => Membership | null): RingPart {
+  let at = -Infinity;
+  let part = { members: 1, share: 1 };
+  const read = () => {
+    const now = Date.now();
+    const m = membership();
+    if (now - at > 1000 && m !== null) {
+      at = now;
+      const members = m.view().members.filter((x) => x.share > 0);
+      part = {
+        members: Math.max(1, members.length),
+        share: members.find((x) => x.id === selfId)?.share ?? 1 / Math.max(1, members.length),
+      };
+    }
+    return part;
+  };
+  return { members: () => read().members, share: () => read().share };
+}
