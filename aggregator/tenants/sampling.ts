@@ -5,7 +5,8 @@ import type { RingPart } from './quotas.js';
 /**
  * Adaptive sampling of events (log records) per tenant (processors `sampling`, aggregator only). Records of
  * `keep_severity_at_least` and above are always kept; the rest are kept with a probability set, every `interval`,
- * to what brings the tenant's rate of them to `logs_per_second` (1 while under it). Each record kept with a
+ * to what brings the tenant's rate of them to `logs_per_second` (1 while under it), and lowered at once within an
+ * interval when they run at more than twice the target. Each record kept with a
  * probability under 1 carries `sampling.adjusted_count` = 1 / probability (a double attribute), so counts can be
  * re-weighted downstream. Sampling is systematic (every k-th record at probability 1/k, carried over between
  * requests), so the rate kept is exact, not a coin's. Metrics are never sampled. Data of senders in no tenant is
@@ -59,20 +60,30 @@ class TenantSampler {
   private seen = 0;
   private since = -1;
 
-  /** Sets the probability again when the interval is over, or early when a burst is already twice the target. */
+  /**
+   * At the end of each interval the probability is set from the interval's rate; within one, as soon as events run
+   * at more than twice the target (a burst, even one request of thousands), it is lowered at once.
+   */
   adjust(now: number, target: number, intervalMs: number): void {
     if (this.since < 0) this.since = now;
     const elapsed = now - this.since;
-    if (elapsed < intervalMs && this.seen <= 2 * target * (intervalMs / 1000)) return;
-    const rate = this.seen / Math.max(elapsed / 1000, 0.001);
-    this.probability = rate <= target ? 1 : target / rate;
-    this.seen = 0;
-    this.since = now;
+    if (elapsed >= intervalMs) {
+      const rate = this.seen / (elapsed / 1000);
+      this.probability = rate <= target ? 1 : target / rate;
+      this.seen = 0;
+      this.since = now;
+      return;
+    }
+    // Records arrive in requests: the window is taken to reach one second past now, so two requests a second apart
+    // do not read as twice the rate.
+    const seconds = elapsed / 1000 + 1;
+    if (this.seen > 2 * target * seconds) this.probability = Math.min(this.probability, (target * seconds) / this.seen);
   }
 
   /** 0: leave the record out; 1: keep it; more: keep it, standing for that many. */
-  decide(): number {
+  decide(now: number, target: number, intervalMs: number): number {
     this.seen++;
+    this.adjust(now, target, intervalMs);
     if (this.probability >= 1) return 1;
     this.carry += this.probability;
     if (this.carry < 1) return 0;
@@ -98,7 +109,8 @@ export class LogSampler {
     let s = this.tenants.get(tenant);
     if (s === undefined) this.tenants.set(tenant, (s = new TenantSampler()));
     const target = this.cfg.logs_per_second / Math.max(1, this.ring.members());
-    s.adjust(this.now(), target, this.cfg.interval);
+    const now = this.now();
+    s.adjust(now, target, this.cfg.interval);
     let forced = 0;
     const t = s;
     const r = filterLogRecords(
@@ -108,7 +120,7 @@ export class LogSampler {
           forced++;
           return 1;
         }
-        return t.decide();
+        return t.decide(now, target, this.cfg.interval);
       },
       ADJUSTED_COUNT_ATTRIBUTE,
     );

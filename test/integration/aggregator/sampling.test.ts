@@ -8,6 +8,7 @@ import { startAggregator } from '../../helpers/aggregator-process.js';
 import { OtlpHttpSink } from '../../helpers/otlp-sink.js';
 import { waitFor } from '../../helpers/ports.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { LogsEncoder } from '../../../protocol/otlp/logs-encoder.js';
 
 const records = (sink: OtlpHttpSink) =>
   sink
@@ -24,7 +25,7 @@ test('event sampling: MQTT events through an agent; errors all kept, the rest cu
   await sink.start();
   t.after(() => sink.stop());
   const tokens = join(dir, 'agents.tokens');
-  writeFileSync(tokens, 'gw-s token-gw-s-0001 acme\n');
+  writeFileSync(tokens, 'gw-s token-gw-s-0001 acme\nsdk-s token-sdk-s-001 acme\n');
   const agg = await startAggregator(dir, {
     auth: { agent_tokens_file: tokens },
     export: { endpoint: `http://127.0.0.1:${sink.port}`, batch: { max_delay: '50ms' } },
@@ -86,4 +87,33 @@ test('event sampling: MQTT events through an agent; errors all kept, the rest cu
   const events = (await agg.get('/v1/devices/ev-1/events')).body.events;
   assert.ok(events.some((e: { body: string }) => e.body.startsWith('error')));
   assert.ok(events.length <= kept + 12);
+
+  // OTLP logs of the same tenant are sampled by the same rate: 200 info records in one request keep about
+  // probability × 200, errors all.
+  const before = await m();
+  const otlp = new LogsEncoder({ gatewayId: 'sdk' }).encode([
+    {
+      deviceId: 'ev-2',
+      events: Array.from({ length: 210 }, (_, i) => ({
+        ts: Date.now(),
+        severityNumber: i < 200 ? 9 : 17,
+        severityText: i < 200 ? 'info' : 'error',
+        body: `otlp ${i}`,
+        attributes: null,
+      })),
+    },
+  ]);
+  const post = await fetch(`http://127.0.0.1:${agg.otlpHttpPort}/v1/logs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-protobuf', authorization: 'Bearer token-sdk-s-001' },
+    body: otlp,
+  });
+  assert.equal(post.status, 200);
+  const after = await m();
+  assert.equal(count(after, 'kept_severity') - count(before, 'kept_severity'), 10);
+  const otlpKept = count(after, 'kept') - count(before, 'kept');
+  assert.equal(otlpKept + count(after, 'sampled_out') - count(before, 'sampled_out'), 200);
+  assert.ok(otlpKept < 120, `${otlpKept} of 200 kept`);
+  const stored = (await agg.get('/v1/devices/ev-2/events?limit=100')).body.events;
+  assert.equal(stored.length, otlpKept + 10, 'the device keeps what was kept');
 });

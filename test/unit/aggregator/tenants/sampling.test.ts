@@ -102,3 +102,11 @@ test('a cluster keeps its part of the target on each node', () => {
   s.sample('t', logs(['d'], 1));
   assert.ok(Math.abs(s.probabilities().get('t')! - 100 / 401) < 0.01);
 });
+
+test('one burst request after a quiet spell is cut within itself, not let through whole', () => {
+  const s = new LogSampler(cfg({ logs_per_second: 100 }), { members: () => 1, share: () => 1 }, () => 0);
+  const r = s.sample('acme', logs(['d'], 2000));
+  // 200 taken before the rate reads as twice the target, then ever fewer: about 200 + 100 × ln(10).
+  assert.ok(r.kept > 300 && r.kept < 500, `kept ${r.kept} of 2,000`);
+  assert.equal(r.kept + r.left, 2000);
+});
