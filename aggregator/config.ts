@@ -21,7 +21,7 @@ import {
 import { loadConfig } from '../protocol/config/parse.js';
 import { crossCheck } from './config-check.js';
 import type { Tier } from './state/tiers.js';
-import { memoryLimiterSpec } from '../runtime/processors/spec.js';
+import { attributesSpec, memoryLimiterSpec, redactionSpec } from '../runtime/processors/spec.js';
 import { ID_CHARS, idFromHostName, MAX_ID_LENGTH } from '../protocol/ids.js';
 
 /**
@@ -259,12 +259,14 @@ export const aggregatorConfigSpec = obj({
     max_active: int(100_000, 1, 10_000_000, 'alerts held active per node; past it new ones are counted, not raised'),
   }),
   processors: variants(
-    { memory_limiter: memoryLimiterSpec, quotas: quotasSpec, sampling: samplingSpec },
-    'applied in order to what the node takes in',
     {
-      attributes: 'on the aggregator; the agent has it',
-      redaction: 'on the aggregator; the agent has it',
+      memory_limiter: memoryLimiterSpec,
+      attributes: attributesSpec,
+      redaction: redactionSpec,
+      quotas: quotasSpec,
+      sampling: samplingSpec,
     },
+    'applied in order to what the node takes in',
   ),
   log: obj({
     level: oneOf(

@@ -1,7 +1,8 @@
 import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
 import type { LogSampler } from './tenants/sampling.js';
 import type { Quotas } from './tenants/quotas.js';
-import { tenantProcessors } from './tenants/processors.js';
+import { ingestProcessors } from './ingest/processors.js';
+import type { IngestAttributes } from './ingest/attribute-processors.js';
 import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
@@ -49,6 +50,7 @@ export class AggregatorNode {
   private readonly limiter: MemoryLimiter | null;
   private readonly quotas: Quotas | null;
   private readonly sampler: LogSampler | null;
+  private readonly attributes: IngestAttributes | null;
   readonly id: string;
   readonly metrics: AggregatorMetrics;
   private store: DeviceStateStore | null = null;
@@ -96,7 +98,11 @@ export class AggregatorNode {
       'uplink batches answered RETRY, OTLP requests 429 / UNAVAILABLE with a retry delay',
     );
     this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
-    ({ quotas: this.quotas, sampler: this.sampler } = tenantProcessors(cfg, this.id, () => this.membership));
+    ({
+      quotas: this.quotas,
+      sampler: this.sampler,
+      attributes: this.attributes,
+    } = ingestProcessors(cfg, this.id, () => this.membership, this.metrics.processorCounters));
     this.live = new Live(cfg, this.id, this.metrics.registry, log);
   }
 
@@ -252,6 +258,7 @@ export class AggregatorNode {
         admission: this.limiter ?? undefined,
         quotas: this.quotas ?? undefined,
         sampler: this.sampler ?? undefined,
+        attributes: this.attributes ?? undefined,
       },
     );
     const streams = (this.streams = new StreamIngest(
@@ -272,6 +279,7 @@ export class AggregatorNode {
         admission: this.limiter ?? undefined,
         quotas: this.quotas ?? undefined,
         sampler: this.sampler ?? undefined,
+        attributes: this.attributes ?? undefined,
       },
       () => this.auth.agent,
       m,

@@ -12,6 +12,7 @@ import type { AgentTokens } from './tokens.js';
 import type { BatchSink } from './uplink-service.js';
 import type { Quotas } from '../tenants/quotas.js';
 import type { LogSampler } from '../tenants/sampling.js';
+import type { IngestAttributes } from './attribute-processors.js';
 
 /**
  * A node's standard OTLP ingest: one OtlpIngest behind the OTLP/gRPC services (on the node's gRPC server) and the
@@ -31,6 +32,7 @@ export class OtlpEndpoints {
       admission?: Admission;
       quotas?: Quotas;
       sampler?: LogSampler;
+      attributes?: IngestAttributes;
     },
     private readonly tokens: () => AgentTokens,
     private readonly metrics: AggregatorMetrics,
@@ -48,6 +50,7 @@ export class OtlpEndpoints {
         tenantOf: (source) => tokens().tenantOf(source),
         quotas: deps.quotas,
         sampler: deps.sampler,
+        attributes: deps.attributes,
       },
       log,
       {

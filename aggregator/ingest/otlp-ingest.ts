@@ -9,6 +9,7 @@ import type { DeviceStateStore } from '../state/store.js';
 import { stampRequest } from '../tenants/stamp.js';
 import type { Quotas, RateQuota } from '../tenants/quotas.js';
 import type { LogSampler, Sampled } from '../tenants/sampling.js';
+import type { IngestAttributes } from './attribute-processors.js';
 
 /** Why an OTLP request was not taken, as OTLP answers it. */
 export class OtlpRefusal extends Error {
@@ -48,6 +49,8 @@ export interface OtlpIngestOptions {
   quotas?: Quotas;
   /** Event sampling per tenant, when configured: log records left out before anything is stored or exported. */
   sampler?: LogSampler;
+  /** The attributes and redaction processors, when configured: applied first. */
+  attributes?: IngestAttributes;
 }
 
 /** How long a client waits before it retries when this node is overloaded or not ready. */
@@ -124,6 +127,7 @@ export class OtlpIngest {
     let data;
     const tenant = this.opts.tenantOf?.(sourceId) ?? '';
     try {
+      if (this.opts.attributes) raw = this.opts.attributes.request(signal, raw);
       raw = stampRequest(raw, tenant);
       if (signal === Signal.LOGS && this.opts.sampler) {
         const s = this.opts.sampler.sample(tenant, raw);

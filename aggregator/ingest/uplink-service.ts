@@ -13,6 +13,7 @@ import type { DeviceData } from '../device/types.js';
 import { stampData, stampRequest } from '../tenants/stamp.js';
 import type { Quotas, RateQuota } from '../tenants/quotas.js';
 import type { LogSampler, Sampled } from '../tenants/sampling.js';
+import type { IngestAttributes } from './attribute-processors.js';
 import { countItems } from '../../protocol/otlp/split.js';
 
 /** Where decoded batches go: the node's state store (and, in a cluster, the owners of other devices). */
@@ -53,6 +54,8 @@ export interface IngestProcessors {
   quotas?: Quotas;
   /** Event sampling per tenant: log records left out before anything is stored or exported. */
   sampler?: LogSampler;
+  /** The attributes and redaction processors, applied first. */
+  attributes?: IngestAttributes;
 }
 
 /** One stored batch of an agent, as Send carries it or as a segment of a stream frame. */
@@ -144,16 +147,20 @@ export class UplinkIngest {
     const t0 = performance.now();
     let data: DeviceData[];
     let source: ExportItem | undefined;
+    const attrs = this.processors.attributes;
     try {
       if (decoded) {
         data = decoded();
+        attrs?.data(data);
         stampData(data, tenant);
         // A stream segment read into device data and rebuilt as well (exporters need its OTLP).
-        if (b.payload.length > 0)
-          source = { signal: b.signal, otlp: stampRequest(b.payload, tenant), points: pointsOf(b.signal, data) };
+        if (b.payload.length > 0) {
+          const otlp = stampRequest(attrs ? attrs.request(b.signal, b.payload) : b.payload, tenant);
+          source = { signal: b.signal, otlp, points: pointsOf(b.signal, data) };
+        }
       } else {
         const inflated = inflateBatch(b.signal, b.compression, b.payload);
-        const raw = stampRequest(inflated, tenant);
+        const raw = stampRequest(attrs ? attrs.request(b.signal, inflated) : inflated, tenant);
         data = decodeRequest(b.signal, raw);
         source = { signal: b.signal, otlp: raw, points: pointsOf(b.signal, data) };
         // The agent's compressed bytes are what exporters may send on as they are, unless stamping changed them.

@@ -5,6 +5,8 @@ import type { StreamIngestHooks } from '../ingest/stream-service.js';
 import type { Logger } from 'pino';
 import type { DeviceStateOptions } from '../state/types.js';
 import type { Sampled } from '../tenants/sampling.js';
+import type { ProcessorCounters } from '../../runtime/processors/chain.js';
+import { talliedCounter } from '../../runtime/ops/tallied-counter.js';
 
 /** Everything an aggregator node exposes on /metrics (one registry per node). */
 export class AggregatorMetrics {
@@ -176,6 +178,23 @@ export class AggregatorMetrics {
     labelNames: ['reason', 'tenant'] as const,
     registers: [this.registry],
   });
+  /** Where the attributes and redaction processors count (plain numbers, added at each scrape). */
+  readonly processorCounters: ProcessorCounters = {
+    applied: talliedCounter(
+      this.registry,
+      'otlp_edge_aggregator_processor_attributes_applied_total',
+      'Attributes actions that changed a data point, event or Resource, by processor (its place in processors:) and action',
+      'processor',
+      'action',
+    ),
+    redacted: talliedCounter(
+      this.registry,
+      'otlp_edge_aggregator_processor_redactions_total',
+      'Pieces of text redacted, by processor (its place in processors:) and detector (key: a blocked key)',
+      'processor',
+      'detector',
+    ),
+  };
   readonly sampledRecords = new Counter({
     name: 'otlp_edge_aggregator_sampling_records_total',
     help: 'Events (log records) through event sampling, by tenant and outcome: kept (by probability), kept_severity (always kept), sampled_out',

@@ -5,6 +5,7 @@ import { checkRedaction, Redactor } from './redaction.js';
 import { checkMemoryLimiter } from './memory-limiter.js';
 import { Selected, Selector } from './select.js';
 import type { AttributesConfig, MemoryLimiterConfig, RedactionConfig } from './spec.js';
+import type { AttributeHooks } from '../../protocol/otlp/attribute-rewrite.js';
 
 /** One entry of a `processors:` list, as the schema types it. */
 export type ProcessorEntry =
@@ -114,6 +115,45 @@ export class RecordProcessors {
       stages.push({ ...stage, readingPoint: point === null ? null : remembered((a) => asText(point(a)), tally) });
     });
     return stages.length === 0 ? null : new RecordProcessors(stages);
+  }
+
+  /**
+   * The processors as hooks over OTLP requests (protocol/otlp/attribute-rewrite.ts), for what the aggregator takes
+   * in: the same selection and actions as on readings — Resources of selected devices, data points of selected
+   * devices and metrics, log record attributes and bodies of selected devices.
+   */
+  otlpHooks(): AttributeHooks {
+    const stages = this.stages;
+    const hooks: AttributeHooks = {};
+    if (stages.some((s) => s.resource !== null)) hooks.resource = (id, attrs) => this.resource(id, attrs);
+    if (stages.some((s) => s.point !== null))
+      hooks.point = (id, metric, attrs) => {
+        for (const s of stages) {
+          if (s.point === null) continue;
+          const sel = s.select.select(id, '');
+          if (sel === Selected.ALL || (sel === Selected.METRICS && s.select.metric(id, '', metric)))
+            attrs = s.point(attrs);
+        }
+        return attrs;
+      };
+    if (stages.some((s) => s.point !== null || s.body !== null))
+      hooks.log = (id, rec) => {
+        let out = rec;
+        for (const s of stages) {
+          const sel = s.select.select(id, '');
+          if (sel === Selected.NONE || (sel === Selected.METRICS && !s.select.allMetrics)) continue;
+          if (s.point !== null) {
+            const a = s.point(out.attrs);
+            if (a !== out.attrs) out = { ...out, attrs: a };
+          }
+          if (s.body !== null && out.body !== undefined) {
+            const b = s.body(out.body);
+            if (b !== out.body) out = { ...out, body: b === undefined ? '' : b };
+          }
+        }
+        return out;
+      };
+    return hooks;
   }
 
   /** Whether any processor changes Resources (the encoder then keeps one per device). */

@@ -53,8 +53,9 @@ export interface AggregatorBenchOptions {
   /** The node exports everything to a local OTLP/HTTP sink (in this process) through its durable queue. */
   exportSink?: boolean;
   /**
-   * Gateways send with tokens that put them in tenants (two, alternating), and the node runs the quotas (limits it
-   * never reaches) and sampling processors: the cost of tenants on the data path. Default false.
+   * Gateways send with tokens that put them in tenants (two, alternating), and the node runs a typical processor
+   * chain — attributes (insert on the Resource), redaction, quotas (limits it never reaches), sampling: the cost of
+   * processors and tenants on the data path. Default false.
    */
   tenants?: boolean;
   /** Live-stream clients watching every device's readings: `reading` read all they get, `stalled` read nothing. */
@@ -146,6 +147,10 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
           ? {
               auth: { agent_tokens_file: tokensFile },
               processors: [
+                {
+                  attributes: { actions: [{ key: 'datacenter', value: 'dc-1', action: 'insert', scope: 'resource' }] },
+                },
+                { redaction: { detectors: ['email', 'ip'] } },
                 { quotas: { default: { devices: 10_000_000, points_per_second: 1_000_000_000 } } },
                 { sampling: { logs_per_second: 1000 } },
               ],

@@ -36,13 +36,20 @@ const refused = (text: string, ...patterns: RegExp[]) =>
   );
 
 test('documented keys that are not built yet stop the node at start instead of being ignored', () => {
-  refused('processors: [ { attributes: {} } ]', /processors\[0\]: attributes is not available yet/);
+  refused('processors: [ { tail_sampling: {} } ]', /processors\[0\]: expected a mapping with one key naming one of/);
   refused(
     'processors: [ { sampling: { keep_severity_at_least: critical } } ]',
     /processors\[0\]\.sampling\.keep_severity_at_least: expected one of trace, debug, info, warn, error, fatal/,
   );
   refused('processors: [ { sampling: {} }, { sampling: {} } ]', /processors\[1\]\.sampling: sampling is listed twice/);
-  refused('processors: [ { redaction: {} } ]', /processors\[0\]: redaction is not available yet .*the agent has it/);
+  refused(
+    'processors: [ { redaction: { include: { topics: [ "devices/#" ] } } } ]',
+    /processors\[0\]\.redaction\.include\.topics: data here has no MQTT topic/,
+  );
+  refused(
+    'processors: [ { attributes: { actions: [ { key: x, action: insert } ] } } ]',
+    /processors\[0\]\.attributes\.actions\[0\]/,
+  );
   refused('processors: [ { memory_limiter: {} } ]', /processors\[0\]\.memory_limiter\.limit: set exactly one of/);
   assert.equal(strict('processors: [ { memory_limiter: { limit: 1GiB } } ]').processors[0].kind, 'memory_limiter');
   assert.equal(strict('devices: { max_metrics: 50 }').devices.max_metrics, 50);

@@ -1,23 +1,29 @@
 import type { AggregatorConfig } from '../config.js';
 import type { Membership } from '../cluster/membership.js';
-import { Quotas, type QuotasConfig, type RingPart } from './quotas.js';
-import { LogSampler, type SamplingConfig } from './sampling.js';
+import { RecordProcessors, type ProcessorCounters } from '../../runtime/processors/chain.js';
+import { Quotas, type QuotasConfig, type RingPart } from '../tenants/quotas.js';
+import { LogSampler, type SamplingConfig } from '../tenants/sampling.js';
+import { IngestAttributes } from './attribute-processors.js';
 
-/** The per-tenant processors a node's `processors` list configures (null: not listed). */
-export interface TenantProcessors {
+/** The processors a node's `processors` list configures for its ingest (null: not listed). */
+export interface IngestProcessorSet {
+  attributes: IngestAttributes | null;
   quotas: Quotas | null;
   sampler: LogSampler | null;
 }
 
-export function tenantProcessors(
+export function ingestProcessors(
   cfg: AggregatorConfig,
   selfId: string,
   membership: () => Membership | null,
-): TenantProcessors {
+  counters: ProcessorCounters,
+): IngestProcessorSet {
   const part = ringPart(selfId, membership);
   const quotas = cfg.processors.find((p) => p.kind === 'quotas');
   const sampling = cfg.processors.find((p) => p.kind === 'sampling');
+  const records = RecordProcessors.build(cfg.processors, 'processors', counters);
   return {
+    attributes: records ? new IngestAttributes(records.otlpHooks()) : null,
     quotas: quotas ? new Quotas(quotas.config as QuotasConfig, part) : null,
     sampler: sampling ? new LogSampler(sampling.config as SamplingConfig, part) : null,
   };
