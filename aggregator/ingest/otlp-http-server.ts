@@ -214,7 +214,7 @@ export class OtlpHttpServer {
       }
     }
     try {
-      return await this.ingest.accept(source, signal, raw);
+      return await this.ingest.accept(source, signal, raw, body.length);
     } catch (e) {
       if (!(e instanceof OtlpRefusal)) throw e;
       if (e.kind === 'bad_data') throw new HttpRefusal(400, CODE.INVALID_ARGUMENT, e.message);

@@ -77,8 +77,16 @@ export class OtlpIngest {
     private readonly hooks: OtlpIngestHooks = {},
   ) {}
 
-  /** Takes one inflated Export*ServiceRequest from `source`; resolves with the points refused (partial success). */
-  async accept(sourceId: string, signal: Signal, raw: Uint8Array): Promise<{ rejected: number; message: string }> {
+  /**
+   * Takes one inflated Export*ServiceRequest from `source` (`wireBytes`: its size as received, for quotas); resolves
+   * with the points refused (partial success).
+   */
+  async accept(
+    sourceId: string,
+    signal: Signal,
+    raw: Uint8Array,
+    wireBytes = raw.length,
+  ): Promise<{ rejected: number; message: string }> {
     const notReady = this.opts.notReady();
     const store = this.store();
     if (notReady !== null || store === null)
@@ -110,7 +118,7 @@ export class OtlpIngest {
       );
     this.inFlight += raw.length;
     try {
-      return await this.take(store, sourceId, signal, raw);
+      return await this.take(store, sourceId, signal, raw, wireBytes);
     } finally {
       this.inFlight -= raw.length;
     }
@@ -121,6 +129,7 @@ export class OtlpIngest {
     sourceId: string,
     signal: Signal,
     raw: Uint8Array,
+    wireBytes: number,
   ): Promise<{ rejected: number; message: string }> {
     let devices: ResourceEntry[] = [];
     let other: ResourceEntry[] = [];
@@ -160,6 +169,7 @@ export class OtlpIngest {
       tenant,
       signal === Signal.METRICS ? toState + toExport : 0,
       signal === Signal.LOGS ? toState + toExport : 0,
+      wireBytes,
     );
     if (over) {
       this.hooks.onQuotaRefused?.(tenant, over.quota);

@@ -197,6 +197,7 @@ export class StreamIngest {
           },
           collected ? () => collected.result() : undefined,
           tenant,
+          Math.ceil(f.payload.length / segments.length),
         );
       }),
     );

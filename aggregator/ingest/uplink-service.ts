@@ -133,7 +133,13 @@ export class UplinkIngest {
    * already (a stream frame's columns), throwing as decodeBatch would. What it holds is stamped as `tenant`'s
    * ('' = in no tenant; tenants/stamp.ts).
    */
-  async apply(b: IncomingBatch, decoded?: () => DeviceData[], tenant = ''): Promise<UplinkAck> {
+  async apply(
+    b: IncomingBatch,
+    decoded?: () => DeviceData[],
+    tenant = '',
+    /** Bytes it took on the wire (a stream segment's share of its frame); default its payload's. */
+    wireBytes = b.payload.length,
+  ): Promise<UplinkAck> {
     if (this.stopping) return this.ack(AckStatus.RETRY, 'node is shutting down', RETRY_AFTER_MS);
     const admission = this.processors.admission;
     admission?.taken(b.payload.length);
@@ -190,7 +196,7 @@ export class UplinkIngest {
     if (quotas !== undefined && tenant !== '') {
       const metrics = b.signal === Signal.METRICS;
       const events = !metrics && source !== undefined ? countItems(Signal.LOGS, source.otlp) : 0;
-      const over = quotas.admit(tenant, metrics ? pointsOf(b.signal, data) : 0, events);
+      const over = quotas.admit(tenant, metrics ? pointsOf(b.signal, data) : 0, events, wireBytes);
       if (over !== null) {
         this.hooks.onQuotaRefused?.(tenant, over.quota);
         return this.ack(AckStatus.RETRY, over.message, over.retryAfterMs);

@@ -22,6 +22,9 @@ const limits = (doc: string) =>
       devices: limit('devices the tenant may have in the cluster'),
       points_per_second: limit('metric data points per second the cluster takes from the tenant'),
       events_per_second: limit('events (log records) per second the cluster takes from the tenant'),
+      bytes_per_second: limit(
+        'bytes per second the cluster takes from the tenant, as received (compressed uplink and OTLP/HTTP bodies, OTLP/gRPC messages)',
+      ),
     },
     doc,
   );
@@ -41,7 +44,7 @@ export const quotasSpec = obj(
 
 export type QuotasConfig = Infer<typeof quotasSpec>;
 type Limits = QuotasConfig['default'];
-export type RateQuota = 'points_per_second' | 'events_per_second';
+export type RateQuota = 'points_per_second' | 'events_per_second' | 'bytes_per_second';
 
 /** Where the node stands in the ring, for its part of each limit. */
 export interface RingPart {
@@ -92,6 +95,7 @@ export class Quotas {
       devices: pick('devices'),
       points_per_second: pick('points_per_second'),
       events_per_second: pick('events_per_second'),
+      bytes_per_second: pick('bytes_per_second'),
     };
   }
 
@@ -102,10 +106,10 @@ export class Quotas {
   }
 
   /**
-   * Takes `points` and `events` of `tenant` against its rates on this node; null when taken, else the refusal (and
-   * nothing is taken). Data in no tenant ('') is never refused.
+   * Takes `points`, `events` and `bytes` of `tenant` against its rates on this node; null when taken, else the
+   * refusal. Data in no tenant ('') is never refused.
    */
-  admit(tenant: string, points: number, events: number): QuotaRefusal | null {
+  admit(tenant: string, points: number, events: number, bytes = 0): QuotaRefusal | null {
     if (tenant === '') return null;
     const l = this.limitsOf(tenant);
     const members = Math.max(1, this.ring.members());
@@ -113,6 +117,7 @@ export class Quotas {
     for (const [quota, n] of [
       ['points_per_second', points],
       ['events_per_second', events],
+      ['bytes_per_second', bytes],
     ] as const) {
       const all = l[quota];
       if (all === 0 || n <= 0) continue;
@@ -125,7 +130,7 @@ export class Quotas {
         return {
           quota,
           retryAfterMs: wait,
-          message: `tenant '${tenant}' is over its quota of ${all} ${quota === 'points_per_second' ? 'points' : 'events'} per second (${round(rate)} on this node of ${members}); retry in ${wait} ms`,
+          message: `tenant '${tenant}' is over its quota of ${all} ${UNITS[quota]} per second (${round(rate)} on this node of ${members}); retry in ${wait} ms`,
         };
     }
     return null;
@@ -133,3 +138,8 @@ export class Quotas {
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
+const UNITS: Record<RateQuota, string> = {
+  points_per_second: 'points',
+  events_per_second: 'events',
+  bytes_per_second: 'bytes',
+};

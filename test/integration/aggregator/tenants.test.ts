@@ -200,14 +200,20 @@ test('tenants: tokens stamp tenant.id, a tenant cannot write into or read anothe
 test('quotas: a tenant over its rate is told to retry (uplink RETRY, OTLP 429) and loses nothing; over its device quota, new devices are refused and counted', async (t) => {
   const dir = tempDir(t);
   const agentTokens = join(dir, 'agents.tokens');
-  writeFileSync(agentTokens, 'gw-a token-gw-a-0001 acme\ngw-b token-gw-b-0001 globex\nsdk token-sdk-00001 globex\n');
+  writeFileSync(
+    agentTokens,
+    'gw-a token-gw-a-0001 acme\ngw-b token-gw-b-0001 globex\nsdk token-sdk-00001 globex\nsdk2 token-sdk2-0001 initech\n',
+  );
   const agg = await startAggregator(dir, {
     auth: { agent_tokens_file: agentTokens },
     processors: [
       {
         quotas: {
           default: { points_per_second: 40 },
-          tenants: { acme: { devices: 3, points_per_second: 0 } },
+          tenants: {
+            acme: { devices: 3, points_per_second: 0 },
+            initech: { points_per_second: 0, bytes_per_second: 100 },
+          },
         },
       },
     ],
@@ -260,6 +266,18 @@ test('quotas: a tenant over its rate is told to retry (uplink RETRY, OTLP 429) a
     metricValue(m, 'otlp_edge_aggregator_quota_refused_total{tenant="globex",quota="points_per_second",ingest="otlp"}'),
     1,
   );
+
+  // Bytes: initech may send 100 bytes/s; a body of a few hundred bytes passes, the next waits.
+  const post = () =>
+    fetch(`http://127.0.0.1:${agg.otlpHttpPort}/v1/metrics`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', authorization: 'Bearer token-sdk2-0001' },
+      body: metricsPayload(['i-1'], { t: 1, u: 2 }, 3),
+    });
+  assert.equal((await post()).status, 200);
+  const second = await post();
+  assert.equal(second.status, 429);
+  assert.match(await second.text(), /tenant 'initech' is over its quota of 100 bytes per second/);
 
   // Devices: acme may have 3; a real agent's five devices publish, three are kept and the rest counted.
   const agent = await startAgent(join(dir, 'agent'), {

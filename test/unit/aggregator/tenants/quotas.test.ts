@@ -23,9 +23,24 @@ test('a tenant takes its own limits, falling back to the default key by key; no 
     }),
     { members: () => 1, share: () => 1 },
   );
-  assert.deepEqual(q.limitsOf('acme'), { devices: 100, points_per_second: 10, events_per_second: 0 });
-  assert.deepEqual(q.limitsOf('globex'), { devices: 0, points_per_second: 1000, events_per_second: 0 });
-  assert.deepEqual(q.limitsOf('other'), { devices: 100, points_per_second: 1000, events_per_second: 0 });
+  assert.deepEqual(q.limitsOf('acme'), {
+    devices: 100,
+    points_per_second: 10,
+    events_per_second: 0,
+    bytes_per_second: 0,
+  });
+  assert.deepEqual(q.limitsOf('globex'), {
+    devices: 0,
+    points_per_second: 1000,
+    events_per_second: 0,
+    bytes_per_second: 0,
+  });
+  assert.deepEqual(q.limitsOf('other'), {
+    devices: 100,
+    points_per_second: 1000,
+    events_per_second: 0,
+    bytes_per_second: 0,
+  });
   assert.equal(q.admit('', 1e9, 1e9), null);
 });
 
@@ -81,4 +96,16 @@ test('quotas without agent tokens, or listed twice, stop the process; a bad tena
     check({ processors: [{ quotas: { default: { devices: -5 } } }] }).join('\n'),
     /processors\[0\]\.quotas\.default\.devices: expected an integer from -1/,
   );
+});
+
+test('bytes: counted as received, refused past the rate like points', () => {
+  let now = 0;
+  const q = new Quotas(cfg({ default: { bytes_per_second: 1000 } }), { members: () => 1, share: () => 1 }, () => now);
+  assert.equal(q.admit('t', 10, 0, 5000), null, 'an unspent second takes any batch');
+  const r = q.admit('t', 1, 0, 10);
+  assert.equal(r?.quota, 'bytes_per_second');
+  assert.match(r!.message, /quota of 1000 bytes per second/);
+  assert.equal(r?.retryAfterMs, 4000);
+  now += 4001;
+  assert.equal(q.admit('t', 1, 0, 10), null);
 });
