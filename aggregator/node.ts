@@ -1,8 +1,5 @@
 import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
-import type { LogSampler } from './tenants/sampling.js';
-import type { Quotas } from './tenants/quotas.js';
 import { ingestProcessors } from './ingest/processors.js';
-import type { IngestAttributes } from './ingest/attribute-processors.js';
 import { AggregatorErrorCodes } from './errors.js';
 import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
@@ -24,7 +21,7 @@ import { peerServiceDefinition } from './cluster/peer-service.js';
 import { Rebalancer } from './cluster/rebalance.js';
 import { Departure } from './cluster/leave.js';
 import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
-import type { BatchSink } from './ingest/uplink-service.js';
+import type { BatchSink, IngestProcessors } from './ingest/uplink-service.js';
 import { callAuthInterceptor } from './ingest/call-auth.js';
 import { AuthFiles, loadKeys } from './auth-files.js';
 import { UplinkIngest } from './ingest/uplink-service.js';
@@ -48,9 +45,8 @@ export const MAX_GRPC_MESSAGE_BYTES = 16 << 20;
  */
 export class AggregatorNode {
   private readonly limiter: MemoryLimiter | null;
-  private readonly quotas: Quotas | null;
-  private readonly sampler: LogSampler | null;
-  private readonly attributes: IngestAttributes | null;
+  /** What `processors` configures for ingest (the memory limiter watches the whole process). */
+  private readonly processors: IngestProcessors;
   readonly id: string;
   readonly metrics: AggregatorMetrics;
   private store: DeviceStateStore | null = null;
@@ -86,7 +82,7 @@ export class AggregatorNode {
     this.refusalLog = new RateLimitedLog(log);
     this.id = nodeId(cfg);
     this.metrics = new AggregatorMetrics({
-      samplingProbabilities: () => this.sampler?.probabilities() ?? new Map(),
+      samplingProbabilities: () => this.processors.sampler?.probabilities() ?? new Map(),
       devices: () => this.store?.deviceCount ?? 0,
       online: () => this.store?.onlineCount ?? 0,
       ringVersion: () => this.membership?.ringInfo().version ?? 0,
@@ -98,11 +94,10 @@ export class AggregatorNode {
       'uplink batches answered RETRY, OTLP requests 429 / UNAVAILABLE with a retry delay',
     );
     this.auth = new AuthFiles(cfg.auth, log, this.audit, this.metrics);
-    ({
-      quotas: this.quotas,
-      sampler: this.sampler,
-      attributes: this.attributes,
-    } = ingestProcessors(cfg, this.id, () => this.membership, this.metrics.processorCounters));
+    this.processors = {
+      admission: this.limiter ?? undefined,
+      ...ingestProcessors(cfg, this.id, () => this.membership, this.metrics.processorCounters),
+    };
     this.live = new Live(cfg, this.id, this.metrics.registry, log);
   }
 
@@ -118,7 +113,8 @@ export class AggregatorNode {
     const cfg = this.cfg;
     this.limiter?.start();
     this.auth.load();
-    if (this.quotas && !this.auth.agent.tenanted)
+    const quotas = this.processors.quotas;
+    if (quotas && !this.auth.agent.tenanted)
       this.log.warn(
         { file: cfg.auth.agent_tokens_file },
         'processors quotas is set but no agent token names a TENANT: no data belongs to a tenant, so no quota applies yet (add a TENANT column and send SIGHUP)',
@@ -181,7 +177,7 @@ export class AggregatorNode {
           exports: exporters.size > 0 ? exporters.queues : undefined,
           rollups: exporters.rollups,
           onDurable: this.live.durable,
-          deviceLimit: this.quotas ? (tenant) => this.quotas!.deviceLimit(tenant) : undefined,
+          deviceLimit: quotas ? (tenant) => quotas.deviceLimit(tenant) : undefined,
           ...this.metrics.stateHooks(this.log, this.refusalLog, cfg.devices.max_metrics),
         }),
       {
@@ -254,12 +250,7 @@ export class AggregatorNode {
         },
         onSampled: (tenant, s) => m.countSampled(tenant, s),
       },
-      {
-        admission: this.limiter ?? undefined,
-        quotas: this.quotas ?? undefined,
-        sampler: this.sampler ?? undefined,
-        attributes: this.attributes ?? undefined,
-      },
+      this.processors,
     );
     const streams = (this.streams = new StreamIngest(
       this.ingest,
@@ -276,10 +267,7 @@ export class AggregatorNode {
         store: () => this.store,
         exportsTake: (signal) => exporters.queues.takes(signal),
         notReady: () => this.notReady(),
-        admission: this.limiter ?? undefined,
-        quotas: this.quotas ?? undefined,
-        sampler: this.sampler ?? undefined,
-        attributes: this.attributes ?? undefined,
+        ...this.processors,
       },
       () => this.auth.agent,
       m,

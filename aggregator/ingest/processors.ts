@@ -4,28 +4,23 @@ import { RecordProcessors, type ProcessorCounters } from '../../runtime/processo
 import { Quotas, type QuotasConfig, type RingPart } from '../tenants/quotas.js';
 import { LogSampler, type SamplingConfig } from '../tenants/sampling.js';
 import { IngestAttributes } from './attribute-processors.js';
+import type { IngestProcessors } from './uplink-service.js';
 
-/** The processors a node's `processors` list configures for its ingest (null: not listed). */
-export interface IngestProcessorSet {
-  attributes: IngestAttributes | null;
-  quotas: Quotas | null;
-  sampler: LogSampler | null;
-}
-
+/** The processors a node's `processors` list configures for its ingest (absent: not listed). */
 export function ingestProcessors(
   cfg: AggregatorConfig,
   selfId: string,
   membership: () => Membership | null,
   counters: ProcessorCounters,
-): IngestProcessorSet {
+): Omit<IngestProcessors, 'admission'> {
   const part = ringPart(selfId, membership);
   const quotas = cfg.processors.find((p) => p.kind === 'quotas');
   const sampling = cfg.processors.find((p) => p.kind === 'sampling');
   const records = RecordProcessors.build(cfg.processors, 'processors', counters);
   return {
-    attributes: records ? new IngestAttributes(records.otlpHooks()) : null,
-    quotas: quotas ? new Quotas(quotas.config as QuotasConfig, part) : null,
-    sampler: sampling ? new LogSampler(sampling.config as SamplingConfig, part) : null,
+    attributes: records ? new IngestAttributes(records.otlpHooks()) : undefined,
+    quotas: quotas ? new Quotas(quotas.config as QuotasConfig, part) : undefined,
+    sampler: sampling ? new LogSampler(sampling.config as SamplingConfig, part) : undefined,
   };
 }
 
