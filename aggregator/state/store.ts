@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DeviceTenants } from '../tenants/device-tenants.js';
+import { DeviceTenants, withoutDevices } from '../tenants/device-tenants.js';
 import { openStateDb, type Db } from './db.js';
 import { BatchApplier } from '../device/apply.js';
 import { Committer } from './commit.js';
@@ -174,6 +174,8 @@ export class DeviceStateStore {
         this.opts.onMetricsDropped?.(ap.dropped, ap.droppedDevice);
         ap.dropped = 0;
       }
+      // Data refused from another tenant's device goes nowhere: not exported, streamed or kept as events.
+      if (refused !== null && exported !== undefined) exported = withoutDevices(exported, refused);
       // The batch's export copy lands in the same write as its effect and its dedup mark: never one without the other.
       if (exported !== undefined) this.opts.exports?.enqueue(g, exported);
       // So do its events (a logs batch), for GET /v1/devices/{id}/events.

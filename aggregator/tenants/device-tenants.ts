@@ -1,4 +1,6 @@
 import type { Device } from '../device/device-record.js';
+import type { ExportItem } from '../export/queue.js';
+import { joinEntries, resourceEntries } from '../../protocol/otlp/split.js';
 
 /** Why a device's data was not applied: the device is another tenant's, or its tenant has its quota of devices. */
 export type DeviceRefusal = 'other_tenant' | 'devices';
@@ -47,4 +49,17 @@ export class DeviceTenants {
     }
     return this.counts.get(tenant) ?? 0;
   }
+}
+
+/**
+ * A batch's OTLP without the resources of `refused` devices (their data was not applied: it is not exported,
+ * streamed or kept as events either); undefined when nothing is left.
+ */
+export function withoutDevices(item: ExportItem, refused: ReadonlySet<string>): ExportItem | undefined {
+  const entries = resourceEntries(item.signal, item.otlp);
+  const kept = entries.filter((e) => !refused.has(e.deviceId));
+  if (kept.length === entries.length) return item;
+  if (kept.length === 0) return undefined;
+  const points = item.points < 0 ? -1 : kept.reduce((n, e) => n + e.items, 0);
+  return { signal: item.signal, otlp: joinEntries(item.otlp, kept), points };
 }

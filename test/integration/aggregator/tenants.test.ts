@@ -8,6 +8,7 @@ import { startAggregator, type AggregatorProcess } from '../../helpers/aggregato
 import { freePort, waitFor } from '../../helpers/ports.js';
 import { openStream } from '../../helpers/stream-client.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { OtlpHttpSink } from '../../helpers/otlp-sink.js';
 import { metricsPayload, sendBatch } from '../../helpers/uplink-client.js';
 import { MetricsEncoder } from '../../../protocol/otlp/metrics-encoder.js';
 import { AckStatus } from '../../../protocol/uplink/messages.js';
@@ -41,6 +42,9 @@ test('tenants: tokens stamp tenant.id, a tenant cannot write into or read anothe
     [0, 1].map(async () => ({ grpcPort: await freePort(), apiPort: await freePort(), otlpHttpPort: await freePort() })),
   );
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
+  const sink = new OtlpHttpSink();
+  await sink.start();
+  t.after(() => sink.stop());
   const nodes: AggregatorProcess[] = [];
   for (let i = 0; i < 2; i++)
     nodes.push(
@@ -50,6 +54,7 @@ test('tenants: tokens stamp tenant.id, a tenant cannot write into or read anothe
           node: { id: `agg-${i}` },
           cluster: { members, probe_interval: '200ms', failure_timeout: '2500ms', secret_file: secret },
           auth: { agent_tokens_file: agentTokens, api_tokens_file: apiTokens },
+          export: { endpoint: `http://127.0.0.1:${sink.port}`, batch: { max_delay: '50ms' } },
         },
         ports[i],
       ),
@@ -142,6 +147,23 @@ test('tenants: tokens stamp tenant.id, a tenant cannot write into or read anothe
     3,
     "a-0: globex's 3 points of t counted as refused",
   );
+
+  // What a backend gets carries the same tenants, and nothing of the refused data.
+  const exported = () =>
+    sink
+      .of('metrics')
+      .flatMap((r: any) =>
+        r.resourceMetrics.map((rm: any) =>
+          Object.fromEntries(rm.resource.attributes.map((kv: any) => [kv.key, kv.value.stringValue])),
+        ),
+      );
+  // Every owner's part of globex's batch (each holds some b-* devices, and one holds a-0's refused readings).
+  await waitFor(
+    'exported',
+    async () => globexDevices.every((id) => exported().some((a: any) => a['device.id'] === id)),
+    20_000,
+  );
+  assert.ok(exported().every((a: any) => a['tenant.id'] === (a['device.id'].startsWith('b-') ? 'globex' : 'acme')));
 
   // Each tenant's token sees its own devices only, from any node; others' devices are unknown to it.
   for (const node of nodes) {
