@@ -5,19 +5,11 @@ import { BatchApplier } from '../device/apply.js';
 import { Committer } from './commit.js';
 import { SourceDedup } from '../device/dedup.js';
 import { Device } from '../device/device-record.js';
-import { MAX_MINUTE, rollupPoint } from '../device/rollups.js';
+import { MAX_MINUTE } from '../device/rollups.js';
 import { loadState, readBuckets, storedKeys } from './reads.js';
-import {
-  bucketRanges,
-  compactTiers,
-  mergeTierBuckets,
-  readAtResolution,
-  readTierBuckets,
-  minuteRange,
-  resolutionFor,
-  type Tier,
-  type TierSource,
-} from './tiers.js';
+import { bucketRanges, mergeTierBuckets, readTierBuckets, type Tier } from './tiers.js';
+import { StoreRollups } from './rollup-tiers.js';
+import { markApplied } from './batch-marks.js';
 import { SortedIds } from './sorted.js';
 import { deviceView, listPage, totalsOf, type Totals } from './views.js';
 import { decodeTransfer, encodeMergeHashes, encodeRecord, encodeTransfer } from './transfer.js';
@@ -58,7 +50,7 @@ export class DeviceStateStore {
   private readonly tenants: DeviceTenants;
   private readonly now: () => number;
   private readonly recovery: StoreRecovery;
-  private pruning: Promise<number> | null = null;
+  private readonly rollups: StoreRollups;
   private closed = false;
   /** Readings newly counted since open (for readings per second). */
   readingsApplied = 0;
@@ -81,7 +73,15 @@ export class DeviceStateStore {
       onReopenFailure: opts.onReopenFailure,
     });
     this.applier = new BatchApplier(this.commit, opts.maxMetrics);
-    this.tenants = new DeviceTenants(() => this.devices.values(), opts.deviceLimit);
+    this.tenants = new DeviceTenants(() => this.devices.values(), opts.deviceLimit, opts.onTenantRefused);
+    this.rollups = new StoreRollups({
+      source: () => ({ db: this.db, commit: this.commit, tiers: this.tiers }),
+      ready: () => this.ready(),
+      device: (id) => this.devices.get(id),
+      devices: () => this.devices.values(),
+      closed: () => this.closed,
+      minuteRetentionMs: opts.rollupRetentionMs,
+    });
     this.commit.rollupExport = opts.rollups ?? null;
     this.exports = new StoreExports({
       commit: this.commit,
@@ -110,10 +110,7 @@ export class DeviceStateStore {
   }
 
   get onlineCount(): number {
-    const now = this.now();
-    let n = 0;
-    for (const d of this.devices.values()) if (now - d.lastSeen < this.opts.offlineAfterMs) n++;
-    return n;
+    return this.totals().online;
   }
 
   /**
@@ -129,18 +126,8 @@ export class DeviceStateStore {
     const g = this.commit.pending;
     try {
       if (dedup !== null) {
-        let src = this.sources.get(dedup.source);
-        if (src === undefined) this.sources.set(dedup.source, (src = new SourceDedup()));
-        const was = src.bufferId;
-        if (dedup.bufferId && src.useBuffer(dedup.bufferId) && was !== 0)
-          this.opts.onNewBuffer?.(dedup.source, was, dedup.bufferId);
-        // The batch itself is unacknowledged, so a mark above its own seq is an agent's mistake: never past it.
-        if (dedup.ackedBelow) src.raise(Math.min(dedup.ackedBelow, dedup.seq));
-        const part = dedup.part;
-        if (part === undefined ? src.has(dedup.seq) : src.hasPart(dedup.seq, part))
-          return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
-        if (part === undefined) src.add(dedup.seq);
-        else src.addPart(dedup.seq, part);
+        const src = markApplied(this.sources, dedup, this.opts.onNewBuffer);
+        if (src === null) return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
         g.sources.set(dedup.source, src);
       }
       const now = this.now();
@@ -150,11 +137,8 @@ export class DeviceStateStore {
       let refused: Set<string> | null = null;
       for (const d of batch) {
         const known = this.devices.get(d.deviceId);
-        const tenant = d.tenant ?? '';
-        const refusal = this.tenants.refusal(known, tenant);
-        if (refusal !== null) {
+        if (this.tenants.refuses(known, d)) {
           (refused ??= new Set()).add(d.deviceId);
-          this.opts.onTenantRefused?.(refusal, tenant, d.deviceId, d.metric.length);
           continue;
         }
         const was = known?.tenant;
@@ -226,47 +210,22 @@ export class DeviceStateStore {
 
   /** Devices ordered by id, after `cursor` (exclusive); `next` is the page's last id when more (matching) remain. */
   list(opts: { online?: boolean; limit: number; cursor?: string; match?: string; tenant?: string }): DeviceList {
-    return listPage(
-      this.ids.all(),
-      (id) => this.devices.get(id)!,
-      (dev) => this.online(dev),
-      opts,
-    );
+    const deviceOf = (id: string) => this.devices.get(id)!;
+    return listPage(this.ids.all(), deviceOf, (dev) => this.online(dev), opts);
   }
 
-  /**
-   * One metric's rollups overlapping [fromMs, toMs) at `resolutionMin` (1: minutes; a tier's: every finer bucket of
-   * each period merged in), oldest first.
-   */
-  async series(
-    deviceId: string,
-    metric: string,
-    fromMs: number,
-    toMs: number,
-    resolutionMin = 1,
-  ): Promise<RollupPoint[]> {
-    const range = minuteRange(fromMs, toMs);
-    if (!(range[1] > range[0]) || !this.devices.has(deviceId)) return [];
-    await this.ready(); // not while the database is being reopened
-    const at = await readAtResolution(this.source, this.devices.get(deviceId), deviceId, metric, range, resolutionMin);
-    return at.map((x) => rollupPoint(x.minute, x.b));
+  /** One metric's rollups over [fromMs, toMs) at `resolutionMin`, oldest first (rollup-tiers.ts). */
+  series(deviceId: string, metric: string, fromMs: number, toMs: number, resolutionMin = 1): Promise<RollupPoint[]> {
+    return this.rollups.series(deviceId, metric, fromMs, toMs, resolutionMin);
   }
 
-  /**
-   * The resolution (minutes per point) a series over [fromMs, toMs) is answered at: the finest the range is whole at
-   * (tiers.ts resolutionFor), at least `atLeastMin`.
-   */
-  async resolutionFor(deviceId: string, metric: string, fromMs: number, toMs: number, atLeastMin = 1): Promise<number> {
-    await this.ready();
-    return resolutionFor(this.source, deviceId, metric, minuteRange(fromMs, toMs), atLeastMin);
-  }
-
-  private get source(): TierSource {
-    return { db: this.db, commit: this.commit, tiers: this.tiers };
+  /** The resolution (minutes per point) a series over [fromMs, toMs) is answered at (rollup-tiers.ts). */
+  resolutionFor(deviceId: string, metric: string, fromMs: number, toMs: number, atLeastMin = 1): Promise<number> {
+    return this.rollups.resolutionFor(deviceId, metric, fromMs, toMs, atLeastMin);
   }
 
   /** Coarser rollup tiers kept (devices.hourly_retention, devices.daily_retention), finest first. */
-  get tiers(): readonly Tier[] {
+  private get tiers(): readonly Tier[] {
     return this.opts.tiers ?? [];
   }
 
@@ -302,26 +261,9 @@ export class DeviceStateStore {
     return this.pruneExpired(this.now());
   }
 
-  /**
-   * Deletes rollup buckets whose minute ended before `nowMs` − retention; resolves with how many, once durable.
-   * One pass over the `r:` keys that seeks past each (device, metric)'s live buckets, so it reads only expired keys
-   * plus one per series. A call while a prune runs joins it.
-   */
+  /** Rolls buckets expired as of `nowMs` down the tiers (rollup-tiers.ts); joins a compaction under way. */
   pruneExpired(nowMs: number): Promise<number> {
-    this.pruning ??= this.ready()
-      .then(() =>
-        compactTiers(
-          this.db,
-          this.commit,
-          this.devices.values(),
-          nowMs,
-          this.opts.rollupRetentionMs,
-          this.tiers,
-          () => this.closed,
-        ),
-      )
-      .finally(() => (this.pruning = null));
-    return this.pruning;
+    return this.rollups.compact(nowMs);
   }
 
   /** The device's full state (record and every rollup bucket) as a versioned value for mergeDevice on another node. */
@@ -333,7 +275,7 @@ export class DeviceStateStore {
     // before its first await.
     const record = encodeRecord(dev);
     // Not while compaction moves buckets between tiers: one could be read in both, or in neither.
-    await this.pruning?.catch(() => undefined);
+    await this.rollups.settled();
     const buckets = await readBuckets(this.db, this.commit, undefined, id, undefined, 0, MAX_MINUTE);
     buckets.push(...(await readTierBuckets(this.db, this.commit, id, this.tiers)));
     return encodeTransfer(id, record, buckets);
@@ -401,7 +343,7 @@ export class DeviceStateStore {
     if (this.closed) return;
     this.closed = true;
     await this.recovery.recovering?.catch(() => undefined);
-    await this.pruning?.catch(() => undefined);
+    await this.rollups.settled();
     await this.commit.idle();
     await this.db.close();
   }

@@ -1,5 +1,6 @@
 import type { Device } from '../device/device-record.js';
 import type { ExportItem } from '../export/queue.js';
+import type { DeviceData } from '../device/types.js';
 import { joinEntries, resourceEntries } from '../../protocol/otlp/split.js';
 
 /** Why a device's data was not applied: the device is another tenant's, or its tenant has its quota of devices. */
@@ -19,7 +20,18 @@ export class DeviceTenants {
     private readonly devices: () => Iterable<Device>,
     /** A tenant's device limit on this node (0 = none); absent = no device quotas. */
     private readonly limitOf?: (tenant: string) => number,
+    /** Told of each device's data refused (counted and logged by the node). */
+    private readonly onRefused?: (reason: DeviceRefusal, tenant: string, device: string, points: number) => void,
   ) {}
+
+  /** Whether `d`'s data may not be applied to `dev` (undefined: new here); a refusal is told to onRefused. */
+  refuses(dev: Device | undefined, d: DeviceData): boolean {
+    const tenant = d.tenant ?? '';
+    const reason = this.refusal(dev, tenant);
+    if (reason === null) return false;
+    this.onRefused?.(reason, tenant, d.deviceId, d.metric.length);
+    return true;
+  }
 
   /** Why data of `tenant` may not be applied to `dev` (undefined: a device new to this node), or null. */
   refusal(dev: Device | undefined, tenant: string): DeviceRefusal | null {
