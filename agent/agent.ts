@@ -1,6 +1,7 @@
 import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
 import { RecordProcessors } from '../runtime/processors/chain.js';
 import { AuthErrorCodes } from './receiver/auth-errors.js';
+import { AgentErrorCodes } from './errors.js';
 import type { Logger } from 'pino';
 import { MetricsEncoder } from '../protocol/otlp/metrics-encoder.js';
 import { LogsEncoder } from '../protocol/otlp/logs-encoder.js';
@@ -232,6 +233,10 @@ export class Agent {
           maxConnections: b.max_connections,
           connectTimeoutMs: b.connect_timeout,
           admission: this.limiter ?? undefined,
+          maxPublishRate: b.max_publish_rate,
+          receiveMaximum: b.receive_maximum,
+          topicAliasMaximum: b.topic_alias_maximum,
+          maxSessionExpiry: Math.floor(b.max_session_expiry / 1000),
           tls: {
             port: b.tls.port,
             cert: b.tls.cert,
@@ -254,6 +259,19 @@ export class Agent {
             );
           },
           onRetainCleared: () => m.retainCleared.inc(),
+          onQuotaExceeded: (deviceId, topic, first) => {
+            m.rejected.inc({ reason: 'rate_limited' });
+            if (!first) return;
+            const message = `this device publishes more than mqtt.broker.max_publish_rate (${b.max_publish_rate} messages a second); messages over it are acknowledged and dropped until its rate is under the limit`;
+            this.rejectLog.warn('reject:rate_limited', { device: deviceId, topic }, message);
+            if (deviceId !== undefined)
+              this.reportToDevice(deviceId, topics, {
+                code: AgentErrorCodes.RATE_LIMITED,
+                reason: 'rate_limited',
+                message,
+                topic,
+              });
+          },
           // Counted and logged by the authorizer; the device hears why on its own errors topic.
           onPublishRefused: (deviceId, topic) => {
             if (deviceId !== undefined)

@@ -67,6 +67,29 @@ export const agentConfigSpec = obj({
         100,
         'how long a new connection may take to send CONNECT (password checks after it are bounded by the login queue)',
       ),
+      max_publish_rate: int(
+        0,
+        0,
+        1_000_000,
+        'messages a second one device connection may publish (a burst of as many passes); over it MQTT 5 gets PUBACK 0x97 (quota exceeded) and 3.1.1 a PUBACK with the message dropped, both told on the errors topic; 0 = no limit',
+      ),
+      receive_maximum: int(
+        100,
+        1,
+        65535,
+        'MQTT 5: QoS 1 and 2 publishes a device may have unacknowledged at once (advertised in CONNACK); more closes the connection with DISCONNECT 0x93',
+      ),
+      topic_alias_maximum: int(
+        64,
+        0,
+        65535,
+        'MQTT 5: topic aliases a device may set per connection (advertised in CONNACK); 0 = none',
+      ),
+      max_session_expiry: duration(
+        '1h',
+        0,
+        'MQTT 5: the longest a session (its subscriptions) outlives its connection, whatever the device asks; sessions are kept in memory',
+      ),
     }),
     sparkplug: unavailable('Sparkplug B ingest'),
     client: obj({

@@ -11,4 +11,6 @@ export const AgentErrorCodes = {
   BUFFER_FORMAT: 'OTLPEDGE_AGENT_BUFFER_FORMAT',
   /** `buffer stats|dump` cannot open the buffer. */
   BUFFER_UNREADABLE: 'OTLPEDGE_AGENT_BUFFER_UNREADABLE',
+  /** A device published more than mqtt.broker.max_publish_rate (reported on its errors topic). */
+  RATE_LIMITED: 'OTLPEDGE_AGENT_RATE_LIMITED',
 } as const;

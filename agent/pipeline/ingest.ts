@@ -2,8 +2,9 @@ import { AgentErrorCodes } from '../errors.js';
 import { PayloadError, TopicError } from '../../protocol/errors.js';
 import { decodeEvents, decodeTelemetry } from '../../protocol/payload/decode.js';
 import type { TopicMatcher } from '../../protocol/topics.js';
-import type { Batcher, Done } from '../buffer/batcher.js';
-import type { InboundMessage } from '../receiver/message.js';
+import type { Batcher } from '../buffer/batcher.js';
+import type { InboundMessage, Settled } from '../receiver/message.js';
+import { addToEvents, addToReadings, messageAttributes } from '../../protocol/payload/message-attributes.js';
 import type { RecordProcessors } from '../../runtime/processors/chain.js';
 import type { Admission } from '../../runtime/processors/memory-limiter.js';
 
@@ -52,7 +53,7 @@ export class IngestPipeline {
     this.closing = true;
   }
 
-  handle(msg: InboundMessage, done: Done): void {
+  handle(msg: InboundMessage, done: Settled): void {
     let match;
     try {
       match = this.topics.match(msg.topic);
@@ -65,7 +66,7 @@ export class IngestPipeline {
         reason: 'bad_device_id',
         message,
       });
-      return done();
+      return done(undefined, { kind: 'topic_name_invalid', message });
     }
     if (match === null || match.kind === 'errors') return done(); // not a device data topic: nothing to store
 
@@ -99,13 +100,16 @@ export class IngestPipeline {
 
     const opts = { arrivalMs: this.now(), contentType: msg.contentType };
     try {
+      const attrs = msg.userProperties === undefined ? null : messageAttributes(msg.userProperties);
       if (match.kind === 'telemetry') {
         let readings = decodeTelemetry(msg.payload, opts);
+        if (attrs !== null && attrs.size > 0) addToReadings(readings, attrs);
         this.hooks.onAccepted?.('telemetry', msg.qos, readings.length);
         if (this.processors !== null) readings = this.processors.readings(match.deviceId, msg.topic, readings);
         this.batcher.addReadings(match.deviceId, readings, best ? null : done);
       } else {
         let events = decodeEvents(msg.payload, opts);
+        if (attrs !== null && attrs.size > 0) addToEvents(events, attrs);
         this.hooks.onAccepted?.('events', msg.qos, events.length);
         if (this.processors !== null) events = this.processors.events(match.deviceId, msg.topic, events);
         this.batcher.addEvents(match.deviceId, events, best ? null : done);
@@ -123,7 +127,7 @@ export class IngestPipeline {
               message: `internal error while decoding: ${String(e)}`,
             };
       this.hooks.onRejected?.({ deviceId: match.deviceId, topic: msg.topic, ...report });
-      done();
+      done(undefined, { kind: 'payload_format_invalid', message: report.message });
     }
   }
 }

@@ -10,6 +10,7 @@ import type { WebSocketServer } from 'ws';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { DeviceSessions } from './device-sessions.js';
+import { PublishRate } from './publish-rate.js';
 import type { Logger } from 'pino';
 import type { InboundMessage, Settled } from './message.js';
 
@@ -48,6 +49,14 @@ export interface EmbeddedBrokerConfig {
   connectTimeoutMs: number;
   /** The memory limiter, when configured: logins are refused and reads paused while it refuses. */
   admission?: Admission;
+  /** Messages a second one connection may publish; 0 = no limit (the default). */
+  maxPublishRate?: number;
+  /** MQTT 5: QoS 1 and 2 publishes a client may have unanswered at once; default 100. */
+  receiveMaximum?: number;
+  /** MQTT 5: inbound topic aliases per connection; 0 = none; default 64. */
+  topicAliasMaximum?: number;
+  /** MQTT 5: seconds a session may outlive its connection at most; default 3600. */
+  maxSessionExpiry?: number;
 }
 
 /**
@@ -75,6 +84,11 @@ export type ConnectionRefusal =
 export interface BrokerHooks {
   /** A publish acknowledged and dropped: the client may not publish to `topic` (already counted by the auth). */
   onPublishRefused?(deviceId: string | undefined, topic: string): void;
+  /**
+   * A publish refused over mqtt.broker.max_publish_rate; `first` for the first of a run of refusals (the device is
+   * told once per run).
+   */
+  onQuotaExceeded?(deviceId: string | undefined, topic: string, first: boolean): void;
   /** A publish sent with the retain flag: its data is taken, the flag dropped (the agent keeps no retained store). */
   onRetainCleared?(clientId: string): void;
   onConnectionRefused?(reason: ConnectionRefusal): void;
@@ -82,7 +96,8 @@ export interface BrokerHooks {
 }
 
 /**
- * The embedded MQTT broker (aedes, MQTT 3.1.1) on TCP, TLS and WebSocket listeners.
+ * The embedded MQTT broker on TCP, TLS and WebSocket listeners: MQTT 5 and 3.1.1 side by side. Connections start on
+ * the lean device-session path (device-sessions.ts); 3.1.1 ones with a will or a persistent session go to aedes.
  *
  * Durable before ack: aedes writes PUBACK as soon as `authorizePublish` calls back, so the message is decoded and
  * handed to the pipeline inside that hook, and the hook calls back only when the pipeline says the batch is on disk.
@@ -98,6 +113,9 @@ export class EmbeddedBroker {
   private servers: (NetServer | HttpServer)[] = [];
   private wss: WebSocketServer | null = null;
   private connections = 0;
+  private readonly rate: PublishRate;
+  /** The HTTP request under each WebSocket connection, for aedes when one is handed to it. */
+  private readonly upgrades = new WeakMap<Duplex, unknown>();
   readonly ports: { tcp?: number; tls?: number; ws?: number } = {};
 
   constructor(
@@ -106,7 +124,9 @@ export class EmbeddedBroker {
     private readonly sink: (msg: InboundMessage, done: Settled) => void,
     private readonly log: Logger,
     private readonly hooks: BrokerHooks = {},
-  ) {}
+  ) {
+    this.rate = new PublishRate(cfg.maxPublishRate ?? 0);
+  }
 
   async start(): Promise<void> {
     const count = () => this.hooks.onClientCount?.((this.aedes?.connectedClients ?? 0) + (this.sessions?.size ?? 0));
@@ -115,6 +135,11 @@ export class EmbeddedBroker {
         maxPacketBytes: MAX_PACKET_BYTES,
         connectTimeoutMs: this.cfg.connectTimeoutMs,
         admission: this.cfg.admission,
+        rate: this.rate,
+        receiveMaximum: this.cfg.receiveMaximum ?? 100,
+        topicAliasMaximum: this.cfg.topicAliasMaximum ?? 64,
+        maxSessionExpiry: this.cfg.maxSessionExpiry ?? 3600,
+        maxStoredSessions: this.cfg.maxConnections,
       },
       this.auth,
       this.sink,
@@ -122,7 +147,7 @@ export class EmbeddedBroker {
         ...this.hooks,
         handOff: (conn) => {
           this.loadAedes().then(
-            (aedes) => (conn.destroyed ? undefined : this.toAedes(aedes, conn, undefined)),
+            (aedes) => (conn.destroyed ? undefined : this.toAedes(aedes, conn, this.upgrades.get(conn))),
             (err: Error) => {
               this.log.error({ err: err.message }, 'aedes could not start: connection closed');
               conn.destroy();
@@ -131,9 +156,9 @@ export class EmbeddedBroker {
         },
         takeOver: (clientId) => (this.aedes ? aedesClients(this.aedes)[clientId]?.close() : undefined),
         onSessionCount: count,
-        relay: (topic, payload, qos) => {
+        relay: (topic, payload, qos, from) => {
           // What a device publishes reaches the broker's subscribers, as on the aedes path (a local consumer).
-          sessions.publish(topic, payload);
+          sessions.publish(topic, payload, from);
           if (this.aedes !== null && this.mq?.canReach(topic))
             this.aedes.publish(
               { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
@@ -144,13 +169,11 @@ export class EmbeddedBroker {
     );
     this.sessions = sessions;
     this.count = count;
-    // WebSocket connections always go to aedes; otherwise it starts with the first device that needs it.
-    const aedes = this.cfg.wsPort > 0 ? await this.loadAedes() : null;
 
     const { host } = this.cfg;
-    // TCP and TLS connections start on the lean device-session path; WebSocket ones go to aedes.
+    // Every connection starts on the lean device-session path, which hands to aedes (started on first need) what
+    // it does not serve.
     const lean = (conn: Socket) => this.accept(conn, () => sessions.accept(conn));
-    const handle = (conn: Duplex, req?: unknown) => this.accept(conn, () => this.toAedes(aedes!, conn, req));
     if (this.cfg.tcpPort > 0) this.ports.tcp = await this.listen(createNetServer(lean), this.cfg.tcpPort, host);
     const t = this.cfg.tls;
     if (t.port > 0) {
@@ -178,14 +201,20 @@ export class EmbeddedBroker {
         handleProtocols: (protocols) =>
           protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false,
       });
-      this.wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req));
+      this.wss.on('connection', (ws, req) => {
+        const stream = createWebSocketStream(ws);
+        // The address the authorizer throttles failed logins by, as a socket would carry it.
+        Object.defineProperty(stream, 'remoteAddress', { value: req.socket.remoteAddress });
+        this.upgrades.set(stream, req);
+        lean(stream as unknown as Socket);
+      });
       this.ports.ws = await this.listen(http, this.cfg.wsPort, host);
     }
   }
 
   /**
-   * aedes, started on first need: a device with a will or a persistent session, an MQTT 5 CONNECT, a WebSocket
-   * listener. Devices on the lean path never load it (about 5 MB of resident memory).
+   * aedes, started on first need: an MQTT 3.1.1 device with a will or a persistent session. Devices on the lean path
+   * never load it (about 5 MB of resident memory).
    */
   private loadAedes(): Promise<Aedes> {
     this.aedesLoading ??= this.createAedes();
@@ -295,6 +324,14 @@ export class EmbeddedBroker {
       const topic = packet.topic;
       packet.topic = DROPPED_TOPIC;
       this.hooks.onPublishRefused?.(this.auth.identityOf(client), topic);
+      return done(null);
+    }
+    const rate = this.rate.take(client);
+    if (rate !== 'ok') {
+      // Over mqtt.broker.max_publish_rate: acknowledged and dropped as above (MQTT 3.1.1 has no reason codes).
+      const topic = packet.topic;
+      packet.topic = DROPPED_TOPIC;
+      this.hooks.onQuotaExceeded?.(this.auth.identityOf(client), topic, rate === 'first_over');
       return done(null);
     }
     const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;

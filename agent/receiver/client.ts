@@ -105,26 +105,20 @@ export class BrokerClientReceiver {
     // MQTT.js emits 'message' and then sends the PUBACK, synchronously: registering the message here is what lets
     // the _sendPacket wrapper above recognise and hold that PUBACK.
     client.on('message', (topic, payload, packet) => {
-      if (packet.qos === 0)
-        this.sink({ topic, payload, qos: 0, contentType: packet.properties?.contentType }, () => undefined);
-      else
-        this.onReliable(
-          topic,
-          payload,
-          packet as { messageId: number; qos: 1 | 2; properties?: { contentType?: string } },
-        );
+      if (packet.qos === 0) this.sink(message(topic, payload, 0, packet.properties), () => undefined);
+      else this.onReliable(topic, payload, packet as { messageId: number; qos: 1 | 2; properties?: Props5 });
     });
   }
 
   private onReliable(
     topic: string,
     payload: Buffer,
-    packet: { messageId: number; qos: 1 | 2; properties?: { contentType?: string } },
+    packet: { messageId: number; qos: 1 | 2; properties?: Props5 },
   ): void {
     const entry = { durable: false, send: null as (() => void) | null };
     this.held.set(packet.messageId, entry);
     const generation = this.generation;
-    this.sink({ topic, payload, qos: packet.qos, contentType: packet.properties?.contentType }, (err) => {
+    this.sink(message(topic, payload, packet.qos, packet.properties), (err) => {
       if (generation !== this.generation) return; // the connection that brought it is gone: it will be redelivered
       if (err) {
         // Not stored (disk full, …): never acknowledge. Drop the connection so the broker redelivers it later.
@@ -150,4 +144,20 @@ export class BrokerClientReceiver {
     this.client = null;
     if (client) await client.endAsync(false);
   }
+}
+
+/** The MQTT 5 properties of a delivered message that the pipeline reads, as MQTT.js gives them. */
+interface Props5 {
+  contentType?: string;
+  userProperties?: Record<string, string | string[]>;
+}
+
+function message(topic: string, payload: Buffer, qos: 0 | 1 | 2, props: Props5 | undefined): InboundMessage {
+  const msg: InboundMessage = { topic, payload, qos, contentType: props?.contentType };
+  const user = props?.userProperties;
+  if (user !== undefined)
+    msg.userProperties = Object.entries(user).flatMap(([k, v]) =>
+      (Array.isArray(v) ? v : [v]).map((x) => [k, String(x)] as [string, string]),
+    );
+  return msg;
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { ackPacket, FrameSplitter } from '../../protocol/mqtt/frames.js';
+import { ackPacket, FrameSplitter, type WillMessage } from '../../protocol/mqtt/frames.js';
 
 /** Bytes a device may leave unread in its socket's write queue (acks, error reports) before it is disconnected. */
 const MAX_UNREAD_BYTES = 1024 * 1024;
@@ -13,6 +13,28 @@ export const CLOSED = 3;
 export interface PendingAck {
   packet: Buffer;
   settled: boolean;
+}
+
+/** What an MQTT 5 connection adds to its session (mqtt5.ts); 3.1.1 sessions carry none of it. */
+export class Session5 {
+  /** Inbound topic aliases of this connection [MQTT-3.3.2.3.4]. */
+  aliases: Map<number, string> | null = null;
+  /** QoS 1 and 2 publishes received and not yet answered with PUBACK or PUBCOMP (the receive maximum's count). */
+  inflight = 0;
+  /** Filters subscribed with No Local: the device's own messages are not sent back through them. */
+  noLocal: Set<string> | null = null;
+  /** True once the client sent DISCONNECT without asking for its will. */
+  willCleared = false;
+
+  constructor(
+    /** seconds the session outlives the connection, as granted (bounded by mqtt.broker.max_session_expiry) */
+    public sessionExpiry: number,
+    /** the client's Request Problem Information: reason strings may be sent */
+    readonly problemInfo: boolean,
+    /** the largest packet the client takes [MQTT-3.1.2-24] */
+    readonly maxPacket: number,
+    readonly will: WillMessage | null,
+  ) {}
 }
 
 /** What a session calls back into (DeviceSessions). */
@@ -53,6 +75,10 @@ export class DeviceSession {
   corked = false;
   /** True while a message of this device waits for the memory limiter: its socket stays paused until then. */
   held = false;
+  /** MQTT 5 state, or null on a 3.1.1 connection. */
+  v5: Session5 | null = null;
+  /** True once the session's end was handled (its subscriptions dropped, its state kept or its will sent). */
+  retired = false;
 
   constructor(
     readonly conn: Socket,
@@ -90,9 +116,10 @@ export class DeviceSession {
     return ack;
   }
 
-  /** Marks `ack` settled and writes every settled ack at the head of the queue, in arrival order. */
-  settle(ack: PendingAck): void {
+  /** Marks `ack` settled (written as `packet` when given) and writes every settled ack at the head of the queue. */
+  settle(ack: PendingAck, packet?: Buffer): void {
     ack.settled = true;
+    if (packet !== undefined) ack.packet = packet;
     const q = this.acks!;
     let n = 0;
     while (n < q.length && q[n].settled) this.write(q[n++].packet);

@@ -3,17 +3,16 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Client } from 'aedes';
 import {
-  ackPacket,
   connackPacket,
   MalformedPacket,
   PacketType,
-  PINGRESP,
   readConnect,
-  readPublish,
-  readSubscribe,
-  subackPacket,
   type ConnectPacket,
 } from '../../protocol/mqtt/frames.js';
+import { ReasonCode } from '../../protocol/mqtt/properties.js';
+import { DISCONNECT_CODES, Mqtt5, type Mqtt5Config } from './mqtt5.js';
+import { Mqtt311 } from './mqtt311.js';
+import type { PublishRate } from './publish-rate.js';
 import { SessionSubscriptions } from './session-subscriptions.js';
 import {
   AUTHENTICATING,
@@ -21,15 +20,18 @@ import {
   CLOSED,
   CONNECTED,
   DeviceSession,
+  type PendingAck,
   type SessionHost,
 } from './device-session.js';
 import { TurnBudget } from './turn-budget.js';
 import type { BrokerAuth, BrokerHooks, ConnectionRefusal } from './broker.js';
-import type { InboundMessage, Settled } from './message.js';
+import type { InboundMessage, Refusal, Settled } from './message.js';
 
-export interface DeviceSessionsConfig {
+export interface DeviceSessionsConfig extends Mqtt5Config {
   /** Largest packet taken in, checked on the fixed header before the body is buffered. */
   maxPacketBytes: number;
+  /** mqtt.broker.max_publish_rate, per connection. */
+  rate: PublishRate;
   /** ms a connection may take to send CONNECT. */
   connectTimeoutMs: number;
   /** The memory limiter, when configured: new logins and further reads wait while it refuses. */
@@ -44,11 +46,12 @@ const TURN_BUDGET_MS = 10;
 const SWEEP_MS = 1000;
 
 /**
- * The lean device-session path of the embedded broker: MQTT 3.1.1 and 3.1 connections over TCP and TLS with a clean
- * session and no will — what a telemetry device opens — are served here with a socket, a frame splitter and a dozen
- * fields each, instead of aedes' per-client streams, parser, timers and closures (measured: aedes alone holds about
- * 3 × a bare Node socket server's memory at 10,000 devices). Everything else — a will, a persistent session,
- * MQTT 5, WebSocket — is handed to aedes with its CONNECT unread, so aedes serves it exactly as before.
+ * The lean device-session path of the embedded broker: MQTT 3.1.1 and 3.1 connections with a clean session and no
+ * will — what a telemetry device opens — are served here with a socket, a frame splitter and a dozen fields each,
+ * instead of aedes' per-client streams, parser, timers and closures (measured: aedes alone holds about 3 × a bare Node
+ * socket server's memory at 10,000 devices). A 3.1.1 connection with a will or a persistent session is handed to aedes
+ * with its CONNECT unread, so aedes serves it exactly as before. Every MQTT 5 connection is served here (mqtt5.ts):
+ * aedes 1.x speaks no MQTT 5.
  *
  * Devices on this path may subscribe (the authorizer lets a device subscribe to its errors topic): the agent's own
  * reports reach them at QoS 0 through `publish`, which is all the agent ever publishes. Durable before ack holds as
@@ -58,7 +61,9 @@ const SWEEP_MS = 1000;
 export class DeviceSessions implements SessionHost {
   private readonly byId = new Map<string, DeviceSession>();
   private readonly open = new Set<DeviceSession>();
-  private readonly subscriptions = new SessionSubscriptions();
+  readonly subscriptions = new SessionSubscriptions();
+  private readonly mqtt5: Mqtt5;
+  private readonly mqtt311 = new Mqtt311(this);
   private clock = Date.now();
   /** Sessions written to in this tick: a group commit settles thousands of messages at once, and each session's
    *  acks leave in one write instead of one syscall per ack. */
@@ -68,18 +73,20 @@ export class DeviceSessions implements SessionHost {
 
   constructor(
     readonly cfg: DeviceSessionsConfig,
-    private readonly auth: BrokerAuth,
-    private readonly sink: (msg: InboundMessage, done: Settled) => void,
-    private readonly hooks: BrokerHooks & {
+    readonly auth: BrokerAuth,
+    readonly sink: (msg: InboundMessage, done: Settled) => void,
+    readonly hooks: BrokerHooks & {
       /** A connection this path does not serve, its bytes put back unread. */
       handOff(conn: Socket): void;
       /** A device logged in here: a session of the same client id elsewhere must close [MQTT-3.1.4-2]. */
       takeOver(clientId: string): void;
       onSessionCount(n: number): void;
-      /** A device's message, stored: to whoever subscribed to its topic. */
-      relay(topic: string, payload: Buffer, qos: 0 | 1 | 2): void;
+      /** A device's message, stored: to whoever subscribed to its topic (`from` is the session that sent it). */
+      relay(topic: string, payload: Buffer, qos: 0 | 1 | 2, from?: DeviceSession): void;
     },
-  ) {}
+  ) {
+    this.mqtt5 = new Mqtt5(this, cfg);
+  }
 
   cork(s: DeviceSession): void {
     s.corked = true;
@@ -109,7 +116,7 @@ export class DeviceSessions implements SessionHost {
     }
     const s = new DeviceSession(conn, this, this.clock);
     this.open.add(s);
-    conn.setNoDelay(true);
+    conn.setNoDelay?.(true); // not on a WebSocket stream
     conn.on('data', s.onData);
     conn.on('close', s.onClose);
     conn.on('error', noop); // 'close' follows
@@ -141,12 +148,12 @@ export class DeviceSessions implements SessionHost {
           s.early.push([first, Buffer.from(body)]);
           return true;
         case CONNECTED:
-          return this.packet(s, first, body);
+          return s.v5 !== null ? this.mqtt5.packet(s, first, body) : this.mqtt311.packet(s, first, body);
         default:
           return false;
       }
     } catch (err) {
-      if (err instanceof MalformedPacket) return this.refuse(s, 'protocol_error'); // [MQTT-4.8.0-1]
+      if (err instanceof MalformedPacket) return this.refuse(s, 'protocol_error', err); // [MQTT-4.8.0-1]
       throw err;
     }
   }
@@ -154,11 +161,19 @@ export class DeviceSessions implements SessionHost {
   onClose(s: DeviceSession): void {
     s.state = CLOSED;
     this.open.delete(s);
+    this.retire(s);
+  }
+
+  /** A logged-in session ends: its subscriptions dropped; an MQTT 5 one keeps its state or sends its will. */
+  private retire(s: DeviceSession): void {
+    if (s.retired) return;
+    s.retired = true;
+    const loggedIn = this.byId.get(s.id) === s;
+    if (loggedIn && s.v5 !== null) this.mqtt5.ended(s); // reads its subscriptions: before they are dropped
     if (s.subs !== null) this.subscriptions.remove(s, s.subs.keys());
-    if (this.byId.get(s.id) === s) {
-      this.byId.delete(s.id);
-      this.hooks.onSessionCount(this.byId.size);
-    }
+    if (!loggedIn) return;
+    this.byId.delete(s.id);
+    this.hooks.onSessionCount(this.byId.size);
   }
 
   private connect(s: DeviceSession, first: number, body: Buffer): boolean {
@@ -177,10 +192,12 @@ export class DeviceSessions implements SessionHost {
       if (err instanceof MalformedPacket) return this.handOff(s); // aedes answers it as it always did
       throw err;
     }
+    const v5 = c.protocolLevel === 5 && c.protocolName === 'MQTT';
     const lean =
       (c.protocolLevel === 4 && c.protocolName === 'MQTT') || (c.protocolLevel === 3 && c.protocolName === 'MQIsdp');
-    if (!lean || !c.clean || c.will) return this.handOff(s);
+    if (!v5 && (!lean || !c.clean || c.will)) return this.handOff(s);
     s.raw = null;
+    if (v5 && !this.mqtt5.admit(s, c)) return false;
     s.state = AUTHENTICATING;
     s.keepalive = c.keepalive;
     const client = s as unknown as Client; // has the `id` and `conn` the authorizer reads
@@ -189,97 +206,75 @@ export class DeviceSessions implements SessionHost {
       this.auth.preConnect(client, { clientId: '' }, noop);
       s.id = `aedes_${randomUUID()}`;
     } else s.id = c.clientId;
-    this.auth.authenticate(client, c.username, c.password, (err, ok) => this.authenticated(s, err, ok));
+    const assigned = c.clientId === '';
+    this.auth.authenticate(client, c.username, c.password, (err, ok) => this.authenticated(s, c, assigned, err, ok));
     return true;
   }
 
-  private authenticated(s: DeviceSession, err: { returnCode?: number } | null, ok: boolean | null): void {
+  private authenticated(
+    s: DeviceSession,
+    c: ConnectPacket,
+    assigned: boolean,
+    err: { returnCode?: number } | null,
+    ok: boolean | null,
+  ): void {
     if (s.state === CLOSED) return;
     if (err !== null || ok !== true) {
       // [MQTT-3.2.2-5]: a refusal is answered, then the connection closes (the sweep ends one left half open).
+      if (s.v5 !== null) return this.mqtt5.loginRefused(s, err?.returnCode ?? 5);
       s.conn.end(connackPacket(err?.returnCode ?? 5));
       s.state = CLOSED;
       return;
     }
     const older = this.byId.get(s.id);
-    if (older !== undefined) this.close(older);
+    if (older !== undefined) {
+      this.retire(older); // its MQTT 5 session state kept now, for this login to take over
+      if (older.v5 !== null) this.mqtt5.closeWith(older, ReasonCode.SESSION_TAKEN_OVER);
+      this.close(older);
+    }
     this.hooks.takeOver(s.id);
     this.byId.set(s.id, s);
     s.state = CONNECTED;
     s.lastSeen = this.clock;
-    s.write(connackPacket(0));
+    if (s.v5 !== null) this.mqtt5.connected(s, c, assigned);
+    else s.write(connackPacket(0));
     this.hooks.onSessionCount(this.byId.size);
     const early = s.early;
     s.early = null;
     if (early !== null) for (const [first, body] of early) if (!s.onPacket(first, body)) return;
   }
 
-  private packet(s: DeviceSession, first: number, body: Buffer): boolean {
-    switch (first >> 4) {
-      case PacketType.PUBLISH:
-        this.received(s, first, body);
-        return true;
-      case PacketType.PUBREL: {
-        if ((first & 0x0f) !== 0x02 || body.length < 2) return this.refuse(s, 'protocol_error'); // [MQTT-3.6.1-1]
-        const id = body.readUInt16BE(0);
-        s.qos2?.delete(id);
-        s.write(ackPacket(PacketType.PUBCOMP, id));
-        return true;
-      }
-      case PacketType.SUBSCRIBE:
-        if ((first & 0x0f) !== 0x02) return this.refuse(s, 'protocol_error'); // [MQTT-3.8.1-1]
-        this.subscribe(s, body);
-        return true;
-      case PacketType.UNSUBSCRIBE: {
-        if ((first & 0x0f) !== 0x02) return this.refuse(s, 'protocol_error'); // [MQTT-3.10.1-1]
-        const { messageId, filters } = readSubscribe(body, false);
-        this.subscriptions.remove(
-          s,
-          filters.map((f) => f.topic),
-        );
-        s.write(ackPacket(PacketType.UNSUBACK, messageId));
-        return true;
-      }
-      case PacketType.PINGREQ:
-        s.write(PINGRESP);
-        return true;
-      case PacketType.DISCONNECT:
-        s.conn.end();
-        s.state = CLOSED;
-        return false;
-      case PacketType.PUBACK:
-      case PacketType.PUBREC:
-      case PacketType.PUBCOMP:
-        return true; // nothing is sent to devices above QoS 0: a stray ack changes nothing
-      default:
-        return this.refuse(s, 'protocol_error'); // a second CONNECT [MQTT-3.1.0-2], or a packet only a server sends
-    }
-  }
-
-  private received(s: DeviceSession, first: number, body: Buffer): void {
-    const p = readPublish(first, body);
+  /**
+   * A device's publish, read: checked against its ACL and rate, handed to the pipeline, acknowledged once stored or
+   * refused for good. A refusal keeps the connection: MQTT 3.1.1 acknowledges and drops (the device hears why on its
+   * errors topic), MQTT 5 says why in the ack's reason code.
+   */
+  deliver(s: DeviceSession, msg: InboundMessage, ack: PendingAck | null, messageId: number): void {
     const client = s as unknown as Client;
-    if (p.retain) this.hooks.onRetainCleared?.(s.id); // nothing is retained here: its data is taken, the flag dropped
-    const ack = p.qos === 0 ? null : s.pendingAck(p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, p.messageId);
-    if (p.qos === 2) {
-      if (s.qos2?.has(p.messageId)) return s.settle(ack!); // stored already; PUBREC again [MQTT-4.3.3-2]
-      (s.qos2 ??= new Set()).add(p.messageId);
+    if (!this.auth.mayPublish(client, msg.topic)) {
+      this.hooks.onPublishRefused?.(this.auth.identityOf(s), msg.topic);
+      return this.answer(s, ack, msg.qos, messageId, {
+        kind: 'not_authorized',
+        message: `this device may not publish to ${JSON.stringify(msg.topic.slice(0, 200))}`,
+      });
     }
-    if (!this.auth.mayPublish(client, p.topic)) {
-      // Acknowledged and dropped, as on the aedes path (broker.ts says why); the device hears why on its errors topic.
-      this.hooks.onPublishRefused?.(this.auth.identityOf(s), p.topic);
-      if (ack !== null) s.settle(ack);
-      return;
+    const rate = this.cfg.rate.take(s);
+    if (rate !== 'ok') {
+      this.hooks.onQuotaExceeded?.(this.auth.identityOf(s), msg.topic, rate === 'first_over');
+      return this.answer(s, ack, msg.qos, messageId, {
+        kind: 'quota_exceeded',
+        message: `over mqtt.broker.max_publish_rate (${this.cfg.rate.perSecond} messages a second)`,
+      });
     }
-    this.sink({ topic: p.topic, payload: p.payload, qos: p.qos }, (err) => {
+    this.sink(msg, (err, refusal) => {
       if (err) {
         // Not stored: no ack, and the connection closes so the device sends it again.
-        s.qos2?.delete(p.messageId);
+        s.qos2?.delete(messageId);
         this.close(s);
         return;
       }
-      if (ack !== null) s.settle(ack);
-      this.hooks.relay(p.topic, p.payload, p.qos);
+      this.answer(s, ack, msg.qos, messageId, refusal);
+      if (refusal === undefined) this.hooks.relay(msg.topic, msg.payload as Buffer, msg.qos, s);
     });
     const admission = this.cfg.admission;
     if (ack !== null && admission?.refusing && !s.held) {
@@ -295,28 +290,21 @@ export class DeviceSessions implements SessionHost {
     }
   }
 
-  private subscribe(s: DeviceSession, body: Buffer): void {
-    const { messageId, filters } = readSubscribe(body, true);
-    const granted: number[] = new Array<number>(filters.length);
-    let left = filters.length;
-    filters.forEach((f, i) => {
-      this.auth.authorizeSubscribe(s as unknown as Client, f, (err, sub) => {
-        if (s.state === CLOSED) return;
-        if (err || !sub) granted[i] = 0x80;
-        else {
-          // Granted at QoS 0 [MQTT-3.9.3-1 allows less than asked]: this path delivers at QoS 0 only; a device
-          // that needs QoS 1 deliveries connects with a persistent session, which aedes serves.
-          granted[i] = 0;
-          this.subscriptions.add(s, sub.topic);
-        }
-        if (--left === 0) s.write(subackPacket(messageId, granted));
-      });
-    });
+  private answer(
+    s: DeviceSession,
+    ack: PendingAck | null,
+    qos: 0 | 1 | 2,
+    messageId: number,
+    refusal?: Refusal | { kind: 'not_authorized' | 'quota_exceeded'; message: string },
+  ): void {
+    if (ack === null) return;
+    if (s.v5 !== null) this.mqtt5.answer(s, ack, qos as 1 | 2, messageId, refusal);
+    else s.settle(ack);
   }
 
-  /** Delivers one message (QoS 0) to every session on this path subscribed to `topic`. */
-  publish(topic: string, payload: Buffer): void {
-    this.subscriptions.publish(topic, payload);
+  /** Delivers one message (QoS 0) to every session on this path subscribed to `topic` (`from` sent it). */
+  publish(topic: string, payload: Buffer, from?: DeviceSession): void {
+    this.subscriptions.publish(topic, payload, from);
   }
 
   /** Closes the session of `clientId` here, if there is one (it logged in again elsewhere). */
@@ -340,7 +328,11 @@ export class DeviceSessions implements SessionHost {
   stop(): void {
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
-    for (const s of this.open) this.close(s);
+    this.mqtt5.stop();
+    for (const s of this.open) {
+      if (s.v5 !== null && s.state === CONNECTED) this.mqtt5.closeWith(s, ReasonCode.SERVER_SHUTTING_DOWN);
+      this.close(s);
+    }
   }
 
   private handOff(s: DeviceSession): false {
@@ -358,9 +350,18 @@ export class DeviceSessions implements SessionHost {
     return false;
   }
 
-  /** Closes a session the broker ends for a reason worth counting (/metrics, rate-limited log). */
-  refuse(s: DeviceSession, reason: ConnectionRefusal): false {
-    if (s.state !== CLOSED) this.hooks.onConnectionRefused?.(reason);
+  /**
+   * Closes a session the broker ends for a reason worth counting (/metrics, rate-limited log); an MQTT 5 client is
+   * told why in a DISCONNECT first.
+   */
+  refuse(s: DeviceSession, reason: ConnectionRefusal, err?: MalformedPacket): false {
+    if (s.state === CLOSED) return this.close(s);
+    this.hooks.onConnectionRefused?.(reason);
+    if (s.v5 !== null && s.state === CONNECTED && reason !== 'slow_reader') {
+      this.mqtt5.closeWith(s, err?.reasonCode ?? DISCONNECT_CODES[reason], err?.message);
+      this.retire(s);
+      return false; // the socket ends once DISCONNECT is written; the sweep ends one left half open
+    }
     return this.close(s);
   }
 
@@ -377,6 +378,7 @@ export class DeviceSessions implements SessionHost {
    */
   private sweep(): void {
     const now = (this.clock = Date.now());
+    this.mqtt5.sweep(now);
     const openedBy = now - this.cfg.connectTimeoutMs;
     for (const s of this.open) {
       if (s.state === CONNECTED) {

@@ -1,6 +1,6 @@
-import { publishPacket } from '../../protocol/mqtt/frames.js';
+import { matches, publishPacket } from '../../protocol/mqtt/frames.js';
+import { publish5 } from '../../protocol/mqtt/v5.js';
 import type { DeviceSession } from './device-session.js';
-import { matches } from '../../protocol/mqtt/frames.js';
 
 /**
  * Who on the lean path subscribed to what, and delivery to them (QoS 0). A device's own errors topic, the usual
@@ -33,21 +33,42 @@ export class SessionSubscriptions {
     if (s.subs !== null && ![...s.subs.values()].some((levels) => levels !== null)) this.wild.delete(s);
   }
 
-  /** Delivers one message (QoS 0) to every session subscribed to `topic`, once each. */
-  publish(topic: string, payload: Buffer): void {
+  /**
+   * Delivers one message (QoS 0) to every session subscribed to `topic`, once each; `from`, the session that
+   * published it, is skipped where it subscribed with No Local (MQTT 5) [MQTT-3.8.3-3].
+   */
+  publish(topic: string, payload: Buffer, from?: DeviceSession): void {
     const exact = this.exact.get(topic);
     if (exact === undefined && this.wild.size === 0) return;
-    let packet: Buffer | null = null;
-    if (exact !== undefined) for (const s of exact) s.write((packet ??= publishPacket(topic, payload, 0)));
+    const packets = new Packets(topic, payload);
+    if (exact !== undefined) for (const s of exact) if (s !== from || !s.v5?.noLocal?.has(topic)) packets.sendTo(s);
     if (this.wild.size === 0) return;
     const levels = topic.split('/');
     for (const s of this.wild) {
-      if (exact?.has(s)) continue; // delivered above
-      for (const filter of s.subs!.values()) {
+      if (exact?.has(s) && (s !== from || !s.v5?.noLocal?.has(topic))) continue; // delivered above
+      for (const [key, filter] of s.subs!) {
         if (filter === null || !matches(filter, levels)) continue;
-        s.write((packet ??= publishPacket(topic, payload, 0)));
+        if (s === from && s.v5?.noLocal?.has(key)) continue;
+        packets.sendTo(s);
         break;
       }
     }
+  }
+}
+
+/** One message's PUBLISH, built once per protocol level for all who get it. */
+class Packets {
+  private v4: Buffer | null = null;
+  private v5: Buffer | null = null;
+
+  constructor(
+    private readonly topic: string,
+    private readonly payload: Buffer,
+  ) {}
+
+  sendTo(s: DeviceSession): void {
+    if (s.v5 === null) return s.write((this.v4 ??= publishPacket(this.topic, this.payload, 0)));
+    const p = (this.v5 ??= publish5(this.topic, this.payload, 0));
+    if (p.length <= s.v5.maxPacket) s.write(p); // larger than the client takes: not sent [MQTT-3.1.2-25]
   }
 }

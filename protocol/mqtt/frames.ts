@@ -1,8 +1,14 @@
 /**
  * MQTT 3.1.1 wire format, the parts a publish-mostly peer needs: splitting a byte stream into packets, reading
- * CONNECT, PUBLISH and SUBSCRIBE, and writing the small packets that answer them. No I/O: the agent's device
+ * CONNECT (of any level; MQTT 5's packets are in v5.ts), PUBLISH and SUBSCRIBE, and writing the small packets that
+ * answer them. No I/O: the agent's device
  * sessions and the simulators' lean client and floor broker feed it bytes and write what it returns.
  */
+
+import { BodyReader, MalformedPacket, varintLength, writeVarint } from './reader.js';
+import { ALLOWED, readProperties, type Properties } from './properties.js';
+
+export { BodyReader, MalformedPacket, varintLength, writeVarint };
 
 export const PacketType = {
   CONNECT: 1,
@@ -68,68 +74,12 @@ export class FrameSplitter {
   }
 }
 
-export function varintLength(n: number): number {
-  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
-}
-
-export function writeVarint(b: Buffer, pos: number, n: number): number {
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    b[pos++] = byte;
-  } while (n > 0);
-  return pos;
-}
-
-/** A reader over one packet body; every read checks its bounds and throws `MalformedPacket` past the end. */
-class BodyReader {
-  pos = 0;
-  constructor(readonly body: Buffer) {}
-
-  get left(): number {
-    return this.body.length - this.pos;
-  }
-
-  byte(): number {
-    if (this.pos >= this.body.length) throw new MalformedPacket('packet ends early');
-    return this.body[this.pos++];
-  }
-
-  u16(): number {
-    if (this.pos + 2 > this.body.length) throw new MalformedPacket('packet ends early');
-    const v = this.body.readUInt16BE(this.pos);
-    this.pos += 2;
-    return v;
-  }
-
-  bytes(): Buffer {
-    const n = this.u16();
-    if (this.pos + n > this.body.length) throw new MalformedPacket('a length-prefixed field runs past the packet');
-    const b = this.body.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return b;
-  }
-
-  /** A UTF-8 string [MQTT-1.5.3]: well-formed and without U+0000. */
-  string(): string {
-    const b = this.bytes();
-    const s = b.toString('utf8');
-    if (s.includes('\ufffd') && !Buffer.from(s, 'utf8').equals(b))
-      throw new MalformedPacket('a string is not well-formed UTF-8 [MQTT-1.5.3-1]');
-    if (s.includes('\u0000')) throw new MalformedPacket('a string contains U+0000 [MQTT-1.5.3-2]');
-    return s;
-  }
-}
-
-/** A packet that breaks the wire format: the connection must be closed [MQTT-4.8.0-1]. */
-export class MalformedPacket extends Error {}
-
 export interface ConnectPacket {
   /** 'MQTT' (3.1.1, 5) or 'MQIsdp' (3.1). */
   protocolName: string;
   /** 3 = MQTT 3.1, 4 = 3.1.1, 5 = MQTT 5. */
   protocolLevel: number;
+  /** clean session (3.1.1) or clean start (5) */
   clean: boolean;
   /** seconds; 0 = no keepalive */
   keepalive: number;
@@ -137,11 +87,24 @@ export interface ConnectPacket {
   will: boolean;
   username?: string;
   password?: Buffer;
+  /** MQTT 5: the CONNECT's properties. */
+  properties?: Properties;
+  /** The will message, when `will` is set. */
+  willMessage?: WillMessage;
+}
+
+export interface WillMessage {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** MQTT 5: the will's properties (delay, content type, user properties…). */
+  properties?: Properties;
 }
 
 /**
- * Reads a CONNECT body. For protocol levels other than 3 and 4 only the name, level and flags are read (the rest of
- * an MQTT 5 CONNECT has properties); `clientId` is then ''.
+ * Reads a CONNECT body. For protocol levels other than 3, 4 and 5 only the name, level and flags are read; `clientId`
+ * is then ''.
  */
 export function readConnect(body: Buffer): ConnectPacket {
   const r = new BodyReader(body);
@@ -152,17 +115,28 @@ export function readConnect(body: Buffer): ConnectPacket {
   const clean = (flags & 0x02) !== 0;
   const will = (flags & 0x04) !== 0;
   const packet: ConnectPacket = { protocolName, protocolLevel, clean, keepalive, clientId: '', will };
-  if (protocolLevel !== 3 && protocolLevel !== 4) return packet;
+  if (protocolLevel !== 3 && protocolLevel !== 4 && protocolLevel !== 5) return packet;
+  const v5 = protocolLevel === 5;
   if ((flags & 0x01) !== 0) throw new MalformedPacket('CONNECT reserved flag is set [MQTT-3.1.2-3]');
   if (!will && (flags & 0x38) !== 0) throw new MalformedPacket('will QoS or retain set without a will [MQTT-3.1.2-11]');
   if (((flags >> 3) & 3) === 3) throw new MalformedPacket('will QoS 3 [MQTT-3.1.2-14]');
   const hasUser = (flags & 0x80) !== 0;
   const hasPassword = (flags & 0x40) !== 0;
-  if (hasPassword && !hasUser) throw new MalformedPacket('password without a username [MQTT-3.1.2-22]');
+  if (hasPassword && !hasUser && !v5) throw new MalformedPacket('password without a username [MQTT-3.1.2-22]');
+  if (v5) packet.properties = readProperties(r, ALLOWED.CONNECT);
   packet.clientId = r.string();
   if (will) {
-    r.string();
-    r.bytes();
+    const properties = v5 ? readProperties(r, ALLOWED.WILL) : undefined;
+    const topic = r.string();
+    if (topic.length === 0 || topic.includes('+') || topic.includes('#'))
+      throw new MalformedPacket(`will topic ${JSON.stringify(topic)} is not a topic name [MQTT-3.1.3-11]`);
+    packet.willMessage = {
+      topic,
+      payload: Buffer.from(r.bytes()),
+      qos: ((flags >> 3) & 3) as 0 | 1 | 2,
+      retain: (flags & 0x20) !== 0,
+      properties,
+    };
   }
   if (hasUser) packet.username = r.string();
   if (hasPassword) packet.password = Buffer.from(r.bytes());
