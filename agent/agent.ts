@@ -1,7 +1,5 @@
 import { createMemoryLimiter, type MemoryLimiter } from '../runtime/processors/memory-limiter.js';
 import { RecordProcessors } from '../runtime/processors/chain.js';
-import { AuthErrorCodes } from './receiver/auth-errors.js';
-import { AgentErrorCodes } from './errors.js';
 import type { Logger } from 'pino';
 import { MetricsEncoder } from '../protocol/otlp/metrics-encoder.js';
 import { LogsEncoder } from '../protocol/otlp/logs-encoder.js';
@@ -13,13 +11,15 @@ import { bufferDir, gatewayId, type AgentConfig } from './config.js';
 import { AgentMetrics } from './ops/metrics.js';
 import { OpsServer } from '../runtime/ops/ops-server.js';
 import { IngestPipeline, type RejectionReport } from './pipeline/ingest.js';
-import type { InboundMessage } from './receiver/message.js';
-import { DeviceAuthorizer } from './receiver/auth.js';
-import { EmbeddedBroker, type ConnectionRefusal } from './receiver/broker.js';
+import type { SparkplugIngest } from './pipeline/sparkplug.js';
+import { sparkplugIngest } from './pipeline/sparkplug-setup.js';
+import type { InboundMessage, Settled } from './receiver/message.js';
+import type { DeviceAuthorizer } from './receiver/auth.js';
+import type { EmbeddedBroker } from './receiver/broker.js';
+import { startEmbeddedBroker } from './receiver/broker-setup.js';
 import type { BrokerClientReceiver } from './receiver/client.js';
 import { RateLimitedLog } from '../runtime/log/rate-limited-log.js';
 import { openWithRetry } from '../runtime/storage/open-with-retry.js';
-import type { Done } from './buffer/batcher.js';
 import type { UplinkSender } from './uplink/sender.js';
 import { createUplink } from './uplink/create.js';
 import { BacklogPacker } from './buffer/packer.js';
@@ -27,18 +27,6 @@ import type { AgentRing } from './uplink/ring.js';
 
 /** How often the agent checks whether deleted batches are worth a LevelDB compaction. */
 const COMPACT_CHECK_MS = 60_000;
-
-/** What the log says when the broker closes a device connection, by reason. */
-const CONNECTION_CLOSED: Record<ConnectionRefusal, string> = {
-  max_connections: 'mqtt.broker.max_connections reached',
-  packet_too_large: 'an MQTT packet over the size limit',
-  protocol_error: 'a packet that breaks MQTT 3.1.1',
-  keepalive_timeout: 'silent past 1.5 × its keep-alive',
-  connect_timeout: 'no login within mqtt.broker.connect_timeout',
-  slow_reader: 'more than 1 MiB of acks left unread',
-  early_packets: 'more than 1,000 packets sent while its login was checked',
-  memory_limit: 'a login while memory is over the memory_limiter soft limit (CONNACK 3, server unavailable)',
-};
 
 /**
  * The gateway process: receivers (embedded broker, broker client) → ingest pipeline → group commit → LevelDB buffer.
@@ -51,6 +39,7 @@ export class Agent {
   private buffer: CircularBuffer | null = null;
   private batcher: Batcher | null = null;
   private pipeline: IngestPipeline | null = null;
+  private sparkplug: SparkplugIngest | null = null;
   private broker: EmbeddedBroker | null = null;
   private client: BrokerClientReceiver | null = null;
   private auth: DeviceAuthorizer | null = null;
@@ -178,6 +167,18 @@ export class Agent {
       },
     );
     const topics = new TopicMatcher(cfg.mqtt.topics);
+    this.sparkplug = await sparkplugIngest(
+      cfg,
+      this.buffer.side,
+      this.batcher,
+      (topic, payload) => {
+        this.broker?.publish(topic, payload);
+        this.client?.publish(topic, payload);
+      },
+      m,
+      this.log,
+      this.rejectLog,
+    );
     this.pipeline = new IngestPipeline(
       topics,
       this.batcher,
@@ -193,8 +194,9 @@ export class Agent {
       Date.now,
       processors,
       this.limiter,
+      this.sparkplug,
     );
-    const sink = (msg: InboundMessage, done: Done) => this.pipeline!.handle(msg, done);
+    const sink = (msg: InboundMessage, done: Settled) => this.pipeline!.handle(msg, done);
 
     this.uplink?.start();
     this.packer = new BacklogPacker(
@@ -217,74 +219,11 @@ export class Agent {
         this.log.warn(
           'mqtt.broker.allow_anonymous is true: any device can connect and publish without credentials (development only)',
         );
-      const auth = (this.auth = await DeviceAuthorizer.create(
-        {
-          allowAnonymous: b.allow_anonymous,
-          credentialsFile: b.credentials_file,
-          requireClientCert: b.tls.require_client_cert,
-        },
-        { topics, logger: this.log, onRefusal: (reason) => m.refusals.inc({ reason }) },
-      ));
-      this.broker = new EmbeddedBroker(
-        {
-          host: b.tcp.host,
-          tcpPort: b.tcp.port,
-          wsPort: b.ws.port,
-          maxConnections: b.max_connections,
-          connectTimeoutMs: b.connect_timeout,
-          admission: this.limiter ?? undefined,
-          maxPublishRate: b.max_publish_rate,
-          receiveMaximum: b.receive_maximum,
-          topicAliasMaximum: b.topic_alias_maximum,
-          maxSessionExpiry: Math.floor(b.max_session_expiry / 1000),
-          tls: {
-            port: b.tls.port,
-            cert: b.tls.cert,
-            key: b.tls.key,
-            ca: b.tls.ca,
-            requireClientCert: b.tls.require_client_cert,
-          },
-        },
-        auth,
-        sink,
-        this.log,
-        {
-          onClientCount: (n) => m.connectedDevices.set(n),
-          onConnectionRefused: (reason) => {
-            m.connectionsRefused.inc({ reason });
-            this.rejectLog.warn(
-              `connection:${reason}`,
-              { reason, maxConnections: b.max_connections },
-              `connection closed: ${CONNECTION_CLOSED[reason]}`,
-            );
-          },
-          onRetainCleared: () => m.retainCleared.inc(),
-          onQuotaExceeded: (deviceId, topic, first) => {
-            m.rejected.inc({ reason: 'rate_limited' });
-            if (!first) return;
-            const message = `this device publishes more than mqtt.broker.max_publish_rate (${b.max_publish_rate} messages a second); messages over it are acknowledged and dropped until its rate is under the limit`;
-            this.rejectLog.warn('reject:rate_limited', { device: deviceId, topic }, message);
-            if (deviceId !== undefined)
-              this.reportToDevice(deviceId, topics, {
-                code: AgentErrorCodes.RATE_LIMITED,
-                reason: 'rate_limited',
-                message,
-                topic,
-              });
-          },
-          // Counted and logged by the authorizer; the device hears why on its own errors topic.
-          onPublishRefused: (deviceId, topic) => {
-            if (deviceId !== undefined)
-              this.reportToDevice(deviceId, topics, {
-                code: AuthErrorCodes.PUBLISH_DENIED,
-                reason: 'publish_denied',
-                message: `this device may not publish to ${JSON.stringify(topic.slice(0, 300))}; it may publish to ${topics.topicFor('telemetry', deviceId)} and ${topics.topicFor('events', deviceId)}; the message was acknowledged and dropped`,
-                topic,
-              });
-          },
-        },
+      const started = await startEmbeddedBroker(cfg, topics, sink, this.limiter, m, this.log, this.rejectLog, (d, r) =>
+        this.reportToDevice(d, topics, r),
       );
-      await this.broker.start();
+      this.auth = started.auth;
+      this.broker = started.broker;
       this.log.info({ ports: this.broker.ports }, 'embedded MQTT broker listening');
     }
     const c = cfg.mqtt.client;
@@ -300,7 +239,11 @@ export class Agent {
           sharedGroup: c.shared_group,
           clientId: c.client_id || `otlp-edge-agent-${this.id}`,
           protocolVersion: c.protocol_version === '4' ? 4 : 5,
-          filters: [topics.subscriptionFor('telemetry'), topics.subscriptionFor('events')],
+          filters: [
+            topics.subscriptionFor('telemetry'),
+            topics.subscriptionFor('events'),
+            ...(cfg.mqtt.sparkplug.enabled ? [`${cfg.mqtt.sparkplug.topic_root}/#`] : []),
+          ],
         },
         sink,
         this.log,
@@ -381,6 +324,7 @@ export class Agent {
     this.limiter?.stop(); // what it held is let go: the closed pipeline leaves it unacknowledged
     await this.batcher?.flush();
     this.batcher?.stop();
+    await this.sparkplug?.close();
     await this.packer?.stop();
     await this.uplink?.stop();
     await this.broker?.stop();

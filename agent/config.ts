@@ -12,7 +12,6 @@ import {
   oneOf,
   size,
   str,
-  unavailable,
   variants,
   type ConfigProblem,
   type Infer,
@@ -91,7 +90,32 @@ export const agentConfigSpec = obj({
         'MQTT 5: the longest a session (its subscriptions) outlives its connection, whatever the device asks; sessions are kept in memory',
       ),
     }),
-    sparkplug: unavailable('Sparkplug B ingest'),
+    sparkplug: obj({
+      enabled: bool(
+        false,
+        'take Sparkplug B messages (edge nodes and their devices, under topic_root) as telemetry, on the embedded broker and in broker client mode',
+      ),
+      topic_root: str('spBv1.0', {
+        pattern: /^[^/+#]+$/,
+        expect: 'one topic level, without /, + or #',
+        doc: 'the Sparkplug namespace: {topic_root}/{group}/{NBIRTH|NDATA|NDEATH|DBIRTH|DDATA|DDEATH}/{edge_node}[/{device}]',
+      }),
+      device_id: str('{group}:{edge_node}:{device}', {
+        doc: "a Sparkplug device's device id, from {group}, {edge_node} and {device}",
+      }),
+      node_id: str('{group}:{edge_node}', {
+        doc: "an edge node's own device id (its NBIRTH/NDATA metrics, its seq), from {group} and {edge_node}",
+      }),
+      reorder_timeout: duration(
+        '2s',
+        0,
+        'how long a skipped Sparkplug seq may arrive late before it counts as lost (and a rebirth is asked)',
+      ),
+      request_rebirth: bool(
+        true,
+        'publish NCMD Node Control/Rebirth to an edge node whose data cannot be read (before its birth, unknown alias, lost messages)',
+      ),
+    }),
     client: obj({
       enabled: bool(false, 'subscribe to an existing broker (e.g. mosquitto)'),
       url: str('mqtt://127.0.0.1:1883', {
@@ -207,6 +231,19 @@ export function crossCheck(cfg: AgentConfig): ConfigProblem[] {
       message:
         'true needs mqtt.broker.tls.ca (the CA that signs device certificates): without it no certificate can be verified and every device is refused',
     });
+  }
+  const sp = cfg.mqtt.sparkplug;
+  if (sp.enabled) {
+    if (!sp.device_id.includes('{edge_node}') || !sp.device_id.includes('{device}'))
+      problems.push({
+        path: 'mqtt.sparkplug.device_id',
+        message: `${JSON.stringify(sp.device_id)} must contain {edge_node} and {device}, or devices of different edge nodes share one id`,
+      });
+    if (!sp.node_id.includes('{edge_node}') || sp.node_id.includes('{device}'))
+      problems.push({
+        path: 'mqtt.sparkplug.node_id',
+        message: `${JSON.stringify(sp.node_id)} must contain {edge_node} and not {device}`,
+      });
   }
   return problems;
 }

@@ -2,7 +2,6 @@ import { OtlpEdgeError } from '../../protocol/errors.js';
 import { AgentErrorCodes } from '../errors.js';
 import { randomInt } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
-import { mkdirSync } from 'node:fs';
 import { BatchIndex as Index } from './batch-index.js';
 import {
   decodeRecord,
@@ -16,6 +15,8 @@ import {
   type StoredBatch,
 } from './record.js';
 import type { AppendResult, BufferOptions, BufferState, BufferStats } from './buffer-types.js';
+import { sideStore, type SideStore } from './side-state.js';
+import { openBufferDb } from './open-db.js';
 import {
   BATCH_PREFIX,
   FORMAT_KEY,
@@ -45,14 +46,18 @@ export class CircularBuffer {
   /** Bytes deleted since the last compaction; LevelDB reclaims their space only when it compacts. */
   private deletedSinceCompact = 0;
   /**
-   * A write failed: LevelDB's log may now hold a torn record. LevelDB keeps appending after a failed append (only a
-   * failed sync stops it), and on the next open it drops the torn record together with whatever follows it in the
-   * same log block — batches acknowledged after the failure would be lost (measured on a full disk). So the next
-   * operation first reopens the database (recovery ends the torn log and starts a new one) and reloads the index.
+   * A write failed: LevelDB's log may hold a torn record, and it keeps appending after a failed append; the next open
+   * drops the torn record with whatever follows it in its log block — batches acknowledged after the failure (measured
+   * on a full disk). So the next operation first reopens the database (recovery starts a new log) and reloads.
    */
   private suspect = false;
   /** The uplink: batches it is delivering the cap passes over; those the cap drops it must not send. */
   private uplink: { sending(seq: number): boolean; dropping(seqs: readonly number[]): void } | null = null;
+  /** Side state receivers keep beside the batches (side-state.ts), written in the same serial order. */
+  readonly side: SideStore = sideStore(
+    (range) => this.db.iterator(range),
+    (ops) => this.serialize(() => this.db.batch(ops as never, { sync: this.opts.sync })),
+  );
 
   private constructor(
     private db: ClassicLevel<string, Uint8Array>,
@@ -62,7 +67,7 @@ export class CircularBuffer {
 
   static async open(options: BufferOptions): Promise<CircularBuffer> {
     const opts = { sync: true, ...options };
-    const db = await CircularBuffer.openDb(opts);
+    const db = await openBufferDb(opts);
     const buffer = new CircularBuffer(db, opts, null as unknown as BufferState);
     try {
       await buffer.load();
@@ -71,20 +76,6 @@ export class CircularBuffer {
       throw e;
     }
     return buffer;
-  }
-
-  private static async openDb(opts: Required<BufferOptions>): Promise<ClassicLevel<string, Uint8Array>> {
-    mkdirSync(opts.dir, { recursive: true });
-    // Stored batches are zstd already: LevelDB's own compression would spend CPU for nothing. A write buffer much
-    // smaller than the cap keeps the log and memtable from holding more than the cap allows on small gateways.
-    const db = new ClassicLevel<string, Uint8Array>(opts.dir, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'view',
-      compression: false,
-      writeBufferSize: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(opts.maxBytes / 16))),
-    });
-    await db.open();
-    return db;
   }
 
   /** Reads the format, the state and both indexes from the database (at open, and after a reopen). */
@@ -136,20 +127,20 @@ export class CircularBuffer {
   /** Closes and opens the database again after a failed write (see `suspect`), then reloads what it holds. */
   private async reopen(): Promise<void> {
     await this.db.close().catch(() => undefined);
-    this.db = await CircularBuffer.openDb(this.opts);
+    this.db = await openBufferDb(this.opts);
     await this.load();
     this.suspect = false;
   }
 
-  /**
-   * Stores one batch durably, dropping the oldest batches in the same atomic write when the cap would be passed.
-   * Resolves after the write is on disk (fsync'd): only then may the readings in it be acknowledged.
-   */
+  /** Stores one batch durably (as appendMany); resolves once it is fsync'd: only then may its readings be acked. */
   async append(batch: NewBatch): Promise<AppendResult> {
     return (await this.appendMany([batch]))[0];
   }
 
-  /** Stores several batches in one atomic, fsync'd write (a group commit split by destination). */
+  /**
+   * Stores several batches in one atomic, fsync'd write (a group commit split by destination), dropping the oldest
+   * batches in the same write when the cap would be passed.
+   */
   appendMany(batches: readonly NewBatch[]): Promise<AppendResult[]> {
     return this.serialize(async () => {
       const ix = this.index;
@@ -336,10 +327,7 @@ export class CircularBuffer {
     for await (const [k, v] of this.db.iterator({ gte: BATCH_PREFIX, lt: 'b;' })) yield decodeRecord(seqOf(k), v);
   }
 
-  /**
-   * The uplink's low-water mark: every seq below it has been delivered, moved aside or dropped by the cap, and will
-   * never be sent again (the oldest stored seq, or the next seq when nothing is stored).
-   */
+  /** The uplink's low-water mark: every seq below it was delivered, moved aside or dropped, never to be sent again. */
   lowWater(): number {
     const ix = this.index;
     return ix.length > 0 ? ix.seqs[ix.head] : this.state.nextSeq;

@@ -8,6 +8,8 @@
  *                        (route: the aggregator address the batch was formed for, '' = any; ring-aware uplink)
  *                        or a packed record: several batches under the first one's seq, each keeping its seq (pack.ts)
  *   i:<seq as 16 hex>    index entry:  [4 record bytes LE][4 points LE][1 signal][8 created ms, float64 LE]
+ *   s:<name>             side state of a receiver, JSON (s:sp:<group>/<edge node>: a Sparkplug edge node's births,
+ *                        aliases and seq; sparkplug-state.ts); not counted in the cap
  *   x:<seq as 16 hex>    a batch the receiver REJECTED, moved aside (never retried, kept for inspection);
  *                        bounded to 1/16 of the cap, oldest dropped first; `xr:<seq>` holds the reason text
  *
@@ -21,6 +23,7 @@ export const BATCH_PREFIX = 'b:';
 export const QUARANTINE_PREFIX = 'x:';
 export const REASON_PREFIX = 'xr:';
 export const STATE_KEY = 'meta:state';
+export const SIDE_PREFIX = 's:';
 export const FORMAT_KEY = 'meta:format';
 
 export const key = (prefix: string, seq: number) => prefix + seq.toString(16).padStart(16, '0');

@@ -53,6 +53,34 @@ export class AgentMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly sparkplugMessages = new Counter({
+    name: 'otlp_edge_agent_sparkplug_messages_total',
+    help: 'Sparkplug B messages received, by type (NBIRTH, NDATA, NDEATH, DBIRTH, DDATA, DDEATH)',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly sparkplugRefused = new Counter({
+    name: 'otlp_edge_agent_sparkplug_refused_total',
+    help: 'Sparkplug B messages not taken, by reason (bad_topic, bad_payload, bad_device_id, data_before_birth, unknown_alias, stale_death)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly sparkplugSkipped = new Counter({
+    name: 'otlp_edge_agent_sparkplug_metrics_skipped_total',
+    help: 'Sparkplug B metrics left out of readings, by reason (null, transient, unsupported_type, bad_name)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly sparkplugLost = new Counter({
+    name: 'otlp_edge_agent_sparkplug_lost_messages_total',
+    help: 'Sparkplug B messages an edge node sent that never arrived (seqs skipped past the reorder timeout)',
+    registers: [this.registry],
+  });
+  readonly sparkplugRebirths = new Counter({
+    name: 'otlp_edge_agent_sparkplug_rebirth_requests_total',
+    help: 'NCMD Node Control/Rebirth commands published to edge nodes',
+    registers: [this.registry],
+  });
   readonly retainCleared = new Counter({
     name: 'otlp_edge_agent_retain_cleared_total',
     help: 'Publishes sent with the retain flag: taken as data, never stored as retained messages',

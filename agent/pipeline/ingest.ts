@@ -6,6 +6,7 @@ import type { Batcher } from '../buffer/batcher.js';
 import type { InboundMessage, Settled } from '../receiver/message.js';
 import { addToEvents, addToReadings, messageAttributes } from '../../protocol/payload/message-attributes.js';
 import type { RecordProcessors } from '../../runtime/processors/chain.js';
+import type { SparkplugIngest } from './sparkplug.js';
 import type { Admission } from '../../runtime/processors/memory-limiter.js';
 
 export interface RejectionReport {
@@ -43,6 +44,8 @@ export class IngestPipeline {
     private readonly processors: RecordProcessors | null = null,
     /** The memory limiter, or null when none is configured. */
     private readonly admission: Admission | null = null,
+    /** Sparkplug B ingest, when mqtt.sparkplug is enabled: topics under its root go there. */
+    private readonly sparkplug: SparkplugIngest | null = null,
   ) {}
 
   /**
@@ -54,21 +57,23 @@ export class IngestPipeline {
   }
 
   handle(msg: InboundMessage, done: Settled): void {
-    let match;
-    try {
-      match = this.topics.match(msg.topic);
-    } catch (e) {
-      const message = e instanceof TopicError ? e.message : String(e);
-      this.hooks.onRejected?.({
-        deviceId: '',
-        topic: msg.topic,
-        code: (e as TopicError).code ?? AgentErrorCodes.INTERNAL,
-        reason: 'bad_device_id',
-        message,
-      });
-      return done(undefined, { kind: 'topic_name_invalid', message });
-    }
-    if (match === null || match.kind === 'errors') return done(); // not a device data topic: nothing to store
+    const sparkplug = this.sparkplug !== null && this.sparkplug.owns(msg.topic);
+    let match = null;
+    if (!sparkplug)
+      try {
+        match = this.topics.match(msg.topic);
+      } catch (e) {
+        const message = e instanceof TopicError ? e.message : String(e);
+        this.hooks.onRejected?.({
+          deviceId: '',
+          topic: msg.topic,
+          code: (e as TopicError).code ?? AgentErrorCodes.INTERNAL,
+          reason: 'bad_device_id',
+          message,
+        });
+        return done(undefined, { kind: 'topic_name_invalid', message });
+      }
+    if (!sparkplug && (match === null || match.kind === 'errors')) return done(); // not device data: nothing to store
 
     if (this.closing) {
       if (msg.qos === 0) {
@@ -98,6 +103,8 @@ export class IngestPipeline {
       return done();
     }
 
+    if (sparkplug) return this.sparkplug!.handle(msg, done);
+    if (match === null || match.kind === 'errors') return done(); // returned above already; narrows the type
     const opts = { arrivalMs: this.now(), contentType: msg.contentType };
     try {
       const attrs = msg.userProperties === undefined ? null : messageAttributes(msg.userProperties);

@@ -21,6 +21,7 @@
  * Refusals are counted by reason (`counters`, plus `onRefusal` for prom-client) and logged rate-limited.
  * The hooks never throw and tolerate any input (missing username, non-Buffer password, no socket).
  */
+import { sparkplugMayPublish, sparkplugMaySubscribe } from './sparkplug-acl.js';
 import type { AuthenticateError, Client, Subscription } from 'aedes';
 import { TopicMatcher } from '../../protocol/topics.js';
 import { ID_RULE, isValidId } from '../../protocol/ids.js';
@@ -42,6 +43,8 @@ export interface DeviceAuthConfig {
   credentialsFile: string;
   /** refuse every connection without a verified TLS client certificate; default false */
   requireClientCert: boolean;
+  /** mqtt.sparkplug.topic_root when Sparkplug B is on ('' = off): edge nodes' topics are allowed (sparkplug-acl.ts) */
+  sparkplugRoot?: string;
 }
 
 export type AuthMethod = 'certificate' | 'password' | 'anonymous';
@@ -215,6 +218,9 @@ export class DeviceAuthorizer {
         const m = this.match(topic);
         if (m !== null && m.kind !== 'errors') return true;
       }
+      const root = this.config.sparkplugRoot;
+      if (root && sparkplugMayPublish(root, grant.publish === null ? topic.split('/')[3] : grant.deviceId, topic))
+        return true;
     }
     const who = grant === undefined ? 'an unauthenticated client' : `device ${grant.deviceId}`;
     this.refuse(
@@ -230,6 +236,9 @@ export class DeviceAuthorizer {
     const grant = client ? this.grants.get(client) : undefined;
     const topic = sub?.topic;
     if (grant !== undefined && (grant.subscribe === null || topic === grant.subscribe)) return done(null, sub);
+    const root = this.config.sparkplugRoot;
+    if (grant !== undefined && root && sparkplugMaySubscribe(root, grant.deviceId, String(topic)))
+      return done(null, sub);
     const who = grant === undefined ? 'an unauthenticated client' : `device ${grant.deviceId}`;
     this.refuse(
       AuthErrorCodes.SUBSCRIBE_DENIED,

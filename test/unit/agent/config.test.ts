@@ -20,6 +20,8 @@ test('a config with every documented key loads', () => {
   assert.equal(cfg.buffer.max_bytes, 256 * 1024 * 1024);
   assert.equal(cfg.uplink.token, 'secret');
   assert.deepEqual(cfg.uplink.endpoints, ['127.0.0.1:4317']);
+  assert.equal(cfg.mqtt.broker.max_session_expiry, 600_000);
+  assert.equal(cfg.mqtt.sparkplug.reorder_timeout, 2000);
 });
 
 test('no config file gives the documented defaults and the host name as gateway id', () => {
@@ -76,10 +78,17 @@ test('keys of the contract that are not built yet, and settings that could never
     () => loadAgentConfig(testdata('not-built.yaml'), {}),
     (e: unknown) =>
       e instanceof ConfigError &&
-      /mqtt\.sparkplug: not available yet .*Sparkplug/.test(e.message) &&
+      /mqtt\.sparkplug\.topic_root: expected one topic level, without \/, \+ or #, got "sp\/B"/.test(e.message) &&
       /processors\[0\]: expected a mapping with one key naming one of: memory_limiter, attributes, redaction; got the keys sampling/.test(
         e.message,
       ),
+  );
+  assert.throws(
+    () => loadAgentConfig(testdata('sparkplug-ids.yaml'), {}),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /mqtt\.sparkplug\.device_id: "\{group\}:\{device\}" must contain \{edge_node\} and \{device\}/.test(e.message) &&
+      /mqtt\.sparkplug\.node_id: .* must contain \{edge_node\} and not \{device\}/.test(e.message),
   );
   assert.throws(
     () => loadAgentConfig(testdata('client-cert-no-ca.yaml'), {}),
