@@ -61,7 +61,7 @@ export class AgentMetrics {
   });
   readonly sparkplugRefused = new Counter({
     name: 'otlp_edge_agent_sparkplug_refused_total',
-    help: 'Sparkplug B messages not taken, by reason (bad_topic, bad_payload, bad_device_id, data_before_birth, unknown_alias, stale_death)',
+    help: 'Sparkplug B messages not taken, by reason (bad_topic, bad_payload, bad_device_id, data_before_birth, unknown_alias, stale_death, too_many)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

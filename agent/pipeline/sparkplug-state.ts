@@ -89,6 +89,11 @@ export class EdgeNode {
 }
 
 const PREFIX = 'sp:';
+/** Edge nodes the agent keeps state for at most; births of more are refused (a hostile sender's many groups). */
+export const MAX_EDGE_NODES = 100_000;
+/** Devices, and aliases, one edge node may define at most. */
+export const MAX_DEVICES_PER_NODE = 10_000;
+export const MAX_ALIASES_PER_NODE = 100_000;
 /** Messages after which an edge node's seq progress is written even without a birth or death. */
 const SAVE_EVERY = 64;
 
@@ -133,10 +138,14 @@ export class EdgeNodes {
     return this.nodes.get(`${group}/${edgeNode}`);
   }
 
-  getOrCreate(group: string, edgeNode: string): EdgeNode {
+  /** The edge node, created when new; null when MAX_EDGE_NODES are kept already. */
+  getOrCreate(group: string, edgeNode: string): EdgeNode | null {
     const key = `${group}/${edgeNode}`;
     let n = this.nodes.get(key);
-    if (n === undefined) this.nodes.set(key, (n = new EdgeNode(group, edgeNode)));
+    if (n === undefined) {
+      if (this.nodes.size >= MAX_EDGE_NODES) return null;
+      this.nodes.set(key, (n = new EdgeNode(group, edgeNode)));
+    }
     return n;
   }
 

@@ -6,6 +6,7 @@ import type { DeviceEvent, Reading } from '../../protocol/payload/types.js';
 import { decodePayload, encodeCommand, scalarOf, type SparkplugPayload } from '../../protocol/sparkplug/payload.js';
 import { toReadings, UnknownAlias, type SkipReason } from '../../protocol/sparkplug/readings.js';
 import { parseTopic, renderId, type SparkplugTopic } from '../../protocol/sparkplug/topic.js';
+import { MAX_ALIASES_PER_NODE, MAX_DEVICES_PER_NODE, MAX_EDGE_NODES } from './sparkplug-state.js';
 import type { EdgeNode, EdgeNodes } from './sparkplug-state.js';
 
 export interface SparkplugConfig {
@@ -21,7 +22,14 @@ export interface SparkplugConfig {
 }
 
 export type SparkplugRefusal =
-  'bad_topic' | 'bad_payload' | 'bad_device_id' | 'data_before_birth' | 'unknown_alias' | 'stale_death';
+  | 'bad_topic'
+  | 'bad_payload'
+  | 'bad_device_id'
+  | 'data_before_birth'
+  | 'unknown_alias'
+  | 'stale_death'
+  /** past MAX_EDGE_NODES, or MAX_DEVICES_PER_NODE of one edge node */
+  | 'too_many';
 
 export interface SparkplugHooks {
   onMessage?(type: string): void;
@@ -122,7 +130,9 @@ export class SparkplugIngest {
     let n = this.nodes.get(t.group, t.edgeNode);
     let seq: number;
     if (t.type === 'NBIRTH') {
-      n ??= this.nodes.getOrCreate(t.group, t.edgeNode);
+      n ??= this.nodes.getOrCreate(t.group, t.edgeNode) ?? undefined;
+      if (n === undefined)
+        return this.refuse('too_many', topic, `more than ${MAX_EDGE_NODES} Sparkplug edge nodes`, done ?? noop);
       const bdSeq = p.metrics.find((m) => m.name === 'bdSeq');
       n.rebirth(bdSeq === undefined ? -1 : Number(scalarOf(bdSeq.value, bdSeq.datatype ?? 8) ?? -1));
       n.last += 1; // the birth's seq 0 continues the unwrapped count
@@ -135,10 +145,20 @@ export class SparkplugIngest {
       (t.type !== 'DBIRTH' && t.device !== '' && !n.devices.get(t.device)?.born)
     ) {
       const what = n?.born ? `device ${t.device}` : `edge node ${t.edgeNode}`;
-      this.askRebirth(n ?? this.nodes.getOrCreate(t.group, t.edgeNode));
-      return this.refuse('data_before_birth', topic, `${t.type} before the BIRTH of ${what}`, done ?? (() => {}));
+      const asked = n ?? this.nodes.getOrCreate(t.group, t.edgeNode);
+      if (asked !== null) this.askRebirth(asked);
+      return this.refuse('data_before_birth', topic, `${t.type} before the BIRTH of ${what}`, done ?? noop);
     } else seq = this.sequence(n, p.seq);
-    if (t.type === 'DBIRTH') n.devices.set(t.device, { born: true, types: new Map() });
+    if (t.type === 'DBIRTH') {
+      if (!n.devices.has(t.device) && n.devices.size >= MAX_DEVICES_PER_NODE)
+        return this.refuse(
+          'too_many',
+          topic,
+          `more than ${MAX_DEVICES_PER_NODE} devices of one edge node`,
+          done ?? noop,
+        );
+      n.devices.set(t.device, { born: true, types: new Map() });
+    }
     const birth = t.type === 'NBIRTH' || t.type === 'DBIRTH';
     const types = t.device === '' ? n.types : n.devices.get(t.device)!.types;
     const mapped = toReadings(
@@ -147,7 +167,8 @@ export class SparkplugIngest {
         if (birth && m.name !== undefined) {
           const datatype = m.datatype ?? 0;
           types.set(m.name, datatype);
-          if (m.alias !== undefined) n.aliases.set(m.alias, { device: t.device, name: m.name, datatype });
+          if (m.alias !== undefined && (n.aliases.size < MAX_ALIASES_PER_NODE || n.aliases.has(m.alias)))
+            n.aliases.set(m.alias, { device: t.device, name: m.name, datatype });
           return { name: m.name, datatype };
         }
         if (m.name !== undefined) return { name: m.name, datatype: types.get(m.name) ?? 0 };
@@ -199,7 +220,7 @@ export class SparkplugIngest {
     const bdSeq = m === undefined ? -1 : Number(scalarOf(m.value, m.datatype ?? 8) ?? -1);
     if (n === undefined || !n.born || bdSeq !== n.bdSeq) {
       const why = n?.born ? `its bdSeq ${bdSeq} is not the current birth's (${n.bdSeq})` : 'the edge node is not born';
-      return this.refuse('stale_death', topic, `NDEATH ignored: ${why}`, done ?? (() => {}));
+      return this.refuse('stale_death', topic, `NDEATH ignored: ${why}`, done ?? noop);
     }
     n.born = false;
     for (const [device, d] of n.devices) {
@@ -288,6 +309,8 @@ export class SparkplugIngest {
     });
   }
 }
+
+function noop(): void {}
 
 function event(
   ts: number,

@@ -10,6 +10,7 @@ import {
   type ConnectPacket,
 } from '../../protocol/mqtt/frames.js';
 import { ReasonCode } from '../../protocol/mqtt/properties.js';
+import { connack5 } from '../../protocol/mqtt/v5.js';
 import { DISCONNECT_CODES, Mqtt5, type Mqtt5Config } from './mqtt5.js';
 import { Mqtt311 } from './mqtt311.js';
 import type { PublishRate } from './publish-rate.js';
@@ -181,7 +182,8 @@ export class DeviceSessions implements SessionHost {
     if (this.cfg.admission?.refusing) {
       // Over the memory limit: "server unavailable" [MQTT-3.2.2.3], for every login (those aedes would serve too).
       this.hooks.onConnectionRefused?.('memory_limit');
-      s.conn.end(connackPacket(3));
+      // The protocol level sits at byte 6 of an 'MQTT' CONNECT: an MQTT 5 client reads an MQTT 5 CONNACK (0x88).
+      s.conn.end(body[6] === 5 ? connack5(ReasonCode.SERVER_UNAVAILABLE, false, []) : connackPacket(3));
       s.state = CLOSED;
       return false;
     }

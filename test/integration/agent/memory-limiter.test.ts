@@ -76,7 +76,12 @@ test('over the soft limit: QoS 0 dropped and counted, QoS 1 held unacknowledged 
   // A new device (paho) is told "server unavailable".
   const refused = await pahoPublish(paho, ['--port', String(mqttPort), '--device', 'late-1', '--count', '1']);
   assert.equal(refused.rc, 3);
-  assert.equal(metricValue(await metrics(), 'otlp_edge_agent_connections_refused_total{reason="memory_limit"}'), 1);
+  // An MQTT 5 device (MQTT.js v5) reads it as CONNACK reason code 0x88.
+  await assert.rejects(
+    connectAsync(url, { clientId: 'late-5', protocolVersion: 5, reconnectPeriod: 0 }),
+    (e: { code?: number }) => e.code === 0x88,
+  );
+  assert.equal(metricValue(await metrics(), 'otlp_edge_agent_connections_refused_total{reason="memory_limit"}'), 2);
   assert.equal(agent.bufferStats?.points, 0, 'nothing held was stored');
   assert.equal(leanAcked || willAcked, false, 'nothing held was acknowledged');
 
