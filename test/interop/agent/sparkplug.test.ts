@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import mqtt from 'mqtt';
-import { metricValue, startAgent, type AgentProcess } from '../../helpers/agent-process.js';
+import { bufferDump, metricValue, startAgent, type AgentProcess } from '../../helpers/agent-process.js';
+import { startMosquitto } from '../../helpers/mosquitto.js';
+import { metricsByDevice } from '../../helpers/otlp-readings.js';
 import { startAggregator, type AggregatorProcess } from '../../helpers/aggregator-process.js';
 import { waitFor } from '../../helpers/ports.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -250,4 +252,46 @@ test('Sparkplug B: a seq gap asks a rebirth; DATA before BIRTH is refused; a sta
   // sparkplug-client reconnected to the restarted agent and was born again.
   await waitFor('plant1 born again after the restart', () => node.births() === 3, 15_000);
   void (again satisfies AgentProcess);
+});
+
+test('Sparkplug B in broker client mode: an edge node on mosquitto is read, and a rebirth is asked through mosquitto', async (t) => {
+  const dir = tempDir(t);
+  const broker = await startMosquitto(dir);
+  t.after(() => broker.stop());
+  const agent = await startAgent(dir, {
+    batch: { max_delay: '50ms' },
+    mqtt: {
+      broker: { enabled: false },
+      client: { enabled: true, url: `mqtt://127.0.0.1:${broker.port}`, client_id: 'agent-sp' },
+      sparkplug: { enabled: true, reorder_timeout: '300ms' },
+    },
+  });
+  t.after(() => agent.kill9());
+  const node = edgeNode(broker.port);
+  t.after(() => node.client.stop());
+  await waitFor(
+    'the births taken',
+    async () => metricValue(await agent.metrics(), 'otlp_edge_agent_sparkplug_messages_total{type="DBIRTH"}') === 1,
+    15_000,
+  );
+  node.client.seq += 1;
+  node.client.publishNodeData({ timestamp: Date.now(), metrics: [{ alias: 1, type: 'Int64', value: 12 }] });
+  await waitFor('a rebirth asked through mosquitto and done', () => node.births() === 2, 15_000);
+  assert.equal(await agent.stop(), 0);
+  const metrics = metricsByDevice(bufferDump(agent.configPath));
+  assert.deepEqual(
+    metrics
+      .get('G1:plant1:pump1')
+      ?.get('Count')
+      ?.map((p) => p.value),
+    [-3, -3],
+    'both births of pump1 stored',
+  );
+  assert.deepEqual(
+    metrics
+      .get('G1:plant1')
+      ?.get('Uptime')
+      ?.map((p) => p.value),
+    [10, 12, 10],
+  );
 });
