@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Which batches of one source (an agent) have been applied, so a batch resent after a lost ack is recognised: every
  * seq ≤ `floor`, plus a bitmap of applied seqs above it.
@@ -14,10 +16,11 @@
  * MAX_SPAN seqs behind the newest would then be taken as applied — an agent would have to hold a million unsent
  * batches). Agents that send no mark get the floor lifted only by filled holes and MAX_SPAN.
  *
- * Parts: when a node splits a batch by owner (ClusterRouter), each owner applies its part under (seq, device-set
- * hash) instead of seq alone — a retry under a changed ring splits differently, and a part keyed by seq alone could
- * be taken for another part already applied. A part is applied when its seq is (the whole batch was applied here)
- * or when the same device set of that seq was. Parts above the floor are kept; the floor drops them.
+ * Parts: when a node splits a batch by owner (ClusterRouter), each owner applies its part, and marks the devices of
+ * that part applied for that seq (a 48-bit hash of each device id). A retry under a changed ring splits differently:
+ * only its devices not marked are applied. The whole batch arriving after some of its parts (the ring changed back)
+ * is applied without the devices its parts covered, and then marks the seq. Part marks above the floor are kept; the
+ * floor drops them.
  *
  * An agent whose buffer is new (a wiped data directory, a replaced gateway keeping its agent id) numbers from 1
  * again. Its batches carry the buffer's id (UplinkBatch.buffer_id, random, made with the buffer): a different id
@@ -26,9 +29,13 @@
  */
 export const MAX_SPAN = 1 << 20;
 export const RESTART_DISTANCE = 10_000;
-/** Format 1 held sorted ranges; format 2 (written now) holds a bitmap. Both are read. */
+/**
+ * Format 1 held sorted ranges; format 2 a bitmap and parts keyed by device-set hash; format 3 (written now) the
+ * bitmap and parts as device hashes. All are read; a format 2 record's parts name no devices and are forgotten.
+ */
 const FORMAT_RANGES = 1;
 const FORMAT_BITMAP = 2;
+const FORMAT_DEVICES = 3;
 /** Whole bytes of bitmap below the floor are dropped once this many have gathered (amortizes the copy). */
 const COMPACT_BYTES = 64;
 
@@ -42,7 +49,7 @@ export class SourceDedup {
   private bits = new Uint8Array(0);
   /** Highest seq applied (0 = none). */
   private top = 0;
-  /** Parts of split batches applied here, above the floor: seq → device-set hashes. */
+  /** Parts of split batches applied here, above the floor: seq → hashes of the devices applied (deviceHash). */
   private parts = new Map<number, number[]>();
 
   get highest(): number {
@@ -73,22 +80,23 @@ export class SourceDedup {
     this.parts.clear();
   }
 
-  /** Whether the part of batch `seq` holding exactly the devices hashed to `deviceSet` was applied. */
-  hasPart(seq: number, deviceSet: number): boolean {
-    return this.has(seq) || (this.parts.get(seq)?.includes(deviceSet) ?? false);
+  /** Hashes of the devices of batch `seq` applied as parts (not as the whole batch), or undefined. */
+  partDevices(seq: number): readonly number[] | undefined {
+    return this.parts.get(seq);
   }
 
-  /** Marks a part applied (call only after hasPart was false). */
-  addPart(seq: number, deviceSet: number): void {
+  /** Marks devices of batch `seq` applied as a part (call only after has(seq) was false). */
+  addPart(seq: number, deviceHashes: readonly number[]): void {
     if (!this.makeRoom(seq)) return;
     const hashes = this.parts.get(seq);
-    if (hashes) hashes.push(deviceSet);
-    else this.parts.set(seq, [deviceSet]);
+    if (hashes) hashes.push(...deviceHashes);
+    else this.parts.set(seq, [...deviceHashes]);
   }
 
-  /** Marks seq applied (call only after has(seq) was false). */
+  /** Marks seq applied (call only after has(seq) was false); its part marks are no longer needed. */
   add(seq: number): void {
     if (!this.makeRoom(seq)) return;
+    this.parts.delete(seq);
     const i = seq - this.base;
     if (i >> 3 >= this.bits.length) {
       const grown = new Uint8Array(Math.max(16, (i >> 3) + 1, this.bits.length * 2));
@@ -156,13 +164,13 @@ export class SourceDedup {
   }
 
   /**
-   * [1 format 2][8 buffer id][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes,
+   * [1 format 3][8 buffer id][8 floor][8 seq of the first bitmap bit][4 n bytes] then n bitmap bytes,
    * [4 n parts] then per part
-   * seq [8 seq][4 n hashes][8 hash]…; little-endian.
+   * seq [8 seq][4 n hashes][8 device hash]…; little-endian.
    */
   encode(view: DataView, at: number): number {
     const { from, to } = this.span();
-    view.setUint8(at, FORMAT_BITMAP);
+    view.setUint8(at, FORMAT_DEVICES);
     view.setFloat64(at + 1, this.bufferId, true);
     view.setFloat64(at + 9, this.floor, true);
     view.setFloat64(at + 17, this.base + from * 8, true);
@@ -197,9 +205,9 @@ export class SourceDedup {
       }
       return d;
     }
-    if (format !== FORMAT_BITMAP)
+    if (format !== FORMAT_BITMAP && format !== FORMAT_DEVICES)
       throw new Error(
-        `dedup record has format ${format}; this node reads formats ${FORMAT_RANGES} and ${FORMAT_BITMAP}`,
+        `dedup record has format ${format}; this node reads formats ${FORMAT_RANGES}, ${FORMAT_BITMAP} and ${FORMAT_DEVICES}`,
       );
     d.bufferId = view.getFloat64(1, true);
     d.floor = view.getFloat64(9, true);
@@ -215,7 +223,7 @@ export class SourceDedup {
       at += 12;
       const hashes: number[] = [];
       for (let k = 0; k < count; k++, at += 8) hashes.push(view.getFloat64(at, true));
-      d.parts.set(seq, hashes);
+      if (format === FORMAT_DEVICES) d.parts.set(seq, hashes);
     }
     d.top = d.floor;
     for (let i = n * 8 - 1; i >= 0; i--) {
@@ -226,4 +234,9 @@ export class SourceDedup {
     }
     return d;
   }
+}
+
+/** A device's mark in a part: the first 48 bits of SHA-256 of its id (exact in a JS number, the same on every node). */
+export function deviceHash(deviceId: string): number {
+  return createHash('sha256').update(deviceId).digest().readUIntBE(0, 6);
 }

@@ -125,17 +125,20 @@ export class DeviceStateStore {
     if (r.recovering) return r.recovering.then(() => this.apply(batch, dedup, exported));
     const g = this.commit.pending;
     try {
+      // Devices left out: applied before as parts of this batch, or refused (another tenant's).
+      let refused: Set<string> | null = null;
       if (dedup !== null) {
-        const src = markApplied(this.sources, dedup, this.opts.onNewBuffer);
-        if (src === null) return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
-        g.sources.set(dedup.source, src);
+        const marked = markApplied(this.sources, dedup, this.opts.onNewBuffer, () => batch.map((d) => d.deviceId));
+        if (marked === null) return this.commit.barrier().then(() => ({ duplicate: true, points: 0, readings: 0 }));
+        g.sources.set(dedup.source, marked.src);
+        refused = marked.skip;
       }
       const now = this.now();
       const ap = this.applier;
       ap.points = 0;
       ap.readings = 0;
-      let refused: Set<string> | null = null;
       for (const d of batch) {
+        if (refused?.has(d.deviceId)) continue;
         const known = this.devices.get(d.deviceId);
         if (this.tenants.refuses(known, d)) {
           (refused ??= new Set()).add(d.deviceId);
@@ -158,7 +161,7 @@ export class DeviceStateStore {
         this.opts.onMetricsDropped?.(ap.dropped, ap.droppedDevice);
         ap.dropped = 0;
       }
-      // Data refused from another tenant's device goes nowhere: not exported, streamed or kept as events.
+      // Data left out goes nowhere: not exported, streamed or kept as events (again).
       if (refused !== null && exported !== undefined) exported = withoutDevices(exported, refused);
       // The batch's export copy lands in the same write as its effect and its dedup mark: never one without the other.
       if (exported !== undefined) this.opts.exports?.enqueue(g, exported);
@@ -168,7 +171,7 @@ export class DeviceStateStore {
         const taken = (id: string) => ids.has(id) && refused?.has(id) !== true && this.devices.has(id);
         this.eventLog.add(g, exported.otlp, taken, now);
       }
-      // What the live stream shows is what was applied: never data refused from another tenant's device.
+      // What the live stream shows is what was applied: never data left out.
       const applied = refused === null ? batch : batch.filter((d) => !refused.has(d.deviceId));
       const result: ApplyResult = { duplicate: false, points: ap.points, readings: ap.readings };
       this.readingsApplied += ap.readings;

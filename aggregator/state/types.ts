@@ -17,7 +17,10 @@ export interface BatchId {
   ackedBelow?: number;
   /** The agent's buffer id (UplinkBatch.buffer_id); a new one starts the dedup record over. 0 = not said. */
   bufferId?: number;
-  /** Set when this is one owner's part of a split batch: the hash of its device ids (deviceSetHash). */
+  /**
+   * Set when this is one owner's part of a split batch (deviceSetHash of its devices, as the peer protocol carries
+   * it): the part's devices are marked applied for this seq, not the seq itself.
+   */
   part?: number;
 }
 

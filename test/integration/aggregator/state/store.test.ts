@@ -59,6 +59,21 @@ test('a retried batch (same source and seq) changes nothing, also after a restar
   assert.equal((await again.series('d1', 'temp', T0, T0 + 60_000))[0].count, 3, 'rollups did not double');
 });
 
+test('a batch applied whole after some of its parts (the ring changed back) counts readings without seq once, across a restart', async (t) => {
+  const o = await openStore(t);
+  const noSeq = (id: string) => ({ ...data(id, [0, 1]), seq: [], seqTs: [] });
+  const id = { source: 'gw-1', seq: 4 };
+  assert.equal((await o.store.apply([noSeq('a'), noSeq('b')], { ...id, part: 1 })).readings, 2 * 2);
+  const again = await o.reopen();
+  const whole = await again.apply([noSeq('a'), noSeq('b'), noSeq('c')], id);
+  assert.deepEqual(whole, { duplicate: false, points: 2, readings: 2 }, 'only c: a and b came as a part');
+  for (const d of ['a', 'b', 'c']) {
+    assert.deepEqual(again.get(d)!.counts, { received: 2, duplicates: 0, missing: 0 }, d);
+    assert.equal((await again.series(d, 'temp', T0, T0 + 60_000))[0].count, 2, `${d}: rollups hold each reading once`);
+  }
+  assert.equal((await again.apply([noSeq('c')], { ...id, part: 2 })).duplicate, true, 'any part of it now');
+});
+
 test("with the agent's low-water mark, a backlog batch this node never saw is applied after thousands of sparse newer ones and a restart", async (t) => {
   // A ring-aware agent: this node gets every third batch; batch 10 was for a node that died, and is resent here
   // much later. Readings carry no seq, so only batch dedup can tell a retry from a new batch.

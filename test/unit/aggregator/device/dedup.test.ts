@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_SPAN, RESTART_DISTANCE, SourceDedup } from '../../../../aggregator/device/dedup.js';
+import { markApplied } from '../../../../aggregator/state/batch-marks.js';
 
 const applied = (d: SourceDedup, seqs: number[]) => seqs.filter((s) => d.has(s));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -105,22 +106,40 @@ test('an agent that numbers from 1 again (lost its buffer) is not taken for endl
   assert.deepEqual(applied(d, range(1, 5)), [1, 3]);
 });
 
-test('parts of split batches are applied once per device set; the whole batch covers its parts; the floor drops them', () => {
+test('part marks: devices of a split batch, kept across a round trip, dropped by the whole batch and by the floor', () => {
   const d = new SourceDedup();
-  d.addPart(5, 111);
-  assert.ok(d.hasPart(5, 111), 'the same devices again: a duplicate');
-  assert.ok(!d.hasPart(5, 222), 'another device set of batch 5 (the ring moved between tries): new');
+  d.addPart(5, [111, 222]);
+  d.addPart(5, [333]);
+  assert.deepEqual(d.partDevices(5), [111, 222, 333]);
   assert.ok(!d.has(5), 'a part does not make the whole batch applied');
-  d.addPart(5, 222);
-  d.add(7);
-  assert.ok(d.hasPart(7, 999), 'batch 7 was applied whole here, so any part of it was');
-  const back = roundTrip(d);
-  assert.ok(back.hasPart(5, 111) && back.hasPart(5, 222) && !back.hasPart(5, 333) && back.hasPart(7, 1));
-  assert.ok(d.encodedSize() > roundTrip(new SourceDedup()).encodedSize());
+  assert.deepEqual(roundTrip(d).partDevices(5), [111, 222, 333]);
+  d.addPart(6, [1]);
+  d.add(6);
+  assert.equal(d.partDevices(6), undefined, 'the whole batch needs no part marks');
   d.raise(6); // the agent acknowledged everything below 6: batch 5 is never sent again
-  assert.ok(d.hasPart(5, 333));
+  assert.equal(d.partDevices(5), undefined);
   assert.equal(d.encodedSize(), roundTrip(d).encodedSize());
   assert.ok(d.encodedSize() <= 33 + 2, 'parts below the floor are dropped from the record');
+});
+
+test('markApplied: a part applies only devices not applied before; the whole batch after parts leaves those out', () => {
+  const sources = new Map<string, SourceDedup>();
+  const id = { source: 'gw-1', seq: 9 };
+  const mark = (part: boolean, ids: string[]) =>
+    markApplied(sources, part ? { ...id, part: 1 } : id, undefined, () => ids);
+  assert.deepEqual(mark(true, ['a', 'b'])?.skip, null, 'the first part: everything new');
+  assert.equal(mark(true, ['b', 'a']), null, 'the same devices again (any order): a duplicate');
+  assert.deepEqual([...(mark(true, ['b', 'c'])?.skip ?? [])], ['b'], 'split another way: only c is new');
+  assert.deepEqual([...(mark(false, ['a', 'b', 'c', 'd'])?.skip ?? [])].sort(), ['a', 'b', 'c'], 'the whole: d only');
+  assert.equal(mark(false, ['a', 'b', 'c', 'd']), null, 'then the whole batch is a duplicate');
+  assert.equal(mark(true, ['d']), null, 'and so is any part of it');
+  assert.deepEqual(
+    markApplied(sources, { source: 'gw-1', seq: 10 }, undefined, () => assert.fail('not hashed'))?.skip,
+    null,
+  );
+  const empty = () => markApplied(sources, { source: 'gw-1', seq: 11, part: 1 }, undefined, () => []);
+  assert.deepEqual(empty()?.skip, null, 'a part without devices (resources with no device id) is applied once');
+  assert.equal(empty(), null);
 });
 
 test('a batch from a new agent buffer (wiped data directory, same agent id) starts the record over: nothing of it is a duplicate', () => {
