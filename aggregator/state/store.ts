@@ -22,9 +22,8 @@ import { Signal } from '../../protocol/otlp/signal.js';
 import { StoreRecovery } from './recovery.js';
 
 /**
- * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB.
- *
- * Its LevelDB layout is described in db.ts.
+ * An aggregator node's per-device state (aggregator/README.md "What a node keeps per device"), durable in LevelDB
+ * (its layout: db.ts).
  *
  * Every change is one atomic, fsync'd LevelDB batch (commit.ts: group commit, one write in flight, each caller
  * answered when the write carrying its change is durable). A batch's dedup mark lands in the same write as its
@@ -115,8 +114,8 @@ export class DeviceStateStore {
 
   /**
    * Applies one batch to memory at once and resolves when its whole effect is durable. A batch whose `dedup`
-   * (source, seq) was applied before changes nothing and resolves `{ duplicate: true }` — once the write holding
-   * the first copy is durable, if it is still under way.
+   * (source, seq) was applied before changes nothing and resolves `{ duplicate: true }` once the write holding the
+   * first copy is durable. Devices applied before as parts of it, or refused (another tenant's), are left out.
    */
   apply(batch: DeviceData[], dedup: BatchId | null, exported?: ExportItem): Promise<ApplyResult> {
     if (this.closed) return Promise.reject(new Error('device state store is closed'));
@@ -125,7 +124,6 @@ export class DeviceStateStore {
     if (r.recovering) return r.recovering.then(() => this.apply(batch, dedup, exported));
     const g = this.commit.pending;
     try {
-      // Devices left out: applied before as parts of this batch, or refused (another tenant's).
       let refused: Set<string> | null = null;
       if (dedup !== null) {
         const marked = markApplied(this.sources, dedup, this.opts.onNewBuffer, () => batch.map((d) => d.deviceId));
