@@ -34,6 +34,8 @@ export class EdgeNode {
   rebirthAskedAt = 0;
   /** Not kept: `last` as last written. */
   savedLast = -1;
+  /** Metric names and aliases its births defined (counted against MAX_DEFINITIONS_PER_NODE). */
+  definitions = 0;
 
   constructor(
     readonly group: string,
@@ -52,6 +54,7 @@ export class EdgeNode {
     this.devices.clear();
     this.types.clear();
     this.missing.clear();
+    this.definitions = 0;
   }
 
   toJSON(): unknown {
@@ -84,6 +87,8 @@ export class EdgeNode {
     for (const [name, t] of j.types) n.types.set(name, t);
     for (const [a, device, name, datatype] of j.aliases) n.aliases.set(a, { device, name, datatype });
     for (const [d, born, types] of j.devices) n.devices.set(d, { born, types: new Map(types) });
+    n.definitions = n.types.size + n.aliases.size;
+    for (const d of n.devices.values()) n.definitions += d.types.size;
     return n;
   }
 }
@@ -91,9 +96,9 @@ export class EdgeNode {
 const PREFIX = 'sp:';
 /** Edge nodes the agent keeps state for at most; births of more are refused (a hostile sender's many groups). */
 export const MAX_EDGE_NODES = 100_000;
-/** Devices, and aliases, one edge node may define at most. */
+/** Devices one edge node may define at most, and metric names and aliases its births may define (more are not kept). */
 export const MAX_DEVICES_PER_NODE = 10_000;
-export const MAX_ALIASES_PER_NODE = 100_000;
+export const MAX_DEFINITIONS_PER_NODE = 100_000;
 /** Messages after which an edge node's seq progress is written even without a birth or death. */
 const SAVE_EVERY = 64;
 

@@ -6,7 +6,8 @@ import type { DeviceEvent, Reading } from '../../protocol/payload/types.js';
 import { decodePayload, encodeCommand, scalarOf, type SparkplugPayload } from '../../protocol/sparkplug/payload.js';
 import { toReadings, UnknownAlias, type SkipReason } from '../../protocol/sparkplug/readings.js';
 import { parseTopic, renderId, type SparkplugTopic } from '../../protocol/sparkplug/topic.js';
-import { MAX_ALIASES_PER_NODE, MAX_DEVICES_PER_NODE, MAX_EDGE_NODES } from './sparkplug-state.js';
+import { MAX_DEFINITIONS_PER_NODE, MAX_DEVICES_PER_NODE, MAX_EDGE_NODES } from './sparkplug-state.js';
+import { isValidName } from '../../protocol/payload/shape.js';
 import type { EdgeNode, EdgeNodes } from './sparkplug-state.js';
 
 export interface SparkplugConfig {
@@ -166,9 +167,15 @@ export class SparkplugIngest {
       (m) => {
         if (birth && m.name !== undefined) {
           const datatype = m.datatype ?? 0;
-          types.set(m.name, datatype);
-          if (m.alias !== undefined && (n.aliases.size < MAX_ALIASES_PER_NODE || n.aliases.has(m.alias)))
-            n.aliases.set(m.alias, { device: t.device, name: m.name, datatype });
+          // Kept for later DATA: bounded per edge node, and only names a reading can carry.
+          if (n.definitions < MAX_DEFINITIONS_PER_NODE && isValidName(m.name)) {
+            if (!types.has(m.name)) n.definitions++;
+            types.set(m.name, datatype);
+            if (m.alias !== undefined) {
+              if (!n.aliases.has(m.alias)) n.definitions++;
+              n.aliases.set(m.alias, { device: t.device, name: m.name, datatype });
+            }
+          }
           return { name: m.name, datatype };
         }
         if (m.name !== undefined) return { name: m.name, datatype: types.get(m.name) ?? 0 };

@@ -37,6 +37,9 @@ export interface Mqtt5Config {
   maxPacketBytes: number;
 }
 
+/** Longest topic an alias is kept for: device topics are far shorter; the bound caps a connection's alias memory. */
+const MAX_ALIASED_TOPIC = 1024;
+
 /** What a disconnected client's session keeps until it expires: QoS 0 deliveries are not queued (as mosquitto). */
 interface StoredSession {
   subs: string[];
@@ -207,6 +210,11 @@ export class Mqtt5 {
       if (alias === 0 || alias > this.cfg.topicAliasMaximum)
         throw new MalformedPacket(
           `topic alias ${alias} is outside 1..${this.cfg.topicAliasMaximum} (the Topic Alias Maximum in CONNACK)`,
+          ReasonCode.TOPIC_ALIAS_INVALID,
+        );
+      if (topic.length > MAX_ALIASED_TOPIC)
+        throw new MalformedPacket(
+          `a topic of ${topic.length} characters for alias ${alias}: aliases are kept for topics up to ${MAX_ALIASED_TOPIC}`,
           ReasonCode.TOPIC_ALIAS_INVALID,
         );
       if (topic.length > 0) (v5.aliases ??= new Map()).set(alias, topic);

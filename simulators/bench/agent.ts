@@ -21,14 +21,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
-import { connect as mqttConnect } from 'mqtt';
 import { stringify } from 'yaml';
 import { mosquittoPath, startMosquitto as runMosquitto } from '../../runtime/process/mosquitto.js';
-import { FleetThreads } from './fleet-threads.js';
 import { agentWindow, fleetThreads, fmtRate, MAX_POINTS, rowsFor, SAMPLE, type PhaseResult } from './agent-rows.js';
+import { relayPhase, runPhase, sleep } from './agent-phase.js';
 import { newReport, type BenchReport, type BenchRow } from './report.js';
-import { cpuSecondsOf, dirSize, rssOf, startChild, track, type Child } from './processes.js';
+import { dirSize, startChild, track, type Child } from './processes.js';
 import { freeLoopbackPort, scrapeMetric } from './util.js';
 
 export interface AgentBenchOptions {
@@ -75,21 +73,6 @@ export const AGENT_BENCH_DEFAULTS: Readonly<AgentBenchOptions> = Object.freeze({
 const here = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 const AGENT_MAIN = here('../../agent/main.js');
 const BARE_AEDES = here('./bare-aedes.js');
-/** 15 s from the fleet's start after which the window opens with whichever devices are connected by then. */
-const CONNECT_BUDGET_MS = 15_000;
-/** 3 s a stopping fleet waits for outstanding acks. */
-const DRAIN_MS = 3000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A broker under test, and how many readings it has taken (stored, counted or relayed) so far. */
-interface Target {
-  readonly name: string;
-  readonly url: string;
-  taken(): Promise<number>;
-  /** Its process, for RSS and CPU time from /proc. */
-  readonly pid: number | undefined;
-}
-
 export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<BenchReport> {
   const opts: AgentBenchOptions = { ...AGENT_BENCH_DEFAULTS, ...definedOnly(o) };
   const report = newReport('agent');
@@ -100,6 +83,7 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
     const aedes = await startChild('bare aedes', BARE_AEDES, (mqtt, http) => [String(mqtt), String(http)], children);
     const relay = mosquittoBin ? await startMosquitto(dir, children) : null;
     let plainQos0: PhaseResult | null = null;
+    let plainQos1: PhaseResult | null = null;
     for (const qos of opts.qos) {
       const bare = await runPhase(opts, qos, {
         name: 'bare aedes',
@@ -123,11 +107,13 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
       const stored = await agent.settle();
       await agent.stop();
       if (qos === 0) plainQos0 = a;
+      else plainQos1 = a;
       report.rows.push(
         ...rowsFor(opts, qos, { agent: a, window: agentWindow(scrapes[0], scrapes[1], a.seconds), stored, bare, mosq }),
       );
     }
     if (plainQos0 !== null) report.rows.push(...(await processorsPhase(opts, dir, children, plainQos0)));
+    if (plainQos1 !== null) report.rows.push(...(await mqtt5Phase(opts, dir, children, plainQos1, relay)));
     report.rows.push({
       name: 'cores shared by the fleet and the broker under test',
       value: report.cpus,
@@ -138,101 +124,6 @@ export async function benchAgent(o: Partial<AgentBenchOptions> = {}): Promise<Be
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Runs the fleet against one target: connect, warm up, measure a window, stop. */
-async function runPhase(opts: AgentBenchOptions, qos: 0 | 1, target: Target): Promise<PhaseResult> {
-  const started = performance.now();
-  const fleet = await FleetThreads.start(
-    {
-      url: target.url,
-      devices: opts.devices,
-      rate: opts.rate,
-      qos,
-      maxInFlight: opts.maxInFlight,
-      eventRate: 0,
-      drainTimeout: DRAIN_MS,
-    },
-    fleetThreads(opts, qos),
-  );
-  try {
-    // The window opens once every device has been connected for the warm-up, or — a busy broker answers CONNECT
-    // late — CONNECT_BUDGET_MS after the start with the devices connected by then (the report says how many).
-    const deadline = started + Math.max(CONNECT_BUDGET_MS, opts.warmup * 1000);
-    let before = await fleet.totals();
-    let allConnectedAt: number | null = null;
-    for (;;) {
-      const now = performance.now();
-      if (allConnectedAt === null && before.connected >= opts.devices) allConnectedAt = now;
-      if (allConnectedAt !== null ? now >= allConnectedAt + opts.warmup * 1000 : now >= deadline) break;
-      await sleep(100);
-      before = await fleet.totals();
-    }
-    const t0 = performance.now();
-    const connectSeconds = ((allConnectedAt ?? t0) - started) / 1000;
-    opts.progress(
-      `QoS ${qos} ${target.name}: ${before.connected} devices connected ${((t0 - started) / 1000).toFixed(1)} s after start, measuring ${opts.seconds} s`,
-    );
-    const cpu0 = cpuSecondsOf(target.pid);
-    const own0 = process.cpuUsage();
-    const taken0 = await target.taken();
-    await sleep(opts.seconds * 1000);
-    const [taken1, after] = await Promise.all([target.taken(), fleet.totals()]);
-    const cpuSeconds = cpuSecondsOf(target.pid) - cpu0;
-    const own = process.cpuUsage(own0);
-    const s = (performance.now() - t0) / 1000;
-    const rssBytes = rssOf(target.pid);
-    const summary = await fleet.stop();
-    const rate = (taken1 - taken0) / s;
-    const fleetBusy = after.busy(before);
-    const fleetCores = (own.user + own.system) / 1e6 / s;
-    opts.progress(
-      `QoS ${qos} ${target.name}: ${fmtRate(rate)} readings/s, ${(cpuSeconds / s).toFixed(2)} cores; fleet ${fmtRate((after.sent - before.sent) / s)}/s, ${fleetCores.toFixed(2)} cores, loop ${Math.round(fleetBusy * 100)}% busy; stopped ${((performance.now() - t0) / 1000 - s).toFixed(1)} s after the window`,
-    );
-    return {
-      rate,
-      offered: (after.sent - before.sent) / s,
-      latency: summary.ackLatencyMs,
-      rssBytes,
-      cpuSeconds,
-      fleetBusy,
-      fleetCores,
-      seconds: s,
-      summary,
-      connected: Math.min(before.connected, after.connected),
-      connectSeconds,
-    };
-  } finally {
-    await fleet.stop();
-  }
-}
-
-/** The mosquitto relay at one QoS: a fresh subscriber counting what mosquitto delivers. */
-async function relayPhase(opts: AgentBenchOptions, qos: 0 | 1, relay: Child): Promise<PhaseResult> {
-  const sub = mqttConnect(relay.url, {
-    clientId: `bench-relay-${qos}`,
-    clean: true,
-    reconnectPeriod: 0,
-    log: () => undefined,
-  });
-  let delivered = 0;
-  sub.on('message', () => delivered++);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      sub.once('error', reject);
-      sub.once('connect', () =>
-        sub.subscribe('devices/+/telemetry', { qos }, (err) => (err ? reject(err) : resolve())),
-      );
-    });
-    return await runPhase(opts, qos, {
-      name: 'mosquitto relay',
-      url: relay.url,
-      taken: async () => delivered,
-      pid: relay.child.pid,
-    });
-  } finally {
-    await new Promise<void>((resolve) => sub.end(true, {}, () => resolve()));
   }
 }
 
@@ -281,6 +172,52 @@ async function processorsPhase(opts: AgentBenchOptions, dir: string, children: C
       value: perCpu(a),
       unit: 'readings/CPU-s',
       baseline: { name: 'agent without', value: perCpu(plain) },
+    });
+  return rows;
+}
+
+/**
+ * QoS 1 over MQTT 5 (MQTT.js in v5 mode, a content type on every message): the agent beside mosquitto relaying the
+ * same MQTT 5 load, and its readings per CPU second beside its own over 3.1.1 (MQTT.js v5 costs the fleet more, so
+ * the rate alone would mostly measure the fleet).
+ */
+async function mqtt5Phase(
+  opts: AgentBenchOptions,
+  dir: string,
+  children: Child[],
+  plain: PhaseResult,
+  relay: Child | null,
+): Promise<BenchRow[]> {
+  const mosq = relay ? await relayPhase(opts, 1, relay, 5) : null;
+  const agent = await startAgent(opts, 1, dir, children, [], 'mqtt5');
+  const a = await runPhase(opts, 1, {
+    name: 'agent, MQTT 5',
+    url: agent.url,
+    pid: agent.child.pid,
+    protocolVersion: 5,
+    taken: async () => scrapeMetric(await agent.metrics(), 'otlp_edge_agent_points_stored_total') / SAMPLE.points,
+  });
+  await agent.stop();
+  const perCpu = (p: PhaseResult) => (p.rate * p.seconds) / p.cpuSeconds;
+  const note = `fleet sent ${fmtRate(a.offered)}/s, its loop ${Math.round(a.fleetBusy * 100)}% busy`;
+  const rows: BenchRow[] = [
+    mosq
+      ? {
+          name: 'agent ingest, QoS 1 durable before ack, MQTT 5, vs mosquitto relay',
+          value: a.rate,
+          unit: 'readings/s',
+          baseline: { name: 'mosquitto relay, MQTT 5', value: mosq.rate },
+          note,
+        }
+      : { name: 'agent ingest, QoS 1 durable before ack, MQTT 5', value: a.rate, unit: 'readings/s', note },
+  ];
+  if (a.cpuSeconds > 0 && plain.cpuSeconds > 0)
+    rows.push({
+      name: 'agent readings per CPU second, QoS 1, MQTT 5 vs 3.1.1',
+      value: perCpu(a),
+      unit: 'readings/CPU-s',
+      baseline: { name: 'agent over 3.1.1', value: perCpu(plain) },
+      budget: { op: '>=' as const, bound: 0.85, ratio: true },
     });
   return rows;
 }

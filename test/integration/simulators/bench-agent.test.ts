@@ -42,6 +42,12 @@ test(
       'cores shared by the fleet and the broker under test',
       'agent ingest with processors (attributes on the Resource and on points, redaction), QoS 0, stored',
     ];
+    expected.push(
+      hasMosquitto
+        ? 'agent ingest, QoS 1 durable before ack, MQTT 5, vs mosquitto relay'
+        : 'agent ingest, QoS 1 durable before ack, MQTT 5',
+    );
+    if (hasProc) expected.push('agent readings per CPU second, QoS 1, MQTT 5 vs 3.1.1');
     if (hasProc)
       expected.push(
         'agent readings per CPU second, QoS 0',

@@ -122,12 +122,16 @@ test('MQTT 5: more QoS 1 publishes in flight than the receive maximum closes wit
   assert.equal(r.received.length, 3, 'the fourth was not taken in');
 });
 
-test('MQTT 5: a retained publish, an unknown topic alias and an alias past the maximum are protocol errors', async (t) => {
+test('MQTT 5: a retained publish, unknown or out-of-bounds topic aliases, AUTH and an oversize packet close with their reason codes', async (t) => {
   const r = await rig(t, { settleAtOnce: true, broker: { topicAliasMaximum: 2 } });
   const cases: [Record<string, unknown>, number][] = [
     [{ cmd: 'publish', topic: 'devices/p/telemetry', payload: '{}', qos: 0, retain: true }, 0x9a],
     [{ cmd: 'publish', topic: '', payload: '{}', qos: 0, properties: { topicAlias: 1 } }, 0x82],
     [{ cmd: 'publish', topic: 'devices/p/telemetry', payload: '{}', qos: 0, properties: { topicAlias: 3 } }, 0x94],
+    [
+      { cmd: 'publish', topic: `devices/${'x'.repeat(1100)}`, payload: '{}', qos: 0, properties: { topicAlias: 1 } },
+      0x94,
+    ],
     [{ cmd: 'auth', reasonCode: 0x18 }, 0x82],
   ];
   for (const [packet, code] of cases) {
@@ -137,7 +141,12 @@ test('MQTT 5: a retained publish, an unknown topic alias and an alias past the m
     const disconnect = d.packets.find((x) => x.cmd === 'disconnect') as { reasonCode?: number } | undefined;
     assert.equal(disconnect?.reasonCode, code, JSON.stringify(packet));
   }
-  assert.deepEqual(r.refused, ['protocol_error', 'protocol_error', 'protocol_error', 'protocol_error']);
+  assert.deepEqual(r.refused, new Array(cases.length).fill('protocol_error'));
+  const huge = await raw5(r.port, { clientId: 'huge' });
+  huge.socket.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f])); // a PUBLISH claiming 256 MiB
+  await huge.closed;
+  const tooLarge = huge.packets.find((x) => x.cmd === 'disconnect') as { reasonCode?: number } | undefined;
+  assert.equal(tooLarge?.reasonCode, 0x95, 'packet too large, past the Maximum Packet Size in CONNACK');
   assert.equal(r.received.length, 0);
 
   const retainedWill = await raw5(r.port, {
