@@ -1,5 +1,6 @@
 import { newReport, type BenchReport } from './report.js';
 import { defaults, measureIngest, type AggregatorBenchOptions } from './aggregator.js';
+import { measurePrometheus } from './prometheus-peer.js';
 
 /**
  * `otlp-edge-sim bench aggregator`: the rows of its report, each figure beside its baseline from the same run —
@@ -95,6 +96,29 @@ export async function benchAggregator(
       budget: { op: '>=', bound: 0.85, ratio: true, note: 'a processor chain costs at most 15 %' },
       note: `2 tenants, tenant.id stamped; stream columns carry no point attributes, so attributes and redaction act on Resources; CPU ${tenants.cpuSecondsPerMillion.toFixed(2)} s/1M points vs ${f.cpuSecondsPerMillion.toFixed(2)}`,
     });
+    // The peer a user would pick instead: Prometheus taking the same points by remote write, in the same run.
+    const peer = await measurePrometheus({
+      gateways: opts.gateways,
+      devices: opts.devices,
+      seconds: opts.seconds,
+      warmupSeconds: opts.warmupSeconds,
+      recorded: opts.recorded ?? 400,
+    });
+    if (peer !== null) {
+      report.rows.push({
+        name: 'aggregator ingest per node vs Prometheus remote write of the same points',
+        value: f.pointsPerSecond,
+        unit: 'points/s',
+        baseline: { name: 'Prometheus samples/s', value: peer.samplesPerSecond },
+        note: `Debian prometheus --web.enable-remote-write-receiver, ${opts.gateways} writers one request at a time, ${peer.refused} requests refused`,
+      });
+      report.rows.push({
+        name: 'resident memory while ingesting, aggregator node vs Prometheus',
+        value: f.rssBytes / 1048576,
+        unit: 'MiB',
+        baseline: { name: 'Prometheus', value: peer.rssBytes / 1048576 },
+      });
+    }
     const xs = await measureIngest({ ...opts, stream: false, exportSink: true });
     report.rows.push({
       name: 'node CPU per point with export, Send',

@@ -93,6 +93,8 @@ export interface IngestFigures {
   /** Stream messages the reading watchers got per second, and messages dropped per second for the stalled ones. */
   streamedPerSecond: number;
   droppedPerSecond: number;
+  /** Resident memory of the node processes at the end of the window (summed over nodes). */
+  rssBytes: number;
 }
 
 /** Runs `nodes` aggregator processes, feeds them for `seconds` and reads their figures. */
@@ -331,6 +333,10 @@ export async function measureIngest(opts: AggregatorBenchOptions): Promise<Inges
       exportedPerSecond: d('otlp_edge_aggregator_export_sent_points_total') / seconds,
       streamedPerSecond: watchedMessages / seconds,
       droppedPerSecond: d('otlp_edge_aggregator_stream_dropped_messages_total') / seconds,
+      rssBytes: after.reduce(
+        (n, text) => n + scrapeMetric(text, 'otlp_edge_aggregator_process_resident_memory_bytes'),
+        0,
+      ),
     };
   } finally {
     for (const c of children) c.kill('SIGTERM');
