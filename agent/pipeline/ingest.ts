@@ -103,7 +103,21 @@ export class IngestPipeline {
       return done();
     }
 
-    if (sparkplug) return this.sparkplug!.handle(msg, done);
+    if (sparkplug)
+      try {
+        return this.sparkplug!.handle(msg, done);
+      } catch (e) {
+        // Ours, not the sender's (its refusals are answered inside): answered anyway, and the agent keeps serving.
+        const message = `internal error in Sparkplug ingest: ${String(e)}`;
+        this.hooks.onRejected?.({
+          deviceId: '',
+          topic: msg.topic,
+          code: AgentErrorCodes.INTERNAL,
+          reason: 'internal',
+          message,
+        });
+        return done();
+      }
     if (match === null || match.kind === 'errors') return done(); // returned above already; narrows the type
     const opts = { arrivalMs: this.now(), contentType: msg.contentType };
     try {

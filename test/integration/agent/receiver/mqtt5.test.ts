@@ -205,3 +205,25 @@ test('MQTT 5: SUBACK reason codes; No Local keeps a device from hearing itself; 
   );
   assert.deepEqual(unsub, [0, 0x11]);
 });
+
+test('MQTT 5: random packets after CONNECT only ever close that connection; the broker keeps serving', async (t) => {
+  const r = await rig(t, { settleAtOnce: true });
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (let i = 0; i < 150; i++) {
+    const d = await raw5(r.port, { clientId: `fuzz-${i}` });
+    const body = Buffer.from(Array.from({ length: rand(40) }, () => rand(256)));
+    // A real packet type with random flags, then a body that is mostly property-list shaped garbage.
+    const first = ((1 + rand(15)) << 4) | rand(16);
+    d.socket.write(Buffer.concat([Buffer.from([first, body.length]), body]));
+    d.socket.end();
+    await d.closed;
+  }
+  const { c } = await v5(r.port, { clientId: 'after-fuzz' });
+  t.after(() => c.end(true));
+  await c.publishAsync('devices/after-fuzz/telemetry', '{"seq":1,"v":1}', { qos: 1 });
+  assert.ok(r.received.some((m) => m.topic === 'devices/after-fuzz/telemetry'), 'still serving');
+});

@@ -8,8 +8,11 @@ import {
   connack5,
   disconnect5,
   publish5,
+  readDisconnect5,
   readPublish5,
+  readPubrel5,
   readSubscribe5,
+  readUnsubscribe5,
   suback5,
 } from '../../../../protocol/mqtt/v5.js';
 
@@ -159,4 +162,33 @@ test('what the broker writes is read back by mqtt-packet as sent', () => {
 test('a reason string is cut to whole characters', () => {
   assert.equal(fitReasonString('ab€cd', 4), 'ab');
   assert.equal(fitReasonString('short', 100), 'short');
+});
+
+test('random bodies: every reader either reads or throws MalformedPacket, never anything else', () => {
+  let seed = 11;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const readers: ((b: Buffer) => unknown)[] = [
+    (b) => readPublish5(0x32, b),
+    (b) => readPublish5(0x30, b),
+    (b) => readSubscribe5(b),
+    (b) => readUnsubscribe5(b),
+    (b) => readDisconnect5(b),
+    (b) => readPubrel5(b),
+    (b) => readConnect(b),
+  ];
+  for (let i = 0; i < 20_000; i++) {
+    // Mostly short, with a plausible head: a 1-byte topic "t", a message id, then a random property list.
+    const tail = Array.from({ length: rand(24) }, () => rand(256));
+    const body = Buffer.from(rand(2) === 0 ? tail : [0, 1, 0x74, 0, 1, ...tail]);
+    for (const read of readers) {
+      try {
+        read(body);
+      } catch (e) {
+        assert.ok(e instanceof MalformedPacket, `${String(e)} for ${body.toString('hex')}`);
+      }
+    }
+  }
 });

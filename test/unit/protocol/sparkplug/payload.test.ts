@@ -134,3 +134,26 @@ test('topics: node and device messages, STATE, and what breaks the rules', () =>
     );
   assert.equal(renderId('{group}:{edge_node}:{device}', { group: 'G1', edgeNode: 'p', device: 'd' }), 'G1:p:d');
 });
+
+test('random bytes: the decoder reads a payload or throws a ProtoError, never anything else', () => {
+  let seed = 5;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const good = tahu.encodePayload({
+    timestamp: 1,
+    seq: 3,
+    metrics: [{ name: 'm', alias: 1, type: 'Template', value: { metrics: [{ name: 'x', type: 'Int32', value: 1 }] } }],
+  });
+  for (let i = 0; i < 20_000; i++) {
+    const b = Uint8Array.from(good);
+    for (let k = 0; k < 1 + rand(4); k++) b[rand(b.length)] = rand(256); // a few bytes flipped
+    try {
+      const p = decodePayload(b);
+      for (const m of p.metrics) scalarOf(m.value, m.datatype ?? 0);
+    } catch (e) {
+      assert.ok(e instanceof ProtoError, String(e));
+    }
+  }
+});
