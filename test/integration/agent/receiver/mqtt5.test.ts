@@ -225,5 +225,8 @@ test('MQTT 5: random packets after CONNECT only ever close that connection; the 
   const { c } = await v5(r.port, { clientId: 'after-fuzz' });
   t.after(() => c.end(true));
   await c.publishAsync('devices/after-fuzz/telemetry', '{"seq":1,"v":1}', { qos: 1 });
-  assert.ok(r.received.some((m) => m.topic === 'devices/after-fuzz/telemetry'), 'still serving');
+  assert.ok(
+    r.received.some((m) => m.topic === 'devices/after-fuzz/telemetry'),
+    'still serving',
+  );
 });
