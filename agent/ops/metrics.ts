@@ -67,7 +67,7 @@ export class AgentMetrics {
   });
   readonly sparkplugSkipped = new Counter({
     name: 'otlp_edge_agent_sparkplug_metrics_skipped_total',
-    help: 'Sparkplug B metrics left out of readings, by reason (null, transient, unsupported_type, bad_name)',
+    help: 'Sparkplug B metrics left out of readings, by reason (null, transient, unsupported_type, bad_name, bad_string)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -105,16 +105,16 @@ export class SparkplugIngest {
           `Sparkplug ids give device id ${JSON.stringify(id.slice(0, 200))}, not 1–128 characters of [A-Za-z0-9._:-]`,
           done,
         );
-    const best = msg.qos === 0 ? null : done;
+    const ack = msg.qos === 0 ? null : done; // QoS 1 and 2: answered once the commit is durable
     try {
-      this.take(t, p, nodeId, deviceId, msg.topic, best);
+      this.take(t, p, nodeId, deviceId, msg.topic, ack);
     } catch (e) {
       if (!(e instanceof UnknownAlias)) throw e;
       const n = this.nodes.get(t.group, t.edgeNode);
       if (n !== undefined) this.askRebirth(n);
       return this.refuse('unknown_alias', msg.topic, e.message, done);
     }
-    if (best === null) done();
+    if (ack === null) done();
   }
 
   private take(

@@ -2,6 +2,7 @@ import type { Client } from 'aedes';
 import {
   MalformedPacket,
   PacketType,
+  PINGRESP,
   validFilter,
   type ConnectPacket,
   type WillMessage,
@@ -187,7 +188,7 @@ export class Mqtt5 {
         return true;
       }
       case PacketType.PINGREQ:
-        s.write(Buffer.from([0xd0, 0x00]));
+        s.write(PINGRESP);
         return true;
       case PacketType.DISCONNECT:
         return this.disconnect(s, body);
@@ -346,6 +347,8 @@ export class Mqtt5 {
     const delay = Math.min(will.properties?.willDelay ?? 0, v5.sessionExpiry);
     if (delay === 0) return this.publishWill(s, will);
     this.wills.get(s.id)?.fire();
+    // Bounded as stored sessions are: past it, the oldest waiting will goes now.
+    if (this.wills.size >= this.cfg.maxStoredSessions) this.wills.values().next().value?.fire();
     const fire = () => {
       clearTimeout(timer);
       if (this.wills.get(s.id)?.fire === fire) this.wills.delete(s.id);

@@ -1,9 +1,11 @@
 /**
  * Attributes a message carries beside its payload (MQTT 5 user properties), added to every reading and event in it.
  * The rule, as the agent's README states it: each pair becomes a string attribute; an attribute the payload names
- * itself wins; a key given twice keeps its last value; at most 64 pairs, keys of 1–128 characters.
+ * itself wins; a key given twice keeps its last value; at most 64 pairs, keys of 1–128 characters, values of at most
+ * 4,096 (as any attribute).
  */
 import { PayloadError, PayloadErrorCodes } from '../errors.js';
+import { isGoodAttributeValue, MAX_ATTRIBUTE_LENGTH } from './shape.js';
 import type { DeviceEvent, Reading } from './types.js';
 
 export const MAX_MESSAGE_ATTRIBUTES = 64;
@@ -22,6 +24,11 @@ export function messageAttributes(pairs: readonly [string, string][]): Map<strin
       throw new PayloadError(
         PayloadErrorCodes.BAD_ATTRIBUTE,
         `user property key ${JSON.stringify(key.slice(0, 140))} must have 1 to ${MAX_KEY_LENGTH} characters`,
+      );
+    if (!isGoodAttributeValue(value))
+      throw new PayloadError(
+        PayloadErrorCodes.BAD_ATTRIBUTE,
+        `user property ${JSON.stringify(key)}: its value must be valid Unicode of at most ${MAX_ATTRIBUTE_LENGTH} characters`,
       );
     out.delete(key); // the last value of a repeated key, in the position of its last appearance
     out.set(key, value);

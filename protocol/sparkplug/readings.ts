@@ -7,18 +7,19 @@
  *   values are string attributes of their reading; a DateTime is its epoch milliseconds.
  * - A Template instance is flattened: each member becomes `<metric name>/<member name>`, nested templates likewise;
  *   template definitions (BIRTH's `_types_/…`) are not data.
+ * - A string longer than an attribute may be (4,096 characters) is left out, counted.
  * - Null metrics and `is_transient` ones (not to be historized, by the specification) are left out, as are
  *   DataSet, Bytes, File and array values (no OTLP number or string holds them) — each counted by reason.
  * - `bdSeq` and the `Node Control/…` and `Device Control/…` commands are protocol, not data.
  */
-import { isValidName } from '../payload/shape.js';
+import { isGoodAttributeValue, isValidName } from '../payload/shape.js';
 import type { Reading } from '../payload/types.js';
 import { DataType, scalarOf, type SparkplugMetric, type SparkplugPayload } from './payload.js';
 
 /** Readings per metric count: the payload limit of 1,000 metrics per reading. */
 const MAX_METRICS_PER_READING = 1000;
 
-export type SkipReason = 'null' | 'transient' | 'unsupported_type' | 'bad_name';
+export type SkipReason = 'null' | 'transient' | 'unsupported_type' | 'bad_name' | 'bad_string';
 
 export interface Mapped {
   readings: Reading[];
@@ -69,11 +70,13 @@ export function toReadings(payload: SparkplugPayload, resolve: Resolve, arrivalM
     if (!isValidName(name)) return void skipped.push({ name: name.slice(0, 300), reason: 'bad_name' });
     const scalar = scalarOf(v, datatype);
     if (scalar === null) return void skipped.push({ name, reason: 'unsupported_type' });
+    const text = typeof scalar === 'string' || STRING_TYPES.has(datatype) ? String(scalar) : null;
+    if (text !== null && !isGoodAttributeValue(text)) return void skipped.push({ name, reason: 'bad_string' });
     const r = readingAt(ts);
-    if (typeof scalar === 'string' || STRING_TYPES.has(datatype)) (r.attributes ??= []).push(name, String(scalar));
+    if (text !== null) (r.attributes ??= []).push(name, text);
     else {
       r.names.push(name);
-      r.values.push(scalar);
+      r.values.push(scalar as number);
     }
   };
   for (const m of payload.metrics) {

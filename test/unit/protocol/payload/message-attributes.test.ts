@@ -29,7 +29,7 @@ test("user properties become attributes: a repeated key keeps its last value; th
   assert.deepEqual(events[0].attributes, ['line', '3', 'site', 'b', 'n', 1]);
 });
 
-test('more than 64 user properties, or an empty or overlong key, is refused naming the bound', () => {
+test('more than 64 user properties, an empty or overlong key, or an overlong value is refused naming the bound', () => {
   const many = Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'] as [string, string]);
   assert.throws(
     () => messageAttributes(many),
@@ -37,4 +37,5 @@ test('more than 64 user properties, or an empty or overlong key, is refused nami
   );
   assert.throws(() => messageAttributes([['', 'v']]), PayloadError);
   assert.throws(() => messageAttributes([['k'.repeat(129), 'v']]), /1 to 128 characters/);
+  assert.throws(() => messageAttributes([['k', 'v'.repeat(4097)]]), /user property "k": .*at most 4096 characters/);
 });

@@ -72,6 +72,7 @@ test('metrics become readings by timestamp: strings as attributes, templates fla
       { name: 'Gone', type: 'Double', value: null, isNull: true },
       { name: 'Scratch', type: 'Double', value: 9, isTransient: true },
       { name: 'Blob', type: 'Bytes', value: new Uint8Array([1, 2]) },
+      { name: 'Essay', type: 'String', value: 'x'.repeat(5000) },
     ],
   });
   const p = decodePayload(bytes);
@@ -89,6 +90,7 @@ test('metrics become readings by timestamp: strings as attributes, templates fla
       ['Gone', 'null'],
       ['Scratch', 'transient'],
       ['Blob', 'unsupported_type'],
+      ['Essay', 'bad_string'],
     ],
   );
 });
