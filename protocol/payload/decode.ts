@@ -1,4 +1,6 @@
-import { Decoder, type Options as CborOptions } from 'cbor-x';
+// cbor-x/decode: the decoder without the native string extractor, whose loader starts child_process to detect libc
+// (1.5 MiB resident for strings device payloads do not have: keys and values here are short).
+import { Decoder, type Options as CborOptions } from 'cbor-x/decode';
 import { PayloadError, PayloadErrorCodes as C } from '../errors.js';
 import { checkCbor, utf8ErrorAt } from './cbor-check.js';
 import { toEvents } from './events.js';

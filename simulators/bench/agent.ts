@@ -27,6 +27,7 @@ import { agentWindow, fleetThreads, fmtRate, MAX_POINTS, rowsFor, SAMPLE, type P
 import { relayPhase, runPhase, sleep } from './agent-phase.js';
 import { newReport, type BenchReport, type BenchRow } from './report.js';
 import { dirSize, startChild, track, type Child } from './processes.js';
+import { shippedAgent } from './shipped-agent.js';
 import { freeLoopbackPort, scrapeMetric } from './util.js';
 
 export interface AgentBenchOptions {
@@ -51,7 +52,10 @@ export interface AgentBenchOptions {
   qos: (0 | 1)[];
   /** Measure the mosquitto relay baseline when mosquitto is installed; default true. */
   mosquitto: boolean;
-  /** Extra node flags for the agent, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']; default none. */
+  /**
+   * Node flags for the agent after those of the gateway service (shipped-agent.ts), e.g. ['--cpu-prof',
+   * '--cpu-prof-dir=/tmp/prof']; default none.
+   */
   agentNodeArgs: string[];
   /** Where progress lines go (one per phase step); default stderr, so stdout keeps only the report. */
   progress: (line: string) => void;
@@ -251,7 +255,8 @@ async function startAgent(
       return ['--config', config];
     },
     children,
-    opts.agentNodeArgs,
+    [...shippedAgent().nodeArgs, ...opts.agentNodeArgs],
+    shippedAgent().env,
   );
   return {
     ...c,

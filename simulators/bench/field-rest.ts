@@ -4,10 +4,10 @@
  * latency the devices saw.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Fleet, type FleetSummary } from '../fleet/fleet.js';
 import { cpuSecondsOf, rssOf, type Child } from './processes.js';
 import type { BenchReport } from './report.js';
+import { describeShipped } from './shipped-agent.js';
 import { scrapeMetric } from './util.js';
 
 const MiB = 2 ** 20;
@@ -17,17 +17,6 @@ const REST_SECONDS = 15;
 /** Seconds over which idle CPU is measured. */
 const CPU_SECONDS = 10;
 const QUIET_DEVICES = 1000;
-
-/**
- * The node flags the gateway service starts the agent with (deploy/gateway/install.sh's default heap limit), so the
- * bench measures the agent as installed.
- */
-export function shippedAgentNodeArgs(): string[] {
-  const script = fileURLToPath(new URL('../../../deploy/gateway/install.sh', import.meta.url));
-  const m = /^HEAP_MB=(\d+)$/m.exec(readFileSync(script, 'utf8'));
-  if (!m) throw new Error(`${script}: no HEAP_MB=<number> line; the bench cannot start the agent as installed`);
-  return [`--max-old-space-size=${m[1]}`];
-}
 
 /** Idle RSS and CPU, with no device and with 1,000 quiet ones; returns the idle RSS and V8 heap used. */
 export async function atRest(
@@ -50,7 +39,7 @@ export async function atRest(
     baseline: { name: 'Node socket floor idle', value: floorIdle / MiB },
     budget: { op: '<=', bound: 60 },
     goal: { op: '<=', bound: 50 },
-    note: `after ${REST_SECONDS} s at rest, flags ${shippedAgentNodeArgs().join(' ')} as the gateway service runs it`,
+    note: `after ${REST_SECONDS} s at rest, ${describeShipped()} as the gateway service runs it`,
   });
   report.rows.push({
     name: 'agent private memory idle (RSS less shared file pages: the Node binary)',

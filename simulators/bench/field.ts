@@ -26,7 +26,8 @@ import { stringify } from 'yaml';
 import { mosquittoPath, startMosquitto } from '../../runtime/process/mosquitto.js';
 import { AckedSeqs } from '../fleet/device.js';
 import { Fleet, type FleetSummary } from '../fleet/fleet.js';
-import { ackRows, atRest, heapUsed, shippedAgentNodeArgs } from './field-rest.js';
+import { ackRows, atRest, heapUsed } from './field-rest.js';
+import { shippedAgent } from './shipped-agent.js';
 import { rssOf, startChild, track, type Child } from './processes.js';
 import { newReport, type BenchReport, type BenchRow } from './report.js';
 import { histogramQuantile } from './uplink-measures.js';
@@ -362,6 +363,7 @@ async function startAgent(dir: string, grpcPort: number, children: Child[]) {
       return ['--config', join(dir, 'agent.yaml')];
     },
     children,
-    shippedAgentNodeArgs(),
+    shippedAgent().nodeArgs,
+    shippedAgent().env,
   );
 }

@@ -21,6 +21,7 @@ export async function startChild(
   args: (mqttPort: number, httpPort: number) => string[],
   children: Child[],
   nodeArgs: string[] = [],
+  env?: Record<string, string>,
 ): Promise<Child & { httpPort: number }> {
   const mqttPort = await freeLoopbackPort();
   const httpPort = await freeLoopbackPort();
@@ -31,6 +32,7 @@ export async function startChild(
     args: [...nodeArgs, script, ...args(mqttPort, httpPort)],
     readyUrl: metricsUrl,
     keepOutput: 20_000,
+    ...(env ? { env } : {}),
   });
   const c = track(name, started.child, `mqtt://127.0.0.1:${mqttPort}`, children);
   return { ...c, httpPort, metrics: async () => (await fetch(metricsUrl)).text() };

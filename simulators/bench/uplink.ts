@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Fleet } from '../fleet/fleet.js';
 import { cpuSecondsOf, rssOf, startChild, type Child } from './processes.js';
+import { shippedAgent } from './shipped-agent.js';
 import { newReport, type BenchReport } from './report.js';
 import { baselines, countingProxy, histogramQuantile } from './uplink-measures.js';
 
@@ -122,6 +123,8 @@ export async function benchUplink(options: Partial<UplinkBenchOptions> = {}): Pr
         return ['--config', join(dir, 'agent.yaml')];
       },
       children,
+      shippedAgent().nodeArgs,
+      shippedAgent().env,
     );
     const report = newReport('uplink');
     const field = await measureLoad('field', opts.devices, opts.devices, opts.seconds, opts, agent, agg, proxy);
@@ -236,6 +239,8 @@ async function measureOutage(dir: string, opts: UplinkBenchOptions, children: Ch
       return ['--config', join(dir, 'agent-outage.yaml')];
     },
     children,
+    shippedAgent().nodeArgs,
+    shippedAgent().env,
   );
   const fleet = new Fleet({
     url: agent.url,

@@ -94,6 +94,12 @@ test('the Dockerfile: multi-stage, non-root, slim, health on the port the image 
     assert.deepEqual(JSON.parse(last('CMD')), ['--config', configPath], `${target}: runs with the config it ships`);
     const entry = JSON.parse(last('ENTRYPOINT')) as string[];
     assert.ok(existsSync(join(repoRoot, entry.at(-1)!)), `${target}: ${entry.at(-1)} is built`);
+    const flags = spawnSync(process.execPath, [...entry.slice(1, -1), '-e', '0'], { encoding: 'utf8' });
+    assert.equal(
+      flags.status,
+      0,
+      `${target}: node takes the ENTRYPOINT's flags ${entry.slice(1, -1).join(' ')}: ${flags.stderr}`,
+    );
     // The shipped configuration, as the binary loads it.
     const env = { OTLP_EDGE_TOKEN: '' };
     const ports =

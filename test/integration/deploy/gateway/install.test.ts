@@ -126,10 +126,12 @@ test('install.sh installs the packed agent under a prefix, again idempotently, r
     `EnvironmentFile=-${join(etc, 'agent.env')}`,
   ])
     assert.ok(unit.split('\n').includes(line), `unit has ${line}`);
-  assert.match(
-    unit,
-    /^ExecStart=\S+node --max-old-space-size=144 \S+\/dist\/agent\/main\.js --config \S+agent\.yaml$/m,
-  );
+  const exec = /^ExecStart=(\S+node) (.*) \S+\/dist\/agent\/main\.js --config \S+agent\.yaml$/m.exec(unit);
+  assert.ok(exec, 'ExecStart runs node on the agent with its configuration');
+  assert.deepEqual(exec[2].split(' '), ['--max-old-space-size=144']);
+  // node refuses an unknown or malformed flag (exit 9): the flags the unit gives it must be its own.
+  const flags = spawnSync(exec[1], [...exec[2].split(' '), '-e', '0'], { encoding: 'utf8' });
+  assert.equal(flags.status, 0, `node takes the unit's flags: ${flags.stderr}`);
   const verify = spawnSync('systemd-analyze', ['verify', unitPath], { encoding: 'utf8' });
   assert.equal(verify.status, 0, verify.stderr);
   assert.equal(verify.stderr.trim(), '', `systemd-analyze verify is silent: ${verify.stderr}`);
