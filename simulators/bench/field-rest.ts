@@ -96,7 +96,7 @@ export function ackRows(report: BenchReport, n: number, summary: FleetSummary, h
       value: held.lagP99Ms,
       unit: 'ms',
       budget: { op: '<=', bound: 50 },
-      note: 'over the settle window (prom-client monitor, 10 ms resolution)',
+      note: 'over the settle window (the agent samples its loop delay every 20 ms)',
     });
 }
 
