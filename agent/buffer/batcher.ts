@@ -1,6 +1,6 @@
 import { Signal } from '../../protocol/otlp/signal.js';
 import type { DeviceEvent, Reading } from '../../protocol/payload/types.js';
-import { pointsOf } from '../../protocol/otlp/metrics-encoder.js';
+import { ReadingColumns } from '../../protocol/otlp/reading-columns.js';
 import type { MetricsEncoder } from '../../protocol/otlp/metrics-encoder.js';
 import type { LogsEncoder } from '../../protocol/otlp/logs-encoder.js';
 import { Compression, type ZstdCompressor } from '../../protocol/compression.js';
@@ -50,13 +50,13 @@ export interface BatcherHooks {
  * previous write was on disk still stores batches of the configured size, for the uplink and for compression.
  */
 function splitByRoute<T>(
-  byDevice: Map<string, T[]>,
+  byDevice: Iterable<[string, T]>,
   route: (deviceId: string) => string,
-  count: (items: T[]) => number,
+  count: (items: T) => number,
   maxPoints: number,
-): { key: string; items: [string, T[]][]; points: number }[] {
-  const open = new Map<string, { key: string; items: [string, T[]][]; points: number }>();
-  const out: { key: string; items: [string, T[]][]; points: number }[] = [];
+): { key: string; items: [string, T][]; points: number }[] {
+  const open = new Map<string, { key: string; items: [string, T][]; points: number }>();
+  const out: { key: string; items: [string, T][]; points: number }[] = [];
   for (const [deviceId, items] of byDevice) {
     const key = route(deviceId);
     let part = open.get(key);
@@ -79,7 +79,9 @@ function splitByRoute<T>(
  * still fills batches for compression.
  */
 export class Batcher {
-  private readings = new Map<string, Reading[]>();
+  /** Readings waiting for a commit, and the columns of the commit before (emptied, kept for their capacity). */
+  private readings = new ReadingColumns();
+  private spare = new ReadingColumns();
   private events = new Map<string, DeviceEvent[]>();
   private points = 0;
   private waiters: Done[] = [];
@@ -110,10 +112,7 @@ export class Batcher {
   }
 
   addReadings(deviceId: string, readings: Reading[], done: Done | null): void {
-    const list = this.readings.get(deviceId);
-    if (list === undefined) this.readings.set(deviceId, readings);
-    else for (const r of readings) list.push(r);
-    for (const r of readings) this.points += pointsOf(r);
+    this.points += this.readings.add(deviceId, readings);
     this.added(done);
   }
 
@@ -158,7 +157,7 @@ export class Batcher {
     const events = this.events;
     const waiters = this.waiters;
     const points = this.points;
-    this.readings = new Map();
+    this.readings = this.spare;
     this.events = new Map();
     this.waiters = [];
     this.points = 0;
@@ -173,6 +172,8 @@ export class Batcher {
         },
       )
       .finally(() => {
+        readings.clear();
+        this.spare = readings;
         this.writing = null;
         if (this.waiters.length > 0 || this.points >= this.opts.maxPoints) this.commit();
         else if (this.points > 0 && this.timer === null)
@@ -180,19 +181,24 @@ export class Batcher {
       });
   }
 
-  private async write(
-    readings: Map<string, Reading[]>,
-    events: Map<string, DeviceEvent[]>,
-    points: number,
-  ): Promise<void> {
+  private async write(readings: ReadingColumns, events: Map<string, DeviceEvent[]>, points: number): Promise<void> {
     const start = performance.now();
     const info: CommitInfo = { batches: 0, points, bytes: 0, durationMs: 0, droppedBatches: 0, droppedPoints: 0 };
     const route = this.opts.routeOf ?? (() => '');
     const max = this.opts.maxPoints;
     const parts: (() => NewBatch)[] = [];
-    for (const part of splitByRoute(readings, route, (rs) => rs.reduce((n, r) => n + pointsOf(r), 0), max)) {
-      const devices = part.items.map(([deviceId, rs]) => ({ deviceId, readings: rs }));
-      parts.push(() => this.compress(Signal.METRICS, this.metricsEncoder.encode(devices), part.points, part.key));
+    const groups = readings.byDevice();
+    const devices = readings.deviceIds.slice(0, readings.deviceCount).map((id, d): [string, number] => [id, d]);
+    for (const part of splitByRoute(devices, route, (d) => readings.devicePoints[d], max)) {
+      const indices = part.items.map(([, d]) => d);
+      parts.push(() =>
+        this.compress(
+          Signal.METRICS,
+          this.metricsEncoder.encodeColumns(readings, indices, groups),
+          part.points,
+          part.key,
+        ),
+      );
     }
     for (const part of splitByRoute(events, route, (es) => es.length, max)) {
       const devices = part.items.map(([deviceId, es]) => ({ deviceId, events: es }));

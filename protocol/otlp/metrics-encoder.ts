@@ -3,6 +3,7 @@ import { resolveEncoderOptions, type EncoderOptions, type ResolvedEncoderOptions
 import { SEQ_METRIC } from './semconv.js';
 import { ResourceTemplate, writeStringKeyValue } from './resource.js';
 import { ProtoWriter, Wire } from './writer.js';
+import { ReadingColumns } from './reading-columns.js';
 
 /**
  * Encodes the readings of many devices as one OTLP `ExportMetricsServiceRequest` (agent/README.md "OTLP mapping"):
@@ -39,60 +40,90 @@ export class MetricsEncoder {
   private lastAttrs: readonly string[] | null = null;
   private lastAttrBytes: Uint8Array = new Uint8Array(0);
   private readonly attrWriter = new ProtoWriter(256);
+  /** Columns for `encode`, reused. */
+  private readonly scratch = new ReadingColumns();
 
   constructor(options: EncoderOptions) {
     this.opts = resolveEncoderOptions(options);
     this.template = new ResourceTemplate(this.opts);
   }
 
+  /** The readings of `batch` as one request (a device listed twice becomes one Resource). */
   encode(batch: readonly DeviceReadings[]): Uint8Array {
+    const c = this.scratch;
+    c.clear();
+    for (const device of batch) c.add(device.deviceId, device.readings);
+    const devices: number[] = [];
+    for (let d = 0; d < c.deviceCount; d++) devices.push(d);
+    const request = this.encodeColumns(c, devices, c.byDevice());
+    c.clear();
+    return request;
+  }
+
+  /**
+   * The readings of `devices` (indices into `c.deviceIds`) as one request; `groups` is `c.byDevice()`, computed once
+   * for all the requests cut from the same columns.
+   */
+  encodeColumns(
+    c: ReadingColumns,
+    devices: readonly number[],
+    groups: { order: Int32Array; first: Int32Array },
+  ): Uint8Array {
     const w = this.w.reset();
     this.lastAttrs = null; // lists are never changed in place, but none is kept past its batch either
-    for (const device of batch) {
-      if (device.readings.length === 0) continue;
+    for (const d of devices) {
+      const from = groups.first[d];
+      const to = groups.first[d + 1];
+      if (from === to) continue;
       w.fork(1); // resource_metrics
-      this.template.writeResource(w, device.deviceId);
+      this.template.writeResource(w, c.deviceIds[d]);
       w.fork(2); // scope_metrics
       w.raw(this.template.scopeField);
-      this.writeMetrics(w, device.readings);
+      this.writeMetrics(w, c, groups.order, from, to);
       w.join();
       w.join();
     }
     return w.finish();
   }
 
-  private writeMetrics(w: ProtoWriter, readings: readonly Reading[]): void {
+  /** The metrics of one device: readings `order[from] … order[to - 1]` of `c`. */
+  private writeMetrics(w: ProtoWriter, c: ReadingColumns, order: Int32Array, from: number, to: number): void {
     // Distinct names in order of first appearance. Readings of one device nearly always repeat the same names in the
-    // same order, so the lookup below hits `names[j] === name` at the same index and rarely scans.
+    // same order, so the lookup below hits the name at the same position and rarely scans.
     const seen = this.seen;
-    const order = this.order;
+    const names = this.order;
     seen.clear();
-    order.length = 0;
+    names.length = 0;
     let hasSeq = false;
-    for (const r of readings) {
-      if (r.seq >= 0) hasSeq = true;
-      const names = r.names;
-      for (let i = 0; i < names.length; i++) {
-        if (!seen.has(names[i])) {
-          seen.set(names[i], order.length);
-          order.push(names[i]);
+    for (let k = from; k < to; k++) {
+      const i = order[k];
+      if (c.seq[i] >= 0) hasSeq = true;
+      const end = c.start[i] + c.count[i];
+      for (let v = c.start[i]; v < end; v++) {
+        const name = c.names[v];
+        if (!seen.has(name)) {
+          seen.set(name, names.length);
+          names.push(name);
         }
       }
     }
 
-    for (let m = 0; m < order.length; m++) {
-      const name = order[m];
+    for (let m = 0; m < names.length; m++) {
+      const name = names[m];
       const isSum = this.opts.counters.has(name);
       w.fork(2); // metrics
       w.stringField(1, name);
       w.fork(isSum ? 7 : 5);
       let hint = m;
-      for (const r of readings) {
-        const names = r.names;
-        const j = hint < names.length && names[hint] === name ? hint : names.indexOf(name);
+      for (let k = from; k < to; k++) {
+        const i = order[k];
+        const start = c.start[i];
+        const count = c.count[i];
+        let j = hint < count && c.names[start + hint] === name ? hint : -1;
+        for (let x = 0; j < 0 && x < count; x++) if (c.names[start + x] === name) j = x;
         if (j < 0) continue;
         hint = j;
-        this.writePoint(w, r, r.values[j]);
+        this.writePoint(w, c.attributes[i], c.ts[i], c.values[start + j]);
       }
       if (isSum) {
         w.tag(2, Wire.VARINT);
@@ -108,16 +139,18 @@ export class MetricsEncoder {
       w.fork(2);
       w.stringField(1, SEQ_METRIC);
       w.fork(5);
-      for (const r of readings) if (r.seq >= 0) this.writePoint(w, r, r.seq);
+      for (let k = from; k < to; k++) {
+        const i = order[k];
+        if (c.seq[i] >= 0) this.writePoint(w, c.attributes[i], c.ts[i], c.seq[i]);
+      }
       w.join();
       w.join();
     }
   }
 
   /** NumberDataPoint under field 1 (data_points). */
-  private writePoint(w: ProtoWriter, r: Reading, value: number): void {
+  private writePoint(w: ProtoWriter, attrs: readonly string[] | null, ts: number, value: number): void {
     w.fork(1);
-    const attrs = r.attributes;
     if (attrs !== null) {
       if (attrs !== this.lastAttrs) {
         const a = this.attrWriter.reset();
@@ -127,14 +160,14 @@ export class MetricsEncoder {
       }
       w.raw(this.lastAttrBytes);
     }
-    writeTimeAndValue(w, r, value);
+    writeTimeAndValue(w, ts, value);
     w.join();
   }
 }
 
-function writeTimeAndValue(w: ProtoWriter, r: Reading, value: number): void {
+function writeTimeAndValue(w: ProtoWriter, ts: number, value: number): void {
   w.tag(3, Wire.FIXED64);
-  w.timeFromMs(r.ts);
+  w.timeFromMs(ts);
   if (Number.isSafeInteger(value)) {
     w.tag(6, Wire.FIXED64);
     w.sfixed64(value);
