@@ -14,9 +14,15 @@ export interface ShippedAgent {
 
 /**
  * The node flags and environment of the unit's ExecStart and Environment= lines, with install.sh's default heap
- * limit, so the bench measures the agent as installed.
+ * limit, so the bench measures the agent as installed (read once per process).
  */
 export function shippedAgent(): ShippedAgent {
+  return (shipped ??= readShipped());
+}
+
+let shipped: ShippedAgent | null = null;
+
+function readShipped(): ShippedAgent {
   const gateway = fileURLToPath(new URL('../../../deploy/gateway/', import.meta.url));
   const heap = /^HEAP_MB=(\d+)$/m.exec(readFileSync(join(gateway, 'install.sh'), 'utf8'));
   const unit = readFileSync(join(gateway, 'otlp-edge-agent.service'), 'utf8');
