@@ -4,17 +4,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { BufferStats } from '../buffer/buffer-types.js';
 
 /**
- * Everything the agent exposes on /metrics. One registry per agent instance (not prom-client's global one), so
- * several agents can live in one test process. Counters that must survive restarts (dropped batches and points) are
- * read from the buffer's persisted state at scrape time rather than counted in memory.
- */
-/**
  * How often the event-loop delay histogram samples, ms. Each sample is a timer that wakes the process: prom-client's
  * 10 ms made 100 wake-ups a second, 0.9–1.1 % of a core for an idle agent; 20 ms gives 0.75 %. Each sample's delay
  * is still measured exactly, the p99 over half as many samples (a long turn is caught by the sample due in it).
  */
 const LOOP_DELAY_SAMPLE_MS = 20;
 
+/**
+ * Everything the agent exposes on /metrics. One registry per agent instance (not prom-client's global one), so
+ * several agents can live in one test process. Counters that must survive restarts (dropped batches and points) are
+ * read from the buffer's persisted state at scrape time rather than counted in memory.
+ */
 export class AgentMetrics {
   readonly registry = new Registry();
 
