@@ -1,10 +1,15 @@
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * Ports are taken from 20000–32767, below Linux's ephemeral range (32768–60999): a port the OS picked with
  * `listen(0)` is also where other processes' outgoing connections land, and between "free a moment ago" and the
  * service binding it, a parallel test's fetch or MQTT client took it (EADDRINUSE). Each test process walks the
- * range from its own random start, so two processes rarely meet, and a port is checked free before it is handed out.
+ * range from its own random start, and a port is checked free before it is handed out. Two processes whose walks met
+ * still handed out the same port (each checked it free before either bound it: EADDRINUSE in a cluster test), so a
+ * port handed out is also claimed across processes with a file created exclusively; a claim lapses after 10 minutes.
  */
 const LOW = 20_000;
 const HIGH = 32_767;
@@ -18,12 +23,33 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago and is handed out once per test process. */
+const CLAIMS = join(tmpdir(), 'otlp-edge-test-ports');
+const CLAIM_MS = 10 * 60_000;
+
+/** True when this process now holds the claim on `port` (no other process handed it out in the last 10 minutes). */
+function claim(port: number): boolean {
+  mkdirSync(CLAIMS, { recursive: true });
+  const file = join(CLAIMS, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs < CLAIM_MS) return false;
+      writeFileSync(file, String(process.pid));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago and is handed out once across concurrent test processes. */
 export async function freePort(): Promise<number> {
   for (let tries = 0; tries < 1000; tries++) {
     const port = next;
     next = next >= HIGH ? LOW : next + 1;
-    if (await bindable(port)) return port;
+    if (claim(port) && (await bindable(port))) return port;
   }
   throw new Error('no free loopback port in 20000-32767');
 }
