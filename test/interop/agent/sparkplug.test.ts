@@ -277,6 +277,12 @@ test('Sparkplug B in broker client mode: an edge node on mosquitto is read, and 
   node.client.seq += 1;
   node.client.publishNodeData({ timestamp: Date.now(), metrics: [{ alias: 1, type: 'Int64', value: 12 }] });
   await waitFor('a rebirth asked through mosquitto and done', () => node.births() === 2, 15_000);
+  // The second birth travels edge node → mosquitto → agent: wait for the agent to have taken it before stopping.
+  await waitFor(
+    'the second births taken',
+    async () => metricValue(await agent.metrics(), 'otlp_edge_agent_sparkplug_messages_total{type="DBIRTH"}') === 2,
+    15_000,
+  );
   assert.equal(await agent.stop(), 0);
   const metrics = metricsByDevice(bufferDump(agent.configPath));
   assert.deepEqual(
