@@ -128,7 +128,7 @@ export async function runFaultCommand(argv: string[]): Promise<number> {
     }, 5000);
     let watch: NodeJS.Timeout | undefined;
     await Promise.race([
-      scenario.run(w, { repeats, outageMs: outageMs! }),
+      scenario.run(w, { repeats, outageMs: outageMs!, stopDevices: () => fleet?.stop() ?? Promise.resolve() }),
       new Promise<void>((resolve) => (watch = setInterval(() => interrupted && resolve(), 100))),
     ]);
     clearInterval(watch);

@@ -178,5 +178,6 @@ export function startDevices(url: string, count: number, window: number, acks: A
         }),
     };
   });
-  return { stop: async () => void (await Promise.all(clients.map((c) => c.stop()))) };
+  let stopping: Promise<void> | null = null;
+  return { stop: () => (stopping ??= Promise.all(clients.map((c) => c.stop())).then(() => undefined)) };
 }

@@ -18,12 +18,14 @@ import { AckStatus } from '../../../protocol/uplink/messages.js';
 
 const DEVICES = 24;
 
-async function cluster(dir: string): Promise<AggregatorProcess[]> {
+/** Three nodes in one ring; each is killed when the test ends, also when a later one fails to start. */
+async function cluster(t: { after(fn: () => unknown): void }, dir: string): Promise<AggregatorProcess[]> {
   const ports = await Promise.all(
     Array.from({ length: 3 }, async () => ({ grpcPort: await freePort(), apiPort: await freePort() })),
   );
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   for (let i = 0; i < 3; i++)
     nodes.push(
       await startAggregator(
@@ -116,8 +118,7 @@ async function view(node: AggregatorProcess, id: string) {
 
 test('a 3-node cluster given batches at one node answers every device as a single node given the same batches', async (t) => {
   const dir = tempDir(t);
-  const nodes = await cluster(dir);
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
+  const nodes = await cluster(t, dir);
   const single = await startAggregator(join(dir, 'single'), { node: { id: 'solo' } });
   t.after(() => single.kill9());
 

@@ -35,8 +35,9 @@ test('DNS membership: the ring follows the A records of a headless-Service-style
       },
       { grpcPort, apiPort: await freePort() },
     );
-  const nodes = [await node(0), await node(1)];
+  const nodes: AggregatorProcess[] = [];
   t.after(() => Promise.all(nodes.map((n) => n.kill9())));
+  nodes.push(await node(0), await node(1));
 
   await waitFor(
     'two members from DNS',

@@ -32,6 +32,7 @@ test('a node that leaves under load (as its pod preStop hook runs `leave`) hands
   );
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   for (let i = 0; i < 3; i++)
     nodes.push(
       await startAggregator(
@@ -44,7 +45,6 @@ test('a node that leaves under load (as its pod preStop hook runs `leave`) hands
         ports[i],
       ),
     );
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   const get = (n: AggregatorProcess, path: string): Promise<any> =>
     fetch(`http://127.0.0.1:${n.apiPort}${path}`, { headers: { authorization: `Bearer ${READ}` } }).then((r) =>
       r.json(),

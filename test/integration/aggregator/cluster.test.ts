@@ -65,10 +65,10 @@ test('3 aggregator nodes share devices by the ring; any node answers any device;
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
   const cluster = { members, probe_interval: '200ms', failure_timeout: '2500ms' };
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   const startNode = async (i: number) =>
     startAggregator(join(dir, `n${i}`), { node: { id: `agg-${i}` }, cluster }, ports[i]);
   for (let i = 0; i < 3; i++) nodes.push(await startNode(i));
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
 
   // Every node sees the same ring of three, each member owning about a third of the device space.
   const rings = await waitFor('the ring has three members everywhere', async () => {
@@ -292,8 +292,9 @@ test('a 4th node joins under load: about a quarter of the devices move with thei
     failure_timeout: '2500ms',
   };
   const startNode = (i: number) => startAggregator(join(dir, `n${i}`), { node: { id: `agg-${i}` }, cluster }, ports[i]);
-  const nodes: AggregatorProcess[] = [await startNode(0), await startNode(1), await startNode(2)];
+  const nodes: AggregatorProcess[] = [];
   t.after(() => Promise.all(nodes.map((n) => n.kill9())));
+  for (let i = 0; i < 3; i++) nodes.push(await startNode(i));
   await waitFor(
     'three healthy members',
     async () =>

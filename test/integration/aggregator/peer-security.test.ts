@@ -115,6 +115,7 @@ test("cluster peers sign their calls: forged Forward and Handoff are refused wit
   }
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   for (let i = 0; i < 2; i++) {
     nodes.push(
       await startAggregator(
@@ -124,7 +125,6 @@ test("cluster peers sign their calls: forged Forward and Handoff are refused wit
       ),
     );
   }
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   await waitFor('both nodes see two healthy members with one ring version', async () => {
     const rings = await Promise.all(nodes.map(async (n) => (await n.get('/v1/ring')).body));
     return (
@@ -252,6 +252,7 @@ test('two TLS nodes reach each other over TLS with the cluster secret and conver
   const members = ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`);
   const tls = { enabled: true, cert: pki.server.certFile, key: pki.server.keyFile, ca: pki.caFile };
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   for (let i = 0; i < 2; i++) {
     nodes.push(
       await startAggregator(
@@ -265,7 +266,6 @@ test('two TLS nodes reach each other over TLS with the cluster secret and conver
       ),
     );
   }
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   // Long enough for a node that cannot reach its peer to drop it (failure_timeout 1s) and own everything alone.
   await new Promise((r) => setTimeout(r, 1500));
   const rings = await waitFor('both TLS nodes healthy in one ring', async () => {

@@ -46,6 +46,7 @@ test('tenants: tokens stamp tenant.id, a tenant cannot write into or read anothe
   await sink.start();
   t.after(() => sink.stop());
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   for (let i = 0; i < 2; i++)
     nodes.push(
       await startAggregator(
@@ -59,7 +60,6 @@ test('tenants: tokens stamp tenant.id, a tenant cannot write into or read anothe
         ports[i],
       ),
     );
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   await waitFor('a ring of two everywhere', async () =>
     (await Promise.all(nodes.map((n) => api(n, '/v1/ring', ADMIN)))).every(
       (r) => r.body.members?.filter((m: { healthy: boolean }) => m.healthy).length === 2,

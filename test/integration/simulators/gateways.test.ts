@@ -23,6 +23,7 @@ test('gateways: simulated agents load a 2-node cluster ring-aware; their account
   const ports = await Promise.all([0, 1].map(async () => ({ grpcPort: await freePort(), apiPort: await freePort() })));
   const members = ports.map((p, i) => `n${i}=127.0.0.1:${p.grpcPort}`);
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   for (let i = 0; i < 2; i++)
     nodes.push(
       await startAggregator(
@@ -35,7 +36,6 @@ test('gateways: simulated agents load a 2-node cluster ring-aware; their account
         ports[i],
       ),
     );
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
 
   const out = join(dir, 'gateways.json');
   const r = await run(process.execPath, [

@@ -24,6 +24,7 @@ test('in a 3-node cluster each point is exported once, by the owner of its devic
   );
   const cluster = { members: ports.map((p, i) => `agg-${i}=127.0.0.1:${p.grpcPort}`), probe_interval: '200ms' };
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   for (let i = 0; i < 3; i++)
     nodes.push(
       await startAggregator(
@@ -32,7 +33,6 @@ test('in a 3-node cluster each point is exported once, by the owner of its devic
         ports[i],
       ),
     );
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   await waitFor('one ring of three on every node', async () => {
     const rings = await Promise.all(nodes.map(async (n) => (await n.get('/v1/ring')).body));
     return (

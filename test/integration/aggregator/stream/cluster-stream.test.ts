@@ -26,6 +26,7 @@ test('any node streams any device, across a ring change, and each alert comes fr
     failure_timeout: '2s',
   };
   const nodes: AggregatorProcess[] = [];
+  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   for (let i = 0; i < 3; i++)
     nodes.push(
       await startAggregator(
@@ -39,7 +40,6 @@ test('any node streams any device, across a ring change, and each alert comes fr
         ports[i],
       ),
     );
-  t.after(() => Promise.all(nodes.map((n) => n.kill9())));
   await waitFor(
     'three healthy members everywhere',
     async () =>
