@@ -180,22 +180,40 @@ export class ProtoReader {
    * The previous end is restored afterwards, so nested calls read only their own submessage.
    */
   fields(end: number, onField: (field: number, wire: number) => void): void {
-    const outer = this.end;
-    if (end > outer) malformed('submessage runs past its parent', this.pos);
-    this.end = end;
+    const outer = this.enter(end);
     while (this.pos < end) {
-      const key = this.varint();
+      const key = this.key();
       const field = Math.floor(key / 8);
-      const wire = key & 7;
-      if (field === 0) malformed('field number 0', this.pos);
       const before = this.pos;
-      onField(field, wire);
+      onField(field, key & 7);
       if (this.pos === before) {
         // A callback that forgot to consume would loop forever on this field; fail loudly instead.
         malformed(`field ${field} was not consumed`, this.pos);
       }
     }
+    this.leave(outer);
+  }
+
+  /**
+   * For walks without a callback per field (hot paths, where a closure per submessage is an allocation per point):
+   * reads end at `end` until leave(outer) with what this returned. `end` is checked against the current end.
+   */
+  enter(end: number): number {
+    const outer = this.end;
+    if (end > outer) malformed('submessage runs past its parent', this.pos);
+    this.end = end;
+    return outer;
+  }
+
+  leave(outer: number): void {
     this.end = outer;
+  }
+
+  /** The next field's key (field number × 8 + wire type); field number 0 is malformed. */
+  key(): number {
+    const key = this.varint();
+    if (key < 8) malformed('field number 0', this.pos);
+    return key;
   }
 
   /** Expects `wire` for `field`; anything else is malformed input. */

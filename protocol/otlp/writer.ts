@@ -192,6 +192,19 @@ export class ProtoWriter {
     this.pos += bytes.length;
   }
 
+  /** As raw(src.subarray(from, to)), without making the view (short ranges by a loop). */
+  rawRange(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    this.ensure(n);
+    if (n > 512) this.buf.set(src.subarray(from, to), this.pos);
+    else {
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = from; i < to; i++) b[p++] = src[i];
+    }
+    this.pos += n;
+  }
+
   /** Starts a length-delimited submessage under `field`; close it with join(). */
   fork(field: number): void {
     this.tag(field, WIRE_LDELIM);

@@ -75,6 +75,19 @@ export class ByteSink {
     this.pos += src.length;
   }
 
+  /** Appends src[from, to) without a view of it (short ranges, the most of them here, by a loop). */
+  copy(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    this.ensure(n);
+    if (n > 512) this.buf.set(src.subarray(from, to), this.pos);
+    else {
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = from; i < to; i++) b[p++] = src[i];
+    }
+    this.pos += n;
+  }
+
   view(): Uint8Array {
     return this.buf.subarray(0, this.pos);
   }

@@ -86,10 +86,6 @@ export function advanceTime(s: Series, lo: number, hi: number): void {
   s.hasTime = true;
 }
 
-export function keyOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-}
-
 /** A safe integer as two's-complement halves [lo, hi] into `out`. */
 export function splitInt(v: number, out: [number, number]): void {
   const neg = v < 0;

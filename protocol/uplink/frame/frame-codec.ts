@@ -59,7 +59,7 @@ export class FrameEncoder {
   private readonly state = new StreamState();
   private readonly cols = newColumns();
   private readonly metrics = new MetricsColumnEncoder(this.state, this.cols);
-  private readonly plan: Plan = { counts: [], resources: 0, scopes: 0, metrics: 0, points: 0 };
+  private readonly plan: Plan = { counts: [], n: 0, resources: 0, scopes: 0, metrics: 0, points: 0 };
   private readonly out = new ByteSink(64 * 1024);
 
   /** The frame body for `segments`; a view valid until the next call. */

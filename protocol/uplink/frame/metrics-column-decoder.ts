@@ -6,7 +6,7 @@ import {
   type MetricsVisitor,
 } from '../../otlp/visit.js';
 import { ByteSource, corrupt } from './bytes.js';
-import { advanceTime, F, getDelta, keyOf, MAX_EXP, POW10, scratch, splitInt, type ColumnSources } from './columns.js';
+import { advanceTime, F, getDelta, MAX_EXP, POW10, scratch, splitInt, type ColumnSources } from './columns.js';
 import { Kind, type DictKind, type StreamState } from './state.js';
 
 /** The decoding side of metrics-columns.ts (the layout is described there). */
@@ -20,6 +20,8 @@ import { Kind, type DictKind, type StreamState } from './state.js';
 export class MetricsColumnDecoder {
   private readonly w = new ProtoWriter(64 * 1024);
   private readonly t64: [number, number] = [0, 0];
+  /** The time of the resource's previous point (a reading's metrics share it). */
+  private readonly prev: [number, number] = [-1, -1];
   /** The point last read: its attributes entry, flags, time, start and value halves. */
   private attrs = -1;
   private flags = 0;
@@ -60,17 +62,20 @@ export class MetricsColumnDecoder {
           w.raw(st.scope.get(scope));
         }
         const nMetrics = s.bounded(s.left, 'metric count');
-        const prev: [number, number] = [-1, -1];
+        const prev = this.prev;
+        prev[0] = prev[1] = -1;
         for (let k = 0; k < nMetrics; k++) {
           const metric = this.ref(c, 'metric');
-          const hs = new ByteSource(st.metric.get(metric));
-          const kind = hs.byte();
-          if (kind !== 5 && kind !== 7) corrupt(`metric entry of kind ${kind}`);
-          const other = hs.bytes(hs.bounded(hs.left, 'metric header length'));
-          const name = visitor ? (st.metricNames[metric] ??= metricNameOf(other)) : '';
+          const entry = st.metric.get(metric);
+          const parts = st.metricParts;
+          if ((parts[metric * 3] ?? 0) === 0) readMetricEntry(entry, metric, parts);
+          const kind = parts[metric * 3];
+          const otherStart = parts[metric * 3 + 1];
+          const otherEnd = parts[metric * 3 + 2];
+          const name = visitor ? (st.metricNames[metric] ??= metricNameOf(entry.subarray(otherStart, otherEnd))) : '';
           if (write) {
             w.fork(2);
-            w.raw(other);
+            w.rawRange(entry, otherStart, otherEnd);
             w.fork(kind);
           }
           const nPoints = s.bounded(s.left, 'point count');
@@ -87,7 +92,7 @@ export class MetricsColumnDecoder {
             }
           }
           if (write) {
-            w.raw(hs.bytes(hs.left));
+            w.rawRange(entry, otherEnd, entry.length);
             w.join();
             w.join();
           }
@@ -111,7 +116,7 @@ export class MetricsColumnDecoder {
       return code - 1;
     }
     const bytes = c.d.bytes(c.s.bounded(c.d.left, 'entry length')).slice();
-    return this.state.addEntry(kind, keyOf(bytes), bytes);
+    return this.state.addEntry(kind, bytes);
   }
 
   /** Reads one point into the fields above, moving its series on as the encoder did. */
@@ -218,6 +223,21 @@ export class MetricsColumnDecoder {
     const timeMs = this.flags & F.TIME ? (this.tHi * 4294967296 + this.tLo) / 1e6 : 0;
     visitor.point(name, timeMs, value);
   }
+}
+
+/**
+ * Reads metric entry `i` apart into parts[3i…3i+2]: [kind 5|7][varint n][n bytes: the Metric's other fields][the
+ * data's other fields]. Kind 0 (never an entry's) marks one not read yet.
+ */
+function readMetricEntry(entry: Uint8Array, i: number, parts: number[]): void {
+  const hs = new ByteSource(entry);
+  const kind = hs.byte();
+  if (kind !== 5 && kind !== 7) corrupt(`metric entry of kind ${kind}`);
+  const n = hs.bounded(hs.left, 'metric header length');
+  while (parts.length < i * 3) parts.push(0, 0, 0);
+  parts[i * 3] = kind;
+  parts[i * 3 + 1] = hs.pos;
+  parts[i * 3 + 2] = hs.pos + n;
 }
 
 const EMPTY = new Uint8Array(0);

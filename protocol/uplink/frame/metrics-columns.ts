@@ -1,18 +1,7 @@
 import { ProtoReader } from '../../otlp/reader.js';
 import { Wire } from '../../otlp/writer.js';
 import { ByteSink, diff64 } from './bytes.js';
-import {
-  advanceTime,
-  decimalExponent,
-  F,
-  keyOf,
-  POW10,
-  putDelta,
-  SAFE_HI,
-  scratch,
-  SMALL,
-  type Columns,
-} from './columns.js';
+import { advanceTime, decimalExponent, F, POW10, putDelta, SAFE_HI, scratch, SMALL, type Columns } from './columns.js';
 import type { Plan } from './metrics-plan.js';
 import { Kind, type DictKind, type StreamState } from './state.js';
 
@@ -41,111 +30,126 @@ export class MetricsColumnEncoder {
   private readonly header = new ByteSink(1024);
   private readonly other = new ByteSink(256);
   private readonly attrs = new ByteSink(256);
-  /** [start, end) pairs of the child messages found by the last split. */
-  private children: number[] = [];
+  /** [start, end) pairs of the child messages of the message split last at each depth (kept, not reallocated). */
+  private readonly scopes = new Ranges();
+  private readonly metrics = new Ranges();
+  private readonly points = new Ranges();
+  /** The time of the resource's previous point (a reading's metrics share it). */
+  private readonly prev: [number, number] = [-1, -1];
 
   constructor(
     private readonly state: StreamState,
     private readonly c: Columns,
   ) {}
 
+  // The walks loop over keys rather than take ProtoReader.fields callbacks, and copy byte ranges rather than take
+  // views of them: either would allocate per point, and at field load (a point per metric per device per batch)
+  // that was most of what the agent allocated.
   encode(req: Uint8Array, plan: Plan): void {
     const r = new ProtoReader(req);
     let ci = 0;
     const s = this.c.s;
+    const { scopes, metrics, points, prev } = this;
     s.varint(plan.counts[ci++]);
-    r.fields(r.end, () => {
+    while (r.pos < r.end) {
+      r.key(); // resource_metrics: checked by the plan
       const rmEnd = r.submessageEnd();
-      const res = this.ref('resource', this.split(r, rmEnd, 2));
-      const scopes = this.children;
+      this.split(r, rmEnd, 2, this.header, scopes);
+      const res = this.ref('resource', this.header);
       s.varint(plan.counts[ci++]);
-      for (let i = 0; i < scopes.length; i += 2) {
-        r.pos = scopes[i];
-        const scope = this.ref('scope', this.split(r, scopes[i + 1], 2));
-        const metrics = this.children;
+      for (let i = 0; i < scopes.n; i += 2) {
+        r.pos = scopes.at[i];
+        this.split(r, scopes.at[i + 1], 2, this.header, metrics);
+        const scope = this.ref('scope', this.header);
         s.varint(plan.counts[ci++]);
-        const prev: [number, number] = [-1, -1];
-        for (let j = 0; j < metrics.length; j += 2) {
-          r.pos = metrics[j];
-          const metric = this.ref('metric', this.metricHeader(r, metrics[j + 1]));
-          const points = this.children;
+        prev[0] = prev[1] = -1;
+        for (let j = 0; j < metrics.n; j += 2) {
+          r.pos = metrics.at[j];
+          this.metricHeader(r, metrics.at[j + 1]);
+          const metric = this.ref('metric', this.header);
           s.varint(plan.counts[ci++]);
-          for (let k = 0; k < points.length; k += 2) {
-            r.pos = points[k];
-            this.point(r, points[k + 1], res, scope, metric, prev);
+          for (let k = 0; k < points.n; k += 2) {
+            r.pos = points.at[k];
+            this.point(r, points.at[k + 1], res, scope, metric, prev);
           }
         }
       }
       r.pos = rmEnd;
-    });
+    }
   }
 
   /**
-   * Copies the fields of [pos, end) other than `child` into `into` (default: the header sink) and returns them;
-   * the ranges of the `child` messages become `children` (a new array: the caller walks it while splitting below).
+   * Copies the fields of [pos, end) other than `child` into `into` (reset first); the ranges of the `child` messages
+   * go to `children` (one array per depth: the caller walks it while splitting below).
    */
-  private split(r: ProtoReader, end: number, child: number, into = this.header): Uint8Array {
+  private split(r: ProtoReader, end: number, child: number, into: ByteSink, children: Ranges): void {
     into.reset();
-    const children: number[] = [];
-    let at = r.pos;
-    r.fields(end, (f, w) => {
-      if (f === child && w === Wire.LDELIM) {
+    children.n = 0;
+    const childKey = (child << 3) | Wire.LDELIM;
+    const outer = r.enter(end);
+    while (r.pos < end) {
+      const at = r.pos;
+      const key = r.key();
+      if (key === childKey) {
         const e = r.submessageEnd();
-        children.push(r.pos, e);
+        children.add(r.pos, e);
         r.pos = e;
       } else {
-        r.skip(w);
-        into.bytes(r.buf.subarray(at, r.pos));
+        r.skip(key & 7);
+        into.copy(r.buf, at, r.pos);
       }
-      at = r.pos;
-    });
-    this.children = children;
-    return into.view();
+    }
+    r.leave(outer);
   }
 
-  /** [kind 5|7][varint n][n bytes: Metric fields but the data][the data's fields but its points]; points → children. */
-  private metricHeader(r: ProtoReader, end: number): Uint8Array {
+  /**
+   * The header sink becomes [kind 5|7][varint n][n bytes: Metric fields but the data][the data's fields but its
+   * points]; the points' ranges go to `points`.
+   */
+  private metricHeader(r: ProtoReader, end: number): void {
     const other = this.other;
     other.reset();
     let kind = 0;
     let dataStart = 0;
     let dataEnd = 0;
-    let at = r.pos;
-    r.fields(end, (f, w) => {
+    const outer = r.enter(end);
+    while (r.pos < end) {
+      const at = r.pos;
+      const key = r.key();
+      const f = Math.floor(key / 8);
       if (f === 5 || f === 7) {
         kind = f;
         dataEnd = r.submessageEnd();
         dataStart = r.pos;
         r.pos = dataEnd;
       } else {
-        r.skip(w);
-        other.bytes(r.buf.subarray(at, r.pos));
+        r.skip(key & 7);
+        other.copy(r.buf, at, r.pos);
       }
-      at = r.pos;
-    });
+    }
+    r.leave(outer);
     r.pos = dataStart;
-    const rest = this.split(r, dataEnd, 1, this.attrs);
+    const rest = this.attrs;
+    this.split(r, dataEnd, 1, rest, this.points);
     const h = this.header;
     h.reset();
     h.byte(kind);
     h.varint(other.pos);
-    h.bytes(other.view());
-    h.bytes(rest);
-    return h.view();
+    h.copy(other.buf, 0, other.pos);
+    h.copy(rest.buf, 0, rest.pos);
   }
 
-  /** S: 0 then the new entry (length in S, bytes in D), or index + 1. */
-  private ref(kind: DictKind, bytes: Uint8Array): number {
-    const key = keyOf(bytes);
-    const i = this.state.dict(kind).find(key);
+  /** S: 0 then the new entry (length in S, bytes in D), or index + 1. The entry is what `sink` holds. */
+  private ref(kind: DictKind, sink: ByteSink): number {
+    const i = this.state.dict(kind).find(sink.buf, 0, sink.pos);
     if (i >= 0) {
       this.c.s.varint(i + 1);
       return i;
     }
     this.c.s.varint(0);
-    this.c.s.varint(bytes.length);
-    this.c.d.bytes(bytes);
-    return this.state.addEntry(kind, key, bytes.slice());
+    this.c.s.varint(sink.pos);
+    this.c.d.copy(sink.buf, 0, sink.pos);
+    return this.state.addEntry(kind, sink.buf.slice(0, sink.pos));
   }
 
   /** One NumberDataPoint; `prev` is the time of the resource's previous point (updated). */
@@ -159,41 +163,43 @@ export class MetricsColumnEncoder {
     let sHi = 0;
     let vLo = 0;
     let vHi = 0;
-    let at = r.pos;
     const buf = r.buf;
-    r.fields(end, (f, w) => {
+    const outer = r.enter(end);
+    while (r.pos < end) {
+      const at = r.pos;
+      const key = r.key();
+      const f = Math.floor(key / 8);
       if (f === 7) {
-        r.skip(w);
-        a.bytes(buf.subarray(at, r.pos));
+        r.skip(key & 7);
+        a.copy(buf, at, r.pos);
         flags |= F.ATTRS;
-      } else {
-        const p = r.pos;
-        r.skip(w); // FIXED64, checked by the plan
-        const lo = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0;
-        const hi = (buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16) | (buf[p + 7] << 24)) >>> 0;
-        if (f === 3) {
-          flags |= F.TIME;
-          tLo = lo;
-          tHi = hi;
-        } else if (f === 2) {
-          flags |= F.START;
-          sLo = lo;
-          sHi = hi;
-        } else {
-          flags |= f === 6 ? Kind.INT : Kind.DOUBLE;
-          vLo = lo;
-          vHi = hi;
-        }
+        continue;
       }
-      at = r.pos;
-    });
+      const p = r.pos;
+      r.skip(key & 7); // FIXED64, checked by the plan
+      const lo = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0;
+      const hi = (buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16) | (buf[p + 7] << 24)) >>> 0;
+      if (f === 3) {
+        flags |= F.TIME;
+        tLo = lo;
+        tHi = hi;
+      } else if (f === 2) {
+        flags |= F.START;
+        sLo = lo;
+        sHi = hi;
+      } else {
+        flags |= f === 6 ? Kind.INT : Kind.DOUBLE;
+        vLo = lo;
+        vHi = hi;
+      }
+    }
+    r.leave(outer);
     // The attribute entry is added before the series is looked up, in the order the decoder does it.
     let attrs = -1;
     let newAttrs: Uint8Array | null = null;
     if (flags & F.ATTRS) {
-      const key = keyOf(a.view());
-      attrs = this.state.attrs.find(key);
-      if (attrs < 0) attrs = this.state.addEntry('attrs', key, (newAttrs = a.view().slice()));
+      attrs = this.state.attrs.find(a.buf, 0, a.pos);
+      if (attrs < 0) attrs = this.state.addEntry('attrs', (newAttrs = a.buf.slice(0, a.pos)));
     }
     const series = this.state.seriesOf(res, scope, metric, attrs);
     const { t, v } = this.c;
@@ -252,5 +258,17 @@ export class MetricsColumnEncoder {
         this.c.d.bytes(newAttrs);
       } else s.varint(attrs + 1);
     }
+  }
+}
+
+/** Pairs of positions, reused: emptied by `n = 0`, which keeps the array (setting `length = 0` would free it). */
+class Ranges {
+  readonly at: number[] = [];
+  n = 0;
+
+  add(start: number, end: number): void {
+    if (this.n + 2 > this.at.length) this.at.push(0, 0);
+    this.at[this.n++] = start;
+    this.at[this.n++] = end;
   }
 }

@@ -22,21 +22,31 @@ export const LIMITS = {
 export type DictKind = keyof typeof LIMITS.entries;
 
 export class Dict {
-  readonly map = new Map<string, number>();
   readonly entries: Uint8Array[] = [];
+  /** A hash of an entry's bytes → the newest entry with it; older ones with the same hash chain through `next`. */
+  private readonly byHash = new Map<number, number>();
+  private readonly next: number[] = [];
 
   constructor(readonly limit: number) {}
 
-  /** Index of `bytes`, or -1 when new. `key` is the bytes as a latin1 string. */
-  find(key: string): number {
-    return this.map.get(key) ?? -1;
+  /** Index of the entry equal to buf[from, to), or -1: compared in place, nothing allocated. */
+  find(buf: Uint8Array, from: number, to: number): number {
+    let i = this.byHash.get(hashBytes(buf, from, to)) ?? -1;
+    while (i >= 0) {
+      if (equalBytes(this.entries[i], buf, from, to)) return i;
+      i = this.next[i];
+    }
+    return -1;
   }
 
-  add(key: string, bytes: Uint8Array): number {
+  /** Adds `bytes` (kept as given: pass a copy). */
+  add(bytes: Uint8Array): number {
     const i = this.entries.length;
     if (i >= this.limit) corrupt(`dictionary holds more than ${this.limit} entries`);
+    const h = hashBytes(bytes, 0, bytes.length);
     this.entries.push(bytes);
-    this.map.set(key, i);
+    this.next.push(this.byHash.get(h) ?? -1);
+    this.byHash.set(h, i);
     return i;
   }
 
@@ -45,6 +55,19 @@ export class Dict {
     if (e === undefined) corrupt(`reference ${i} to a dictionary of ${this.entries.length} entries`);
     return e;
   }
+}
+
+/** FNV-1a over buf[from, to), cut to 30 bits so that it stays a small integer (a Map key that is not boxed). */
+export function hashBytes(buf: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  return h & 0x3fffffff;
+}
+
+function equalBytes(a: Uint8Array, buf: Uint8Array, from: number, to: number): boolean {
+  if (a.length !== to - from) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== buf[from + i]) return false;
+  return true;
 }
 
 /** Value kinds of a data point (the low two bits of its flags). */
@@ -83,6 +106,13 @@ export class StreamState {
   deviceIds: string[] = [];
   /** Each resource entry's Resource message (null: none), for visitors that keep a device's resource attributes. */
   resources: (Uint8Array | null)[] = [];
+  /**
+   * Each metric entry read apart once (metric-column-decoder.ts), three numbers per entry: its kind (5 gauge, 7 sum;
+   * 0 not yet read) and where its Metric fields start and end (the data's fields follow). Numbers, not views: a
+   * stream may hold a million entries.
+   */
+  metricParts: number[] = [];
+  /** Each metric entry's name, read when a visitor first needs it. */
   metricNames: string[] = [];
 
   clear(): void {
@@ -96,6 +126,7 @@ export class StreamState {
     this.lastSeq = 0;
     this.deviceIds = [];
     this.resources = [];
+    this.metricParts = [];
     this.metricNames = [];
   }
 
@@ -119,10 +150,11 @@ export class StreamState {
     return this[kind];
   }
 
-  addEntry(kind: DictKind, key: string, bytes: Uint8Array): number {
+  /** Adds `bytes` (kept as given: pass a copy) to the `kind` dictionary. */
+  addEntry(kind: DictKind, bytes: Uint8Array): number {
     this.dictBytes += bytes.length;
     if (this.dictBytes > LIMITS.dictBytes) corrupt(`dictionaries hold more than ${LIMITS.dictBytes} bytes`);
-    return this[kind].add(key, bytes);
+    return this[kind].add(bytes);
   }
 
   seriesOf(resource: number, scope: number, metric: number, attrs: number): Series {
